@@ -1,0 +1,3 @@
+//! The drill engine: clock, timeline, targets, ledger and the cucumber world.
+
+pub mod clock;

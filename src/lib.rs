@@ -1,0 +1,4 @@
+//! firedrill: chaos and disaster-recovery drills as Gherkin scenarios.
+
+pub mod drill;
+pub mod sim;
