@@ -2,3 +2,6 @@
 
 pub mod drill;
 pub mod sim;
+pub mod diagnostic;
+pub mod platform;
+pub mod providers;

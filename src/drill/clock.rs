@@ -42,6 +42,20 @@ impl PlatformTime {
     }
 }
 
+/// Serialised as seconds (with millisecond precision) since the clock's origin.
+impl serde::Serialize for PlatformTime {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_f64((self.0.as_millis() as f64) / 1_000.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for PlatformTime {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let secs = f64::deserialize(deserializer)?;
+        Duration::try_from_secs_f64(secs).map(PlatformTime).map_err(serde::de::Error::custom)
+    }
+}
+
 impl fmt::Display for PlatformTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "T+{}", crate::drill::clock::format_duration(self.0))
@@ -193,20 +207,20 @@ pub fn format_duration(d: Duration) -> String {
     }
     let hours = total_ms / 3_600_000;
     let minutes = (total_ms / 60_000) % 60;
-    let secs = (total_ms % 60_000) as f64 / 1_000.0;
-    let mut out = String::new();
+    let millis = total_ms % 60_000;
+    let mut parts = Vec::new();
     if hours > 0 {
-        out.push_str(&format!("{hours}h "));
+        parts.push(format!("{hours}h"));
     }
-    if hours > 0 || minutes > 0 {
-        out.push_str(&format!("{minutes}m "));
+    if minutes > 0 {
+        parts.push(format!("{minutes}m"));
     }
-    if secs.fract() == 0.0 {
-        out.push_str(&format!("{secs:.0}s"));
-    } else {
-        out.push_str(&format!("{secs:.1}s"));
+    if millis % 1_000 != 0 {
+        parts.push(format!("{:.1}s", millis as f64 / 1_000.0));
+    } else if millis > 0 {
+        parts.push(format!("{}s", millis / 1_000));
     }
-    out.trim_end().to_owned()
+    parts.join(" ")
 }
 
 #[cfg(test)]
@@ -245,6 +259,7 @@ mod tests {
         assert_eq!(format_duration(Duration::from_secs(90)), "1m 30s");
         assert_eq!(format_duration(Duration::from_millis(22 * 60_000 + 13_500)), "22m 13.5s");
         assert_eq!(format_duration(Duration::from_secs(3723)), "1h 2m 3s");
-        assert_eq!(format_duration(Duration::from_secs(3600)), "1h 0m 0s");
+        assert_eq!(format_duration(Duration::from_secs(3600)), "1h");
+        assert_eq!(format_duration(Duration::from_secs(3605)), "1h 5s");
     }
 }

@@ -1,0 +1,167 @@
+//! Problems found in user input (platform files, drills, arguments), with where they are.
+//!
+//! Validation collects every problem instead of stopping at the first, so an author fixes a
+//! file in one pass. The CLI renders them with source snippets (miette); the plain
+//! [`std::fmt::Display`] form is one grep-able line: `file:line:column: message (hint: …)`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A position in a source file; line and column start at 1.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct Location {
+    /// The file, as the user named it.
+    pub file: PathBuf,
+    /// Line, from 1.
+    pub line: usize,
+    /// Column, from 1.
+    pub column: usize,
+}
+
+impl Location {
+    /// A location in `file`.
+    #[must_use]
+    pub fn new(file: impl Into<PathBuf>, line: usize, column: usize) -> Self {
+        Self { file: file.into(), line, column }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)
+    }
+}
+
+/// One problem in user input.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Problem {
+    /// Where it is; absent only when the problem is about a whole file that cannot be read.
+    pub location: Option<Location>,
+    /// What is wrong, naming the object (step, region, key…).
+    pub message: String,
+    /// What to do about it.
+    pub hint: Option<String>,
+}
+
+impl Problem {
+    /// A problem at `location`.
+    #[must_use]
+    pub fn at(location: Location, message: impl Into<String>) -> Self {
+        Self { location: Some(location), message: message.into(), hint: None }
+    }
+
+    /// A problem with a whole file.
+    #[must_use]
+    pub fn in_file(file: &Path, message: impl Into<String>) -> Self {
+        Self { location: Some(Location::new(file, 1, 1)), message: message.into(), hint: None }
+    }
+
+    /// Adds a hint.
+    #[must_use]
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(location) = &self.location {
+            write!(f, "{location}: ")?;
+        }
+        write!(f, "{}", self.message)?;
+        if let Some(hint) = &self.hint {
+            write!(f, " (hint: {hint})")?;
+        }
+        Ok(())
+    }
+}
+
+/// Problems found in one pass; an error when not empty.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Problems(pub Vec<Problem>);
+
+impl Problems {
+    /// Adds a problem.
+    pub fn push(&mut self, problem: Problem) {
+        self.0.push(problem);
+    }
+
+    /// True when nothing is wrong.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Sorts by file and position so output is stable.
+    pub fn sort(&mut self) {
+        self.0.sort_by(|a, b| a.location.cmp(&b.location).then(a.message.cmp(&b.message)));
+        self.0.dedup();
+    }
+}
+
+impl fmt::Display for Problems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, problem) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Problems {}
+
+/// The closest candidates to `word`, best first (for "did you mean" hints).
+#[must_use]
+pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>, max: usize) -> Vec<&'a str> {
+    let mut scored: Vec<(f64, &str)> = candidates
+        .into_iter()
+        .map(|c| (strsim::normalized_levenshtein(word, c), c))
+        .filter(|(score, _)| *score > 0.3)
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
+    scored.into_iter().take(max).map(|(_, c)| c).collect()
+}
+
+/// `"a", "b" or "c"`, for hints listing the known names.
+#[must_use]
+pub fn one_of<S: AsRef<str>>(names: &[S]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("\"{}\"", n.as_ref())).collect();
+    match quoted.as_slice() {
+        [] => "none are defined".to_owned(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn displays_location_message_and_hint_on_one_line() {
+        let p = Problem::at(Location::new("drills/x.feature", 3, 5), "unknown region \"us-east9\"")
+            .hint("known regions: \"us-west1\" or \"us-west2\"");
+        assert_eq!(
+            p.to_string(),
+            "drills/x.feature:3:5: unknown region \"us-east9\" (hint: known regions: \"us-west1\" or \"us-west2\")"
+        );
+    }
+
+    #[test]
+    fn closest_ranks_near_names_first() {
+        let names = ["us-west1", "us-west2", "eu-central1"];
+        assert_eq!(closest("us-wset1", names, 2), vec!["us-west1", "us-west2"]);
+        assert!(closest("zzzzzzzzzzzzzz", names, 2).is_empty());
+    }
+
+    #[test]
+    fn one_of_lists_names_naturally() {
+        assert_eq!(one_of::<&str>(&[]), "none are defined");
+        assert_eq!(one_of(&["a"]), "\"a\"");
+        assert_eq!(one_of(&["a", "b", "c"]), "\"a\", \"b\" or \"c\"");
+    }
+}

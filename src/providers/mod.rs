@@ -1,0 +1,4 @@
+//! One folder per real system firedrill drives or observes.
+
+pub mod command;
+pub mod http;
