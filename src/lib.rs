@@ -5,3 +5,4 @@ pub mod sim;
 pub mod diagnostic;
 pub mod platform;
 pub mod providers;
+pub mod steps;

@@ -41,8 +41,8 @@ pub enum Entry {
         run: String,
         /// The platform file, absolute, so `recover` can reconnect.
         platform: PathBuf,
-        /// Whether that platform is the embedded one (its faults end with the process).
-        embedded: bool,
+        /// Whether the platform ran inside the drill's own process (its faults end with it).
+        in_process: bool,
         /// Wall-clock start, RFC 3339.
         at: String,
     },
@@ -86,8 +86,8 @@ pub struct Outstanding {
     pub undo: Undo,
     /// The platform file of that run.
     pub platform: PathBuf,
-    /// Whether that run was on the embedded platform.
-    pub embedded: bool,
+    /// Whether that run's platform lived in its own process (its faults died with it).
+    pub in_process: bool,
 }
 
 /// Ledger I/O failures. A ledger that cannot be written stops the drill before any fault.
@@ -230,18 +230,18 @@ pub fn outstanding_in(entries: &[Entry]) -> Vec<Outstanding> {
     let mut out = Vec::new();
     for entry in entries {
         match entry {
-            Entry::Begin { run, platform, embedded, .. } => {
-                runs.insert(run.as_str(), (platform.clone(), *embedded));
+            Entry::Begin { run, platform, in_process, .. } => {
+                runs.insert(run.as_str(), (platform.clone(), *in_process));
             }
             Entry::Inject { id, run, fault, undo, .. } if !undone.contains(id.as_str()) => {
-                let (platform, embedded) = runs.get(run.as_str()).cloned().unwrap_or_default();
+                let (platform, in_process) = runs.get(run.as_str()).cloned().unwrap_or_default();
                 out.push(Outstanding {
                     id: id.clone(),
                     run: run.clone(),
                     fault: fault.clone(),
                     undo: undo.clone(),
                     platform,
-                    embedded,
+                    in_process,
                 });
             }
             _ => {}
@@ -274,7 +274,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("nested/ledger.jsonl");
         let mut ledger = Ledger::open(&path).expect("open");
-        ledger.append(&Entry::Begin { run: "r1".into(), platform: "/p.yaml".into(), embedded: false, at: wall_now() }).expect("begin");
+        ledger.append(&Entry::Begin { run: "r1".into(), platform: "/p.yaml".into(), in_process: false, at: wall_now() }).expect("begin");
         ledger.append(&inject("r1/1", "a")).expect("inject a");
         ledger.append(&inject("r1/2", "b")).expect("inject b");
         // A second handle (another process) sees both without any close.

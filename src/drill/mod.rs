@@ -1,5 +1,12 @@
-//! The drill engine: clock, timeline, targets, ledger and the cucumber world.
+//! The drill engine: clock, timeline, targets, ledger, events and the cucumber world.
 
 pub mod clock;
+pub mod events;
+pub mod features;
 pub mod ledger;
+pub mod preflight;
+pub mod runner;
 pub mod target;
+pub mod timeline;
+pub mod undo;
+pub mod world;

@@ -2,7 +2,6 @@
 //! that breaks something) with a deadline, its output captured for the report, a milestone at
 //! exit. Commands come from the platform file and are run without a shell.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -317,6 +316,7 @@ pub fn describe_timeout(timeout: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     fn command(run: &[&str], timeout: Duration) -> Command {
         Command { run: run.iter().map(|s| (*s).to_owned()).collect(), env: BTreeMap::new(), cwd: None, timeout }

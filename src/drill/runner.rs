@@ -1,0 +1,225 @@
+//! Running selected scenarios through cucumber, with undo on every way out.
+//!
+//! One `tokio::select!` owns the run: the cucumber future, SIGINT and SIGTERM. When a signal
+//! wins, the cucumber future is dropped (its probes stop, a running command is killed) and
+//! every fault of this run still outstanding in the ledger is undone, newest first.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use cucumber::gherkin;
+use cucumber::{World as _, WriterExt as _, event, parser, writer};
+use futures::FutureExt as _;
+
+use crate::drill::events::{Event, StepOutcome};
+use crate::drill::features::Selection;
+use crate::drill::ledger::{Entry, Ledger, outstanding_in};
+use crate::drill::world::{Drill, RUN, RunContext};
+
+/// Why a run ended early.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Abort {
+    /// SIGINT (Ctrl-C).
+    Interrupt,
+    /// SIGTERM.
+    Terminate,
+}
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// Scenarios that passed.
+    pub passed: usize,
+    /// Scenarios that failed.
+    pub failed: usize,
+    /// Set when a signal stopped the run.
+    pub aborted: Option<Abort>,
+    /// Whether every fault was undone.
+    pub undo_complete: bool,
+}
+
+/// Where cucumber's own reports go.
+#[derive(Clone, Debug, Default)]
+pub struct CucumberReports {
+    /// JUnit XML.
+    pub junit: Option<PathBuf>,
+    /// Cucumber JSON.
+    pub json: Option<PathBuf>,
+}
+
+/// Feeds already-parsed (and checked) features to cucumber.
+struct Preparsed;
+
+impl cucumber::Parser<Vec<gherkin::Feature>> for Preparsed {
+    type Cli = cucumber::cli::Empty;
+    type Output = futures::stream::Iter<std::vec::IntoIter<parser::Result<gherkin::Feature>>>;
+
+    fn parse(self, input: Vec<gherkin::Feature>, _: Self::Cli) -> Self::Output {
+        futures::stream::iter(input.into_iter().map(Ok).collect::<Vec<_>>())
+    }
+}
+
+/// Forwards cucumber's step events to the event bus.
+struct BusWriter {
+    run: Arc<RunContext>,
+}
+
+impl cucumber::Writer<Drill> for BusWriter {
+    type Cli = cucumber::cli::Empty;
+
+    async fn handle_event(&mut self, ev: parser::Result<event::Event<event::Cucumber<Drill>>>, _: &Self::Cli) {
+        let Ok(ev) = ev else { return };
+        let event::Cucumber::Feature(_, event::Feature::Scenario(_, scenario)) = ev.value else { return };
+        let (event::Scenario::Step(step, ev) | event::Scenario::Background(step, ev)) = scenario.event else { return };
+        let keyword = step.keyword.trim().to_owned();
+        let text = step.value.clone();
+        let event = match ev {
+            event::Step::Started => Event::StepStarted { keyword, text },
+            event::Step::Passed(..) => Event::StepFinished { keyword, text, outcome: StepOutcome::Passed },
+            event::Step::Skipped => Event::StepFinished { keyword, text, outcome: StepOutcome::Skipped },
+            event::Step::Failed(_, _, _, error) => Event::StepFinished { keyword, text, outcome: StepOutcome::Failed(failure_text(&error)) },
+        };
+        self.run.events.emit(&event);
+    }
+}
+
+impl writer::NonTransforming for BusWriter {}
+
+impl cucumber::writer::Arbitrary<Drill, String> for BusWriter {
+    async fn write(&mut self, _: String) {}
+}
+
+fn failure_text(error: &event::StepError) -> String {
+    match error {
+        event::StepError::Panic(payload) => payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            .unwrap_or_else(|| "the step panicked".to_owned()),
+        event::StepError::NotFound => "undefined step (hint: `firedrill validate` lists the closest known steps)".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+fn output(path: Option<&PathBuf>) -> std::io::Result<Box<dyn Write>> {
+    Ok(match path {
+        Some(path) => Box::new(std::fs::File::create(path)?),
+        None => Box::new(std::io::sink()),
+    })
+}
+
+/// Runs the selected scenarios of `features` on `run`'s platform. Reports are written by the
+/// event sinks the caller subscribed; cucumber's JUnit and JSON go where `reports` says.
+///
+/// # Errors
+///
+/// When a report file cannot be created (before anything runs).
+pub async fn execute(run: Arc<RunContext>, features: Vec<gherkin::Feature>, selection: Selection, reports: &CucumberReports, platform_path: PathBuf, in_process: bool) -> std::io::Result<Outcome> {
+    let junit = output(reports.junit.as_ref())?;
+    let json = output(reports.json.as_ref())?;
+    run.append(&Entry::Begin { run: run.run_id.clone(), platform: platform_path, in_process, at: crate::drill::ledger::wall_now() })
+        .map_err(std::io::Error::other)?;
+
+    let scenario_results = Arc::new(std::sync::Mutex::new((0usize, 0usize)));
+    let results = Arc::clone(&scenario_results);
+    let writer = BusWriter { run: Arc::clone(&run) }
+        .tee::<Drill, _>(writer::JUnit::for_tee(junit, 0))
+        .tee::<Drill, _>(writer::Json::for_tee(json))
+        .normalized::<Drill>();
+    let cucumber = Drill::cucumber::<&str>()
+        .with_parser(Preparsed)
+        .with_writer(writer)
+        .fail_on_skipped()
+        .max_concurrent_scenarios(1)
+        .before(|feature, rule, scenario, world| {
+            Box::pin(async move {
+                world.scenario = scenario.name.clone();
+                let tags = feature.tags.iter().chain(rule.iter().flat_map(|r| &r.tags)).chain(&scenario.tags).cloned().collect();
+                world.run.events.emit(&Event::ScenarioStarted { feature: feature.name.clone(), scenario: scenario.name.clone(), tags, at: world.clock().now() });
+                // The traffic probe runs for the whole scenario, so what users saw is always
+                // on the timeline, from before the first fault.
+                if let Some(probe) = world.platform().traffic.as_ref().map(|t| t.probe.clone()) {
+                    let _ = world.start_probe(&probe);
+                }
+            })
+        })
+        .after(move |feature, _, scenario, finished, world| {
+            let results = Arc::clone(&results);
+            Box::pin(async move {
+                let passed = matches!(finished, event::ScenarioFinished::StepPassed);
+                if let Some(world) = world {
+                    world.undo_all().await;
+                    world.stop_probes();
+                    world.run.events.emit(&Event::ScenarioFinished { feature: feature.name.clone(), scenario: scenario.name.clone(), passed, at: world.clock().now() });
+                }
+                if let Ok(mut r) = results.lock() {
+                    if passed { r.0 += 1 } else { r.1 += 1 }
+                }
+            })
+        })
+        .with_cli(cucumber::cli::Opts::<_, _, _, cucumber::cli::Empty>::default());
+
+    let drills = RUN.scope(Arc::clone(&run), async move {
+        let selection = selection;
+        std::panic::AssertUnwindSafe(cucumber.filter_run(features, move |f, r, s| selection.selects(f, r, s))).catch_unwind().await
+    });
+
+    let aborted = tokio::select! {
+        result = drills => {
+            if result.is_err() {
+                tracing::error!("the drill engine panicked; undoing every fault of this run");
+            }
+            None
+        }
+        signal = signal() => Some(signal),
+    };
+    // Whatever ended the run, nothing this run injected may stay (safety rule 3).
+    let outstanding_ok = undo_outstanding(&run).await;
+    let (passed, failed) = scenario_results.lock().map(|r| *r).unwrap_or_default();
+    Ok(Outcome { passed, failed, aborted, undo_complete: outstanding_ok && !run.undo_failed.load(Ordering::SeqCst) })
+}
+
+/// Undoes every fault of this run the ledger still lists, newest first.
+async fn undo_outstanding(run: &RunContext) -> bool {
+    let path = match run.ledger.lock() {
+        Ok(l) => l.path().to_path_buf(),
+        Err(p) => p.into_inner().path().to_path_buf(),
+    };
+    let entries = match Ledger::read(&path) {
+        Ok(entries) => entries,
+        Err(e) => {
+            tracing::error!("cannot read the ledger to undo: {e}");
+            return false;
+        }
+    };
+    let mut ok = true;
+    for outstanding in outstanding_in(&entries).into_iter().rev().filter(|o| o.run == run.run_id) {
+        let fault = crate::drill::world::InjectedFault { id: outstanding.id, fault: outstanding.fault, undo: outstanding.undo, at: run.clock.now() };
+        ok &= run.undo(&fault).await;
+    }
+    ok
+}
+
+async fn signal() -> Abort {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+            (Ok(mut int), Ok(mut term)) => tokio::select! {
+                _ = int.recv() => Abort::Interrupt,
+                _ = term.recv() => Abort::Terminate,
+            },
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+                Abort::Interrupt
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        Abort::Interrupt
+    }
+}

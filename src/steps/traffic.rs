@@ -1,0 +1,137 @@
+//! Traffic: which region serves, and switching it.
+
+use cucumber::{given, when};
+
+use super::{Analysis, Args, Effect, Failure, Need, StepDoc};
+use crate::drill::ledger::Undo;
+use crate::drill::world::Drill;
+use crate::platform::Platform;
+use crate::providers::command::{self, CommandRef, CommandUndo};
+use crate::providers::http;
+
+/// The traffic steps.
+pub const DOCS: &[StepDoc] = &[
+    StepDoc {
+        keyword: "Given",
+        pattern: "the platform is healthy",
+        example: "the platform is healthy",
+        doc: "Every probe of the platform gives a good answer now. Fails the scenario before any fault otherwise.",
+        domain: "traffic",
+        analyze: analyze_healthy,
+    },
+    StepDoc {
+        keyword: "Given",
+        pattern: "traffic is served from region \"{region}\"",
+        example: "traffic is served from region \"us-west1\"",
+        doc: "The traffic probe gets a good answer whose region header names {region}.",
+        domain: "traffic",
+        analyze: analyze_served_from,
+    },
+    StepDoc {
+        keyword: "When",
+        pattern: "traffic is switched to \"{region}\"",
+        example: "traffic is switched to \"us-west2\"",
+        doc: "Runs the platform's traffic switch (e.g. a Terraform apply) with {region}; milestones `traffic switch started` and `traffic switched to {region}` (command exit). Undo: the switch back to the region that served before.",
+        domain: "traffic",
+        analyze: analyze_switch,
+    },
+];
+
+fn analyze_healthy(_: &Args, platform: &Platform) -> Analysis {
+    let mut a = Analysis::default();
+    if platform.probes.is_empty() {
+        a.problem("", "the platform defines no probes, so health cannot be checked", "add a probe under `probes:`");
+    }
+    a.needs.extend(platform.probes.keys().map(|p| Need::Probe(p.clone())));
+    a
+}
+
+fn analyze_served_from(args: &Args, platform: &Platform) -> Analysis {
+    let mut a = Analysis::default();
+    a.region("region", args.get("region"), platform);
+    a.traffic("region", platform);
+    a
+}
+
+fn analyze_switch(args: &Args, platform: &Platform) -> Analysis {
+    let mut a = Analysis::default();
+    let region = args.get("region");
+    a.region("region", region, platform);
+    a.traffic("region", platform);
+    if let Some(traffic) = &platform.traffic {
+        let argv = command::argv(&traffic.switch, &[("region".into(), region.into())]);
+        if let Some(program) = argv.first() {
+            a.needs.push(Need::Program(program.clone()));
+        }
+        let back = platform.primary_region().unwrap_or("the region serving before");
+        a.effects.push(Effect {
+            what: format!("switch traffic to \"{region}\": {}", argv.join(" ")),
+            undo: format!("switch traffic back to the region serving before the switch (normally \"{back}\")"),
+        });
+    }
+    a
+}
+
+#[given("the platform is healthy")]
+async fn platform_is_healthy(world: &mut Drill) -> Result<(), Failure> {
+    let mut bad = Vec::new();
+    for (name, probe) in &world.platform().probes {
+        let obs = http::observe(&world.run.http, probe, &world.clock()).await;
+        if !obs.good {
+            bad.push(format!("probe \"{name}\" ({}): {}", probe.url, obs.error.unwrap_or_default()));
+        }
+    }
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure(format!("the platform is not healthy, so no fault was injected: {}", bad.join("; "))))
+    }
+}
+
+#[given(regex = r#"^traffic is served from region "(?P<region>[^"]+)"$"#)]
+async fn traffic_is_served_from(world: &mut Drill, region: String) -> Result<(), Failure> {
+    let (name, probe) = traffic_probe(world)?;
+    let obs = http::observe(&world.run.http, &probe, &world.clock()).await;
+    match (&obs.region, obs.good) {
+        (Some(served), true) if *served == region => Ok(()),
+        (served, good) => Err(Failure(format!(
+            "expected traffic to be served from \"{region}\", but probe \"{name}\" got {} from {}",
+            if good { "a good answer" } else { "a bad answer" },
+            served.as_deref().map_or("an unnamed region (no region header)".to_owned(), |s| format!("\"{s}\""))
+        ))),
+    }
+}
+
+#[when(regex = r#"^traffic is switched to "(?P<region>[^"]+)"$"#)]
+async fn traffic_is_switched(world: &mut Drill, region: String) -> Result<(), Failure> {
+    let (_, probe) = traffic_probe(world)?;
+    // Undo goes back to whoever served before; ask the service, not the plan.
+    let before = http::observe(&world.run.http, &probe, &world.clock()).await.region;
+    let back = before.or_else(|| world.platform().primary_region().map(str::to_owned)).unwrap_or_default();
+    let traffic = world.platform().traffic.clone().ok_or_else(|| Failure("the platform has no traffic section".into()))?;
+    let forward = CommandRef::TrafficSwitch { region: region.clone() };
+    let undo_ref = CommandRef::TrafficSwitch { region: back.clone() };
+    let undo = Undo::Command(CommandUndo {
+        run: command::argv(&traffic.switch, &[("region".into(), back.clone())]),
+        command: undo_ref,
+    });
+    let started = world.clock().now();
+    world.milestone("traffic switch started", started, "command");
+    let clock = world.clock();
+    let base = world.platform().base_dir();
+    let substitutions = vec![("region".to_owned(), region.clone())];
+    let finished = world
+        .inject(&format!("traffic switched from \"{back}\" to \"{region}\""), undo, command::run(&forward.describe(), &traffic.switch, &substitutions, &base, &clock))
+        .await
+        .map_err(|e| Failure(e.to_string()))?;
+    world.milestone(format!("traffic switched to {region}"), finished.finished, "command");
+    world.run.events.emit(&crate::drill::events::Event::CommandFinished(finished));
+    Ok(())
+}
+
+fn traffic_probe(world: &Drill) -> Result<(String, crate::platform::Probe), Failure> {
+    let platform = world.platform();
+    let name = platform.traffic.as_ref().map(|t| t.probe.clone()).ok_or_else(|| Failure("the platform has no traffic section (hint: define traffic.switch and traffic.probe)".into()))?;
+    let probe = platform.probes.get(&name).cloned().ok_or_else(|| Failure(format!("probe \"{name}\" is not defined")))?;
+    Ok((name, probe))
+}
