@@ -22,7 +22,11 @@ impl Location {
     /// A location in `file`.
     #[must_use]
     pub fn new(file: impl Into<PathBuf>, line: usize, column: usize) -> Self {
-        Self { file: file.into(), line, column }
+        Self {
+            file: file.into(),
+            line,
+            column,
+        }
     }
 }
 
@@ -47,13 +51,21 @@ impl Problem {
     /// A problem at `location`.
     #[must_use]
     pub fn at(location: Location, message: impl Into<String>) -> Self {
-        Self { location: Some(location), message: message.into(), hint: None }
+        Self {
+            location: Some(location),
+            message: message.into(),
+            hint: None,
+        }
     }
 
     /// A problem with a whole file.
     #[must_use]
     pub fn in_file(file: &Path, message: impl Into<String>) -> Self {
-        Self { location: Some(Location::new(file, 1, 1)), message: message.into(), hint: None }
+        Self {
+            location: Some(Location::new(file, 1, 1)),
+            message: message.into(),
+            hint: None,
+        }
     }
 
     /// Adds a hint.
@@ -95,7 +107,8 @@ impl Problems {
 
     /// Sorts by file and position so output is stable.
     pub fn sort(&mut self) {
-        self.0.sort_by(|a, b| a.location.cmp(&b.location).then(a.message.cmp(&b.message)));
+        self.0
+            .sort_by(|a, b| a.location.cmp(&b.location).then(a.message.cmp(&b.message)));
         self.0.dedup();
     }
 }
@@ -116,7 +129,11 @@ impl std::error::Error for Problems {}
 
 /// The closest candidates to `word`, best first (for "did you mean" hints).
 #[must_use]
-pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>, max: usize) -> Vec<&'a str> {
+pub fn closest<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+    max: usize,
+) -> Vec<&'a str> {
     let mut scored: Vec<(f64, &str)> = candidates
         .into_iter()
         .map(|c| (strsim::normalized_levenshtein(word, c), c))
@@ -129,7 +146,10 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>, ma
 /// `"a", "b" or "c"`, for hints listing the known names.
 #[must_use]
 pub fn one_of<S: AsRef<str>>(names: &[S]) -> String {
-    let quoted: Vec<String> = names.iter().map(|n| format!("\"{}\"", n.as_ref())).collect();
+    let quoted: Vec<String> = names
+        .iter()
+        .map(|n| format!("\"{}\"", n.as_ref()))
+        .collect();
     match quoted.as_slice() {
         [] => "none are defined".to_owned(),
         [one] => one.clone(),
@@ -143,8 +163,11 @@ mod tests {
 
     #[test]
     fn displays_location_message_and_hint_on_one_line() {
-        let p = Problem::at(Location::new("drills/x.feature", 3, 5), "unknown region \"us-east9\"")
-            .hint("known regions: \"us-west1\" or \"us-west2\"");
+        let p = Problem::at(
+            Location::new("drills/x.feature", 3, 5),
+            "unknown region \"us-east9\"",
+        )
+        .hint("known regions: \"us-west1\" or \"us-west2\"");
         assert_eq!(
             p.to_string(),
             "drills/x.feature:3:5: unknown region \"us-east9\" (hint: known regions: \"us-west1\" or \"us-west2\")"

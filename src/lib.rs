@@ -1,8 +1,10 @@
 //! firedrill: chaos and disaster-recovery drills as Gherkin scenarios.
 
-pub mod drill;
-pub mod sim;
+pub mod cli;
 pub mod diagnostic;
+pub mod drill;
 pub mod platform;
 pub mod providers;
+pub mod report;
+pub mod sim;
 pub mod steps;

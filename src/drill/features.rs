@@ -23,11 +23,25 @@ pub struct Selection {
 impl Selection {
     /// Whether a scenario is selected.
     #[must_use]
-    pub fn selects(&self, feature: &gherkin::Feature, rule: Option<&gherkin::Rule>, scenario: &gherkin::Scenario) -> bool {
+    pub fn selects(
+        &self,
+        feature: &gherkin::Feature,
+        rule: Option<&gherkin::Rule>,
+        scenario: &gherkin::Scenario,
+    ) -> bool {
         let tags_ok = self.tags.as_ref().is_none_or(|expr| {
-            expr.eval(feature.tags.iter().chain(rule.iter().flat_map(|r| &r.tags)).chain(scenario.tags.iter()))
+            expr.eval(
+                feature
+                    .tags
+                    .iter()
+                    .chain(rule.iter().flat_map(|r| &r.tags))
+                    .chain(scenario.tags.iter()),
+            )
         });
-        let name_ok = self.name.as_ref().is_none_or(|re| re.is_match(&scenario.name));
+        let name_ok = self
+            .name
+            .as_ref()
+            .is_none_or(|re| re.is_match(&scenario.name));
         tags_ok && name_ok
     }
 }
@@ -46,14 +60,24 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Problems> {
         } else if path.is_dir() {
             walk(path, &mut files);
         } else {
-            problems.push(Problem { location: None, message: format!("{} does not exist", path.display()), hint: Some("give .feature files or folders holding them".into()) });
+            problems.push(Problem {
+                location: None,
+                message: format!("{} does not exist", path.display()),
+                hint: Some("give .feature files or folders holding them".into()),
+            });
         }
     }
-    if problems.is_empty() { Ok(files.into_iter().collect()) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(files.into_iter().collect())
+    } else {
+        Err(problems)
+    }
 }
 
 fn walk(dir: &Path, files: &mut BTreeSet<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
@@ -76,34 +100,58 @@ pub fn parse(files: &[PathBuf]) -> Result<Vec<gherkin::Feature>, Problems> {
         match gherkin::Feature::parse_path(file, GherkinEnv::default()) {
             Ok(feature) => match feature.expand_examples() {
                 Ok(feature) => features.push(feature),
-                Err(e) => problems.push(Problem::in_file(file, format!("cannot expand Scenario Outline: {e}")).hint("every <placeholder> needs a column in Examples")),
+                Err(e) => problems.push(
+                    Problem::in_file(file, format!("cannot expand Scenario Outline: {e}"))
+                        .hint("every <placeholder> needs a column in Examples"),
+                ),
             },
             Err(e) => problems.push(parse_problem(file, &e)),
         }
     }
-    if problems.is_empty() { Ok(features) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(features)
+    } else {
+        Err(problems)
+    }
 }
 
 fn parse_problem(file: &Path, error: &gherkin::ParseFileError) -> Problem {
     match error {
-        gherkin::ParseFileError::Reading { source, .. } => {
-            Problem { location: None, message: format!("cannot read {}: {source}", file.display()), hint: Some("check the path and its permissions".into()) }
-        }
+        gherkin::ParseFileError::Reading { source, .. } => Problem {
+            location: None,
+            message: format!("cannot read {}: {source}", file.display()),
+            hint: Some("check the path and its permissions".into()),
+        },
         gherkin::ParseFileError::Parsing { error, source, .. } => {
             // gherkin keeps the position private; its message is "Error at LINE:COL: …".
             let text = source.to_string();
-            let position = text
-                .strip_prefix("Error at ")
-                .and_then(|rest| rest.split(':').take(2).map(|n| n.trim().parse::<usize>().ok()).collect::<Option<Vec<_>>>());
+            let position = text.strip_prefix("Error at ").and_then(|rest| {
+                rest.split(':')
+                    .take(2)
+                    .map(|n| n.trim().parse::<usize>().ok())
+                    .collect::<Option<Vec<_>>>()
+            });
             let (line, column) = match position.as_deref() {
                 Some([line, column]) => (*line, (*column).max(1)),
                 _ => (1, 1),
             };
             let (message, hint) = match error {
-                Some(gherkin::EnvError::UnsupportedLanguage(lang)) => (format!("unsupported language \"{lang}\""), "remove the `# language:` line or use a language Gherkin knows"),
-                Some(gherkin::EnvError::UnknownKeyword(word)) => (format!("unknown keyword \"{word}\""), "use Feature, Background, Scenario, Scenario Outline, Examples, Rule, Given, When, Then, And or But"),
-                Some(gherkin::EnvError::InconsistentCellCount(_)) => ("a table row has a different number of cells".to_owned(), "give every row of the table the same number of | cells |"),
-                None => ("not valid Gherkin".to_owned(), "every step starts with Given, When, Then, And or But, inside a Scenario; check indentation and tags"),
+                Some(gherkin::EnvError::UnsupportedLanguage(lang)) => (
+                    format!("unsupported language \"{lang}\""),
+                    "remove the `# language:` line or use a language Gherkin knows",
+                ),
+                Some(gherkin::EnvError::UnknownKeyword(word)) => (
+                    format!("unknown keyword \"{word}\""),
+                    "use Feature, Background, Scenario, Scenario Outline, Examples, Rule, Given, When, Then, And or But",
+                ),
+                Some(gherkin::EnvError::InconsistentCellCount(_)) => (
+                    "a table row has a different number of cells".to_owned(),
+                    "give every row of the table the same number of | cells |",
+                ),
+                None => (
+                    "not valid Gherkin".to_owned(),
+                    "every step starts with Given, When, Then, And or But, inside a Scenario; check indentation and tags",
+                ),
             };
             Problem::at(Location::new(file, line, column), message).hint(hint)
         }
@@ -130,21 +178,31 @@ pub struct Checked {
 /// # Errors
 ///
 /// Every problem, located at the step (or the argument inside it).
-pub fn check(features: &[gherkin::Feature], selection: &Selection, catalog: &Catalog, platform: &Platform) -> Result<Vec<Checked>, Problems> {
+pub fn check(
+    features: &[gherkin::Feature],
+    selection: &Selection,
+    catalog: &Catalog,
+    platform: &Platform,
+) -> Result<Vec<Checked>, Problems> {
     let mut problems = Problems::default();
     let mut checked = Vec::new();
     for feature in features {
         let file = feature.path.clone().unwrap_or_default();
-        let scenarios = feature
-            .scenarios
-            .iter()
-            .map(|s| (None, s))
-            .chain(feature.rules.iter().flat_map(|r| r.scenarios.iter().map(move |s| (Some(r), s))));
+        let scenarios = feature.scenarios.iter().map(|s| (None, s)).chain(
+            feature
+                .rules
+                .iter()
+                .flat_map(|r| r.scenarios.iter().map(move |s| (Some(r), s))),
+        );
         for (rule, scenario) in scenarios {
             if !selection.selects(feature, rule, scenario) {
                 continue;
             }
-            let background = feature.background.iter().chain(rule.and_then(|r| r.background.as_ref())).flat_map(|b| b.steps.iter());
+            let background = feature
+                .background
+                .iter()
+                .chain(rule.and_then(|r| r.background.as_ref()))
+                .flat_map(|b| b.steps.iter());
             let mut entry = Checked {
                 feature: feature.name.clone(),
                 scenario: scenario.name.clone(),
@@ -153,23 +211,49 @@ pub fn check(features: &[gherkin::Feature], selection: &Selection, catalog: &Cat
                 effects: Vec::new(),
             };
             for step in background.chain(scenario.steps.iter()) {
-                let at = |offset: usize| Location::new(&file, step.position.line, step.position.col + step.keyword.len() + offset);
+                let at = |offset: usize| {
+                    Location::new(
+                        &file,
+                        step.position.line,
+                        step.position.col + step.keyword.len() + offset,
+                    )
+                };
                 match catalog.matched(step) {
                     Matched::One { doc, args } => {
                         let analysis = (doc.analyze)(&args, platform);
                         for p in analysis.problems {
-                            problems.push(Problem::at(at(args.offset(p.arg)), format!("{}: {}", step_text(step), p.message)).hint(p.hint));
+                            problems.push(
+                                Problem::at(
+                                    at(args.offset(p.arg)),
+                                    format!("{}: {}", step_text(step), p.message),
+                                )
+                                .hint(p.hint),
+                            );
                         }
                         entry.needs.extend(analysis.needs);
                         entry.effects.extend(analysis.effects);
                     }
                     Matched::Undefined { suggestions } => problems.push(
-                        Problem::at(at(0), format!("undefined step: {}", step_text(step)))
-                            .hint(format!("the closest known steps are: {} (run `firedrill steps` for all)", suggestions.join(" | "))),
+                        Problem::at(at(0), format!("undefined step: {}", step_text(step))).hint(
+                            format!(
+                                "the closest known steps are: {} (run `firedrill steps` for all)",
+                                suggestions.join(" | ")
+                            ),
+                        ),
                     ),
                     Matched::Ambiguous { candidates } => problems.push(
-                        Problem::at(at(0), format!("ambiguous step: {} matches {} definitions", step_text(step), candidates.len()))
-                            .hint(format!("reword it so only one matches: {}", candidates.join(" | "))),
+                        Problem::at(
+                            at(0),
+                            format!(
+                                "ambiguous step: {} matches {} definitions",
+                                step_text(step),
+                                candidates.len()
+                            ),
+                        )
+                        .hint(format!(
+                            "reword it so only one matches: {}",
+                            candidates.join(" | ")
+                        )),
                     ),
                 }
             }

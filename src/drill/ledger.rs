@@ -58,6 +58,10 @@ pub enum Entry {
         fault: String,
         /// How to undo it.
         undo: Undo,
+        /// Whether it is a remediation (failover) rather than a fault: remediations are undone
+        /// after every fault, so failback happens once the broken region is whole again.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        remediation: bool,
         /// Wall-clock time, RFC 3339.
         at: String,
     },
@@ -84,6 +88,8 @@ pub struct Outstanding {
     pub fault: String,
     /// How to undo it.
     pub undo: Undo,
+    /// Whether it is a remediation, undone after the faults.
+    pub remediation: bool,
     /// The platform file of that run.
     pub platform: PathBuf,
     /// Whether that run's platform lived in its own process (its faults died with it).
@@ -94,7 +100,9 @@ pub struct Outstanding {
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
     /// Opening or creating the file.
-    #[error("cannot open the ledger {path}: {source} (hint: check the folder exists and is writable, or pass --ledger)")]
+    #[error(
+        "cannot open the ledger {path}: {source} (hint: check the folder exists and is writable, or pass --ledger)"
+    )]
     Open {
         /// The file.
         path: PathBuf,
@@ -102,7 +110,9 @@ pub enum LedgerError {
         source: std::io::Error,
     },
     /// Appending or flushing.
-    #[error("cannot write the ledger {path}: {source} (hint: free disk space; no fault is injected without its undo on disk)")]
+    #[error(
+        "cannot write the ledger {path}: {source} (hint: free disk space; no fault is injected without its undo on disk)"
+    )]
     Write {
         /// The file.
         path: PathBuf,
@@ -110,7 +120,9 @@ pub enum LedgerError {
         source: std::io::Error,
     },
     /// A line that is not a ledger entry.
-    #[error("{path}:{line}: not a ledger entry: {message} (hint: the ledger is append-only JSON lines; do not edit it by hand)")]
+    #[error(
+        "{path}:{line}: not a ledger entry: {message} (hint: the ledger is append-only JSON lines; do not edit it by hand)"
+    )]
     Corrupt {
         /// The file.
         path: PathBuf,
@@ -135,7 +147,10 @@ impl Ledger {
     ///
     /// [`LedgerError::Open`].
     pub fn open(path: &Path) -> Result<Self, LedgerError> {
-        let open_err = |source| LedgerError::Open { path: path.to_path_buf(), source };
+        let open_err = |source| LedgerError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(open_err)?;
         }
@@ -147,7 +162,10 @@ impl Ledger {
             options.mode(0o600);
         }
         let file = options.open(path).map_err(open_err)?;
-        Ok(Self { path: path.to_path_buf(), file })
+        Ok(Self {
+            path: path.to_path_buf(),
+            file,
+        })
     }
 
     /// The file.
@@ -162,8 +180,12 @@ impl Ledger {
     ///
     /// [`LedgerError::Write`]; the caller must not apply the fault then.
     pub fn append(&mut self, entry: &Entry) -> Result<(), LedgerError> {
-        let write_err = |source| LedgerError::Write { path: self.path.clone(), source };
-        let mut line = serde_json::to_vec(entry).map_err(|e| write_err(std::io::Error::other(e)))?;
+        let write_err = |source| LedgerError::Write {
+            path: self.path.clone(),
+            source,
+        };
+        let mut line =
+            serde_json::to_vec(entry).map_err(|e| write_err(std::io::Error::other(e)))?;
         line.push(b'\n');
         self.file.write_all(&line).map_err(write_err)?;
         self.file.sync_data().map_err(write_err)
@@ -179,12 +201,20 @@ impl Ledger {
         let file = match File::open(path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(source) => return Err(LedgerError::Open { path: path.to_path_buf(), source }),
+            Err(source) => {
+                return Err(LedgerError::Open {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
         };
         let lines: Vec<String> = BufReader::new(file)
             .lines()
             .collect::<Result<_, _>>()
-            .map_err(|source| LedgerError::Open { path: path.to_path_buf(), source })?;
+            .map_err(|source| LedgerError::Open {
+                path: path.to_path_buf(),
+                source,
+            })?;
         let last = lines.len();
         let mut entries = Vec::new();
         for (i, line) in lines.iter().enumerate() {
@@ -216,6 +246,14 @@ impl Ledger {
     }
 }
 
+/// The order undos run in: faults newest first, then remediations newest first.
+#[must_use]
+pub fn undo_order(mut outstanding: Vec<Outstanding>) -> Vec<Outstanding> {
+    outstanding.reverse();
+    outstanding.sort_by_key(|o| o.remediation);
+    outstanding
+}
+
 /// The faults in `entries` with no `undone` entry, oldest first.
 #[must_use]
 pub fn outstanding_in(entries: &[Entry]) -> Vec<Outstanding> {
@@ -230,16 +268,29 @@ pub fn outstanding_in(entries: &[Entry]) -> Vec<Outstanding> {
     let mut out = Vec::new();
     for entry in entries {
         match entry {
-            Entry::Begin { run, platform, in_process, .. } => {
+            Entry::Begin {
+                run,
+                platform,
+                in_process,
+                ..
+            } => {
                 runs.insert(run.as_str(), (platform.clone(), *in_process));
             }
-            Entry::Inject { id, run, fault, undo, .. } if !undone.contains(id.as_str()) => {
+            Entry::Inject {
+                id,
+                run,
+                fault,
+                undo,
+                remediation,
+                ..
+            } if !undone.contains(id.as_str()) => {
                 let (platform, in_process) = runs.get(run.as_str()).cloned().unwrap_or_default();
                 out.push(Outstanding {
                     id: id.clone(),
                     run: run.clone(),
                     fault: fault.clone(),
                     undo: undo.clone(),
+                    remediation: *remediation,
                     platform,
                     in_process,
                 });
@@ -262,11 +313,23 @@ mod tests {
     use crate::providers::command::CommandRef;
 
     fn undo(name: &str) -> Undo {
-        Undo::Command(CommandUndo { command: CommandRef::FaultUndo { fault: name.into() }, run: vec!["true".into()] })
+        Undo::Command(CommandUndo {
+            command: CommandRef::FaultUndo { fault: name.into() },
+            run: vec!["true".into()],
+            settle: None,
+        })
     }
 
     fn inject(id: &str, fault: &str) -> Entry {
-        Entry::Inject { id: id.into(), run: "r1".into(), scenario: "s".into(), fault: fault.into(), undo: undo(fault), at: wall_now() }
+        Entry::Inject {
+            id: id.into(),
+            run: "r1".into(),
+            scenario: "s".into(),
+            fault: fault.into(),
+            undo: undo(fault),
+            remediation: fault.starts_with("switch"),
+            at: wall_now(),
+        }
     }
 
     #[test]
@@ -274,14 +337,33 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("nested/ledger.jsonl");
         let mut ledger = Ledger::open(&path).expect("open");
-        ledger.append(&Entry::Begin { run: "r1".into(), platform: "/p.yaml".into(), in_process: false, at: wall_now() }).expect("begin");
+        ledger
+            .append(&Entry::Begin {
+                run: "r1".into(),
+                platform: "/p.yaml".into(),
+                in_process: false,
+                at: wall_now(),
+            })
+            .expect("begin");
         ledger.append(&inject("r1/1", "a")).expect("inject a");
         ledger.append(&inject("r1/2", "b")).expect("inject b");
         // A second handle (another process) sees both without any close.
         let outstanding = Ledger::outstanding(&path).expect("read");
-        assert_eq!(outstanding.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(), ["r1/1", "r1/2"]);
+        assert_eq!(
+            outstanding
+                .iter()
+                .map(|o| o.id.as_str())
+                .collect::<Vec<_>>(),
+            ["r1/1", "r1/2"]
+        );
         assert_eq!(outstanding[0].platform, PathBuf::from("/p.yaml"));
-        ledger.append(&Entry::Undone { id: "r1/2".into(), at: wall_now(), note: None }).expect("undone");
+        ledger
+            .append(&Entry::Undone {
+                id: "r1/2".into(),
+                at: wall_now(),
+                note: None,
+            })
+            .expect("undone");
         let outstanding = Ledger::outstanding(&path).expect("read");
         assert_eq!(outstanding.len(), 1);
         assert_eq!(outstanding[0].fault, "a");
@@ -293,15 +375,42 @@ mod tests {
         let path = dir.path().join("ledger.jsonl");
         let good = serde_json::to_string(&inject("r1/1", "a")).expect("json");
         std::fs::write(&path, format!("{good}\n{{\"op\":\"inj")).expect("write");
-        assert_eq!(Ledger::outstanding(&path).expect("torn tail tolerated").len(), 1);
+        assert_eq!(
+            Ledger::outstanding(&path)
+                .expect("torn tail tolerated")
+                .len(),
+            1
+        );
         std::fs::write(&path, format!("garbage\n{good}\n")).expect("write");
-        let err = Ledger::read(&path).err().map(|e| e.to_string()).unwrap_or_default();
+        let err = Ledger::read(&path)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("ledger.jsonl:1: not a ledger entry"), "{err}");
+    }
+
+    #[test]
+    fn undo_runs_faults_newest_first_then_remediations() {
+        let entries = vec![
+            inject("r1/1", "dark-a"),
+            inject("r1/2", "switch-away"),
+            inject("r1/3", "dark-b"),
+            inject("r1/4", "switch-again"),
+        ];
+        let order: Vec<String> = undo_order(outstanding_in(&entries))
+            .into_iter()
+            .map(|o| o.fault)
+            .collect();
+        assert_eq!(order, ["dark-b", "dark-a", "switch-again", "switch-away"]);
     }
 
     #[test]
     fn a_missing_ledger_has_nothing_outstanding() {
         let dir = tempfile::tempdir().expect("tempdir");
-        assert!(Ledger::outstanding(&dir.path().join("none.jsonl")).expect("ok").is_empty());
+        assert!(
+            Ledger::outstanding(&dir.path().join("none.jsonl"))
+                .expect("ok")
+                .is_empty()
+        );
     }
 }

@@ -15,7 +15,7 @@ use futures::FutureExt as _;
 
 use crate::drill::events::{Event, StepOutcome};
 use crate::drill::features::Selection;
-use crate::drill::ledger::{Entry, Ledger, outstanding_in};
+use crate::drill::ledger::{Entry, Ledger, outstanding_in, undo_order};
 use crate::drill::world::{Drill, RUN, RunContext};
 
 /// Why a run ended early.
@@ -36,8 +36,10 @@ pub struct Outcome {
     pub failed: usize,
     /// Set when a signal stopped the run.
     pub aborted: Option<Abort>,
-    /// Whether every fault was undone.
+    /// Whether every fault was undone by the end of the run.
     pub undo_complete: bool,
+    /// Whether some undo failed along the way (even if a later retry succeeded).
+    pub undo_errors: bool,
 }
 
 /// Where cucumber's own reports go.
@@ -69,17 +71,39 @@ struct BusWriter {
 impl cucumber::Writer<Drill> for BusWriter {
     type Cli = cucumber::cli::Empty;
 
-    async fn handle_event(&mut self, ev: parser::Result<event::Event<event::Cucumber<Drill>>>, _: &Self::Cli) {
+    async fn handle_event(
+        &mut self,
+        ev: parser::Result<event::Event<event::Cucumber<Drill>>>,
+        _: &Self::Cli,
+    ) {
         let Ok(ev) = ev else { return };
-        let event::Cucumber::Feature(_, event::Feature::Scenario(_, scenario)) = ev.value else { return };
-        let (event::Scenario::Step(step, ev) | event::Scenario::Background(step, ev)) = scenario.event else { return };
+        let event::Cucumber::Feature(_, event::Feature::Scenario(_, scenario)) = ev.value else {
+            return;
+        };
+        let (event::Scenario::Step(step, ev) | event::Scenario::Background(step, ev)) =
+            scenario.event
+        else {
+            return;
+        };
         let keyword = step.keyword.trim().to_owned();
         let text = step.value.clone();
         let event = match ev {
             event::Step::Started => Event::StepStarted { keyword, text },
-            event::Step::Passed(..) => Event::StepFinished { keyword, text, outcome: StepOutcome::Passed },
-            event::Step::Skipped => Event::StepFinished { keyword, text, outcome: StepOutcome::Skipped },
-            event::Step::Failed(_, _, _, error) => Event::StepFinished { keyword, text, outcome: StepOutcome::Failed(failure_text(&error)) },
+            event::Step::Passed(..) => Event::StepFinished {
+                keyword,
+                text,
+                outcome: StepOutcome::Passed,
+            },
+            event::Step::Skipped => Event::StepFinished {
+                keyword,
+                text,
+                outcome: StepOutcome::Skipped,
+            },
+            event::Step::Failed(_, _, _, error) => Event::StepFinished {
+                keyword,
+                text,
+                outcome: StepOutcome::Failed(failure_text(&error)),
+            },
         };
         self.run.events.emit(&event);
     }
@@ -98,7 +122,9 @@ fn failure_text(error: &event::StepError) -> String {
             .cloned()
             .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
             .unwrap_or_else(|| "the step panicked".to_owned()),
-        event::StepError::NotFound => "undefined step (hint: `firedrill validate` lists the closest known steps)".to_owned(),
+        event::StepError::NotFound => {
+            "undefined step (hint: `firedrill validate` lists the closest known steps)".to_owned()
+        }
         other => other.to_string(),
     }
 }
@@ -116,18 +142,32 @@ fn output(path: Option<&PathBuf>) -> std::io::Result<Box<dyn Write>> {
 /// # Errors
 ///
 /// When a report file cannot be created (before anything runs).
-pub async fn execute(run: Arc<RunContext>, features: Vec<gherkin::Feature>, selection: Selection, reports: &CucumberReports, platform_path: PathBuf, in_process: bool) -> std::io::Result<Outcome> {
+pub async fn execute(
+    run: Arc<RunContext>,
+    features: Vec<gherkin::Feature>,
+    selection: Selection,
+    reports: &CucumberReports,
+    platform_path: PathBuf,
+    in_process: bool,
+) -> std::io::Result<Outcome> {
     let junit = output(reports.junit.as_ref())?;
     let json = output(reports.json.as_ref())?;
-    run.append(&Entry::Begin { run: run.run_id.clone(), platform: platform_path, in_process, at: crate::drill::ledger::wall_now() })
-        .map_err(std::io::Error::other)?;
+    run.append(&Entry::Begin {
+        run: run.run_id.clone(),
+        platform: platform_path,
+        in_process,
+        at: crate::drill::ledger::wall_now(),
+    })
+    .map_err(std::io::Error::other)?;
 
     let scenario_results = Arc::new(std::sync::Mutex::new((0usize, 0usize)));
     let results = Arc::clone(&scenario_results);
-    let writer = BusWriter { run: Arc::clone(&run) }
-        .tee::<Drill, _>(writer::JUnit::for_tee(junit, 0))
-        .tee::<Drill, _>(writer::Json::for_tee(json))
-        .normalized::<Drill>();
+    let writer = BusWriter {
+        run: Arc::clone(&run),
+    }
+    .tee::<Drill, _>(writer::JUnit::for_tee(junit, 0))
+    .tee::<Drill, _>(writer::Json::for_tee(json))
+    .normalized::<Drill>();
     let cucumber = Drill::cucumber::<&str>()
         .with_parser(Preparsed)
         .with_writer(writer)
@@ -136,8 +176,19 @@ pub async fn execute(run: Arc<RunContext>, features: Vec<gherkin::Feature>, sele
         .before(|feature, rule, scenario, world| {
             Box::pin(async move {
                 world.scenario = scenario.name.clone();
-                let tags = feature.tags.iter().chain(rule.iter().flat_map(|r| &r.tags)).chain(&scenario.tags).cloned().collect();
-                world.run.events.emit(&Event::ScenarioStarted { feature: feature.name.clone(), scenario: scenario.name.clone(), tags, at: world.clock().now() });
+                let tags = feature
+                    .tags
+                    .iter()
+                    .chain(rule.iter().flat_map(|r| &r.tags))
+                    .chain(&scenario.tags)
+                    .cloned()
+                    .collect();
+                world.run.events.emit(&Event::ScenarioStarted {
+                    feature: feature.name.clone(),
+                    scenario: scenario.name.clone(),
+                    tags,
+                    at: world.clock().now(),
+                });
                 // The traffic probe runs for the whole scenario, so what users saw is always
                 // on the timeline, from before the first fault.
                 if let Some(probe) = world.platform().traffic.as_ref().map(|t| t.probe.clone()) {
@@ -152,7 +203,12 @@ pub async fn execute(run: Arc<RunContext>, features: Vec<gherkin::Feature>, sele
                 if let Some(world) = world {
                     world.undo_all().await;
                     world.stop_probes();
-                    world.run.events.emit(&Event::ScenarioFinished { feature: feature.name.clone(), scenario: scenario.name.clone(), passed, at: world.clock().now() });
+                    world.run.events.emit(&Event::ScenarioFinished {
+                        feature: feature.name.clone(),
+                        scenario: scenario.name.clone(),
+                        passed,
+                        at: world.clock().now(),
+                    });
                 }
                 if let Ok(mut r) = results.lock() {
                     if passed { r.0 += 1 } else { r.1 += 1 }
@@ -163,7 +219,11 @@ pub async fn execute(run: Arc<RunContext>, features: Vec<gherkin::Feature>, sele
 
     let drills = RUN.scope(Arc::clone(&run), async move {
         let selection = selection;
-        std::panic::AssertUnwindSafe(cucumber.filter_run(features, move |f, r, s| selection.selects(f, r, s))).catch_unwind().await
+        std::panic::AssertUnwindSafe(
+            cucumber.filter_run(features, move |f, r, s| selection.selects(f, r, s)),
+        )
+        .catch_unwind()
+        .await
     });
 
     let aborted = tokio::select! {
@@ -178,7 +238,13 @@ pub async fn execute(run: Arc<RunContext>, features: Vec<gherkin::Feature>, sele
     // Whatever ended the run, nothing this run injected may stay (safety rule 3).
     let outstanding_ok = undo_outstanding(&run).await;
     let (passed, failed) = scenario_results.lock().map(|r| *r).unwrap_or_default();
-    Ok(Outcome { passed, failed, aborted, undo_complete: outstanding_ok && !run.undo_failed.load(Ordering::SeqCst) })
+    Ok(Outcome {
+        passed,
+        failed,
+        aborted,
+        undo_complete: outstanding_ok,
+        undo_errors: run.undo_failed.load(Ordering::SeqCst),
+    })
 }
 
 /// Undoes every fault of this run the ledger still lists, newest first.
@@ -195,8 +261,18 @@ async fn undo_outstanding(run: &RunContext) -> bool {
         }
     };
     let mut ok = true;
-    for outstanding in outstanding_in(&entries).into_iter().rev().filter(|o| o.run == run.run_id) {
-        let fault = crate::drill::world::InjectedFault { id: outstanding.id, fault: outstanding.fault, undo: outstanding.undo, at: run.clock.now() };
+    let mine: Vec<_> = outstanding_in(&entries)
+        .into_iter()
+        .filter(|o| o.run == run.run_id)
+        .collect();
+    for outstanding in undo_order(mine) {
+        let fault = crate::drill::world::InjectedFault {
+            id: outstanding.id,
+            fault: outstanding.fault,
+            undo: outstanding.undo,
+            remediation: outstanding.remediation,
+            at: run.clock.now(),
+        };
         ok &= run.undo(&fault).await;
     }
     ok
@@ -206,7 +282,10 @@ async fn signal() -> Abort {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+        match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
             (Ok(mut int), Ok(mut term)) => tokio::select! {
                 _ = int.recv() => Abort::Interrupt,
                 _ = term.recv() => Abort::Terminate,

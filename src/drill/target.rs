@@ -23,7 +23,9 @@ pub enum TargetError {
     #[error("\"{0}\" is not a duration (hint: write it like 90s, 5m, 25m or 25 minutes)")]
     Duration(String),
     /// A band whose lower bound exceeds its upper bound.
-    #[error("the band {low}..{high} has its lower bound above its upper bound (hint: write the shorter duration first, e.g. 20m..25m)")]
+    #[error(
+        "the band {low}..{high} has its lower bound above its upper bound (hint: write the shorter duration first, e.g. 20m..25m)"
+    )]
     InvertedBand {
         /// The lower bound as written.
         low: String,
@@ -65,10 +67,18 @@ impl Target {
             Target::Band { low, high } => {
                 let above_low = signed_ms(measured) - signed_ms(low);
                 let below_high = signed_ms(high) - signed_ms(measured);
-                (measured >= low && measured <= high, above_low.min(below_high))
+                (
+                    measured >= low && measured <= high,
+                    above_low.min(below_high),
+                )
             }
         };
-        Verdict { measured, target: *self, passed, margin_ms }
+        Verdict {
+            measured,
+            target: *self,
+            passed,
+            margin_ms,
+        }
     }
 
     /// The upper bound: the longest a phase may take before it has certainly missed the target.
@@ -159,7 +169,8 @@ impl Verdict {
     /// The margin as text: `3m 12s to spare` or `1m 5s over`.
     #[must_use]
     pub fn margin(&self) -> String {
-        let abs = Duration::from_millis(u64::try_from(self.margin_ms.unsigned_abs()).unwrap_or(u64::MAX));
+        let abs =
+            Duration::from_millis(u64::try_from(self.margin_ms.unsigned_abs()).unwrap_or(u64::MAX));
         match (self.passed, self.target) {
             (true, _) => format!("{} to spare", format_duration(abs)),
             (false, Target::Band { low, .. }) if self.measured < low => {
@@ -195,7 +206,13 @@ mod tests {
     fn parses_within_bare_and_band_targets() {
         assert_eq!("within 25m".parse(), Ok(Target::Within { limit: min(25) }));
         assert_eq!("2m".parse(), Ok(Target::Within { limit: min(2) }));
-        assert_eq!("20m..25m".parse(), Ok(Target::Band { low: min(20), high: min(25) }));
+        assert_eq!(
+            "20m..25m".parse(),
+            Ok(Target::Band {
+                low: min(20),
+                high: min(25)
+            })
+        );
         assert_eq!("25 minutes".parse(), Ok(Target::Within { limit: min(25) }));
     }
 
@@ -203,11 +220,21 @@ mod tests {
     fn rejects_inverted_bands_bad_durations_and_zero() {
         assert_eq!(
             "25m..20m".parse::<Target>(),
-            Err(TargetError::InvertedBand { low: "25m".into(), high: "20m".into() })
+            Err(TargetError::InvertedBand {
+                low: "25m".into(),
+                high: "20m".into()
+            })
         );
-        assert_eq!("soon".parse::<Target>(), Err(TargetError::Duration("soon".into())));
+        assert_eq!(
+            "soon".parse::<Target>(),
+            Err(TargetError::Duration("soon".into()))
+        );
         assert_eq!("0s".parse::<Target>(), Err(TargetError::Zero));
-        let message = "25m..20m".parse::<Target>().err().map(|e| e.to_string()).unwrap_or_default();
+        let message = "25m..20m"
+            .parse::<Target>()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(message.contains("hint:"), "{message}");
     }
 
@@ -221,12 +248,18 @@ mod tests {
         let missed = target.judge(min(26) + Duration::from_secs(5));
         assert!(!missed.passed);
         assert_eq!(missed.margin(), "1m 5s over");
-        assert_eq!(missed.to_string(), "MISSED: measured 26m 5s against target within 25m (1m 5s over)");
+        assert_eq!(
+            missed.to_string(),
+            "MISSED: measured 26m 5s against target within 25m (1m 5s over)"
+        );
     }
 
     #[test]
     fn band_fails_on_both_sides_and_names_the_side() {
-        let band = Target::Band { low: min(20), high: min(25) };
+        let band = Target::Band {
+            low: min(20),
+            high: min(25),
+        };
         let inside = band.judge(min(21));
         assert!(inside.passed);
         assert_eq!(inside.margin_ms, 60_000);

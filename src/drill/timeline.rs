@@ -54,19 +54,32 @@ impl Timeline {
     /// The earliest milestone called `name`.
     #[must_use]
     pub fn first(&self, name: &str) -> Option<&Milestone> {
-        self.milestones.iter().filter(|m| m.name == name).min_by_key(|m| m.at)
+        self.milestones
+            .iter()
+            .filter(|m| m.name == name)
+            .min_by_key(|m| m.at)
     }
 
     /// The earliest milestone called `name` at or after `t`.
     #[must_use]
     pub fn first_since(&self, name: &str, t: PlatformTime) -> Option<&Milestone> {
-        self.milestones.iter().filter(|m| m.name == name && m.at >= t).min_by_key(|m| m.at)
+        self.milestones
+            .iter()
+            .filter(|m| m.name == name && m.at >= t)
+            .min_by_key(|m| m.at)
     }
 
     /// The earliest milestone at or after `t` whose name satisfies `pred`.
     #[must_use]
-    pub fn first_matching_since(&self, t: PlatformTime, pred: impl Fn(&str) -> bool) -> Option<&Milestone> {
-        self.milestones.iter().filter(|m| m.at >= t && pred(&m.name)).min_by_key(|m| m.at)
+    pub fn first_matching_since(
+        &self,
+        t: PlatformTime,
+        pred: impl Fn(&str) -> bool,
+    ) -> Option<&Milestone> {
+        self.milestones
+            .iter()
+            .filter(|m| m.at >= t && pred(&m.name))
+            .min_by_key(|m| m.at)
     }
 
     /// Names of every milestone recorded, deduplicated, for hints.
@@ -91,15 +104,31 @@ mod tests {
     #[test]
     fn finds_the_earliest_occurrence_even_when_recorded_late() {
         let mut t = Timeline::default();
-        t.record(Milestone { name: "x".into(), at: at(10), source: "probe".into() });
+        t.record(Milestone {
+            name: "x".into(),
+            at: at(10),
+            source: "probe".into(),
+        });
         // A probe milestone is stamped with its observation time, which can precede
         // milestones recorded before it.
-        t.record(Milestone { name: "x".into(), at: at(4), source: "probe".into() });
-        t.record(Milestone { name: "y".into(), at: at(7), source: "engine".into() });
+        t.record(Milestone {
+            name: "x".into(),
+            at: at(4),
+            source: "probe".into(),
+        });
+        t.record(Milestone {
+            name: "y".into(),
+            at: at(7),
+            source: "engine".into(),
+        });
         assert_eq!(t.first("x").map(|m| m.at), Some(at(4)));
         assert_eq!(t.first_since("x", at(5)).map(|m| m.at), Some(at(10)));
         assert!(t.first_since("y", at(8)).is_none());
-        assert_eq!(t.first_matching_since(at(5), |n| n.starts_with('y')).map(|m| m.at), Some(at(7)));
+        assert_eq!(
+            t.first_matching_since(at(5), |n| n.starts_with('y'))
+                .map(|m| m.at),
+            Some(at(7))
+        );
         assert_eq!(t.names(), ["x", "y"]);
     }
 }

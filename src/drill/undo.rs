@@ -3,7 +3,8 @@
 use crate::drill::clock::Clock;
 use crate::drill::ledger::Undo;
 use crate::platform::Platform;
-use crate::providers::command::{self, CommandError};
+use crate::providers::command::{self, CommandError, Settle};
+use crate::providers::http;
 
 /// An undo that did not complete; the fault may still be in place.
 #[derive(Debug, thiserror::Error)]
@@ -11,6 +12,28 @@ pub enum UndoError {
     /// The command that undoes it failed.
     #[error(transparent)]
     Command(#[from] CommandError),
+    /// The command ran but the system did not settle back.
+    #[error(
+        "{what} ran, but {expected} was not observed within {within} (last: {last}) (hint: check the system by hand, then run `firedrill recover`)"
+    )]
+    NotSettled {
+        /// The undo.
+        what: String,
+        /// What was expected.
+        expected: String,
+        /// The deadline, formatted.
+        within: String,
+        /// The last observation.
+        last: String,
+    },
+    /// The settle check cannot run on this platform.
+    #[error(
+        "{what}: the platform has no traffic probe to confirm the undo (hint: define traffic.probe)"
+    )]
+    NoProbe {
+        /// The undo.
+        what: String,
+    },
 }
 
 /// Applies one undo against `platform`. Undos are idempotent: running one twice is harmless.
@@ -22,8 +45,70 @@ pub async fn apply(undo: &Undo, platform: &Platform, clock: &Clock) -> Result<()
     match undo {
         Undo::Command(undo) => {
             let (cmd, substitutions) = undo.command.resolve(platform)?;
-            command::run(&undo.command.describe(), cmd, &substitutions, &platform.base_dir(), clock).await?;
-            Ok(())
+            command::run(
+                &undo.command.describe(),
+                cmd,
+                &substitutions,
+                &platform.base_dir(),
+                clock,
+            )
+            .await?;
+            match &undo.settle {
+                None => Ok(()),
+                Some(Settle::TrafficServedFrom { region }) => {
+                    traffic_served_from(
+                        &undo.command.describe(),
+                        region,
+                        cmd.timeout,
+                        platform,
+                        clock,
+                    )
+                    .await
+                }
+            }
         }
     }
+}
+
+/// Probes until the traffic probe answers from `region`, at the probe's interval, within
+/// `within` (platform time).
+async fn traffic_served_from(
+    what: &str,
+    region: &str,
+    within: std::time::Duration,
+    platform: &Platform,
+    clock: &Clock,
+) -> Result<(), UndoError> {
+    let probe = platform
+        .traffic
+        .as_ref()
+        .and_then(|t| platform.probes.get(&t.probe))
+        .ok_or_else(|| UndoError::NoProbe {
+            what: what.to_owned(),
+        })?;
+    let client = http::client().map_err(|_| UndoError::NoProbe {
+        what: what.to_owned(),
+    })?;
+    let deadline = clock.now().plus(within);
+    let mut ticks = clock.interval(probe.interval);
+    let mut last = String::from("no answer yet");
+    while clock.now() < deadline {
+        ticks.tick().await;
+        let obs = http::observe(&client, probe, clock).await;
+        if obs.good && obs.region.as_deref() == Some(region) {
+            return Ok(());
+        }
+        last = format!(
+            "{} from {}",
+            obs.status
+                .map_or_else(|| obs.error.unwrap_or_default(), |s| s.to_string()),
+            obs.region.unwrap_or_else(|| "no region".into())
+        );
+    }
+    Err(UndoError::NotSettled {
+        what: what.to_owned(),
+        expected: format!("traffic served from \"{region}\""),
+        within: crate::drill::clock::format_duration(within),
+        last,
+    })
 }

@@ -44,14 +44,24 @@ pub struct RunContext {
 
 impl fmt::Debug for RunContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RunContext").field("run_id", &self.run_id).field("platform", &self.platform.name).finish_non_exhaustive()
+        f.debug_struct("RunContext")
+            .field("run_id", &self.run_id)
+            .field("platform", &self.platform.name)
+            .finish_non_exhaustive()
     }
 }
 
 impl RunContext {
     /// A context for one run.
     #[must_use]
-    pub fn new(run_id: String, platform: Arc<Platform>, clock: Clock, ledger: Ledger, events: Bus, http: reqwest::Client) -> Self {
+    pub fn new(
+        run_id: String,
+        platform: Arc<Platform>,
+        clock: Clock,
+        ledger: Ledger,
+        events: Bus,
+        http: reqwest::Client,
+    ) -> Self {
         Self {
             run_id,
             platform,
@@ -79,7 +89,11 @@ impl RunContext {
     }
 
     fn next_fault_id(&self) -> String {
-        format!("{}/{}", self.run_id, self.next_fault.fetch_add(1, Ordering::SeqCst))
+        format!(
+            "{}/{}",
+            self.run_id,
+            self.next_fault.fetch_add(1, Ordering::SeqCst)
+        )
     }
 
     /// Applies the undo of `fault` and records the outcome in the ledger and the event stream.
@@ -87,7 +101,11 @@ impl RunContext {
     pub async fn undo(&self, fault: &InjectedFault) -> bool {
         let outcome = undo::apply(&fault.undo, &self.platform, &self.clock).await;
         let error = match outcome {
-            Ok(()) => match self.append(&Entry::Undone { id: fault.id.clone(), at: wall_now(), note: None }) {
+            Ok(()) => match self.append(&Entry::Undone {
+                id: fault.id.clone(),
+                at: wall_now(),
+                note: None,
+            }) {
                 Ok(()) => None,
                 Err(e) => Some(format!("undone, but the ledger could not record it: {e}")),
             },
@@ -97,7 +115,12 @@ impl RunContext {
         if !ok {
             self.undo_failed.store(true, Ordering::SeqCst);
         }
-        self.events.emit(&Event::FaultUndone { id: fault.id.clone(), fault: fault.fault.clone(), at: self.clock.now(), error });
+        self.events.emit(&Event::FaultUndone {
+            id: fault.id.clone(),
+            fault: fault.fault.clone(),
+            at: self.clock.now(),
+            error,
+        });
         ok
     }
 }
@@ -111,8 +134,20 @@ pub struct InjectedFault {
     pub fault: String,
     /// How to undo it.
     pub undo: Undo,
+    /// A remediation (failover) rather than a fault; undone after the faults.
+    pub remediation: bool,
     /// When it was injected.
     pub at: PlatformTime,
+}
+
+/// What a change made by a step is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// A fault: undone first, newest first.
+    Fault,
+    /// A remediation such as a traffic switch: undone after every fault (failback happens once
+    /// the broken part is whole again).
+    Remediation,
 }
 
 /// Errors of the drill engine itself, as steps see them.
@@ -153,7 +188,10 @@ pub struct Drill {
 
 impl fmt::Debug for Drill {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Drill").field("scenario", &self.scenario).field("faults", &self.faults.len()).finish_non_exhaustive()
+        f.debug_struct("Drill")
+            .field("scenario", &self.scenario)
+            .field("faults", &self.faults.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -185,7 +223,16 @@ impl Drill {
 
     /// Records a milestone observed at `at`.
     pub fn milestone(&self, name: impl Into<String>, at: PlatformTime, source: &str) {
-        record(&self.timeline, &self.timeline_changed, &self.run.events, Milestone { name: name.into(), at, source: source.to_owned() });
+        record(
+            &self.timeline,
+            &self.timeline_changed,
+            &self.run.events,
+            Milestone {
+                name: name.into(),
+                at,
+                source: source.to_owned(),
+            },
+        );
     }
 
     /// A copy of the timeline.
@@ -204,7 +251,13 @@ impl Drill {
     /// # Errors
     ///
     /// The ledger error (nothing injected) or `inject`'s error (undo still scheduled).
-    pub async fn inject<F, T, E>(&mut self, fault: &str, undo: Undo, inject: F) -> Result<T, Box<dyn std::error::Error + Send + Sync>>
+    pub async fn inject<F, T, E>(
+        &mut self,
+        change: Change,
+        fault: &str,
+        undo: Undo,
+        inject: F,
+    ) -> Result<T, Box<dyn std::error::Error + Send + Sync>>
     where
         F: std::future::Future<Output = Result<T, E>>,
         E: std::error::Error + Send + Sync + 'static,
@@ -216,13 +269,30 @@ impl Drill {
             scenario: self.scenario.clone(),
             fault: fault.to_owned(),
             undo: undo.clone(),
+            remediation: change == Change::Remediation,
             at: wall_now(),
         };
-        self.run.append(&entry).map_err(|source| DrillError::Ledger { fault: fault.to_owned(), source })?;
+        self.run
+            .append(&entry)
+            .map_err(|source| DrillError::Ledger {
+                fault: fault.to_owned(),
+                source,
+            })?;
         let at = self.clock().now();
         let description = undo.describe();
-        self.faults.push(InjectedFault { id: id.clone(), fault: fault.to_owned(), undo, at });
-        self.run.events.emit(&Event::FaultInjected { id, fault: fault.to_owned(), undo: description, at });
+        self.faults.push(InjectedFault {
+            id: id.clone(),
+            fault: fault.to_owned(),
+            undo,
+            remediation: change == Change::Remediation,
+            at,
+        });
+        self.run.events.emit(&Event::FaultInjected {
+            id,
+            fault: fault.to_owned(),
+            undo: description,
+            at,
+        });
         Ok(inject.await?)
     }
 
@@ -239,14 +309,25 @@ impl Drill {
             self.undone.push(fault.id);
             Ok(())
         } else {
-            Err(format!("the undo of \"{}\" failed; it will be retried at the end of the scenario", fault.fault))
+            Err(format!(
+                "the undo of \"{}\" failed; it will be retried at the end of the scenario",
+                fault.fault
+            ))
         }
     }
 
-    /// Undoes every fault still in place, newest first (safety rule 3). Returns whether all are gone.
+    /// Undoes every change still in place (safety rule 3): faults newest first, then
+    /// remediations newest first. Returns whether all are gone.
     pub async fn undo_all(&mut self) -> bool {
         let mut all = true;
-        let pending: Vec<InjectedFault> = self.faults.iter().rev().filter(|f| !self.undone.contains(&f.id)).cloned().collect();
+        let mut pending: Vec<InjectedFault> = self
+            .faults
+            .iter()
+            .rev()
+            .filter(|f| !self.undone.contains(&f.id))
+            .cloned()
+            .collect();
+        pending.sort_by_key(|f| f.remediation);
         for fault in pending {
             if self.run.undo(&fault).await {
                 self.undone.push(fault.id.clone());
@@ -264,22 +345,50 @@ impl Drill {
     /// When the platform has no such probe.
     pub fn start_probe(&mut self, name: &str) -> Result<&Running, String> {
         if !self.probes.contains_key(name) {
-            let probe = self.platform().probes.get(name).cloned().ok_or_else(|| format!("probe \"{name}\" is not defined in the platform"))?;
+            let probe = self
+                .platform()
+                .probes
+                .get(name)
+                .cloned()
+                .ok_or_else(|| format!("probe \"{name}\" is not defined in the platform"))?;
             let timeline = Arc::clone(&self.timeline);
             let changed = Arc::clone(&self.timeline_changed);
             let events = self.run.events.clone();
-            let on_milestone = Arc::new(move |probe: &str, m: http::ProbeMilestone, _: &http::Observation| {
-                record(&timeline, &changed, &events, Milestone { name: m.name, at: m.at, source: probe.to_owned() });
-            });
-            let running = http::spawn(name, probe, self.run.http.clone(), self.clock(), on_milestone);
+            let on_milestone = Arc::new(
+                move |probe: &str, m: http::ProbeMilestone, _: &http::Observation| {
+                    record(
+                        &timeline,
+                        &changed,
+                        &events,
+                        Milestone {
+                            name: m.name,
+                            at: m.at,
+                            source: probe.to_owned(),
+                        },
+                    );
+                },
+            );
+            let running = http::spawn(
+                name,
+                probe,
+                self.run.http.clone(),
+                self.clock(),
+                on_milestone,
+            );
             self.probes.insert(name.to_owned(), running);
         }
-        self.probes.get(name).ok_or_else(|| format!("probe \"{name}\" did not start"))
+        self.probes
+            .get(name)
+            .ok_or_else(|| format!("probe \"{name}\" did not start"))
     }
 
     /// Waits until `find` returns something from the timeline, or the platform instant
     /// `deadline` passes (then `None`). Wakes on every new milestone; never polls.
-    pub async fn wait_for<T>(&self, deadline: PlatformTime, find: impl Fn(&Timeline) -> Option<T>) -> Option<T> {
+    pub async fn wait_for<T>(
+        &self,
+        deadline: PlatformTime,
+        find: impl Fn(&Timeline) -> Option<T>,
+    ) -> Option<T> {
         let mut changed = self.timeline_changed.subscribe();
         let clock = self.clock();
         loop {
@@ -298,12 +407,20 @@ impl Drill {
     pub fn stop_probes(&mut self) {
         for (name, running) in std::mem::take(&mut self.probes) {
             let state = running.stop();
-            self.run.events.emit(&Event::ProbeStopped { probe: name, state: Box::new(state) });
+            self.run.events.emit(&Event::ProbeStopped {
+                probe: name,
+                state: Box::new(state),
+            });
         }
     }
 }
 
-fn record(timeline: &Mutex<Timeline>, changed: &watch::Sender<u64>, events: &Bus, milestone: Milestone) {
+fn record(
+    timeline: &Mutex<Timeline>,
+    changed: &watch::Sender<u64>,
+    events: &Bus,
+    milestone: Milestone,
+) {
     match timeline.lock() {
         Ok(mut t) => t.record(milestone.clone()),
         Err(poisoned) => poisoned.into_inner().record(milestone.clone()),

@@ -16,7 +16,11 @@ use crate::diagnostic::{Location, Problem, Problems};
 /// Every problem found, each with `file:line:column` and a hint.
 pub fn load(path: &Path) -> Result<Platform, Problems> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        Problems(vec![Problem { location: None, message: format!("cannot read platform file {}: {e}", path.display()), hint: Some("check the path given to --platform".into()) }])
+        Problems(vec![Problem {
+            location: None,
+            message: format!("cannot read platform file {}: {e}", path.display()),
+            hint: Some("check the path given to --platform".into()),
+        }])
     })?;
     load_str(path, &text, &|name| std::env::var(name).ok())
 }
@@ -35,16 +39,26 @@ pub fn load_str(
     let locator = Locator::index(&interpolated);
     let mut platform: Platform = serde_yaml::from_str(&interpolated).map_err(|e| {
         let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
-        Problems(vec![parse_problem(Location::new(path, line, column), &e.to_string())])
+        Problems(vec![parse_problem(
+            Location::new(path, line, column),
+            &e.to_string(),
+        )])
     })?;
-    platform.source = super::Source { path: path.to_path_buf(), locator };
+    platform.source = super::Source {
+        path: path.to_path_buf(),
+        locator,
+    };
     platform.validate()?;
     Ok(platform)
 }
 
 /// Turns serde_yaml's message into one of ours: position stripped (we print it), hint added.
 fn parse_problem(location: Location, message: &str) -> Problem {
-    let message = message.split(" at line ").next().unwrap_or(message).to_owned();
+    let message = message
+        .split(" at line ")
+        .next()
+        .unwrap_or(message)
+        .to_owned();
     let hint = if message.contains("unknown field") {
         "remove the key or fix its spelling; the expected keys are listed above"
     } else if message.contains("missing field") {
@@ -66,6 +80,11 @@ fn interpolate(
     let mut out = String::with_capacity(text.len());
     let mut problems = Problems::default();
     for (line_no, line) in text.split_inclusive('\n').enumerate() {
+        if line.trim_start().starts_with('#') {
+            // A comment may mention ${NAME} without meaning it.
+            out.push_str(line);
+            continue;
+        }
         let mut rest = line;
         let mut column = 1;
         while let Some(start) = rest.find("${") {
@@ -79,7 +98,9 @@ fn interpolate(
             out.push_str(&rest[..start]);
             let at = Location::new(path, line_no + 1, column + start);
             let Some(end) = rest[start..].find('}') else {
-                problems.push(Problem::at(at, "unterminated ${ in platform file").hint("close it: ${NAME}"));
+                problems.push(
+                    Problem::at(at, "unterminated ${ in platform file").hint("close it: ${NAME}"),
+                );
                 rest = "";
                 break;
             };
@@ -90,16 +111,20 @@ fn interpolate(
             };
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 problems.push(
-                    Problem::at(at, format!("\"${{{inner}}}\" is not an environment variable reference"))
-                        .hint("use ${NAME} or ${NAME:-default}, NAME made of letters, digits and _"),
+                    Problem::at(
+                        at,
+                        format!("\"${{{inner}}}\" is not an environment variable reference"),
+                    )
+                    .hint("use ${NAME} or ${NAME:-default}, NAME made of letters, digits and _"),
                 );
             } else {
                 match (env(name), default) {
                     (Some(value), _) => out.push_str(&value),
                     (None, Some(default)) => out.push_str(default),
                     (None, None) => problems.push(
-                        Problem::at(at, format!("environment variable {name} is not set"))
-                            .hint(format!("export {name}, or give a default: ${{{name}:-value}}")),
+                        Problem::at(at, format!("environment variable {name} is not set")).hint(
+                            format!("export {name}, or give a default: ${{{name}:-value}}"),
+                        ),
                     ),
                 }
             }
@@ -108,7 +133,11 @@ fn interpolate(
         }
         out.push_str(rest);
     }
-    if problems.is_empty() { Ok(out) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
 }
 
 /// Positions of every key and value in a YAML document, by dotted path
@@ -127,7 +156,9 @@ impl Locator {
         if parser.load(&mut indexer, false).is_err() {
             return Self::default();
         }
-        Self { positions: indexer.positions }
+        Self {
+            positions: indexer.positions,
+        }
     }
 
     /// Where `path` is; falls back to its closest indexed parent, then the file start.
@@ -176,7 +207,9 @@ impl Indexer {
             Some(segment) => {
                 self.path.push(segment);
                 let key = self.path.join(".");
-                self.positions.entry(key).or_insert((mark.line(), mark.col() + 1));
+                self.positions
+                    .entry(key)
+                    .or_insert((mark.line(), mark.col() + 1));
                 true
             }
             None => false,
@@ -188,14 +221,15 @@ impl MarkedEventReceiver for Indexer {
     fn on_event(&mut self, event: Event, mark: Marker) {
         match event {
             Event::Scalar(value, ..) => {
-                if let Some((Frame::Mapping { key }, _)) = self.stack.last_mut() {
-                    if key.is_none() {
-                        *key = Some(value.clone());
-                        let mut path = self.path.clone();
-                        path.push(value);
-                        self.positions.insert(path.join("."), (mark.line(), mark.col() + 1));
-                        return;
-                    }
+                if let Some((Frame::Mapping { key }, _)) = self.stack.last_mut()
+                    && key.is_none()
+                {
+                    *key = Some(value.clone());
+                    let mut path = self.path.clone();
+                    path.push(value);
+                    self.positions
+                        .insert(path.join("."), (mark.line(), mark.col() + 1));
+                    return;
                 }
                 if self.enter_value(mark) {
                     self.path.pop();
@@ -214,10 +248,8 @@ impl MarkedEventReceiver for Indexer {
                     self.path.pop();
                 }
             }
-            Event::Alias(_) => {
-                if self.enter_value(mark) {
-                    self.path.pop();
-                }
+            Event::Alias(_) if self.enter_value(mark) => {
+                self.path.pop();
             }
             _ => {}
         }
@@ -235,7 +267,10 @@ mod tests {
         let locator = Locator::index(YAML);
         let file = Path::new("p.yaml");
         assert_eq!(locator.locate(file, "regions.us-west1").line, 3);
-        assert_eq!(locator.locate(file, "regions.us-west1.role"), Location::new("p.yaml", 4, 5));
+        assert_eq!(
+            locator.locate(file, "regions.us-west1.role"),
+            Location::new("p.yaml", 4, 5)
+        );
         assert_eq!(locator.locate(file, "regions.us-west1.zones").line, 5);
         // an unindexed child falls back to its parent
         assert_eq!(locator.locate(file, "regions.us-west1.nope").line, 3);
@@ -244,19 +279,30 @@ mod tests {
     #[test]
     fn interpolates_env_with_defaults_and_escapes() {
         let env = |name: &str| (name == "HOST").then(|| "db.internal".to_owned());
-        let out = interpolate(Path::new("p"), "a: ${HOST}\nb: ${PORT:-27017}\nc: $${HOST}\n", &env)
-            .expect("interpolates");
+        let out = interpolate(
+            Path::new("p"),
+            "a: ${HOST}\nb: ${PORT:-27017}\nc: $${HOST}\n",
+            &env,
+        )
+        .expect("interpolates");
         assert_eq!(out, "a: db.internal\nb: 27017\nc: ${HOST}\n");
     }
 
     #[test]
     fn missing_env_names_the_variable_and_its_position() {
         let env = |_: &str| None;
-        let err = interpolate(Path::new("p.yaml"), "a: 1\nurl: http://${TOXI_HOST}:8474\n", &env)
-            .err()
-            .map(|p| p.to_string())
-            .unwrap_or_default();
-        assert!(err.starts_with("p.yaml:2:13: environment variable TOXI_HOST is not set"), "{err}");
+        let err = interpolate(
+            Path::new("p.yaml"),
+            "a: 1\nurl: http://${TOXI_HOST}:8474\n",
+            &env,
+        )
+        .err()
+        .map(|p| p.to_string())
+        .unwrap_or_default();
+        assert!(
+            err.starts_with("p.yaml:2:13: environment variable TOXI_HOST is not set"),
+            "{err}"
+        );
         assert!(err.contains("hint:"), "{err}");
     }
 }

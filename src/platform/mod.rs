@@ -175,7 +175,9 @@ impl fmt::Display for Secret {
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
     /// The environment variable is not set.
-    #[error("environment variable {0} is not set (hint: export it, or point `file:` at a file holding the value)")]
+    #[error(
+        "environment variable {0} is not set (hint: export it, or point `file:` at a file holding the value)"
+    )]
     MissingEnv(String),
     /// The file cannot be read.
     #[error("cannot read secret file {path}: {source} (hint: check the path and its permissions)")]
@@ -353,7 +355,11 @@ impl Platform {
     /// The folder relative paths in the file are resolved against.
     #[must_use]
     pub fn base_dir(&self) -> PathBuf {
-        self.source.path.parent().map(Path::to_path_buf).unwrap_or_default()
+        self.source
+            .path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
     }
 
     /// The location of a dotted key path (`regions.us-west1.zones`), for problems.
@@ -371,7 +377,10 @@ impl Platform {
     /// The region that normally serves traffic (the first primary).
     #[must_use]
     pub fn primary_region(&self) -> Option<&str> {
-        self.regions.iter().find(|(_, r)| r.role == Role::Primary).map(|(n, _)| n.as_str())
+        self.regions
+            .iter()
+            .find(|(_, r)| r.role == Role::Primary)
+            .map(|(n, _)| n.as_str())
     }
 
     /// Every zone with its region.

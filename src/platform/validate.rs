@@ -18,37 +18,77 @@ impl Platform {
         };
 
         if self.regions.is_empty() {
-            problem("regions", "the platform has no regions".into(), "add at least a primary and a failover region".into());
+            problem(
+                "regions",
+                "the platform has no regions".into(),
+                "add at least a primary and a failover region".into(),
+            );
         }
         if !self.regions.is_empty() && self.primary_region().is_none() {
-            problem("regions", "no region has `role: primary`".into(), "mark the region that normally serves traffic with `role: primary`".into());
+            problem(
+                "regions",
+                "no region has `role: primary`".into(),
+                "mark the region that normally serves traffic with `role: primary`".into(),
+            );
         }
         if !self.time_scale.is_finite() || self.time_scale <= 0.0 {
-            problem("time-scale", format!("time-scale {} is not a number greater than zero", self.time_scale), "use 1 for real time".into());
+            problem(
+                "time-scale",
+                format!(
+                    "time-scale {} is not a number greater than zero",
+                    self.time_scale
+                ),
+                "use 1 for real time".into(),
+            );
         }
         if !self.embedded && self.time_scale != 1.0 {
-            problem("time-scale", "only the embedded platform runs in compressed time".into(), "remove `time-scale` or set `embedded: true`".into());
+            problem(
+                "time-scale",
+                "only the embedded platform runs in compressed time".into(),
+                "remove `time-scale` or set `embedded: true`".into(),
+            );
         }
 
         let mut zone_owner: BTreeMap<&str, &str> = BTreeMap::new();
         for (name, region) in &self.regions {
             for (i, zone) in region.zones.iter().enumerate() {
                 if let Some(other) = zone_owner.insert(zone, name) {
-                    problem(&format!("regions.{name}.zones.{i}"), format!("zone \"{zone}\" is listed in both region \"{other}\" and region \"{name}\""), "a zone belongs to exactly one region".into());
+                    problem(
+                        &format!("regions.{name}.zones.{i}"),
+                        format!(
+                            "zone \"{zone}\" is listed in both region \"{other}\" and region \"{name}\""
+                        ),
+                        "a zone belongs to exactly one region".into(),
+                    );
                 }
             }
-            if let Some(context) = &region.kube_context {
-                if !self.safety.allow.kube_contexts.contains(context) {
-                    problem(&format!("regions.{name}.kube-context"), format!("kube context \"{context}\" of region \"{name}\" is not in safety.allow.kube-contexts"), format!("add \"{context}\" to safety.allow.kube-contexts if drills may touch it"));
-                }
+            if let Some(context) = &region.kube_context
+                && !self.safety.allow.kube_contexts.contains(context)
+            {
+                problem(
+                    &format!("regions.{name}.kube-context"),
+                    format!(
+                        "kube context \"{context}\" of region \"{name}\" is not in safety.allow.kube-contexts"
+                    ),
+                    format!(
+                        "add \"{context}\" to safety.allow.kube-contexts if drills may touch it"
+                    ),
+                );
             }
         }
 
         for (ns_name, ns) in &self.namespaces {
-            if let Some(db) = &ns.database {
-                if !self.databases.contains_key(db) {
-                    problem(&format!("namespaces.{ns_name}.database"), format!("namespace \"{ns_name}\" uses database \"{db}\", which is not defined"), format!("define it under `databases:` (known: {})", one_of(&self.databases.keys().collect::<Vec<_>>())));
-                }
+            if let Some(db) = &ns.database
+                && !self.databases.contains_key(db)
+            {
+                problem(
+                    &format!("namespaces.{ns_name}.database"),
+                    format!("namespace \"{ns_name}\" uses database \"{db}\", which is not defined"),
+                    format!(
+                        "define it under `databases:` (known: {})",
+                        one_of(&self.databases.keys().collect::<Vec<_>>())
+                    ),
+                );
             }
         }
 
@@ -58,72 +98,151 @@ impl Platform {
             }
             for (member, region) in &db.members {
                 if !self.regions.contains_key(region) {
-                    problem(&format!("databases.{db_name}.members.{member}"), format!("member \"{member}\" of database \"{db_name}\" is in region \"{region}\", which is not defined"), format!("known regions: {}", one_of(&self.region_names())));
+                    problem(
+                        &format!("databases.{db_name}.members.{member}"),
+                        format!(
+                            "member \"{member}\" of database \"{db_name}\" is in region \"{region}\", which is not defined"
+                        ),
+                        format!("known regions: {}", one_of(&self.region_names())),
+                    );
                 }
             }
         }
 
         if let Some(toxiproxy) = &self.toxiproxy {
             if reqwest::Url::parse(&toxiproxy.url).is_err() {
-                problem("toxiproxy.url", format!("toxiproxy url \"{}\" is not a URL", toxiproxy.url), "write it like http://127.0.0.1:8474".into());
+                problem(
+                    "toxiproxy.url",
+                    format!("toxiproxy url \"{}\" is not a URL", toxiproxy.url),
+                    "write it like http://127.0.0.1:8474".into(),
+                );
             }
             for (name, link) in &toxiproxy.links {
                 if link.create && (link.listen.is_none() || link.upstream.is_none()) {
-                    problem(&format!("toxiproxy.links.{name}"), format!("link \"{name}\" has `create: true` but no `listen` and `upstream`"), "give both addresses, or create the proxy yourself and drop `create`".into());
+                    problem(
+                        &format!("toxiproxy.links.{name}"),
+                        format!(
+                            "link \"{name}\" has `create: true` but no `listen` and `upstream`"
+                        ),
+                        "give both addresses, or create the proxy yourself and drop `create`"
+                            .into(),
+                    );
                 }
             }
         }
 
         if let Some(traffic) = &self.traffic {
             if !self.probes.contains_key(&traffic.probe) {
-                problem("traffic.probe", format!("traffic probe \"{}\" is not defined", traffic.probe), format!("name one of the probes: {}", one_of(&self.probes.keys().collect::<Vec<_>>())));
+                problem(
+                    "traffic.probe",
+                    format!("traffic probe \"{}\" is not defined", traffic.probe),
+                    format!(
+                        "name one of the probes: {}",
+                        one_of(&self.probes.keys().collect::<Vec<_>>())
+                    ),
+                );
             }
             if traffic.switch.run.is_empty() {
                 problem("traffic.switch.run", "the traffic switch command is empty".into(), "give the program and its arguments, e.g. [terraform, apply, -auto-approve, -var, \"active_region={region}\"]".into());
             }
             if !traffic.switch.run.iter().any(|a| a.contains("{region}")) {
-                problem("traffic.switch.run", "the traffic switch command never mentions {region}".into(), "put {region} where the target region goes, e.g. -var active_region={region}".into());
+                problem(
+                    "traffic.switch.run",
+                    "the traffic switch command never mentions {region}".into(),
+                    "put {region} where the target region goes, e.g. -var active_region={region}"
+                        .into(),
+                );
             }
-            if let Some(probe) = self.probes.get(&traffic.probe) {
-                if probe.region_header.is_none() {
-                    problem(&format!("probes.{}.region-header", traffic.probe), format!("probe \"{}\" checks the traffic switch but has no `region-header`", traffic.probe), "name the response header that carries the serving region".into());
-                }
+            if let Some(probe) = self.probes.get(&traffic.probe)
+                && probe.region_header.is_none()
+            {
+                problem(
+                    &format!("probes.{}.region-header", traffic.probe),
+                    format!(
+                        "probe \"{}\" checks the traffic switch but has no `region-header`",
+                        traffic.probe
+                    ),
+                    "name the response header that carries the serving region".into(),
+                );
             }
         }
 
         for (name, command) in &self.commands {
             if command.run.is_empty() {
-                problem(&format!("commands.{name}.run"), format!("command \"{name}\" is empty"), "give the program and its arguments as a list".into());
+                problem(
+                    &format!("commands.{name}.run"),
+                    format!("command \"{name}\" is empty"),
+                    "give the program and its arguments as a list".into(),
+                );
             }
         }
         for (name, fault) in &self.faults {
             for (part, command) in [("inject", &fault.inject), ("undo", &fault.undo)] {
                 if command.run.is_empty() {
-                    problem(&format!("faults.{name}.{part}.run"), format!("fault \"{name}\": the {part} command is empty"), "give the program and its arguments as a list".into());
+                    problem(
+                        &format!("faults.{name}.{part}.run"),
+                        format!("fault \"{name}\": the {part} command is empty"),
+                        "give the program and its arguments as a list".into(),
+                    );
                 }
             }
         }
 
         for (name, probe) in &self.probes {
             if reqwest::Url::parse(&probe.url).is_err() {
-                problem(&format!("probes.{name}.url"), format!("probe \"{name}\": \"{}\" is not a URL", probe.url), "write it like https://shop.example.com/healthz".into());
+                problem(
+                    &format!("probes.{name}.url"),
+                    format!("probe \"{name}\": \"{}\" is not a URL", probe.url),
+                    "write it like https://shop.example.com/healthz".into(),
+                );
             }
             if probe.interval.is_zero() {
-                problem(&format!("probes.{name}.interval"), format!("probe \"{name}\" has a zero interval"), "use e.g. 5s".into());
+                problem(
+                    &format!("probes.{name}.interval"),
+                    format!("probe \"{name}\" has a zero interval"),
+                    "use e.g. 5s".into(),
+                );
             }
             if probe.timeout.is_zero() {
-                problem(&format!("probes.{name}.timeout"), format!("probe \"{name}\" has a zero timeout"), "use e.g. 2s".into());
+                problem(
+                    &format!("probes.{name}.timeout"),
+                    format!("probe \"{name}\" has a zero timeout"),
+                    "use e.g. 2s".into(),
+                );
             }
             if probe.stable_after == 0 {
-                problem(&format!("probes.{name}.stable-after"), format!("probe \"{name}\": stable-after must be at least 1"), "3 consecutive good answers is a common choice".into());
+                problem(
+                    &format!("probes.{name}.stable-after"),
+                    format!("probe \"{name}\": stable-after must be at least 1"),
+                    "3 consecutive good answers is a common choice".into(),
+                );
             }
-            if probe.expect_status.is_empty() || probe.expect_status.iter().any(|s| !(100..=599).contains(s)) {
-                problem(&format!("probes.{name}.expect-status"), format!("probe \"{name}\": expect-status must list HTTP status codes (100..599)"), "e.g. [200]".into());
+            if probe.expect_status.is_empty()
+                || probe.expect_status.iter().any(|s| !(100..=599).contains(s))
+            {
+                problem(
+                    &format!("probes.{name}.expect-status"),
+                    format!(
+                        "probe \"{name}\": expect-status must list HTTP status codes (100..599)"
+                    ),
+                    "e.g. [200]".into(),
+                );
             }
         }
 
-        if self.regions.values().filter(|r| r.role == Role::Failover).count() == 0 && !self.regions.is_empty() {
-            problem("regions", "no region has `role: failover`".into(), "mark the passive region with `role: failover`".into());
+        if self
+            .regions
+            .values()
+            .filter(|r| r.role == Role::Failover)
+            .count()
+            == 0
+            && !self.regions.is_empty()
+        {
+            problem(
+                "regions",
+                "no region has `role: failover`".into(),
+                "mark the passive region with `role: failover`".into(),
+            );
         }
 
         if problems.is_empty() {

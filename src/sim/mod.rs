@@ -1,2 +1,115 @@
 //! The embedded platform: a complete two-region estate run inside firedrill, speaking the real
 //! protocols (Kubernetes API, MongoDB wire protocol, Toxiproxy HTTP API, HTTP applications).
+//!
+//! Today it holds the applications, the front door and the Terraform stand-in that switches
+//! traffic; the Kubernetes, MongoDB and Toxiproxy servers plug in beside them.
+
+pub mod app;
+pub mod model;
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use crate::diagnostic::Problems;
+use crate::drill::clock::Clock;
+use crate::platform::Platform;
+
+/// The embedded platform's platform file, shipped inside the binary.
+pub const PLATFORM_YAML: &str = include_str!("../../fixtures/platforms/embedded.yaml");
+
+/// The name the embedded platform file is reported under.
+pub const PLATFORM_PATH: &str = "fixtures/platforms/embedded.yaml";
+
+/// Regions of the embedded estate, primary first.
+pub const REGIONS: [&str; 2] = ["us-west1", "us-west2"];
+
+/// A running embedded platform.
+#[derive(Debug)]
+pub struct Embedded {
+    /// The applications and front door.
+    pub front_door: app::FrontDoor,
+    /// The clock it runs on.
+    pub clock: Clock,
+    /// The seed of its timing model.
+    pub seed: u64,
+}
+
+impl Embedded {
+    /// Starts every component on loopback ports of its own.
+    ///
+    /// # Errors
+    ///
+    /// When a component cannot start.
+    pub async fn start(clock: Clock, seed: u64, listen: SocketAddr) -> Result<Self, app::AppError> {
+        let model = model::Model::new(seed, model::Ranges::default());
+        let front_door = app::FrontDoor::start(&REGIONS, REGIONS[0], listen, clock, model).await?;
+        Ok(Self {
+            front_door,
+            clock,
+            seed,
+        })
+    }
+
+    /// The endpoints, as the environment variables the platform file interpolates.
+    #[must_use]
+    pub fn env(&self) -> Vec<(String, String)> {
+        let bin = std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "firedrill".to_owned());
+        vec![
+            ("FIREDRILL_BIN".to_owned(), bin),
+            (
+                "FIREDRILL_FRONT_DOOR_URL".to_owned(),
+                self.front_door.url.clone(),
+            ),
+            ("FIREDRILL_SEED".to_owned(), self.seed.to_string()),
+            (
+                "FIREDRILL_TIME_SCALE".to_owned(),
+                self.clock.scale().to_string(),
+            ),
+        ]
+    }
+
+    /// The platform file for this running platform.
+    ///
+    /// # Errors
+    ///
+    /// When the shipped platform file does not validate (a firedrill bug, caught by tests).
+    pub fn platform(&self) -> Result<Platform, Problems> {
+        let env = self.env();
+        crate::platform::load_str(Path::new(PLATFORM_PATH), PLATFORM_YAML, &|name| {
+            env.iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .or_else(|| std::env::var(name).ok())
+        })
+    }
+
+    /// The platform file's text with every endpoint filled in, for `sim up --env-file`.
+    #[must_use]
+    pub fn platform_text(&self) -> String {
+        self.env()
+            .iter()
+            .fold(PLATFORM_YAML.to_owned(), |text, (name, value)| {
+                text.replace(&format!("${{{name}}}"), value)
+                    .replace(&format!("${{{name}:-1}}"), value)
+            })
+    }
+}
+
+/// The embedded platform file with placeholder endpoints, for `validate` and `plan` (no I/O).
+///
+/// # Errors
+///
+/// When the shipped platform file does not validate.
+pub fn platform_for_checks() -> Result<Platform, Problems> {
+    crate::platform::load_str(
+        Path::new(PLATFORM_PATH),
+        PLATFORM_YAML,
+        &|name| match name {
+            "FIREDRILL_BIN" => Some("firedrill".to_owned()),
+            "FIREDRILL_FRONT_DOOR_URL" => Some("http://127.0.0.1:9".to_owned()),
+            _ => std::env::var(name).ok(),
+        },
+    )
+}

@@ -6,7 +6,7 @@ use cucumber::when;
 use super::{Analysis, Args, Effect, Failure, Need, StepDoc};
 use crate::drill::events::Event;
 use crate::drill::ledger::Undo;
-use crate::drill::world::Drill;
+use crate::drill::world::{Change, Drill};
 use crate::platform::Platform;
 use crate::providers::command::{self, CommandRef, CommandUndo};
 
@@ -49,11 +49,22 @@ fn analyze_fault(args: &Args, platform: &Platform) -> Analysis {
                 }
             }
             a.effects.push(Effect {
-                what: format!("fault \"{name}\" ({}): {}", fault.description, fault.inject.run.join(" ")),
+                what: format!(
+                    "fault \"{name}\" ({}): {}",
+                    fault.description,
+                    fault.inject.run.join(" ")
+                ),
                 undo: fault.undo.run.join(" "),
             });
         }
-        None => a.problem("fault", format!("fault \"{name}\" is not defined in the platform"), format!("known faults: {}", crate::diagnostic::one_of(&platform.faults.keys().collect::<Vec<_>>()))),
+        None => a.problem(
+            "fault",
+            format!("fault \"{name}\" is not defined in the platform"),
+            format!(
+                "known faults: {}",
+                crate::diagnostic::one_of(&platform.faults.keys().collect::<Vec<_>>())
+            ),
+        ),
     }
     a
 }
@@ -66,27 +77,55 @@ fn analyze_command(args: &Args, platform: &Platform) -> Analysis {
             if let Some(program) = cmd.run.first() {
                 a.needs.push(Need::Program(program.clone()));
             }
-            a.effects.push(Effect { what: format!("run command \"{name}\": {}", cmd.run.join(" ")), undo: "none (a command, not a fault)".into() });
+            a.effects.push(Effect {
+                what: format!("run command \"{name}\": {}", cmd.run.join(" ")),
+                undo: "none (a command, not a fault)".into(),
+            });
         }
-        None => a.problem("command", format!("command \"{name}\" is not defined in the platform"), format!("known commands: {}", crate::diagnostic::one_of(&platform.commands.keys().collect::<Vec<_>>()))),
+        None => a.problem(
+            "command",
+            format!("command \"{name}\" is not defined in the platform"),
+            format!(
+                "known commands: {}",
+                crate::diagnostic::one_of(&platform.commands.keys().collect::<Vec<_>>())
+            ),
+        ),
     }
     a
 }
 
 #[when(regex = r#"^the fault "(?P<fault>[^"]+)" is injected$"#)]
 async fn fault_is_injected(world: &mut Drill, fault: String) -> Result<(), Failure> {
-    let spec = world.platform().faults.get(&fault).cloned().ok_or_else(|| Failure(format!("fault \"{fault}\" is not defined in the platform")))?;
-    let undo = Undo::Command(CommandUndo { command: CommandRef::FaultUndo { fault: fault.clone() }, run: spec.undo.run.clone() });
+    let spec = world
+        .platform()
+        .faults
+        .get(&fault)
+        .cloned()
+        .ok_or_else(|| Failure(format!("fault \"{fault}\" is not defined in the platform")))?;
+    let undo = Undo::Command(CommandUndo {
+        command: CommandRef::FaultUndo {
+            fault: fault.clone(),
+        },
+        run: spec.undo.run.clone(),
+        settle: None,
+    });
     let clock = world.clock();
     let base = world.platform().base_dir();
-    let inject_ref = CommandRef::FaultInject { fault: fault.clone() };
+    let inject_ref = CommandRef::FaultInject {
+        fault: fault.clone(),
+    };
     let at = clock.now();
     if world.timeline().first("fault injected").is_none() {
         world.milestone("fault injected", at, "engine");
     }
     world.milestone(format!("fault injected: {fault}"), at, "engine");
     let finished = world
-        .inject(&format!("{fault}: {}", spec.description), undo, command::run(&inject_ref.describe(), &spec.inject, &[], &base, &clock))
+        .inject(
+            Change::Fault,
+            &format!("{fault}: {}", spec.description),
+            undo,
+            command::run(&inject_ref.describe(), &spec.inject, &[], &base, &clock),
+        )
         .await
         .map_err(|e| Failure(e.to_string()))?;
     world.run.events.emit(&Event::CommandFinished(finished));
@@ -102,7 +141,11 @@ async fn fault_is_removed(world: &mut Drill, fault: String) -> Result<(), Failur
         .rev()
         .find(|f| f.fault.starts_with(&prefix) && !world.undone.contains(&f.id))
         .map(|f| f.id.clone())
-        .ok_or_else(|| Failure(format!("fault \"{fault}\" was not injected in this scenario, so there is nothing to remove")))?;
+        .ok_or_else(|| {
+            Failure(format!(
+                "fault \"{fault}\" was not injected in this scenario, so there is nothing to remove"
+            ))
+        })?;
     world.undo_now(&id).await.map_err(Failure)?;
     let now = world.clock().now();
     world.milestone(format!("fault removed: {fault}"), now, "engine");
@@ -111,18 +154,42 @@ async fn fault_is_removed(world: &mut Drill, fault: String) -> Result<(), Failur
 
 #[when(regex = r#"^the command "(?P<command>[^"]+)" is run$"#)]
 async fn command_is_run(world: &mut Drill, name: String) -> Result<(), Failure> {
-    let cmd = world.platform().commands.get(&name).cloned().ok_or_else(|| Failure(format!("command \"{name}\" is not defined in the platform")))?;
+    let cmd = world
+        .platform()
+        .commands
+        .get(&name)
+        .cloned()
+        .ok_or_else(|| Failure(format!("command \"{name}\" is not defined in the platform")))?;
     let what = CommandRef::Named { name: name.clone() }.describe();
-    let result = command::run(&what, &cmd, &[], &world.platform().base_dir(), &world.clock()).await;
+    let result = command::run(
+        &what,
+        &cmd,
+        &[],
+        &world.platform().base_dir(),
+        &world.clock(),
+    )
+    .await;
     match result {
         Ok(finished) => {
-            world.milestone(format!("command {name} finished"), finished.finished, "command");
+            world.milestone(
+                format!("command {name} finished"),
+                finished.finished,
+                "command",
+            );
             world.run.events.emit(&Event::CommandFinished(finished));
             Ok(())
         }
-        Err(command::CommandError::Failed { finished, what, argv, code, stderr_tail }) => {
+        Err(command::CommandError::Failed {
+            finished,
+            what,
+            argv,
+            code,
+            stderr_tail,
+        }) => {
             world.run.events.emit(&Event::CommandFinished(*finished));
-            Err(Failure(format!("{what} (`{argv}`) exited with {code}: {stderr_tail}")))
+            Err(Failure(format!(
+                "{what} (`{argv}`) exited with {code}: {stderr_tail}"
+            )))
         }
         Err(e) => Err(e.into()),
     }

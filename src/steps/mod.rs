@@ -58,7 +58,9 @@ pub struct StepDoc {
 
 impl fmt::Debug for StepDoc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StepDoc").field("pattern", &self.pattern).finish_non_exhaustive()
+        f.debug_struct("StepDoc")
+            .field("pattern", &self.pattern)
+            .finish_non_exhaustive()
     }
 }
 
@@ -130,14 +132,30 @@ pub struct Analysis {
 
 impl Analysis {
     /// Adds a problem.
-    pub fn problem(&mut self, arg: &'static str, message: impl Into<String>, hint: impl Into<String>) {
-        self.problems.push(ArgProblem { arg, message: message.into(), hint: hint.into() });
+    pub fn problem(
+        &mut self,
+        arg: &'static str,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
+        self.problems.push(ArgProblem {
+            arg,
+            message: message.into(),
+            hint: hint.into(),
+        });
     }
 
     /// Checks that `region` exists.
     pub fn region(&mut self, arg: &'static str, region: &str, platform: &Platform) {
         if !platform.regions.contains_key(region) {
-            self.problem(arg, format!("region \"{region}\" is not in the platform"), format!("known regions: {}", crate::diagnostic::one_of(&platform.region_names())));
+            self.problem(
+                arg,
+                format!("region \"{region}\" is not in the platform"),
+                format!(
+                    "known regions: {}",
+                    crate::diagnostic::one_of(&platform.region_names())
+                ),
+            );
         }
     }
 
@@ -152,7 +170,9 @@ impl Analysis {
     pub fn target(&mut self, arg: &'static str, text: &str) {
         if let Err(e) = text.parse::<Target>() {
             let hint = match e {
-                TargetError::InvertedBand { .. } => "write the shorter duration first, e.g. 20m..25m",
+                TargetError::InvertedBand { .. } => {
+                    "write the shorter duration first, e.g. 20m..25m"
+                }
                 _ => "write a target like 25m or a band like 20m..25m",
             };
             self.problem(arg, e.to_string(), hint);
@@ -163,7 +183,11 @@ impl Analysis {
     pub fn traffic(&mut self, arg: &'static str, platform: &Platform) {
         match &platform.traffic {
             Some(t) => self.needs.push(Need::Probe(t.probe.clone())),
-            None => self.problem(arg, "the platform has no `traffic` section", "define traffic.switch and traffic.probe in the platform file"),
+            None => self.problem(
+                arg,
+                "the platform has no `traffic` section",
+                "define traffic.switch and traffic.probe in the platform file",
+            ),
         }
     }
 }
@@ -182,7 +206,9 @@ pub struct Catalog {
 
 /// A doc that does not match exactly one definition (a bug in firedrill, caught by tests).
 #[derive(Debug, thiserror::Error)]
-#[error("step doc \"{pattern}\": its example matches {matches} definitions (hint: fix the example or the regex)")]
+#[error(
+    "step doc \"{pattern}\": its example matches {matches} definitions (hint: fix the example or the regex)"
+)]
 pub struct CatalogError {
     /// The doc's pattern.
     pub pattern: &'static str,
@@ -228,22 +254,45 @@ impl Catalog {
                 Ok(Some((_, _, Some(location), _))) => {
                     by_location.insert(location, doc);
                 }
-                Ok(_) => return Err(CatalogError { pattern: doc.pattern, matches: "no".into() }),
-                Err(e) => return Err(CatalogError { pattern: doc.pattern, matches: e.possible_matches.len().to_string() }),
+                Ok(_) => {
+                    return Err(CatalogError {
+                        pattern: doc.pattern,
+                        matches: "no".into(),
+                    });
+                }
+                Err(e) => {
+                    return Err(CatalogError {
+                        pattern: doc.pattern,
+                        matches: e.possible_matches.len().to_string(),
+                    });
+                }
             }
         }
-        Ok(Self { collection, by_location })
+        Ok(Self {
+            collection,
+            by_location,
+        })
     }
 
     /// Definitions that have no doc (their source locations); empty when the catalog is whole.
     #[must_use]
     pub fn undocumented(&self) -> Vec<Location> {
-        use cucumber::codegen::{StepConstructor as _, WorldInventory};
         use cucumber::codegen::inventory::iter;
-        let given = iter::<<Drill as WorldInventory>::Given>.into_iter().map(|s| s.inner().0);
-        let when = iter::<<Drill as WorldInventory>::When>.into_iter().map(|s| s.inner().0);
-        let then = iter::<<Drill as WorldInventory>::Then>.into_iter().map(|s| s.inner().0);
-        given.chain(when).chain(then).filter(|l| !self.by_location.contains_key(l)).collect()
+        use cucumber::codegen::{StepConstructor as _, WorldInventory};
+        let given = iter::<<Drill as WorldInventory>::Given>
+            .into_iter()
+            .map(|s| s.inner().0);
+        let when = iter::<<Drill as WorldInventory>::When>
+            .into_iter()
+            .map(|s| s.inner().0);
+        let then = iter::<<Drill as WorldInventory>::Then>
+            .into_iter()
+            .map(|s| s.inner().0);
+        given
+            .chain(when)
+            .chain(then)
+            .filter(|l| !self.by_location.contains_key(l))
+            .collect()
     }
 
     /// Matches a feature step.
@@ -262,12 +311,20 @@ impl Catalog {
                         }
                         Matched::One { doc, args }
                     }
-                    None => Matched::Undefined { suggestions: Vec::new() },
+                    None => Matched::Undefined {
+                        suggestions: Vec::new(),
+                    },
                 }
             }
-            Ok(None) => Matched::Undefined { suggestions: self.suggest(feature_step) },
+            Ok(None) => Matched::Undefined {
+                suggestions: self.suggest(feature_step),
+            },
             Err(e) => Matched::Ambiguous {
-                candidates: e.possible_matches.iter().map(|(re, _)| re.to_string()).collect(),
+                candidates: e
+                    .possible_matches
+                    .iter()
+                    .map(|(re, _)| re.to_string())
+                    .collect(),
             },
         }
     }
@@ -276,10 +333,21 @@ impl Catalog {
         let all = docs();
         let mut scored: Vec<(f64, &StepDoc)> = all
             .iter()
-            .map(|d| (strsim::normalized_levenshtein(&feature_step.value, d.example).max(strsim::normalized_levenshtein(&feature_step.value, d.pattern)), d))
+            .map(|d| {
+                (
+                    strsim::normalized_levenshtein(&feature_step.value, d.example).max(
+                        strsim::normalized_levenshtein(&feature_step.value, d.pattern),
+                    ),
+                    d,
+                )
+            })
             .collect();
         scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-        scored.into_iter().take(3).map(|(_, d)| format!("{} {}", d.keyword, d.pattern)).collect()
+        scored
+            .into_iter()
+            .take(3)
+            .map(|(_, d)| format!("{} {}", d.keyword, d.pattern))
+            .collect()
     }
 }
 
@@ -313,7 +381,8 @@ pub fn milestone_ref(text: &str) -> String {
 }
 
 /// The regex fragment of a duration: `90s`, `5m`, `25 minutes`, `1h 30m`.
-pub const DURATION: &str = r"\d[^\s]*(?: (?:ms|milliseconds?|seconds?|secs?|minutes?|mins?|hours?))?";
+pub const DURATION: &str =
+    r"\d[^\s]*(?: (?:ms|milliseconds?|seconds?|secs?|minutes?|mins?|hours?))?";
 
 #[cfg(test)]
 mod tests {
@@ -322,21 +391,37 @@ mod tests {
     #[test]
     fn every_doc_example_matches_exactly_one_definition_and_every_definition_has_a_doc() {
         let catalog = Catalog::build().expect("catalog");
-        assert_eq!(catalog.by_location.len(), docs().len(), "two docs share one definition");
-        assert_eq!(catalog.undocumented(), Vec::<Location>::new(), "step definitions without a StepDoc");
+        assert_eq!(
+            catalog.by_location.len(),
+            docs().len(),
+            "two docs share one definition"
+        );
+        assert_eq!(
+            catalog.undocumented(),
+            Vec::<Location>::new(),
+            "step definitions without a StepDoc"
+        );
     }
 
     #[test]
     fn every_example_passes_its_own_analysis_against_the_reference_platform() {
-        let platform = crate::platform::load(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/platforms/production.example.yaml")))
-            .unwrap_or_else(|p| panic!("example platform invalid:\n{p}"));
+        let platform = crate::platform::load(std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/platforms/production.example.yaml"
+        )))
+        .unwrap_or_else(|p| panic!("example platform invalid:\n{p}"));
         let catalog = Catalog::build().expect("catalog");
         for doc in docs() {
             match catalog.matched(&step(doc.keyword, doc.example)) {
                 Matched::One { doc: found, args } => {
                     assert_eq!(found.pattern, doc.pattern);
                     let analysis = (doc.analyze)(&args, &platform);
-                    assert!(analysis.problems.is_empty(), "{}: {:?}", doc.example, analysis.problems);
+                    assert!(
+                        analysis.problems.is_empty(),
+                        "{}: {:?}",
+                        doc.example,
+                        analysis.problems
+                    );
                 }
                 other => panic!("{}: {other:?}", doc.example),
             }

@@ -14,10 +14,19 @@ use crate::platform::{Platform, Role};
 
 /// Phases firedrill knows by name, with how they are measured.
 pub const PHASES: &[(&str, &str)] = &[
-    ("failover", "from `fault injected` to the first `service answers from {region}` of a failover region"),
-    ("recovery", "from `fault injected` to the first `service answers from {region}` after it, any region"),
+    (
+        "failover",
+        "from `fault injected` to the first `service answers from {region}` of a failover region",
+    ),
+    (
+        "recovery",
+        "from `fault injected` to the first `service answers from {region}` after it, any region",
+    ),
     ("detection", "from `fault injected` to `outage detected`"),
-    ("switch", "from `traffic switch started` to the first `traffic switched to {region}` after it"),
+    (
+        "switch",
+        "from `traffic switch started` to the first `traffic switched to {region}` after it",
+    ),
 ];
 
 /// The timing steps.
@@ -81,7 +90,11 @@ fn analyze_answers(args: &Args, platform: &Platform) -> Analysis {
 fn analyze_phase(a: &mut Analysis, phase: &str) {
     if !PHASES.iter().any(|(p, _)| *p == phase) {
         let known: Vec<&str> = PHASES.iter().map(|(p, _)| *p).collect();
-        a.problem("phase", format!("\"{phase}\" is not a phase firedrill measures"), format!("known phases: {}", crate::diagnostic::one_of(&known)));
+        a.problem(
+            "phase",
+            format!("\"{phase}\" is not a phase firedrill measures"),
+            format!("known phases: {}", crate::diagnostic::one_of(&known)),
+        );
     }
 }
 
@@ -97,7 +110,11 @@ fn analyze_phase_platform_target(args: &Args, platform: &Platform) -> Analysis {
     let phase = args.get("phase");
     analyze_phase(&mut a, phase);
     if !platform.targets.contains_key(phase) {
-        a.problem("phase", format!("the platform has no target for \"{phase}\""), format!("add it under `targets:`, e.g. {phase}: 20m..25m"));
+        a.problem(
+            "phase",
+            format!("the platform has no target for \"{phase}\""),
+            format!("add it under `targets:`, e.g. {phase}: 20m..25m"),
+        );
     }
     a
 }
@@ -129,13 +146,20 @@ fn last_seen(world: &Drill) -> String {
             format!(
                 "last probe answer at {}: {} from {}",
                 o.at,
-                o.status.map_or_else(|| o.error.clone().unwrap_or_default(), |s| s.to_string()),
+                o.status
+                    .map_or_else(|| o.error.clone().unwrap_or_default(), |s| s.to_string()),
                 o.region.unwrap_or_else(|| "no region".into())
             )
         })
 }
 
-fn measure(world: &Drill, name: &str, from: &Milestone, to: Option<&Milestone>, target: Target) -> Result<(), Failure> {
+fn measure(
+    world: &Drill,
+    name: &str,
+    from: &Milestone,
+    to: Option<&Milestone>,
+    target: Target,
+) -> Result<(), Failure> {
     let verdict = to.map(|to| target.judge(to.at.saturating_since(from.at)));
     world.run.events.emit(&Event::PhaseMeasured(Phase {
         name: name.to_owned(),
@@ -163,64 +187,124 @@ fn grace(world: &Drill) -> Duration {
         .map_or(Duration::ZERO, |p| p.interval * p.stable_after + p.timeout)
 }
 
-#[then(regex = r"^the outage is detected within (?P<duration>\d[^\s]*(?: (?:ms|milliseconds?|seconds?|secs?|minutes?|mins?|hours?))?)$")]
+#[then(
+    regex = r"^the outage is detected within (?P<duration>\d[^\s]*(?: (?:ms|milliseconds?|seconds?|secs?|minutes?|mins?|hours?))?)$"
+)]
 async fn outage_detected(world: &mut Drill, within: String) -> Result<(), Failure> {
     let within = duration(&within)?;
     let fault = reference(&world.timeline(), "fault injected")?;
     let deadline = fault.at.plus(within);
-    world.run.events.emit(&Event::Waiting { what: "outage detected".into(), since: fault.at, deadline });
-    let bad = world.wait_for(deadline, |t| t.first_since("first bad answer", fault.at).cloned()).await;
+    world.run.events.emit(&Event::Waiting {
+        what: "outage detected".into(),
+        since: fault.at,
+        deadline,
+    });
+    let bad = world
+        .wait_for(deadline, |t| {
+            t.first_since("first bad answer", fault.at).cloned()
+        })
+        .await;
     if let Some(bad) = &bad {
         world.milestone("outage detected", bad.at, &bad.source);
     }
     let detected = world.timeline().first("outage detected").cloned();
     if detected.is_none() {
-        return Err(Failure(format!("the outage was not detected within {} of the fault ({})", format_duration(within), last_seen(world))));
+        return Err(Failure(format!(
+            "the outage was not detected within {} of the fault ({})",
+            format_duration(within),
+            last_seen(world)
+        )));
     }
-    measure(world, "detection", &fault, detected.as_ref(), Target::Within { limit: within })
+    measure(
+        world,
+        "detection",
+        &fault,
+        detected.as_ref(),
+        Target::Within { limit: within },
+    )
 }
 
-#[then(regex = r#"^the service answers from "(?P<region>[^"]+)" within (?P<duration>\d[^\s]*(?: (?:ms|milliseconds?|seconds?|secs?|minutes?|mins?|hours?))?) of (?P<reference>the fault|the switch|"[^"]+")$"#)]
-async fn service_answers_from(world: &mut Drill, region: String, within: String, reference_text: String) -> Result<(), Failure> {
+#[then(
+    regex = r#"^the service answers from "(?P<region>[^"]+)" within (?P<duration>\d[^\s]*(?: (?:ms|milliseconds?|seconds?|secs?|minutes?|mins?|hours?))?) of (?P<reference>the fault|the switch|"[^"]+")$"#
+)]
+async fn service_answers_from(
+    world: &mut Drill,
+    region: String,
+    within: String,
+    reference_text: String,
+) -> Result<(), Failure> {
     let within = duration(&within)?;
     let from = reference(&world.timeline(), &milestone_ref(&reference_text))?;
     let name = format!("service answers from {region}");
     let deadline = from.at.plus(within);
-    world.run.events.emit(&Event::Waiting { what: name.clone(), since: from.at, deadline });
+    world.run.events.emit(&Event::Waiting {
+        what: name.clone(),
+        since: from.at,
+        deadline,
+    });
     let wait_until = deadline.plus(grace(world));
-    let found = world.wait_for(wait_until, |t| t.first_since(&name, from.at).cloned()).await;
+    let found = world
+        .wait_for(wait_until, |t| t.first_since(&name, from.at).cloned())
+        .await;
     if found.is_none() {
-        return Err(Failure(format!("the service did not answer from \"{region}\" within {} of \"{}\" ({})", format_duration(within), from.name, last_seen(world))));
+        return Err(Failure(format!(
+            "the service did not answer from \"{region}\" within {} of \"{}\" ({})",
+            format_duration(within),
+            from.name,
+            last_seen(world)
+        )));
     }
-    measure(world, &format!("{} → {name}", from.name), &from, found.as_ref(), Target::Within { limit: within })
+    measure(
+        world,
+        &format!("{} → {name}", from.name),
+        &from,
+        found.as_ref(),
+        Target::Within { limit: within },
+    )
 }
 
 /// The end milestone of a named phase, if reached.
 fn phase_bounds(world: &Drill, phase: &str) -> Result<(Milestone, Option<Milestone>), Failure> {
     let timeline = world.timeline();
     let platform = world.platform();
-    let failover_regions: Vec<String> = platform.regions.iter().filter(|(_, r)| r.role == Role::Failover).map(|(n, _)| format!("service answers from {n}")).collect();
+    let failover_regions: Vec<String> = platform
+        .regions
+        .iter()
+        .filter(|(_, r)| r.role == Role::Failover)
+        .map(|(n, _)| format!("service answers from {n}"))
+        .collect();
     match phase {
         "failover" => {
             let from = reference(&timeline, "fault injected")?;
-            let to = timeline.first_matching_since(from.at, |n| failover_regions.iter().any(|f| f == n)).cloned();
+            let to = timeline
+                .first_matching_since(from.at, |n| failover_regions.iter().any(|f| f == n))
+                .cloned();
             Ok((from, to))
         }
         "recovery" => {
             let from = reference(&timeline, "fault injected")?;
-            let to = timeline.first_matching_since(from.at, |n| n.starts_with("service answers from ")).cloned();
+            let to = timeline
+                .first_matching_since(from.at, |n| n.starts_with("service answers from "))
+                .cloned();
             Ok((from, to))
         }
         "detection" => {
             let from = reference(&timeline, "fault injected")?;
-            Ok((from.clone(), timeline.first_since("outage detected", from.at).cloned()))
+            Ok((
+                from.clone(),
+                timeline.first_since("outage detected", from.at).cloned(),
+            ))
         }
         "switch" => {
             let from = reference(&timeline, "traffic switch started")?;
-            let to = timeline.first_matching_since(from.at, |n| n.starts_with("traffic switched to ")).cloned();
+            let to = timeline
+                .first_matching_since(from.at, |n| n.starts_with("traffic switched to "))
+                .cloned();
             Ok((from, to))
         }
-        other => Err(Failure(format!("\"{other}\" is not a phase firedrill measures"))),
+        other => Err(Failure(format!(
+            "\"{other}\" is not a phase firedrill measures"
+        ))),
     }
 }
 
@@ -230,26 +314,57 @@ fn judge_phase(world: &Drill, phase: &str, target: Target) -> Result<(), Failure
 }
 
 #[then(regex = r"^the (?P<phase>[a-z-]+) time is within the (?P<target>\S+) target$")]
-async fn phase_within_target(world: &mut Drill, phase: String, target: String) -> Result<(), Failure> {
+async fn phase_within_target(
+    world: &mut Drill,
+    phase: String,
+    target: String,
+) -> Result<(), Failure> {
     let target: Target = target.parse()?;
     judge_phase(world, &phase, target)
 }
 
 #[then(regex = r"^the (?P<phase>[a-z-]+) time is within its target$")]
 async fn phase_within_platform_target(world: &mut Drill, phase: String) -> Result<(), Failure> {
-    let target = *world.platform().targets.get(&phase).ok_or_else(|| Failure(format!("the platform has no target for \"{phase}\"")))?;
+    let target = *world
+        .platform()
+        .targets
+        .get(&phase)
+        .ok_or_else(|| Failure(format!("the platform has no target for \"{phase}\"")))?;
     judge_phase(world, &phase, target)
 }
 
-#[then(regex = r#"^"(?P<milestone>[^"]+)" is reached within (?P<duration>\d[^\s]*(?: (?:ms|milliseconds?|seconds?|secs?|minutes?|mins?|hours?))?) of "(?P<since>[^"]+)"$"#)]
-async fn milestone_within(world: &mut Drill, milestone: String, within: String, since: String) -> Result<(), Failure> {
+#[then(
+    regex = r#"^"(?P<milestone>[^"]+)" is reached within (?P<duration>\d[^\s]*(?: (?:ms|milliseconds?|seconds?|secs?|minutes?|mins?|hours?))?) of "(?P<since>[^"]+)"$"#
+)]
+async fn milestone_within(
+    world: &mut Drill,
+    milestone: String,
+    within: String,
+    since: String,
+) -> Result<(), Failure> {
     let within = duration(&within)?;
     let from = reference(&world.timeline(), &since)?;
     let deadline: PlatformTime = from.at.plus(within);
-    world.run.events.emit(&Event::Waiting { what: milestone.clone(), since: from.at, deadline });
-    let found = world.wait_for(deadline, |t| t.first_since(&milestone, from.at).cloned()).await;
+    world.run.events.emit(&Event::Waiting {
+        what: milestone.clone(),
+        since: from.at,
+        deadline,
+    });
+    let found = world
+        .wait_for(deadline, |t| t.first_since(&milestone, from.at).cloned())
+        .await;
     if found.is_none() {
-        return Err(Failure(format!("\"{milestone}\" was not reached within {} of \"{since}\" ({})", format_duration(within), last_seen(world))));
+        return Err(Failure(format!(
+            "\"{milestone}\" was not reached within {} of \"{since}\" ({})",
+            format_duration(within),
+            last_seen(world)
+        )));
     }
-    measure(world, &format!("{since} → {milestone}"), &from, found.as_ref(), Target::Within { limit: within })
+    measure(
+        world,
+        &format!("{since} → {milestone}"),
+        &from,
+        found.as_ref(),
+        Target::Within { limit: within },
+    )
 }

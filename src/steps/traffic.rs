@@ -4,9 +4,9 @@ use cucumber::{given, when};
 
 use super::{Analysis, Args, Effect, Failure, Need, StepDoc};
 use crate::drill::ledger::Undo;
-use crate::drill::world::Drill;
+use crate::drill::world::{Change, Drill};
 use crate::platform::Platform;
-use crate::providers::command::{self, CommandRef, CommandUndo};
+use crate::providers::command::{self, CommandRef, CommandUndo, Settle};
 use crate::providers::http;
 
 /// The traffic steps.
@@ -40,9 +40,14 @@ pub const DOCS: &[StepDoc] = &[
 fn analyze_healthy(_: &Args, platform: &Platform) -> Analysis {
     let mut a = Analysis::default();
     if platform.probes.is_empty() {
-        a.problem("", "the platform defines no probes, so health cannot be checked", "add a probe under `probes:`");
+        a.problem(
+            "",
+            "the platform defines no probes, so health cannot be checked",
+            "add a probe under `probes:`",
+        );
     }
-    a.needs.extend(platform.probes.keys().map(|p| Need::Probe(p.clone())));
+    a.needs
+        .extend(platform.probes.keys().map(|p| Need::Probe(p.clone())));
     a
 }
 
@@ -63,10 +68,14 @@ fn analyze_switch(args: &Args, platform: &Platform) -> Analysis {
         if let Some(program) = argv.first() {
             a.needs.push(Need::Program(program.clone()));
         }
-        let back = platform.primary_region().unwrap_or("the region serving before");
+        let back = platform
+            .primary_region()
+            .unwrap_or("the region serving before");
         a.effects.push(Effect {
             what: format!("switch traffic to \"{region}\": {}", argv.join(" ")),
-            undo: format!("switch traffic back to the region serving before the switch (normally \"{back}\")"),
+            undo: format!(
+                "switch traffic back to the region serving before the switch (normally \"{back}\")"
+            ),
         });
     }
     a
@@ -78,13 +87,20 @@ async fn platform_is_healthy(world: &mut Drill) -> Result<(), Failure> {
     for (name, probe) in &world.platform().probes {
         let obs = http::observe(&world.run.http, probe, &world.clock()).await;
         if !obs.good {
-            bad.push(format!("probe \"{name}\" ({}): {}", probe.url, obs.error.unwrap_or_default()));
+            bad.push(format!(
+                "probe \"{name}\" ({}): {}",
+                probe.url,
+                obs.error.unwrap_or_default()
+            ));
         }
     }
     if bad.is_empty() {
         Ok(())
     } else {
-        Err(Failure(format!("the platform is not healthy, so no fault was injected: {}", bad.join("; "))))
+        Err(Failure(format!(
+            "the platform is not healthy, so no fault was injected: {}",
+            bad.join("; ")
+        )))
     }
 }
 
@@ -96,8 +112,15 @@ async fn traffic_is_served_from(world: &mut Drill, region: String) -> Result<(),
         (Some(served), true) if *served == region => Ok(()),
         (served, good) => Err(Failure(format!(
             "expected traffic to be served from \"{region}\", but probe \"{name}\" got {} from {}",
-            if good { "a good answer" } else { "a bad answer" },
-            served.as_deref().map_or("an unnamed region (no region header)".to_owned(), |s| format!("\"{s}\""))
+            if good {
+                "a good answer"
+            } else {
+                "a bad answer"
+            },
+            served.as_deref().map_or(
+                "an unnamed region (no region header)".to_owned(),
+                |s| format!("\"{s}\"")
+            )
         ))),
     }
 }
@@ -106,14 +129,29 @@ async fn traffic_is_served_from(world: &mut Drill, region: String) -> Result<(),
 async fn traffic_is_switched(world: &mut Drill, region: String) -> Result<(), Failure> {
     let (_, probe) = traffic_probe(world)?;
     // Undo goes back to whoever served before; ask the service, not the plan.
-    let before = http::observe(&world.run.http, &probe, &world.clock()).await.region;
-    let back = before.or_else(|| world.platform().primary_region().map(str::to_owned)).unwrap_or_default();
-    let traffic = world.platform().traffic.clone().ok_or_else(|| Failure("the platform has no traffic section".into()))?;
-    let forward = CommandRef::TrafficSwitch { region: region.clone() };
-    let undo_ref = CommandRef::TrafficSwitch { region: back.clone() };
+    let before = http::observe(&world.run.http, &probe, &world.clock())
+        .await
+        .region;
+    let back = before
+        .or_else(|| world.platform().primary_region().map(str::to_owned))
+        .unwrap_or_default();
+    let traffic = world
+        .platform()
+        .traffic
+        .clone()
+        .ok_or_else(|| Failure("the platform has no traffic section".into()))?;
+    let forward = CommandRef::TrafficSwitch {
+        region: region.clone(),
+    };
+    let undo_ref = CommandRef::TrafficSwitch {
+        region: back.clone(),
+    };
     let undo = Undo::Command(CommandUndo {
         run: command::argv(&traffic.switch, &[("region".into(), back.clone())]),
         command: undo_ref,
+        settle: Some(Settle::TrafficServedFrom {
+            region: back.clone(),
+        }),
     });
     let started = world.clock().now();
     world.milestone("traffic switch started", started, "command");
@@ -121,17 +159,39 @@ async fn traffic_is_switched(world: &mut Drill, region: String) -> Result<(), Fa
     let base = world.platform().base_dir();
     let substitutions = vec![("region".to_owned(), region.clone())];
     let finished = world
-        .inject(&format!("traffic switched from \"{back}\" to \"{region}\""), undo, command::run(&forward.describe(), &traffic.switch, &substitutions, &base, &clock))
+        .inject(
+            Change::Remediation,
+            &format!("traffic switched from \"{back}\" to \"{region}\""),
+            undo,
+            command::run(
+                &forward.describe(),
+                &traffic.switch,
+                &substitutions,
+                &base,
+                &clock,
+            ),
+        )
         .await
         .map_err(|e| Failure(e.to_string()))?;
-    world.milestone(format!("traffic switched to {region}"), finished.finished, "command");
-    world.run.events.emit(&crate::drill::events::Event::CommandFinished(finished));
+    world.milestone(
+        format!("traffic switched to {region}"),
+        finished.finished,
+        "command",
+    );
+    world
+        .run
+        .events
+        .emit(&crate::drill::events::Event::CommandFinished(finished));
     Ok(())
 }
 
 fn traffic_probe(world: &Drill) -> Result<(String, crate::platform::Probe), Failure> {
     let platform = world.platform();
     let name = platform.traffic.as_ref().map(|t| t.probe.clone()).ok_or_else(|| Failure("the platform has no traffic section (hint: define traffic.switch and traffic.probe)".into()))?;
-    let probe = platform.probes.get(&name).cloned().ok_or_else(|| Failure(format!("probe \"{name}\" is not defined")))?;
+    let probe = platform
+        .probes
+        .get(&name)
+        .cloned()
+        .ok_or_else(|| Failure(format!("probe \"{name}\" is not defined")))?;
     Ok((name, probe))
 }

@@ -15,6 +15,9 @@ use crate::platform::{Command, Platform};
 /// Output kept per stream; Terraform can print a lot, the report needs the end of it.
 const OUTPUT_LIMIT: usize = 64 * 1024;
 
+/// `{placeholder}` → value pairs for a command's arguments.
+pub type Substitutions = Vec<(String, String)>;
+
 /// Which platform command an undo runs. Stored by reference, not by value: the environment of
 /// a command may hold secrets, so `recover` resolves it again from the platform file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,17 +51,34 @@ impl CommandRef {
     /// # Errors
     ///
     /// [`CommandError::Unknown`] when the platform does not define it.
-    pub fn resolve<'p>(&self, platform: &'p Platform) -> Result<(&'p Command, Vec<(String, String)>), CommandError> {
-        let unknown = || CommandError::Unknown { what: self.describe() };
+    pub fn resolve<'p>(
+        &self,
+        platform: &'p Platform,
+    ) -> Result<(&'p Command, Substitutions), CommandError> {
+        let unknown = || CommandError::Unknown {
+            what: self.describe(),
+        };
         match self {
-            CommandRef::FaultInject { fault } => platform.faults.get(fault).map(|f| (&f.inject, vec![])).ok_or_else(unknown),
-            CommandRef::FaultUndo { fault } => platform.faults.get(fault).map(|f| (&f.undo, vec![])).ok_or_else(unknown),
+            CommandRef::FaultInject { fault } => platform
+                .faults
+                .get(fault)
+                .map(|f| (&f.inject, vec![]))
+                .ok_or_else(unknown),
+            CommandRef::FaultUndo { fault } => platform
+                .faults
+                .get(fault)
+                .map(|f| (&f.undo, vec![]))
+                .ok_or_else(unknown),
             CommandRef::TrafficSwitch { region } => platform
                 .traffic
                 .as_ref()
                 .map(|t| (&t.switch, vec![("region".to_owned(), region.clone())]))
                 .ok_or_else(unknown),
-            CommandRef::Named { name } => platform.commands.get(name).map(|c| (c, vec![])).ok_or_else(unknown),
+            CommandRef::Named { name } => platform
+                .commands
+                .get(name)
+                .map(|c| (c, vec![]))
+                .ok_or_else(unknown),
         }
     }
 
@@ -81,13 +101,38 @@ pub struct CommandUndo {
     pub command: CommandRef,
     /// Its arguments as they were when the fault was injected (for people reading the ledger).
     pub run: Vec<String>,
+    /// What must be observed before the undo counts as done (a command returning is not
+    /// enough when the system converges after it, like a load balancer after a Terraform apply).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settle: Option<Settle>,
+}
+
+/// An observation that confirms an undo took effect.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Settle {
+    /// The traffic probe gets a good answer from this region.
+    TrafficServedFrom {
+        /// The region.
+        region: String,
+    },
 }
 
 impl CommandUndo {
     /// One line for plans and reports.
     #[must_use]
     pub fn describe(&self) -> String {
-        format!("run {} ({})", self.command.describe(), self.run.join(" "))
+        let settle = match &self.settle {
+            Some(Settle::TrafficServedFrom { region }) => {
+                format!(", then wait until traffic is served from \"{region}\"")
+            }
+            None => String::new(),
+        };
+        format!(
+            "run {} ({}){settle}",
+            self.command.describe(),
+            self.run.join(" ")
+        )
     }
 }
 
@@ -120,7 +165,9 @@ impl Finished {
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
     /// The platform defines no such command.
-    #[error("{what} is not defined in the platform file (hint: add it to the platform file; `firedrill validate` lists what is missing)")]
+    #[error(
+        "{what} is not defined in the platform file (hint: add it to the platform file; `firedrill validate` lists what is missing)"
+    )]
     Unknown {
         /// Which command.
         what: String,
@@ -136,7 +183,9 @@ pub enum CommandError {
         source: std::io::Error,
     },
     /// It ran past its deadline and was killed.
-    #[error("{what} (`{argv}`) did not finish within {timeout}; it was killed (hint: raise its `timeout` in the platform file if it is just slow)")]
+    #[error(
+        "{what} (`{argv}`) did not finish within {timeout}; it was killed (hint: raise its `timeout` in the platform file if it is just slow)"
+    )]
     Timeout {
         /// Which command.
         what: String,
@@ -163,13 +212,21 @@ pub enum CommandError {
 
 /// Replaces `{name}` placeholders.
 fn substitute(text: &str, substitutions: &[(String, String)]) -> String {
-    substitutions.iter().fold(text.to_owned(), |acc, (name, value)| acc.replace(&format!("{{{name}}}"), value))
+    substitutions
+        .iter()
+        .fold(text.to_owned(), |acc, (name, value)| {
+            acc.replace(&format!("{{{name}}}"), value)
+        })
 }
 
 /// The argv a command will run with.
 #[must_use]
 pub fn argv(command: &Command, substitutions: &[(String, String)]) -> Vec<String> {
-    command.run.iter().map(|a| substitute(a, substitutions)).collect()
+    command
+        .run
+        .iter()
+        .map(|a| substitute(a, substitutions))
+        .collect()
 }
 
 /// Runs a platform command to completion within its deadline (platform time).
@@ -189,12 +246,19 @@ pub async fn run(
 ) -> Result<Finished, CommandError> {
     let argv = argv(command, substitutions);
     let Some((program, args)) = argv.split_first() else {
-        return Err(CommandError::Unknown { what: what.to_owned() });
+        return Err(CommandError::Unknown {
+            what: what.to_owned(),
+        });
     };
     let mut child = tokio::process::Command::new(program);
     child
         .args(args)
-        .envs(command.env.iter().map(|(k, v)| (k, substitute(v, substitutions))))
+        .envs(
+            command
+                .env
+                .iter()
+                .map(|(k, v)| (k, substitute(v, substitutions))),
+        )
         .env("FIREDRILL_TIME_SCALE", clock.scale().to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -226,7 +290,10 @@ pub async fn run(
         }
     };
     let finished = Finished {
-        exit_code: status.as_ref().ok().and_then(std::process::ExitStatus::code),
+        exit_code: status
+            .as_ref()
+            .ok()
+            .and_then(std::process::ExitStatus::code),
         argv,
         stdout,
         stderr,
@@ -250,7 +317,9 @@ pub async fn run(
 }
 
 async fn read_tail<R: tokio::io::AsyncRead + Unpin>(stream: Option<R>) -> String {
-    let Some(mut stream) = stream else { return String::new() };
+    let Some(mut stream) = stream else {
+        return String::new();
+    };
     let mut kept: Vec<u8> = Vec::new();
     let mut buf = [0u8; 8192];
     loop {
@@ -273,7 +342,11 @@ async fn read_tail<R: tokio::io::AsyncRead + Unpin>(stream: Option<R>) -> String
 fn tail_lines(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     let tail = lines[lines.len().saturating_sub(n)..].join(" | ");
-    if tail.is_empty() { "(no output on stderr)".to_owned() } else { tail }
+    if tail.is_empty() {
+        "(no output on stderr)".to_owned()
+    } else {
+        tail
+    }
 }
 
 /// Where `program` would be found, for preflight (absolute or relative paths as given, else PATH).
@@ -283,7 +356,9 @@ pub fn locate_program(program: &str, base_dir: &Path) -> Option<PathBuf> {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            p.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+            p.metadata()
+                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                .unwrap_or(false)
         }
         #[cfg(not(unix))]
         {
@@ -295,7 +370,11 @@ pub fn locate_program(program: &str, base_dir: &Path) -> Option<PathBuf> {
         return is_executable(&path).then_some(path);
     }
     std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).map(|dir| dir.join(program)).collect::<Vec<_>>())
+        .map(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join(program))
+                .collect::<Vec<_>>()
+        })
         .unwrap_or_default()
         .into_iter()
         .find(|p| is_executable(p))
@@ -319,16 +398,30 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn command(run: &[&str], timeout: Duration) -> Command {
-        Command { run: run.iter().map(|s| (*s).to_owned()).collect(), env: BTreeMap::new(), cwd: None, timeout }
+        Command {
+            run: run.iter().map(|s| (*s).to_owned()).collect(),
+            env: BTreeMap::new(),
+            cwd: None,
+            timeout,
+        }
     }
 
     #[tokio::test]
     async fn captures_output_and_substitutes_placeholders() {
         let clock = Clock::real();
-        let cmd = command(&["sh", "-c", "echo switching to {region}; echo warn >&2"], Duration::from_secs(10));
-        let done = run("switch", &cmd, &[("region".into(), "us-west2".into())], Path::new("."), &clock)
-            .await
-            .expect("runs");
+        let cmd = command(
+            &["sh", "-c", "echo switching to {region}; echo warn >&2"],
+            Duration::from_secs(10),
+        );
+        let done = run(
+            "switch",
+            &cmd,
+            &[("region".into(), "us-west2".into())],
+            Path::new("."),
+            &clock,
+        )
+        .await
+        .expect("runs");
         assert_eq!(done.stdout, "switching to us-west2\n");
         assert_eq!(done.stderr, "warn\n");
         assert!(done.finished >= done.started);
@@ -337,8 +430,15 @@ mod tests {
     #[tokio::test]
     async fn a_failing_command_reports_code_and_stderr() {
         let clock = Clock::real();
-        let cmd = command(&["sh", "-c", "echo boom >&2; exit 3"], Duration::from_secs(10));
-        let err = run("apply", &cmd, &[], Path::new("."), &clock).await.err().map(|e| e.to_string()).unwrap_or_default();
+        let cmd = command(
+            &["sh", "-c", "echo boom >&2; exit 3"],
+            Duration::from_secs(10),
+        );
+        let err = run("apply", &cmd, &[], Path::new("."), &clock)
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("exited with code 3: boom"), "{err}");
     }
 
@@ -348,16 +448,30 @@ mod tests {
         let clock = Clock::scaled(600.0).expect("scale");
         let cmd = command(&["sleep", "30"], Duration::from_secs(60));
         let started = std::time::Instant::now();
-        let err = run("slow", &cmd, &[], Path::new("."), &clock).await.err().map(|e| e.to_string()).unwrap_or_default();
+        let err = run("slow", &cmd, &[], Path::new("."), &clock)
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("did not finish within 1m"), "{err}");
-        assert!(started.elapsed() < Duration::from_secs(20), "not killed at its deadline");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "not killed at its deadline"
+        );
     }
 
     #[tokio::test]
     async fn a_missing_program_says_so() {
         let cmd = command(&["no-such-program-firedrill"], Duration::from_secs(5));
-        let err = run("x", &cmd, &[], Path::new("."), &Clock::real()).await.err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(err.contains("cannot start `no-such-program-firedrill`"), "{err}");
+        let err = run("x", &cmd, &[], Path::new("."), &Clock::real())
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("cannot start `no-such-program-firedrill`"),
+            "{err}"
+        );
         assert!(locate_program("no-such-program-firedrill", Path::new(".")).is_none());
         assert!(locate_program("sh", Path::new(".")).is_some());
     }

@@ -41,7 +41,10 @@ pub struct Observation {
 ///
 /// When the TLS backend cannot initialise.
 pub fn client() -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder().no_proxy().pool_max_idle_per_host(4).build()
+    reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(4)
+        .build()
 }
 
 /// Sends one request now and judges the answer.
@@ -64,16 +67,43 @@ pub async fn observe(client: &reqwest::Client, probe: &Probe, clock: &Clock) -> 
     match outcome {
         Ok(Ok((status, region, body))) => {
             let status_ok = probe.expect_status.contains(&status);
-            let body_ok = probe.body_contains.as_ref().is_none_or(|needle| body.contains(needle));
+            let body_ok = probe
+                .body_contains
+                .as_ref()
+                .is_none_or(|needle| body.contains(needle));
             let error = match (status_ok, body_ok) {
-                (false, _) => Some(format!("status {status}, expected {:?}", probe.expect_status)),
+                (false, _) => Some(format!(
+                    "status {status}, expected {:?}",
+                    probe.expect_status
+                )),
                 (true, false) => Some("body lacks the expected text".to_owned()),
                 (true, true) => None,
             };
-            Observation { at, good: error.is_none(), status: Some(status), region, latency, error }
+            Observation {
+                at,
+                good: error.is_none(),
+                status: Some(status),
+                region,
+                latency,
+                error,
+            }
         }
-        Ok(Err(e)) => Observation { at, good: false, status: None, region: None, latency, error: Some(describe(&e)) },
-        Err(_) => Observation { at, good: false, status: None, region: None, latency, error: Some("timed out".to_owned()) },
+        Ok(Err(e)) => Observation {
+            at,
+            good: false,
+            status: None,
+            region: None,
+            latency,
+            error: Some(describe(&e)),
+        },
+        Err(_) => Observation {
+            at,
+            good: false,
+            status: None,
+            region: None,
+            latency,
+            error: Some("timed out".to_owned()),
+        },
     }
 }
 
@@ -140,7 +170,11 @@ impl Tracker {
     /// A tracker declaring a region answering after `stable_after` consecutive good answers.
     #[must_use]
     pub fn new(stable_after: u32) -> Self {
-        Self { stable_after: stable_after.max(1), state: ProbeState::default(), was_good: None }
+        Self {
+            stable_after: stable_after.max(1),
+            state: ProbeState::default(),
+            was_good: None,
+        }
     }
 
     /// The state so far.
@@ -156,21 +190,37 @@ impl Tracker {
         if obs.good {
             self.state.good += 1;
             let streak = match self.state.streak.take() {
-                Some(s) if s.region == region => Streak { length: s.length + 1, ..s },
+                Some(s) if s.region == region => Streak {
+                    length: s.length + 1,
+                    ..s
+                },
                 _ => {
-                    milestones.push(ProbeMilestone { name: named("first good answer", &region), at: obs.at });
-                    Streak { region: region.clone(), length: 1, since: obs.at }
+                    milestones.push(ProbeMilestone {
+                        name: named("first good answer", &region),
+                        at: obs.at,
+                    });
+                    Streak {
+                        region: region.clone(),
+                        length: 1,
+                        since: obs.at,
+                    }
                 }
             };
             if streak.length == self.stable_after {
-                milestones.push(ProbeMilestone { name: named("service answers", &region), at: streak.since });
+                milestones.push(ProbeMilestone {
+                    name: named("service answers", &region),
+                    at: streak.since,
+                });
             }
             self.state.streak = Some(streak);
         } else {
             self.state.bad += 1;
             self.state.streak = None;
             if self.was_good != Some(false) {
-                milestones.push(ProbeMilestone { name: "first bad answer".to_owned(), at: obs.at });
+                milestones.push(ProbeMilestone {
+                    name: "first bad answer".to_owned(),
+                    at: obs.at,
+                });
             }
         }
         self.was_good = Some(obs.good);
@@ -184,8 +234,15 @@ impl Tracker {
 }
 
 fn named(what: &str, region: &str) -> String {
-    if region.is_empty() { what.to_owned() } else { format!("{what} from {region}") }
+    if region.is_empty() {
+        what.to_owned()
+    } else {
+        format!("{what} from {region}")
+    }
 }
+
+/// Called with the probe's name, each milestone it observes and the observation behind it.
+pub type OnMilestone = Arc<dyn Fn(&str, ProbeMilestone, &Observation) + Send + Sync>;
 
 /// A probe running on a timer until dropped or stopped.
 #[derive(Debug)]
@@ -230,7 +287,7 @@ pub fn spawn(
     probe: Probe,
     client: reqwest::Client,
     clock: Clock,
-    on_milestone: Arc<dyn Fn(&str, ProbeMilestone, &Observation) + Send + Sync>,
+    on_milestone: OnMilestone,
 ) -> Running {
     let (tx, rx) = watch::channel(ProbeState::default());
     let probe_name = name.to_owned();
@@ -248,7 +305,11 @@ pub fn spawn(
             }
         }
     });
-    Running { name: name.to_owned(), state: rx, task }
+    Running {
+        name: name.to_owned(),
+        state: rx,
+        task,
+    }
 }
 
 #[cfg(test)]
@@ -267,24 +328,44 @@ mod tests {
     }
 
     fn names(ms: &[ProbeMilestone]) -> Vec<(&str, u64)> {
-        ms.iter().map(|m| (m.name.as_str(), m.at.offset().as_secs())).collect()
+        ms.iter()
+            .map(|m| (m.name.as_str(), m.at.offset().as_secs()))
+            .collect()
     }
 
     #[test]
     fn tracks_outage_and_stable_recovery_in_the_new_region() {
         let mut tracker = Tracker::new(3);
-        assert_eq!(names(&tracker.observe(obs(0, true, "us-west1"))), [("first good answer from us-west1", 0)]);
+        assert_eq!(
+            names(&tracker.observe(obs(0, true, "us-west1"))),
+            [("first good answer from us-west1", 0)]
+        );
         tracker.observe(obs(5, true, "us-west1"));
-        assert_eq!(names(&tracker.observe(obs(10, true, "us-west1"))), [("service answers from us-west1", 0)]);
-        assert_eq!(names(&tracker.observe(obs(15, false, ""))), [("first bad answer", 15)]);
-        assert!(tracker.observe(obs(20, false, "")).is_empty(), "only the first bad answer of an outage");
-        assert_eq!(names(&tracker.observe(obs(25, true, "us-west2"))), [("first good answer from us-west2", 25)]);
+        assert_eq!(
+            names(&tracker.observe(obs(10, true, "us-west1"))),
+            [("service answers from us-west1", 0)]
+        );
+        assert_eq!(
+            names(&tracker.observe(obs(15, false, ""))),
+            [("first bad answer", 15)]
+        );
+        assert!(
+            tracker.observe(obs(20, false, "")).is_empty(),
+            "only the first bad answer of an outage"
+        );
+        assert_eq!(
+            names(&tracker.observe(obs(25, true, "us-west2"))),
+            [("first good answer from us-west2", 25)]
+        );
         // A blip restarts the streak: stability is counted from the answer after it.
         tracker.observe(obs(30, false, ""));
         tracker.observe(obs(35, true, "us-west2"));
         tracker.observe(obs(40, true, "us-west2"));
         // The milestone carries the time of the first answer of the stable streak.
-        assert_eq!(names(&tracker.observe(obs(45, true, "us-west2"))), [("service answers from us-west2", 35)]);
+        assert_eq!(
+            names(&tracker.observe(obs(45, true, "us-west2"))),
+            [("service answers from us-west2", 35)]
+        );
         assert_eq!((tracker.state().good, tracker.state().bad), (7, 3));
     }
 

@@ -1,0 +1,131 @@
+//! Loading and checking drills and the platform: shared by run, validate and plan.
+
+use std::path::{Path, PathBuf};
+
+use cucumber::gherkin;
+
+use super::Drills;
+use crate::diagnostic::{Problem, Problems};
+use crate::drill::features::{self, Checked, Selection};
+use crate::platform::Platform;
+use crate::steps::Catalog;
+
+/// Drills checked against a platform.
+pub struct Loaded {
+    /// The platform.
+    pub platform: Platform,
+    /// Parsed features.
+    pub features: Vec<gherkin::Feature>,
+    /// Selected scenarios, checked.
+    pub checked: Vec<Checked>,
+    /// The selection.
+    pub selection: Selection,
+}
+
+/// The selection from `--tags` and `--name`.
+///
+/// # Errors
+///
+/// A tag expression or regex that does not parse.
+pub fn selection(args: &Drills) -> Result<Selection, Problems> {
+    let mut problems = Problems::default();
+    let tags = match &args.tags {
+        Some(expr) => match expr.parse::<gherkin::tagexpr::TagOperation>() {
+            Ok(op) => Some(op),
+            Err(e) => {
+                problems.push(Problem {
+                    location: None,
+                    message: format!("--tags \"{expr}\" is not a tag expression: {e}"),
+                    hint: Some("e.g. --tags \"@quarterly and not @gameday\"".into()),
+                });
+                None
+            }
+        },
+        None => None,
+    };
+    let name = match &args.name {
+        Some(re) => match regex::Regex::new(re) {
+            Ok(re) => Some(re),
+            Err(e) => {
+                problems.push(Problem {
+                    location: None,
+                    message: format!("--name \"{re}\" is not a regex: {e}"),
+                    hint: Some("e.g. --name \"failover\"".into()),
+                });
+                None
+            }
+        },
+        None => None,
+    };
+    if problems.is_empty() {
+        Ok(Selection { tags, name })
+    } else {
+        Err(problems)
+    }
+}
+
+/// The feature paths, defaulting to drills/.
+#[must_use]
+pub fn paths(args: &Drills) -> Vec<PathBuf> {
+    if args.paths.is_empty() {
+        vec![PathBuf::from("drills")]
+    } else {
+        args.paths.clone()
+    }
+}
+
+/// Parses and checks the drills against `platform`; every problem at once.
+///
+/// # Errors
+///
+/// Every problem found in the drills, the selection or the platform.
+pub fn check(args: &Drills, platform: Result<Platform, Problems>) -> Result<Loaded, Problems> {
+    let mut problems = Problems::default();
+    let selection = selection(args).map_err(|p| problems.0.extend(p.0)).ok();
+    let features = features::discover(&paths(args))
+        .and_then(|files| features::parse(&files))
+        .map_err(|p| problems.0.extend(p.0))
+        .ok();
+    let platform = platform.map_err(|p| problems.0.extend(p.0)).ok();
+    let catalog = Catalog::build()
+        .map_err(|e| {
+            problems.push(Problem {
+                location: None,
+                message: e.to_string(),
+                hint: None,
+            })
+        })
+        .ok();
+    let (Some(selection), Some(features), Some(platform), Some(catalog)) =
+        (selection, features, platform, catalog)
+    else {
+        problems.sort();
+        return Err(problems);
+    };
+    let checked = features::check(&features, &selection, &catalog, &platform)?;
+    if checked.is_empty() {
+        return Err(Problems(vec![Problem {
+            location: None,
+            message: "no scenario matches the selection".into(),
+            hint: Some("check --tags and --name, and that the paths hold .feature files".into()),
+        }]));
+    }
+    Ok(Loaded {
+        platform,
+        features,
+        checked,
+        selection,
+    })
+}
+
+/// The platform from `--platform`, or the embedded one (with placeholder endpoints).
+///
+/// # Errors
+///
+/// The platform file's problems.
+pub fn platform_for_checks(path: Option<&Path>) -> Result<Platform, Problems> {
+    match path {
+        Some(path) => crate::platform::load(path),
+        None => crate::sim::platform_for_checks(),
+    }
+}

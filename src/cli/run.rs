@@ -1,0 +1,254 @@
+//! `firedrill run`.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::{Drills, Exit, load, render};
+use crate::diagnostic::{Problem, Problems};
+use crate::drill::clock::Clock;
+use crate::drill::events::{Bus, Event};
+use crate::drill::ledger::Ledger;
+use crate::drill::runner::{self, CucumberReports};
+use crate::drill::world::RunContext;
+use crate::report::console::{Console, LogFormat};
+use crate::report::json::Builder;
+
+/// Time scale of the embedded platform under `firedrill run` unless `--time-scale` says otherwise.
+pub const DEFAULT_EMBEDDED_SCALE: f64 = 200.0;
+
+/// Arguments of `run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// What to run.
+    #[command(flatten)]
+    pub drills: Drills,
+    /// Write a JUnit XML report.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write firedrill's JSON drill report (timeline, phases, verdicts, faults).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write a Cucumber JSON report.
+    #[arg(long, value_name = "FILE")]
+    pub cucumber_json: Option<PathBuf>,
+    /// Check, preflight and print the plan; inject nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask before injecting faults into a platform that is not the embedded one.
+    #[arg(long)]
+    pub yes: bool,
+    /// The ledger file (undo journal).
+    #[arg(
+        long,
+        env = "FIREDRILL_LEDGER",
+        default_value = ".firedrill/ledger.jsonl"
+    )]
+    pub ledger: PathBuf,
+    /// Time scale of the embedded platform (platform seconds per wall second).
+    #[arg(long, default_value_t = DEFAULT_EMBEDDED_SCALE)]
+    pub time_scale: f64,
+    /// Seed of the embedded platform's timing model.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+/// Runs drills; see [`Exit`] for the outcome.
+pub async fn run(args: RunArgs, log_format: LogFormat) -> Exit {
+    // The embedded platform, when no platform file is given, lives as long as this function.
+    let (embedded, platform, platform_path, clock) = match &args.drills.platform {
+        Some(path) => {
+            let platform = crate::platform::load(path);
+            let scale = platform.as_ref().map_or(1.0, |p| p.time_scale);
+            let clock = match Clock::scaled(scale) {
+                Ok(c) => c,
+                Err(e) => return usage(&e.to_string()),
+            };
+            (None, platform, absolute(path), clock)
+        }
+        None => {
+            let clock = match Clock::scaled(args.time_scale) {
+                Ok(c) => c,
+                Err(e) => return usage(&e.to_string()),
+            };
+            match crate::sim::Embedded::start(
+                clock,
+                args.seed,
+                SocketAddr::from(([127, 0, 0, 1], 0)),
+            )
+            .await
+            {
+                Ok(sim) => {
+                    let platform = sim.platform();
+                    (
+                        Some(sim),
+                        platform,
+                        PathBuf::from(crate::sim::PLATFORM_PATH),
+                        clock,
+                    )
+                }
+                Err(e) => return usage(&format!("cannot start the embedded platform: {e}")),
+            }
+        }
+    };
+    let loaded = match load::check(&args.drills, platform) {
+        Ok(loaded) => loaded,
+        Err(problems) => {
+            render::problems(&problems);
+            return Exit::Usage;
+        }
+    };
+
+    let http = match crate::providers::http::client() {
+        Ok(c) => c,
+        Err(e) => return usage(&format!("cannot build the HTTP client: {e}")),
+    };
+    let needs: BTreeSet<_> = loaded
+        .checked
+        .iter()
+        .flat_map(|c| c.needs.iter().cloned())
+        .collect();
+    if let Err(problems) =
+        crate::drill::preflight::check(&needs, &loaded.platform, &http, &clock).await
+    {
+        render::problems(&problems);
+        return Exit::Usage;
+    }
+
+    let faults: usize = loaded.checked.iter().map(|c| c.effects.len()).sum();
+    if args.dry_run {
+        println!(
+            "dry run: {} scenario(s) checked and preflight passed; {faults} change(s) would be made. Nothing was injected.",
+            loaded.checked.len()
+        );
+        return Exit::Passed;
+    }
+    if faults > 0
+        && !loaded.platform.embedded
+        && !args.yes
+        && !confirm(&loaded.platform.name, faults)
+    {
+        render::problems(&Problems(vec![Problem {
+            location: None,
+            message: format!(
+                "refusing to inject {faults} change(s) into platform \"{}\" without confirmation",
+                loaded.platform.name
+            ),
+            hint: Some(
+                "pass --yes (required when not on a TTY), or answer `yes` at the prompt".into(),
+            ),
+        }]));
+        return Exit::Usage;
+    }
+
+    let ledger = match Ledger::open(&args.ledger) {
+        Ok(l) => l,
+        Err(e) => return usage(&e.to_string()),
+    };
+    let bus = Bus::default();
+    let report = Builder::new();
+    bus.subscribe(Box::new(report.clone()));
+    bus.subscribe(Box::new(Console::new(
+        log_format,
+        std::io::stdout().is_terminal(),
+        clock,
+    )));
+    let run_id = run_id();
+    let platform_name = loaded.platform.name.clone();
+    let context = Arc::new(RunContext::new(
+        run_id.clone(),
+        Arc::new(loaded.platform),
+        clock,
+        ledger,
+        bus.clone(),
+        http,
+    ));
+    bus.emit(&Event::RunStarted {
+        run: run_id,
+        platform: platform_name,
+        time_scale: clock.scale(),
+        wall_start: humantime::format_rfc3339_millis(clock.wall_origin()).to_string(),
+    });
+    let reports = CucumberReports {
+        junit: args.junit.clone(),
+        json: args.cucumber_json.clone(),
+    };
+    let outcome = match runner::execute(
+        Arc::clone(&context),
+        loaded.features,
+        loaded.selection,
+        &reports,
+        platform_path,
+        embedded.is_some(),
+    )
+    .await
+    {
+        Ok(outcome) => outcome,
+        Err(e) => return usage(&format!("cannot write a report file: {e}")),
+    };
+    drop(embedded);
+
+    let (exit, verdict) = if !outcome.undo_complete {
+        (Exit::UndoIncomplete, "undo-incomplete")
+    } else if outcome.aborted.is_some() {
+        (Exit::Aborted, "aborted")
+    } else if outcome.failed > 0 || outcome.passed == 0 || outcome.undo_errors {
+        (Exit::Failed, "failed")
+    } else {
+        (Exit::Passed, "passed")
+    };
+    if let Some(path) = &args.json {
+        let report = report.finish(verdict);
+        let written = serde_json::to_vec_pretty(&report)
+            .map_err(std::io::Error::other)
+            .and_then(|json| std::fs::write(path, json));
+        if let Err(e) = written {
+            eprintln!(
+                "error: cannot write the JSON report {}: {e}",
+                path.display()
+            );
+        }
+    }
+    match exit {
+        Exit::UndoIncomplete => eprintln!(
+            "\nUNDO INCOMPLETE: faults may remain. Fix the cause shown above, then run `firedrill recover --ledger {}`.",
+            args.ledger.display()
+        ),
+        Exit::Aborted => eprintln!(
+            "\naborted by {:?}; every fault of this run was undone",
+            outcome.aborted.unwrap_or(runner::Abort::Interrupt)
+        ),
+        _ => println!("\n{} passed, {} failed", outcome.passed, outcome.failed),
+    }
+    exit
+}
+
+fn usage(message: &str) -> Exit {
+    eprintln!("error: {message}");
+    Exit::Usage
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+fn run_id() -> String {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default();
+    format!("{millis:x}-{}", std::process::id())
+}
+
+/// Asks on the terminal before touching a real platform; false when there is no terminal.
+fn confirm(platform: &str, changes: usize) -> bool {
+    if !std::io::stdin().is_terminal() {
+        return false;
+    }
+    eprint!("About to make {changes} change(s) to platform \"{platform}\". Type `yes` to go on: ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).is_ok() && answer.trim() == "yes"
+}

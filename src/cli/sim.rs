@@ -1,0 +1,207 @@
+//! `firedrill sim`: the embedded platform standalone, and the commands its platform file runs.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use super::Exit;
+use crate::drill::clock::{Clock, format_duration};
+use crate::sim::app::{RegionHealth, SwitchRequest};
+use crate::sim::model::{Model, Ranges};
+
+/// The sim commands.
+#[derive(Debug, clap::Subcommand)]
+pub enum SimCommand {
+    /// Run the embedded platform until Ctrl-C, printing its endpoints.
+    Up(UpArgs),
+    /// Switch traffic like a Terraform apply (used by the embedded platform file).
+    TrafficSwitch(SwitchArgs),
+    /// Make a region's applications go dark or come back (used by the embedded platform file).
+    Region(RegionArgs),
+}
+
+/// Arguments of `sim up`.
+#[derive(Debug, clap::Args)]
+pub struct UpArgs {
+    /// Platform seconds per wall second (1 is real time).
+    #[arg(long, default_value_t = 1.0)]
+    pub time_scale: f64,
+    /// Seed of the timing model.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// The front door's address.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+    /// Once ready, write the endpoints here as shell assignments, and the platform file beside
+    /// it (`FILE.platform.yaml`, also named by FIREDRILL_PLATFORM in FILE).
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
+}
+
+/// Arguments of `sim traffic-switch`.
+#[derive(Debug, clap::Args)]
+pub struct SwitchArgs {
+    /// The front door's URL.
+    #[arg(long, env = "FIREDRILL_FRONT_DOOR_URL")]
+    pub front_door: String,
+    /// The region to send traffic to.
+    #[arg(long)]
+    pub to: String,
+    /// Seed of the apply's modelled duration.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Platform seconds per wall second (set by firedrill for the commands it runs).
+    #[arg(long, env = "FIREDRILL_TIME_SCALE", default_value_t = 1.0)]
+    pub time_scale: f64,
+}
+
+/// Arguments of `sim region`.
+#[derive(Debug, clap::Args)]
+pub struct RegionArgs {
+    /// The front door's URL.
+    #[arg(long, env = "FIREDRILL_FRONT_DOOR_URL")]
+    pub front_door: String,
+    /// The region.
+    pub region: String,
+    /// Make it dark.
+    #[arg(long, conflicts_with = "light", required_unless_present = "light")]
+    pub dark: bool,
+    /// Bring it back.
+    #[arg(long)]
+    pub light: bool,
+}
+
+/// Runs a sim command.
+pub async fn sim(command: SimCommand) -> Exit {
+    match command {
+        SimCommand::Up(args) => up(args).await,
+        SimCommand::TrafficSwitch(args) => traffic_switch(args).await,
+        SimCommand::Region(args) => region(args).await,
+    }
+}
+
+async fn up(args: UpArgs) -> Exit {
+    let clock = match Clock::scaled(args.time_scale) {
+        Ok(c) => c,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let sim = match crate::sim::Embedded::start(clock, args.seed, args.listen).await {
+        Ok(sim) => sim,
+        Err(e) => return fail(&e.to_string()),
+    };
+    println!(
+        "embedded platform up (time scale {}x, seed {})",
+        clock.scale(),
+        args.seed
+    );
+    println!("  front door: {}", sim.front_door.url);
+    if let Some(env_file) = &args.env_file {
+        let platform_file = PathBuf::from(format!("{}.platform.yaml", env_file.display()));
+        let mut env: Vec<(String, String)> = sim.env();
+        env.push((
+            "FIREDRILL_PLATFORM".into(),
+            platform_file.display().to_string(),
+        ));
+        let text: String = env
+            .iter()
+            .map(|(k, v)| format!("{k}={}\n", shell_quote(v)))
+            .collect();
+        // The platform file first, so a script that waits for the env file finds both.
+        let written = std::fs::write(&platform_file, sim.platform_text()).and_then(|()| {
+            let tmp = env_file.with_extension("tmp");
+            std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, env_file))
+        });
+        if let Err(e) = written {
+            return fail(&format!("cannot write {}: {e}", env_file.display()));
+        }
+        println!(
+            "  env file: {}\n  platform file: {}",
+            env_file.display(),
+            platform_file.display()
+        );
+    }
+    println!("press Ctrl-C to stop");
+    let _ = tokio::signal::ctrl_c().await;
+    Exit::Passed
+}
+
+fn shell_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', r"'\''"))
+}
+
+async fn traffic_switch(args: SwitchArgs) -> Exit {
+    let clock = match Clock::scaled(args.time_scale) {
+        Ok(c) => c,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let apply = Model::new(args.seed, Ranges::default()).terraform_apply();
+    println!(
+        "Terraform will perform the following actions:\n  ~ google_compute_url_map.global\n      ~ default_service = \"…\" -> \"{}\"\nPlan: 0 to add, 1 to change, 0 to destroy.",
+        args.to
+    );
+    clock.sleep(apply).await;
+    let client = match reqwest::Client::builder().no_proxy().build() {
+        Ok(c) => c,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let answer = client
+        .post(format!("{}/_firedrill/switch", args.front_door))
+        .json(&SwitchRequest {
+            to: args.to.clone(),
+        })
+        .send()
+        .await;
+    match answer {
+        Ok(a) if a.status().is_success() => {
+            println!(
+                "Apply complete! Resources: 0 added, 1 changed, 0 destroyed. ({} platform time)",
+                format_duration(apply)
+            );
+            Exit::Passed
+        }
+        Ok(a) => fail(&format!(
+            "the front door refused the switch to {}: {}",
+            args.to,
+            a.status()
+        )),
+        Err(e) => fail(&format!(
+            "cannot reach the front door at {}: {e}",
+            args.front_door
+        )),
+    }
+}
+
+async fn region(args: RegionArgs) -> Exit {
+    let client = match reqwest::Client::builder().no_proxy().build() {
+        Ok(c) => c,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let body = RegionHealth {
+        region: args.region.clone(),
+        dark: args.dark,
+    };
+    match client
+        .post(format!("{}/_firedrill/region", args.front_door))
+        .json(&body)
+        .send()
+        .await
+    {
+        Ok(a) if a.status().is_success() => {
+            println!(
+                "region {} is {}",
+                args.region,
+                if args.dark { "dark" } else { "back" }
+            );
+            Exit::Passed
+        }
+        Ok(a) => fail(&format!("the front door refused: {}", a.status())),
+        Err(e) => fail(&format!(
+            "cannot reach the front door at {}: {e}",
+            args.front_door
+        )),
+    }
+}
+
+fn fail(message: &str) -> Exit {
+    eprintln!("error: {message}");
+    Exit::Failed
+}

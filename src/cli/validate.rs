@@ -1,0 +1,98 @@
+//! `firedrill validate` and `firedrill plan`: static checks and the injection plan.
+
+use std::collections::BTreeSet;
+
+use super::{Drills, Exit, load, render};
+
+/// Arguments of `validate`.
+#[derive(Debug, clap::Args)]
+pub struct ValidateArgs {
+    /// What to check.
+    #[command(flatten)]
+    pub drills: Drills,
+    /// Also check that every endpoint and program the drills need is reachable (no fault is injected).
+    #[arg(long)]
+    pub preflight: bool,
+}
+
+/// Arguments of `plan`.
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// What to plan.
+    #[command(flatten)]
+    pub drills: Drills,
+}
+
+/// Checks drills and platform; with `--preflight`, also reachability.
+pub async fn validate(args: ValidateArgs) -> Exit {
+    let platform = load::platform_for_checks(args.drills.platform.as_deref());
+    let loaded = match load::check(&args.drills, platform) {
+        Ok(loaded) => loaded,
+        Err(problems) => {
+            render::problems(&problems);
+            return Exit::Usage;
+        }
+    };
+    if args.preflight {
+        let needs: BTreeSet<_> = loaded
+            .checked
+            .iter()
+            .flat_map(|c| c.needs.iter().cloned())
+            .collect();
+        let clock = crate::drill::clock::Clock::real();
+        let http = match crate::providers::http::client() {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: cannot build the HTTP client: {e}");
+                return Exit::Usage;
+            }
+        };
+        if let Err(problems) =
+            crate::drill::preflight::check(&needs, &loaded.platform, &http, &clock).await
+        {
+            render::problems(&problems);
+            return Exit::Usage;
+        }
+    }
+    let steps: usize = loaded
+        .features
+        .iter()
+        .map(|f| f.scenarios.iter().map(|s| s.steps.len()).sum::<usize>())
+        .sum();
+    println!(
+        "ok: {} scenario(s) in {} file(s), {steps} step(s), valid against platform \"{}\"",
+        loaded.checked.len(),
+        loaded.features.len(),
+        loaded.platform.name
+    );
+    Exit::Passed
+}
+
+/// Prints what each scenario would inject and how it would be undone.
+pub fn plan(args: PlanArgs) -> Exit {
+    let platform = load::platform_for_checks(args.drills.platform.as_deref());
+    let loaded = match load::check(&args.drills, platform) {
+        Ok(loaded) => loaded,
+        Err(problems) => {
+            render::problems(&problems);
+            return Exit::Usage;
+        }
+    };
+    println!(
+        "Plan against platform \"{}\" (nothing is touched):",
+        loaded.platform.name
+    );
+    for scenario in &loaded.checked {
+        println!(
+            "\n{} — {}\n  ({})",
+            scenario.feature, scenario.scenario, scenario.location
+        );
+        if scenario.effects.is_empty() {
+            println!("  injects nothing (observes only)");
+        }
+        for (i, effect) in scenario.effects.iter().enumerate() {
+            println!("  {}. {}\n     undo: {}", i + 1, effect.what, effect.undo);
+        }
+    }
+    Exit::Passed
+}

@@ -1,0 +1,4 @@
+//! Reports built from the event stream: firedrill's JSON drill report and the console.
+
+pub mod console;
+pub mod json;

@@ -1,0 +1,295 @@
+//! The applications of each region and the front door that routes to the active one.
+//!
+//! Each region's application answers HTTP with the region that served it (header
+//! `x-served-by`). The front door is a real reverse proxy: it forwards each request over HTTP to
+//! the active region's application and relays the answer, or answers 502 when that region is
+//! dark. Its admin API (`/_firedrill/…`) is what the Terraform stand-in and the fault commands
+//! call; a switch takes effect after a modelled load-balancer propagation delay.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use crate::drill::clock::{Clock, PlatformTime};
+use crate::sim::model::Model;
+
+/// The header naming the region that served a request.
+pub const REGION_HEADER: &str = "x-served-by";
+
+/// Errors starting the embedded applications.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// A listener could not bind.
+    #[error("cannot listen on {addr}: {source} (hint: is the port free?)")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The HTTP client could not be built.
+    #[error("cannot build the front door's HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+#[derive(Debug)]
+struct Routing {
+    active: String,
+    dark: BTreeMap<String, bool>,
+    /// Ground truth: when the front door started sending traffic to each region.
+    switched_at: Vec<(String, PlatformTime)>,
+}
+
+#[derive(Clone)]
+struct Shared {
+    routing: Arc<Mutex<Routing>>,
+    apps: Arc<BTreeMap<String, String>>,
+    client: reqwest::Client,
+    clock: Clock,
+    model: Arc<Mutex<Model>>,
+}
+
+/// The running applications and front door.
+#[derive(Debug)]
+pub struct FrontDoor {
+    /// The front door's base URL (`http://127.0.0.1:PORT`).
+    pub url: String,
+    routing: Arc<Mutex<Routing>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for FrontDoor {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl FrontDoor {
+    /// Starts one application per region and the front door, all on 127.0.0.1 ports of their own.
+    /// Traffic starts in `active`.
+    ///
+    /// # Errors
+    ///
+    /// [`AppError`] when a listener cannot bind.
+    pub async fn start(
+        regions: &[&str],
+        active: &str,
+        listen: SocketAddr,
+        clock: Clock,
+        model: Model,
+    ) -> Result<Self, AppError> {
+        let dark: BTreeMap<String, bool> =
+            regions.iter().map(|r| ((*r).to_owned(), false)).collect();
+        let routing = Arc::new(Mutex::new(Routing {
+            active: active.to_owned(),
+            dark,
+            switched_at: vec![(active.to_owned(), clock.now())],
+        }));
+        let mut apps = BTreeMap::new();
+        let mut tasks = Vec::new();
+        for region in regions {
+            let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| AppError::Bind { addr, source })?;
+            let bound = listener
+                .local_addr()
+                .map_err(|source| AppError::Bind { addr, source })?;
+            apps.insert((*region).to_owned(), format!("http://{bound}"));
+            let app = Router::new()
+                .fallback(get(app_answer))
+                .with_state(((*region).to_owned(), Arc::clone(&routing)));
+            tasks.push(tokio::spawn(async move {
+                let _ = axum::serve(listener, app).await;
+            }));
+        }
+        let shared = Shared {
+            routing: Arc::clone(&routing),
+            apps: Arc::new(apps),
+            client: reqwest::Client::builder().no_proxy().build()?,
+            clock,
+            model: Arc::new(Mutex::new(model)),
+        };
+        let front = Router::new()
+            .route("/_firedrill/state", get(state))
+            .route("/_firedrill/switch", post(switch))
+            .route("/_firedrill/region", post(region_health))
+            .fallback(forward)
+            .with_state(shared);
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|source| AppError::Bind {
+                addr: listen,
+                source,
+            })?;
+        let bound = listener.local_addr().map_err(|source| AppError::Bind {
+            addr: listen,
+            source,
+        })?;
+        tasks.push(tokio::spawn(async move {
+            let _ = axum::serve(listener, front).await;
+        }));
+        Ok(Self {
+            url: format!("http://{bound}"),
+            routing,
+            tasks,
+        })
+    }
+
+    /// Ground truth: when traffic started flowing to each region (platform time).
+    #[must_use]
+    pub fn switches(&self) -> Vec<(String, PlatformTime)> {
+        self.routing
+            .lock()
+            .map(|r| r.switched_at.clone())
+            .unwrap_or_default()
+    }
+}
+
+async fn app_answer(State((region, routing)): State<(String, Arc<Mutex<Routing>>)>) -> Response {
+    let dark = routing
+        .lock()
+        .map(|r| r.dark.get(&region).copied().unwrap_or(false))
+        .unwrap_or(false);
+    if dark {
+        return (StatusCode::SERVICE_UNAVAILABLE, "region is dark").into_response();
+    }
+    (
+        [(REGION_HEADER, region.clone())],
+        Json(serde_json::json!({ "region": region, "ok": true })),
+    )
+        .into_response()
+}
+
+async fn forward(State(shared): State<Shared>, uri: axum::http::Uri) -> Response {
+    let active = shared
+        .routing
+        .lock()
+        .map(|r| r.active.clone())
+        .unwrap_or_default();
+    let Some(base) = shared.apps.get(&active) else {
+        return (StatusCode::BAD_GATEWAY, "no backend").into_response();
+    };
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    match shared.client.get(format!("{base}{path}")).send().await {
+        Ok(answer) => {
+            let status =
+                StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+            let mut headers = HeaderMap::new();
+            if let Some(region) = answer.headers().get(REGION_HEADER) {
+                headers.insert(REGION_HEADER, region.clone());
+            }
+            let body = answer.bytes().await.unwrap_or_default();
+            let status = if status == StatusCode::SERVICE_UNAVAILABLE {
+                StatusCode::BAD_GATEWAY
+            } else {
+                status
+            };
+            (status, headers, body).into_response()
+        }
+        Err(_) => (StatusCode::BAD_GATEWAY, "backend unreachable").into_response(),
+    }
+}
+
+/// The front door's state as its admin API reports it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RoutingState {
+    /// The region receiving traffic.
+    pub active: String,
+    /// Regions currently dark.
+    pub dark: Vec<String>,
+}
+
+async fn state(State(shared): State<Shared>) -> Json<RoutingState> {
+    let (active, dark) = shared
+        .routing
+        .lock()
+        .map(|r| {
+            (
+                r.active.clone(),
+                r.dark
+                    .iter()
+                    .filter(|(_, d)| **d)
+                    .map(|(n, _)| n.clone())
+                    .collect(),
+            )
+        })
+        .unwrap_or_default();
+    Json(RoutingState { active, dark })
+}
+
+/// Body of `POST /_firedrill/switch`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SwitchRequest {
+    /// The region to send traffic to.
+    pub to: String,
+}
+
+async fn switch(State(shared): State<Shared>, Json(request): Json<SwitchRequest>) -> Response {
+    if !shared.apps.contains_key(&request.to) {
+        return (
+            StatusCode::NOT_FOUND,
+            format!("unknown region {}", request.to),
+        )
+            .into_response();
+    }
+    let delay = shared
+        .model
+        .lock()
+        .map(|mut m| m.lb_propagation())
+        .unwrap_or_default();
+    let routing = Arc::clone(&shared.routing);
+    let clock = shared.clock;
+    tokio::spawn(async move {
+        clock.sleep(delay).await;
+        if let Ok(mut r) = routing.lock()
+            && r.active != request.to
+        {
+            r.active.clone_from(&request.to);
+            r.switched_at.push((request.to, clock.now()));
+        }
+    });
+    (
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "propagation_ms": delay.as_millis() as u64 })),
+    )
+        .into_response()
+}
+
+/// Body of `POST /_firedrill/region`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RegionHealth {
+    /// The region.
+    pub region: String,
+    /// Whether it is dark.
+    pub dark: bool,
+}
+
+async fn region_health(
+    State(shared): State<Shared>,
+    Json(request): Json<RegionHealth>,
+) -> Response {
+    let Ok(mut routing) = shared.routing.lock() else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    match routing.dark.get_mut(&request.region) {
+        Some(dark) => {
+            *dark = request.dark;
+            StatusCode::NO_CONTENT.into_response()
+        }
+        None => (
+            StatusCode::NOT_FOUND,
+            format!("unknown region {}", request.region),
+        )
+            .into_response(),
+    }
+}
