@@ -1,1 +1,337 @@
-fn main() {}
+//! firedrill's own acceptance specs (features/*.feature), run by `cargo test`.
+//!
+//! Each scenario gets a fresh folder; the steps write platform files and drills into it, run
+//! the real `firedrill` binary there, and assert on exit codes, output, files the drills'
+//! commands touch, the ledger and the JSON report.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cucumber::{World, gherkin::Step, given, then, when};
+
+const BIN: &str = env!("CARGO_BIN_EXE_firedrill");
+
+#[derive(Debug, World)]
+#[world(init = Self::new)]
+struct Harness {
+    dir: tempfile::TempDir,
+    exit: Option<i32>,
+    stdout: String,
+    stderr: String,
+    background: Option<Background>,
+}
+
+#[derive(Debug)]
+struct Background {
+    child: Child,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Harness {
+    fn new() -> Result<Self, std::io::Error> {
+        Ok(Self {
+            dir: tempfile::tempdir()?,
+            exit: None,
+            stdout: String::new(),
+            stderr: String::new(),
+            background: None,
+        })
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn output(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+
+    fn command(&self, args: &str) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.args(split(args))
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .env_remove("FIREDRILL_PLATFORM")
+            .env_remove("FIREDRILL_LEDGER");
+        cmd
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Some(bg) = &mut self.background {
+            let _ = bg.child.kill();
+            let _ = bg.child.wait();
+        }
+    }
+}
+
+/// Splits arguments on spaces, keeping "quoted parts" together.
+fn split(args: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    for c in args.chars() {
+        match c {
+            '\'' => quoted = !quoted,
+            ' ' if !quoted => {
+                if !current.is_empty() {
+                    out.push(std::mem::take(&mut current));
+                }
+            }
+            c => current.push(c),
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+fn docstring(step: &Step) -> String {
+    step.docstring
+        .clone()
+        .unwrap_or_default()
+        .trim_start_matches('\n')
+        .to_owned()
+}
+
+#[given(regex = r#"^the file "([^"]+)":$"#)]
+fn file(world: &mut Harness, name: String, step: &Step) {
+    let path = world.path(&name);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).expect("create folder");
+    }
+    std::fs::write(path, docstring(step)).expect("write file");
+}
+
+#[given(regex = r#"^the shipped drills and platform$"#)]
+fn shipped(world: &mut Harness) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::create_dir_all(world.path("drills")).expect("mkdir");
+    for entry in std::fs::read_dir(root.join("drills")).expect("drills/") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), world.path("drills").join(entry.file_name()))
+            .expect("copy drill");
+    }
+}
+
+#[when(regex = r#"^I run `firedrill ([^`]*)`$"#)]
+fn run(world: &mut Harness, args: String) {
+    let output = world.command(&args).output().expect("run firedrill");
+    world.exit = output.status.code();
+    world.stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    world.stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+}
+
+#[when(regex = r#"^I start `firedrill ([^`]*)`$"#)]
+fn start(world: &mut Harness, args: String) {
+    let mut child = world
+        .command(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start firedrill");
+    let stdout = Arc::new(Mutex::new(String::new()));
+    let stderr = Arc::new(Mutex::new(String::new()));
+    for (pipe, sink) in [
+        (
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+            Arc::clone(&stdout),
+        ),
+        (
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+            Arc::clone(&stderr),
+        ),
+    ] {
+        if let Some(pipe) = pipe {
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    if let Ok(mut s) = sink.lock() {
+                        s.push_str(&line);
+                        s.push('\n');
+                    }
+                }
+            });
+        }
+    }
+    world.background = Some(Background {
+        child,
+        stdout,
+        stderr,
+    });
+}
+
+#[when(regex = r#"^its output shows "([^"]+)"$"#)]
+async fn output_shows(world: &mut Harness, text: String) {
+    let bg = world.background.as_ref().expect("a started firedrill");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let seen = format!(
+            "{}{}",
+            bg.stdout.lock().map(|s| s.clone()).unwrap_or_default(),
+            bg.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+        );
+        if seen.contains(&text) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "\"{text}\" never appeared; output so far:\n{seen}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[when(regex = r"^I send it (SIGINT|SIGTERM|SIGKILL)$")]
+fn send_signal(world: &mut Harness, signal: String) {
+    let bg = world.background.as_ref().expect("a started firedrill");
+    let status = Command::new("kill")
+        .arg(format!("-{}", signal.trim_start_matches("SIG")))
+        .arg(bg.child.id().to_string())
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill failed");
+}
+
+#[when("it exits")]
+async fn it_exits(world: &mut Harness) {
+    let mut bg = world.background.take().expect("a started firedrill");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = bg.child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "firedrill did not exit");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // Let the reader threads drain the pipes.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    world.exit = status.code();
+    world.stdout = bg.stdout.lock().map(|s| s.clone()).unwrap_or_default();
+    world.stderr = bg.stderr.lock().map(|s| s.clone()).unwrap_or_default();
+}
+
+#[then(regex = r"^the exit code is (\d+)$")]
+fn exit_code(world: &mut Harness, code: i32) {
+    assert_eq!(
+        world.exit,
+        Some(code),
+        "stdout:\n{}\nstderr:\n{}",
+        world.stdout,
+        world.stderr
+    );
+}
+
+#[then(regex = r#"^the output contains "((?:[^"\\]|\\.)*)"$"#)]
+fn output_contains(world: &mut Harness, text: String) {
+    let text = text.replace("\\\"", "\"");
+    assert!(
+        world.output().contains(&text),
+        "\"{text}\" not in output:\n{}",
+        world.output()
+    );
+}
+
+#[then(regex = r#"^the output does not contain "((?:[^"\\]|\\.)*)"$"#)]
+fn output_lacks(world: &mut Harness, text: String) {
+    let text = text.replace("\\\"", "\"");
+    assert!(
+        !world.output().contains(&text),
+        "\"{text}\" unexpectedly in output:\n{}",
+        world.output()
+    );
+}
+
+#[then(regex = r#"^the file "([^"]+)" (exists|does not exist)$"#)]
+fn file_exists(world: &mut Harness, name: String, state: String) {
+    assert_eq!(
+        world.path(&name).exists(),
+        state == "exists",
+        "{name} {state}? output:\n{}",
+        world.output()
+    );
+}
+
+#[then(regex = r#"^the ledger "([^"]+)" has (\d+) outstanding faults?$"#)]
+fn ledger_outstanding(world: &mut Harness, name: String, n: usize) {
+    let outstanding =
+        firedrill::drill::ledger::Ledger::outstanding(&world.path(&name)).expect("read ledger");
+    assert_eq!(outstanding.len(), n, "{outstanding:#?}");
+}
+
+fn report(world: &Harness, name: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(world.path(name))
+        .unwrap_or_else(|e| panic!("{name}: {e}\n{}", world.output()));
+    serde_json::from_str(&text).expect("report is JSON")
+}
+
+#[then(
+    regex = r#"^the report "([^"]+)" has phase "([^"]+)" (passed|failed) in scenario "([^"]+)"$"#
+)]
+fn report_phase(
+    world: &mut Harness,
+    name: String,
+    phase: String,
+    verdict: String,
+    scenario: String,
+) {
+    let report = report(world, &name);
+    assert_eq!(report["schema_version"], 1);
+    let scenarios = report["scenarios"].as_array().expect("scenarios");
+    let s = scenarios
+        .iter()
+        .find(|s| s["scenario"] == scenario.as_str())
+        .unwrap_or_else(|| panic!("no scenario {scenario} in {report:#}"));
+    let p = s["phases"]
+        .as_array()
+        .expect("phases")
+        .iter()
+        .find(|p| p["name"] == phase.as_str())
+        .unwrap_or_else(|| panic!("no phase {phase} in {s:#}"));
+    assert_eq!(p["verdict"]["passed"], verdict == "passed", "{p:#}");
+}
+
+#[then(regex = r#"^the report "([^"]+)" has verdict "([^"]+)" and every fault undone$"#)]
+fn report_verdict(world: &mut Harness, name: String, verdict: String) {
+    let report = report(world, &name);
+    assert_eq!(report["verdict"], verdict.as_str(), "{report:#}");
+    for s in report["scenarios"].as_array().expect("scenarios") {
+        for f in s["faults"].as_array().expect("faults") {
+            assert!(
+                f["undone_at"].is_number() && f["undo_error"].is_null(),
+                "fault not undone: {f:#}"
+            );
+        }
+    }
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let writer = runtime.block_on(
+        Harness::cucumber()
+            .max_concurrent_scenarios(4)
+            .fail_on_skipped()
+            .with_default_cli()
+            .run(concat!(env!("CARGO_MANIFEST_DIR"), "/features")),
+    );
+    use cucumber::writer::Stats as _;
+    let failed = writer.failed_steps() + writer.parsing_errors() + writer.hook_errors();
+    println!("{} passed, {} failed", writer.passed_steps(), failed);
+    if writer.execution_has_failed() {
+        std::process::exit(1);
+    }
+}

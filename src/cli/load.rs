@@ -86,6 +86,18 @@ pub fn check(args: &Drills, platform: Result<Platform, Problems>) -> Result<Load
         .and_then(|files| features::parse(&files))
         .map_err(|p| problems.0.extend(p.0))
         .ok();
+    if args.paths.is_empty() && !Path::new("drills").exists() && selection.is_some() {
+        // `validate --platform x.yaml` with no drills around checks the platform alone.
+        return match platform {
+            Ok(platform) => Ok(Loaded {
+                platform,
+                features: Vec::new(),
+                checked: Vec::new(),
+                selection: selection.unwrap_or_default(),
+            }),
+            Err(p) => Err(p),
+        };
+    }
     let platform = platform.map_err(|p| problems.0.extend(p.0)).ok();
     let catalog = Catalog::build()
         .map_err(|e| {
@@ -103,6 +115,20 @@ pub fn check(args: &Drills, platform: Result<Platform, Problems>) -> Result<Load
         return Err(problems);
     };
     let checked = features::check(&features, &selection, &catalog, &platform)?;
+    if features.is_empty() {
+        return Err(Problems(vec![Problem {
+            location: None,
+            message: format!(
+                "no .feature files in {}",
+                paths(args)
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            hint: Some("give .feature files or folders holding them".into()),
+        }]));
+    }
     if checked.is_empty() {
         return Err(Problems(vec![Problem {
             location: None,

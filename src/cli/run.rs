@@ -101,6 +101,11 @@ pub async fn run(args: RunArgs, log_format: LogFormat) -> Exit {
         }
     };
 
+    if loaded.checked.is_empty() {
+        return usage(
+            "no drills to run: there is no drills/ folder here (hint: give .feature files or folders)",
+        );
+    }
     let http = match crate::providers::http::client() {
         Ok(c) => c,
         Err(e) => return usage(&format!("cannot build the HTTP client: {e}")),

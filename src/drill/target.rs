@@ -37,6 +37,27 @@ pub enum TargetError {
     Zero,
 }
 
+impl TargetError {
+    /// The message without its hint, and the hint, for diagnostics that show them apart.
+    #[must_use]
+    pub fn parts(&self) -> (String, &'static str) {
+        match self {
+            TargetError::Duration(text) => (
+                format!("\"{text}\" is not a duration"),
+                "write it like 90s, 5m, 25m or 25 minutes",
+            ),
+            TargetError::InvertedBand { low, high } => (
+                format!("the band {low}..{high} has its lower bound above its upper bound"),
+                "write the shorter duration first, e.g. 20m..25m",
+            ),
+            TargetError::Zero => (
+                "a target of zero can never be met".to_owned(),
+                "give a positive duration, e.g. within 2m",
+            ),
+        }
+    }
+}
+
 /// A time budget for a phase.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]

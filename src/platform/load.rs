@@ -54,11 +54,9 @@ pub fn load_str(
 
 /// Turns serde_yaml's message into one of ours: position stripped (we print it), hint added.
 fn parse_problem(location: Location, message: &str) -> Problem {
-    let message = message
-        .split(" at line ")
-        .next()
-        .unwrap_or(message)
-        .to_owned();
+    let message = message.split(" at line ").next().unwrap_or(message);
+    // serde quotes the offending value; it may be a secret (an inline connection string).
+    let message = redact_values(message);
     let hint = if message.contains("unknown field") {
         "remove the key or fix its spelling; the expected keys are listed above"
     } else if message.contains("missing field") {
@@ -69,6 +67,19 @@ fn parse_problem(location: Location, message: &str) -> Problem {
         "check the YAML syntax and the value's type here"
     };
     Problem::at(location, format!("invalid platform file: {message}")).hint(hint)
+}
+
+/// Removes quoted values from a parser message (`string "mongodb://u:p@h"` → `string`).
+fn redact_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(start) = rest.find("string \"") {
+        out.push_str(&rest[..start + "string".len()]);
+        let after = &rest[start + "string \"".len()..];
+        rest = after.find('"').map_or("", |end| &after[end + 1..]);
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Replaces `${NAME}` and `${NAME:-default}`; `$${` is a literal `${`. Lines never move.
@@ -274,6 +285,20 @@ mod tests {
         assert_eq!(locator.locate(file, "regions.us-west1.zones").line, 5);
         // an unindexed child falls back to its parent
         assert_eq!(locator.locate(file, "regions.us-west1.nope").line, 3);
+    }
+
+    #[test]
+    fn parser_messages_never_carry_the_offending_value() {
+        assert_eq!(
+            redact_values(
+                "invalid type: string \"mongodb://admin:hunter2@db\", expected struct SecretRef"
+            ),
+            "invalid type: string, expected struct SecretRef"
+        );
+        assert_eq!(
+            redact_values("unknown field `zonez`"),
+            "unknown field `zonez`"
+        );
     }
 
     #[test]

@@ -19,7 +19,7 @@ use std::fmt;
 use cucumber::gherkin::{self, StepType};
 use cucumber::step::{Collection, Location};
 
-use crate::drill::target::{Target, TargetError, parse_duration};
+use crate::drill::target::{Target, parse_duration};
 use crate::drill::world::Drill;
 use crate::platform::Platform;
 
@@ -162,20 +162,16 @@ impl Analysis {
     /// Checks a duration argument.
     pub fn duration(&mut self, arg: &'static str, text: &str) {
         if let Err(e) = parse_duration(text) {
-            self.problem(arg, e.to_string(), "write it like 90s, 5m or 25 minutes");
+            let (message, hint) = e.parts();
+            self.problem(arg, message, hint);
         }
     }
 
     /// Checks a target argument.
     pub fn target(&mut self, arg: &'static str, text: &str) {
         if let Err(e) = text.parse::<Target>() {
-            let hint = match e {
-                TargetError::InvertedBand { .. } => {
-                    "write the shorter duration first, e.g. 20m..25m"
-                }
-                _ => "write a target like 25m or a band like 20m..25m",
-            };
-            self.problem(arg, e.to_string(), hint);
+            let (message, hint) = e.parts();
+            self.problem(arg, message, hint);
         }
     }
 

@@ -1,0 +1,43 @@
+Feature: The shipped drills run on the embedded platform
+  `firedrill run` with no arguments runs drills/ against the embedded platform in compressed
+  time, and its verdicts are the expected ones.
+
+  Scenario: the shipped drills pass, and every fault is undone
+    Given the shipped drills and platform
+    When I run `firedrill run --json report.json --junit junit.xml`
+    Then the exit code is 0
+    And the report "report.json" has verdict "passed" and every fault undone
+    And the report "report.json" has phase "failover" passed in scenario "us-west1 is lost and traffic is switched to us-west2"
+    And the report "report.json" has phase "switch" passed in scenario "traffic moves to us-west2 within the switch target, without errors"
+    And the file "junit.xml" exists
+
+  Scenario: a target tighter than the failover takes flips the verdict to failed
+    Given the file "drills/tight.feature":
+      """
+      Feature: tight
+        Scenario: failover within an impossible band
+          Given traffic is served from region "us-west1"
+          When the fault "us-west1-dark" is injected
+          And traffic is switched to "us-west2"
+          Then the service answers from "us-west2" within 15m of the fault
+          And the failover time is within the 1m..2m target
+      """
+    When I run `firedrill run drills/tight.feature --json report.json`
+    Then the exit code is 1
+    And the output contains "MISSED"
+    And the report "report.json" has phase "failover" failed in scenario "failover within an impossible band"
+
+  Scenario: plan shows what each scenario injects and how it is undone, touching nothing
+    Given the shipped drills and platform
+    When I run `firedrill plan`
+    Then the exit code is 0
+    And the output contains "fault \"us-west1-dark\""
+    And the output contains "undo: "
+    And the output contains "switch traffic to \"us-west2\""
+    And the file ".firedrill/ledger.jsonl" does not exist
+
+  Scenario: the shipped drills validate
+    Given the shipped drills and platform
+    When I run `firedrill validate`
+    Then the exit code is 0
+    And the output contains "ok: 2 scenario(s)"
