@@ -423,4 +423,42 @@ mod tests {
             }
         }
     }
+
+    fn noop(_: &mut Drill, _: cucumber::step::Context) -> futures::future::LocalBoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+
+    #[test]
+    fn a_step_matching_two_definitions_is_ambiguous_and_names_both() {
+        let re = |r: &str| regex::Regex::new(r).expect("regex");
+        let collection = Collection::new()
+            .when(None, re("^traffic is (.*)$"), noop)
+            .when(None, re("^(.*) switched$"), noop);
+        let catalog = Catalog {
+            collection,
+            by_location: HashMap::new(),
+        };
+        match catalog.matched(&step("When", "traffic is switched")) {
+            Matched::Ambiguous { candidates } => {
+                assert_eq!(candidates, ["^(.*) switched$", "^traffic is (.*)$"])
+            }
+            other => panic!("expected ambiguity, got {other:?}"),
+        }
+        assert!(matches!(
+            catalog.matched(&step("When", "nothing like it")),
+            Matched::Undefined { .. }
+        ));
+    }
+
+    #[test]
+    fn an_undefined_step_suggests_the_closest_known_steps() {
+        let catalog = Catalog::build().expect("catalog");
+        match catalog.matched(&step("When", "trafic is switched to \"us-west2\"")) {
+            Matched::Undefined { suggestions } => assert_eq!(
+                suggestions.first().map(String::as_str),
+                Some("When traffic is switched to \"{region}\"")
+            ),
+            other => panic!("expected undefined, got {other:?}"),
+        }
+    }
 }

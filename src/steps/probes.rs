@@ -11,7 +11,7 @@ pub const DOCS: &[StepDoc] = &[
     StepDoc {
         keyword: "Given",
         pattern: "the \"{probe}\" probe is running",
-        example: "the \"front-door\" probe is running",
+        example: "the \"storefront\" probe is running",
         doc: "Starts probing continuously at the probe's interval (the traffic probe always runs). Its answers produce the milestones `first bad answer`, `first good answer from {region}` and `service answers from {region}` (stable-after consecutive good answers; stamped at the first of them).",
         domain: "probes",
         analyze: analyze_probe,
@@ -19,7 +19,7 @@ pub const DOCS: &[StepDoc] = &[
     StepDoc {
         keyword: "Then",
         pattern: "at most {percent}% of the \"{probe}\" probe's answers were bad",
-        example: "at most 1% of the \"front-door\" probe's answers were bad",
+        example: "at most 1% of the \"storefront\" probe's answers were bad",
         doc: "The error rate seen by a running probe since the scenario started is within the budget (e.g. the platform's SLO during a zone outage).",
         domain: "probes",
         analyze: analyze_error_rate,
