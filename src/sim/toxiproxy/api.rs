@@ -62,19 +62,37 @@ pub fn router(registry: Shared_) -> Router {
         .with_state(registry)
 }
 
-/// An API error: Go's `http.Error` writes the JSON as text/plain with a trailing newline.
-fn api_error(status: StatusCode, message: impl Into<String>) -> Response {
-    #[derive(Serialize)]
-    struct ApiError {
-        error: String,
-        status: u16,
+/// An API error answer; Toxiproxy's `ApiError` with its status.
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+/// Handlers answer either a response or a Toxiproxy error.
+type Answer = Result<Response, ApiError>;
+
+fn api_error(status: StatusCode, message: impl Into<String>) -> ApiError {
+    ApiError {
+        status,
+        message: message.into(),
     }
-    let body = serde_json::to_string(&ApiError {
-        error: message.into(),
-        status: status.as_u16(),
-    })
-    .unwrap_or_default();
-    text(status, format!("{body}\n"))
+}
+
+impl IntoResponse for ApiError {
+    /// Go's `http.Error` writes the JSON as text/plain with a trailing newline.
+    fn into_response(self) -> Response {
+        #[derive(Serialize)]
+        struct Body {
+            error: String,
+            status: u16,
+        }
+        let body = serde_json::to_string(&Body {
+            error: self.message,
+            status: self.status.as_u16(),
+        })
+        .unwrap_or_default();
+        text(self.status, format!("{body}\n"))
+    }
 }
 
 fn text(status: StatusCode, body: String) -> Response {
@@ -91,33 +109,30 @@ fn text(status: StatusCode, body: String) -> Response {
     response
 }
 
-fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
-    match serde_json::to_string(value) {
-        Ok(body) => {
-            let mut response = (status, body).into_response();
-            response.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            response
-        }
-        Err(e) => api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    }
+fn json<T: Serialize>(status: StatusCode, value: &T) -> Answer {
+    let body = serde_json::to_string(value)
+        .map_err(|e| api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(response)
 }
 
-fn no_content() -> Response {
-    StatusCode::NO_CONTENT.into_response()
+fn no_content() -> Answer {
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-fn proxy_not_found() -> Response {
+fn proxy_not_found() -> ApiError {
     api_error(StatusCode::NOT_FOUND, "proxy not found")
 }
 
-fn toxic_not_found() -> Response {
+fn toxic_not_found() -> ApiError {
     api_error(StatusCode::NOT_FOUND, "toxic not found")
 }
 
-fn bad_body(detail: impl std::fmt::Display) -> Response {
+fn bad_body(detail: impl std::fmt::Display) -> ApiError {
     api_error(
         StatusCode::BAD_REQUEST,
         format!("bad request body: {detail}"),
@@ -125,7 +140,7 @@ fn bad_body(detail: impl std::fmt::Display) -> Response {
 }
 
 /// Decodes the first JSON value of a body like Go's `json.Decoder` (trailing data ignored).
-fn decode(body: &[u8]) -> Result<Value, Response> {
+fn decode(body: &[u8]) -> Result<Value, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(bad_body("EOF"));
     }
@@ -140,7 +155,7 @@ fn decode(body: &[u8]) -> Result<Value, Response> {
 }
 
 /// The body as a JSON object; `null` decodes to nothing, like Go decoding into a struct.
-fn decode_object(body: &[u8], go_type: &str) -> Result<Map<String, Value>, Response> {
+fn decode_object(body: &[u8], go_type: &str) -> Result<Map<String, Value>, ApiError> {
     match decode(body)? {
         Value::Object(map) => Ok(map),
         Value::Null => Ok(Map::new()),
@@ -155,7 +170,7 @@ fn string_field(
     obj: &Map<String, Value>,
     name: &str,
     go_struct: &str,
-) -> Result<Option<String>, Response> {
+) -> Result<Option<String>, ApiError> {
     match lookup(obj, name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -170,7 +185,7 @@ fn bool_field(
     obj: &Map<String, Value>,
     name: &str,
     go_struct: &str,
-) -> Result<Option<bool>, Response> {
+) -> Result<Option<bool>, ApiError> {
     match lookup(obj, name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),
@@ -185,7 +200,7 @@ fn float_field(
     obj: &Map<String, Value>,
     name: &str,
     go_struct: &str,
-) -> Result<Option<f32>, Response> {
+) -> Result<Option<f32>, ApiError> {
     match lookup(obj, name) {
         None | Some(Value::Null) => Ok(None),
         #[allow(clippy::cast_possible_truncation)]
@@ -223,18 +238,18 @@ async fn version() -> Response {
     response
 }
 
-async fn reset(State(registry): State<Shared_>) -> Response {
+async fn reset(State(registry): State<Shared_>) -> Answer {
     let mut registry = registry.lock().await;
     for proxy in registry.proxies.values_mut() {
         if let Err(e) = proxy.start() {
-            return api_error(StatusCode::INTERNAL_SERVER_ERROR, e);
+            return Err(api_error(StatusCode::INTERNAL_SERVER_ERROR, e));
         }
         proxy.set_toxics(Chains::default());
     }
     no_content()
 }
 
-async fn proxy_index(State(registry): State<Shared_>) -> Response {
+async fn proxy_index(State(registry): State<Shared_>) -> Answer {
     let registry = registry.lock().await;
     let chains: Vec<_> = registry.proxies.values().map(Proxy::toxics).collect();
     let map: BTreeMap<&str, _> = registry
@@ -256,43 +271,43 @@ fn proxy_json<'a>(p: &'a Proxy, chains: &'a Chains) -> super::model::ProxyJson<'
     }
 }
 
-async fn proxy_create(State(registry): State<Shared_>, body: Bytes) -> Response {
-    let obj = match decode_object(&body, "toxiproxy.Proxy") {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
+async fn proxy_create(State(registry): State<Shared_>, body: Bytes) -> Answer {
+    let obj = decode_object(&body, "toxiproxy.Proxy")?;
     let fields = (|| {
-        Ok::<_, Response>((
+        Ok::<_, ApiError>((
             string_field(&obj, "name", "Proxy")?.unwrap_or_default(),
             string_field(&obj, "listen", "Proxy")?.unwrap_or_default(),
             string_field(&obj, "upstream", "Proxy")?.unwrap_or_default(),
             bool_field(&obj, "enabled", "Proxy")?.unwrap_or(true),
         ))
     })();
-    let (name, listen, upstream, enabled) = match fields {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
+    let (name, listen, upstream, enabled) = fields?;
     if name.is_empty() {
-        return api_error(StatusCode::BAD_REQUEST, "missing required field: name");
+        return Err(api_error(
+            StatusCode::BAD_REQUEST,
+            "missing required field: name",
+        ));
     }
     if upstream.is_empty() {
-        return api_error(StatusCode::BAD_REQUEST, "missing required field: upstream");
+        return Err(api_error(
+            StatusCode::BAD_REQUEST,
+            "missing required field: upstream",
+        ));
     }
     let mut registry = registry.lock().await;
     if registry.proxies.contains_key(&name) {
-        return api_error(StatusCode::CONFLICT, "proxy already exists");
+        return Err(api_error(StatusCode::CONFLICT, "proxy already exists"));
     }
     let mut proxy = Proxy::new(name.clone(), listen, upstream, registry.shared.clone());
     if enabled && let Err(e) = proxy.start() {
-        return api_error(StatusCode::INTERNAL_SERVER_ERROR, e);
+        return Err(api_error(StatusCode::INTERNAL_SERVER_ERROR, e));
     }
     let response = proxy.with_json(|j| json(StatusCode::CREATED, &j));
     registry.proxies.insert(name, proxy);
     response
 }
 
-async fn populate(State(registry): State<Shared_>, body: Bytes) -> Response {
+async fn populate(State(registry): State<Shared_>, body: Bytes) -> Answer {
     #[derive(Serialize)]
     struct Populated<'a> {
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -346,7 +361,7 @@ async fn populate(State(registry): State<Shared_>, body: Bytes) -> Response {
             );
         };
         let fields = (|| {
-            Ok::<_, Response>((
+            Ok::<_, ApiError>((
                 string_field(obj, "name", "Proxy")?.unwrap_or_default(),
                 string_field(obj, "listen", "Proxy")?.unwrap_or_default(),
                 string_field(obj, "upstream", "Proxy")?.unwrap_or_default(),
@@ -433,11 +448,11 @@ async fn populate(State(registry): State<Shared_>, body: Bytes) -> Response {
     }
 }
 
-async fn proxy_show(State(registry): State<Shared_>, Path(name): Path<String>) -> Response {
+async fn proxy_show(State(registry): State<Shared_>, Path(name): Path<String>) -> Answer {
     let registry = registry.lock().await;
     match registry.proxies.get(&name) {
         Some(p) => p.with_json(|j| json(StatusCode::OK, &j)),
-        None => proxy_not_found(),
+        None => Err(proxy_not_found()),
     }
 }
 
@@ -445,26 +460,20 @@ async fn proxy_update(
     State(registry): State<Shared_>,
     Path(name): Path<String>,
     body: Bytes,
-) -> Response {
+) -> Answer {
     let mut registry = registry.lock().await;
     let Some(proxy) = registry.proxies.get_mut(&name) else {
-        return proxy_not_found();
+        return Err(proxy_not_found());
     };
-    let obj = match decode_object(&body, "toxiproxy.Proxy") {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
+    let obj = decode_object(&body, "toxiproxy.Proxy")?;
     let fields = (|| {
-        Ok::<_, Response>((
+        Ok::<_, ApiError>((
             string_field(&obj, "listen", "Proxy")?.unwrap_or_else(|| proxy.listen.clone()),
             string_field(&obj, "upstream", "Proxy")?.unwrap_or_else(|| proxy.upstream.clone()),
             bool_field(&obj, "enabled", "Proxy")?.unwrap_or(proxy.enabled),
         ))
     })();
-    let (listen, upstream, enabled) = match fields {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
+    let (listen, upstream, enabled) = fields?;
     if listen != proxy.listen || upstream != proxy.upstream {
         proxy.stop().await;
         proxy.listen = listen;
@@ -473,7 +482,7 @@ async fn proxy_update(
     if enabled != proxy.enabled {
         if enabled {
             if let Err(e) = proxy.start() {
-                return api_error(StatusCode::INTERNAL_SERVER_ERROR, e);
+                return Err(api_error(StatusCode::INTERNAL_SERVER_ERROR, e));
             }
         } else {
             proxy.stop().await;
@@ -482,19 +491,19 @@ async fn proxy_update(
     proxy.with_json(|j| json(StatusCode::OK, &j))
 }
 
-async fn proxy_delete(State(registry): State<Shared_>, Path(name): Path<String>) -> Response {
+async fn proxy_delete(State(registry): State<Shared_>, Path(name): Path<String>) -> Answer {
     let mut registry = registry.lock().await;
     let Some(mut proxy) = registry.proxies.remove(&name) else {
-        return proxy_not_found();
+        return Err(proxy_not_found());
     };
     proxy.stop().await;
     no_content()
 }
 
-async fn toxic_index(State(registry): State<Shared_>, Path(name): Path<String>) -> Response {
+async fn toxic_index(State(registry): State<Shared_>, Path(name): Path<String>) -> Answer {
     let registry = registry.lock().await;
     let Some(proxy) = registry.proxies.get(&name) else {
-        return proxy_not_found();
+        return Err(proxy_not_found());
     };
     let chains = proxy.toxics();
     let list: Vec<_> = chains.iter().map(|t| ToxicJson::from(t.as_ref())).collect();
@@ -505,19 +514,16 @@ async fn toxic_create(
     State(registry): State<Shared_>,
     Path(name): Path<String>,
     body: Bytes,
-) -> Response {
+) -> Answer {
     let mut registry = registry.lock().await;
     registry.revision += 1;
     let revision = registry.revision;
     let Some(proxy) = registry.proxies.get(&name) else {
-        return proxy_not_found();
+        return Err(proxy_not_found());
     };
-    let obj = match decode_object(&body, "toxics.ToxicWrapper") {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
+    let obj = decode_object(&body, "toxics.ToxicWrapper")?;
     let fields = (|| {
-        Ok::<_, Response>((
+        Ok::<_, ApiError>((
             string_field(&obj, "name", "ToxicWrapper")?.unwrap_or_default(),
             string_field(&obj, "type", "ToxicWrapper")?.unwrap_or_default(),
             string_field(&obj, "stream", "ToxicWrapper")?
@@ -525,28 +531,25 @@ async fn toxic_create(
             float_field(&obj, "toxicity", "ToxicWrapper")?.unwrap_or(1.0),
         ))
     })();
-    let (mut toxic_name, type_name, stream, toxicity) = match fields {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
+    let (mut toxic_name, type_name, stream, toxicity) = fields?;
     let Some(direction) = Direction::parse(&stream) else {
-        return api_error(
+        return Err(api_error(
             StatusCode::BAD_REQUEST,
             "stream was invalid, can be either upstream or downstream",
-        );
+        ));
     };
     if toxic_name.is_empty() {
         toxic_name = format!("{type_name}_{stream}");
     }
     let Some(mut kind) = ToxicKind::new(&type_name) else {
-        return api_error(StatusCode::BAD_REQUEST, "invalid toxic type");
+        return Err(api_error(StatusCode::BAD_REQUEST, "invalid toxic type"));
     };
     let mut chains = Chains::clone(&proxy.toxics());
     if chains.find(&toxic_name).is_some() {
-        return api_error(StatusCode::CONFLICT, "toxic already exists");
+        return Err(api_error(StatusCode::CONFLICT, "toxic already exists"));
     }
     if let Err(e) = kind.apply_attributes(lookup(&obj, "attributes").unwrap_or(&Value::Null)) {
-        return bad_body(e);
+        return Err(bad_body(e));
     }
     let def = Arc::new(ToxicDef {
         name: toxic_name,
@@ -565,15 +568,15 @@ async fn toxic_create(
 async fn toxic_show(
     State(registry): State<Shared_>,
     Path((name, toxic)): Path<(String, String)>,
-) -> Response {
+) -> Answer {
     let registry = registry.lock().await;
     let Some(proxy) = registry.proxies.get(&name) else {
-        return proxy_not_found();
+        return Err(proxy_not_found());
     };
     let chains = proxy.toxics();
     match chains.find(&toxic) {
         Some(t) => json(StatusCode::OK, &ToxicJson::from(t.as_ref())),
-        None => toxic_not_found(),
+        None => Err(toxic_not_found()),
     }
 }
 
@@ -581,36 +584,31 @@ async fn toxic_update(
     State(registry): State<Shared_>,
     Path((name, toxic)): Path<(String, String)>,
     body: Bytes,
-) -> Response {
+) -> Answer {
     let mut registry = registry.lock().await;
     registry.revision += 1;
     let revision = registry.revision;
     let Some(proxy) = registry.proxies.get(&name) else {
-        return proxy_not_found();
+        return Err(proxy_not_found());
     };
     let mut chains = Chains::clone(&proxy.toxics());
     let Some(current) = chains.find(&toxic).cloned() else {
-        return toxic_not_found();
+        return Err(toxic_not_found());
     };
-    let obj = match decode_object(
+    let obj = decode_object(
         &body,
-        "struct { Attributes interface {} \"json:\\\"attributes\\\"\"; Toxicity float32 \"json:\\\"toxicity\\\"\" }",
-    ) {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
+        "struct { Attributes interface {}; Toxicity float32 }",
+    )?;
     // Only attributes and toxicity can change; Go decodes them onto a copy of the toxic.
     let mut updated = ToxicDef::clone(&current);
-    match float_field(&obj, "toxicity", "") {
-        Ok(Some(t)) => updated.toxicity = t,
-        Ok(None) => {}
-        Err(r) => return r,
+    if let Some(t) = float_field(&obj, "toxicity", "")? {
+        updated.toxicity = t;
     }
     if let Err(e) = updated
         .kind
         .apply_attributes(lookup(&obj, "attributes").unwrap_or(&Value::Null))
     {
-        return bad_body(e);
+        return Err(bad_body(e));
     }
     updated.revision = revision;
     let updated = Arc::new(updated);
@@ -628,14 +626,14 @@ async fn toxic_update(
 async fn toxic_delete(
     State(registry): State<Shared_>,
     Path((name, toxic)): Path<(String, String)>,
-) -> Response {
+) -> Answer {
     let registry = registry.lock().await;
     let Some(proxy) = registry.proxies.get(&name) else {
-        return proxy_not_found();
+        return Err(proxy_not_found());
     };
     let mut chains = Chains::clone(&proxy.toxics());
     let Some(current) = chains.find(&toxic).cloned() else {
-        return toxic_not_found();
+        return Err(toxic_not_found());
     };
     chains.of_mut(current.direction).retain(|t| t.name != toxic);
     proxy.set_toxics(chains);
