@@ -3,7 +3,7 @@
 //! Instead of Toxiproxy's goroutine per toxic joined by channels, a link computes when each
 //! chunk leaves the toxic chain (every toxic is a FIFO stage, so each stage's output time is
 //! monotonic) and keeps a queue of chunks with their release times in platform time. With no
-//! toxic applied the link copies straight from socket to socket with a 64 KiB buffer.
+//! toxic applied the link copies straight from socket to socket with a 256 KiB buffer.
 
 use super::model::{Chains, Direction, ToxicDef, ToxicKind};
 use crate::drill::clock::{Clock, PlatformTime};
@@ -18,7 +18,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 /// Read size of one chunk; large enough for loopback throughput, the unit toxics work on.
-const CHUNK: usize = 64 * 1024;
+const CHUNK: usize = 256 * 1024;
 /// Read-ahead limits of a link whose toxics delay data (Toxiproxy buffers 1024 chunks).
 const MAX_QUEUED_CHUNKS: usize = 1024;
 const MAX_QUEUED_BYTES: usize = 16 * 1024 * 1024;
