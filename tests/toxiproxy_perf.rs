@@ -68,12 +68,18 @@ async fn send(target: SocketAddr, bytes: u64) -> TcpStream {
 async fn measure_throughput(via_proxy: Option<&ToxiproxyServer>, name: &str, bytes: u64) -> f64 {
     let (sink_addr, done) = sink(bytes).await;
     let target = match via_proxy {
-        Some(server) => server.create_proxy(name, "127.0.0.1:0", &sink_addr.to_string()).await.expect("proxy"),
+        Some(server) => server
+            .create_proxy(name, "127.0.0.1:0", &sink_addr.to_string())
+            .await
+            .expect("proxy"),
         None => sink_addr,
     };
     let start = Instant::now();
     let _client = send(target, bytes).await;
-    let end = tokio::time::timeout(DEADLINE, done).await.expect("sink done in time").expect("sink reports");
+    let end = tokio::time::timeout(DEADLINE, done)
+        .await
+        .expect("sink done in time")
+        .expect("sink reports");
     bytes as f64 / end.duration_since(start).as_secs_f64()
 }
 
@@ -95,16 +101,27 @@ async fn p50_round_trip(target: SocketAddr, rounds: usize) -> Duration {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement, run in release with --ignored --nocapture"]
 async fn data_path_throughput_and_added_latency() {
-    let server = ToxiproxyServer::start("127.0.0.1:0".parse().expect("valid address"), Clock::real(), 0)
-        .await
-        .expect("embedded Toxiproxy starts");
+    let server = ToxiproxyServer::start(
+        "127.0.0.1:0".parse().expect("valid address"),
+        Clock::real(),
+        0,
+    )
+    .await
+    .expect("embedded Toxiproxy starts");
     let bytes = 2u64 << 30;
     let direct = measure_throughput(None, "direct", bytes).await;
     let proxied = measure_throughput(Some(&server), "bulk", bytes).await;
-    println!("throughput, one connection, 2 GiB: direct {:.2} GB/s, through the proxy {:.2} GB/s", direct / 1e9, proxied / 1e9);
+    println!(
+        "throughput, one connection, 2 GiB: direct {:.2} GB/s, through the proxy {:.2} GB/s",
+        direct / 1e9,
+        proxied / 1e9
+    );
 
     let echo_addr = echo().await;
-    let proxy = server.create_proxy("echo", "127.0.0.1:0", &echo_addr.to_string()).await.expect("proxy");
+    let proxy = server
+        .create_proxy("echo", "127.0.0.1:0", &echo_addr.to_string())
+        .await
+        .expect("proxy");
     let rounds = 20_000;
     let direct_rtt = p50_round_trip(echo_addr, rounds).await;
     let proxied_rtt = p50_round_trip(proxy, rounds).await;
