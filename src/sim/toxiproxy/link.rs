@@ -146,10 +146,12 @@ impl Link {
                     }
                 }
                 changed = self.chains.changed() => {
-                    if changed.is_ok() {
-                        let now = self.clock.now();
-                        self.resync(now);
+                    if changed.is_err() {
+                        // The proxy is gone (its stop already aborted this connection).
+                        return;
                     }
+                    let now = self.clock.now();
+                    self.resync(now);
                 }
                 () = clock.sleep_until(next.unwrap_or(PlatformTime::ZERO)), if next.is_some() => {
                     if self.fire_due().await.is_err() {
