@@ -251,6 +251,22 @@ async fn proxy_creation_rejects_bad_requests_with_400() {
         .post("/proxies", r#"{"name":5,"upstream":"127.0.0.1:1"}"#)
         .await;
     assert_eq!(wrong_type.status, 400);
+    // Go's encoder escapes HTML characters inside strings.
+    let escaped = api
+        .post(
+            "/proxies",
+            &json!({"name": "a<b>&c", "listen": "127.0.0.1:0", "upstream": api.upstream, "enabled": false})
+                .to_string(),
+        )
+        .await;
+    assert_eq!(escaped.status, 201);
+    assert!(
+        escaped
+            .body
+            .starts_with(r#"{"name":"a\u003cb\u003e\u0026c","#),
+        "{}",
+        escaped.body
+    );
     // A disabled proxy is created without listening.
     let disabled = api
         .post("/proxies", &json!({"name": "off", "listen": "127.0.0.1:0", "upstream": api.upstream, "enabled": false}).to_string())

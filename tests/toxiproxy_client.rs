@@ -378,7 +378,10 @@ async fn toxics_toxiproxy_rust_cannot_read_are_still_read() {
     let server = server().await;
     let client = ToxiproxyClient::new(&server.url()).expect("valid URL");
     let (_keep, up) = upstream().await;
-    client.create_proxy("db", "127.0.0.1:0", &up).await.expect("proxy created");
+    client
+        .create_proxy("db", "127.0.0.1:0", &up)
+        .await
+        .expect("proxy created");
     let big = reqwest::Client::new()
         .post(format!("{}/proxies/db/toxics", server.url()))
         .body(r#"{"name":"big","type":"limit_data","attributes":{"bytes":5000000000}}"#)
@@ -386,8 +389,23 @@ async fn toxics_toxiproxy_rust_cannot_read_are_still_read() {
         .await
         .expect("API answers");
     assert_eq!(big.status().as_u16(), 200);
-    let state = client.proxy("db").await.expect("read despite the big attribute");
-    assert_eq!(state.toxic("big").expect("listed").attributes["bytes"], 5_000_000_000_i64);
-    assert!(client.proxies().await.expect("list despite the big attribute").contains_key("db"));
-    client.add_toxic("db", &latency("ours", 10)).await.expect("added and verified");
+    let state = client
+        .proxy("db")
+        .await
+        .expect("read despite the big attribute");
+    assert_eq!(
+        state.toxic("big").expect("listed").attributes["bytes"],
+        5_000_000_000_i64
+    );
+    assert!(
+        client
+            .proxies()
+            .await
+            .expect("list despite the big attribute")
+            .contains_key("db")
+    );
+    client
+        .add_toxic("db", &latency("ours", 10))
+        .await
+        .expect("added and verified");
 }

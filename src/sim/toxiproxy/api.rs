@@ -91,7 +91,7 @@ impl IntoResponse for ApiError {
             status: self.status.as_u16(),
         })
         .unwrap_or_default();
-        text(self.status, format!("{body}\n"))
+        text(self.status, format!("{}\n", go_escape(body)))
     }
 }
 
@@ -109,10 +109,23 @@ fn text(status: StatusCode, body: String) -> Response {
     response
 }
 
+/// Go's encoder escapes `<`, `>`, `&`, U+2028 and U+2029 in strings; outside strings these
+/// characters cannot occur in JSON, so replacing them everywhere is exact.
+fn go_escape(json: String) -> String {
+    if !json.contains(['<', '>', '&', '\u{2028}', '\u{2029}']) {
+        return json;
+    }
+    json.replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029")
+}
+
 fn json<T: Serialize>(status: StatusCode, value: &T) -> Answer {
     let body = serde_json::to_string(value)
         .map_err(|e| api_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    let mut response = (status, body).into_response();
+    let mut response = (status, go_escape(body)).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
