@@ -430,3 +430,27 @@ async fn slow_close_delays_the_close() {
         "time until the close",
     );
 }
+
+#[tokio::test]
+async fn shutdown_stops_the_api_and_every_proxy() {
+    let f = Fixture::start(Clock::real()).await;
+    let echo = echo_server().await;
+    let proxy = f.proxy("echo", echo).await;
+    let mut open = connect(proxy).await;
+    round_trip(&mut open, b"hello").await;
+    let api = f.server.addr();
+    f.server.shutdown().await.expect("clean shutdown");
+    assert!(
+        TcpStream::connect(proxy).await.is_err(),
+        "proxy still listening after shutdown"
+    );
+    assert!(
+        TcpStream::connect(api).await.is_err(),
+        "API still listening after shutdown"
+    );
+    let (data, _) = read_to_end(&mut open).await;
+    assert!(
+        data.is_empty(),
+        "connection still carried data after shutdown"
+    );
+}
