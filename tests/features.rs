@@ -270,6 +270,28 @@ fn ledger_outstanding(world: &mut Harness, name: String, n: usize) {
     assert_eq!(outstanding.len(), n, "{outstanding:#?}");
 }
 
+#[then(regex = r#"^the file "([^"]+)" holds (\d+) test cases?$"#)]
+fn junit_cases(world: &mut Harness, name: String, n: usize) {
+    let xml = std::fs::read_to_string(world.path(&name)).expect("junit file");
+    assert_eq!(xml.matches("<testcase").count(), n, "{xml}");
+    assert!(!xml.contains("<failure"), "{xml}");
+}
+
+#[then(regex = r#"^the file "([^"]+)" holds (\d+) Cucumber scenarios?$"#)]
+fn cucumber_scenarios(world: &mut Harness, name: String, n: usize) {
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(world.path(&name)).expect("cucumber json"))
+            .expect("JSON");
+    let scenarios = json
+        .as_array()
+        .expect("features")
+        .iter()
+        .flat_map(|f| f["elements"].as_array().cloned().unwrap_or_default())
+        .filter(|e| e["type"] == "scenario")
+        .count();
+    assert_eq!(scenarios, n, "{json:#}");
+}
+
 fn report(world: &Harness, name: &str) -> serde_json::Value {
     let text = std::fs::read_to_string(world.path(name))
         .unwrap_or_else(|e| panic!("{name}: {e}\n{}", world.output()));
