@@ -4,6 +4,7 @@
 //!   engine's per-step overhead, under 1 ms.
 //! - `engine/milestone`: recording a milestone (timeline + event stream), well under 1 ms.
 //! - `binary/start`: process start to first output, under 50 ms.
+//! - `metrics/scrape-10k-series`: encoding /metrics with 10,000 series, under 10 ms.
 //!
 //! Run with `cargo bench --bench engine`.
 
@@ -103,6 +104,27 @@ fn benches(c: &mut Criterion) {
             timeline.record(m.clone());
             bus.emit(&Event::Milestone(m));
         });
+    });
+
+    let mut metrics = firedrill::metrics::Metrics::new("bench").expect("metrics");
+    use firedrill::drill::events::Sink as _;
+    for scenario in 0..100 {
+        metrics.handle(&Event::ScenarioStarted {
+            feature: "drill".into(),
+            scenario: format!("scenario {scenario}"),
+            tags: vec![],
+            at: clock.now(),
+        });
+        for milestone in 0..100 {
+            metrics.handle(&Event::Milestone(Milestone {
+                name: format!("milestone {milestone}"),
+                at: clock.now(),
+                source: "bench".into(),
+            }));
+        }
+    }
+    c.bench_function("metrics/scrape-10k-series", |b| {
+        b.iter(|| std::hint::black_box(metrics.encode()))
     });
 
     let mut group = c.benchmark_group("binary");

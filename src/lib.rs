@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod diagnostic;
 pub mod drill;
+pub mod metrics;
 pub mod platform;
 pub mod providers;
 pub mod report;

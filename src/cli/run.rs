@@ -53,6 +53,16 @@ pub struct RunArgs {
     /// Seed of the embedded platform's timing model.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Serve live Prometheus metrics here during the run (`/metrics`, `/healthz`).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+    /// Push each drill's metrics to this Pushgateway when it ends (credentials from
+    /// FIREDRILL_PUSHGATEWAY_USER/_PASSWORD or FIREDRILL_PUSHGATEWAY_TOKEN).
+    #[arg(long, value_name = "URL")]
+    pub pushgateway: Option<String>,
+    /// Fail the run (exit 1) when a push to the Pushgateway fails; otherwise it is a warning.
+    #[arg(long, requires = "pushgateway")]
+    pub require_push: bool,
 }
 
 /// Runs drills; see [`Exit`] for the outcome.
@@ -160,8 +170,12 @@ pub async fn run(args: RunArgs, log_format: LogFormat) -> Exit {
         std::io::stdout().is_terminal(),
         clock,
     )));
-    let run_id = run_id();
     let platform_name = loaded.platform.name.clone();
+    let telemetry = match Telemetry::start(&args, &platform_name, &bus).await {
+        Ok(t) => t,
+        Err(message) => return usage(&message),
+    };
+    let run_id = run_id();
     let context = Arc::new(RunContext::new(
         run_id.clone(),
         Arc::new(loaded.platform),
@@ -194,12 +208,17 @@ pub async fn run(args: RunArgs, log_format: LogFormat) -> Exit {
         Err(e) => return usage(&format!("cannot write a report file: {e}")),
     };
     drop(embedded);
+    let push_failed = telemetry.finish().await;
 
     let (exit, verdict) = if !outcome.undo_complete {
         (Exit::UndoIncomplete, "undo-incomplete")
     } else if outcome.aborted.is_some() {
         (Exit::Aborted, "aborted")
-    } else if outcome.failed > 0 || outcome.passed == 0 || outcome.undo_errors {
+    } else if outcome.failed > 0
+        || outcome.passed == 0
+        || outcome.undo_errors
+        || (push_failed && args.require_push)
+    {
         (Exit::Failed, "failed")
     } else {
         (Exit::Passed, "passed")
@@ -256,4 +275,85 @@ fn confirm(platform: &str, changes: usize) -> bool {
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer).is_ok() && answer.trim() == "yes"
+}
+
+/// Live metrics and Pushgateway pushes for one run.
+struct Telemetry {
+    server: Option<tokio::task::JoinHandle<()>>,
+    pushes: Option<(
+        tokio::sync::mpsc::UnboundedSender<Option<String>>,
+        tokio::task::JoinHandle<bool>,
+    )>,
+}
+
+/// Asks for a push of a drill's group when its scenario ends (`None` ends the pusher: the bus
+/// keeps its sinks alive, so the channel never closes by itself).
+struct PushOnFinish(tokio::sync::mpsc::UnboundedSender<Option<String>>);
+
+impl crate::drill::events::Sink for PushOnFinish {
+    fn handle(&mut self, event: &Event) {
+        if let Event::ScenarioFinished { feature, .. } = event {
+            let _ = self.0.send(Some(feature.clone()));
+        }
+    }
+}
+
+impl Telemetry {
+    async fn start(args: &RunArgs, platform: &str, bus: &Bus) -> Result<Self, String> {
+        if args.metrics_addr.is_none() && args.pushgateway.is_none() {
+            return Ok(Self {
+                server: None,
+                pushes: None,
+            });
+        }
+        let metrics = crate::metrics::Metrics::new(platform)
+            .map_err(|e| format!("cannot register metrics: {e}"))?;
+        bus.subscribe(Box::new(metrics.clone()));
+        let server = match args.metrics_addr {
+            Some(addr) => {
+                let (bound, task) = crate::metrics::serve(metrics.clone(), addr)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                eprintln!("metrics: http://{bound}/metrics");
+                Some(task)
+            }
+            None => None,
+        };
+        let pushes = match &args.pushgateway {
+            Some(url) => {
+                let pusher = crate::metrics::Pusher::new(crate::metrics::PushConfig::from_env(url))
+                    .map_err(|e| e.to_string())?;
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Option<String>>();
+                bus.subscribe(Box::new(PushOnFinish(tx.clone())));
+                let platform = platform.to_owned();
+                let task = tokio::spawn(async move {
+                    let mut failed = false;
+                    while let Some(Some(drill)) = rx.recv().await {
+                        if let Err(e) = pusher.push(&metrics, &drill, &platform).await {
+                            eprintln!("warning: {e}");
+                            failed = true;
+                        }
+                    }
+                    failed
+                });
+                Some((tx, task))
+            }
+            None => None,
+        };
+        Ok(Self { server, pushes })
+    }
+
+    /// Waits for the last pushes; returns whether any push failed.
+    async fn finish(self) -> bool {
+        if let Some(server) = self.server {
+            server.abort();
+        }
+        match self.pushes {
+            Some((tx, task)) => {
+                let _ = tx.send(None);
+                task.await.unwrap_or(true)
+            }
+            None => false,
+        }
+    }
 }

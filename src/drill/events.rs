@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 
 use crate::drill::clock::PlatformTime;
-use crate::drill::target::Target;
 use crate::drill::timeline::{Milestone, Phase};
 use crate::providers::command::Finished;
 use crate::providers::http::ProbeState;
@@ -90,19 +89,21 @@ pub enum Event {
     CommandFinished(Finished),
     /// A phase was measured against its target.
     PhaseMeasured(Phase),
-    /// A target given to a wait, for progress displays.
-    PhaseTarget {
-        /// The phase.
-        phase: String,
-        /// Its target.
-        target: Target,
-    },
     /// A continuous probe stopped; its final counts.
     ProbeStopped {
         /// The probe's name.
         probe: String,
         /// Everything it saw.
         state: Box<ProbeState>,
+    },
+    /// A write checker finished reading back (emitted by the MongoDB write checker).
+    WritesChecked {
+        /// The namespace whose database was written.
+        namespace: String,
+        /// Writes the database acknowledged.
+        acknowledged: u64,
+        /// Acknowledged writes that could not be read back.
+        lost: u64,
     },
     /// A scenario ended.
     ScenarioFinished {

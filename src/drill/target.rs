@@ -175,8 +175,8 @@ impl<'de> serde::Deserialize<'de> for Target {
 /// The outcome of comparing a measurement with its target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Verdict {
-    /// What was measured (platform time).
-    #[serde(with = "humantime_serde")]
+    /// What was measured (platform time), serialised as seconds.
+    #[serde(serialize_with = "seconds")]
     pub measured: Duration,
     /// What it was compared with.
     pub target: Target,
@@ -184,6 +184,10 @@ pub struct Verdict {
     pub passed: bool,
     /// Distance to the nearest bound in milliseconds: positive inside the target, negative outside.
     pub margin_ms: i128,
+}
+
+fn seconds<S: serde::Serializer>(d: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_f64(d.as_secs_f64())
 }
 
 impl Verdict {

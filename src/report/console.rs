@@ -108,7 +108,7 @@ impl Sink for Console {
             Event::ScenarioStarted {
                 feature, scenario, ..
             } => format!("\n{feature}\n  Scenario: {scenario}"),
-            Event::StepStarted { .. } | Event::PhaseTarget { .. } => return,
+            Event::StepStarted { .. } => return,
             Event::StepFinished {
                 keyword,
                 text,
@@ -152,6 +152,15 @@ impl Sink for Console {
                 "      probe \"{probe}\": {} good, {} bad answers",
                 state.good, state.bad
             ),
+            Event::WritesChecked {
+                namespace,
+                acknowledged,
+                lost,
+            } => {
+                format!(
+                    "      ✎ writes to \"{namespace}\": {acknowledged} acknowledged, {lost} lost"
+                )
+            }
             Event::ScenarioFinished { passed, .. } => {
                 if let Ok(mut w) = self.wait.lock() {
                     *w = None;
