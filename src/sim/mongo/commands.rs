@@ -579,10 +579,13 @@ async fn write(
 
     let mut reply = match kind {
         WriteKind::Drop => doc! {"ns": &ns, "nIndexesWas": 1},
-        _ => doc! {"n": outcome.n},
+        _ => doc! {"n": i32::try_from(outcome.n).unwrap_or(i32::MAX)},
     };
     if kind == WriteKind::Update {
-        reply.insert("nModified", outcome.n_modified);
+        reply.insert(
+            "nModified",
+            i32::try_from(outcome.n_modified).unwrap_or(i32::MAX),
+        );
         if !outcome.upserted.is_empty() {
             reply.insert("upserted", outcome.upserted);
         }

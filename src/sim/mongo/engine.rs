@@ -738,33 +738,51 @@ impl SetState {
         }
     }
 
+    /// Without a primary, a secondary still pulls from a reachable member whose oplog extends
+    /// its own (a stepped-down primary holding the newest writes, for one).
+    fn fresher_source(&self, s: usize) -> Option<usize> {
+        let mine = &self.members[s].oplog;
+        (0..self.members.len())
+            .filter(|&o| {
+                o != s
+                    && self.connected(s, o)
+                    && self.members[o].oplog.len() > mine.len()
+                    && common_prefix(mine, &self.members[o].oplog) == mine.len()
+            })
+            .max_by_key(|&o| self.members[o].oplog.len())
+    }
+
     fn replicate(&mut self, now: PlatformTime, due: &mut impl FnMut(PlatformTime)) {
         for s in 0..self.members.len() {
             if !self.members[s].up || self.members[s].primary {
                 continue;
             }
-            let Some(p) = self.primary_for(s) else {
-                continue;
+            let source = match self.primary_for(s) {
+                Some(p) => {
+                    let p_term = self.members[p].term;
+                    let sec = &mut self.members[s];
+                    sec.last_contact = now;
+                    sec.term = sec.term.max(p_term);
+                    let common = common_prefix(&self.members[s].oplog, &self.members[p].oplog);
+                    if common < self.members[s].oplog.len() {
+                        self.roll_back(s, common, now);
+                    }
+                    p
+                }
+                None => match self.fresher_source(s) {
+                    Some(o) => o,
+                    None => continue,
+                },
             };
-            let p_term = self.members[p].term;
-            {
-                let sec = &mut self.members[s];
-                sec.last_contact = now;
-                sec.term = sec.term.max(p_term);
-            }
-            let common = common_prefix(&self.members[s].oplog, &self.members[p].oplog);
-            if common < self.members[s].oplog.len() {
-                self.roll_back(s, common, now);
-            }
             let lag = self.members[s].lag
-                + if self.regions[s] == self.regions[p] {
+                + if self.regions[s] == self.regions[source] {
                     Duration::ZERO
                 } else {
                     self.timing.cross_region_lag
                 };
             let start = self.members[s].oplog.len();
             let mut batch = Vec::new();
-            for e in &self.members[p].oplog[start..] {
+            for e in &self.members[source].oplog[start..] {
                 let at = e.wall.plus(lag);
                 if at <= now {
                     batch.push(e.clone());
