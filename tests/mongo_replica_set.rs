@@ -227,7 +227,7 @@ async fn driver_runs_crud_and_admin_commands() {
     .await
     .expect("secondaries catch up");
     let hello = raw_command(&hosts[2], doc! {"hello": 1, "$db": "admin"}).await;
-    assert_eq!(hello.get_bool("secondary").expect("secondary"), true);
+    assert!(hello.get_bool("secondary").expect("secondary"));
     assert_eq!(hello.get_str("primary").expect("primary"), hosts[0]);
     assert_eq!(
         hello.get_document("tags").expect("tags"),
@@ -649,11 +649,10 @@ async fn reconfig_moves_the_primary_to_us_west2_and_invalid_reconfigs_change_not
         firedrill::drill::clock::format_duration(election.at.saturating_since(started))
     );
     let hello = raw_command(&hosts[2], doc! {"hello": 1, "$db": "admin"}).await;
-    assert_eq!(
+    assert!(
         hello
             .get_bool("isWritablePrimary")
-            .expect("isWritablePrimary"),
-        true
+            .expect("isWritablePrimary")
     );
     assert_eq!(hello.get_i32("setVersion").expect("setVersion"), 2);
     assert_eq!(
@@ -719,7 +718,7 @@ async fn shutdown_closes_the_port_and_restart_brings_the_member_back() {
 
     set.restart(&hosts[0]).await.expect("restart");
     let hello = raw_command(&hosts[0], doc! {"hello": 1, "$db": "admin"}).await;
-    assert_eq!(hello.get_bool("isWritablePrimary").expect("flag"), false);
+    assert!(!hello.get_bool("isWritablePrimary").expect("flag"));
     // Frozen for 60 s by the step-down, then priority 2 takes over again.
     wait_for_primary(&set, &hosts[0]).await;
     assert!(set.kill(&hosts[1]).is_ok());

@@ -550,7 +550,7 @@ async fn write(
         })
         .await;
 
-    let outcome = {
+    let outcome: WriteOutcome = {
         let now = shared.clock.now();
         let mut st = shared.lock();
         if !st.members[m].primary || st.members[m].stepping_down {
@@ -561,7 +561,7 @@ async fn write(
                 e
             });
         }
-        let outcome = match kind {
+        match kind {
             WriteKind::Insert => insert(&mut st, m, now, &ns, cmd, session.as_ref())?,
             WriteKind::Update => update(&mut st, m, now, &ns, cmd, session.as_ref())?,
             WriteKind::Delete => delete(&mut st, m, now, &ns, cmd, session.as_ref())?,
@@ -572,8 +572,7 @@ async fn write(
                     ..WriteOutcome::default()
                 }
             }
-        };
-        outcome
+        }
     };
     shared.notify();
 
@@ -598,12 +597,12 @@ async fn write(
         let st = shared.lock();
         Some(st.members[m].last_optime())
     });
-    if let Some(target) = target {
-        if let Some((wce, labels)) = wait_for_write_concern(shared, m, target, cmd).await {
-            reply.insert("writeConcernError", wce);
-            if !labels.is_empty() {
-                reply.insert("errorLabels", labels);
-            }
+    if let Some(target) = target
+        && let Some((wce, labels)) = wait_for_write_concern(shared, m, target, cmd).await
+    {
+        reply.insert("writeConcernError", wce);
+        if !labels.is_empty() {
+            reply.insert("errorLabels", labels);
         }
     }
     reply.insert("ok", 1.0);
@@ -680,12 +679,12 @@ fn retried(
             ),
         ));
     }
-    if rec.txn_number == s.txn_number {
-        if let Some(r) = rec.stmts.get(&stmt) {
-            let r = r.clone();
-            st.deduplicated += 1;
-            return Ok(Some(r));
-        }
+    if rec.txn_number == s.txn_number
+        && let Some(r) = rec.stmts.get(&stmt)
+    {
+        let r = r.clone();
+        st.deduplicated += 1;
+        return Ok(Some(r));
     }
     Ok(None)
 }

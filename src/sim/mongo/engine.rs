@@ -579,7 +579,7 @@ impl SetState {
             .filter(|&o| self.config.members[o].votes > 0 && self.connected(m, o))
             .map(|o| (self.members[o].last_optime(), self.members[o].last_ts()))
             .collect();
-        known.sort_by(|a, b| b.0.cmp(&a.0));
+        known.sort_by_key(|k| std::cmp::Reverse(k.0));
         known
             .get(self.majority().saturating_sub(1))
             .copied()
@@ -837,20 +837,20 @@ impl SetState {
         }
         // A takeover or handoff candidate first catches up from the outgoing primary, which
         // stopped taking writes when it learned of the election.
-        if let Some(p) = self.primary_for(c) {
-            if matches!(
+        if let Some(p) = self.primary_for(c)
+            && matches!(
                 pending.reason,
                 ElectionReason::PriorityTakeover | ElectionReason::StepDownHandoff
-            ) && common_prefix(&self.members[c].oplog, &self.members[p].oplog)
+            )
+            && common_prefix(&self.members[c].oplog, &self.members[p].oplog)
                 == self.members[c].oplog.len()
-            {
-                let start = self.members[c].oplog.len();
-                let missing: Vec<Entry> = self.members[p].oplog[start..].to_vec();
-                let cand = &mut self.members[c];
-                for e in missing {
-                    cand.store.apply(&e);
-                    cand.oplog.push(e);
-                }
+        {
+            let start = self.members[c].oplog.len();
+            let missing: Vec<Entry> = self.members[p].oplog[start..].to_vec();
+            let cand = &mut self.members[c];
+            for e in missing {
+                cand.store.apply(&e);
+                cand.oplog.push(e);
             }
         }
         // Voters refuse a candidate whose oplog is behind theirs.

@@ -287,10 +287,10 @@ pub(crate) fn apply_update(
     if !is_operator_update(update) {
         let mut out = Document::new();
         if let Some(id) = doc.get("_id") {
-            if let Some(new_id) = update.get("_id") {
-                if !equal(id, new_id) {
-                    return Err(CommandError::immutable_id());
-                }
+            if let Some(new_id) = update.get("_id")
+                && !equal(id, new_id)
+            {
+                return Err(CommandError::immutable_id());
             }
             out.insert("_id", id.clone());
         }
@@ -310,10 +310,11 @@ pub(crate) fn apply_update(
         };
         for (path, value) in fields {
             if path == "_id" && op != "$setOnInsert" && !inserting {
-                if let Some(id) = out.get("_id") {
-                    if op == "$set" && equal(id, value) {
-                        continue;
-                    }
+                if let Some(id) = out.get("_id")
+                    && op == "$set"
+                    && equal(id, value)
+                {
+                    continue;
                 }
                 return Err(CommandError::immutable_id());
             }
