@@ -13,6 +13,7 @@ use futures::TryStreamExt;
 use mongodb::Client;
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::event::EventHandler;
+use mongodb::event::command::CommandEvent;
 use mongodb::event::sdam::SdamEvent;
 use mongodb::options::{ClientOptions, WriteConcern};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -781,4 +782,140 @@ async fn hello_streams_only_when_the_topology_changes() {
         .get_i64("counter")
         .expect("counter");
     assert!(counter > tv.get_i64("counter").expect("counter"));
+}
+
+/// Counts insert commands the driver saw fail with `code`.
+fn failed_inserts(options: &mut ClientOptions, code: i32) -> Arc<Mutex<usize>> {
+    let count: Arc<Mutex<usize>> = Arc::default();
+    let sink = count.clone();
+    options.command_event_handler = Some(EventHandler::callback(move |event: CommandEvent| {
+        if let CommandEvent::Failed(failed) = event
+            && failed.command_name == "insert"
+            && command_code(&failed.failure) == Some(code)
+        {
+            *sink.lock().expect("count lock") += 1;
+        }
+    }));
+    count
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_held_by_a_step_down_is_retried_on_the_new_primary() {
+    let set = start(
+        spec(
+            "rs-held",
+            &[("us-west1", 3.0), ("us-west1", 2.0), ("us-west2", 1.0)],
+            8,
+        ),
+        100.0,
+    )
+    .await;
+    let hosts = set.hosts();
+    let mut options = ClientOptions::parse(set.connection_string())
+        .await
+        .expect("uri");
+    options.server_selection_timeout = Some(Duration::from_secs(15));
+    let refused = failed_inserts(&mut options, 10107);
+    let client = Client::with_options(options).expect("client");
+    let coll = client.database("app").collection::<Document>("held");
+    coll.insert_one(doc! {"_id": "before"})
+        .await
+        .expect("write before");
+
+    // Frozen secondaries keep the step-down waiting for an electable one: writes are held.
+    for host in &hosts[1..] {
+        let frozen = raw_command(host, doc! {"replSetFreeze": 20, "$db": "admin"}).await;
+        assert_eq!(frozen.get_f64("ok").expect("ok"), 1.0, "{frozen}");
+    }
+    let step_down = tokio::spawn({
+        let host = hosts[0].clone();
+        async move {
+            raw_command(
+                &host,
+                doc! {"replSetStepDown": 60, "secondaryCatchUpPeriodSecs": 30, "$db": "admin"},
+            )
+            .await
+        }
+    });
+    tokio::time::timeout(
+        WALL_DEADLINE,
+        set.wait_until(|s| s.members[0].writes_held.then_some(())),
+    )
+    .await
+    .expect("the primary holds writes while stepping down");
+    coll.insert_one(doc! {"_id": "during"})
+        .write_concern(WriteConcern::majority())
+        .await
+        .expect("the held write is retried on the new primary");
+    let reply = step_down.await.expect("step-down task");
+    assert_eq!(reply.get_f64("ok").expect("ok"), 1.0, "{reply}");
+    assert_eq!(set.primary().as_deref(), Some(hosts[1].as_str()));
+    assert!(
+        *refused.lock().expect("count") >= 1,
+        "the driver saw NotWritablePrimary and retried"
+    );
+    let ids: Vec<Document> = coll
+        .find(doc! {})
+        .await
+        .expect("find")
+        .try_collect()
+        .await
+        .expect("read");
+    assert_eq!(ids, vec![doc! {"_id": "before"}, doc! {"_id": "during"}]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_interrupted_by_a_forced_step_down_is_deduplicated_on_retry() {
+    let mut slow = spec(
+        "rs-forced",
+        &[("us-west1", 2.0), ("us-west1", 1.0), ("us-west2", 1.0)],
+        9,
+    );
+    // Replication slow enough that the write still waits for the majority at the step-down.
+    slow.timing.replication_lag = Duration::from_secs(3);
+    slow.timing.replication_jitter = Duration::ZERO;
+    slow.timing.cross_region_lag = Duration::ZERO;
+    let set = start(slow, 100.0).await;
+    let hosts = set.hosts();
+    let client = client(&set.connection_string()).await;
+    let coll = client.database("app").collection::<Document>("forced");
+    coll.find_one(doc! {}).await.expect("client connected");
+
+    let write = tokio::spawn({
+        let coll = coll.clone();
+        async move {
+            coll.insert_one(doc! {"_id": "x"})
+                .write_concern(WriteConcern::majority())
+                .await
+        }
+    });
+    tokio::time::timeout(
+        WALL_DEADLINE,
+        set.wait_until(|s| (s.members[0].oplog_len >= 1).then_some(())),
+    )
+    .await
+    .expect("the write reaches the primary");
+    let forced = raw_command(
+        &hosts[0],
+        doc! {"replSetStepDown": 60, "secondaryCatchUpPeriodSecs": 0, "force": true, "$db": "admin"},
+    )
+    .await;
+    assert_eq!(forced.get_f64("ok").expect("ok"), 1.0, "{forced}");
+    tokio::time::timeout(WALL_DEADLINE, write)
+        .await
+        .expect("the write completes")
+        .expect("write task")
+        .expect("PrimarySteppedDown is retried on the new primary");
+    assert_ne!(set.primary().as_deref(), Some(hosts[0].as_str()));
+    assert_eq!(
+        set.retries_deduplicated(),
+        1,
+        "the retry found the replicated statement"
+    );
+    assert_eq!(
+        coll.count_documents(doc! {"_id": "x"})
+            .await
+            .expect("count"),
+        1
+    );
 }

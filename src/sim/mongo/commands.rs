@@ -58,6 +58,14 @@ async fn dispatch(
     cmd: &Document,
     kind: RequestKind,
 ) -> Result<Option<Document>, CommandError> {
+    let admin_only = name.starts_with("replSet") || name == "shutdown";
+    if admin_only && cmd.get_str("$db").unwrap_or("admin") != "admin" {
+        return Err(CommandError::new(
+            13,
+            "Unauthorized",
+            format!("{name} may only be run against the admin database."),
+        ));
+    }
     let reply = match name {
         "hello" | "isMaster" | "ismaster" => hello(shared, m, connection_id, name, cmd).await,
         "ping" => doc! {"ok": 1.0},
@@ -210,14 +218,14 @@ async fn hello(
     if mem.primary {
         d.insert("electionId", election_id(mem.term));
     }
-    let (committed, committed_ts) = st.commit_point(m);
+    let (committed, committed_ts, committed_wall) = st.commit_point(m);
     d.insert(
         "lastWrite",
         doc! {
             "opTime": optime_doc(mem.last_ts(), mem.last_optime().term),
             "lastWriteDate": date(shared, mem.last_wall()),
             "majorityOpTime": optime_doc(committed_ts, committed.term),
-            "majorityWriteDate": date(shared, mem.last_wall()),
+            "majorityWriteDate": date(shared, committed_wall),
         },
     );
     d.insert("tags", st.config.members[m].tags.clone());
@@ -283,6 +291,13 @@ fn filtered(
     let Some(coll) = st.members[m].store.collections.get(ns) else {
         return Ok(Vec::new());
     };
+    // Equality on _id alone (updates and deletes by key) is a lookup, not a scan.
+    if filter.len() == 1
+        && let Some(id) = filter.get("_id")
+        && !matches!(id, Bson::Document(d) if d.keys().any(|k| k.starts_with('$')))
+    {
+        return Ok(coll.get(id).cloned().into_iter().collect());
+    }
     let mut out = Vec::new();
     for d in coll.iter() {
         if query::matches(d, filter)? {
@@ -933,7 +948,7 @@ fn repl_set_get_status(shared: &Shared, m: usize) -> Document {
     let now = shared.clock.now();
     let st = shared.lock();
     let me = &st.members[m];
-    let (committed, committed_ts) = st.commit_point(m);
+    let (committed, committed_ts, committed_wall) = st.commit_point(m);
     let primary = st.primary_for(m);
     let members: Vec<Document> = (0..st.members.len())
         .map(|o| {
@@ -999,6 +1014,7 @@ fn repl_set_get_status(shared: &Shared, m: usize) -> Document {
         "writableVotingMembersCount": voters,
         "optimes": {
             "lastCommittedOpTime": optime_doc(committed_ts, committed.term),
+            "lastCommittedWallTime": date(shared, committed_wall),
             "appliedOpTime": optime_doc(me.last_ts(), me.last_optime().term),
             "durableOpTime": optime_doc(me.last_ts(), me.last_optime().term),
             "lastAppliedWallTime": date(shared, me.last_wall()),

@@ -573,11 +573,15 @@ impl SetState {
         Ok(false)
     }
 
-    /// The majority commit point as member `m` knows it.
-    pub(crate) fn commit_point(&self, m: usize) -> (OpTime, Timestamp) {
-        let mut known: Vec<(OpTime, Timestamp)> = (0..self.members.len())
+    /// The majority commit point as member `m` knows it: optime, timestamp and wall instant
+    /// of the newest entry a majority of voters holds.
+    pub(crate) fn commit_point(&self, m: usize) -> (OpTime, Timestamp, PlatformTime) {
+        let mut known: Vec<(OpTime, Timestamp, PlatformTime)> = (0..self.members.len())
             .filter(|&o| self.config.members[o].votes > 0 && self.connected(m, o))
-            .map(|o| (self.members[o].last_optime(), self.members[o].last_ts()))
+            .map(|o| {
+                let mem = &self.members[o];
+                (mem.last_optime(), mem.last_ts(), mem.last_wall())
+            })
             .collect();
         known.sort_by_key(|k| std::cmp::Reverse(k.0));
         known
@@ -589,6 +593,7 @@ impl SetState {
                     time: 0,
                     increment: 0,
                 },
+                PlatformTime::ZERO,
             ))
     }
 

@@ -143,6 +143,8 @@ pub struct MemberStatus {
     pub partitioned: bool,
     /// How many oplog entries it holds.
     pub oplog_len: usize,
+    /// Whether it is holding writes while it steps down.
+    pub writes_held: bool,
 }
 
 /// Ground truth about the whole set at one instant.
@@ -440,6 +442,7 @@ fn status_of(st: &SetState, now: PlatformTime) -> SetStatus {
                 term: m.term,
                 partitioned: m.partitioned,
                 oplog_len: m.oplog.len(),
+                writes_held: m.stepping_down,
             })
             .collect(),
     }
