@@ -928,3 +928,54 @@ async fn a_write_interrupted_by_a_forced_step_down_is_deduplicated_on_retry() {
         1
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_op_query_ismaster_gets_an_op_reply() {
+    let set = start(
+        spec(
+            "rs-legacy",
+            &[("us-west1", 1.0), ("us-west1", 1.0), ("us-west2", 0.0)],
+            10,
+        ),
+        100.0,
+    )
+    .await;
+    let primary = set.primary().expect("primary");
+    let mut stream = TcpStream::connect(&primary).await.expect("connect");
+    let mut body = 0i32.to_le_bytes().to_vec();
+    body.extend_from_slice(b"admin.$cmd\0");
+    body.extend_from_slice(&0i32.to_le_bytes());
+    body.extend_from_slice(&(-1i32).to_le_bytes());
+    doc! {"isMaster": 1, "helloOk": true, "client": {"driver": {"name": "raw", "version": "0"}}}
+        .to_writer(&mut body)
+        .expect("encode");
+    let mut msg = ((16 + body.len()) as i32).to_le_bytes().to_vec();
+    msg.extend_from_slice(&42i32.to_le_bytes());
+    msg.extend_from_slice(&0i32.to_le_bytes());
+    msg.extend_from_slice(&2004i32.to_le_bytes());
+    msg.extend_from_slice(&body);
+    stream.write_all(&msg).await.expect("send");
+    let mut header = [0u8; 16];
+    stream.read_exact(&mut header).await.expect("header");
+    let field = |at: usize| {
+        i32::from_le_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
+    };
+    assert_eq!(field(8), 42, "responseTo");
+    assert_eq!(field(12), 1, "OP_REPLY");
+    let mut rest = vec![0u8; field(0) as usize - 16];
+    stream.read_exact(&mut rest).await.expect("body");
+    assert_eq!(
+        i32::from_le_bytes([rest[16], rest[17], rest[18], rest[19]]),
+        1,
+        "numberReturned"
+    );
+    let reply = Document::from_reader(&rest[20..]).expect("reply document");
+    assert!(reply.get_bool("ismaster").expect("legacy field name"));
+    assert!(reply.get_bool("helloOk").expect("helloOk"));
+    assert_eq!(reply.get_str("setName").expect("setName"), "rs-legacy");
+    assert_eq!(
+        reply.get_array("hosts").expect("hosts").len(),
+        2,
+        "priority-0 members are passives"
+    );
+}

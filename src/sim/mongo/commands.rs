@@ -78,6 +78,12 @@ async fn dispatch(
             "storageEngines": ["firedrill-memory"],
             "ok": 1.0,
         },
+        "serverStatus" => server_status(shared, m),
+        "connectionStatus" => doc! {
+            "authInfo": {"authenticatedUsers": [], "authenticatedUserRoles": []},
+            "ok": 1.0,
+        },
+        "getParameter" => doc! {"featureCompatibilityVersion": {"version": "6.0"}, "ok": 1.0},
         "endSessions" | "createIndexes" | "create" | "getLastError" | "saslStart" | "logout" => {
             doc! {"ok": 1.0}
         }
@@ -243,6 +249,31 @@ async fn hello(
     }
     d.insert("ok", 1.0);
     d
+}
+
+fn server_status(shared: &Shared, m: usize) -> Document {
+    let now = shared.clock.now();
+    let st = shared.lock();
+    let mem = &st.members[m];
+    let mut repl = doc! {
+        "setName": &st.name,
+        "setVersion": st.config.version,
+        "isWritablePrimary": mem.primary,
+        "secondary": !mem.primary,
+        "me": st.host(m),
+    };
+    if let Some(p) = st.primary_for(m) {
+        repl.insert("primary", st.host(p));
+    }
+    doc! {
+        "host": st.host(m),
+        "version": "6.0.0-firedrill",
+        "process": "mongod",
+        "uptime": now.saturating_since(mem.started).as_secs_f64(),
+        "localTime": date(shared, now),
+        "repl": repl,
+        "ok": 1.0,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1247,6 +1278,16 @@ fn repl_set_reconfig(shared: &Shared, m: usize, cmd: &Document) -> Result<Docume
             )));
         }
         let votes = number(d.get("votes")).map_or(1, |v| v as i32);
+        if !(0..=1).contains(&votes) {
+            return Err(invalid_config(format!(
+                "votes field value is {votes} but must be 0 or 1 for member {host}"
+            )));
+        }
+        if votes == 0 && priority > 0.0 {
+            return Err(invalid_config(format!(
+                "priority must be 0 when non-voting (votes:0) for member {host}"
+            )));
+        }
         let tags = d
             .get_document("tags")
             .cloned()

@@ -63,6 +63,8 @@ impl Shared {
         mut check: impl FnMut(&mut SetState, PlatformTime) -> Option<T>,
     ) -> Option<T> {
         let mut rx = self.changed.subscribe();
+        let expired = self.clock.sleep_until(deadline);
+        tokio::pin!(expired);
         loop {
             rx.borrow_and_update();
             let now = self.clock.now();
@@ -74,7 +76,7 @@ impl Shared {
             }
             tokio::select! {
                 r = rx.changed() => if r.is_err() { return None },
-                () = self.clock.sleep_until(deadline) => {}
+                () = &mut expired => {}
             }
         }
     }
@@ -452,12 +454,14 @@ fn status_of(st: &SetState, now: PlatformTime) -> SetStatus {
 async fn supervise(shared: Arc<Shared>) {
     let mut rx = shared.changed.subscribe();
     loop {
+        // Mark changes seen *before* looking, so a change made during the tick wakes us again.
+        rx.borrow_and_update();
         let now = shared.clock.now();
         let (changed, next) = shared.lock().tick(now);
         if changed {
+            // This wakes the loop once more; that extra tick finds nothing to do.
             shared.notify();
         }
-        rx.borrow_and_update();
         // Without anything due, still look again after a heartbeat interval of platform time.
         let wake = next.unwrap_or(now.plus(Duration::from_secs(2))).max(now);
         tokio::select! {
