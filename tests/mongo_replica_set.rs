@@ -979,3 +979,106 @@ async fn legacy_op_query_ismaster_gets_an_op_reply() {
         "priority-0 members are passives"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_primary_elects_a_new_one_after_the_election_timeout() {
+    let set = start(
+        spec(
+            "rs-kill",
+            &[("us-west1", 3.0), ("us-west1", 2.0), ("us-west2", 1.0)],
+            12,
+        ),
+        100.0,
+    )
+    .await;
+    let hosts = set.hosts();
+    let client = client(&set.connection_string()).await;
+    let coll = client.database("app").collection::<Document>("k");
+    coll.insert_one(doc! {"_id": 1})
+        .await
+        .expect("write before");
+
+    let killed_at = set.clock().now();
+    set.kill(&hosts[0]).expect("kill the primary");
+    assert!(
+        TcpStream::connect(&hosts[0]).await.is_err(),
+        "the killed member's port is closed"
+    );
+    wait_for_primary(&set, &hosts[1]).await;
+    let election = set.elections().last().cloned().expect("election");
+    assert_eq!(election.reason, ElectionReason::Timeout);
+    let took = election.at.saturating_since(killed_at);
+    // electionTimeoutMillis (10 s) + seeded jitter (<= 1.5 s) + one election round (0.3 s).
+    assert!(
+        took >= Duration::from_secs(10) && took <= Duration::from_millis(11_900),
+        "election took {took:?} of platform time"
+    );
+    coll.insert_one(doc! {"_id": 2})
+        .await
+        .expect("write after the failover");
+    assert_eq!(coll.count_documents(doc! {}).await.expect("count"), 2);
+
+    // The status of the survivors reports the killed member as unreachable.
+    let status = client
+        .database("admin")
+        .run_command(doc! {"replSetGetStatus": 1})
+        .await
+        .expect("status");
+    let first = status.get_array("members").expect("members")[0]
+        .as_document()
+        .expect("member")
+        .clone();
+    assert_eq!(first.get_f64("health").expect("health"), 0.0);
+    assert_eq!(
+        first.get_str("stateStr").expect("state"),
+        "(not reachable/healthy)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn majority_writes_time_out_with_a_write_concern_error_when_secondaries_are_cut_off() {
+    let set = start(
+        spec(
+            "rs-wtimeout",
+            &[("us-west1", 2.0), ("us-west1", 1.0), ("us-west2", 1.0)],
+            13,
+        ),
+        100.0,
+    )
+    .await;
+    let hosts = set.hosts();
+    set.partition(&hosts[1]).expect("partition");
+    set.partition(&hosts[2]).expect("partition");
+    let reply = raw_command(
+        &hosts[0],
+        doc! {"insert": "c", "$db": "app", "documents": [{"_id": 1}], "writeConcern": {"w": "majority", "wtimeout": 2000}},
+    )
+    .await;
+    assert_eq!(reply.get_f64("ok").expect("ok"), 1.0, "{reply}");
+    assert_eq!(
+        reply.get_i32("n").expect("n"),
+        1,
+        "the write is applied locally"
+    );
+    let wce = reply
+        .get_document("writeConcernError")
+        .expect("writeConcernError");
+    assert_eq!(wce.get_i32("code").expect("code"), 64);
+    assert_eq!(
+        wce.get_str("codeName").expect("codeName"),
+        "WriteConcernFailed"
+    );
+    assert!(
+        wce.get_document("errInfo")
+            .expect("errInfo")
+            .get_bool("wtimeout")
+            .expect("wtimeout")
+    );
+    // w:1 does not wait.
+    let w1 = raw_command(
+        &hosts[0],
+        doc! {"insert": "c", "$db": "app", "documents": [{"_id": 2}], "writeConcern": {"w": 1}},
+    )
+    .await;
+    assert!(w1.get("writeConcernError").is_none(), "{w1}");
+}
