@@ -731,9 +731,9 @@ async fn shutdown_closes_the_port_and_restart_brings_the_member_back() {
     assert!(!hello.get_bool("isWritablePrimary").expect("flag"));
     // Frozen for 60 s by the step-down, then priority 2 takes over again.
     wait_for_primary(&set, &hosts[0]).await;
-    assert!(set.kill(&hosts[1]).is_ok());
+    assert!(set.kill(&hosts[1]).await.is_ok());
     assert!(
-        set.kill(&hosts[1]).is_err(),
+        set.kill(&hosts[1]).await.is_err(),
         "killing a member twice is an error"
     );
 }
@@ -999,7 +999,7 @@ async fn killing_the_primary_elects_a_new_one_after_the_election_timeout() {
         .expect("write before");
 
     let killed_at = set.clock().now();
-    set.kill(&hosts[0]).expect("kill the primary");
+    set.kill(&hosts[0]).await.expect("kill the primary");
     assert!(
         TcpStream::connect(&hosts[0]).await.is_err(),
         "the killed member's port is closed"

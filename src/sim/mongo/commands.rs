@@ -1330,7 +1330,12 @@ async fn shutdown(shared: &Shared, m: usize, cmd: &Document) -> Result<(), Comma
         let timeout = secs(cmd.get("timeoutSecs"), 15.0);
         step_down_and_hand_off(shared, m, timeout, Duration::from_secs(60), force).await?;
     }
-    shared.shut_down_member(m);
+    if let Some(listener) = shared.shut_down_member(m) {
+        // This connection belongs to the aborted listener task: awaiting it ends only when the
+        // runtime cancels this connection, after the listening socket has been dropped, so the
+        // client sees the connection close only once the port is closed.
+        let _ = listener.await;
+    }
     Ok(())
 }
 

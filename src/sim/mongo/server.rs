@@ -109,16 +109,20 @@ impl Shared {
         relock(&self.cursors).remove(&id).is_some()
     }
 
-    /// Marks member `m` down and closes its port and every connection to it.
-    pub(crate) fn shut_down_member(&self, m: usize) {
+    /// Marks member `m` down and closes its port and every connection to it. Returns the
+    /// aborted listener task, which a caller outside that task can await to know the port is
+    /// closed.
+    pub(crate) fn shut_down_member(&self, m: usize) -> Option<JoinHandle<()>> {
         let now = self.clock.now();
         self.lock().kill(m, now);
         relock(&self.cursors).retain(|_, c| c.member != m);
-        if let Some(task) = relock(&self.listeners).get_mut(m).and_then(Option::take) {
+        let task = relock(&self.listeners).get_mut(m).and_then(Option::take);
+        if let Some(task) = &task {
             task.abort();
         }
         tracing::info!(set = %self.name, member = m, "member shut down");
         self.notify();
+        task
     }
 }
 
@@ -361,12 +365,12 @@ impl ReplicaSet {
         Ok(())
     }
 
-    /// Shuts `host` down: it stops answering and its port closes.
+    /// Shuts `host` down: it stops answering, and when this returns its port is closed.
     ///
     /// # Errors
     ///
     /// [`Error::UnknownMember`], or [`Error::MemberState`] when it is already down.
-    pub fn kill(&self, host: &str) -> Result<(), Error> {
+    pub async fn kill(&self, host: &str) -> Result<(), Error> {
         let m = self.index_of(host)?;
         if !self.shared.lock().members[m].up {
             return Err(Error::MemberState {
@@ -375,7 +379,10 @@ impl ReplicaSet {
                 state: "down",
             });
         }
-        self.shared.shut_down_member(m);
+        if let Some(task) = self.shared.shut_down_member(m) {
+            // The task was aborted; awaiting it waits until the listener is dropped.
+            let _ = task.await;
+        }
         Ok(())
     }
 
