@@ -176,6 +176,41 @@ async fn driver_runs_crud_and_admin_commands() {
         .expect_err("duplicate _id is rejected");
     assert!(dup.to_string().contains("E11000"), "{dup}");
 
+    let before = majority
+        .find_one_and_update(doc! {"_id": 4}, doc! {"$inc": {"seq": 100_i64}})
+        .await
+        .expect("findAndModify")
+        .expect("doc 4 exists");
+    assert_eq!(
+        before.get_i64("seq").expect("seq"),
+        4,
+        "the pre-image by default"
+    );
+    let after = majority
+        .find_one_and_update(doc! {"_id": 4}, doc! {"$inc": {"seq": 1_i64}})
+        .return_document(mongodb::options::ReturnDocument::After)
+        .await
+        .expect("findAndModify")
+        .expect("doc 4 exists");
+    assert_eq!(after.get_i64("seq").expect("seq"), 105);
+    let removed = majority
+        .find_one_and_delete(doc! {"_id": 4})
+        .await
+        .expect("findAndModify remove")
+        .expect("doc 4 existed");
+    assert_eq!(removed.get_i64("seq").expect("seq"), 105);
+    assert_eq!(
+        majority
+            .find_one_and_delete(doc! {"_id": 4})
+            .await
+            .expect("findAndModify remove"),
+        None
+    );
+    majority
+        .insert_one(doc! {"_id": 4, "seq": 4_i64, "kind": "w1"})
+        .await
+        .expect("re-insert");
+
     let admin = client.database("admin");
     let status = admin
         .run_command(doc! {"replSetGetStatus": 1})

@@ -29,6 +29,8 @@ pub(crate) struct StmtResult {
     pub n: i64,
     pub n_modified: i64,
     pub upserted: Option<Bson>,
+    /// The document a findAndModify returned.
+    pub value: Option<Document>,
 }
 
 /// Marks an oplog entry as statement `stmt` of retryable write (lsid, txnNumber).

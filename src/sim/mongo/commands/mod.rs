@@ -11,7 +11,7 @@ use admin::{
 };
 use hello::{hello, server_status};
 use read::{aggregate, count, find, get_more, kill_cursors, list_collections, list_databases};
-use write::{WriteKind, write};
+use write::{WriteKind, find_and_modify, write};
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -97,13 +97,21 @@ async fn dispatch(
             "ok": 1.0,
         },
         "getParameter" => doc! {"featureCompatibilityVersion": {"version": "6.0"}, "ok": 1.0},
-        "endSessions" | "createIndexes" | "create" | "getLastError" | "saslStart" | "logout" => {
+        "saslStart" | "saslContinue" | "authenticate" => {
+            return Err(CommandError::new(
+                18,
+                "AuthenticationFailed",
+                "the embedded replica set runs without authentication (hint: drop the credentials from the connection string)",
+            ));
+        }
+        "endSessions" | "createIndexes" | "create" | "getLastError" | "logout" => {
             doc! {"ok": 1.0}
         }
         "insert" => write(shared, m, cmd, WriteKind::Insert).await?,
         "update" => write(shared, m, cmd, WriteKind::Update).await?,
         "delete" => write(shared, m, cmd, WriteKind::Delete).await?,
         "drop" => write(shared, m, cmd, WriteKind::Drop).await?,
+        "findAndModify" | "findandmodify" => find_and_modify(shared, m, cmd).await?,
         "find" => find(shared, m, cmd, kind)?,
         "aggregate" => aggregate(shared, m, cmd, kind)?,
         "count" => count(shared, m, cmd, kind)?,

@@ -463,3 +463,141 @@ fn delete(
     }
     Ok(out)
 }
+
+/// `findAndModify`: one document found, updated or removed atomically, the real server's
+/// `{lastErrorObject, value}` reply; retried statements answer with the recorded document.
+pub(super) async fn find_and_modify(
+    shared: &Shared,
+    m: usize,
+    cmd: &Document,
+) -> Result<Document, CommandError> {
+    let ns = namespace(cmd, "findAndModify")?;
+    let session = session(cmd);
+    let deadline = shared.clock.now().plus(MAX_WAIT);
+    shared
+        .wait_for(deadline, |st, _| {
+            (!st.members[m].stepping_down).then_some(())
+        })
+        .await;
+    let (result, target) = {
+        let now = shared.clock.now();
+        let mut st = shared.lock();
+        if !st.members[m].primary || st.members[m].stepping_down {
+            let e = CommandError::not_writable_primary();
+            return Err(if session.is_some() {
+                e.with_label("RetryableWriteError")
+            } else {
+                e
+            });
+        }
+        let result = match retried(&mut st, m, session.as_ref(), 0)? {
+            Some(prev) => prev,
+            None => modify_one(&mut st, m, now, &ns, cmd, session.as_ref())?,
+        };
+        (result, st.members[m].last_optime())
+    };
+    shared.notify();
+    let mut last_error = doc! {"n": i32::try_from(result.n).unwrap_or(i32::MAX)};
+    if !cmd.get_bool("remove").unwrap_or(false) {
+        last_error.insert("updatedExisting", result.n > 0 && result.upserted.is_none());
+        if let Some(id) = &result.upserted {
+            last_error.insert("upserted", id.clone());
+        }
+    }
+    let mut reply = doc! {
+        "lastErrorObject": last_error,
+        "value": result.value.map_or(Bson::Null, Bson::Document),
+    };
+    if let Some((wce, labels)) = wait_for_write_concern(shared, m, target, cmd).await {
+        reply.insert("writeConcernError", wce);
+        if !labels.is_empty() {
+            reply.insert("errorLabels", labels);
+        }
+    }
+    reply.insert("ok", 1.0);
+    Ok(reply)
+}
+
+fn modify_one(
+    st: &mut SetState,
+    m: usize,
+    now: PlatformTime,
+    ns: &str,
+    cmd: &Document,
+    session: Option<&Session>,
+) -> Result<StmtResult, CommandError> {
+    let filter = cmd.get_document("query").cloned().unwrap_or_default();
+    let remove = cmd.get_bool("remove").unwrap_or(false);
+    let return_new = cmd.get_bool("new").unwrap_or(false);
+    let upsert = cmd.get_bool("upsert").unwrap_or(false);
+    let projection = cmd.get_document("fields").cloned().unwrap_or_default();
+    let update = match cmd.get("update") {
+        Some(Bson::Document(u)) => Some(u.clone()),
+        None => None,
+        Some(_) => {
+            return Err(CommandError::bad_value(
+                "pipeline-style updates are not implemented by the embedded server (hint: use update operators)".to_owned(),
+            ));
+        }
+    };
+    if remove == update.is_some() {
+        return Err(CommandError::failed_to_parse(
+            "Either an update or remove=true must be specified".to_owned(),
+        ));
+    }
+    let mut matched = filtered(st, m, ns, &filter)?;
+    if let Ok(sort) = cmd.get_document("sort") {
+        query::sort(&mut matched, sort);
+    }
+    let found = matched.into_iter().next();
+    let mut result = StmtResult::default();
+    let mut ops = Vec::new();
+    match (found, update) {
+        (Some(old), None) => {
+            let id = old.get("_id").cloned().unwrap_or(Bson::Null);
+            ops.push(Op::Delete {
+                ns: ns.to_owned(),
+                id,
+            });
+            result.n = 1;
+            result.value = Some(query::project(&old, &projection));
+        }
+        (Some(old), Some(u)) => {
+            let new = query::apply_update(&old, &u, false)?;
+            if new != old {
+                let id = old.get("_id").cloned().unwrap_or(Bson::Null);
+                ops.push(Op::Update {
+                    ns: ns.to_owned(),
+                    id,
+                    doc: new.clone(),
+                });
+                result.n_modified = 1;
+            }
+            result.n = 1;
+            let shown = if return_new { new } else { old };
+            result.value = Some(query::project(&shown, &projection));
+        }
+        (None, Some(u)) if upsert => {
+            let mut doc = query::upsert_seed(&filter, &u)?;
+            if !doc.contains_key("_id") {
+                let mut with_id = doc! {"_id": ObjectId::new()};
+                with_id.extend(doc);
+                doc = with_id;
+            }
+            result.n = 1;
+            result.upserted = doc.get("_id").cloned();
+            if return_new {
+                result.value = Some(query::project(&doc, &projection));
+            }
+            ops.push(Op::Insert {
+                ns: ns.to_owned(),
+                doc,
+            });
+        }
+        (None, _) => {}
+    }
+    if !ops.is_empty() || session.is_some() {
+        st.append(m, now, ops, txn_tag(session, 0, result.clone()));
+    }
+    Ok(result)
+}
