@@ -1124,4 +1124,50 @@ mod tests {
             "priority-0 members never become primary"
         );
     }
+
+    #[test]
+    fn step_down_hands_off_to_the_highest_priority_caught_up_member_and_freezes_the_old_one() {
+        let mut s = set(&[3.0, 1.0, 2.0]);
+        run(&mut s, 0, 1_000);
+        assert_eq!(s.true_primary(), Some(0));
+        insert(&mut s, 0, at(1_000), 1);
+        run(&mut s, 1_010, 1_500);
+        assert_eq!(s.caught_up_secondary(0, at(1_500)).map(|_| ()), Some(()));
+        s.step_down(0, at(1_500), Duration::from_secs(60));
+        s.hand_off(0, at(1_500));
+        run(&mut s, 1_510, 5_000);
+        assert_eq!(
+            s.true_primary(),
+            Some(2),
+            "priority 2.0 beats 1.0 among the caught-up"
+        );
+        assert_eq!(
+            s.elections.last().map(|e| e.reason),
+            Some(ElectionReason::StepDownHandoff)
+        );
+        assert_eq!(s.members[2].term, 2);
+        // Frozen for 60 s: the priority-3 member cannot take over before that.
+        run(&mut s, 5_010, 50_000);
+        assert_eq!(s.true_primary(), Some(2));
+        run(&mut s, 50_010, 70_000);
+        assert_eq!(
+            s.true_primary(),
+            Some(0),
+            "priority takeover once the freeze ends"
+        );
+    }
+
+    #[test]
+    fn a_frozen_member_does_not_stand_for_election() {
+        let mut s = set(&[3.0, 2.0, 1.0]);
+        run(&mut s, 0, 1_000);
+        s.members[1].frozen_until = at(100_000);
+        s.kill(0, at(1_000));
+        run(&mut s, 1_010, 30_000);
+        assert_eq!(
+            s.true_primary(),
+            Some(2),
+            "the frozen priority-2 member is passed over"
+        );
+    }
 }

@@ -1,12 +1,19 @@
-//! An embedded MongoDB replica set speaking the wire protocol (OP_MSG, legacy OP_QUERY
-//! handshakes) on loopback ports, so the real `mongodb` driver and pymongo run against it.
+//! An embedded MongoDB replica set speaking the wire protocol (OP_MSG with kind-1 document
+//! sequences, and the legacy OP_QUERY handshake) on loopback ports, so the real `mongodb`
+//! driver and pymongo run against it unchanged.
 //!
-//! Each member listens on its own `127.0.0.1` port. The model ([`engine`]) keeps a per-member
-//! oplog, replicates to reachable secondaries with seeded lag, computes the majority commit
-//! point, holds elections after `electionTimeoutMillis` honouring priorities (takeover and
-//! step-down handoff too) and rolls back unreplicated writes when an old primary rejoins.
-//! Every modelled delay runs on the run's [`Clock`](crate::drill::clock::Clock), so a scaled
-//! clock compresses a 10 s election into milliseconds.
+//! Layout: `wire` frames messages; `commands` answers them (hello with topologyVersion
+//! streaming, CRUD, `replSet*`, `shutdown`); `engine` is the pure replica-set model (per-member
+//! oplogs and data, replication with seeded lag, the majority commit rule, elections by
+//! timeout, priority takeover and step-down handoff, rollback); `server` runs one listener per
+//! member plus a supervisor task that advances the model, and is the control API
+//! ([`ReplicaSet`]).
+//!
+//! Time: every modelled delay (election timeout and jitter, election round, replication lag,
+//! takeover delay, `stepDownSecs`, `secondaryCatchUpPeriodSecs`, `wtimeout`) is platform time
+//! on the run's [`Clock`](crate::drill::clock::Clock), so a scaled clock compresses a 10 s
+//! election into milliseconds. `maxAwaitTimeMS` of a streaming hello is the driver's real-time
+//! heartbeat budget and is honoured in wall time.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
