@@ -455,7 +455,7 @@ async fn retried_writes_are_deduplicated_and_non_primary_writes_are_retryable() 
     );
     assert_eq!(set.retries_deduplicated(), 2);
     let count = raw_command(&new_primary, doc! {"count": "retry", "$db": "app"}).await;
-    assert_eq!(count.get_i64("n").expect("n"), 2);
+    assert_eq!(count.get_i32("n").expect("n"), 2);
 
     // A write to the old primary: NotWritablePrimary, labelled retryable.
     let refused = raw_command(&hosts[0], insert).await;
@@ -596,7 +596,7 @@ async fn unreplicated_w1_writes_on_a_partitioned_primary_are_rolled_back() {
     )
     .await;
     assert_eq!(
-        on_old.get_i64("n").expect("n"),
+        on_old.get_i32("n").expect("n"),
         6,
         "the old primary no longer has the lost writes"
     );

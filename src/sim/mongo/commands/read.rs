@@ -159,7 +159,7 @@ pub(super) fn count(
     if limit > 0 {
         n = n.min(limit);
     }
-    Ok(doc! {"n": i64::try_from(n).unwrap_or(i64::MAX), "ok": 1.0})
+    Ok(doc! {"n": i32::try_from(n).unwrap_or(i32::MAX), "ok": 1.0})
 }
 
 pub(super) fn get_more(shared: &Shared, cmd: &Document) -> Result<Document, CommandError> {
