@@ -1027,7 +1027,12 @@ async fn killing_the_primary_elects_a_new_one_after_the_election_timeout() {
     )
     .await;
     let hosts = set.hosts();
-    let client = client(&set.connection_string()).await;
+    let mut options = ClientOptions::parse(set.connection_string())
+        .await
+        .expect("uri");
+    options.server_selection_timeout = Some(Duration::from_secs(15));
+    let seen = primary_watch(&mut options);
+    let client = Client::with_options(options).expect("client");
     let coll = client.database("app").collection::<Document>("k");
     coll.insert_one(doc! {"_id": 1})
         .await
@@ -1048,6 +1053,26 @@ async fn killing_the_primary_elects_a_new_one_after_the_election_timeout() {
         took >= Duration::from_secs(10) && took <= Duration::from_millis(11_900),
         "election took {took:?} of platform time"
     );
+    let driver_saw = tokio::time::timeout(WALL_DEADLINE, async {
+        loop {
+            if let Some((_, at)) = seen
+                .lock()
+                .expect("watch")
+                .iter()
+                .find(|(h, _)| h == &hosts[1])
+            {
+                return *at;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the driver sees the new primary");
+    let lag = driver_saw.saturating_duration_since(set.clock().instant_of(election.at));
+    println!(
+        "timeout election: the driver saw the new primary {lag:?} (wall) after it was elected"
+    );
+    assert!(lag < Duration::from_secs(2), "driver lag {lag:?}");
     coll.insert_one(doc! {"_id": 2})
         .await
         .expect("write after the failover");
