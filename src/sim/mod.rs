@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod model;
+pub mod mongo;
 pub mod toxiproxy;
 
 use std::net::SocketAddr;

@@ -1,0 +1,96 @@
+//! Throughput measurement of the embedded replica set, not a timed test: ignored by default.
+//! Run it in a release build:
+//!
+//! `cargo test --release --test mongo_throughput -- --ignored --nocapture`
+
+use std::time::{Duration, Instant};
+
+use firedrill::drill::clock::Clock;
+use firedrill::sim::mongo::{MemberSpec, ReplicaSet, ReplicaSetSpec, Timing};
+use mongodb::Client;
+use mongodb::bson::{Document, doc};
+use mongodb::options::WriteConcern;
+
+async fn measure(label: &str, timing: Timing, scale: f64, concurrency: i64) {
+    let spec = ReplicaSetSpec {
+        name: "rs-bench".into(),
+        members: vec![
+            MemberSpec::new("us-west1", 2.0),
+            MemberSpec::new("us-west1", 1.0),
+            MemberSpec::new("us-west2", 1.0),
+        ],
+        seed: 1,
+        timing,
+    };
+    let set = ReplicaSet::start(spec, Clock::scaled(scale).expect("scale"))
+        .await
+        .expect("set starts");
+    let client = Client::with_uri_str(set.connection_string())
+        .await
+        .expect("client");
+    let coll = client.database("bench").collection::<Document>("w");
+    coll.insert_one(doc! {"warm": true}).await.expect("warm-up");
+    let window = Duration::from_secs(3);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for worker in 0..concurrency {
+        let coll = coll.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0_i64;
+            // Bounded in count and time.
+            while n < 1_000_000 && started.elapsed() < window {
+                coll.insert_one(doc! {"worker": worker, "seq": n})
+                    .write_concern(WriteConcern::majority())
+                    .await
+                    .expect("w:majority insert");
+                n += 1;
+            }
+            n
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.expect("worker");
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{label}: {total} w:majority inserts in {secs:.2} s = {:.0}/s",
+        total as f64 / secs
+    );
+    assert!(total > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, run explicitly in release"]
+async fn sustained_majority_inserts_per_second() {
+    // Replication lag compressed 100x: what the server itself sustains.
+    measure(
+        "default timing, scale 100, 1 in flight",
+        Timing::default(),
+        100.0,
+        1,
+    )
+    .await;
+    measure(
+        "default timing, scale 100, 16 in flight",
+        Timing::default(),
+        100.0,
+        16,
+    )
+    .await;
+    // Default timing model in real time: each write waits for the modelled replication lag.
+    measure(
+        "default timing, real time, 1 in flight",
+        Timing::default(),
+        1.0,
+        1,
+    )
+    .await;
+    measure(
+        "default timing, real time, 16 in flight",
+        Timing::default(),
+        1.0,
+        16,
+    )
+    .await;
+}
