@@ -61,7 +61,9 @@ fn help_documents_every_command_and_the_exit_codes() {
     ] {
         assert!(help.contains(needle), "--help lacks {needle}:\n{help}");
     }
-    for command in ["run", "validate", "plan", "steps", "recover", "sim"] {
+    for command in [
+        "run", "validate", "plan", "steps", "recover", "report", "sim",
+    ] {
         let (code, _, _) = firedrill(&[command, "--help"]);
         assert_eq!(code, 0, "{command} --help");
     }

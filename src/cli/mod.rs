@@ -3,6 +3,7 @@
 mod load;
 mod recover;
 mod render;
+mod report;
 mod run;
 mod sim;
 mod steps;
@@ -62,6 +63,8 @@ pub enum Command {
     Plan(validate::PlanArgs),
     /// List every step: pattern, example and what it does.
     Steps(steps::StepsArgs),
+    /// Render JSON drill reports as one self-contained HTML page, with the trend across runs.
+    Report(report::ReportArgs),
     /// Apply every undo a crashed run left in the ledger.
     #[command(after_help = EXIT_CODES)]
     Recover(recover::RecoverArgs),
@@ -94,6 +97,7 @@ pub async fn main(cli: Cli) -> Exit {
         Command::Plan(args) => validate::plan(args),
         Command::Steps(args) => steps::steps(&args),
         Command::Recover(args) => recover::recover(args).await,
+        Command::Report(args) => report::report(&args),
         Command::Sim(command) => sim::sim(command).await,
     }
 }

@@ -31,6 +31,9 @@ pub struct RunArgs {
     /// Write firedrill's JSON drill report (timeline, phases, verdicts, faults).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Write the self-contained HTML report (timeline, verdicts, probes, faults, commands).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Write a Cucumber JSON report.
     #[arg(long, value_name = "FILE")]
     pub cucumber_json: Option<PathBuf>,
@@ -223,8 +226,11 @@ pub async fn run(args: RunArgs, log_format: LogFormat) -> Exit {
     } else {
         (Exit::Passed, "passed")
     };
+    let report = report.finish(verdict);
+    if let Some(path) = &args.html {
+        super::report::write(std::slice::from_ref(&report), path);
+    }
     if let Some(path) = &args.json {
-        let report = report.finish(verdict);
         let written = serde_json::to_vec_pretty(&report)
             .map_err(std::io::Error::other)
             .and_then(|json| std::fs::write(path, json));

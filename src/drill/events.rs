@@ -119,7 +119,7 @@ pub enum Event {
 }
 
 /// How a step ended.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 #[serde(tag = "outcome", content = "message", rename_all = "kebab-case")]
 pub enum StepOutcome {
     /// It passed.

@@ -59,22 +59,18 @@ impl TargetError {
 }
 
 /// A time budget for a phase.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
     /// At most this long.
     Within {
         /// The budget.
-        #[serde(with = "humantime_serde")]
         limit: Duration,
     },
     /// Expected to land inside this band (both ends inclusive).
     Band {
         /// The shortest expected duration.
-        #[serde(with = "humantime_serde")]
         low: Duration,
         /// The longest acceptable duration.
-        #[serde(with = "humantime_serde")]
         high: Duration,
     },
 }
@@ -165,6 +161,21 @@ impl fmt::Display for Target {
     }
 }
 
+/// Serialised as drills write it (`within 25m`, `20m..25m`), so reports read back.
+impl serde::Serialize for Target {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let text = match self {
+            Target::Within { limit } => format!("within {}", humantime::format_duration(*limit)),
+            Target::Band { low, high } => format!(
+                "{}..{}",
+                humantime::format_duration(*low),
+                humantime::format_duration(*high)
+            ),
+        };
+        serializer.serialize_str(&text)
+    }
+}
+
 impl<'de> serde::Deserialize<'de> for Target {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
@@ -173,10 +184,10 @@ impl<'de> serde::Deserialize<'de> for Target {
 }
 
 /// The outcome of comparing a measurement with its target.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Verdict {
     /// What was measured (platform time), serialised as seconds.
-    #[serde(serialize_with = "seconds")]
+    #[serde(serialize_with = "seconds", deserialize_with = "from_seconds")]
     pub measured: Duration,
     /// What it was compared with.
     pub target: Target,
@@ -188,6 +199,11 @@ pub struct Verdict {
 
 fn seconds<S: serde::Serializer>(d: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_f64(d.as_secs_f64())
+}
+
+fn from_seconds<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    let secs = <f64 as serde::Deserialize>::deserialize(deserializer)?;
+    Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)
 }
 
 impl Verdict {
@@ -277,6 +293,19 @@ mod tests {
             missed.to_string(),
             "MISSED: measured 26m 5s against target within 25m (1m 5s over)"
         );
+    }
+
+    #[test]
+    fn targets_serialise_as_written_and_read_back() {
+        for text in ["20m..25m", "within 2m 30s"] {
+            let target: Target = text.parse().expect("parses");
+            let json = serde_json::to_string(&target).expect("serialises");
+            assert_eq!(json, format!("\"{text}\""));
+            assert_eq!(
+                serde_json::from_str::<Target>(&json).expect("reads back"),
+                target
+            );
+        }
     }
 
     #[test]

@@ -1,12 +1,12 @@
 //! Milestones (named instants) and phases (timed intervals between two milestones).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::drill::clock::PlatformTime;
 use crate::drill::target::Verdict;
 
 /// A named instant on the drill timeline, stamped when it was *observed*.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Milestone {
     /// `fault injected`, `outage detected`, `service answers from us-west2` …
     pub name: String,
@@ -17,7 +17,7 @@ pub struct Milestone {
 }
 
 /// A measured interval with its target's verdict.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Phase {
     /// `failover`, `detection`, or `"a" → "b"`.
     pub name: String,

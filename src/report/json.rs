@@ -6,7 +6,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::drill::clock::PlatformTime;
 use crate::drill::events::{Event, Sink, StepOutcome};
@@ -18,7 +18,7 @@ use crate::providers::http::Observation;
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// A whole run.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Report {
     /// [`SCHEMA_VERSION`].
     pub schema_version: u32,
@@ -37,7 +37,7 @@ pub struct Report {
 }
 
 /// One scenario.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ScenarioReport {
     /// Feature name.
     pub feature: String,
@@ -63,10 +63,24 @@ pub struct ScenarioReport {
     pub commands: Vec<Finished>,
     /// Probes, with every observation.
     pub probes: Vec<ProbeReport>,
+    /// Write checkers' results.
+    #[serde(default)]
+    pub writes: Vec<WritesReport>,
+}
+
+/// One write checker's result.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WritesReport {
+    /// The namespace whose database was written.
+    pub namespace: String,
+    /// Acknowledged writes.
+    pub acknowledged: u64,
+    /// Acknowledged writes that could not be read back.
+    pub lost: u64,
 }
 
 /// One step.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StepReport {
     /// `Given`, `When`…
     pub keyword: String,
@@ -78,7 +92,7 @@ pub struct StepReport {
 }
 
 /// One fault.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct FaultReport {
     /// Ledger id.
     pub id: String,
@@ -95,7 +109,7 @@ pub struct FaultReport {
 }
 
 /// One probe.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ProbeReport {
     /// Its name.
     pub name: String,
@@ -105,6 +119,89 @@ pub struct ProbeReport {
     pub bad: u64,
     /// Every observation, oldest first.
     pub observations: Vec<Observation>,
+}
+
+/// A report file that cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file cannot be read.
+    #[error("cannot read the report {path}: {source}")]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Not (complete) JSON, or not a drill report.
+    #[error("{path}:{line}:{column}: not a firedrill drill report: {message} (hint: {hint})")]
+    Parse {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Line from 1.
+        line: usize,
+        /// Column from 1.
+        column: usize,
+        /// The parser's complaint.
+        message: String,
+        /// What to do.
+        hint: &'static str,
+    },
+    /// Written by a firedrill with another format.
+    #[error(
+        "{path}: schema_version {found}, but this firedrill reads schema_version {SCHEMA_VERSION} (hint: render it with the firedrill version that wrote it)"
+    )]
+    Version {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What it says.
+        found: String,
+    },
+}
+
+/// Reads a JSON drill report, checking its schema version first.
+///
+/// # Errors
+///
+/// [`LoadError`] naming the file, and the line and column of a parse error.
+pub fn load(path: &std::path::Path) -> Result<Report, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let parse_error = |e: serde_json::Error, hint| LoadError::Parse {
+        path: path.to_path_buf(),
+        line: e.line(),
+        column: e.column(),
+        message: e
+            .to_string()
+            .split(" at line ")
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+        hint,
+    };
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        let hint = if e.is_eof() {
+            "the file ends early: was the run killed while writing it?"
+        } else {
+            "the file is not JSON"
+        };
+        parse_error(e, hint)
+    })?;
+    match value
+        .get("schema_version")
+        .and_then(serde_json::Value::as_u64)
+    {
+        Some(v) if v == u64::from(SCHEMA_VERSION) => {}
+        other => {
+            return Err(LoadError::Version {
+                path: path.to_path_buf(),
+                found: other.map_or_else(|| "missing".to_owned(), |v| v.to_string()),
+            });
+        }
+    }
+    serde_json::from_str(&text)
+        .map_err(|e| parse_error(e, "a field has the wrong shape for this schema version"))
 }
 
 /// Builds a [`Report`] from events.
@@ -210,6 +307,15 @@ impl Sink for Builder {
                 }
             }
             Event::CommandFinished(finished) => current.commands.push(finished.clone()),
+            Event::WritesChecked {
+                namespace,
+                acknowledged,
+                lost,
+            } => current.writes.push(WritesReport {
+                namespace: namespace.clone(),
+                acknowledged: *acknowledged,
+                lost: *lost,
+            }),
             Event::ProbeStopped { probe, state } => current.probes.push(ProbeReport {
                 name: probe.clone(),
                 good: state.good,

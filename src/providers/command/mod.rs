@@ -137,7 +137,7 @@ impl CommandUndo {
 }
 
 /// A finished command.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Finished {
     /// Program and arguments as run.
     pub argv: Vec<String>,

@@ -17,7 +17,7 @@ use crate::platform::Probe;
 const HISTORY_LIMIT: usize = 20_000;
 
 /// One probe request and what came back.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct Observation {
     /// When the request was sent (platform time).
     pub at: PlatformTime,
