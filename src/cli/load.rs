@@ -144,6 +144,19 @@ pub fn check(args: &Drills, platform: Result<Platform, Problems>) -> Result<Load
     })
 }
 
+/// Drills checked against `--platform` or the embedded platform, for commands that touch
+/// nothing; problems are printed and become [`Exit::Usage`](super::Exit::Usage).
+///
+/// # Errors
+///
+/// The exit code after printing the problems.
+pub fn checked(args: &Drills) -> Result<Loaded, super::Exit> {
+    check(args, platform_for_checks(args.platform.as_deref())).map_err(|problems| {
+        super::render::problems(&problems);
+        super::Exit::Usage
+    })
+}
+
 /// The platform from `--platform`, or the embedded one (with placeholder endpoints).
 ///
 /// # Errors

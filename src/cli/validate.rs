@@ -25,13 +25,9 @@ pub struct PlanArgs {
 
 /// Checks drills and platform; with `--preflight`, also reachability.
 pub async fn validate(args: ValidateArgs) -> Exit {
-    let platform = load::platform_for_checks(args.drills.platform.as_deref());
-    let loaded = match load::check(&args.drills, platform) {
+    let loaded = match load::checked(&args.drills) {
         Ok(loaded) => loaded,
-        Err(problems) => {
-            render::problems(&problems);
-            return Exit::Usage;
-        }
+        Err(exit) => return exit,
     };
     if args.preflight {
         let needs: BTreeSet<_> = loaded
@@ -70,13 +66,9 @@ pub async fn validate(args: ValidateArgs) -> Exit {
 
 /// Prints what each scenario would inject and how it would be undone.
 pub fn plan(args: PlanArgs) -> Exit {
-    let platform = load::platform_for_checks(args.drills.platform.as_deref());
-    let loaded = match load::check(&args.drills, platform) {
+    let loaded = match load::checked(&args.drills) {
         Ok(loaded) => loaded,
-        Err(problems) => {
-            render::problems(&problems);
-            return Exit::Usage;
-        }
+        Err(exit) => return exit,
     };
     println!(
         "Plan against platform \"{}\" (nothing is touched):",
