@@ -250,7 +250,15 @@ pub async fn run(args: RunArgs, log_format: LogFormat) -> Exit {
             "\naborted by {:?}; every fault of this run was undone",
             outcome.aborted.unwrap_or(runner::Abort::Interrupt)
         ),
-        _ => println!("\n{} passed, {} failed", outcome.passed, outcome.failed),
+        // Not println!: a closed pipe (`| head`) must not turn a finished drill into a panic.
+        _ => {
+            let _ = writeln!(
+                std::io::stdout(),
+                "\n{} passed, {} failed",
+                outcome.passed,
+                outcome.failed
+            );
+        }
     }
     exit
 }
