@@ -41,12 +41,9 @@ pub async fn check(
                 };
                 // Any HTTP answer proves the endpoint is reachable; whether it is *healthy* is
                 // a step of the drill ("the platform is healthy").
-                let attempt = clock
-                    .timeout(
-                        probe.timeout.max(Duration::from_secs(1)),
-                        http.get(&probe.url).send(),
-                    )
-                    .await;
+                // Reachability is a wall-clock question: at least 2 s, whatever the time scale.
+                let deadline = clock.to_wall(probe.timeout).max(Duration::from_secs(2));
+                let attempt = tokio::time::timeout(deadline, http.get(&probe.url).send()).await;
                 let error = match attempt {
                     Ok(Ok(_)) => None,
                     Ok(Err(e)) if e.is_connect() => {

@@ -13,6 +13,9 @@ use tokio::sync::watch;
 use crate::drill::clock::{Clock, PlatformTime};
 use crate::platform::Probe;
 
+/// The shortest wall-clock time a probe request is given, whatever the time scale.
+const MIN_WALL_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// Most observations kept per probe for the report (25 minutes at one per second fits).
 const HISTORY_LIMIT: usize = 20_000;
 
@@ -62,7 +65,11 @@ pub async fn observe(client: &reqwest::Client, probe: &Probe, clock: &Clock) -> 
         let body = response.text().await?;
         Ok::<_, reqwest::Error>((status, region, body))
     };
-    let outcome = clock.timeout(probe.timeout, request).await;
+    // In compressed time a probe's timeout is a few wall milliseconds, less than a loaded
+    // machine may take to schedule a loopback request; a floor of wall time keeps scheduling
+    // noise from counting as an outage (the latency is still reported in platform time).
+    let deadline = clock.to_wall(probe.timeout).max(MIN_WALL_TIMEOUT);
+    let outcome = tokio::time::timeout(deadline, request).await;
     let latency = clock.now().saturating_since(at);
     match outcome {
         Ok(Ok((status, region, body))) => {
