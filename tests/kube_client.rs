@@ -180,16 +180,14 @@ async fn lists_gets_and_patches_nodes_and_pods() {
         other => panic!("expected a 404 Status, got {other:?}"),
     }
     let on_node = pods
-        .list(
-            &ListParams::default().fields(&format!(
+        .list(&ListParams::default().fields(&format!(
                 "spec.nodeName={}",
                 ready[0]
                     .spec
                     .as_ref()
                     .and_then(|s| s.node_name.clone())
                     .expect("bound")
-            )),
-        )
+            )))
         .await
         .expect("field selector");
     assert!(

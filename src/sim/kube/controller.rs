@@ -668,7 +668,7 @@ impl Controller {
                     let zone = zone_of.get(node).copied().unwrap_or_default().to_owned();
                     *per_owner_zone.entry((ns, o, zone)).or_default() += 1;
                     let uid = p["metadata"]["uid"].as_str().unwrap_or_default();
-                    if !self.records.get(uid).is_some_and(|r| r.scheduled.is_some()) {
+                    if self.records.get(uid).is_none_or(|r| r.scheduled.is_none()) {
                         started.push(p.clone());
                     }
                 }
@@ -903,11 +903,11 @@ impl Controller {
             if desired - ready > 0 {
                 status["unavailableReplicas"] = json!(desired - ready);
             }
-            if ready == 0 {
-                if let Some(s) = status.as_object_mut() {
-                    s.remove("readyReplicas");
-                    s.remove("availableReplicas");
-                }
+            if ready == 0
+                && let Some(s) = status.as_object_mut()
+            {
+                s.remove("readyReplicas");
+                s.remove("availableReplicas");
             }
             let _ = store.modify(DEPLOYMENTS, &ns, &name, |dep| {
                 dep["status"] = status;

@@ -272,6 +272,6 @@ pub enum SimError {
         region: String,
         /// The refusal.
         #[source]
-        source: ApiError,
+        source: Box<ApiError>,
     },
 }

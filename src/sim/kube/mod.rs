@@ -465,7 +465,7 @@ impl Cluster {
             })
             .map_err(|source| SimError::Api {
                 region: self.shared.region.clone(),
-                source,
+                source: Box::new(source),
             })?;
         let World { store, ctl } = &mut *w;
         ctl.reconcile(store);

@@ -289,10 +289,9 @@ mod tests {
                 .matches(&node)
         );
         assert!(
-            FieldSelector::parse("metadata.name!=n1")
+            !FieldSelector::parse("metadata.name!=n1")
                 .expect("parses")
                 .matches(&node)
-                == false
         );
         let pod = json!({"spec": {"nodeName": "n1"}, "status": {"phase": "Running"}});
         let fs = FieldSelector::parse("spec.nodeName=n1,status.phase!=Succeeded").expect("parses");

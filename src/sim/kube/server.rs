@@ -120,8 +120,8 @@ fn route(path: &str) -> Route {
     };
     let (namespace, rest) = match rest {
         ["namespaces", ns, tail @ ..]
-            if !tail.is_empty()
-                && !(group.is_empty()
+            if !(tail.is_empty()
+                || group.is_empty()
                     && tail.len() == 1
                     && matches!(tail[0], "status" | "finalize")) =>
         {

@@ -522,8 +522,8 @@ impl Store {
         let last = Arc::new(last);
         self.record(res, ChangeKind::Deleted, last.clone(), Some(old));
         if res == NAMESPACES {
-            for r in 0..RESOURCES.len() {
-                if !RESOURCES[r].namespaced {
+            for (r, rt) in RESOURCES.iter().enumerate() {
+                if !rt.namespaced {
                     continue;
                 }
                 let names: Vec<String> = self
