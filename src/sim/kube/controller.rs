@@ -14,7 +14,6 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 
 use super::resources::{DEPLOYMENTS, NODES, PODS, REPLICASETS};
-use super::selector::LabelSelector;
 use super::store::{Store, labels_of, name_of, namespace_of, parse_rfc3339, suffix};
 use crate::drill::clock::{Clock, PlatformTime};
 
@@ -450,6 +449,9 @@ impl Controller {
                 evict.push((namespace_of(pod).to_owned(), name_of(pod).to_owned()));
                 continue;
             };
+            if taints.is_empty() {
+                continue;
+            }
             let tolerations = pod["spec"]["tolerations"]
                 .as_array()
                 .cloned()
@@ -483,20 +485,23 @@ impl Controller {
         next
     }
 
-    /// Replica sets and pods follow each deployment's replicas.
+    /// Replica sets and pods follow each deployment's replicas. A template change makes a new
+    /// replica set; the old one's pods go as the new one's turn Ready (a rolling update).
     fn sync_deployments(&mut self, store: &mut Store, now: PlatformTime) {
+        let index = OwnerIndex::build(store);
         let deployments: Vec<Arc<Value>> = store.list(DEPLOYMENTS, None).cloned().collect();
         for d in deployments {
-            let (ns, name) = (namespace_of(&d).to_owned(), name_of(&d).to_owned());
-            let selector = LabelSelector::from_object(&d["spec"]["selector"]);
+            let ns = namespace_of(&d).to_owned();
             let desired = usize::try_from(d["spec"]["replicas"].as_i64().unwrap_or(1)).unwrap_or(0);
             let hash = template_hash(&d["spec"]["template"]);
-            let rs_name = format!("{name}-{hash}");
+            let rs_name = format!("{}-{hash}", name_of(&d));
             let rs_uid = self.ensure_replica_set(store, &d, &rs_name, &hash, desired);
-            let mut owned: Vec<Arc<Value>> = store.pods_matching(&ns, &selector).cloned().collect();
-            if owned.len() > desired {
+            let mut current = index.pods(&ns, &rs_name);
+            let new_ready = current.iter().filter(|p| pod_ready(p)).count();
+            let mut doomed: Vec<Arc<Value>> = Vec::new();
+            if current.len() > desired {
                 // Delete the least useful first: unscheduled, then not ready, then the newest.
-                owned.sort_by_key(|p| {
+                current.sort_by_key(|p| {
                     (
                         p["spec"]["nodeName"].is_string(),
                         pod_ready(p),
@@ -509,12 +514,25 @@ impl Controller {
                         std::cmp::Reverse(name_of(p).to_owned()),
                     )
                 });
-                for p in owned.iter().take(owned.len() - desired) {
-                    let _ = store.delete(PODS, &ns, name_of(p), None);
-                }
+                doomed.extend(current.iter().take(current.len() - desired).cloned());
+            }
+            for (old_rs, old_pods) in index.old_replica_sets(store, &d, &rs_name) {
+                let keep = desired.saturating_sub(new_ready).min(old_pods.len());
+                let mut old_pods = old_pods;
+                old_pods.sort_by_key(|p| (pod_ready(p), name_of(p).to_owned()));
+                doomed.extend(old_pods.iter().take(old_pods.len() - keep).cloned());
+                let _ = store.modify(REPLICASETS, &ns, &old_rs, |rs| {
+                    rs["spec"]["replicas"] = json!(keep);
+                    Ok(())
+                });
+            }
+            for p in &doomed {
+                let _ = store.delete(PODS, &ns, name_of(p), None);
+            }
+            if !doomed.is_empty() {
                 self.forget_deleted(store, now);
             }
-            for _ in owned.len()..desired {
+            for _ in current.len()..desired {
                 self.create_pod(store, &d, &rs_name, &rs_uid, &hash, now);
             }
         }
@@ -540,6 +558,15 @@ impl Controller {
             });
             return uid;
         }
+        let revision = 1 + store
+            .list(REPLICASETS, Some(ns))
+            .filter(|rs| rs["metadata"]["ownerReferences"][0]["uid"] == d["metadata"]["uid"])
+            .count();
+        let _ = store.modify(DEPLOYMENTS, ns, name_of(d), |dep| {
+            dep["metadata"]["annotations"]["deployment.kubernetes.io/revision"] =
+                json!(revision.to_string());
+            Ok(())
+        });
         let mut template = d["spec"]["template"].clone();
         template["metadata"]["labels"]["pod-template-hash"] = json!(hash);
         let mut selector = d["spec"]["selector"].clone();
@@ -551,7 +578,7 @@ impl Controller {
                 "name": rs_name,
                 "namespace": ns,
                 "labels": labels,
-                "annotations": {"deployment.kubernetes.io/revision": "1"},
+                "annotations": {"deployment.kubernetes.io/revision": revision.to_string()},
                 "ownerReferences": [{
                     "apiVersion": "apps/v1", "kind": "Deployment", "name": name_of(d),
                     "uid": d["metadata"]["uid"], "controller": true, "blockOwnerDeletion": true,
@@ -661,18 +688,25 @@ impl Controller {
         let mut pending = Vec::new();
         let mut started = Vec::new();
         for p in store.list(PODS, None) {
+            if p["spec"]["nodeName"].is_null() {
+                pending.push(p.clone());
+            }
+        }
+        for p in store.list(PODS, None) {
             match p["spec"]["nodeName"].as_str() {
                 Some(node) => {
-                    *per_node.entry(node.to_owned()).or_default() += 1;
-                    let (ns, o) = owner(p);
-                    let zone = zone_of.get(node).copied().unwrap_or_default().to_owned();
-                    *per_owner_zone.entry((ns, o, zone)).or_default() += 1;
+                    if !pending.is_empty() {
+                        *per_node.entry(node.to_owned()).or_default() += 1;
+                        let (ns, o) = owner(p);
+                        let zone = zone_of.get(node).copied().unwrap_or_default().to_owned();
+                        *per_owner_zone.entry((ns, o, zone)).or_default() += 1;
+                    }
                     let uid = p["metadata"]["uid"].as_str().unwrap_or_default();
                     if self.records.get(uid).is_none_or(|r| r.scheduled.is_none()) {
                         started.push(p.clone());
                     }
                 }
-                None => pending.push(p.clone()),
+                None => {}
             }
         }
         // Pods created with a node already set (not by the scheduler) start on that node.
@@ -795,12 +829,24 @@ impl Controller {
         let stamp = store.now_rfc3339();
         let deployments: Vec<Arc<Value>> = store.list(DEPLOYMENTS, None).cloned().collect();
         let mut next: Option<PlatformTime> = None;
+        let index = OwnerIndex::build(store);
         for d in deployments {
             let (ns, name) = (namespace_of(&d).to_owned(), name_of(&d).to_owned());
-            let selector = LabelSelector::from_object(&d["spec"]["selector"]);
-            let pods: Vec<&Arc<Value>> = store.pods_matching(&ns, &selector).collect();
-            let replicas = pods.len() as i64;
-            let ready = pods.iter().filter(|p| pod_ready(p)).count() as i64;
+            let hash = template_hash(&d["spec"]["template"]);
+            let rs_name = format!("{name}-{hash}");
+            let current = index.pods(&ns, &rs_name);
+            let old_pods: Vec<Arc<Value>> = index
+                .old_replica_sets(store, &d, &rs_name)
+                .into_iter()
+                .flat_map(|(_, p)| p)
+                .collect();
+            let updated = current.len() as i64;
+            let replicas = updated + old_pods.len() as i64;
+            let ready = current
+                .iter()
+                .chain(old_pods.iter())
+                .filter(|p| pod_ready(p))
+                .count() as i64;
             let desired = d["spec"]["replicas"].as_i64().unwrap_or(1);
             let max_unavailable = match &d["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] {
                 Value::Number(n) => n.as_i64().unwrap_or(0),
@@ -809,9 +855,7 @@ impl Controller {
                 }
                 _ => desired / 4,
             };
-            let hash = template_hash(&d["spec"]["template"]);
-            let rs_name = format!("{name}-{hash}");
-            let complete = replicas == desired && ready == desired;
+            let complete = replicas == desired && updated == desired && ready == desired;
             let deadline = Duration::from_secs(
                 u64::try_from(d["spec"]["progressDeadlineSeconds"].as_i64().unwrap_or(600))
                     .unwrap_or(600),
@@ -892,7 +936,7 @@ impl Controller {
             let mut status = json!({
                 "observedGeneration": d["metadata"]["generation"],
                 "replicas": replicas,
-                "updatedReplicas": replicas,
+                "updatedReplicas": updated,
                 "readyReplicas": ready,
                 "availableReplicas": ready,
                 "conditions": [
@@ -913,13 +957,68 @@ impl Controller {
                 dep["status"] = status;
                 Ok(())
             });
-            let _ = store.modify(REPLICASETS, &ns, &rs_name, |rs| {
-                let generation = rs["metadata"]["generation"].clone();
-                rs["status"] = json!({"replicas": replicas, "fullyLabeledReplicas": replicas, "readyReplicas": ready, "availableReplicas": ready, "observedGeneration": generation});
-                Ok(())
-            });
+            let mut sets = index.old_replica_sets(store, &d, &rs_name);
+            sets.push((rs_name, current));
+            for (rs_name, pods) in sets {
+                let count = pods.len();
+                let ready = pods.iter().filter(|p| pod_ready(p)).count();
+                let _ = store.modify(REPLICASETS, &ns, &rs_name, |rs| {
+                    let generation = rs["metadata"]["generation"].clone();
+                    rs["status"] = json!({"replicas": count, "fullyLabeledReplicas": count, "readyReplicas": ready, "availableReplicas": ready, "observedGeneration": generation});
+                    Ok(())
+                });
+            }
         }
         next
+    }
+}
+
+/// The pods of each replica set, from one scan of the pods (so a pass costs O(pods), not
+/// O(deployments × pods)).
+struct OwnerIndex {
+    by_rs: HashMap<(String, String), Vec<Arc<Value>>>,
+}
+
+impl OwnerIndex {
+    fn build(store: &Store) -> Self {
+        let mut by_rs: HashMap<(String, String), Vec<Arc<Value>>> = HashMap::new();
+        for p in store.list(PODS, None) {
+            let owner = &p["metadata"]["ownerReferences"][0];
+            if owner["kind"] == "ReplicaSet"
+                && let Some(rs) = owner["name"].as_str()
+            {
+                by_rs
+                    .entry((namespace_of(p).to_owned(), rs.to_owned()))
+                    .or_default()
+                    .push(p.clone());
+            }
+        }
+        Self { by_rs }
+    }
+
+    fn pods(&self, ns: &str, rs: &str) -> Vec<Arc<Value>> {
+        self.by_rs
+            .get(&(ns.to_owned(), rs.to_owned()))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The deployment's other replica sets (older templates) and their pods.
+    fn old_replica_sets(
+        &self,
+        store: &Store,
+        d: &Value,
+        current: &str,
+    ) -> Vec<(String, Vec<Arc<Value>>)> {
+        let ns = namespace_of(d);
+        store
+            .list(REPLICASETS, Some(ns))
+            .filter(|rs| {
+                name_of(rs) != current
+                    && rs["metadata"]["ownerReferences"][0]["uid"] == d["metadata"]["uid"]
+            })
+            .map(|rs| (name_of(rs).to_owned(), self.pods(ns, name_of(rs))))
+            .collect()
     }
 }
 

@@ -211,7 +211,14 @@ fn deployment_object(d: &DeploymentSpec) -> Value {
             "name": "app",
             "image": d.image,
             "ports": [{"containerPort": 8080, "protocol": "TCP"}],
-            "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080}},
+            "readinessProbe": {
+                "httpGet": {"path": "/healthz", "port": 8080, "scheme": "HTTP"},
+                "timeoutSeconds": 1, "periodSeconds": 10, "successThreshold": 1, "failureThreshold": 3,
+            },
+            "resources": {},
+            "terminationMessagePath": "/dev/termination-log",
+            "terminationMessagePolicy": "File",
+            "imagePullPolicy": "IfNotPresent",
         }],
     });
     if let Some(pool) = &d.pool {
@@ -326,6 +333,16 @@ impl Cluster {
         let app = axum::Router::new()
             .fallback(server::handle)
             .with_state(shared.clone());
+        // Watch events are small writes: without TCP_NODELAY, Nagle and delayed ACKs hold them
+        // back for tens of milliseconds.
+        let listener = axum::serve::ListenerExt::tap_io(
+            listener,
+            |tcp: &mut tokio::net::TcpStream| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::debug!(error = %e, "cannot set TCP_NODELAY on a Kubernetes API connection");
+                }
+            },
+        );
         let serve = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::error!(error = %e, "embedded Kubernetes API server stopped");

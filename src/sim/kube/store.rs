@@ -40,7 +40,8 @@ pub struct Change {
     pub previous: Option<Arc<Value>>,
 }
 
-type Key = (String, String);
+/// Objects of one kind: namespace → name → object (cluster-scoped kinds use namespace "").
+type Objects = BTreeMap<String, BTreeMap<String, Arc<Value>>>;
 
 /// The store of one API server.
 #[derive(Debug)]
@@ -49,7 +50,7 @@ pub struct Store {
     rv: u64,
     uid_counter: u64,
     uid_prefix: u32,
-    objects: Vec<BTreeMap<Key, Arc<Value>>>,
+    objects: Vec<Objects>,
     history: VecDeque<Arc<Change>>,
     history_capacity: usize,
     /// Every change with a version above this is in `history`.
@@ -202,9 +203,26 @@ impl Store {
     /// One object.
     #[must_use]
     pub fn get(&self, res: ResourceId, ns: &str, name: &str) -> Option<&Arc<Value>> {
-        self.objects
-            .get(res)?
-            .get(&(ns.to_owned(), name.to_owned()))
+        self.objects.get(res)?.get(ns)?.get(name)
+    }
+
+    fn insert(&mut self, res: ResourceId, ns: &str, name: &str, obj: Arc<Value>) {
+        if let Some(kind) = self.objects.get_mut(res) {
+            kind.entry(ns.to_owned())
+                .or_default()
+                .insert(name.to_owned(), obj);
+        }
+    }
+
+    fn remove(&mut self, res: ResourceId, ns: &str, name: &str) {
+        if let Some(kind) = self.objects.get_mut(res)
+            && let Some(names) = kind.get_mut(ns)
+        {
+            names.remove(name);
+            if names.is_empty() {
+                kind.remove(ns);
+            }
+        }
     }
 
     /// Objects of a kind, in one namespace or (None) all, ordered by namespace and name.
@@ -213,12 +231,12 @@ impl Store {
         res: ResourceId,
         ns: Option<&'a str>,
     ) -> impl Iterator<Item = &'a Arc<Value>> + 'a {
-        self.objects
-            .get(res)
-            .into_iter()
-            .flat_map(|m| m.iter())
-            .filter(move |((ons, _), _)| ns.is_none_or(|n| n == ons))
-            .map(|(_, v)| v)
+        let kind = self.objects.get(res);
+        let namespaces: Box<dyn Iterator<Item = &'a BTreeMap<String, Arc<Value>>> + 'a> = match ns {
+            Some(ns) => Box::new(kind.and_then(|k| k.get(ns)).into_iter()),
+            None => Box::new(kind.into_iter().flat_map(|k| k.values())),
+        };
+        namespaces.flat_map(|names| names.values())
     }
 
     fn next_uid(&mut self) -> String {
@@ -339,7 +357,7 @@ impl Store {
         m["generation"] = json!(1);
         super::objects::default_object(res, &mut obj, &now);
         let obj = Arc::new(obj);
-        self.objects[res].insert((key_ns, name), obj.clone());
+        self.insert(res, &key_ns, &name, obj.clone());
         self.record(res, ChangeKind::Added, obj.clone(), None);
         Ok(obj)
     }
@@ -444,7 +462,7 @@ impl Store {
         self.rv += 1;
         merged["metadata"]["resourceVersion"] = json!(self.rv.to_string());
         let obj = Arc::new(merged);
-        self.objects[res].insert((key_ns.to_owned(), name.to_owned()), obj.clone());
+        self.insert(res, key_ns, name, obj.clone());
         self.record(res, ChangeKind::Modified, obj.clone(), Some(old));
         Ok(obj)
     }
@@ -479,7 +497,7 @@ impl Store {
         self.rv += 1;
         new["metadata"]["resourceVersion"] = json!(self.rv.to_string());
         let obj = Arc::new(new);
-        self.objects[res].insert((ns.to_owned(), name.to_owned()), obj.clone());
+        self.insert(res, ns, name, obj.clone());
         self.record(res, ChangeKind::Modified, obj.clone(), Some(old));
         Ok(obj)
     }
@@ -498,9 +516,8 @@ impl Store {
     ) -> Result<Arc<Value>, ApiError> {
         let rt = &RESOURCES[res];
         let key_ns = if rt.namespaced { ns } else { "" };
-        let key = (key_ns.to_owned(), name.to_owned());
-        let old = self.objects[res]
-            .get(&key)
+        let old = self
+            .get(res, key_ns, name)
             .cloned()
             .ok_or_else(|| ApiError::not_found(rt, name))?;
         if let Some(uid) = uid
@@ -515,7 +532,7 @@ impl Store {
                 ),
             ));
         }
-        self.objects[res].remove(&key);
+        self.remove(res, key_ns, name);
         self.rv += 1;
         let mut last = (*old).clone();
         last["metadata"]["resourceVersion"] = json!(self.rv.to_string());
