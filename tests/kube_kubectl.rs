@@ -335,18 +335,59 @@ async fn get_pods_watch_streams_new_pods() {
 #[tokio::test]
 async fn set_image_rolls_the_deployment_over_to_a_new_replica_set() {
     let h = harness().await;
-    h.wait_until("4 web pods Ready", |c| ready_pods(c, "web").len() == 4).await;
-    let before: Vec<String> = ready_pods(&h.cluster, "web").iter().map(|p| p["metadata"]["name"].as_str().expect("name").to_owned()).collect();
-    let out = h.run(&["-n", "prod-1", "set", "image", "deployment/web", "app=registry.example/app:2"]).await;
+    h.wait_until("4 web pods Ready", |c| ready_pods(c, "web").len() == 4)
+        .await;
+    let before: Vec<String> = ready_pods(&h.cluster, "web")
+        .iter()
+        .map(|p| p["metadata"]["name"].as_str().expect("name").to_owned())
+        .collect();
+    let out = h
+        .run(&[
+            "-n",
+            "prod-1",
+            "set",
+            "image",
+            "deployment/web",
+            "app=registry.example/app:2",
+        ])
+        .await;
     assert_eq!(out.trim(), "deployment.apps/web image updated");
-    let out = h.run(&["-n", "prod-1", "rollout", "status", "deployment/web", "--timeout=30s"]).await;
-    assert!(out.trim_end().ends_with("deployment \"web\" successfully rolled out"), "{out}");
+    let out = h
+        .run(&[
+            "-n",
+            "prod-1",
+            "rollout",
+            "status",
+            "deployment/web",
+            "--timeout=30s",
+        ])
+        .await;
+    assert!(
+        out.trim_end()
+            .ends_with("deployment \"web\" successfully rolled out"),
+        "{out}"
+    );
     let after = ready_pods(&h.cluster, "web");
     assert_eq!(after.len(), 4);
     for p in &after {
-        assert_eq!(p["spec"]["containers"][0]["image"], "registry.example/app:2");
-        assert!(!before.iter().any(|b| p["metadata"]["name"] == b.as_str()), "old pod survived the rollout");
+        assert_eq!(
+            p["spec"]["containers"][0]["image"],
+            "registry.example/app:2"
+        );
+        assert!(
+            !before.iter().any(|b| p["metadata"]["name"] == b.as_str()),
+            "old pod survived the rollout"
+        );
     }
-    assert_eq!(h.cluster.objects("replicasets", Some("prod-1")).len(), 2, "old and new replica sets");
-    assert_eq!(h.cluster.object("deployments", "prod-1", "web").expect("deployment")["metadata"]["annotations"]["deployment.kubernetes.io/revision"], "2");
+    assert_eq!(
+        h.cluster.objects("replicasets", Some("prod-1")).len(),
+        2,
+        "old and new replica sets"
+    );
+    assert_eq!(
+        h.cluster
+            .object("deployments", "prod-1", "web")
+            .expect("deployment")["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+        "2"
+    );
 }

@@ -87,6 +87,8 @@ enum Stage {
 /// Controller state: timers and ground truth. Lives next to the store under one lock.
 #[derive(Debug)]
 pub struct Controller {
+    /// Template hashes by (deployment uid, generation): hashing serialises the template.
+    hashes: HashMap<(String, i64), String>,
     seed: u64,
     timing: TimingModel,
     clock: Clock,
@@ -249,6 +251,7 @@ impl Controller {
             seed,
             timing,
             clock,
+            hashes: HashMap::new(),
             records: BTreeMap::new(),
             live: HashMap::new(),
             timers: BTreeMap::new(),
@@ -358,7 +361,7 @@ impl Controller {
     /// `node.kubernetes.io/unreachable` or `not-ready`; Ready nodes lose them.
     fn node_lifecycle(&self, store: &mut Store) {
         let stamp = store.now_rfc3339();
-        let nodes: Vec<(String, Option<&'static str>)> = store
+        let nodes: Vec<(String, Option<&'static str>, bool)> = store
             .list(NODES, None)
             .map(|n| {
                 let status = n["status"]["conditions"]
@@ -373,10 +376,30 @@ impl Controller {
                     "False" => Some("node.kubernetes.io/not-ready"),
                     _ => Some("node.kubernetes.io/unreachable"),
                 };
-                (name_of(n).to_owned(), key)
+                let lifecycle_taints: Vec<(&str, &str)> = n["spec"]["taints"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|t| Some((t["key"].as_str()?, t["effect"].as_str()?)))
+                    .filter(|(k, _)| {
+                        *k == "node.kubernetes.io/not-ready"
+                            || *k == "node.kubernetes.io/unreachable"
+                    })
+                    .collect();
+                let settled = match key {
+                    None => lifecycle_taints.is_empty(),
+                    Some(k) => {
+                        lifecycle_taints.iter().all(|(tk, _)| *tk == k)
+                            && ["NoSchedule", "NoExecute"]
+                                .iter()
+                                .all(|e| lifecycle_taints.contains(&(k, *e)))
+                    }
+                };
+                (name_of(n).to_owned(), key, settled)
             })
             .collect();
-        for (name, want) in nodes {
+        // Most passes change no node: decide read-only, copy only the nodes that change.
+        for (name, want, _) in nodes.into_iter().filter(|(_, _, settled)| !settled) {
             let _ = store.modify(NODES, "", &name, |node| {
                 let mut taints = node["spec"]["taints"]
                     .as_array()
@@ -485,6 +508,17 @@ impl Controller {
         next
     }
 
+    fn hash_of(&mut self, d: &Value) -> String {
+        let key = (
+            d["metadata"]["uid"].as_str().unwrap_or_default().to_owned(),
+            d["metadata"]["generation"].as_i64().unwrap_or(0),
+        );
+        self.hashes
+            .entry(key)
+            .or_insert_with(|| template_hash(&d["spec"]["template"]))
+            .clone()
+    }
+
     /// Replica sets and pods follow each deployment's replicas. A template change makes a new
     /// replica set; the old one's pods go as the new one's turn Ready (a rolling update).
     fn sync_deployments(&mut self, store: &mut Store, now: PlatformTime) {
@@ -493,7 +527,7 @@ impl Controller {
         for d in deployments {
             let ns = namespace_of(&d).to_owned();
             let desired = usize::try_from(d["spec"]["replicas"].as_i64().unwrap_or(1)).unwrap_or(0);
-            let hash = template_hash(&d["spec"]["template"]);
+            let hash = self.hash_of(&d);
             let rs_name = format!("{}-{hash}", name_of(&d));
             let rs_uid = self.ensure_replica_set(store, &d, &rs_name, &hash, desired);
             let mut current = index.pods(&ns, &rs_name);
@@ -693,20 +727,17 @@ impl Controller {
             }
         }
         for p in store.list(PODS, None) {
-            match p["spec"]["nodeName"].as_str() {
-                Some(node) => {
-                    if !pending.is_empty() {
-                        *per_node.entry(node.to_owned()).or_default() += 1;
-                        let (ns, o) = owner(p);
-                        let zone = zone_of.get(node).copied().unwrap_or_default().to_owned();
-                        *per_owner_zone.entry((ns, o, zone)).or_default() += 1;
-                    }
-                    let uid = p["metadata"]["uid"].as_str().unwrap_or_default();
-                    if self.records.get(uid).is_none_or(|r| r.scheduled.is_none()) {
-                        started.push(p.clone());
-                    }
+            if let Some(node) = p["spec"]["nodeName"].as_str() {
+                if !pending.is_empty() {
+                    *per_node.entry(node.to_owned()).or_default() += 1;
+                    let (ns, o) = owner(p);
+                    let zone = zone_of.get(node).copied().unwrap_or_default().to_owned();
+                    *per_owner_zone.entry((ns, o, zone)).or_default() += 1;
                 }
-                None => {}
+                let uid = p["metadata"]["uid"].as_str().unwrap_or_default();
+                if self.records.get(uid).is_none_or(|r| r.scheduled.is_none()) {
+                    started.push(p.clone());
+                }
             }
         }
         // Pods created with a node already set (not by the scheduler) start on that node.
@@ -832,7 +863,7 @@ impl Controller {
         let index = OwnerIndex::build(store);
         for d in deployments {
             let (ns, name) = (namespace_of(&d).to_owned(), name_of(&d).to_owned());
-            let hash = template_hash(&d["spec"]["template"]);
+            let hash = self.hash_of(&d);
             let rs_name = format!("{name}-{hash}");
             let current = index.pods(&ns, &rs_name);
             let old_pods: Vec<Arc<Value>> = index

@@ -564,6 +564,10 @@ impl Drop for Cluster {
     }
 }
 
+/// Wall time the controller waits after a wake-up so a burst of writes (a drain's evictions)
+/// is reconciled in one pass rather than one pass per write.
+const COALESCE: Duration = Duration::from_millis(2);
+
 async fn run_controller(shared: Arc<Shared>) {
     loop {
         let next = {
@@ -575,11 +579,14 @@ async fn run_controller(shared: Arc<Shared>) {
         match next {
             Some(t) => {
                 tokio::select! {
-                    () = shared.wake.notified() => {}
+                    () = shared.wake.notified() => tokio::time::sleep(COALESCE).await,
                     () = clock.sleep_until(t) => {}
                 }
             }
-            None => shared.wake.notified().await,
+            None => {
+                shared.wake.notified().await;
+                tokio::time::sleep(COALESCE).await;
+            }
         }
     }
 }
