@@ -379,3 +379,73 @@ async fn too_old_resource_version_gives_410_and_the_watcher_relists() {
             >= 2
     );
 }
+
+#[tokio::test]
+async fn stale_updates_conflict_and_collections_delete_by_selector() {
+    let cluster = Cluster::start(spec()).await.expect("cluster starts");
+    let client = kube::Client::try_from(cluster.kube_config().expect("config")).expect("client");
+    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client.clone(), "prod-1");
+    let cm = |name: &str, tier: &str| {
+        serde_json::from_value::<k8s_openapi::api::core::v1::ConfigMap>(
+            json!({"metadata": {"name": name, "labels": {"tier": tier}}, "data": {"k": "v"}}),
+        )
+        .expect("configmap")
+    };
+    let first = cms
+        .create(&PostParams::default(), &cm("a", "web"))
+        .await
+        .expect("create");
+    cms.create(&PostParams::default(), &cm("b", "web"))
+        .await
+        .expect("create");
+    cms.create(&PostParams::default(), &cm("c", "db"))
+        .await
+        .expect("create");
+    let mut changed = first.clone();
+    changed.data = Some([("k".to_owned(), "w".to_owned())].into());
+    cms.replace("a", &PostParams::default(), &changed)
+        .await
+        .expect("first replace");
+    let err = cms
+        .replace("a", &PostParams::default(), &changed)
+        .await
+        .expect_err("stale resourceVersion");
+    match err {
+        kube::Error::Api(s) => {
+            assert_eq!((s.code, s.reason.as_str()), (409, "Conflict"));
+            assert!(
+                s.message
+                    .starts_with("Operation cannot be fulfilled on configmaps \"a\""),
+                "{}",
+                s.message
+            );
+        }
+        other => panic!("expected 409, got {other:?}"),
+    }
+    let gone = cms
+        .delete_collection(
+            &kube::api::DeleteParams::default(),
+            &ListParams::default().labels("tier=web"),
+        )
+        .await
+        .expect("delete collection");
+    let names: Vec<String> = gone
+        .left()
+        .expect("a list of deleted objects")
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .collect();
+    assert_eq!(names, ["a", "b"]);
+    assert!(cluster.object("configmaps", "prod-1", "c").is_some());
+
+    let elsewhere: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client, "nowhere");
+    let err = elsewhere
+        .create(&PostParams::default(), &cm("x", "web"))
+        .await
+        .expect_err("missing namespace");
+    assert!(
+        matches!(&err, kube::Error::Api(s) if s.code == 404 && s.message == "namespaces \"nowhere\" not found"),
+        "{err:?}"
+    );
+}

@@ -184,3 +184,67 @@ async fn measure_ready_to_watch_event_latency() {
         latencies[latencies.len() - 1]
     );
 }
+
+/// The same zone drain done by kubectl: `kubectl drain -l topology.kubernetes.io/zone=…`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement: run explicitly with --ignored --nocapture"]
+async fn measure_kubectl_zone_drain_100_nodes_2000_pods() {
+    let clock = Clock::scaled(1_000.0).expect("scale");
+    let mut spec = ClusterSpec::new("us-west1", clock)
+        .zone("us-west1-a", &[("prod-1", 100)])
+        .zone("us-west1-b", &[("prod-1", 100)])
+        .zone("us-west1-c", &[("prod-1", 100)])
+        .namespace("prod-1")
+        .seed(1);
+    for i in 0..40 {
+        spec = spec.deployment("prod-1", &format!("svc-{i:02}"), 150, Some("prod-1"));
+    }
+    let cluster = Cluster::start(spec).await.expect("cluster starts");
+    wait_until("6000 pods Ready", Duration::from_secs(300), || {
+        ready_count(&cluster) == 6_000
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    firedrill::sim::kube::write_kubeconfig(&kubeconfig, &[("us-west1", &cluster.url())])
+        .expect("kubeconfig");
+    let t0 = Instant::now();
+    let out = tokio::process::Command::new(
+        std::env::var("KUBECTL").unwrap_or_else(|_| "kubectl".to_owned()),
+    )
+    .arg("--kubeconfig")
+    .arg(&kubeconfig)
+    .args([
+        "drain",
+        "-l",
+        "topology.kubernetes.io/zone=us-west1-a",
+        "--ignore-daemonsets",
+        "--delete-emptydir-data",
+        "--timeout=600s",
+    ])
+    .env("HOME", dir.path())
+    .output()
+    .await
+    .expect("kubectl runs");
+    let took = t0.elapsed();
+    assert!(
+        out.status.success(),
+        "kubectl drain failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let evicted = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.ends_with(" evicted"))
+        .count();
+    println!("kubectl drain of zone a (100 nodes): {evicted} pods evicted in {took:?} wall");
+    wait_until(
+        "6000 pods Ready outside zone a",
+        Duration::from_secs(300),
+        || ready_count(&cluster) == 6_000,
+    )
+    .await;
+    println!(
+        "  all 6000 pods Ready again {:?} wall after the drain started",
+        t0.elapsed()
+    );
+}
