@@ -420,3 +420,79 @@ async fn a_disruption_budget_blocks_evictions_with_429() {
         .expect("eviction allowed");
     assert!(cluster.object("pods", "prod-1", &name).is_none());
 }
+
+#[tokio::test]
+async fn the_autoscaler_adds_nodes_for_unschedulable_pods_after_the_provisioning_delay() {
+    let spec = ClusterSpec::new("us-west2", Clock::scaled(1_000.0).expect("valid scale"))
+        .zone("us-west2-a", &[("prod-1", 0)])
+        .zone("us-west2-b", &[("prod-1", 0)])
+        .zone("us-west2-c", &[("prod-1", 0)])
+        .namespace("prod-1")
+        .deployment("prod-1", "web", 0, Some("prod-1"))
+        .autoscale("prod-1", 2)
+        .pods_per_node(4)
+        .seed(6);
+    let cluster = Cluster::start(spec).await.expect("cluster starts");
+    assert!(
+        cluster.objects("nodes", None).is_empty(),
+        "the failover region starts without nodes"
+    );
+    let deployments: Api<Deployment> = Api::namespaced(client(&cluster), "prod-1");
+    deployments
+        .patch_scale(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 10}})),
+        )
+        .await
+        .expect("scale up");
+    wait_until("10 web pods Ready on provisioned nodes", || {
+        cluster
+            .objects("pods", Some("prod-1"))
+            .iter()
+            .filter(|p| is_ready(p))
+            .count()
+            == 10
+    })
+    .await;
+    let nodes = cluster.node_records();
+    assert_eq!(nodes.len(), 3, "ceil(10 / 4) nodes: {nodes:?}");
+    let zones: std::collections::BTreeSet<&str> = nodes.iter().map(|n| n.zone.as_str()).collect();
+    assert_eq!(zones.len(), 3, "one node per zone: {nodes:?}");
+    let model = TimingModel::default();
+    for n in &nodes {
+        assert!(
+            n.delay >= model.node_provisioning.0 && n.delay <= model.node_provisioning.1,
+            "{n:?}"
+        );
+        let ready = n.ready.expect("node joined");
+        assert!(
+            ready.saturating_since(n.requested) >= n.delay,
+            "{} joined before its provisioning delay",
+            n.name
+        );
+    }
+    for r in cluster.pod_records() {
+        let node = nodes
+            .iter()
+            .find(|n| Some(&n.name) == r.node.as_ref())
+            .expect("pod on a provisioned node");
+        assert!(
+            r.scheduled.expect("scheduled") >= node.ready.expect("ready"),
+            "{} scheduled before {} joined",
+            r.name,
+            node.name
+        );
+    }
+    let per_node = |name: &str| {
+        cluster
+            .objects("pods", Some("prod-1"))
+            .iter()
+            .filter(|p| p["spec"]["nodeName"] == name)
+            .count()
+    };
+    assert!(
+        nodes.iter().all(|n| per_node(&n.name) <= 4),
+        "no node holds more than 4 pods"
+    );
+}

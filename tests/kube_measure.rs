@@ -135,6 +135,7 @@ async fn measure_ready_to_watch_event_latency() {
         image_pull: (Duration::from_millis(20), Duration::from_millis(400)),
         container_start: (Duration::from_millis(10), Duration::from_millis(100)),
         readiness: (Duration::from_millis(5), Duration::from_millis(50)),
+        ..TimingModel::default()
     };
     let spec = ClusterSpec::new("us-west1", clock)
         .zone("us-west1-a", &[("prod-1", 10)])

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use super::resources::{DEPLOYMENTS, NODES, PODS, REPLICASETS};
 use super::store::{Store, labels_of, name_of, namespace_of, parse_rfc3339, suffix};
+use super::{POOL_LABEL, REGION_LABEL, ZONE_LABEL};
 use crate::drill::clock::{Clock, PlatformTime};
 
 /// The seeded timing model of the kubelet (all platform time).
@@ -26,15 +27,19 @@ pub struct TimingModel {
     pub container_start: (Duration, Duration),
     /// From Running to Ready (readiness probe passing), drawn uniformly from this range.
     pub readiness: (Duration, Duration),
+    /// From the autoscaler asking for a node to the node being Ready, drawn uniformly.
+    pub node_provisioning: (Duration, Duration),
 }
 
 impl Default for TimingModel {
-    /// Image pull 15–60 s plus start 5–30 s (Running 20–90 s after scheduling), Ready 1–5 s later.
+    /// Image pull 15–60 s plus start 5–30 s (Running 20–90 s after scheduling), Ready 1–5 s
+    /// later; a new node takes 60–180 s.
     fn default() -> Self {
         Self {
             image_pull: (Duration::from_secs(15), Duration::from_secs(60)),
             container_start: (Duration::from_secs(5), Duration::from_secs(30)),
             readiness: (Duration::from_secs(1), Duration::from_secs(5)),
+            node_provisioning: (Duration::from_secs(60), Duration::from_secs(180)),
         }
     }
 }
@@ -78,6 +83,36 @@ pub struct PodRecord {
     pub ready_delay: Option<Duration>,
 }
 
+/// Ground truth about one node the autoscaler provisioned, in platform time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeRecord {
+    /// Node name.
+    pub name: String,
+    /// Zone.
+    pub zone: String,
+    /// Node pool.
+    pub pool: String,
+    /// When the autoscaler asked for it (pods of the pool were unschedulable).
+    pub requested: PlatformTime,
+    /// When it joined Ready.
+    pub ready: Option<PlatformTime>,
+    /// The modelled provisioning delay.
+    pub delay: Duration,
+}
+
+/// The cluster autoscaler's configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Autoscaling {
+    /// Region the cluster is in (node labels).
+    pub region: String,
+    /// Zones nodes may be added to.
+    pub zones: Vec<String>,
+    /// Pools that scale, with their maximum node count per zone.
+    pub max_per_zone: BTreeMap<String, usize>,
+    /// Pods a node can run (allocatable pods).
+    pub pods_per_node: usize,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Stage {
     Running,
@@ -97,6 +132,9 @@ pub struct Controller {
     timers: BTreeMap<(PlatformTime, String), Stage>,
     name_counters: HashMap<(String, String), u64>,
     ip_counter: u32,
+    autoscaling: Autoscaling,
+    nodes: Vec<NodeRecord>,
+    node_ip: u32,
 }
 
 /// FNV-1a, for stable hashes of templates and names.
@@ -180,6 +218,7 @@ struct NodeView {
     labels: serde_json::Map<String, Value>,
     taints: Vec<Value>,
     ip: String,
+    capacity: usize,
 }
 
 impl NodeView {
@@ -205,10 +244,14 @@ impl NodeView {
                 .and_then(|a| a["address"].as_str())
                 .unwrap_or_default()
                 .to_owned(),
+            capacity: node["status"]["allocatable"]["pods"]
+                .as_str()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(110),
         }
     }
 
-    /// Whether a pod (its spec) may be placed here.
+    /// Whether a pod (its spec) may be placed here (capacity aside).
     fn fits(&self, spec: &Value) -> bool {
         if !self.ready || !self.schedulable {
             return false;
@@ -246,7 +289,13 @@ impl NodeView {
 impl Controller {
     /// A controller with its seed, timing model and clock; `region_index` spreads pod IPs.
     #[must_use]
-    pub fn new(seed: u64, timing: TimingModel, clock: Clock, region_index: u32) -> Self {
+    pub fn new(
+        seed: u64,
+        timing: TimingModel,
+        clock: Clock,
+        region_index: u32,
+        autoscaling: Autoscaling,
+    ) -> Self {
         Self {
             seed,
             timing,
@@ -257,7 +306,15 @@ impl Controller {
             timers: BTreeMap::new(),
             name_counters: HashMap::new(),
             ip_counter: region_index << 16,
+            autoscaling,
+            nodes: Vec::new(),
+            node_ip: (region_index << 16) | 0x8000,
         }
+    }
+
+    /// Ground truth about every node the autoscaler provisioned, in request order.
+    pub fn node_records(&self) -> impl Iterator<Item = &NodeRecord> {
+        self.nodes.iter()
     }
 
     /// Ground truth about every pod ever created, ordered by uid (creation order).
@@ -288,7 +345,18 @@ impl Controller {
             wake_at(t, &mut next);
         }
         self.sync_deployments(store, now);
-        self.schedule(store, now);
+        self.finish_provisioning(store, now);
+        let unschedulable = self.schedule(store, now);
+        self.request_nodes(store, now, &unschedulable);
+        if let Some(t) = self
+            .nodes
+            .iter()
+            .filter(|n| n.ready.is_none())
+            .map(|n| n.requested.plus(n.delay))
+            .min()
+        {
+            wake_at(t, &mut next);
+        }
         if let Some(t) = self.update_deployment_status(store, now) {
             wake_at(t, &mut next);
         }
@@ -705,7 +773,9 @@ impl Controller {
     }
 
     /// Binds every unscheduled pod to a node, spreading each owner's pods over zones.
-    fn schedule(&mut self, store: &mut Store, now: PlatformTime) {
+    /// Returns how many pods of each node pool found no node.
+    fn schedule(&mut self, store: &mut Store, now: PlatformTime) -> BTreeMap<String, usize> {
+        let mut unschedulable: BTreeMap<String, usize> = BTreeMap::new();
         let nodes: Vec<NodeView> = store.list(NODES, None).map(|n| NodeView::of(n)).collect();
         let mut per_node: HashMap<String, usize> = HashMap::new();
         let mut per_owner_zone: HashMap<(String, String, String), usize> = HashMap::new();
@@ -759,19 +829,26 @@ impl Controller {
                 .or_insert_with(|| (0..nodes.len()).filter(|&i| nodes[i].fits(spec)).collect());
             let (ns, o) = owner(&p);
             let name = name_of(&p).to_owned();
-            let best = fits.iter().copied().min_by_key(|&i| {
-                let n = &nodes[i];
-                (
-                    per_owner_zone
-                        .get(&(ns.clone(), o.clone(), n.zone.clone()))
-                        .copied()
-                        .unwrap_or(0),
-                    per_node.get(&n.name).copied().unwrap_or(0),
-                    n.name.clone(),
-                )
-            });
+            let best = fits
+                .iter()
+                .copied()
+                .filter(|&i| per_node.get(&nodes[i].name).copied().unwrap_or(0) < nodes[i].capacity)
+                .min_by_key(|&i| {
+                    let n = &nodes[i];
+                    (
+                        per_owner_zone
+                            .get(&(ns.clone(), o.clone(), n.zone.clone()))
+                            .copied()
+                            .unwrap_or(0),
+                        per_node.get(&n.name).copied().unwrap_or(0),
+                        n.name.clone(),
+                    )
+                });
             let stamp = store.now_rfc3339();
             let Some(i) = best else {
+                if let Some(pool) = spec["nodeSelector"][POOL_LABEL].as_str() {
+                    *unschedulable.entry(pool.to_owned()).or_default() += 1;
+                }
                 let message = format!(
                     "0/{} nodes are available: no node is Ready, schedulable, untainted for this pod and matching its node selector.",
                     nodes.len()
@@ -824,6 +901,111 @@ impl Controller {
             });
             if let Ok(bound) = bound {
                 self.start(&bound, node.name.clone(), Some(node.zone.clone()), now);
+            }
+        }
+        unschedulable
+    }
+
+    /// The cluster autoscaler: asks for enough nodes of each autoscaled pool to hold its
+    /// unschedulable pods, in the zone with the fewest nodes of the pool, up to the maximum.
+    fn request_nodes(
+        &mut self,
+        store: &Store,
+        now: PlatformTime,
+        unschedulable: &BTreeMap<String, usize>,
+    ) {
+        let per_node = self.autoscaling.pods_per_node.max(1);
+        for (pool, pods) in unschedulable {
+            let Some(&max) = self.autoscaling.max_per_zone.get(pool) else {
+                continue;
+            };
+            let in_flight = self
+                .nodes
+                .iter()
+                .filter(|n| n.pool == *pool && n.ready.is_none())
+                .count();
+            let wanted = pods.div_ceil(per_node).saturating_sub(in_flight);
+            for _ in 0..wanted {
+                let count = |zone: &str| {
+                    store
+                        .list(NODES, None)
+                        .filter(|n| {
+                            n["metadata"]["labels"][POOL_LABEL] == pool.as_str()
+                                && n["metadata"]["labels"][ZONE_LABEL] == zone
+                        })
+                        .count()
+                        + self
+                            .nodes
+                            .iter()
+                            .filter(|n| n.pool == *pool && n.zone == zone && n.ready.is_none())
+                            .count()
+                };
+                let Some((zone, index)) = self
+                    .autoscaling
+                    .zones
+                    .iter()
+                    .map(|z| (z.clone(), count(z)))
+                    .filter(|(_, c)| *c < max)
+                    .min_by_key(|(z, c)| (*c, z.clone()))
+                else {
+                    break;
+                };
+                let mut index = index;
+                while store
+                    .get(NODES, "", &format!("{zone}-{pool}-{index}"))
+                    .is_some()
+                    || self
+                        .nodes
+                        .iter()
+                        .any(|n| n.name == format!("{zone}-{pool}-{index}"))
+                {
+                    index += 1;
+                }
+                let name = format!("{zone}-{pool}-{index}");
+                let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ fnv(name.as_bytes()) ^ 0x0de);
+                let delay = draw(&mut rng, self.timing.node_provisioning);
+                self.nodes.push(NodeRecord {
+                    name,
+                    zone,
+                    pool: pool.clone(),
+                    requested: now,
+                    ready: None,
+                    delay,
+                });
+            }
+        }
+    }
+
+    /// Nodes whose provisioning delay has passed join the cluster Ready.
+    fn finish_provisioning(&mut self, store: &mut Store, now: PlatformTime) {
+        for i in 0..self.nodes.len() {
+            let n = &self.nodes[i];
+            if n.ready.is_some() || n.requested.plus(n.delay) > now {
+                continue;
+            }
+            self.node_ip = self.node_ip.wrapping_add(1);
+            let ip = format!(
+                "10.{}.{}.{}",
+                128 + ((self.node_ip >> 16) & 0x3f),
+                (self.node_ip >> 8) & 0xff,
+                self.node_ip & 0xff
+            );
+            let index = n
+                .name
+                .rsplit('-')
+                .next()
+                .and_then(|i| i.parse().ok())
+                .unwrap_or(0);
+            let node = node_object(
+                &self.autoscaling.region,
+                &n.zone,
+                &n.pool,
+                index,
+                &ip,
+                self.autoscaling.pods_per_node,
+            );
+            if store.create(NODES, "", node).is_ok() {
+                self.nodes[i].ready = Some(now);
             }
         }
     }
@@ -1051,6 +1233,50 @@ impl OwnerIndex {
             .map(|rs| (name_of(rs).to_owned(), self.pods(ns, name_of(rs))))
             .collect()
     }
+}
+
+/// A Ready node of `pool` in `zone`, named `<zone>-<pool>-<index>`, room for `pods` pods.
+#[must_use]
+pub fn node_object(
+    region: &str,
+    zone: &str,
+    pool: &str,
+    index: usize,
+    ip: &str,
+    pods: usize,
+) -> Value {
+    let name = format!("{zone}-{pool}-{index}");
+    json!({
+        "metadata": {
+            "name": name,
+            "labels": {
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "node.kubernetes.io/instance-type": "e2-standard-4",
+                ZONE_LABEL: zone,
+                REGION_LABEL: region,
+                POOL_LABEL: pool,
+            },
+        },
+        "spec": {"providerID": format!("firedrill://{region}/{zone}/{name}")},
+        "status": {
+            "conditions": [
+                {"type": "MemoryPressure", "status": "False", "reason": "KubeletHasSufficientMemory", "message": "kubelet has sufficient memory available"},
+                {"type": "DiskPressure", "status": "False", "reason": "KubeletHasNoDiskPressure", "message": "kubelet has no disk pressure"},
+                {"type": "PIDPressure", "status": "False", "reason": "KubeletHasSufficientPID", "message": "kubelet has sufficient PID available"},
+                {"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status"},
+            ],
+            "addresses": [{"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": name}],
+            "capacity": {"cpu": "4", "memory": "16393232Ki", "pods": pods.to_string()},
+            "allocatable": {"cpu": "3920m", "memory": "13484304Ki", "pods": pods.to_string()},
+            "nodeInfo": {
+                "kubeletVersion": "v1.34.0", "kubeProxyVersion": "v1.34.0", "containerRuntimeVersion": "containerd://2.0.0",
+                "osImage": "Container-Optimized OS", "kernelVersion": "6.6.0", "operatingSystem": "linux", "architecture": "amd64",
+                "machineID": "", "systemUUID": "", "bootID": "",
+            },
+        },
+    })
 }
 
 /// The kubelet's view of a pod after the Running or Ready transition.

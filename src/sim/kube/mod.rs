@@ -25,7 +25,7 @@ mod server;
 mod store;
 mod table;
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -35,7 +35,7 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-pub use controller::{PodRecord, TimingModel};
+pub use controller::{NodeRecord, PodRecord, TimingModel};
 pub use error::{ApiError, SimError};
 pub use resources::{RESOURCES, ResourceType};
 
@@ -99,6 +99,10 @@ pub struct ClusterSpec {
     pub watch_history: usize,
     /// How often (wall time) watches that allow bookmarks get one.
     pub bookmark_every: Duration,
+    /// Pools the cluster autoscaler grows, with their maximum nodes per zone.
+    pub autoscale: BTreeMap<String, usize>,
+    /// Pods one node can run (the scheduler's only capacity model).
+    pub pods_per_node: usize,
 }
 
 impl ClusterSpec {
@@ -116,7 +120,24 @@ impl ClusterSpec {
             user: "firedrill".to_owned(),
             watch_history: 50_000,
             bookmark_every: Duration::from_secs(1),
+            autoscale: BTreeMap::new(),
+            pods_per_node: 110,
         }
+    }
+
+    /// Lets the cluster autoscaler add nodes of `pool` (up to `max_per_zone` in each zone) when
+    /// its pods are unschedulable; nodes join after [`TimingModel::node_provisioning`].
+    #[must_use]
+    pub fn autoscale(mut self, pool: &str, max_per_zone: usize) -> Self {
+        self.autoscale.insert(pool.to_owned(), max_per_zone);
+        self
+    }
+
+    /// Sets how many pods fit on one node.
+    #[must_use]
+    pub fn pods_per_node(mut self, pods: usize) -> Self {
+        self.pods_per_node = pods.max(1);
+        self
     }
 
     /// Adds a zone with `(pool, nodes)` pools.
@@ -168,41 +189,6 @@ impl ClusterSpec {
         self.timing = timing;
         self
     }
-}
-
-fn node_object(region: &str, zone: &str, pool: &str, index: usize, ip: &str) -> Value {
-    let name = format!("{zone}-{pool}-{index}");
-    json!({
-        "metadata": {
-            "name": name,
-            "labels": {
-                "kubernetes.io/hostname": name,
-                "kubernetes.io/os": "linux",
-                "kubernetes.io/arch": "amd64",
-                "node.kubernetes.io/instance-type": "e2-standard-4",
-                ZONE_LABEL: zone,
-                REGION_LABEL: region,
-                POOL_LABEL: pool,
-            },
-        },
-        "spec": {"providerID": format!("firedrill://{region}/{zone}/{name}")},
-        "status": {
-            "conditions": [
-                {"type": "MemoryPressure", "status": "False", "reason": "KubeletHasSufficientMemory", "message": "kubelet has sufficient memory available"},
-                {"type": "DiskPressure", "status": "False", "reason": "KubeletHasNoDiskPressure", "message": "kubelet has no disk pressure"},
-                {"type": "PIDPressure", "status": "False", "reason": "KubeletHasSufficientPID", "message": "kubelet has sufficient PID available"},
-                {"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status"},
-            ],
-            "addresses": [{"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": name}],
-            "capacity": {"cpu": "4", "memory": "16393232Ki", "pods": "110"},
-            "allocatable": {"cpu": "3920m", "memory": "13484304Ki", "pods": "110"},
-            "nodeInfo": {
-                "kubeletVersion": "v1.34.0", "kubeProxyVersion": "v1.34.0", "containerRuntimeVersion": "containerd://2.0.0",
-                "osImage": "Container-Optimized OS", "kernelVersion": "6.6.0", "operatingSystem": "linux", "architecture": "amd64",
-                "machineID": "", "systemUUID": "", "bootID": "",
-            },
-        },
-    })
 }
 
 fn deployment_object(d: &DeploymentSpec) -> Value {
@@ -270,7 +256,19 @@ impl Cluster {
             u32::try_from(controller::fnv(region.as_bytes()) & 0xffff_ffff).unwrap_or(0),
             spec.watch_history,
         );
-        let mut ctl = Controller::new(spec.seed, spec.timing.clone(), spec.clock, region_index);
+        let autoscaling = controller::Autoscaling {
+            region: spec.region.clone(),
+            zones: spec.zones.iter().map(|z| z.name.clone()).collect(),
+            max_per_zone: spec.autoscale.clone(),
+            pods_per_node: spec.pods_per_node,
+        };
+        let mut ctl = Controller::new(
+            spec.seed,
+            spec.timing.clone(),
+            spec.clock,
+            region_index,
+            autoscaling,
+        );
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"]
             .iter()
             .copied()
@@ -293,7 +291,14 @@ impl Cluster {
                         .create(
                             NODES,
                             "",
-                            node_object(&spec.region, &zone.name, pool, i, &addr),
+                            controller::node_object(
+                                &spec.region,
+                                &zone.name,
+                                pool,
+                                i,
+                                &addr,
+                                spec.pods_per_node,
+                            ),
                         )
                         .map_err(invalid)?;
                 }
@@ -393,6 +398,12 @@ impl Cluster {
     #[must_use]
     pub fn pod_records(&self) -> Vec<PodRecord> {
         self.shared.lock().ctl.records().cloned().collect()
+    }
+
+    /// Ground truth about every node the autoscaler provisioned.
+    #[must_use]
+    pub fn node_records(&self) -> Vec<NodeRecord> {
+        self.shared.lock().ctl.node_records().cloned().collect()
     }
 
     /// When the live pod `namespace/name` became Ready, in platform time.
