@@ -449,3 +449,61 @@ async fn stale_updates_conflict_and_collections_delete_by_selector() {
         "{err:?}"
     );
 }
+
+#[tokio::test]
+async fn dry_runs_change_nothing_and_deleting_a_deployment_collects_its_pods() {
+    let cluster = Cluster::start(spec()).await.expect("cluster starts");
+    let client = kube::Client::try_from(cluster.kube_config().expect("config")).expect("client");
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "prod-1");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "prod-1");
+    wait_ready_pods(&pods, "app=web", 3).await;
+    let rv = cluster.resource_version();
+    let answered = deployments
+        .patch_scale(
+            "web",
+            &PatchParams::default().dry_run(),
+            &Patch::Merge(json!({"spec": {"replicas": 5}})),
+        )
+        .await
+        .expect("dry-run scale");
+    assert_eq!(
+        answered.spec.and_then(|s| s.replicas),
+        Some(5),
+        "a dry run answers like the real write"
+    );
+    let pod = pods.list(&ListParams::default()).await.expect("list").items[0]
+        .metadata
+        .name
+        .clone()
+        .expect("name");
+    pods.delete(&pod, &kube::api::DeleteParams::default().dry_run())
+        .await
+        .expect("dry-run delete");
+    assert_eq!(
+        cluster.resource_version(),
+        rv,
+        "dry runs moved the resourceVersion"
+    );
+    assert_eq!(
+        cluster
+            .object("deployments", "prod-1", "web")
+            .expect("deployment")["spec"]["replicas"],
+        3
+    );
+    assert!(cluster.object("pods", "prod-1", &pod).is_some());
+
+    deployments
+        .delete("web", &kube::api::DeleteParams::default())
+        .await
+        .expect("delete deployment");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !(cluster.objects("pods", Some("prod-1")).is_empty()
+        && cluster.objects("replicasets", Some("prod-1")).is_empty())
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "replica set and pods not collected within 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -344,6 +344,7 @@ impl Controller {
         if let Some(t) = self.evict_from_tainted_nodes(store, now) {
             wake_at(t, &mut next);
         }
+        self.collect_garbage(store, now);
         self.sync_deployments(store, now);
         self.finish_provisioning(store, now);
         let unschedulable = self.schedule(store, now);
@@ -574,6 +575,37 @@ impl Controller {
         }
         self.forget_deleted(store, now);
         next
+    }
+
+    /// The garbage collector: replica sets whose deployment is gone, then pods whose replica
+    /// set is gone, are deleted (background propagation, the default for deployments).
+    fn collect_garbage(&mut self, store: &mut Store, now: PlatformTime) {
+        let orphans = |store: &Store, res, owner_res, owner_kind: &str| -> Vec<(String, String)> {
+            let owners: std::collections::HashSet<&str> = store
+                .list(owner_res, None)
+                .filter_map(|o| o["metadata"]["uid"].as_str())
+                .collect();
+            store
+                .list(res, None)
+                .filter(|o| {
+                    let owner = &o["metadata"]["ownerReferences"][0];
+                    owner["kind"] == owner_kind
+                        && owner["controller"] == true
+                        && owner["uid"].as_str().is_some_and(|u| !owners.contains(u))
+                })
+                .map(|o| (namespace_of(o).to_owned(), name_of(o).to_owned()))
+                .collect()
+        };
+        for (ns, name) in orphans(store, REPLICASETS, DEPLOYMENTS, "Deployment") {
+            let _ = store.delete(REPLICASETS, &ns, &name, None);
+        }
+        let pods = orphans(store, PODS, REPLICASETS, "ReplicaSet");
+        for (ns, name) in &pods {
+            let _ = store.delete(PODS, ns, name, None);
+        }
+        if !pods.is_empty() {
+            self.forget_deleted(store, now);
+        }
     }
 
     fn hash_of(&mut self, d: &Value) -> String {

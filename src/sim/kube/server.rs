@@ -288,6 +288,7 @@ fn dispatch(
     let verb = verb_of(method, &t, watch);
     check_role(shared, verb, &t)?;
     let ns = t.namespace.clone().unwrap_or_default();
+    let dry_run = query.get("dryRun").is_some_and(|v| v == "All");
     let labels = LabelSelector::parse(
         query
             .get("labelSelector")
@@ -382,20 +383,24 @@ fn dispatch(
         }
         ("create", None, None) => {
             let obj = parse_body(body)?;
-            let mut w = shared.lock();
-            let created = w.store.create(t.res, &ns, obj)?;
-            after_write(shared, &mut w, t.res);
+            let mut tx = Tx::begin(shared, dry_run);
+            let created = tx.store().create(t.res, &ns, obj)?;
+            tx.commit(shared, t.res);
             Ok(Answer::Json(201, (*created).clone()))
         }
-        ("create", Some(name), Some("eviction")) if t.res == PODS => evict(shared, &ns, name, body),
+        ("create", Some(name), Some("eviction")) if t.res == PODS => {
+            evict(shared, dry_run, &ns, name, body)
+        }
         ("update", Some(name), sub) => {
             let obj = parse_body(body)?;
             match sub {
-                Some("scale") if rt.has_scale => write_scale(shared, t.res, &ns, name, |_| Ok(obj)),
+                Some("scale") if rt.has_scale => {
+                    write_scale(shared, dry_run, t.res, &ns, name, |_| Ok(obj))
+                }
                 None | Some("status") => {
-                    let mut w = shared.lock();
-                    let updated = w.store.update(t.res, &ns, name, obj, sub)?;
-                    after_write(shared, &mut w, t.res);
+                    let mut tx = Tx::begin(shared, dry_run);
+                    let updated = tx.store().update(t.res, &ns, name, obj, sub)?;
+                    tx.commit(shared, t.res);
                     Ok(Answer::Json(200, (*updated).clone()))
                 }
                 Some(other) => Err(ApiError::no_route(&format!("{path} (subresource {other})"))),
@@ -432,44 +437,43 @@ fn dispatch(
             };
             match sub {
                 Some("scale") if rt.has_scale => {
-                    write_scale(shared, t.res, &ns, name, |scale| apply(scale))
+                    write_scale(shared, dry_run, t.res, &ns, name, |scale| apply(scale))
                 }
                 None | Some("status") => {
-                    let mut w = shared.lock();
-                    let current = match w.store.get(t.res, &ns, name).cloned() {
+                    let mut tx = Tx::begin(shared, dry_run);
+                    let current = match tx.store().get(t.res, &ns, name).cloned() {
                         Some(c) => c,
                         None if content_type.starts_with("application/apply-patch") => {
-                            let created = w.store.create(t.res, &ns, patch_body.clone())?;
-                            after_write(shared, &mut w, t.res);
+                            let created = tx.store().create(t.res, &ns, patch_body.clone())?;
+                            tx.commit(shared, t.res);
                             return Ok(Answer::Json(201, (*created).clone()));
                         }
                         None => return Err(ApiError::not_found(rt, name)),
                     };
                     let patched = apply(&current)?;
-                    let updated = w.store.update(t.res, &ns, name, patched, sub)?;
-                    after_write(shared, &mut w, t.res);
+                    let updated = tx.store().update(t.res, &ns, name, patched, sub)?;
+                    tx.commit(shared, t.res);
                     Ok(Answer::Json(200, (*updated).clone()))
                 }
                 Some(other) => Err(ApiError::no_route(&format!("{path} (subresource {other})"))),
             }
         }
         ("delete", Some(name), None) => {
-            let uid = if body.is_empty() {
-                None
+            let options = if body.is_empty() {
+                Value::Null
             } else {
-                parse_body(body)?["preconditions"]["uid"]
-                    .as_str()
-                    .map(str::to_owned)
+                parse_body(body)?
             };
-            let mut w = shared.lock();
-            let gone = w.store.delete(t.res, &ns, name, uid.as_deref())?;
-            after_write(shared, &mut w, t.res);
+            let uid = options["preconditions"]["uid"].as_str();
+            let mut tx = Tx::begin(shared, dry_run || body_dry_run(&options));
+            let gone = tx.store().delete(t.res, &ns, name, uid)?;
+            tx.commit(shared, t.res);
             Ok(Answer::Json(200, (*gone).clone()))
         }
         ("deletecollection", None, None) => {
-            let mut w = shared.lock();
-            let names: Vec<(String, String)> = w
-                .store
+            let mut tx = Tx::begin(shared, dry_run);
+            let names: Vec<(String, String)> = tx
+                .store()
                 .list(t.res, t.namespace.as_deref())
                 .filter(|o| labels.matches(labels_of(o)) && fields.matches(o))
                 .map(|o| {
@@ -481,10 +485,10 @@ fn dispatch(
                 .collect();
             let mut items = Vec::new();
             for (ons, name) in names {
-                items.push((*w.store.delete(t.res, &ons, &name, None)?).clone());
+                items.push((*tx.store().delete(t.res, &ons, &name, None)?).clone());
             }
-            after_write(shared, &mut w, t.res);
-            let rv = w.store.resource_version();
+            let rv = tx.store().resource_version();
+            tx.commit(shared, t.res);
             Ok(Answer::Json(
                 200,
                 json!({
@@ -496,6 +500,42 @@ fn dispatch(
             ))
         }
         _ => Err(ApiError::method_not_allowed(method.as_str(), path)),
+    }
+}
+
+/// Whether DeleteOptions ask for a dry run (`"dryRun": ["All"]`, as kube-rs and client-go send
+/// it in the body of deletes and evictions).
+fn body_dry_run(options: &Value) -> bool {
+    options["dryRun"]
+        .as_array()
+        .is_some_and(|d| d.iter().any(|v| v == "All"))
+}
+
+/// A write: on the real store, or (for `dryRun=All`) on a scratch copy that is thrown away,
+/// so a dry run validates, defaults and answers exactly like the real write but changes nothing.
+struct Tx<'a> {
+    guard: MutexGuard<'a, World>,
+    scratch: Option<Store>,
+}
+
+impl<'a> Tx<'a> {
+    fn begin(shared: &'a Shared, dry_run: bool) -> Self {
+        let guard = shared.lock();
+        let scratch = dry_run.then(|| guard.store.scratch_copy());
+        Self { guard, scratch }
+    }
+
+    fn store(&mut self) -> &mut Store {
+        match &mut self.scratch {
+            Some(s) => s,
+            None => &mut self.guard.store,
+        }
+    }
+
+    fn commit(mut self, shared: &Shared, res: ResourceId) {
+        if self.scratch.is_none() {
+            after_write(shared, &mut self.guard, res);
+        }
     }
 }
 
@@ -588,15 +628,16 @@ fn scale_of(obj: &Value) -> Value {
 
 fn write_scale(
     shared: &Shared,
+    dry_run: bool,
     res: ResourceId,
     ns: &str,
     name: &str,
     f: impl FnOnce(&Value) -> Result<Value, ApiError>,
 ) -> Result<Answer, ApiError> {
     let rt = &RESOURCES[res];
-    let mut w = shared.lock();
-    let current = w
-        .store
+    let mut tx = Tx::begin(shared, dry_run);
+    let current = tx
+        .store()
         .get(res, ns, name)
         .cloned()
         .ok_or_else(|| ApiError::not_found(rt, name))?;
@@ -622,36 +663,43 @@ fn write_scale(
             .replacen(&rt.qualified_kind(), "Scale.autoscaling", 1);
         e
     })?;
-    let updated = w.store.modify(res, ns, name, |d| {
+    let updated = tx.store().modify(res, ns, name, |d| {
         d["spec"]["replicas"] = json!(n);
         Ok(())
     })?;
-    after_write(shared, &mut w, res);
+    tx.commit(shared, res);
     Ok(Answer::Json(200, scale_of(&updated)))
 }
 
-fn evict(shared: &Shared, ns: &str, name: &str, body: &Bytes) -> Result<Answer, ApiError> {
+fn evict(
+    shared: &Shared,
+    dry_run: bool,
+    ns: &str,
+    name: &str,
+    body: &Bytes,
+) -> Result<Answer, ApiError> {
     let rt = &RESOURCES[PODS];
-    let uid = if body.is_empty() {
-        None
+    let eviction = if body.is_empty() {
+        Value::Null
     } else {
-        parse_body(body)?["deleteOptions"]["preconditions"]["uid"]
-            .as_str()
-            .map(str::to_owned)
+        parse_body(body)?
     };
-    let mut w = shared.lock();
-    let pod = w
-        .store
+    let options = &eviction["deleteOptions"];
+    let uid = options["preconditions"]["uid"].as_str().map(str::to_owned);
+    let mut tx = Tx::begin(shared, dry_run || body_dry_run(options));
+    let pod = tx
+        .store()
         .get(PODS, ns, name)
         .cloned()
         .ok_or_else(|| ApiError::not_found(rt, name))?;
     if controller::pod_ready(&pod) {
-        for pdb in w.store.list(PDBS, Some(ns)) {
+        let store = tx.store();
+        for pdb in store.list(PDBS, Some(ns)) {
             let sel = LabelSelector::from_object(&pdb["spec"]["selector"]);
             if sel.is_empty() || !sel.matches(labels_of(&pod)) {
                 continue;
             }
-            let matching: Vec<&Arc<Value>> = w.store.pods_matching(ns, &sel).collect();
+            let matching: Vec<&Arc<Value>> = store.pods_matching(ns, &sel).collect();
             let expected = matching.len() as i64;
             let healthy = matching.iter().filter(|p| controller::pod_ready(p)).count() as i64;
             let count = |v: &Value, round_up: bool| -> i64 {
@@ -680,8 +728,8 @@ fn evict(shared: &Shared, ns: &str, name: &str, body: &Bytes) -> Result<Answer, 
             }
         }
     }
-    w.store.delete(PODS, ns, name, uid.as_deref())?;
-    after_write(shared, &mut w, PODS);
+    tx.store().delete(PODS, ns, name, uid.as_deref())?;
+    tx.commit(shared, PODS);
     Ok(Answer::Json(
         201,
         json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),

@@ -160,6 +160,23 @@ impl Store {
         }
     }
 
+    /// A copy of the objects that records no history and notifies no watch (for dry runs).
+    #[must_use]
+    pub fn scratch_copy(&self) -> Self {
+        let (changes, _) = broadcast::channel(1);
+        Self {
+            clock: self.clock,
+            rv: self.rv,
+            uid_counter: self.uid_counter,
+            uid_prefix: self.uid_prefix,
+            objects: self.objects.clone(),
+            history: VecDeque::new(),
+            history_capacity: 16,
+            history_floor: self.rv,
+            changes,
+        }
+    }
+
     /// The current (latest) resourceVersion.
     #[must_use]
     pub fn resource_version(&self) -> u64 {
