@@ -507,3 +507,31 @@ async fn dry_runs_change_nothing_and_deleting_a_deployment_collects_its_pods() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+#[tokio::test]
+async fn watches_that_allow_bookmarks_get_them() {
+    let mut spec = spec();
+    spec.bookmark_every = Duration::from_millis(50);
+    let cluster = Cluster::start(spec).await.expect("cluster starts");
+    let client = kube::Client::try_from(cluster.kube_config().expect("config")).expect("client");
+    let nodes: Api<Node> = Api::all(client);
+    let list = nodes.list(&ListParams::default()).await.expect("list");
+    let rv = list.metadata.resource_version.expect("rv");
+    let mut events = nodes
+        .watch(&kube::api::WatchParams::default(), &rv)
+        .await
+        .expect("watch")
+        .boxed();
+    let first = tokio::time::timeout(Duration::from_secs(5), events.next())
+        .await
+        .expect("an event within 5 s")
+        .expect("open")
+        .expect("ok");
+    match first {
+        kube::core::WatchEvent::Bookmark(b) => assert!(
+            b.metadata.resource_version.parse::<u64>().expect("numeric")
+                >= rv.parse::<u64>().expect("numeric")
+        ),
+        other => panic!("expected a BOOKMARK on a quiet watch, got {other:?}"),
+    }
+}

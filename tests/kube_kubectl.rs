@@ -391,3 +391,69 @@ async fn set_image_rolls_the_deployment_over_to_a_new_replica_set() {
         "2"
     );
 }
+
+#[tokio::test]
+async fn rollout_status_fails_when_the_progress_deadline_passes() {
+    let h = harness().await;
+    h.wait_until("4 web pods Ready", |c| ready_pods(c, "web").len() == 4)
+        .await;
+    for n in h.cluster.objects("nodes", None) {
+        h.run(&["cordon", n["metadata"]["name"].as_str().expect("name")])
+            .await;
+    }
+    h.run(&[
+        "-n",
+        "prod-1",
+        "patch",
+        "deployment",
+        "web",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"progressDeadlineSeconds":60}}"#,
+    ])
+    .await;
+    h.run(&["-n", "prod-1", "scale", "deployment", "web", "--replicas=6"])
+        .await;
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        h.command(&[
+            "-n",
+            "prod-1",
+            "rollout",
+            "status",
+            "deployment/web",
+            "--timeout=30s",
+        ])
+        .output(),
+    )
+    .await
+    .expect("rollout status returns within 60 s")
+    .expect("kubectl runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "rollout status succeeded with 2 pods unschedulable"
+    );
+    assert!(
+        stderr.contains("deployment \"web\" exceeded its progress deadline"),
+        "{stderr}"
+    );
+    let d = h
+        .cluster
+        .object("deployments", "prod-1", "web")
+        .expect("deployment");
+    let progressing = d["status"]["conditions"]
+        .as_array()
+        .expect("conditions")
+        .iter()
+        .find(|c| c["type"] == "Progressing")
+        .cloned()
+        .expect("Progressing");
+    assert_eq!(
+        (
+            progressing["status"].as_str(),
+            progressing["reason"].as_str()
+        ),
+        (Some("False"), Some("ProgressDeadlineExceeded"))
+    );
+}

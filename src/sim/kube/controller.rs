@@ -1036,9 +1036,10 @@ impl Controller {
                 &ip,
                 self.autoscaling.pods_per_node,
             );
-            if store.create(NODES, "", node).is_ok() {
-                self.nodes[i].ready = Some(now);
-            }
+            // A node of that name created meanwhile through the API counts as the new node
+            // (and keeps the controller from waking for this request again and again).
+            let _ = store.create(NODES, "", node);
+            self.nodes[i].ready = Some(now);
         }
     }
 
