@@ -143,6 +143,14 @@ async fn no_execute_taint_on_a_zone_evicts_exactly_its_pods_and_they_reschedule_
             .filter(|r| r.deleted.is_none())
             .all(|r| r.zone.as_deref() != Some("us-west1-a"))
     );
+    let events = cluster.objects("events", Some("prod-1"));
+    for name in &in_a {
+        assert!(
+            events.iter().any(|e| e["reason"] == "TaintManagerEviction"
+                && e["involvedObject"]["name"] == name.as_str()),
+            "no TaintManagerEviction event for {name}"
+        );
+    }
 
     // Removing the taint makes the zone schedulable again: the next pods spread back into it.
     taint_zone(&nodes, &cluster, "us-west1-a", Value::Null).await;

@@ -13,7 +13,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 
-use super::resources::{DEPLOYMENTS, NODES, PODS, REPLICASETS};
+use super::resources::{DEPLOYMENTS, EVENTS, NODES, PODS, REPLICASETS};
 use super::store::{Store, labels_of, name_of, namespace_of, parse_rfc3339, suffix};
 use super::{POOL_LABEL, REGION_LABEL, ZONE_LABEL};
 use crate::drill::clock::{Clock, PlatformTime};
@@ -134,8 +134,13 @@ pub struct Controller {
     ip_counter: u32,
     autoscaling: Autoscaling,
     nodes: Vec<NodeRecord>,
+    event_counter: u64,
+    events: std::collections::VecDeque<(String, String)>,
     node_ip: u32,
 }
+
+/// How many events the controllers keep (the real server expires them after an hour).
+pub const EVENT_CAP: usize = 5_000;
 
 /// FNV-1a, for stable hashes of templates and names.
 #[must_use]
@@ -308,6 +313,8 @@ impl Controller {
             ip_counter: region_index << 16,
             autoscaling,
             nodes: Vec::new(),
+            event_counter: 0,
+            events: std::collections::VecDeque::new(),
             node_ip: (region_index << 16) | 0x8000,
         }
     }
@@ -428,7 +435,7 @@ impl Controller {
 
     /// The node lifecycle controller: NotReady nodes get the NoExecute (and NoSchedule) taints
     /// `node.kubernetes.io/unreachable` or `not-ready`; Ready nodes lose them.
-    fn node_lifecycle(&self, store: &mut Store) {
+    fn node_lifecycle(&mut self, store: &mut Store) {
         let stamp = store.now_rfc3339();
         let nodes: Vec<(String, Option<&'static str>, bool)> = store
             .list(NODES, None)
@@ -469,6 +476,16 @@ impl Controller {
             .collect();
         // Most passes change no node: decide read-only, copy only the nodes that change.
         for (name, want, _) in nodes.into_iter().filter(|(_, _, settled)| !settled) {
+            if let Some(node) = store.get(NODES, "", &name).cloned() {
+                let (reason, message) = match want {
+                    Some(_) => (
+                        "NodeNotReady",
+                        format!("Node {name} status is now: NodeNotReady"),
+                    ),
+                    None => ("NodeReady", format!("Node {name} status is now: NodeReady")),
+                };
+                self.emit(store, &node, "Normal", reason, message, "node-controller");
+            }
             let _ = store.modify(NODES, "", &name, |node| {
                 let mut taints = node["spec"]["taints"]
                     .as_array()
@@ -553,10 +570,12 @@ impl Controller {
                     None => Some(now),
                     Some(None) => None,
                     Some(Some(secs)) => {
+                        // timeAdded has second precision: the taint came up to a second after
+                        // the stamp, so round up and never evict early.
                         let added = taint["timeAdded"]
                             .as_str()
                             .and_then(parse_rfc3339)
-                            .map_or(now, |w| self.platform_of_wall(w));
+                            .map_or(now, |w| self.platform_of_wall(w + 1));
                         Some(added.plus(Duration::from_secs(u64::try_from(secs).unwrap_or(0))))
                     }
                 };
@@ -571,6 +590,17 @@ impl Controller {
             }
         }
         for (ns, name) in evict {
+            if let Some(pod) = store.get(PODS, &ns, &name).cloned() {
+                let message = format!("Marking for deletion Pod {ns}/{name}");
+                self.emit(
+                    store,
+                    &pod,
+                    "Normal",
+                    "TaintManagerEviction",
+                    message,
+                    "taint-eviction-controller",
+                );
+            }
             let _ = store.delete(PODS, &ns, &name, None);
         }
         self.forget_deleted(store, now);
@@ -605,6 +635,52 @@ impl Controller {
         }
         if !pods.is_empty() {
             self.forget_deleted(store, now);
+        }
+    }
+
+    /// Records a core/v1 Event about `involved` (nodes' events go to `default`), keeping the
+    /// newest [`EVENT_CAP`] so long drills do not grow without bound.
+    fn emit(
+        &mut self,
+        store: &mut Store,
+        involved: &Value,
+        ty: &str,
+        reason: &str,
+        message: String,
+        component: &str,
+    ) {
+        let ns = match namespace_of(involved) {
+            "" => "default".to_owned(),
+            ns => ns.to_owned(),
+        };
+        self.event_counter += 1;
+        let name = format!(
+            "{}.{:016x}",
+            name_of(involved),
+            fnv(format!("{}/{}", self.seed, self.event_counter).as_bytes())
+        );
+        let m = &involved["metadata"];
+        let event = json!({
+            "metadata": {"name": name, "namespace": ns},
+            "involvedObject": {
+                "kind": involved["kind"], "apiVersion": involved["apiVersion"], "name": m["name"],
+                "namespace": m["namespace"], "uid": m["uid"], "resourceVersion": m["resourceVersion"],
+            },
+            "reason": reason,
+            "message": message,
+            "source": {"component": component},
+            "count": 1,
+            "type": ty,
+            "reportingComponent": component,
+            "reportingInstance": "",
+        });
+        if store.create(EVENTS, &ns, event).is_ok() {
+            self.events.push_back((ns, name));
+        }
+        while self.events.len() > EVENT_CAP {
+            if let Some((ns, name)) = self.events.pop_front() {
+                let _ = store.delete(EVENTS, &ns, &name, None);
+            }
         }
     }
 
@@ -673,7 +749,7 @@ impl Controller {
     }
 
     fn ensure_replica_set(
-        &self,
+        &mut self,
         store: &mut Store,
         d: &Value,
         rs_name: &str,
@@ -686,10 +762,28 @@ impl Controller {
                 .as_str()
                 .unwrap_or_default()
                 .to_owned();
+            let before = rs["spec"]["replicas"].as_u64().unwrap_or(0);
             let _ = store.modify(REPLICASETS, ns, rs_name, |rs| {
                 rs["spec"]["replicas"] = json!(desired);
                 Ok(())
             });
+            if before != desired as u64 {
+                let way = if (desired as u64) > before {
+                    "up"
+                } else {
+                    "down"
+                };
+                let message =
+                    format!("Scaled {way} replica set {rs_name} from {before} to {desired}");
+                self.emit(
+                    store,
+                    d,
+                    "Normal",
+                    "ScalingReplicaSet",
+                    message,
+                    "deployment-controller",
+                );
+            }
             return uid;
         }
         let revision = 1 + store
@@ -885,14 +979,28 @@ impl Controller {
                     "0/{} nodes are available: no node is Ready, schedulable, untainted for this pod and matching its node selector.",
                     nodes.len()
                 );
-                let _ = store.modify(PODS, &ns, &name, |pod| {
-                    let cond = json!({"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message, "lastProbeTime": null, "lastTransitionTime": stamp});
-                    let already = pod["status"]["conditions"].as_array().is_some_and(|c| c.iter().any(|c| c["type"] == "PodScheduled" && c["reason"] == "Unschedulable" && c["message"] == cond["message"]));
-                    if !already {
-                        pod["status"]["conditions"] = json!([cond]);
-                    }
-                    Ok(())
+                let already = p["status"]["conditions"].as_array().is_some_and(|c| {
+                    c.iter().any(|c| {
+                        c["type"] == "PodScheduled"
+                            && c["reason"] == "Unschedulable"
+                            && c["message"] == message.as_str()
+                    })
                 });
+                if !already {
+                    let cond = json!({"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message, "lastProbeTime": null, "lastTransitionTime": stamp});
+                    let _ = store.modify(PODS, &ns, &name, |pod| {
+                        pod["status"]["conditions"] = json!([cond]);
+                        Ok(())
+                    });
+                    self.emit(
+                        store,
+                        &p,
+                        "Warning",
+                        "FailedScheduling",
+                        message,
+                        "default-scheduler",
+                    );
+                }
                 continue;
             };
             let node = &nodes[i];

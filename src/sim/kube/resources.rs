@@ -199,6 +199,8 @@ pub const NAMESPACES: ResourceId = 0;
 pub const NODES: ResourceId = 1;
 /// Storage index of pods.
 pub const PODS: ResourceId = 2;
+/// Storage index of events.
+pub const EVENTS: ResourceId = 5;
 /// Storage index of deployments.
 pub const DEPLOYMENTS: ResourceId = 8;
 /// Storage index of replica sets.
@@ -226,6 +228,7 @@ mod tests {
         assert_eq!(RESOURCES[NAMESPACES].kind, "Namespace");
         assert_eq!(RESOURCES[NODES].kind, "Node");
         assert_eq!(RESOURCES[PODS].kind, "Pod");
+        assert_eq!(RESOURCES[EVENTS].kind, "Event");
         assert_eq!(RESOURCES[DEPLOYMENTS].kind, "Deployment");
         assert_eq!(RESOURCES[REPLICASETS].kind, "ReplicaSet");
         assert_eq!(RESOURCES[PDBS].kind, "PodDisruptionBudget");
