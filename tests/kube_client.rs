@@ -535,3 +535,23 @@ async fn watches_that_allow_bookmarks_get_them() {
         other => panic!("expected a BOOKMARK on a quiet watch, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_dark_region_hangs_requests_until_it_is_lit_again() {
+    let cluster = Cluster::start(spec()).await.expect("cluster starts");
+    let client = kube::Client::try_from(cluster.kube_config().expect("config")).expect("client");
+    let nodes: Api<Node> = Api::all(client);
+    cluster.set_dark(true);
+    let hung = tokio::time::timeout(
+        Duration::from_millis(300),
+        nodes.list(&ListParams::default()),
+    )
+    .await;
+    assert!(hung.is_err(), "a dark region answered: {hung:?}");
+    cluster.set_dark(false);
+    let list = tokio::time::timeout(Duration::from_secs(5), nodes.list(&ListParams::default()))
+        .await
+        .expect("answers once lit")
+        .expect("list");
+    assert_eq!(list.items.len(), 6);
+}

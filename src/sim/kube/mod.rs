@@ -322,6 +322,7 @@ impl Cluster {
             source,
         })?;
         let (watch_epoch, _) = tokio::sync::watch::channel(0u64);
+        let (dark, _) = tokio::sync::watch::channel(false);
         let shared = Arc::new(Shared {
             region: region.clone(),
             world: Mutex::new(World { store, ctl }),
@@ -333,6 +334,7 @@ impl Cluster {
             addr: OnceLock::new(),
             requests: Mutex::new(VecDeque::new()),
             bookmark_every: spec.bookmark_every,
+            dark,
         });
         let _ = shared.addr.set(addr);
         let app = axum::Router::new()
@@ -538,6 +540,16 @@ impl Cluster {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&(verb.to_owned(), resource.to_owned()));
+    }
+
+    /// Makes the region's API server unreachable (`true`): open watches end and every request
+    /// hangs until the region is lit again (`false`), so clients hit their own timeouts as
+    /// they would against a region that went dark. Objects and controllers keep their state.
+    pub fn set_dark(&self, dark: bool) {
+        self.shared.dark.send_replace(dark);
+        if dark {
+            self.close_watches();
+        }
     }
 
     /// Ends every open watch, as an API server restart does; clients re-watch from their last

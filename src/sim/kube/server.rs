@@ -55,6 +55,9 @@ pub struct Shared {
     pub requests: Mutex<VecDeque<String>>,
     /// How often watches that asked for bookmarks get one (wall time).
     pub bookmark_every: Duration,
+    /// True while the region is dark: requests hang (clients see timeouts, as with a region
+    /// whose control plane is unreachable) until it is lit again.
+    pub dark: tokio::sync::watch::Sender<bool>,
 }
 
 impl Shared {
@@ -178,6 +181,9 @@ fn now_secs(clock: &Clock) -> u64 {
 
 /// The one handler behind every path.
 pub async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    let mut dark = shared.dark.subscribe();
+    // An error only means the cluster is gone; the connection is dropped with it.
+    let _ = dark.wait_for(|d| !d).await;
     let (parts, body) = req.into_parts();
     let uri = parts.uri.clone();
     {
