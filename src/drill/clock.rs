@@ -50,9 +50,7 @@ impl fmt::Display for PlatformTime {
 
 /// A time scale that is not a finite number greater than zero.
 #[derive(Debug, thiserror::Error, PartialEq)]
-#[error(
-    "time scale {0} is not a finite number greater than zero (hint: 1 is real time, 60 runs a platform minute per second)"
-)]
+#[error("time scale {0} is not a finite number greater than zero (hint: 1 is real time, 60 runs a platform minute per second)")]
 pub struct InvalidScale(pub f64);
 
 /// The clock of one run: a monotonic origin, the wall-clock time of that origin (for reports
@@ -68,11 +66,7 @@ impl Clock {
     /// A clock running in real time, starting now.
     #[must_use]
     pub fn real() -> Self {
-        Self {
-            origin: Instant::now(),
-            wall_origin: SystemTime::now(),
-            scale: 1.0,
-        }
+        Self { origin: Instant::now(), wall_origin: SystemTime::now(), scale: 1.0 }
     }
 
     /// A clock running `scale` times faster than wall time, starting now.
@@ -84,10 +78,7 @@ impl Clock {
         if !scale.is_finite() || scale <= 0.0 {
             return Err(InvalidScale(scale));
         }
-        Ok(Self {
-            scale,
-            ..Self::real()
-        })
+        Ok(Self { scale, ..Self::real() })
     }
 
     /// How many platform seconds pass per wall second.
@@ -233,14 +224,8 @@ mod tests {
     #[test]
     fn converts_between_wall_and_platform_time() {
         let clock = Clock::scaled(60.0).expect("valid scale");
-        assert_eq!(
-            clock.to_wall(Duration::from_secs(60)),
-            Duration::from_secs(1)
-        );
-        assert_eq!(
-            clock.to_platform(Duration::from_millis(500)),
-            Duration::from_secs(30)
-        );
+        assert_eq!(clock.to_wall(Duration::from_secs(60)), Duration::from_secs(1));
+        assert_eq!(clock.to_platform(Duration::from_millis(500)), Duration::from_secs(30));
         let t = PlatformTime::from_offset(Duration::from_secs(120));
         assert_eq!(clock.at(clock.instant_of(t)), t);
     }
@@ -251,20 +236,14 @@ mod tests {
         let before = clock.now();
         clock.sleep(Duration::from_secs(30)).await;
         let slept = clock.now().saturating_since(before);
-        assert!(
-            slept >= Duration::from_secs(30),
-            "slept only {slept:?} platform time"
-        );
+        assert!(slept >= Duration::from_secs(30), "slept only {slept:?} platform time");
     }
 
     #[test]
     fn formats_durations_like_drills_write_them() {
         assert_eq!(format_duration(Duration::from_millis(850)), "850ms");
         assert_eq!(format_duration(Duration::from_secs(90)), "1m 30s");
-        assert_eq!(
-            format_duration(Duration::from_millis(22 * 60_000 + 13_500)),
-            "22m 13.5s"
-        );
+        assert_eq!(format_duration(Duration::from_millis(22 * 60_000 + 13_500)), "22m 13.5s");
         assert_eq!(format_duration(Duration::from_secs(3723)), "1h 2m 3s");
         assert_eq!(format_duration(Duration::from_secs(3600)), "1h 0m 0s");
     }
