@@ -457,3 +457,44 @@ async fn rollout_status_fails_when_the_progress_deadline_passes() {
         (Some("False"), Some("ProgressDeadlineExceeded"))
     );
 }
+
+#[tokio::test]
+async fn auth_can_i_and_forbidden_deletes_follow_the_role_hook() {
+    let h = harness().await;
+    assert_eq!(
+        h.run(&["auth", "can-i", "delete", "pods", "-n", "prod-1"])
+            .await
+            .trim(),
+        "yes"
+    );
+    h.cluster.forbid("delete", "pods");
+    let out = h
+        .command(&["auth", "can-i", "delete", "pods", "-n", "prod-1"])
+        .output()
+        .await
+        .expect("kubectl runs");
+    assert!(
+        !out.status.success(),
+        "can-i exits non-zero for a refused verb"
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "no");
+    let pod = h.cluster.objects("pods", Some("prod-1"))[0]["metadata"]["name"]
+        .as_str()
+        .expect("name")
+        .to_owned();
+    let out = h
+        .command(&["-n", "prod-1", "delete", "pod", &pod])
+        .output()
+        .await
+        .expect("kubectl runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let want = format!(
+        "Error from server (Forbidden): pods \"{pod}\" is forbidden: User \"firedrill\" cannot delete resource \"pods\" in API group \"\" in the namespace \"prod-1\""
+    );
+    assert!(stderr.contains(&want), "{stderr}");
+    assert!(
+        h.cluster.object("pods", "prod-1", &pod).is_some(),
+        "a forbidden delete deleted"
+    );
+}

@@ -207,6 +207,20 @@ pub async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response
             )));
         }
     };
+    // Bodies are JSON (or YAML) only: a protobuf or CBOR body gets 415, on which client-go
+    // retries the request in JSON.
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !body.is_empty()
+        && !body.starts_with(PROTOBUF_MAGIC)
+        && (content_type.starts_with("application/vnd.kubernetes.protobuf")
+            || content_type.starts_with("application/cbor"))
+    {
+        return error_response(&ApiError::unsupported_media_type(content_type));
+    }
     match dispatch(&shared, &parts.method, &uri, &parts.headers, &query, &body) {
         Ok(Answer::Json(code, v)) => json_response(code, &v),
         Ok(Answer::Watch(w)) => watch(shared, w),
@@ -589,7 +603,11 @@ fn access_review(shared: &Shared, method: &Method, body: &Bytes) -> Result<Answe
             "selfsubjectaccessreviews",
         ));
     }
-    let mut review = parse_body(body)?;
+    let mut review = if body.starts_with(PROTOBUF_MAGIC) {
+        access_review_from_protobuf(body)?
+    } else {
+        parse_body(body)?
+    };
     let attrs = &review["spec"]["resourceAttributes"];
     let verb = attrs["verb"].as_str().unwrap_or_default().to_owned();
     let mut resource = attrs["resource"].as_str().unwrap_or_default().to_owned();
@@ -604,14 +622,81 @@ fn access_review(shared: &Shared, method: &Method, body: &Bytes) -> Result<Answe
         .iter()
         .any(|(v, r)| (*v == verb || v == "*") && (*r == resource || r == "*"));
     drop(forbidden);
-    review["status"] = if denied {
-        json!({"allowed": false, "denied": true, "reason": "forbidden by the embedded cluster's role hook"})
-    } else {
-        json!({"allowed": true})
-    };
+    // RBAC answers a refusal with allowed=false and no reason; kubectl prints a plain "no".
+    review["status"] = json!({"allowed": !denied});
     review["apiVersion"] = json!("authorization.k8s.io/v1");
     review["kind"] = json!("SelfSubjectAccessReview");
     Ok(Answer::Json(201, review))
+}
+
+/// The prefix of a Kubernetes protobuf body (`k8s\0`, then a `runtime.Unknown`).
+const PROTOBUF_MAGIC: &[u8] = b"k8s\0";
+
+/// The length-delimited fields of a protobuf message (other wire types are skipped).
+fn protobuf_fields(mut buf: &[u8]) -> Option<Vec<(u64, &[u8])>> {
+    fn varint(buf: &mut &[u8]) -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let (&b, rest) = buf.split_first()?;
+            *buf = rest;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+    let mut fields = Vec::new();
+    while !buf.is_empty() {
+        let key = varint(&mut buf)?;
+        match key & 7 {
+            0 => {
+                varint(&mut buf)?;
+            }
+            1 => buf = buf.get(8..)?,
+            5 => buf = buf.get(4..)?,
+            2 => {
+                let len = usize::try_from(varint(&mut buf)?).ok()?;
+                fields.push((key >> 3, buf.get(..len)?));
+                buf = buf.get(len..)?;
+            }
+            _ => return None,
+        }
+    }
+    Some(fields)
+}
+
+/// kubectl sends SelfSubjectAccessReviews (`kubectl auth can-i`) as protobuf: decode the
+/// resource attributes into the JSON shape the rest of the server uses.
+fn access_review_from_protobuf(body: &[u8]) -> Result<Value, ApiError> {
+    let bad =
+        || ApiError::bad_request("cannot decode the protobuf SelfSubjectAccessReview".to_owned());
+    let field = |buf: &[u8], n: u64| -> Result<Option<Vec<u8>>, ApiError> {
+        Ok(protobuf_fields(buf)
+            .ok_or_else(bad)?
+            .into_iter()
+            .find(|(f, _)| *f == n)
+            .map(|(_, v)| v.to_vec()))
+    };
+    let unknown = body.get(PROTOBUF_MAGIC.len()..).ok_or_else(bad)?;
+    let raw = field(unknown, 2)?.ok_or_else(bad)?;
+    let spec = field(&raw, 2)?.unwrap_or_default();
+    let attrs = field(&spec, 1)?.unwrap_or_default();
+    let mut out = serde_json::Map::new();
+    for (n, key) in [
+        (1, "namespace"),
+        (2, "verb"),
+        (3, "group"),
+        (4, "version"),
+        (5, "resource"),
+        (6, "subresource"),
+        (7, "name"),
+    ] {
+        if let Some(v) = field(&attrs, n)? {
+            out.insert(key.to_owned(), json!(String::from_utf8_lossy(&v)));
+        }
+    }
+    Ok(json!({"metadata": {}, "spec": {"resourceAttributes": out}}))
 }
 
 /// The `autoscaling/v1` Scale of a deployment (or replica set).
