@@ -5,6 +5,7 @@
 //! traffic; the Kubernetes, MongoDB and Toxiproxy servers plug in beside them.
 
 pub mod app;
+pub mod kube;
 pub mod model;
 pub mod mongo;
 pub mod toxiproxy;

@@ -1,0 +1,171 @@
+//! Per-kind defaults and validation, as the real API server's defaulting and admission apply
+//! them to the fields the drills and kubectl rely on.
+
+use serde_json::{Value, json};
+
+use super::error::ApiError;
+use super::resources::{DEPLOYMENTS, NAMESPACES, PODS, REPLICASETS, RESOURCES, ResourceId};
+use super::selector::LabelSelector;
+use super::store::labels_of;
+
+/// The tolerations the DefaultTolerationSeconds admission plugin adds to every pod: a pod stays
+/// on a NotReady or unreachable node for 300 s before it is evicted.
+#[must_use]
+pub fn default_tolerations() -> Value {
+    json!([
+        {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+        {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+    ])
+}
+
+fn default_pod_spec(spec: &mut Value) {
+    if !spec.is_object() {
+        *spec = json!({});
+    }
+    for (k, v) in [
+        ("restartPolicy", json!("Always")),
+        ("terminationGracePeriodSeconds", json!(30)),
+        ("dnsPolicy", json!("ClusterFirst")),
+        ("schedulerName", json!("default-scheduler")),
+        ("securityContext", json!({})),
+    ] {
+        if spec.get(k).is_none() {
+            spec[k] = v;
+        }
+    }
+}
+
+/// Fills the defaults of a freshly created object.
+pub fn default_object(res: ResourceId, obj: &mut Value, now: &str) {
+    match res {
+        NAMESPACES => {
+            let name = obj["metadata"]["name"].clone();
+            if !obj["metadata"].get("labels").is_some_and(Value::is_object) {
+                obj["metadata"]["labels"] = json!({});
+            }
+            obj["metadata"]["labels"]["kubernetes.io/metadata.name"] = name;
+            obj["spec"] = json!({"finalizers": ["kubernetes"]});
+            obj["status"] = json!({"phase": "Active"});
+        }
+        PODS => {
+            default_pod_spec(&mut obj["spec"]);
+            let mut tolerations = obj["spec"]
+                .get("tolerations")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            for t in default_tolerations().as_array().into_iter().flatten() {
+                if !tolerations
+                    .iter()
+                    .any(|x| x.get("key") == t.get("key") && x.get("effect") == t.get("effect"))
+                {
+                    tolerations.push(t.clone());
+                }
+            }
+            obj["spec"]["tolerations"] = Value::Array(tolerations);
+            if obj.get("status").is_none_or(|s| s.get("phase").is_none()) {
+                obj["status"] = json!({"phase": "Pending", "qosClass": "BestEffort"});
+            }
+        }
+        DEPLOYMENTS | REPLICASETS => {
+            if obj["spec"].get("replicas").is_none() {
+                obj["spec"]["replicas"] = json!(1);
+            }
+            if res == DEPLOYMENTS {
+                for (k, v) in [
+                    (
+                        "strategy",
+                        json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}),
+                    ),
+                    ("revisionHistoryLimit", json!(10)),
+                    ("progressDeadlineSeconds", json!(600)),
+                ] {
+                    if obj["spec"].get(k).is_none() {
+                        obj["spec"][k] = v;
+                    }
+                }
+            }
+            default_pod_spec(&mut obj["spec"]["template"]["spec"]);
+            if obj["spec"]["template"]["metadata"]
+                .get("creationTimestamp")
+                .is_none()
+            {
+                obj["spec"]["template"]["metadata"]["creationTimestamp"] = Value::Null;
+            }
+            obj["status"] = json!({});
+        }
+        _ => {}
+    }
+    if RESOURCES[res].plural == "services" && obj["spec"].get("type").is_none() {
+        obj["spec"]["type"] = json!("ClusterIP");
+    }
+    if RESOURCES[res].plural == "events" && obj.get("firstTimestamp").is_none() {
+        obj["firstTimestamp"] = json!(now);
+        obj["lastTimestamp"] = json!(now);
+    }
+}
+
+/// Validates the fields whose invalid values the drills must see refused.
+///
+/// # Errors
+///
+/// `422 Invalid` naming the field.
+pub fn validate(res: ResourceId, name: &str, obj: &Value) -> Result<(), ApiError> {
+    let rt = &RESOURCES[res];
+    if res == DEPLOYMENTS || res == REPLICASETS {
+        let replicas = &obj["spec"]["replicas"];
+        if !replicas.is_null() && replicas.as_i64().is_none_or(|r| r < 0) {
+            return Err(ApiError::invalid(
+                rt,
+                name,
+                "spec.replicas",
+                replicas,
+                "must be greater than or equal to 0",
+            ));
+        }
+        let selector = &obj["spec"]["selector"];
+        if !selector.is_object() {
+            return Err(ApiError::invalid(
+                rt,
+                name,
+                "spec.selector",
+                &Value::Null,
+                "field is required",
+            ));
+        }
+        let sel = LabelSelector::from_object(selector);
+        if sel.is_empty() {
+            return Err(ApiError::invalid(
+                rt,
+                name,
+                "spec.selector",
+                selector,
+                "empty selector is invalid for deployment",
+            ));
+        }
+        let template_labels = obj["spec"]["template"]["metadata"]["labels"].as_object();
+        if !sel.matches(template_labels) {
+            return Err(ApiError::invalid(
+                rt,
+                name,
+                "spec.template.metadata.labels",
+                &obj["spec"]["template"]["metadata"]["labels"],
+                "`selector` does not match template `labels`",
+            ));
+        }
+    }
+    if let Some(labels) = labels_of(obj) {
+        for (k, v) in labels {
+            if !v.is_string() {
+                return Err(ApiError::invalid(
+                    rt,
+                    name,
+                    &format!("metadata.labels.{k}"),
+                    v,
+                    "label values must be strings",
+                ));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,238 @@
+//! The resource kinds the embedded API server serves: one static table that drives routing,
+//! discovery, storage and the `Status` messages (which name the resource the way the real server
+//! does: `pods`, `deployments.apps`).
+
+/// One served resource kind.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ResourceType {
+    /// API group; empty for the core group.
+    pub group: &'static str,
+    /// API version inside the group.
+    pub version: &'static str,
+    /// Plural resource name used in paths (`pods`).
+    pub plural: &'static str,
+    /// Singular resource name (`pod`).
+    pub singular: &'static str,
+    /// Kind of one object (`Pod`).
+    pub kind: &'static str,
+    /// Whether objects live in a namespace.
+    pub namespaced: bool,
+    /// kubectl short names (`po`).
+    pub short_names: &'static [&'static str],
+    /// Whether the kind has a `status` subresource (writes to the main resource keep status).
+    pub has_status: bool,
+    /// Whether the kind has a `scale` subresource.
+    pub has_scale: bool,
+}
+
+impl ResourceType {
+    /// `apiVersion` of objects of this kind (`v1`, `apps/v1`).
+    #[must_use]
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.to_owned()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// The resource as the real server names it in messages: `pods`, `deployments.apps`.
+    #[must_use]
+    pub fn qualified(&self) -> String {
+        if self.group.is_empty() {
+            self.plural.to_owned()
+        } else {
+            format!("{}.{}", self.plural, self.group)
+        }
+    }
+
+    /// The kind as the real server names it in `Invalid` messages: `Pod`, `Deployment.apps`.
+    #[must_use]
+    pub fn qualified_kind(&self) -> String {
+        if self.group.is_empty() {
+            self.kind.to_owned()
+        } else {
+            format!("{}.{}", self.kind, self.group)
+        }
+    }
+}
+
+// One row of the table below; positional arguments keep the table readable.
+#[allow(clippy::too_many_arguments)]
+const fn rt(
+    group: &'static str,
+    plural: &'static str,
+    singular: &'static str,
+    kind: &'static str,
+    namespaced: bool,
+    short_names: &'static [&'static str],
+    has_status: bool,
+    has_scale: bool,
+) -> ResourceType {
+    ResourceType {
+        group,
+        version: "v1",
+        plural,
+        singular,
+        kind,
+        namespaced,
+        short_names,
+        has_status,
+        has_scale,
+    }
+}
+
+/// Index of a kind in [`RESOURCES`].
+pub type ResourceId = usize;
+
+/// Every served kind. The order is the storage index ([`ResourceId`]).
+pub static RESOURCES: &[ResourceType] = &[
+    rt(
+        "",
+        "namespaces",
+        "namespace",
+        "Namespace",
+        false,
+        &["ns"],
+        true,
+        false,
+    ),
+    rt("", "nodes", "node", "Node", false, &["no"], true, false),
+    rt("", "pods", "pod", "Pod", true, &["po"], true, false),
+    rt(
+        "",
+        "services",
+        "service",
+        "Service",
+        true,
+        &["svc"],
+        true,
+        false,
+    ),
+    rt(
+        "",
+        "configmaps",
+        "configmap",
+        "ConfigMap",
+        true,
+        &["cm"],
+        false,
+        false,
+    ),
+    rt("", "events", "event", "Event", true, &["ev"], false, false),
+    rt(
+        "",
+        "serviceaccounts",
+        "serviceaccount",
+        "ServiceAccount",
+        true,
+        &["sa"],
+        false,
+        false,
+    ),
+    rt("", "secrets", "secret", "Secret", true, &[], false, false),
+    rt(
+        "apps",
+        "deployments",
+        "deployment",
+        "Deployment",
+        true,
+        &["deploy"],
+        true,
+        true,
+    ),
+    rt(
+        "apps",
+        "replicasets",
+        "replicaset",
+        "ReplicaSet",
+        true,
+        &["rs"],
+        true,
+        true,
+    ),
+    rt(
+        "apps",
+        "daemonsets",
+        "daemonset",
+        "DaemonSet",
+        true,
+        &["ds"],
+        true,
+        false,
+    ),
+    rt(
+        "apps",
+        "statefulsets",
+        "statefulset",
+        "StatefulSet",
+        true,
+        &["sts"],
+        true,
+        true,
+    ),
+    rt(
+        "networking.k8s.io",
+        "ingresses",
+        "ingress",
+        "Ingress",
+        true,
+        &["ing"],
+        true,
+        false,
+    ),
+    rt(
+        "policy",
+        "poddisruptionbudgets",
+        "poddisruptionbudget",
+        "PodDisruptionBudget",
+        true,
+        &["pdb"],
+        true,
+        false,
+    ),
+];
+
+/// Storage index of namespaces.
+pub const NAMESPACES: ResourceId = 0;
+/// Storage index of nodes.
+pub const NODES: ResourceId = 1;
+/// Storage index of pods.
+pub const PODS: ResourceId = 2;
+/// Storage index of events.
+pub const EVENTS: ResourceId = 5;
+/// Storage index of deployments.
+pub const DEPLOYMENTS: ResourceId = 8;
+/// Storage index of replica sets.
+pub const REPLICASETS: ResourceId = 9;
+/// Storage index of pod disruption budgets.
+pub const PDBS: ResourceId = 13;
+
+/// The groups served under `/apis`, in discovery order.
+pub const GROUPS: &[&str] = &["apps", "networking.k8s.io", "policy"];
+
+/// Finds a kind by group, version and plural.
+#[must_use]
+pub fn lookup(group: &str, version: &str, plural: &str) -> Option<ResourceId> {
+    RESOURCES
+        .iter()
+        .position(|r| r.group == group && r.version == version && r.plural == plural)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constants_point_at_their_kinds() {
+        assert_eq!(RESOURCES[NAMESPACES].kind, "Namespace");
+        assert_eq!(RESOURCES[NODES].kind, "Node");
+        assert_eq!(RESOURCES[PODS].kind, "Pod");
+        assert_eq!(RESOURCES[EVENTS].kind, "Event");
+        assert_eq!(RESOURCES[DEPLOYMENTS].kind, "Deployment");
+        assert_eq!(RESOURCES[REPLICASETS].kind, "ReplicaSet");
+        assert_eq!(RESOURCES[PDBS].kind, "PodDisruptionBudget");
+        assert_eq!(lookup("apps", "v1", "deployments"), Some(DEPLOYMENTS));
+        assert_eq!(RESOURCES[DEPLOYMENTS].qualified(), "deployments.apps");
+    }
+}
