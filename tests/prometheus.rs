@@ -377,3 +377,69 @@ fn a_pushgateway_that_is_down_is_a_warning_unless_the_push_is_required() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn pushes_carry_the_grouping_key_and_the_token_from_the_environment() {
+    use std::sync::{Arc, Mutex};
+    let seen: Arc<Mutex<Vec<(String, String, String)>>> = Arc::new(Mutex::new(Vec::new()));
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let port = free_port();
+    let recorder = Arc::clone(&seen);
+    runtime.spawn(async move {
+        let app = axum::Router::new().fallback(
+            move |method: axum::http::Method,
+                  uri: axum::http::Uri,
+                  headers: axum::http::HeaderMap| {
+                let recorder = Arc::clone(&recorder);
+                async move {
+                    let auth = headers
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
+                    recorder.lock().expect("lock").push((
+                        method.to_string(),
+                        uri.path().to_owned(),
+                        auth,
+                    ));
+                    axum::http::StatusCode::OK
+                }
+            },
+        );
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("bind");
+        let _ = axum::serve(listener, app).await;
+    });
+    let work = drills_dir();
+    let out = Command::new(BIN)
+        .args([
+            "run",
+            "--name",
+            "traffic moves",
+            "--pushgateway",
+            &format!("http://127.0.0.1:{port}"),
+            "--require-push",
+        ])
+        .env("FIREDRILL_PUSHGATEWAY_TOKEN", "s3cret-token")
+        .current_dir(work.path())
+        .output()
+        .expect("firedrill run");
+    let output = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "{output}");
+    assert!(!output.contains("s3cret-token"), "the token was printed");
+    let seen = seen.lock().expect("lock").clone();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    let (method, path, auth) = &seen[0];
+    assert_eq!(method, "PUT");
+    // drill@base64 "Traffic switch between regions", platform@base64 "embedded"
+    assert_eq!(
+        path,
+        "/metrics/job/firedrill/drill@base64/VHJhZmZpYyBzd2l0Y2ggYmV0d2VlbiByZWdpb25z/platform@base64/ZW1iZWRkZWQ"
+    );
+    assert_eq!(auth, "Bearer s3cret-token");
+}
