@@ -24,12 +24,16 @@ pub const WRITES_AVAILABLE: &str = "writes available again";
 pub const DATABASE: &str = "firedrill";
 
 /// The fewest wall milliseconds between two writes: at a compressed clock, 50 platform writes
-/// per second would be thousands per wall second; the checker writes at most 500 per wall
-/// second, which at a time scale of 200 is one write per 0.4 platform s.
-const WALL_FLOOR: Duration = Duration::from_millis(2);
+/// per second would be thousands per wall second; the checker writes at most 200 per wall
+/// second, which at a time scale of 200 is one write per platform second.
+const WALL_FLOOR: Duration = Duration::from_millis(5);
 
-/// A write slower than this (platform time) counts as an outage from its start.
+/// A write slower than this (platform time) counts as an outage from its start (the driver
+/// blocks a write while it looks for a new primary rather than failing it). On a compressed
+/// clock at least [`SLOW_WRITE_WALL`] of wall time, so driver latency is not an outage.
 const SLOW_WRITE: Duration = Duration::from_secs(1);
+/// See [`SLOW_WRITE`].
+const SLOW_WRITE_WALL: Duration = Duration::from_millis(25);
 
 /// The write concern the checker asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,6 +144,7 @@ impl Checker {
         let period = Duration::from_secs_f64(1.0 / rate.max(0.001));
         let wall_period = clock.to_wall(period).max(WALL_FLOOR);
         let attempt_limit = clock.to_wall(Duration::from_secs(30)).max(Duration::from_secs(2));
+        let slow_write = SLOW_WRITE.max(clock.to_platform(SLOW_WRITE_WALL));
         let source = format!("write checker {}", target.database);
         let task = {
             let state = Arc::clone(&state);
@@ -165,7 +170,7 @@ impl Checker {
                         let mut s = lock(&state);
                         if ok {
                             s.acked.insert(seq);
-                            let slow = at.saturating_since(started) > SLOW_WRITE;
+                            let slow = at.saturating_since(started) > slow_write;
                             let since = s.outage_since.take().or(slow.then_some(started));
                             if let Some(since) = since {
                                 s.windows.push((since, at));

@@ -83,7 +83,8 @@ impl Observer {
             lock(&state).primary = Some(p);
         }
         for m in members {
-            let client = target.direct(&m.host).await?;
+            let mut client = target.direct(&m.host).await?;
+            let target = target.clone();
             let host = m.host.clone();
             let region = m.region.clone();
             let state = Arc::clone(&state);
@@ -94,14 +95,35 @@ impl Observer {
             let patience = clock.to_wall(interval * 4).max(Duration::from_millis(250));
             tasks.push(tokio::spawn(async move {
                 let mut ticks = clock.interval(interval);
+                let mut stale = false;
                 loop {
                     ticks.tick().await;
-                    let answer = tokio::time::timeout(
-                        patience,
-                        client.database("admin").run_command(doc! {"hello": 1}),
-                    )
-                    .await;
-                    let is_primary = matches!(&answer, Ok(Ok(d)) if Hello::from_doc(d).is_primary);
+                    // A member whose port is closed (killed) is seen at once; the driver would
+                    // keep selecting it until its server selection timeout.
+                    let reachable = matches!(
+                        tokio::time::timeout(patience, tokio::net::TcpStream::connect(&host)).await,
+                        Ok(Ok(_))
+                    );
+                    if reachable && stale {
+                        // The driver would wait for its next heartbeat (at least 500 ms wall)
+                        // before trying this member again; a fresh client checks at once.
+                        if let Ok(fresh) = target.direct(&host).await {
+                            client = fresh;
+                        }
+                    }
+                    let answer = if reachable {
+                        tokio::time::timeout(
+                            patience,
+                            client.database("admin").run_command(doc! {"hello": 1}),
+                        )
+                        .await
+                        .ok()
+                        .and_then(Result::ok)
+                    } else {
+                        None
+                    };
+                    stale = answer.is_none();
+                    let is_primary = answer.is_some_and(|d| Hello::from_doc(&d).is_primary);
                     let at = clock.now();
                     observe(&state, &host, region.as_deref(), is_primary, at, &on, &source);
                 }
