@@ -121,8 +121,21 @@ async fn up(args: UpArgs) -> Exit {
             .iter()
             .map(|(k, v)| format!("{k}={}\n", shell_quote(v)))
             .collect();
+        // The databases' connection strings go to files beside the env file (mode 0600), so
+        // `firedrill run --platform FILE.platform.yaml` works without sourcing the env file.
+        let mut platform_text = sim.platform_text();
+        for m in &sim.mongo {
+            let uri_file = PathBuf::from(format!("{}.{}.uri", env_file.display(), m.namespace));
+            if let Err(e) = write_private(&uri_file, &m.set.connection_string()) {
+                return fail(&format!("cannot write {}: {e}", uri_file.display()));
+            }
+            platform_text = platform_text.replace(
+                &format!("uri: {{ env: {} }}", m.env_var()),
+                &format!("uri: {{ file: \"{}\" }}", uri_file.display()),
+            );
+        }
         // The platform file first, so a script that waits for the env file finds both.
-        let written = std::fs::write(&platform_file, sim.platform_text()).and_then(|()| {
+        let written = std::fs::write(&platform_file, platform_text).and_then(|()| {
             let tmp = env_file.with_extension("tmp");
             std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, env_file))
         });
@@ -169,6 +182,18 @@ async fn up_mongo(clock: Clock, args: &UpArgs) -> Exit {
     println!("press Ctrl-C to stop");
     let _ = tokio::signal::ctrl_c().await;
     Exit::Passed
+}
+
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).write(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(text.as_bytes())
 }
 
 fn shell_quote(value: &str) -> String {

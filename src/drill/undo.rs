@@ -46,7 +46,7 @@ pub enum UndoError {
 /// [`UndoError`] naming the object that may still be faulted.
 pub async fn apply(undo: &Undo, platform: &Platform, clock: &Clock) -> Result<(), UndoError> {
     match undo {
-        Undo::Mongo(undo) => Ok(undo.apply(platform).await?),
+        Undo::Mongo(undo) => Ok(undo.apply(platform, clock).await?),
         Undo::Command(undo) => {
             let (cmd, substitutions) = undo.command.resolve(platform)?;
             command::run(

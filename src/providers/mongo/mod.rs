@@ -871,12 +871,13 @@ impl MongoUndo {
         }
     }
 
-    /// Applies the undo. Idempotent.
+    /// Applies the undo. Idempotent. Restoring a config waits (2m platform) until the primary
+    /// is back in the region of the member with the highest saved priority.
     ///
     /// # Errors
     ///
     /// [`MongoError`] naming the database and member.
-    pub async fn apply(&self, platform: &Platform) -> Result<(), MongoError> {
+    pub async fn apply(&self, platform: &Platform, clock: &Clock) -> Result<(), MongoError> {
         match self {
             MongoUndo::Unfreeze { database, host } => {
                 let target = Target::resolve(platform, database)?;
@@ -903,10 +904,21 @@ impl MongoUndo {
                     .priorities
                     .iter()
                     .all(|(h, p)| wanted.get(h).is_none_or(|w| (w - p).abs() < f64::EPSILON));
-                if same {
-                    return Ok(());
+                if !same {
+                    target.set_priorities(&wanted).await?;
                 }
-                target.set_priorities(&wanted).await
+                let members = target.members().await?;
+                let home = saved
+                    .priorities
+                    .iter()
+                    .max_by(|a, b| a.1.total_cmp(&b.1))
+                    .and_then(|(h, _)| target.region_in(&members, h));
+                if let Some(home) = home {
+                    target
+                        .wait_primary_in(&members, &home, Duration::from_secs(120), clock)
+                        .await?;
+                }
+                Ok(())
             }
         }
     }
