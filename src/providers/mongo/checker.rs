@@ -24,9 +24,9 @@ pub const WRITES_AVAILABLE: &str = "writes available again";
 pub const DATABASE: &str = "firedrill";
 
 /// The fewest wall milliseconds between two writes: at a compressed clock, 50 platform writes
-/// per second would be thousands per wall second; the checker writes at most 200 per wall
-/// second, which at a time scale of 200 is one write per platform second.
-const WALL_FLOOR: Duration = Duration::from_millis(5);
+/// per second would be thousands per wall second; the checker writes at most 100 per wall
+/// second, which at a time scale of 200 is one write per 2 platform seconds.
+const WALL_FLOOR: Duration = Duration::from_millis(10);
 
 /// A write slower than this (platform time) counts as an outage from its start (the driver
 /// blocks a write while it looks for a new primary rather than failing it). On a compressed

@@ -7,11 +7,16 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use std::future::IntoFuture as _;
+
 use bson::doc;
 use tokio::task::JoinHandle;
 
 use super::{Hello, Member, MongoError, Target};
 use crate::drill::clock::{Clock, PlatformTime};
+
+/// The shortest wall time between two polls of one member.
+const WALL_FLOOR: Duration = Duration::from_millis(10);
 
 /// Called with a milestone's name, its instant and its source (`mongo <database> <host>`).
 pub type OnMilestone = Arc<dyn Fn(&str, PlatformTime, &str) + Send + Sync>;
@@ -94,31 +99,39 @@ impl Observer {
             // compressed clock does not turn driver latency into outages) is not primary.
             let patience = clock.to_wall(interval * 4).max(Duration::from_millis(250));
             tasks.push(tokio::spawn(async move {
-                let mut ticks = clock.interval(interval);
+                // At most one round per WALL_FLOOR, so a compressed clock does not turn the
+                // observer into the busiest client of the replica set.
+                let wall_tick = clock.to_wall(interval).max(WALL_FLOOR);
+                let mut ticks = tokio::time::interval(wall_tick);
+                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 let mut stale = false;
                 loop {
                     ticks.tick().await;
-                    // A member whose port is closed (killed) is seen at once; the driver would
-                    // keep selecting it until its server selection timeout.
-                    let reachable = matches!(
-                        tokio::time::timeout(patience, tokio::net::TcpStream::connect(&host)).await,
-                        Ok(Ok(_))
-                    );
-                    if reachable && stale {
-                        // The driver would wait for its next heartbeat (at least 500 ms wall)
-                        // before trying this member again; a fresh client checks at once.
-                        if let Ok(fresh) = target.direct(&host).await {
-                            client = fresh;
-                        }
+                    // After a failure, a member whose port is closed (killed) is seen at once
+                    // by a plain connect; the driver would keep selecting it until its server
+                    // selection timeout. Once it answers again, a fresh client checks at once
+                    // where the old one would wait for its next heartbeat (500 ms wall or more).
+                    let reachable = !stale || connects(&host, patience).await;
+                    if reachable
+                        && stale
+                        && let Ok(fresh) = target.direct(&host).await
+                    {
+                        client = fresh;
                     }
                     let answer = if reachable {
-                        tokio::time::timeout(
-                            patience,
-                            client.database("admin").run_command(doc! {"hello": 1}),
-                        )
-                        .await
-                        .ok()
-                        .and_then(Result::ok)
+                        let admin = client.database("admin");
+                        let hello = admin.run_command(doc! {"hello": 1}).into_future();
+                        tokio::pin!(hello);
+                        match tokio::time::timeout(wall_tick, &mut hello).await {
+                            Ok(answer) => answer.ok(),
+                            // Slow: if the port is closed the member is down, whatever the
+                            // driver is still waiting for.
+                            Err(_) if !connects(&host, patience).await => None,
+                            Err(_) => tokio::time::timeout(patience, hello)
+                                .await
+                                .ok()
+                                .and_then(Result::ok),
+                        }
                     } else {
                         None
                     };
@@ -149,6 +162,14 @@ impl Observer {
     pub fn primary(&self) -> Option<String> {
         lock(&self.state).primary.clone()
     }
+}
+
+/// Whether a TCP connection to `host` opens within `patience` (wall time).
+async fn connects(host: &str, patience: Duration) -> bool {
+    matches!(
+        tokio::time::timeout(patience, tokio::net::TcpStream::connect(host)).await,
+        Ok(Ok(_))
+    )
 }
 
 fn observe(
