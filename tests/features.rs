@@ -362,10 +362,7 @@ async fn sim_in_background(world: &mut Harness, env_file: String) {
     world.sim = Some(KillOnDrop(child));
     let deadline = Instant::now() + Duration::from_secs(30);
     while !world.path(&env_file).exists() {
-        assert!(
-            Instant::now() < deadline,
-            "sim up never wrote {env_file}"
-        );
+        assert!(Instant::now() < deadline, "sim up never wrote {env_file}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

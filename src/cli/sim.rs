@@ -165,12 +165,23 @@ async fn up_mongo(clock: Clock, args: &UpArgs) -> Exit {
         args.seed
     );
     for m in &sets {
-        println!("  {} ({}): {}", m.namespace, m.set.name(), m.set.connection_string());
+        println!(
+            "  {} ({}): {}",
+            m.namespace,
+            m.set.name(),
+            m.set.connection_string()
+        );
     }
     if let Some(env_file) = &args.env_file {
         let text: String = sets
             .iter()
-            .map(|m| format!("{}={}\n", m.env_var(), shell_quote(&m.set.connection_string())))
+            .map(|m| {
+                format!(
+                    "{}={}\n",
+                    m.env_var(),
+                    shell_quote(&m.set.connection_string())
+                )
+            })
             .collect();
         let tmp = env_file.with_extension("tmp");
         let written = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, env_file));

@@ -177,11 +177,7 @@ impl Embedded {
     /// # Errors
     ///
     /// When a component cannot start.
-    pub async fn start(
-        clock: Clock,
-        seed: u64,
-        listen: SocketAddr,
-    ) -> Result<Self, EmbeddedError> {
+    pub async fn start(clock: Clock, seed: u64, listen: SocketAddr) -> Result<Self, EmbeddedError> {
         let model = model::Model::new(seed, model::Ranges::default());
         let front_door = app::FrontDoor::start(&REGIONS, REGIONS[0], listen, clock, model).await?;
         let mongo = start_mongo(clock, seed).await?;

@@ -15,7 +15,7 @@ use crate::drill::timeline::Milestone;
 use crate::drill::world::{Change, Drill};
 use crate::platform::Platform;
 use crate::providers::mongo::checker::{Checker, Concern, WriteReport, collection_for};
-use crate::providers::mongo::observer::{NEW_PRIMARY, OnMilestone, Observer};
+use crate::providers::mongo::observer::{NEW_PRIMARY, Observer, OnMilestone};
 use crate::providers::mongo::{MongoUndo, Target, database_of};
 
 /// How often the observer asks every member `hello`, in platform time.
@@ -137,11 +137,7 @@ fn database_checks(a: &mut Analysis, namespace: &str, platform: &Platform) {
         return;
     };
     if let Some(d) = platform.databases.get(db)
-        && !platform
-            .safety
-            .allow
-            .replica_sets
-            .contains(&d.replica_set)
+        && !platform.safety.allow.replica_sets.contains(&d.replica_set)
     {
         a.problem(
             "namespace",
@@ -318,7 +314,7 @@ async fn stepped_down(world: &mut Drill, namespace: String) -> Result<(), Failur
             Change::Fault,
             &format!("step-down of the primary {primary} of {}", t.database),
             undo,
-            t.step_down(STEP_DOWN_SECS, CATCH_UP_SECS),
+            t.step_down(&primary, STEP_DOWN_SECS, CATCH_UP_SECS),
         )
         .await
         .map_err(|e| Failure(t.clean(&e.to_string())))?;
@@ -438,10 +434,14 @@ async fn flips_back(world: &mut Drill, namespace: String) -> Result<(), Failure>
             ))
         })?;
     let members = t.members().await?;
-    let saved = world.faults.iter().find(|f| f.id == id).and_then(|f| match &f.undo {
-        Undo::Mongo(MongoUndo::RestoreConfig { saved, .. }) => Some(saved.clone()),
-        _ => None,
-    });
+    let saved = world
+        .faults
+        .iter()
+        .find(|f| f.id == id)
+        .and_then(|f| match &f.undo {
+            Undo::Mongo(MongoUndo::RestoreConfig { saved, .. }) => Some(saved.clone()),
+            _ => None,
+        });
     // The region that held the primary before: the highest saved priority's member.
     let home = saved.and_then(|s| {
         s.priorities

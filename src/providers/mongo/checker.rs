@@ -136,14 +136,14 @@ impl Checker {
             .w(w)
             .w_timeout(Duration::from_secs(10))
             .build();
-        let coll = client
-            .database(DATABASE)
-            .collection::<Document>(collection);
+        let coll = client.database(DATABASE).collection::<Document>(collection);
         let state = Arc::new(Mutex::new(State::default()));
         let stop = Arc::new(AtomicBool::new(false));
         let period = Duration::from_secs_f64(1.0 / rate.max(0.001));
         let wall_period = clock.to_wall(period).max(WALL_FLOOR);
-        let attempt_limit = clock.to_wall(Duration::from_secs(30)).max(Duration::from_secs(2));
+        let attempt_limit = clock
+            .to_wall(Duration::from_secs(30))
+            .max(Duration::from_secs(2));
         let slow_write = SLOW_WRITE.max(clock.to_platform(SLOW_WRITE_WALL));
         let source = format!("write checker {}", target.database);
         let task = {
@@ -233,10 +233,7 @@ impl Checker {
             .await
             .map_err(read_err)?;
         let docs: Vec<Document> = cursor.try_collect().await.map_err(read_err)?;
-        let present: BTreeSet<i64> = docs
-            .iter()
-            .filter_map(|d| d.get_i64("_id").ok())
-            .collect();
+        let present: BTreeSet<i64> = docs.iter().filter_map(|d| d.get_i64("_id").ok()).collect();
         let s = lock(&self.state);
         let mut windows = s.windows.clone();
         if let Some(since) = s.outage_since {
@@ -254,5 +251,4 @@ impl Checker {
         let _ = coll.drop().await;
         Ok(report)
     }
-
 }

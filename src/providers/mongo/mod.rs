@@ -235,7 +235,12 @@ pub fn database_of<'p>(platform: &'p Platform, name: &str) -> Option<&'p str> {
         .namespaces
         .get(name)
         .and_then(|ns| ns.database.as_deref())
-        .or_else(|| platform.databases.get_key_value(name).map(|(k, _)| k.as_str()))
+        .or_else(|| {
+            platform
+                .databases
+                .get_key_value(name)
+                .map(|(k, _)| k.as_str())
+        })
 }
 
 impl Target {
@@ -312,8 +317,10 @@ impl Target {
                 database: self.database.clone(),
                 message: self.clean(&e.to_string()),
             })?;
-        options.server_selection_timeout = Some(COMMAND_TIMEOUT);
-        options.connect_timeout = Some(COMMAND_TIMEOUT);
+        // The URI's own timeouts win; otherwise fail within COMMAND_TIMEOUT.
+        options.server_selection_timeout =
+            options.server_selection_timeout.or(Some(COMMAND_TIMEOUT));
+        options.connect_timeout = options.connect_timeout.or(Some(COMMAND_TIMEOUT));
         options.app_name = Some("firedrill".to_owned());
         Ok(options)
     }
@@ -540,29 +547,29 @@ impl Target {
         })
     }
 
-    /// `replSetStepDown` on the primary; returns the primary that stepped down.
+    /// `replSetStepDown` on `primary` (from [`Target::primary`]).
     ///
     /// # Errors
     ///
-    /// [`MongoError`] when there is no primary or it refuses.
+    /// [`MongoError`] when it is not primary any more or refuses.
     pub async fn step_down(
         &self,
+        primary: &str,
         step_down_secs: u64,
         catch_up_secs: u64,
-    ) -> Result<String, MongoError> {
-        let primary = self.primary().await?;
-        self.command(
-            &primary,
-            "replSetStepDown",
-            doc! {"replSetStepDown": step_down_secs as i64, "secondaryCatchUpPeriodSecs": catch_up_secs as i64},
-        )
-        .await
-        .map(|_| primary)
-        .or_else(|e| match e {
-            // The member closes connections as it steps down; that is success.
-            MongoError::Unreachable { .. } => Ok(String::new()),
-            e => Err(e),
-        })
+    ) -> Result<(), MongoError> {
+        match self
+            .command(
+                primary,
+                "replSetStepDown",
+                doc! {"replSetStepDown": step_down_secs as i64, "secondaryCatchUpPeriodSecs": catch_up_secs as i64},
+            )
+            .await
+        {
+            // A member may close connections as it steps down; that is success.
+            Ok(_) | Err(MongoError::Unreachable { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// `replSetFreeze` on `host` (0 unfreezes).
@@ -641,9 +648,13 @@ impl Target {
             .collect();
         config.insert("members", members);
         config.insert("version", version + 1);
-        self.command(&primary, "replSetReconfig", doc! {"replSetReconfig": config})
-            .await
-            .map(|_| ())
+        self.command(
+            &primary,
+            "replSetReconfig",
+            doc! {"replSetReconfig": config},
+        )
+        .await
+        .map(|_| ())
     }
 
     /// The priorities that move the primary to `region`: its members above every other.
@@ -947,7 +958,10 @@ mod tests {
             },
         };
         let json = serde_json::to_string(&undo).expect("json");
-        assert_eq!(serde_json::from_str::<MongoUndo>(&json).expect("back"), undo);
+        assert_eq!(
+            serde_json::from_str::<MongoUndo>(&json).expect("back"),
+            undo
+        );
     }
 }
 

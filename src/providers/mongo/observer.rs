@@ -138,7 +138,15 @@ impl Observer {
                     stale = answer.is_none();
                     let is_primary = answer.is_some_and(|d| Hello::from_doc(&d).is_primary);
                     let at = clock.now();
-                    observe(&state, &host, region.as_deref(), is_primary, at, &on, &source);
+                    observe(
+                        &state,
+                        &host,
+                        region.as_deref(),
+                        is_primary,
+                        at,
+                        &on,
+                        &source,
+                    );
                 }
             }));
         }
