@@ -128,6 +128,16 @@ pub fn secret(var: &str) -> Option<String> {
         .map(|e| e.uri.clone())
 }
 
+/// Whether `host` is a member of an embedded replica set running in this process (only those
+/// can be restarted after a kill).
+#[must_use]
+pub fn mongo_member_runs_here(host: &str) -> bool {
+    registry()
+        .iter()
+        .filter_map(|e| e.set.upgrade())
+        .any(|s| s.hosts().iter().any(|h| h == host))
+}
+
 /// Restarts the in-process embedded member `host`; `None` when no such member runs here.
 pub async fn restart_mongo_member(
     host: &str,

@@ -326,6 +326,11 @@ async fn killed(world: &mut Drill, namespace: String) -> Result<(), Failure> {
     let t = target(world, &namespace)?;
     observe(world, &t).await?;
     let primary = t.primary().await?;
+    if !crate::sim::mongo_member_runs_here(&primary) {
+        return Err(Failure(format!(
+            "the primary {primary} of \"{namespace}\" is not an embedded member of this firedrill process, so it could not be restarted after a kill; nothing was injected (hint: run without --platform, or step the primary down instead)"
+        )));
+    }
     let undo = Undo::Mongo(MongoUndo::Restart {
         database: t.database.clone(),
         host: primary.clone(),
