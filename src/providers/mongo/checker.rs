@@ -234,19 +234,20 @@ impl Checker {
             .map_err(read_err)?;
         let docs: Vec<Document> = cursor.try_collect().await.map_err(read_err)?;
         let present: BTreeSet<i64> = docs.iter().filter_map(|d| d.get_i64("_id").ok()).collect();
-        let s = lock(&self.state);
-        let mut windows = s.windows.clone();
-        if let Some(since) = s.outage_since {
-            // Still failing at the end: the window is open until now.
-            windows.push((since, self.clock.now()));
-        }
-        let report = WriteReport {
-            acknowledged: s.acked.len() as u64,
-            lost: s.acked.difference(&present).copied().collect(),
-            errors: s.errors,
-            windows,
+        let report = {
+            let s = lock(&self.state);
+            let mut windows = s.windows.clone();
+            if let Some(since) = s.outage_since {
+                // Still failing at the end: the window is open until now.
+                windows.push((since, self.clock.now()));
+            }
+            WriteReport {
+                acknowledged: s.acked.len() as u64,
+                lost: s.acked.difference(&present).copied().collect(),
+                errors: s.errors,
+                windows,
+            }
         };
-        drop(s);
         // Best effort: a leftover check collection is harmless and named after the run.
         let _ = coll.drop().await;
         Ok(report)

@@ -935,36 +935,6 @@ impl MongoUndo {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_redactor_hides_the_uri_its_userinfo_and_its_password() {
-        let r = Redactor::new("mongodb://admin:s3cr%21t@db1:27017/?replicaSet=rs0");
-        let text = "failed mongodb://admin:s3cr%21t@db1:27017/?replicaSet=rs0 with admin:s3cr%21t and s3cr!t";
-        let clean = r.clean(text);
-        assert!(!clean.contains("s3cr"), "{clean}");
-        assert!(clean.contains("<redacted>"), "{clean}");
-    }
-
-    #[test]
-    fn undos_round_trip_through_json() {
-        let undo = MongoUndo::RestoreConfig {
-            database: "prod-1".into(),
-            saved: SavedConfig {
-                version: 3,
-                priorities: vec![("h:1".into(), 2.0), ("h:2".into(), 0.5)],
-            },
-        };
-        let json = serde_json::to_string(&undo).expect("json");
-        assert_eq!(
-            serde_json::from_str::<MongoUndo>(&json).expect("back"),
-            undo
-        );
-    }
-}
-
 /// Preflight of one database: every member reachable and in the platform's replica set.
 /// Problems are located at `databases.<database>` of the platform file.
 pub async fn preflight(
@@ -994,5 +964,35 @@ pub async fn preflight(
                     .hint("Nothing was injected"),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_redactor_hides_the_uri_its_userinfo_and_its_password() {
+        let r = Redactor::new("mongodb://admin:s3cr%21t@db1:27017/?replicaSet=rs0");
+        let text = "failed mongodb://admin:s3cr%21t@db1:27017/?replicaSet=rs0 with admin:s3cr%21t and s3cr!t";
+        let clean = r.clean(text);
+        assert!(!clean.contains("s3cr"), "{clean}");
+        assert!(clean.contains("<redacted>"), "{clean}");
+    }
+
+    #[test]
+    fn undos_round_trip_through_json() {
+        let undo = MongoUndo::RestoreConfig {
+            database: "prod-1".into(),
+            saved: SavedConfig {
+                version: 3,
+                priorities: vec![("h:1".into(), 2.0), ("h:2".into(), 0.5)],
+            },
+        };
+        let json = serde_json::to_string(&undo).expect("json");
+        assert_eq!(
+            serde_json::from_str::<MongoUndo>(&json).expect("back"),
+            undo
+        );
     }
 }

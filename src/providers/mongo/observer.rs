@@ -193,18 +193,14 @@ fn observe(
     {
         let mut s = lock(state);
         s.latest.insert(host.to_owned(), is_primary);
+        // Two members may say primary (an isolated old one has not noticed yet): the newcomer
+        // is believed only once the old one stops, which records `primary lost` first.
         let current = s.primary.clone();
         match (current.as_deref(), is_primary) {
             (Some(p), false) if p == host => {
                 s.primary = None;
                 s.lost_at = Some(at);
                 fire.push(PRIMARY_LOST.to_owned());
-            }
-            (Some(p), true) if p != host => {
-                // Two members say primary: believe the newcomer only once the old one stops.
-                if s.latest.get(p) == Some(&false) {
-                    s.primary = Some(host.to_owned());
-                }
             }
             (None, true) => {
                 s.primary = Some(host.to_owned());
