@@ -555,6 +555,18 @@ async fn finish_checkers(world: &mut Drill) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The end of a scenario: write checkers no Then step read back are read back and reported
+/// now (`WritesChecked`, a console line; the scenario's verdict is already decided), and the
+/// observers stop.
+pub async fn scenario_finished(world: &mut Drill) {
+    if !world.mongo.checkers.is_empty()
+        && let Err(e) = finish_checkers(world).await
+    {
+        tracing::warn!("write checker read-back at the end of the scenario failed: {e}");
+    }
+    world.mongo.observers.clear();
+}
+
 #[then(regex = r"^no acknowledged write was lost$")]
 async fn none_lost(world: &mut Drill) -> Result<(), Failure> {
     finish_checkers(world).await?;
