@@ -135,3 +135,13 @@ Feature: MongoDB drills against the embedded replica sets
     When I run `firedrill validate drills/stepdown.feature --platform platform.yaml`
     Then the exit code is 2
     And the output contains "replica set \"rs-prod-1\" of database \"prod-1\" is not allowed"
+
+  Scenario: sim up --only mongo runs only the replica sets and writes their connection strings
+    When I start `firedrill sim up --only mongo --time-scale 50 --env-file mongo.env`
+    And its output shows "prod-3 (rs-prod-3): mongodb://127.0.0.1:"
+    Then the file "mongo.env" contains "FIREDRILL_MONGO_URI_PROD_1='mongodb://127.0.0.1:"
+    And the file "mongo.env" contains "FIREDRILL_MONGO_URI_PROD_3='mongodb://127.0.0.1:"
+    And the file "fd.env" contains "FIREDRILL_MONGO_URI_PROD_2='mongodb://127.0.0.1:"
+    When I send it SIGINT
+    And it exits
+    Then the output does not contain "front door"

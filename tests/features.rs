@@ -367,6 +367,23 @@ async fn sim_in_background(world: &mut Harness, env_file: String) {
     }
 }
 
+#[then(regex = r#"^the file "([^"]+)" contains "([^"]+)"$"#)]
+async fn file_contains(world: &mut Harness, name: String, text: String) {
+    // The file may be written by a background process: wait for it with a deadline.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let content = std::fs::read_to_string(world.path(&name)).unwrap_or_default();
+        if content.contains(&text) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} never contained \"{text}\"; it holds:\n{content}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
