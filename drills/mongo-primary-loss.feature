@@ -1,5 +1,5 @@
 @mongo @ci
-Feature: The MongoDB primary of prod-1 is lost
+Feature: A MongoDB primary is lost
   A primary that steps down (maintenance, a failed node) must be replaced by an election within
   the driver's patience, and no write the database acknowledged with w:majority may be lost.
 

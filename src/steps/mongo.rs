@@ -36,7 +36,7 @@ pub const DOCS: &[StepDoc] = &[
         example: "the Mongo primary of \"prod-1\" is stepped down",
         doc: "Runs `replSetStepDown` (stepDownSecs 60, secondaryCatchUpPeriodSecs 10) on the primary of the namespace's database, after writing its undo (`replSetFreeze 0` on the old primary, which ends its ineligibility) to the ledger. Starts the topology observer: milestones `primary lost` and `new primary elected in {region}`; this step is `mongo fault: {namespace}`.",
         domain: "mongo",
-        analyze: analyze_database,
+        analyze: analyze_step_down,
     },
     StepDoc {
         keyword: "When",
@@ -68,7 +68,7 @@ pub const DOCS: &[StepDoc] = &[
         example: "the database of \"prod-1\" flips back",
         doc: "Undoes this scenario's last flip of the database now (restores the original priorities) and waits (2m) until the primary is back in the region it was in before the flip.",
         domain: "mongo",
-        analyze: analyze_database,
+        analyze: analyze_flip_back,
     },
     StepDoc {
         keyword: "Then",
@@ -112,15 +112,29 @@ pub const DOCS: &[StepDoc] = &[
     },
 ];
 
-fn analyze_database(args: &Args, platform: &Platform) -> Analysis {
+fn analyze_step_down(args: &Args, platform: &Platform) -> Analysis {
     let mut a = Analysis::default();
     database_checks(&mut a, args.get("namespace"), platform);
-    if let Some(db) = database_of(platform, args.get("namespace")) {
-        a.effects.push(Effect {
-            what: format!("MongoDB action on database \"{db}\""),
-            undo: "replSetFreeze 0 / restore the saved priorities".into(),
-        });
-    }
+    a.effects.push(Effect {
+        what: format!(
+            "replSetStepDown of the primary of \"{}\" (stepDownSecs {STEP_DOWN_SECS}, secondaryCatchUpPeriodSecs {CATCH_UP_SECS})",
+            args.get("namespace")
+        ),
+        undo: "replSetFreeze 0 on the old primary".into(),
+    });
+    a
+}
+
+fn analyze_flip_back(args: &Args, platform: &Platform) -> Analysis {
+    let mut a = Analysis::default();
+    database_checks(&mut a, args.get("namespace"), platform);
+    a.effects.push(Effect {
+        what: format!(
+            "restore the priorities of \"{}\" saved before its flip (the flip's undo, run now)",
+            args.get("namespace")
+        ),
+        undo: "none (it is the undo)".into(),
+    });
     a
 }
 
