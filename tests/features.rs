@@ -22,6 +22,7 @@ struct Harness {
     stdout: String,
     stderr: String,
     background: Option<Background>,
+    sim: Option<KillOnDrop>,
 }
 
 #[derive(Debug)]
@@ -39,6 +40,7 @@ impl Harness {
             stdout: String::new(),
             stderr: String::new(),
             background: None,
+            sim: None,
         })
     }
 
@@ -335,6 +337,50 @@ fn report_verdict(world: &mut Harness, name: String, verdict: String) {
                 "fault not undone: {f:#}"
             );
         }
+    }
+}
+
+/// A background `firedrill sim up`, stopped with the scenario.
+#[derive(Debug)]
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[given(regex = r#"^the embedded platform runs in the background with --env-file "([^"]+)"$"#)]
+async fn sim_in_background(world: &mut Harness, env_file: String) {
+    let child = world
+        .command(&format!("sim up --time-scale 50 --env-file {env_file}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start firedrill sim up");
+    world.sim = Some(KillOnDrop(child));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !world.path(&env_file).exists() {
+        assert!(Instant::now() < deadline, "sim up never wrote {env_file}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[then(regex = r#"^the file "([^"]+)" contains "([^"]+)"$"#)]
+async fn file_contains(world: &mut Harness, name: String, text: String) {
+    // The file may be written by a background process: wait for it with a deadline.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let content = std::fs::read_to_string(world.path(&name)).unwrap_or_default();
+        if content.contains(&text) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} never contained \"{text}\"; it holds:\n{content}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

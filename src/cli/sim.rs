@@ -35,6 +35,16 @@ pub struct UpArgs {
     /// it (`FILE.platform.yaml`, also named by FIREDRILL_PLATFORM in FILE).
     #[arg(long, value_name = "FILE")]
     pub env_file: Option<PathBuf>,
+    /// Run only one component: `mongo` runs only the replica sets (one per namespace).
+    #[arg(long, value_enum)]
+    pub only: Option<Only>,
+}
+
+/// A component `sim up --only` can run alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Only {
+    /// The MongoDB replica sets.
+    Mongo,
 }
 
 /// Arguments of `sim traffic-switch`.
@@ -84,6 +94,9 @@ async fn up(args: UpArgs) -> Exit {
         Ok(c) => c,
         Err(e) => return fail(&e.to_string()),
     };
+    if args.only == Some(Only::Mongo) {
+        return up_mongo(clock, &args).await;
+    }
     let sim = match crate::sim::Embedded::start(clock, args.seed, args.listen).await {
         Ok(sim) => sim,
         Err(e) => return fail(&e.to_string()),
@@ -94,6 +107,9 @@ async fn up(args: UpArgs) -> Exit {
         args.seed
     );
     println!("  front door: {}", sim.front_door.url);
+    for m in &sim.mongo {
+        println!("  mongo {}: {}", m.namespace, m.set.connection_string());
+    }
     if let Some(env_file) = &args.env_file {
         let platform_file = PathBuf::from(format!("{}.platform.yaml", env_file.display()));
         let mut env: Vec<(String, String)> = sim.env();
@@ -105,8 +121,21 @@ async fn up(args: UpArgs) -> Exit {
             .iter()
             .map(|(k, v)| format!("{k}={}\n", shell_quote(v)))
             .collect();
+        // The databases' connection strings go to files beside the env file (mode 0600), so
+        // `firedrill run --platform FILE.platform.yaml` works without sourcing the env file.
+        let mut platform_text = sim.platform_text();
+        for m in &sim.mongo {
+            let uri_file = PathBuf::from(format!("{}.{}.uri", env_file.display(), m.namespace));
+            if let Err(e) = write_private(&uri_file, &m.set.connection_string()) {
+                return fail(&format!("cannot write {}: {e}", uri_file.display()));
+            }
+            platform_text = platform_text.replace(
+                &format!("uri: {{ env: {} }}", m.env_var()),
+                &format!("uri: {{ file: \"{}\" }}", uri_file.display()),
+            );
+        }
         // The platform file first, so a script that waits for the env file finds both.
-        let written = std::fs::write(&platform_file, sim.platform_text()).and_then(|()| {
+        let written = std::fs::write(&platform_file, platform_text).and_then(|()| {
             let tmp = env_file.with_extension("tmp");
             std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, env_file))
         });
@@ -122,6 +151,60 @@ async fn up(args: UpArgs) -> Exit {
     println!("press Ctrl-C to stop");
     let _ = tokio::signal::ctrl_c().await;
     Exit::Passed
+}
+
+/// `sim up --only mongo`: the replica sets alone, one connection string per set.
+async fn up_mongo(clock: Clock, args: &UpArgs) -> Exit {
+    let sets = match crate::sim::start_mongo(clock, args.seed).await {
+        Ok(sets) => sets,
+        Err(e) => return fail(&e.to_string()),
+    };
+    println!(
+        "embedded replica sets up (time scale {}x, seed {})",
+        clock.scale(),
+        args.seed
+    );
+    for m in &sets {
+        println!(
+            "  {} ({}): {}",
+            m.namespace,
+            m.set.name(),
+            m.set.connection_string()
+        );
+    }
+    if let Some(env_file) = &args.env_file {
+        let text: String = sets
+            .iter()
+            .map(|m| {
+                format!(
+                    "{}={}\n",
+                    m.env_var(),
+                    shell_quote(&m.set.connection_string())
+                )
+            })
+            .collect();
+        let tmp = env_file.with_extension("tmp");
+        let written = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, env_file));
+        if let Err(e) = written {
+            return fail(&format!("cannot write {}: {e}", env_file.display()));
+        }
+        println!("  env file: {}", env_file.display());
+    }
+    println!("press Ctrl-C to stop");
+    let _ = tokio::signal::ctrl_c().await;
+    Exit::Passed
+}
+
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).write(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(text.as_bytes())
 }
 
 fn shell_quote(value: &str) -> String {

@@ -19,6 +19,8 @@ use crate::providers::command::CommandUndo;
 pub enum Undo {
     /// Run a command from the platform file (a fault's undo, a traffic switch back).
     Command(CommandUndo),
+    /// A MongoDB action (unfreeze, restart, restore the saved priorities).
+    Mongo(crate::providers::mongo::MongoUndo),
 }
 
 impl Undo {
@@ -27,6 +29,7 @@ impl Undo {
     pub fn describe(&self) -> String {
         match self {
             Undo::Command(undo) => undo.describe(),
+            Undo::Mongo(undo) => undo.describe(),
         }
     }
 }

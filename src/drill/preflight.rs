@@ -35,6 +35,9 @@ pub async fn check(
                     );
                 }
             }
+            Need::Mongo(database) => {
+                crate::providers::mongo::preflight(database, platform, &mut problems).await;
+            }
             Need::Probe(name) => {
                 let Some(probe) = platform.probes.get(name) else {
                     continue;

@@ -202,6 +202,7 @@ pub async fn execute(
                 let passed = matches!(finished, event::ScenarioFinished::StepPassed);
                 if let Some(world) = world {
                     world.undo_all().await;
+                    crate::steps::mongo::scenario_finished(world).await;
                     world.stop_probes();
                     world.run.events.emit(&Event::ScenarioFinished {
                         feature: feature.name.clone(),

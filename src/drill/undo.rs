@@ -26,6 +26,9 @@ pub enum UndoError {
         /// The last observation.
         last: String,
     },
+    /// A MongoDB undo failed.
+    #[error(transparent)]
+    Mongo(#[from] crate::providers::mongo::MongoError),
     /// The settle check cannot run on this platform.
     #[error(
         "{what}: the platform has no traffic probe to confirm the undo (hint: define traffic.probe)"
@@ -43,6 +46,7 @@ pub enum UndoError {
 /// [`UndoError`] naming the object that may still be faulted.
 pub async fn apply(undo: &Undo, platform: &Platform, clock: &Clock) -> Result<(), UndoError> {
     match undo {
+        Undo::Mongo(undo) => Ok(undo.apply(platform, clock).await?),
         Undo::Command(undo) => {
             let (cmd, substitutions) = undo.command.resolve(platform)?;
             command::run(

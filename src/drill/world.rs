@@ -184,6 +184,8 @@ pub struct Drill {
     pub undone: Vec<String>,
     /// Continuous probes by name.
     pub probes: BTreeMap<String, Running>,
+    /// The MongoDB steps' observers, write checkers and reports.
+    pub mongo: crate::steps::mongo::Scenario,
 }
 
 impl fmt::Debug for Drill {
@@ -206,6 +208,7 @@ impl Drill {
             faults: Vec::new(),
             undone: Vec::new(),
             probes: BTreeMap::new(),
+            mongo: crate::steps::mongo::Scenario::default(),
         })
     }
 

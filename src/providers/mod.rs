@@ -2,4 +2,5 @@
 
 pub mod command;
 pub mod http;
+pub mod mongo;
 pub mod toxiproxy;

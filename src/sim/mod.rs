@@ -12,6 +12,7 @@ pub mod toxiproxy;
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::{Arc, Mutex, Weak};
 
 use crate::diagnostic::Problems;
 use crate::drill::clock::Clock;
@@ -26,11 +27,155 @@ pub const PLATFORM_PATH: &str = "fixtures/platforms/embedded.yaml";
 /// Regions of the embedded estate, primary first.
 pub const REGIONS: [&str; 2] = ["us-west1", "us-west2"];
 
+/// Namespaces of the embedded estate; each has its own replica set.
+pub const NAMESPACES: [&str; 3] = ["prod-1", "prod-2", "prod-3"];
+
+/// One embedded replica set and the namespace whose database it is.
+pub struct MongoSet {
+    /// The namespace (and database) name, e.g. `prod-1`.
+    pub namespace: String,
+    /// The running set.
+    pub set: Arc<mongo::ReplicaSet>,
+}
+
+impl std::fmt::Debug for MongoSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MongoSet")
+            .field("namespace", &self.namespace)
+            .field("replica_set", &self.set.name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl MongoSet {
+    /// `FIREDRILL_MONGO_URI_<NAMESPACE>` (upper case, `-` → `_`).
+    #[must_use]
+    pub fn env_var(&self) -> String {
+        mongo_env_var(&self.namespace)
+    }
+}
+
+/// The environment variable holding a namespace's connection string.
+#[must_use]
+pub fn mongo_env_var(namespace: &str) -> String {
+    format!(
+        "FIREDRILL_MONGO_URI_{}",
+        namespace.to_uppercase().replace('-', "_")
+    )
+}
+
+/// Starts one replica set per namespace: two us-west1 members (priorities 2 and 1) and one
+/// us-west2 member (0.5), so a step-down stays in us-west1 and a flip can raise us-west2.
+///
+/// # Errors
+///
+/// When a set cannot start.
+pub async fn start_mongo(clock: Clock, seed: u64) -> Result<Vec<MongoSet>, mongo::Error> {
+    let mut sets = Vec::new();
+    for (i, ns) in NAMESPACES.iter().enumerate() {
+        let spec = mongo::ReplicaSetSpec {
+            name: format!("rs-{ns}"),
+            members: vec![
+                mongo::MemberSpec::new(REGIONS[0], 2.0),
+                mongo::MemberSpec::new(REGIONS[0], 1.0),
+                mongo::MemberSpec::new(REGIONS[1], 0.5),
+            ],
+            seed: seed.wrapping_add(i as u64),
+            timing: mongo::Timing::default(),
+        };
+        let set = Arc::new(mongo::ReplicaSet::start(spec, clock).await?);
+        register(&mongo_env_var(ns), &set);
+        sets.push(MongoSet {
+            namespace: (*ns).to_owned(),
+            set,
+        });
+    }
+    Ok(sets)
+}
+
+struct Registered {
+    var: String,
+    uri: String,
+    set: Weak<mongo::ReplicaSet>,
+}
+
+/// Replica sets running inside this process, so the in-process embedded platform's secrets
+/// resolve without touching the process environment, and a killed member can be restarted.
+static IN_PROCESS: Mutex<Vec<Registered>> = Mutex::new(Vec::new());
+
+fn registry() -> std::sync::MutexGuard<'static, Vec<Registered>> {
+    match IN_PROCESS.lock() {
+        Ok(r) => r,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+fn register(var: &str, set: &Arc<mongo::ReplicaSet>) {
+    let mut r = registry();
+    r.retain(|e| e.set.strong_count() > 0 && e.var != var);
+    r.push(Registered {
+        var: var.to_owned(),
+        uri: set.connection_string(),
+        set: Arc::downgrade(set),
+    });
+}
+
+/// The connection string an in-process embedded replica set registered under `var`.
+#[must_use]
+pub fn secret(var: &str) -> Option<String> {
+    registry()
+        .iter()
+        .find(|e| e.var == var && e.set.strong_count() > 0)
+        .map(|e| e.uri.clone())
+}
+
+/// Whether `host` is a member of an embedded replica set running in this process (only those
+/// can be restarted after a kill).
+#[must_use]
+pub fn mongo_member_runs_here(host: &str) -> bool {
+    registry()
+        .iter()
+        .filter_map(|e| e.set.upgrade())
+        .any(|s| s.hosts().iter().any(|h| h == host))
+}
+
+/// Restarts the in-process embedded member `host`; `None` when no such member runs here.
+pub async fn restart_mongo_member(
+    host: &str,
+) -> Option<Result<(), crate::providers::mongo::MongoError>> {
+    let set = registry()
+        .iter()
+        .filter_map(|e| e.set.upgrade())
+        .find(|s| s.hosts().iter().any(|h| h == host))?;
+    Some(match set.restart(host).await {
+        Ok(()) | Err(mongo::Error::MemberState { .. }) => Ok(()),
+        Err(e) => Err(crate::providers::mongo::MongoError::Command {
+            database: set.name().to_owned(),
+            command: "restart",
+            host: host.to_owned(),
+            message: e.to_string(),
+        }),
+    })
+}
+
+/// Why the embedded platform did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum EmbeddedError {
+    /// The applications or the front door.
+    #[error(transparent)]
+    App(#[from] app::AppError),
+    /// A replica set.
+    #[error(transparent)]
+    Mongo(#[from] mongo::Error),
+}
+
 /// A running embedded platform.
 #[derive(Debug)]
 pub struct Embedded {
     /// The applications and front door.
     pub front_door: app::FrontDoor,
+    /// One replica set per namespace.
+    pub mongo: Vec<MongoSet>,
     /// The clock it runs on.
     pub clock: Clock,
     /// The seed of its timing model.
@@ -43,11 +188,13 @@ impl Embedded {
     /// # Errors
     ///
     /// When a component cannot start.
-    pub async fn start(clock: Clock, seed: u64, listen: SocketAddr) -> Result<Self, app::AppError> {
+    pub async fn start(clock: Clock, seed: u64, listen: SocketAddr) -> Result<Self, EmbeddedError> {
         let model = model::Model::new(seed, model::Ranges::default());
         let front_door = app::FrontDoor::start(&REGIONS, REGIONS[0], listen, clock, model).await?;
+        let mongo = start_mongo(clock, seed).await?;
         Ok(Self {
             front_door,
+            mongo,
             clock,
             seed,
         })
@@ -59,7 +206,7 @@ impl Embedded {
         let bin = std::env::current_exe()
             .map(|p| p.display().to_string())
             .unwrap_or_else(|_| "firedrill".to_owned());
-        vec![
+        let mut env = vec![
             ("FIREDRILL_BIN".to_owned(), bin),
             (
                 "FIREDRILL_FRONT_DOOR_URL".to_owned(),
@@ -70,7 +217,13 @@ impl Embedded {
                 "FIREDRILL_TIME_SCALE".to_owned(),
                 self.clock.scale().to_string(),
             ),
-        ]
+        ];
+        env.extend(
+            self.mongo
+                .iter()
+                .map(|m| (m.env_var(), m.set.connection_string())),
+        );
+        env
     }
 
     /// The platform file for this running platform.
