@@ -28,13 +28,24 @@ pub struct UpArgs {
     /// Seed of the timing model.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// The front door's address.
+    /// The front door's address (with `--only toxiproxy`, the Toxiproxy API's).
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: SocketAddr,
+    /// Run only this component.
+    #[arg(long, value_enum)]
+    pub only: Option<Component>,
     /// Once ready, write the endpoints here as shell assignments, and the platform file beside
     /// it (`FILE.platform.yaml`, also named by FIREDRILL_PLATFORM in FILE).
     #[arg(long, value_name = "FILE")]
     pub env_file: Option<PathBuf>,
+}
+
+/// A component of the embedded platform that can run alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Component {
+    /// The Toxiproxy-compatible server (its API address is printed, and written to --env-file
+    /// as FIREDRILL_TOXIPROXY_URL).
+    Toxiproxy,
 }
 
 /// Arguments of `sim traffic-switch`.
@@ -84,6 +95,9 @@ async fn up(args: UpArgs) -> Exit {
         Ok(c) => c,
         Err(e) => return fail(&e.to_string()),
     };
+    if args.only == Some(Component::Toxiproxy) {
+        return toxiproxy_only(&args, clock).await;
+    }
     let sim = match crate::sim::Embedded::start(clock, args.seed, args.listen).await {
         Ok(sim) => sim,
         Err(e) => return fail(&e.to_string()),
@@ -94,6 +108,7 @@ async fn up(args: UpArgs) -> Exit {
         args.seed
     );
     println!("  front door: {}", sim.front_door.url);
+    println!("  toxiproxy: {}", sim.toxiproxy.url());
     if let Some(env_file) = &args.env_file {
         let platform_file = PathBuf::from(format!("{}.platform.yaml", env_file.display()));
         let mut env: Vec<(String, String)> = sim.env();
@@ -101,15 +116,9 @@ async fn up(args: UpArgs) -> Exit {
             "FIREDRILL_PLATFORM".into(),
             platform_file.display().to_string(),
         ));
-        let text: String = env
-            .iter()
-            .map(|(k, v)| format!("{k}={}\n", shell_quote(v)))
-            .collect();
         // The platform file first, so a script that waits for the env file finds both.
-        let written = std::fs::write(&platform_file, sim.platform_text()).and_then(|()| {
-            let tmp = env_file.with_extension("tmp");
-            std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, env_file))
-        });
+        let written = std::fs::write(&platform_file, sim.platform_text())
+            .and_then(|()| write_env_file(env_file, &env));
         if let Err(e) = written {
             return fail(&format!("cannot write {}: {e}", env_file.display()));
         }
@@ -122,6 +131,40 @@ async fn up(args: UpArgs) -> Exit {
     println!("press Ctrl-C to stop");
     let _ = tokio::signal::ctrl_c().await;
     Exit::Passed
+}
+
+/// `sim up --only toxiproxy`: the Toxiproxy server alone, until Ctrl-C.
+async fn toxiproxy_only(args: &UpArgs, clock: Clock) -> Exit {
+    let server =
+        match crate::sim::toxiproxy::ToxiproxyServer::start(args.listen, clock, args.seed).await {
+            Ok(server) => server,
+            Err(e) => return fail(&e.to_string()),
+        };
+    println!("embedded Toxiproxy up (time scale {}x)", clock.scale());
+    println!("  toxiproxy: {}", server.url());
+    if let Some(env_file) = &args.env_file {
+        let env = [("FIREDRILL_TOXIPROXY_URL".to_owned(), server.url())];
+        if let Err(e) = write_env_file(env_file, &env) {
+            return fail(&format!("cannot write {}: {e}", env_file.display()));
+        }
+        println!("  env file: {}", env_file.display());
+    }
+    println!("press Ctrl-C to stop");
+    let _ = tokio::signal::ctrl_c().await;
+    match server.shutdown().await {
+        Ok(()) => Exit::Passed,
+        Err(e) => fail(&e.to_string()),
+    }
+}
+
+/// Writes shell assignments atomically (a reader never sees half a file).
+fn write_env_file(path: &std::path::Path, env: &[(String, String)]) -> std::io::Result<()> {
+    let text: String = env
+        .iter()
+        .map(|(k, v)| format!("{k}={}\n", shell_quote(v)))
+        .collect();
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path))
 }
 
 fn shell_quote(value: &str) -> String {

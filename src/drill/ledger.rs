@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::providers::command::CommandUndo;
+use crate::providers::toxiproxy::ToxiproxyUndo;
 
 /// How to take one fault back. Each variant belongs to the provider that injects it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,6 +20,8 @@ use crate::providers::command::CommandUndo;
 pub enum Undo {
     /// Run a command from the platform file (a fault's undo, a traffic switch back).
     Command(CommandUndo),
+    /// Remove a toxic or re-enable a proxy on the platform's Toxiproxy.
+    Toxiproxy(ToxiproxyUndo),
 }
 
 impl Undo {
@@ -27,6 +30,7 @@ impl Undo {
     pub fn describe(&self) -> String {
         match self {
             Undo::Command(undo) => undo.describe(),
+            Undo::Toxiproxy(undo) => undo.describe(),
         }
     }
 }

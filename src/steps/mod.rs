@@ -9,6 +9,7 @@
 //! doc's example matches anything but exactly one definition.
 
 pub mod faults;
+pub mod network;
 pub mod probes;
 pub mod timing;
 pub mod traffic;
@@ -97,6 +98,10 @@ pub enum Need {
     Probe(String),
     /// The program can be found.
     Program(String),
+    /// The platform's Toxiproxy answers `GET /version`.
+    Toxiproxy,
+    /// The proxy of this link (a key of `toxiproxy.links`) exists, or can be created at setup.
+    ToxiproxyLink(String),
 }
 
 /// A change a step would make, and how it would be undone.
@@ -191,7 +196,14 @@ impl Analysis {
 /// Every domain's step docs.
 #[must_use]
 pub fn docs() -> Vec<StepDoc> {
-    [traffic::DOCS, faults::DOCS, probes::DOCS, timing::DOCS].concat()
+    [
+        traffic::DOCS,
+        faults::DOCS,
+        network::DOCS,
+        probes::DOCS,
+        timing::DOCS,
+    ]
+    .concat()
 }
 
 /// The step definitions with their docs, as the runner and `validate` see them.
