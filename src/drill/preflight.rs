@@ -71,10 +71,16 @@ pub async fn check(
             }
             Need::Toxiproxy => match toxiproxy_version(platform).await {
                 Ok(_) => toxiproxy_ok = true,
-                Err(e) => problems.push(
-                    Problem::at(platform.locate("toxiproxy.url"), e.to_string())
-                        .hint("start Toxiproxy or fix toxiproxy.url; nothing was injected"),
-                ),
+                Err(e) => {
+                    let text = e.to_string();
+                    let (message, hint) = split_hint(&text);
+                    problems.push(
+                        Problem::at(platform.locate("toxiproxy.url"), message).hint(format!(
+                            "{}; nothing was injected",
+                            hint.unwrap_or("start Toxiproxy or fix toxiproxy.url")
+                        )),
+                    );
+                }
             },
             Need::ToxiproxyLink(name) => {
                 if !toxiproxy_ok {
@@ -86,15 +92,19 @@ pub async fn check(
                 match client.proxy(&link.proxy).await {
                     Ok(_) => {}
                     Err(ToxiproxyError::ProxyNotFound { .. }) if link.create => {}
-                    Err(e) => problems.push(
-                        Problem::at(
-                            platform.locate(&format!("toxiproxy.links.{name}.proxy")),
-                            format!("link \"{name}\": {e}"),
-                        )
-                        .hint(
-                            "create the proxy, or give the link listen, upstream and `create: true`; nothing was injected",
-                        ),
-                    ),
+                    Err(e) => {
+                        let text = e.to_string();
+                        let (message, _) = split_hint(&text);
+                        problems.push(
+                            Problem::at(
+                                platform.locate(&format!("toxiproxy.links.{name}.proxy")),
+                                format!("link \"{name}\": {message}"),
+                            )
+                            .hint(
+                                "create the proxy, or give the link listen, upstream and `create: true`; nothing was injected",
+                            ),
+                        );
+                    }
                 }
             }
         }
@@ -169,5 +179,13 @@ pub async fn setup(needs: &BTreeSet<Need>, platform: &Platform) -> Result<Vec<St
         Ok(created)
     } else {
         Err(problems)
+    }
+}
+
+/// A provider message and its trailing `(hint: …)`, apart, so a problem shows one hint.
+fn split_hint(text: &str) -> (&str, Option<&str>) {
+    match text.rsplit_once(" (hint: ") {
+        Some((message, hint)) => (message, Some(hint.strip_suffix(')').unwrap_or(hint))),
+        None => (text, None),
     }
 }

@@ -84,7 +84,7 @@ impl Args {
         self.values.contains_key(name)
     }
 
-    /// Byte offset of `name` in the step text (0 when absent).
+    /// Offset of `name` in the step text, in characters (0 when absent).
     #[must_use]
     pub fn offset(&self, name: &str) -> usize {
         self.values.get(name).map_or(0, |(_, o)| *o)
@@ -314,7 +314,12 @@ impl Catalog {
                         let mut args = Args::default();
                         for (i, (name, value)) in context.matches.iter().enumerate() {
                             if let (Some(name), Some((start, _))) = (name, captures.get(i)) {
-                                args.values.insert(name.clone(), (value.clone(), start));
+                                // Columns count characters (a `±` before the argument is one).
+                                let column = feature_step
+                                    .value
+                                    .get(..start)
+                                    .map_or(start, |before| before.chars().count());
+                                args.values.insert(name.clone(), (value.clone(), column));
                             }
                         }
                         Matched::One { doc, args }
