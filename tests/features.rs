@@ -449,7 +449,11 @@ fn report_slow_answer(world: &mut Harness, name: String, probe: String, millis: 
         .flat_map(|s| s["probes"].as_array().cloned().unwrap_or_default())
         .filter(|p| p["name"] == probe.as_str())
         .flat_map(|p| p["observations"].as_array().cloned().unwrap_or_default())
-        .filter_map(|o| o["latency"].as_str().and_then(|l| humantime::parse_duration(l).ok()))
+        .filter_map(|o| {
+            o["latency"]
+                .as_str()
+                .and_then(|l| humantime::parse_duration(l).ok())
+        })
         .max();
     assert!(
         slowest.is_some_and(|d| d > Duration::from_millis(millis)),

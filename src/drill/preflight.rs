@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use crate::diagnostic::{Problem, Problems};
 use crate::drill::clock::Clock;
-use crate::platform::Platform;
 use crate::platform::Link;
+use crate::platform::Platform;
 use crate::providers::command::locate_program;
 use crate::providers::toxiproxy::{Error as ToxiproxyError, ToxiproxyClient};
 use crate::steps::Need;
@@ -74,12 +74,12 @@ pub async fn check(
                 Err(e) => {
                     let text = e.to_string();
                     let (message, hint) = split_hint(&text);
-                    problems.push(
-                        Problem::at(platform.locate("toxiproxy.url"), message).hint(format!(
+                    problems.push(Problem::at(platform.locate("toxiproxy.url"), message).hint(
+                        format!(
                             "{}; nothing was injected",
                             hint.unwrap_or("start Toxiproxy or fix toxiproxy.url")
-                        )),
-                    );
+                        ),
+                    ));
                 }
             },
             Need::ToxiproxyLink(name) => {

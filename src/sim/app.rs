@@ -221,7 +221,10 @@ async fn forward(State(shared): State<Shared>, uri: axum::http::Uri) -> Response
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
     let answer = shared
         .clock
-        .timeout(BACKEND_TIMEOUT, shared.client.get(format!("{base}{path}")).send())
+        .timeout(
+            BACKEND_TIMEOUT,
+            shared.client.get(format!("{base}{path}")).send(),
+        )
         .await;
     match answer {
         Err(_) => (StatusCode::GATEWAY_TIMEOUT, "backend timed out").into_response(),

@@ -59,15 +59,9 @@ impl Embedded {
         let toxiproxy =
             toxiproxy::ToxiproxyServer::start(SocketAddr::from(([127, 0, 0, 1], 0)), clock, seed)
                 .await?;
-        let front_door = app::FrontDoor::start_via(
-            &REGIONS,
-            REGIONS[0],
-            listen,
-            clock,
-            model,
-            Some(&toxiproxy),
-        )
-        .await?;
+        let front_door =
+            app::FrontDoor::start_via(&REGIONS, REGIONS[0], listen, clock, model, Some(&toxiproxy))
+                .await?;
         Ok(Self {
             front_door,
             toxiproxy,

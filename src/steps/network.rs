@@ -74,7 +74,7 @@ pub const DOCS: &[StepDoc] = &[
     StepDoc {
         keyword: "Then",
         pattern: "the \"{probe}\" probe gets {count} good answers slower than {latency} within {duration}",
-        example: "the \"front-door\" probe gets 3 good answers slower than 250ms within 2m",
+        example: "the \"storefront\" probe gets 3 good answers slower than 250ms within 2m",
         doc: "Waits until the running probe has {count} good answers that took longer than {latency} since `fault injected` (since the scenario started when there is no fault), at most {duration}: a slow link is visible to users, yet they are served.",
         domain: "network",
         analyze: analyze_slow_answers,
@@ -90,7 +90,9 @@ fn link(a: &mut Analysis, args: &Args, platform: &Platform) -> Option<String> {
     let Some(toxiproxy) = &platform.toxiproxy else {
         a.problem(
             "link",
-            format!("link \"{name}\" needs a Toxiproxy, but the platform has no `toxiproxy` section"),
+            format!(
+                "link \"{name}\" needs a Toxiproxy, but the platform has no `toxiproxy` section"
+            ),
             "add toxiproxy.url and the link under toxiproxy.links",
         );
         return None;
@@ -215,7 +217,13 @@ fn analyze_latency(args: &Args, platform: &Platform) -> Analysis {
             proxy,
             &ToxicKind::latency(latency, jitter),
             &what,
-            |attribute| if attribute == "jitter" { "jitter" } else { "latency" },
+            |attribute| {
+                if attribute == "jitter" {
+                    "jitter"
+                } else {
+                    "latency"
+                }
+            },
         );
     }
     a
@@ -239,10 +247,7 @@ fn analyze_timeout(args: &Args, platform: &Platform) -> Analysis {
     let mut a = Analysis::default();
     let proxy = link(&mut a, args, platform);
     if let Some(timeout) = duration(&mut a, "timeout", args.get("timeout")) {
-        let what = format!(
-            "connections dropped after {}",
-            format_duration(timeout)
-        );
+        let what = format!("connections dropped after {}", format_duration(timeout));
         toxic(
             &mut a,
             args,
@@ -582,7 +587,8 @@ async fn probe_gets_slow_answers(
                         || "no answer".to_owned(),
                         |o| format!(
                             "{} after {}",
-                            o.status.map_or_else(|| o.error.unwrap_or_default(), |s| s.to_string()),
+                            o.status
+                                .map_or_else(|| o.error.unwrap_or_default(), |s| s.to_string()),
                             format_duration(o.latency)
                         )
                     )

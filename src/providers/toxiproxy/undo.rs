@@ -116,9 +116,10 @@ mod tests {
 
     #[tokio::test]
     async fn undo_twice_succeeds_and_leaves_the_other_toxics() {
-        let server = crate::sim::toxiproxy::start(SocketAddr::from(([127, 0, 0, 1], 0)), Clock::real())
-            .await
-            .expect("server");
+        let server =
+            crate::sim::toxiproxy::start(SocketAddr::from(([127, 0, 0, 1], 0)), Clock::real())
+                .await
+                .expect("server");
         server
             .create_proxy("p", "127.0.0.1:0", "127.0.0.1:9")
             .await
@@ -152,13 +153,23 @@ mod tests {
             action: Action::Enable,
         };
         for round in 0..2 {
-            remove.apply(&platform).await.unwrap_or_else(|e| panic!("remove #{round}: {e}"));
-            enable.apply(&platform).await.unwrap_or_else(|e| panic!("enable #{round}: {e}"));
+            remove
+                .apply(&platform)
+                .await
+                .unwrap_or_else(|e| panic!("remove #{round}: {e}"));
+            enable
+                .apply(&platform)
+                .await
+                .unwrap_or_else(|e| panic!("enable #{round}: {e}"));
         }
         let state = client.proxy("p").await.expect("read");
         assert!(state.enabled);
         assert_eq!(
-            state.toxics.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+            state
+                .toxics
+                .iter()
+                .map(|t| t.name.as_str())
+                .collect::<Vec<_>>(),
             ["theirs"]
         );
         // A toxic on a proxy that is gone is gone too.
@@ -181,7 +192,15 @@ mod tests {
             proxy: "p".into(),
             action: Action::Enable,
         };
-        let err = undo.apply(&platform).await.err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(err.contains("127.0.0.1:9") && err.contains("unreachable"), "{err}");
+        let err = undo
+            .apply(&platform)
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("127.0.0.1:9") && err.contains("unreachable"),
+            "{err}"
+        );
     }
 }
