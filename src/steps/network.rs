@@ -597,3 +597,73 @@ async fn probe_gets_slow_answers(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Catalog, Matched, step};
+    use super::*;
+
+    fn analyze(text: &str) -> Analysis {
+        let platform = crate::platform::load_str(
+            std::path::Path::new("t.yaml"),
+            "name: t\nregions:\n  a: { role: primary }\n  b: { role: failover }\ntoxiproxy:\n  url: http://127.0.0.1:8474\n  links:\n    l: { proxy: p }\n    m: { proxy: q }\n",
+            &|_| None,
+        )
+        .unwrap_or_else(|p| panic!("platform: {p}"));
+        let catalog = Catalog::build().expect("catalog");
+        match catalog.matched(&step("When", text)) {
+            Matched::One { doc, args } => (doc.analyze)(&args, &platform),
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn both_streams_are_two_toxics_each_with_its_undo_and_the_link_is_needed() {
+        let a = analyze("the link \"l\" has 300ms latency (±50ms) both");
+        assert!(a.problems.is_empty(), "{:?}", a.problems);
+        assert_eq!(
+            a.effects
+                .iter()
+                .map(|e| e.what.as_str())
+                .collect::<Vec<_>>(),
+            [
+                "link \"l\" (proxy \"p\"): 300ms ±50ms latency upstream",
+                "link \"l\" (proxy \"p\"): 300ms ±50ms latency downstream"
+            ]
+        );
+        assert_eq!(a.needs, [Need::Toxiproxy, Need::ToxiproxyLink("l".into())]);
+    }
+
+    #[test]
+    fn unknown_links_and_absurd_values_are_problems_at_their_argument() {
+        let problem = |text: &str| {
+            let a = analyze(text);
+            assert_eq!(a.problems.len(), 1, "{text}: {:?}", a.problems);
+            assert!(a.effects.is_empty(), "{text}: {:?}", a.effects);
+            (
+                a.problems[0].arg,
+                a.problems[0].message.clone(),
+                a.problems[0].hint.clone(),
+            )
+        };
+        let (arg, message, hint) = problem("the link \"x\" is cut");
+        assert_eq!(arg, "link");
+        assert!(
+            message.contains("\"x\" is not in the platform"),
+            "{message}"
+        );
+        assert_eq!(hint, "known links: \"l\" or \"m\"");
+        assert_eq!(problem("the link \"l\" has 61m latency").0, "latency");
+        assert_eq!(problem("the link \"l\" has -1s latency").0, "latency");
+        assert_eq!(problem("the link \"l\" has 1s latency (±2s)").0, "jitter");
+        assert_eq!(problem("the link \"l\" is limited to 0 KB/s").0, "rate");
+        assert_eq!(
+            problem("the link \"l\" is limited to -5 KB/s upstream").0,
+            "rate"
+        );
+        assert_eq!(
+            problem("the link \"l\" drops connections after 2h").0,
+            "timeout"
+        );
+    }
+}
