@@ -70,6 +70,7 @@ Feature: Network faults through Toxiproxy: undone exactly, however the drill end
       """
     When I start `firedrill run drills --platform platform.yaml --yes`
     And its output shows "cut (proxy"
+    And the proxy "app" becomes disabled
     And I send it SIGKILL
     And it exits
     Then the proxy "app" has 1 toxic

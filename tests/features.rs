@@ -353,6 +353,30 @@ fn report_verdict(world: &mut Harness, name: String, verdict: String) {
     }
 }
 
+/// What the background firedrill is doing, for failure messages.
+fn background_status(world: &mut Harness) -> String {
+    match &mut world.background {
+        Some(bg) => format!(
+            "background firedrill: {:?}\nstdout:\n{}\nstderr:\n{}",
+            bg.child.try_wait(),
+            bg.stdout.lock().map(|s| s.clone()).unwrap_or_default(),
+            bg.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+        ),
+        None => "no background firedrill".to_owned(),
+    }
+}
+
+/// Reads a proxy from the scenario's Toxiproxy; a failure shows the background firedrill.
+async fn read_proxy(
+    world: &mut Harness,
+    proxy: &str,
+) -> firedrill::providers::toxiproxy::ProxyState {
+    match toxiproxy(world).proxy(proxy).await {
+        Ok(state) => state,
+        Err(e) => panic!("read proxy {proxy}: {e}\n{}", background_status(world)),
+    }
+}
+
 /// The Toxiproxy API this scenario's firedrill talks to.
 fn toxiproxy(world: &Harness) -> firedrill::providers::toxiproxy::ToxiproxyClient {
     let url = world
@@ -412,7 +436,7 @@ fn environment_in(world: &mut Harness, name: String) {
 
 #[then(regex = r#"^the proxy "([^"]+)" has (\d+) toxics?$"#)]
 async fn proxy_toxic_count(world: &mut Harness, proxy: String, n: usize) {
-    let state = toxiproxy(world).proxy(&proxy).await.expect("read proxy");
+    let state = read_proxy(world, &proxy).await;
     assert_eq!(
         state.toxics.len(),
         n,
@@ -423,19 +447,35 @@ async fn proxy_toxic_count(world: &mut Harness, proxy: String, n: usize) {
 
 #[then(regex = r#"^the proxy "([^"]+)" has the toxic "([^"]+)"$"#)]
 async fn proxy_has_toxic(world: &mut Harness, proxy: String, toxic: String) {
-    let state = toxiproxy(world).proxy(&proxy).await.expect("read proxy");
+    let state = read_proxy(world, &proxy).await;
     assert!(state.toxic(&toxic).is_some(), "{state:#?}");
 }
 
 #[then(regex = r#"^the proxy "([^"]+)" is (enabled|disabled)$"#)]
 async fn proxy_enabled(world: &mut Harness, proxy: String, state: String) {
-    let read = toxiproxy(world).proxy(&proxy).await.expect("read proxy");
+    let read = read_proxy(world, &proxy).await;
     assert_eq!(
         read.enabled,
         state == "enabled",
         "{read:#?}\noutput:\n{}",
         world.output()
     );
+}
+
+#[when(regex = r#"^the proxy "([^"]+)" becomes (enabled|disabled)$"#)]
+async fn proxy_becomes(world: &mut Harness, proxy: String, state: String) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let read = read_proxy(world, &proxy).await;
+        if read.enabled == (state == "enabled") {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "proxy never became {state}: {read:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[then(regex = r#"^the report "([^"]+)" has a "([^"]+)" probe answer slower than (\d+)ms$"#)]
