@@ -158,6 +158,14 @@ impl FrontDoor {
             clock,
             model: Arc::new(Mutex::new(model)),
         };
+        // Open the front door's pooled connection to every region now (through its proxy when
+        // there is one), so the first probe does not pay for connection setup: in compressed
+        // time a few milliseconds of it are seconds of platform time.
+        for base in shared.apps.values() {
+            let _ = clock
+                .timeout(BACKEND_TIMEOUT, shared.client.get(base.as_str()).send())
+                .await;
+        }
         let front = Router::new()
             .route("/_firedrill/state", get(state))
             .route("/_firedrill/switch", post(switch))
