@@ -9,8 +9,8 @@ Feature: The shipped drills run on the embedded platform
     And the report "report.json" has verdict "passed" and every fault undone
     And the report "report.json" has phase "failover" passed in scenario "us-west1 is lost and traffic is switched to us-west2"
     And the report "report.json" has phase "switch" passed in scenario "traffic moves to us-west2 within the switch target, without errors"
-    And the file "junit.xml" holds 5 test cases
-    And the file "cucumber.json" holds 5 Cucumber scenarios
+    And the file "junit.xml" holds 7 test cases
+    And the file "cucumber.json" holds 7 Cucumber scenarios
 
   Scenario: a target tighter than the failover takes flips the verdict to failed
     Given the file "drills/tight.feature":
@@ -41,7 +41,7 @@ Feature: The shipped drills run on the embedded platform
     Given the shipped drills and platform
     When I run `firedrill validate`
     Then the exit code is 0
-    And the output contains "ok: 5 scenario(s)"
+    And the output contains "ok: 7 scenario(s)"
 
   Scenario: drills run from another process against `firedrill sim up`
     Given the shipped drills and platform

@@ -23,6 +23,18 @@ struct Harness {
     stderr: String,
     background: Option<Background>,
     sim: Option<KillOnDrop>,
+    /// Extra environment for every firedrill this scenario runs.
+    env: Vec<(String, String)>,
+    /// A Toxiproxy running inside the test process (it outlives a SIGKILLed firedrill).
+    toxiproxy: Option<EmbeddedToxiproxy>,
+}
+
+struct EmbeddedToxiproxy(firedrill::sim::toxiproxy::ToxiproxyServer);
+
+impl std::fmt::Debug for EmbeddedToxiproxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EmbeddedToxiproxy({})", self.0.url())
+    }
 }
 
 #[derive(Debug)]
@@ -41,6 +53,8 @@ impl Harness {
             stderr: String::new(),
             background: None,
             sim: None,
+            env: Vec::new(),
+            toxiproxy: None,
         })
     }
 
@@ -58,7 +72,8 @@ impl Harness {
             .current_dir(self.dir.path())
             .stdin(Stdio::null())
             .env_remove("FIREDRILL_PLATFORM")
-            .env_remove("FIREDRILL_LEDGER");
+            .env_remove("FIREDRILL_LEDGER")
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd
     }
 }
@@ -338,6 +353,154 @@ fn report_verdict(world: &mut Harness, name: String, verdict: String) {
             );
         }
     }
+}
+
+/// What the background firedrill is doing, for failure messages.
+fn background_status(world: &mut Harness) -> String {
+    match &mut world.background {
+        Some(bg) => format!(
+            "background firedrill: {:?}\nstdout:\n{}\nstderr:\n{}",
+            bg.child.try_wait(),
+            bg.stdout.lock().map(|s| s.clone()).unwrap_or_default(),
+            bg.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+        ),
+        None => "no background firedrill".to_owned(),
+    }
+}
+
+/// Reads a proxy from the scenario's Toxiproxy; a failure shows the background firedrill.
+async fn read_proxy(
+    world: &mut Harness,
+    proxy: &str,
+) -> firedrill::providers::toxiproxy::ProxyState {
+    match toxiproxy(world).proxy(proxy).await {
+        Ok(state) => state,
+        Err(e) => panic!("read proxy {proxy}: {e}\n{}", background_status(world)),
+    }
+}
+
+/// The Toxiproxy API this scenario's firedrill talks to.
+fn toxiproxy(world: &Harness) -> firedrill::providers::toxiproxy::ToxiproxyClient {
+    let url = world
+        .env
+        .iter()
+        .find(|(k, _)| k == "FIREDRILL_TOXIPROXY_URL")
+        .map(|(_, v)| v.clone())
+        .expect("a Toxiproxy: start one first");
+    firedrill::providers::toxiproxy::ToxiproxyClient::new(&url).expect("Toxiproxy URL")
+}
+
+#[given(regex = r#"^a Toxiproxy with the proxy "([^"]+)"$"#)]
+async fn toxiproxy_with_proxy(world: &mut Harness, proxy: String) {
+    let server = firedrill::sim::toxiproxy::start(
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        firedrill::drill::clock::Clock::real(),
+    )
+    .await
+    .expect("start the embedded Toxiproxy");
+    server
+        .create_proxy(&proxy, "127.0.0.1:0", "127.0.0.1:9")
+        .await
+        .expect("create proxy");
+    world
+        .env
+        .push(("FIREDRILL_TOXIPROXY_URL".to_owned(), server.url()));
+    world.toxiproxy = Some(EmbeddedToxiproxy(server));
+}
+
+#[given(regex = r#"^the toxic "([^"]+)" was added to the proxy "([^"]+)" by someone else$"#)]
+async fn toxic_by_someone_else(world: &mut Harness, toxic: String, proxy: String) {
+    use firedrill::providers::toxiproxy::{Stream, ToxicKind, ToxicSpec};
+    toxiproxy(world)
+        .add_toxic(
+            &proxy,
+            &ToxicSpec::new(
+                toxic,
+                Stream::Upstream,
+                ToxicKind::latency(Duration::from_millis(10), Duration::ZERO),
+            ),
+        )
+        .await
+        .expect("add toxic");
+}
+
+#[given(regex = r#"^the environment in "([^"]+)"$"#)]
+fn environment_in(world: &mut Harness, name: String) {
+    let text = std::fs::read_to_string(world.path(&name)).expect("env file");
+    for line in text.lines() {
+        if let Some((key, value)) = line.split_once('=') {
+            world
+                .env
+                .push((key.to_owned(), value.trim_matches('\'').to_owned()));
+        }
+    }
+}
+
+#[then(regex = r#"^the proxy "([^"]+)" has (\d+) toxics?$"#)]
+async fn proxy_toxic_count(world: &mut Harness, proxy: String, n: usize) {
+    let state = read_proxy(world, &proxy).await;
+    assert_eq!(
+        state.toxics.len(),
+        n,
+        "{state:#?}\noutput:\n{}",
+        world.output()
+    );
+}
+
+#[then(regex = r#"^the proxy "([^"]+)" has the toxic "([^"]+)"$"#)]
+async fn proxy_has_toxic(world: &mut Harness, proxy: String, toxic: String) {
+    let state = read_proxy(world, &proxy).await;
+    assert!(state.toxic(&toxic).is_some(), "{state:#?}");
+}
+
+#[then(regex = r#"^the proxy "([^"]+)" is (enabled|disabled)$"#)]
+async fn proxy_enabled(world: &mut Harness, proxy: String, state: String) {
+    let read = read_proxy(world, &proxy).await;
+    assert_eq!(
+        read.enabled,
+        state == "enabled",
+        "{read:#?}\noutput:\n{}",
+        world.output()
+    );
+}
+
+#[when(regex = r#"^the proxy "([^"]+)" becomes (enabled|disabled)$"#)]
+async fn proxy_becomes(world: &mut Harness, proxy: String, state: String) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let read = read_proxy(world, &proxy).await;
+        if read.enabled == (state == "enabled") {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "proxy never became {state}: {read:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[then(regex = r#"^the report "([^"]+)" has a "([^"]+)" probe answer slower than (\d+)ms$"#)]
+fn report_slow_answer(world: &mut Harness, name: String, probe: String, millis: u64) {
+    let report = report(world, &name);
+    let text = report.to_string();
+    let slowest = report["scenarios"]
+        .as_array()
+        .expect("scenarios")
+        .iter()
+        .flat_map(|s| s["probes"].as_array().cloned().unwrap_or_default())
+        .filter(|p| p["name"] == probe.as_str())
+        .flat_map(|p| p["observations"].as_array().cloned().unwrap_or_default())
+        .filter_map(|o| {
+            o["latency"]
+                .as_str()
+                .and_then(|l| humantime::parse_duration(l).ok())
+        })
+        .max();
+    assert!(
+        slowest.is_some_and(|d| d > Duration::from_millis(millis)),
+        "slowest answer {slowest:?} in {text}"
+    );
 }
 
 /// A background `firedrill sim up`, stopped with the scenario.

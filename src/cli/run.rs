@@ -161,6 +161,19 @@ pub async fn run(args: RunArgs, log_format: LogFormat) -> Exit {
         return Exit::Usage;
     }
 
+    // Links with `create: true` get their proxy now, once the run is confirmed.
+    match crate::drill::preflight::setup(&needs, &loaded.platform).await {
+        Ok(created) => {
+            for proxy in created {
+                println!("created Toxiproxy proxy \"{proxy}\"");
+            }
+        }
+        Err(problems) => {
+            render::problems(&problems);
+            return Exit::Usage;
+        }
+    }
+
     let ledger = match Ledger::open(&args.ledger) {
         Ok(l) => l,
         Err(e) => return usage(&e.to_string()),

@@ -28,22 +28,26 @@ pub struct UpArgs {
     /// Seed of the timing model.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// The front door's address.
+    /// The front door's address (with `--only toxiproxy`, the Toxiproxy API's).
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: SocketAddr,
+    /// Run only this component.
+    #[arg(long, value_enum)]
+    pub only: Option<Component>,
     /// Once ready, write the endpoints here as shell assignments, and the platform file beside
     /// it (`FILE.platform.yaml`, also named by FIREDRILL_PLATFORM in FILE).
     #[arg(long, value_name = "FILE")]
     pub env_file: Option<PathBuf>,
-    /// Run only one component: `mongo` runs only the replica sets (one per namespace).
-    #[arg(long, value_enum)]
-    pub only: Option<Only>,
 }
 
-/// A component `sim up --only` can run alone.
+/// A component of the embedded platform that can run alone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Only {
-    /// The MongoDB replica sets.
+pub enum Component {
+    /// The Toxiproxy-compatible server (its API address is printed, and written to --env-file
+    /// as FIREDRILL_TOXIPROXY_URL).
+    Toxiproxy,
+    /// The MongoDB replica sets, one per namespace (connection strings printed, and written to
+    /// --env-file as FIREDRILL_MONGO_URI_<NAMESPACE>).
     Mongo,
 }
 
@@ -94,8 +98,10 @@ async fn up(args: UpArgs) -> Exit {
         Ok(c) => c,
         Err(e) => return fail(&e.to_string()),
     };
-    if args.only == Some(Only::Mongo) {
-        return up_mongo(clock, &args).await;
+    match args.only {
+        Some(Component::Mongo) => return up_mongo(clock, &args).await,
+        Some(Component::Toxiproxy) => return toxiproxy_only(&args, clock).await,
+        None => {}
     }
     let sim = match crate::sim::Embedded::start(clock, args.seed, args.listen).await {
         Ok(sim) => sim,
@@ -107,6 +113,7 @@ async fn up(args: UpArgs) -> Exit {
         args.seed
     );
     println!("  front door: {}", sim.front_door.url);
+    println!("  toxiproxy: {}", sim.toxiproxy.url());
     for m in &sim.mongo {
         println!("  mongo {}: {}", m.namespace, m.set.connection_string());
     }
@@ -117,10 +124,6 @@ async fn up(args: UpArgs) -> Exit {
             "FIREDRILL_PLATFORM".into(),
             platform_file.display().to_string(),
         ));
-        let text: String = env
-            .iter()
-            .map(|(k, v)| format!("{k}={}\n", shell_quote(v)))
-            .collect();
         // The databases' connection strings go to files beside the env file (mode 0600), so
         // `firedrill run --platform FILE.platform.yaml` works without sourcing the env file.
         let mut platform_text = sim.platform_text();
@@ -135,10 +138,8 @@ async fn up(args: UpArgs) -> Exit {
             );
         }
         // The platform file first, so a script that waits for the env file finds both.
-        let written = std::fs::write(&platform_file, platform_text).and_then(|()| {
-            let tmp = env_file.with_extension("tmp");
-            std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, env_file))
-        });
+        let written = std::fs::write(&platform_file, platform_text)
+            .and_then(|()| write_env_file(env_file, &env));
         if let Err(e) = written {
             return fail(&format!("cannot write {}: {e}", env_file.display()));
         }
@@ -173,19 +174,11 @@ async fn up_mongo(clock: Clock, args: &UpArgs) -> Exit {
         );
     }
     if let Some(env_file) = &args.env_file {
-        let text: String = sets
+        let env: Vec<(String, String)> = sets
             .iter()
-            .map(|m| {
-                format!(
-                    "{}={}\n",
-                    m.env_var(),
-                    shell_quote(&m.set.connection_string())
-                )
-            })
+            .map(|m| (m.env_var(), m.set.connection_string()))
             .collect();
-        let tmp = env_file.with_extension("tmp");
-        let written = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, env_file));
-        if let Err(e) = written {
+        if let Err(e) = write_env_file(env_file, &env) {
             return fail(&format!("cannot write {}: {e}", env_file.display()));
         }
         println!("  env file: {}", env_file.display());
@@ -193,6 +186,30 @@ async fn up_mongo(clock: Clock, args: &UpArgs) -> Exit {
     println!("press Ctrl-C to stop");
     let _ = tokio::signal::ctrl_c().await;
     Exit::Passed
+}
+
+/// `sim up --only toxiproxy`: the Toxiproxy server alone, until Ctrl-C.
+async fn toxiproxy_only(args: &UpArgs, clock: Clock) -> Exit {
+    let server =
+        match crate::sim::toxiproxy::ToxiproxyServer::start(args.listen, clock, args.seed).await {
+            Ok(server) => server,
+            Err(e) => return fail(&e.to_string()),
+        };
+    println!("embedded Toxiproxy up (time scale {}x)", clock.scale());
+    println!("  toxiproxy: {}", server.url());
+    if let Some(env_file) = &args.env_file {
+        let env = [("FIREDRILL_TOXIPROXY_URL".to_owned(), server.url())];
+        if let Err(e) = write_env_file(env_file, &env) {
+            return fail(&format!("cannot write {}: {e}", env_file.display()));
+        }
+        println!("  env file: {}", env_file.display());
+    }
+    println!("press Ctrl-C to stop");
+    let _ = tokio::signal::ctrl_c().await;
+    match server.shutdown().await {
+        Ok(()) => Exit::Passed,
+        Err(e) => fail(&e.to_string()),
+    }
 }
 
 fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
@@ -205,6 +222,16 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
         options.mode(0o600);
     }
     options.open(path)?.write_all(text.as_bytes())
+}
+
+/// Writes shell assignments atomically (a reader never sees half a file).
+fn write_env_file(path: &std::path::Path, env: &[(String, String)]) -> std::io::Result<()> {
+    let text: String = env
+        .iter()
+        .map(|(k, v)| format!("{k}={}\n", shell_quote(v)))
+        .collect();
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path))
 }
 
 fn shell_quote(value: &str) -> String {

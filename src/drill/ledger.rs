@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::providers::command::CommandUndo;
+use crate::providers::toxiproxy::ToxiproxyUndo;
 
 /// How to take one fault back. Each variant belongs to the provider that injects it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,6 +22,8 @@ pub enum Undo {
     Command(CommandUndo),
     /// A MongoDB action (unfreeze, restart, restore the saved priorities).
     Mongo(crate::providers::mongo::MongoUndo),
+    /// Remove a toxic or re-enable a proxy on the platform's Toxiproxy.
+    Toxiproxy(ToxiproxyUndo),
 }
 
 impl Undo {
@@ -30,6 +33,7 @@ impl Undo {
         match self {
             Undo::Command(undo) => undo.describe(),
             Undo::Mongo(undo) => undo.describe(),
+            Undo::Toxiproxy(undo) => undo.describe(),
         }
     }
 }

@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use crate::diagnostic::{Problem, Problems};
 use crate::drill::clock::Clock;
+use crate::platform::Link;
 use crate::platform::Platform;
 use crate::providers::command::locate_program;
+use crate::providers::toxiproxy::{Error as ToxiproxyError, ToxiproxyClient};
 use crate::steps::Need;
 
 /// Checks every need; all problems at once.
@@ -22,6 +24,8 @@ pub async fn check(
     clock: &Clock,
 ) -> Result<(), Problems> {
     let mut problems = Problems::default();
+    // The links are only asked about once the server answers (one problem, not one per link).
+    let mut toxiproxy_ok = false;
     for need in needs {
         match need {
             Need::Program(program) => {
@@ -65,11 +69,123 @@ pub async fn check(
                     );
                 }
             }
+            Need::Toxiproxy => match toxiproxy_version(platform).await {
+                Ok(_) => toxiproxy_ok = true,
+                Err(e) => {
+                    let text = e.to_string();
+                    let (message, hint) = split_hint(&text);
+                    problems.push(Problem::at(platform.locate("toxiproxy.url"), message).hint(
+                        format!(
+                            "{}; nothing was injected",
+                            hint.unwrap_or("start Toxiproxy or fix toxiproxy.url")
+                        ),
+                    ));
+                }
+            },
+            Need::ToxiproxyLink(name) => {
+                if !toxiproxy_ok {
+                    continue;
+                }
+                let Some((client, link)) = link(platform, name) else {
+                    continue;
+                };
+                match client.proxy(&link.proxy).await {
+                    Ok(_) => {}
+                    Err(ToxiproxyError::ProxyNotFound { .. }) if link.create => {}
+                    Err(e) => {
+                        let text = e.to_string();
+                        let (message, _) = split_hint(&text);
+                        problems.push(
+                            Problem::at(
+                                platform.locate(&format!("toxiproxy.links.{name}.proxy")),
+                                format!("link \"{name}\": {message}"),
+                            )
+                            .hint(
+                                "create the proxy, or give the link listen, upstream and `create: true`; nothing was injected",
+                            ),
+                        );
+                    }
+                }
+            }
         }
     }
     if problems.is_empty() {
         Ok(())
     } else {
         Err(problems)
+    }
+}
+
+/// Asks the platform's Toxiproxy for its version: proof it is there and speaks the API.
+async fn toxiproxy_version(platform: &Platform) -> Result<String, ToxiproxyError> {
+    let toxiproxy = platform
+        .toxiproxy
+        .as_ref()
+        .ok_or_else(|| ToxiproxyError::NotConfigured {
+            link: "*".to_owned(),
+        })?;
+    ToxiproxyClient::new(&toxiproxy.url)?.version().await
+}
+
+/// The client and definition of link `name`, when the platform has both.
+fn link<'p>(platform: &'p Platform, name: &str) -> Option<(ToxiproxyClient, &'p Link)> {
+    let toxiproxy = platform.toxiproxy.as_ref()?;
+    let link = toxiproxy.links.get(name)?;
+    Some((ToxiproxyClient::new(&toxiproxy.url).ok()?, link))
+}
+
+/// Setup before the first scenario, after preflight passed: creates the proxy of every needed
+/// link with `create: true` that is missing. Created proxies stay (they are the estate's
+/// plumbing, not a fault); returns their names.
+///
+/// # Errors
+///
+/// Every link whose proxy could not be created, located in the platform file.
+pub async fn setup(needs: &BTreeSet<Need>, platform: &Platform) -> Result<Vec<String>, Problems> {
+    let mut problems = Problems::default();
+    let mut created = Vec::new();
+    for need in needs {
+        let Need::ToxiproxyLink(name) = need else {
+            continue;
+        };
+        let Some((client, link)) = link(platform, name) else {
+            continue;
+        };
+        let (true, Some(listen), Some(upstream)) = (link.create, &link.listen, &link.upstream)
+        else {
+            continue;
+        };
+        let outcome = match client.proxy(&link.proxy).await {
+            Ok(_) => continue,
+            Err(ToxiproxyError::ProxyNotFound { .. }) => {
+                client.create_proxy(&link.proxy, listen, upstream).await
+            }
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(_) => created.push(link.proxy.clone()),
+            // Someone created it meanwhile: it is there, which is all setup wants.
+            Err(ToxiproxyError::ProxyAlreadyExists { .. }) => {}
+            Err(e) => problems.push(
+                Problem::at(
+                    platform.locate(&format!("toxiproxy.links.{name}")),
+                    format!("link \"{name}\": cannot create its proxy: {e}"),
+                )
+                .hint("check listen and upstream; nothing was injected"),
+            ),
+        }
+    }
+    if problems.is_empty() {
+        Ok(created)
+    } else {
+        Err(problems)
+    }
+}
+
+/// A provider message and its trailing `(hint: …)`, apart, so a problem shows one hint.
+fn split_hint(text: &str) -> (&str, Option<&str>) {
+    match text.rsplit_once(" (hint: ") {
+        Some((message, hint)) => (message, Some(hint.strip_suffix(')').unwrap_or(hint))),
+        None => (text, None),
     }
 }

@@ -12,6 +12,9 @@ pub enum UndoError {
     /// The command that undoes it failed.
     #[error(transparent)]
     Command(#[from] CommandError),
+    /// Toxiproxy did not take the change back.
+    #[error(transparent)]
+    Toxiproxy(#[from] crate::providers::toxiproxy::Error),
     /// The command ran but the system did not settle back.
     #[error(
         "{what} ran, but {expected} was not observed within {within} (last: {last}) (hint: check the system by hand, then run `firedrill recover`)"
@@ -47,6 +50,7 @@ pub enum UndoError {
 pub async fn apply(undo: &Undo, platform: &Platform, clock: &Clock) -> Result<(), UndoError> {
     match undo {
         Undo::Mongo(undo) => Ok(undo.apply(platform, clock).await?),
+        Undo::Toxiproxy(undo) => Ok(undo.apply(platform).await?),
         Undo::Command(undo) => {
             let (cmd, substitutions) = undo.command.resolve(platform)?;
             command::run(

@@ -37,6 +37,19 @@ pub enum AppError {
     /// The HTTP client could not be built.
     #[error("cannot build the front door's HTTP client: {0}")]
     Client(#[from] reqwest::Error),
+    /// The embedded Toxiproxy or one of its proxies could not start.
+    #[error(transparent)]
+    Toxiproxy(#[from] crate::sim::toxiproxy::Error),
+}
+
+/// How long the front door waits for a region's answer before it gives up with 504, like a
+/// load balancer's backend timeout (platform time).
+pub const BACKEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The Toxiproxy proxy (and platform link) between the front door and `region`'s application.
+#[must_use]
+pub fn link_name(region: &str) -> String {
+    format!("front-door-to-{region}")
 }
 
 #[derive(Debug)]
@@ -87,6 +100,24 @@ impl FrontDoor {
         clock: Clock,
         model: Model,
     ) -> Result<Self, AppError> {
+        Self::start_via(regions, active, listen, clock, model, None).await
+    }
+
+    /// As [`FrontDoor::start`]; with `toxiproxy`, the front door reaches each region's
+    /// application through a proxy [`link_name`] created on it, so network faults on that link
+    /// are what users see.
+    ///
+    /// # Errors
+    ///
+    /// [`AppError`] when a listener or a proxy cannot start.
+    pub async fn start_via(
+        regions: &[&str],
+        active: &str,
+        listen: SocketAddr,
+        clock: Clock,
+        model: Model,
+        toxiproxy: Option<&crate::sim::toxiproxy::ToxiproxyServer>,
+    ) -> Result<Self, AppError> {
         let dark: BTreeMap<String, bool> =
             regions.iter().map(|r| ((*r).to_owned(), false)).collect();
         let routing = Arc::new(Mutex::new(Routing {
@@ -104,7 +135,15 @@ impl FrontDoor {
             let bound = listener
                 .local_addr()
                 .map_err(|source| AppError::Bind { addr, source })?;
-            apps.insert((*region).to_owned(), format!("http://{bound}"));
+            let backend = match toxiproxy {
+                Some(server) => {
+                    server
+                        .create_proxy(&link_name(region), "127.0.0.1:0", &bound.to_string())
+                        .await?
+                }
+                None => bound,
+            };
+            apps.insert((*region).to_owned(), format!("http://{backend}"));
             let app = Router::new()
                 .fallback(get(app_answer))
                 .with_state(((*region).to_owned(), Arc::clone(&routing)));
@@ -119,6 +158,14 @@ impl FrontDoor {
             clock,
             model: Arc::new(Mutex::new(model)),
         };
+        // Open the front door's pooled connection to every region now (through its proxy when
+        // there is one), so the first probe does not pay for connection setup: in compressed
+        // time a few milliseconds of it are seconds of platform time.
+        for base in shared.apps.values() {
+            let _ = clock
+                .timeout(BACKEND_TIMEOUT, shared.client.get(base.as_str()).send())
+                .await;
+        }
         let front = Router::new()
             .route("/_firedrill/state", get(state))
             .route("/_firedrill/switch", post(switch))
@@ -180,8 +227,16 @@ async fn forward(State(shared): State<Shared>, uri: axum::http::Uri) -> Response
         return (StatusCode::BAD_GATEWAY, "no backend").into_response();
     };
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    match shared.client.get(format!("{base}{path}")).send().await {
-        Ok(answer) => {
+    let answer = shared
+        .clock
+        .timeout(
+            BACKEND_TIMEOUT,
+            shared.client.get(format!("{base}{path}")).send(),
+        )
+        .await;
+    match answer {
+        Err(_) => (StatusCode::GATEWAY_TIMEOUT, "backend timed out").into_response(),
+        Ok(Ok(answer)) => {
             let status =
                 StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
             let mut headers = HeaderMap::new();
@@ -196,7 +251,7 @@ async fn forward(State(shared): State<Shared>, uri: axum::http::Uri) -> Response
             };
             (status, headers, body).into_response()
         }
-        Err(_) => (StatusCode::BAD_GATEWAY, "backend unreachable").into_response(),
+        Ok(Err(_)) => (StatusCode::BAD_GATEWAY, "backend unreachable").into_response(),
     }
 }
 

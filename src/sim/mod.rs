@@ -1,8 +1,10 @@
 //! The embedded platform: a complete two-region estate run inside firedrill, speaking the real
 //! protocols (Kubernetes API, MongoDB wire protocol, Toxiproxy HTTP API, HTTP applications).
 //!
-//! Today it holds the applications, the front door and the Terraform stand-in that switches
-//! traffic; the Kubernetes, MongoDB and Toxiproxy servers plug in beside them.
+//! Today it holds the applications, the front door, the Terraform stand-in that switches
+//! traffic and a Toxiproxy between the front door and each region's application (links
+//! `front-door-to-us-west1` and `front-door-to-us-west2`); the Kubernetes and MongoDB servers
+//! plug in beside them.
 
 pub mod app;
 pub mod kube;
@@ -167,19 +169,33 @@ pub enum EmbeddedError {
     /// A replica set.
     #[error(transparent)]
     Mongo(#[from] mongo::Error),
+    /// The Toxiproxy server.
+    #[error(transparent)]
+    Toxiproxy(#[from] toxiproxy::Error),
 }
 
 /// A running embedded platform.
-#[derive(Debug)]
 pub struct Embedded {
     /// The applications and front door.
     pub front_door: app::FrontDoor,
     /// One replica set per namespace.
     pub mongo: Vec<MongoSet>,
+    /// The Toxiproxy the front door reaches the regions through.
+    pub toxiproxy: toxiproxy::ToxiproxyServer,
     /// The clock it runs on.
     pub clock: Clock,
     /// The seed of its timing model.
     pub seed: u64,
+}
+
+impl std::fmt::Debug for Embedded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Embedded")
+            .field("front_door", &self.front_door)
+            .field("toxiproxy", &self.toxiproxy.url())
+            .field("seed", &self.seed)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Embedded {
@@ -190,11 +206,17 @@ impl Embedded {
     /// When a component cannot start.
     pub async fn start(clock: Clock, seed: u64, listen: SocketAddr) -> Result<Self, EmbeddedError> {
         let model = model::Model::new(seed, model::Ranges::default());
-        let front_door = app::FrontDoor::start(&REGIONS, REGIONS[0], listen, clock, model).await?;
+        let toxiproxy =
+            toxiproxy::ToxiproxyServer::start(SocketAddr::from(([127, 0, 0, 1], 0)), clock, seed)
+                .await?;
+        let front_door =
+            app::FrontDoor::start_via(&REGIONS, REGIONS[0], listen, clock, model, Some(&toxiproxy))
+                .await?;
         let mongo = start_mongo(clock, seed).await?;
         Ok(Self {
             front_door,
             mongo,
+            toxiproxy,
             clock,
             seed,
         })
@@ -213,6 +235,7 @@ impl Embedded {
                 self.front_door.url.clone(),
             ),
             ("FIREDRILL_SEED".to_owned(), self.seed.to_string()),
+            ("FIREDRILL_TOXIPROXY_URL".to_owned(), self.toxiproxy.url()),
             (
                 "FIREDRILL_TIME_SCALE".to_owned(),
                 self.clock.scale().to_string(),
@@ -264,7 +287,9 @@ pub fn platform_for_checks() -> Result<Platform, Problems> {
         PLATFORM_YAML,
         &|name| match name {
             "FIREDRILL_BIN" => Some("firedrill".to_owned()),
-            "FIREDRILL_FRONT_DOOR_URL" => Some("http://127.0.0.1:9".to_owned()),
+            "FIREDRILL_FRONT_DOOR_URL" | "FIREDRILL_TOXIPROXY_URL" => {
+                Some("http://127.0.0.1:9".to_owned())
+            }
             _ => std::env::var(name).ok(),
         },
     )

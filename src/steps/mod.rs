@@ -10,6 +10,7 @@
 
 pub mod faults;
 pub mod mongo;
+pub mod network;
 pub mod probes;
 pub mod timing;
 pub mod traffic;
@@ -84,7 +85,7 @@ impl Args {
         self.values.contains_key(name)
     }
 
-    /// Byte offset of `name` in the step text (0 when absent).
+    /// Offset of `name` in the step text, in characters (0 when absent).
     #[must_use]
     pub fn offset(&self, name: &str) -> usize {
         self.values.get(name).map_or(0, |(_, o)| *o)
@@ -100,6 +101,10 @@ pub enum Need {
     Program(String),
     /// Every member of the database's replica set answers and is in the right set.
     Mongo(String),
+    /// The platform's Toxiproxy answers `GET /version`.
+    Toxiproxy,
+    /// The proxy of this link (a key of `toxiproxy.links`) exists, or can be created at setup.
+    ToxiproxyLink(String),
 }
 
 /// A change a step would make, and how it would be undone.
@@ -197,6 +202,7 @@ pub fn docs() -> Vec<StepDoc> {
     [
         traffic::DOCS,
         faults::DOCS,
+        network::DOCS,
         probes::DOCS,
         timing::DOCS,
         mongo::DOCS,
@@ -312,7 +318,12 @@ impl Catalog {
                         let mut args = Args::default();
                         for (i, (name, value)) in context.matches.iter().enumerate() {
                             if let (Some(name), Some((start, _))) = (name, captures.get(i)) {
-                                args.values.insert(name.clone(), (value.clone(), start));
+                                // Columns count characters (a `±` before the argument is one).
+                                let column = feature_step
+                                    .value
+                                    .get(..start)
+                                    .map_or(start, |before| before.chars().count());
+                                args.values.insert(name.clone(), (value.clone(), column));
                             }
                         }
                         Matched::One { doc, args }

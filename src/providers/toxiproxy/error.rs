@@ -4,6 +4,14 @@
 /// What can go wrong talking to Toxiproxy.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The platform has no `toxiproxy` section, so a link cannot be resolved.
+    #[error(
+        "link \"{link}\" needs a Toxiproxy, but the platform has no `toxiproxy` section (hint: add toxiproxy.url and the link under toxiproxy.links)"
+    )]
+    NotConfigured {
+        /// The link.
+        link: String,
+    },
     /// The base URL does not parse.
     #[error("invalid Toxiproxy URL {url:?}: {reason} (hint: write it like http://127.0.0.1:8474)")]
     InvalidUrl {

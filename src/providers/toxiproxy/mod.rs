@@ -4,7 +4,9 @@
 mod client;
 mod error;
 mod spec;
+mod undo;
 
 pub use client::{ProxyState, Toxic, ToxiproxyClient};
 pub use error::Error;
 pub use spec::{Stream, ToxicKind, ToxicSpec};
+pub use undo::{Action, ToxiproxyUndo};
