@@ -554,7 +554,7 @@ fn main() {
         .expect("runtime");
     let writer = runtime.block_on(
         Harness::cucumber()
-            .max_concurrent_scenarios(4)
+            .max_concurrent_scenarios(2)
             .fail_on_skipped()
             .with_default_cli()
             .run(concat!(env!("CARGO_MANIFEST_DIR"), "/features")),
