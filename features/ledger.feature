@@ -47,7 +47,7 @@ Feature: The ledger: every fault is undone however a drill ends
           And the command "wait-long" is run
       """
     When I start `firedrill run drills --platform platform.yaml --yes`
-    And its output shows "injected: marker"
+    And its output shows "$ sh -c touch faulted"
     Then the file "faulted" exists
     When I send it <signal>
     And it exits
@@ -70,7 +70,7 @@ Feature: The ledger: every fault is undone however a drill ends
           And the command "wait-long" is run
       """
     When I start `firedrill run drills --platform platform.yaml --yes`
-    And its output shows "injected: marker"
+    And its output shows "$ sh -c touch faulted"
     And I send it SIGKILL
     And it exits
     Then the file "faulted" exists
