@@ -126,6 +126,13 @@ fn benches(c: &mut Criterion) {
     c.bench_function("metrics/scrape-10k-series", |b| {
         b.iter(|| std::hint::black_box(metrics.encode()))
     });
+    c.bench_function("metrics/collect-10k-series", |b| {
+        b.iter(|| std::hint::black_box(metrics.families()))
+    });
+    let families = metrics.families();
+    c.bench_function("metrics/encode-10k-series", |b| {
+        b.iter(|| std::hint::black_box(firedrill::metrics::encode(&families)))
+    });
 
     let mut group = c.benchmark_group("binary");
     group.sample_size(20);

@@ -98,8 +98,7 @@ impl Pusher {
         platform: &str,
     ) -> Result<(), PushError> {
         let families: Vec<_> = metrics
-            .registry()
-            .gather()
+            .families()
             .into_iter()
             .filter_map(|mut family| {
                 let kept: Vec<_> = family
