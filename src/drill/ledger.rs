@@ -19,6 +19,8 @@ use crate::providers::command::CommandUndo;
 pub enum Undo {
     /// Run a command from the platform file (a fault's undo, a traffic switch back).
     Command(CommandUndo),
+    /// Take a Kubernetes fault back (untaint, uncordon, scale back), by object reference.
+    Kube(crate::providers::kube::KubeUndo),
 }
 
 impl Undo {
@@ -27,6 +29,7 @@ impl Undo {
     pub fn describe(&self) -> String {
         match self {
             Undo::Command(undo) => undo.describe(),
+            Undo::Kube(undo) => undo.describe(),
         }
     }
 }

@@ -12,6 +12,9 @@ pub enum UndoError {
     /// The command that undoes it failed.
     #[error(transparent)]
     Command(#[from] CommandError),
+    /// The Kubernetes undo failed.
+    #[error(transparent)]
+    Kube(#[from] crate::providers::kube::KubeError),
     /// The command ran but the system did not settle back.
     #[error(
         "{what} ran, but {expected} was not observed within {within} (last: {last}) (hint: check the system by hand, then run `firedrill recover`)"
@@ -43,6 +46,7 @@ pub enum UndoError {
 /// [`UndoError`] naming the object that may still be faulted.
 pub async fn apply(undo: &Undo, platform: &Platform, clock: &Clock) -> Result<(), UndoError> {
     match undo {
+        Undo::Kube(undo) => Ok(undo.apply(platform).await?),
         Undo::Command(undo) => {
             let (cmd, substitutions) = undo.command.resolve(platform)?;
             command::run(

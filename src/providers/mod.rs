@@ -2,4 +2,5 @@
 
 pub mod command;
 pub mod http;
+pub mod kube;
 pub mod toxiproxy;

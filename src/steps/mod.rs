@@ -9,6 +9,7 @@
 //! doc's example matches anything but exactly one definition.
 
 pub mod faults;
+pub mod kube;
 pub mod probes;
 pub mod timing;
 pub mod traffic;
@@ -97,6 +98,8 @@ pub enum Need {
     Probe(String),
     /// The program can be found.
     Program(String),
+    /// The kube context answers, allows the verbs, and has the namespaces and zones.
+    Kube(String, crate::providers::kube::Requirement),
 }
 
 /// A change a step would make, and how it would be undone.
@@ -191,7 +194,14 @@ impl Analysis {
 /// Every domain's step docs.
 #[must_use]
 pub fn docs() -> Vec<StepDoc> {
-    [traffic::DOCS, faults::DOCS, probes::DOCS, timing::DOCS].concat()
+    [
+        traffic::DOCS,
+        faults::DOCS,
+        probes::DOCS,
+        timing::DOCS,
+        kube::DOCS,
+    ]
+    .concat()
 }
 
 /// The step definitions with their docs, as the runner and `validate` see them.
