@@ -35,6 +35,20 @@ pub struct UpArgs {
     /// it (`FILE.platform.yaml`, also named by FIREDRILL_PLATFORM in FILE).
     #[arg(long, value_name = "FILE")]
     pub env_file: Option<PathBuf>,
+    /// Run only one part: `kube` runs just the Kubernetes API servers and writes their
+    /// kubeconfig (beside --env-file as FILE.kubeconfig, else in the temp folder).
+    #[arg(long, value_enum)]
+    pub only: Option<Part>,
+    /// Prefix of the kube context names (`<prefix>us-west1`), with --only kube.
+    #[arg(long, default_value = "", requires = "only")]
+    pub context_prefix: String,
+}
+
+/// A part of the embedded platform `sim up --only` can run alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Part {
+    /// The Kubernetes API servers, one per region.
+    Kube,
 }
 
 /// Arguments of `sim traffic-switch`.
@@ -84,6 +98,9 @@ async fn up(args: UpArgs) -> Exit {
         Ok(c) => c,
         Err(e) => return fail(&e.to_string()),
     };
+    if args.only == Some(Part::Kube) {
+        return kube_only(&args, clock).await;
+    }
     let sim = match crate::sim::Embedded::start(clock, args.seed, args.listen).await {
         Ok(sim) => sim,
         Err(e) => return fail(&e.to_string()),
@@ -94,6 +111,7 @@ async fn up(args: UpArgs) -> Exit {
         args.seed
     );
     println!("  front door: {}", sim.front_door.url);
+    println!("  kubeconfig: {}", sim.kube.kubeconfig.display());
     if let Some(env_file) = &args.env_file {
         let platform_file = PathBuf::from(format!("{}.platform.yaml", env_file.display()));
         let mut env: Vec<(String, String)> = sim.env();
@@ -118,6 +136,51 @@ async fn up(args: UpArgs) -> Exit {
             env_file.display(),
             platform_file.display()
         );
+    }
+    println!("press Ctrl-C to stop");
+    let _ = tokio::signal::ctrl_c().await;
+    Exit::Passed
+}
+
+async fn kube_only(args: &UpArgs, clock: Clock) -> Exit {
+    let kubeconfig = args
+        .env_file
+        .as_ref()
+        .map_or_else(crate::sim::temp_kubeconfig, |f| {
+            PathBuf::from(format!("{}.kubeconfig", f.display()))
+        });
+    let estate =
+        match crate::sim::KubeEstate::start(clock, args.seed, &args.context_prefix, kubeconfig)
+            .await
+        {
+            Ok(estate) => estate,
+            Err(e) => return fail(&e.to_string()),
+        };
+    println!(
+        "embedded Kubernetes API servers up (time scale {}x, seed {})",
+        clock.scale(),
+        args.seed
+    );
+    for cluster in &estate.clusters {
+        println!(
+            "  context {}{}: {}",
+            args.context_prefix,
+            cluster.region(),
+            cluster.url()
+        );
+    }
+    println!("  kubeconfig: {}", estate.kubeconfig.display());
+    if let Some(env_file) = &args.env_file {
+        let text = format!(
+            "FIREDRILL_KUBECONFIG={}\n",
+            shell_quote(&estate.kubeconfig.display().to_string())
+        );
+        let tmp = env_file.with_extension("tmp");
+        let written = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, env_file));
+        if let Err(e) = written {
+            return fail(&format!("cannot write {}: {e}", env_file.display()));
+        }
+        println!("  env file: {}", env_file.display());
     }
     println!("press Ctrl-C to stop");
     let _ = tokio::signal::ctrl_c().await;

@@ -183,10 +183,29 @@ impl Call<'_> {
     }
 }
 
-/// The kubeconfig firedrill reads: `FIREDRILL_KUBECONFIG`, else `KUBECONFIG`, else
-/// `~/.kube/config`.
+/// A kubeconfig set by this process (the embedded platform), read before the environment.
+static KUBECONFIG: std::sync::RwLock<Option<PathBuf>> = std::sync::RwLock::new(None);
+
+/// Makes this process read `path` as its kubeconfig (the embedded platform sets it, since a
+/// library must not change its process's environment).
+pub fn use_kubeconfig(path: &std::path::Path) {
+    let mut slot = KUBECONFIG
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    *slot = Some(path.to_path_buf());
+}
+
+/// The kubeconfig firedrill reads: the one [`use_kubeconfig`] set, else `FIREDRILL_KUBECONFIG`,
+/// else `KUBECONFIG`, else `~/.kube/config`.
 #[must_use]
 pub fn kubeconfig_path() -> PathBuf {
+    if let Some(path) = KUBECONFIG
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
+    {
+        return path;
+    }
     std::env::var_os("FIREDRILL_KUBECONFIG")
         .or_else(|| std::env::var_os("KUBECONFIG"))
         .map(PathBuf::from)
