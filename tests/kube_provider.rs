@@ -500,3 +500,216 @@ async fn preflight_names_a_forbidden_verb_an_empty_zone_a_missing_namespace_and_
         "{missing:?}"
     );
 }
+
+/// `firedrill` against an in-test cluster: the child is awaited (not blocked on), because the
+/// cluster answers on this test's runtime.
+async fn firedrill(dir: &Path, kubeconfig: &Path, args: &[&str]) -> (i32, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_firedrill"))
+        .args(args)
+        .current_dir(dir)
+        .env("FIREDRILL_KUBECONFIG", kubeconfig)
+        .env_remove("FIREDRILL_PLATFORM")
+        .env_remove("FIREDRILL_LEDGER")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(60), out)
+        .await
+        .expect("firedrill finishes within 60 s")
+        .expect("firedrill runs");
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+const CLI_PLATFORM: &str = r"
+name: kube-test
+regions:
+  us-west1:
+    role: primary
+    kube-context: us-west1
+    zones: [us-west1-a, us-west1-b, us-west1-c, us-west1-z]
+  us-west2:
+    role: failover
+    kube-context: us-west2
+    zones: [us-west2-a]
+namespaces:
+  prod-1:
+    services:
+      storefront: { failover-replicas: 3 }
+commands:
+  wait-long: { run: [sleep, '30'] }
+safety:
+  allow:
+    kube-contexts: [us-west1, us-west2]
+    namespaces: [prod-1]
+";
+
+fn firedrill_taints(cluster: &Cluster) -> usize {
+    cluster
+        .objects("nodes", None)
+        .iter()
+        .filter(|n| {
+            n["spec"]["taints"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|t| t["key"] == "firedrill.dev/zone-outage"))
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn bad_input_exits_2_at_preflight_with_nothing_injected() {
+    let clock = Clock::scaled(1_000.0).expect("scale");
+    let cluster = Cluster::start(spec("us-west1", clock, 3))
+        .await
+        .expect("cluster");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    // us-west2 is named by the platform but absent from the kubeconfig.
+    write_kubeconfig(&kubeconfig, &[("us-west1", &cluster.url())]).expect("kubeconfig");
+    std::fs::write(dir.path().join("p.yaml"), CLI_PLATFORM).expect("platform");
+    cluster.forbid("patch", "nodes");
+    let cases = [
+        (
+            "zone \"us-west1-a\" goes down",
+            "forbidden: cannot patch nodes",
+        ),
+        (
+            "zone \"us-west1-z\" goes down",
+            "zone \"us-west1-z\" has no nodes",
+        ),
+        (
+            "the failover cluster in \"us-west2\" is scaled up",
+            "kube context \"us-west2\" cannot be used",
+        ),
+    ];
+    for (i, (step, expected)) in cases.iter().enumerate() {
+        let drill = format!("d{i}.feature");
+        std::fs::write(
+            dir.path().join(&drill),
+            format!("Feature: f\n  Scenario: s\n    When {step}\n"),
+        )
+        .expect("drill");
+        let (code, out) = firedrill(
+            dir.path(),
+            &kubeconfig,
+            &[
+                "run",
+                &drill,
+                "--platform",
+                "p.yaml",
+                "--yes",
+                "--ledger",
+                "l.jsonl",
+            ],
+        )
+        .await;
+        assert_eq!(code, 2, "{step}: {out}");
+        assert!(
+            out.contains(expected),
+            "{step}: expected {expected:?} in {out}"
+        );
+        assert!(!out.contains("injected:"), "{step}: {out}");
+    }
+    assert_eq!(firedrill_taints(&cluster), 0);
+    // A namespace the cluster lacks.
+    std::fs::write(
+        dir.path().join("p2.yaml"),
+        CLI_PLATFORM.replace("prod-1", "prod-9"),
+    )
+    .expect("platform");
+    std::fs::write(
+        dir.path().join("d.feature"),
+        "Feature: f\n  Scenario: s\n    When region \"us-west1\" goes dark\n",
+    )
+    .expect("drill");
+    let (code, out) = firedrill(
+        dir.path(),
+        &kubeconfig,
+        &[
+            "run",
+            "d.feature",
+            "--platform",
+            "p2.yaml",
+            "--yes",
+            "--ledger",
+            "l.jsonl",
+        ],
+    )
+    .await;
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("namespaces \"prod-9\""), "{out}");
+    let replicas = cluster
+        .object("deployments", "prod-1", "storefront")
+        .expect("deployment");
+    assert_eq!(replicas["spec"]["replicas"], 3);
+}
+
+#[tokio::test]
+async fn after_sigkill_recover_removes_the_zone_taint_and_a_second_recover_is_a_no_op() {
+    let clock = Clock::scaled(1_000.0).expect("scale");
+    let cluster = Cluster::start(spec("us-west1", clock, 3))
+        .await
+        .expect("cluster");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    write_kubeconfig(&kubeconfig, &[("us-west1", &cluster.url())]).expect("kubeconfig");
+    std::fs::write(
+        dir.path().join("p.yaml"),
+        CLI_PLATFORM.replace(
+            "  us-west2:\n    role: failover\n    kube-context: us-west2\n",
+            "  us-west2:\n    role: failover\n",
+        ),
+    )
+    .expect("platform");
+    std::fs::write(
+        dir.path().join("d.feature"),
+        "Feature: f\n  Scenario: s\n    When zone \"us-west1-a\" goes down\n    And the command \"wait-long\" is run\n",
+    )
+    .expect("drill");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_firedrill"))
+        .args([
+            "run",
+            "d.feature",
+            "--platform",
+            "p.yaml",
+            "--yes",
+            "--ledger",
+            "l.jsonl",
+        ])
+        .current_dir(dir.path())
+        .env("FIREDRILL_KUBECONFIG", &kubeconfig)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(dir.path().join("run.log")).expect("log"))
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("firedrill starts");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let zone_a = nodes_of(&cluster, "us-west1-a").len();
+    assert_eq!(zone_a, 2);
+    while firedrill_taints(&cluster) < zone_a {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "zone a was not tainted within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.start_kill().expect("SIGKILL");
+    child.wait().await.expect("exits");
+    assert_eq!(
+        firedrill_taints(&cluster),
+        zone_a,
+        "a killed run leaves its fault"
+    );
+    let (code, out) = firedrill(dir.path(), &kubeconfig, &["recover", "--ledger", "l.jsonl"]).await;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(firedrill_taints(&cluster), 0, "recover left a taint: {out}");
+    let (code, out) = firedrill(dir.path(), &kubeconfig, &["recover", "--ledger", "l.jsonl"]).await;
+    assert_eq!(code, 0, "{out}");
+}

@@ -865,7 +865,8 @@ pub async fn touched_since(
         }
         .error(&e)
     })?;
-    // creationTimestamp has second precision: compare against the start rounded down.
+    // creationTimestamp has second precision: a pod created in the start's own second counts
+    // as touched (a false alarm is safer than a missed replacement).
     let since_secs = since
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -879,7 +880,7 @@ pub async fn touched_since(
             .map(|t| SystemTime::from(t.0))
             .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_secs());
-        if created > since_secs {
+        if created >= since_secs {
             out.push(format!("{namespace}/{name} was created during the drill"));
         }
         if pod.metadata.deletion_timestamp.is_some() {
