@@ -8,7 +8,7 @@ use cucumber::{then, when};
 use tokio::sync::watch;
 
 use super::{Analysis, Args, Effect, Failure, Need, StepDoc};
-use crate::drill::clock::format_duration;
+use crate::drill::clock::{PlatformTime, format_duration};
 use crate::drill::events::{Bus, Event};
 use crate::drill::ledger::Undo;
 use crate::drill::target::parse_duration;
@@ -390,14 +390,14 @@ struct Recorder {
 }
 
 impl Recorder {
-    fn record(&self, name: &str, at: crate::drill::clock::PlatformTime) {
+    fn record(&self, name: &str, at: PlatformTime, source: &str) {
         let Some(timeline) = self.timeline.upgrade() else {
             return;
         };
         let milestone = Milestone {
             name: name.to_owned(),
             at,
-            source: "kube-watch".to_owned(),
+            source: source.to_owned(),
         };
         match timeline.lock() {
             Ok(mut t) => t.record(milestone.clone()),
@@ -445,8 +445,18 @@ async fn failover_scaled_up(world: &mut Drill, region: String) -> Result<(), Fai
             &watch_want,
             &clock,
             started.plus(WATCH_LIMIT),
-            |at, _reported| first.record("first failover pod ready", at),
-            |at| all.record("failover pods ready", at),
+            |at, reported| {
+                first.record("first failover pod ready", at, "kube-watch");
+                // The API's own Ready transition time (second precision), for comparison.
+                if let Ok(offset) = reported.duration_since(clock.wall_origin()) {
+                    first.record(
+                        "first failover pod ready (API transition time)",
+                        PlatformTime::from_offset(offset),
+                        "kube-api",
+                    );
+                }
+            },
+            |at| all.record("failover pods ready", at, "kube-watch"),
         )
         .await;
         if let Err(e) = outcome {

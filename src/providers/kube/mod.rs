@@ -729,6 +729,7 @@ pub async fn watch_ready(
     mut on_first: impl FnMut(PlatformTime, SystemTime),
     mut on_all: impl FnMut(PlatformTime),
 ) -> Result<Readiness, KubeError> {
+    let began = clock.now();
     let api: Api<Pod> = Api::all(client.clone());
     let wanted: BTreeMap<(String, String), usize> = want
         .iter()
@@ -824,7 +825,7 @@ pub async fn watch_ready(
         Ok(true) => Ok(seen),
         _ => Err(KubeError::NotReady {
             context: context.to_owned(),
-            within: "the deadline".to_owned(),
+            within: crate::drill::clock::format_duration(deadline.saturating_since(began)),
             waiting: wanted
                 .iter()
                 .filter(|(k, n)| ready.get(*k).map_or(0, BTreeSet::len) < **n)
