@@ -544,6 +544,7 @@ namespaces:
       storefront: { failover-replicas: 3 }
 commands:
   wait-long: { run: [sleep, '30'] }
+  fail: { run: [sh, -c, 'exit 7'] }
 safety:
   allow:
     kube-contexts: [us-west1, us-west2]
@@ -712,4 +713,64 @@ async fn after_sigkill_recover_removes_the_zone_taint_and_a_second_recover_is_a_
     assert_eq!(firedrill_taints(&cluster), 0, "recover left a taint: {out}");
     let (code, out) = firedrill(dir.path(), &kubeconfig, &["recover", "--ledger", "l.jsonl"]).await;
     assert_eq!(code, 0, "{out}");
+}
+
+#[tokio::test]
+async fn a_failed_drill_restores_every_node_and_deployment_it_faulted() {
+    let clock = Clock::scaled(1_000.0).expect("scale");
+    let cluster = Cluster::start(spec("us-west1", clock, 3))
+        .await
+        .expect("cluster");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    write_kubeconfig(&kubeconfig, &[("us-west1", &cluster.url())]).expect("kubeconfig");
+    std::fs::write(
+        dir.path().join("p.yaml"),
+        CLI_PLATFORM.replace(
+            "  us-west2:\n    role: failover\n    kube-context: us-west2\n",
+            "  us-west2:\n    role: failover\n",
+        ),
+    )
+    .expect("platform");
+    std::fs::write(
+        dir.path().join("d.feature"),
+        "Feature: f\n  Scenario: s\n    When zone \"us-west1-a\" is drained\n    And zone \"us-west1-b\" goes down\n    And region \"us-west1\" goes dark\n    And the command \"fail\" is run\n",
+    )
+    .expect("drill");
+    let (code, out) = firedrill(
+        dir.path(),
+        &kubeconfig,
+        &[
+            "run",
+            "d.feature",
+            "--platform",
+            "p.yaml",
+            "--yes",
+            "--ledger",
+            "l.jsonl",
+        ],
+    )
+    .await;
+    assert_eq!(code, 1, "{out}");
+    for fault in [
+        "undone: zone-drained us-west1-a",
+        "undone: zone-outage us-west1-b",
+        "undone: region-dark us-west1",
+    ] {
+        assert!(out.contains(fault), "{fault} missing from: {out}");
+    }
+    assert_eq!(firedrill_taints(&cluster), 0);
+    let cordoned = cluster
+        .objects("nodes", None)
+        .iter()
+        .filter(|n| n["spec"]["unschedulable"] == true)
+        .count();
+    assert_eq!(cordoned, 0);
+    for ns in ["prod-1", "prod-2"] {
+        let d = cluster
+            .object("deployments", ns, "storefront")
+            .expect("deployment");
+        // Only prod-1 is a platform service; prod-2 was never scaled.
+        assert_eq!(d["spec"]["replicas"], 3, "{ns}");
+    }
 }
