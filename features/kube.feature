@@ -56,3 +56,21 @@ Feature: Kubernetes zone and region faults on the embedded platform
     And the output contains "region \"eu-west1\" is not in the platform"
     And the output contains "namespace \"prod-9\" is not in the platform"
     And the output contains "known namespaces"
+
+  Scenario: a scale-down is touching too, and a fault elsewhere leaves the namespaces untouched
+    Given the file "drills/scaled.feature":
+      """
+      Feature: scaled
+        Scenario: us-west1 goes dark
+          When region "us-west1" goes dark
+          Then namespace "prod-3" was never touched
+
+        Scenario: only the front door loses us-west1
+          When the fault "us-west1-dark" is injected
+          Then namespaces "prod-1", "prod-2" and "prod-3" were never touched
+      """
+    When I run `firedrill run drills`
+    Then the exit code is 1
+    And the output contains "prod-3/storefront was scaled by \"region-dark us-west1"
+    And the output contains "1 passed, 1 failed"
+    And the ledger ".firedrill/ledger.jsonl" has 0 outstanding faults

@@ -63,7 +63,7 @@ pub const DOCS: &[StepDoc] = &[
         keyword: "Then",
         pattern: "namespaces \"{namespace}\" and \"{namespace}\" were never touched",
         example: "namespaces \"prod-2\" and \"prod-3\" were never touched",
-        doc: "Fails if, in any region's cluster, a pod of these namespaces was created (a replacement) or restarted since the scenario's first fault, or is being deleted. Also `namespace \"prod-2\" was never touched`, or a comma list.",
+        doc: "Fails if this scenario scaled a deployment of these namespaces, or if, in any region's cluster, a pod of theirs was created (a replacement) or restarted since the scenario's first fault (second precision: that second counts), or is being deleted. Also `namespace \"prod-2\" was never touched`, or a comma list.",
         domain: "kube",
         analyze: analyze_untouched,
     },
@@ -532,14 +532,26 @@ async fn never_touched(world: &mut Drill, namespaces: String) -> Result<(), Fail
             Failure("nothing happened in this scenario yet, so there is nothing to compare".into())
         })?;
     let since = clock.wall(since);
+    let wanted = names(&namespaces);
     let mut touched = Vec::new();
+    // A scale-down removes pods without creating any: the drill's own ledger says it did.
+    for fault in &world.faults {
+        if let Undo::Kube(KubeUndo::Scale { context, replicas }) = &fault.undo {
+            for r in replicas.iter().filter(|r| wanted.contains(&r.namespace)) {
+                touched.push(format!(
+                    "[{context}] {}/{} was scaled by \"{}\"",
+                    r.namespace, r.name, fault.fault
+                ));
+            }
+        }
+    }
     for (name, region) in &platform.regions {
         let Some(ctx) = &region.kube_context else {
             continue;
         };
         let client = provider::client(&platform, ctx).await.map_err(failure)?;
-        for ns in names(&namespaces) {
-            for t in provider::touched_since(&client, ctx, &ns, since)
+        for ns in &wanted {
+            for t in provider::touched_since(&client, ctx, ns, since)
                 .await
                 .map_err(failure)?
             {
