@@ -38,6 +38,9 @@ pub struct UpArgs {
     /// it (`FILE.platform.yaml`, also named by FIREDRILL_PLATFORM in FILE).
     #[arg(long, value_name = "FILE")]
     pub env_file: Option<PathBuf>,
+    /// Prefix of the kube context names (`<prefix>us-west1`), with --only kube.
+    #[arg(long, default_value = "", requires = "only")]
+    pub context_prefix: String,
 }
 
 /// A component of the embedded platform that can run alone.
@@ -49,6 +52,10 @@ pub enum Component {
     /// The MongoDB replica sets, one per namespace (connection strings printed, and written to
     /// --env-file as FIREDRILL_MONGO_URI_<NAMESPACE>).
     Mongo,
+    /// The Kubernetes API servers, one per region (their kubeconfig is written beside
+    /// --env-file as FILE.kubeconfig, else in the temp folder, and named by
+    /// FIREDRILL_KUBECONFIG in FILE).
+    Kube,
 }
 
 /// Arguments of `sim traffic-switch`.
@@ -101,6 +108,7 @@ async fn up(args: UpArgs) -> Exit {
     match args.only {
         Some(Component::Mongo) => return up_mongo(clock, &args).await,
         Some(Component::Toxiproxy) => return toxiproxy_only(&args, clock).await,
+        Some(Component::Kube) => return kube_only(&args, clock).await,
         None => {}
     }
     let sim = match crate::sim::Embedded::start(clock, args.seed, args.listen).await {
@@ -114,6 +122,7 @@ async fn up(args: UpArgs) -> Exit {
     );
     println!("  front door: {}", sim.front_door.url);
     println!("  toxiproxy: {}", sim.toxiproxy.url());
+    println!("  kubeconfig: {}", sim.kube.kubeconfig.display());
     for m in &sim.mongo {
         println!("  mongo {}: {}", m.namespace, m.set.connection_string());
     }
@@ -210,6 +219,50 @@ async fn toxiproxy_only(args: &UpArgs, clock: Clock) -> Exit {
         Ok(()) => Exit::Passed,
         Err(e) => fail(&e.to_string()),
     }
+}
+
+/// `sim up --only kube`: the Kubernetes API servers alone, with their kubeconfig.
+async fn kube_only(args: &UpArgs, clock: Clock) -> Exit {
+    let kubeconfig = args
+        .env_file
+        .as_ref()
+        .map_or_else(crate::sim::temp_kubeconfig, |f| {
+            PathBuf::from(format!("{}.kubeconfig", f.display()))
+        });
+    let estate =
+        match crate::sim::KubeEstate::start(clock, args.seed, &args.context_prefix, kubeconfig)
+            .await
+        {
+            Ok(estate) => estate,
+            Err(e) => return fail(&e.to_string()),
+        };
+    println!(
+        "embedded Kubernetes API servers up (time scale {}x, seed {})",
+        clock.scale(),
+        args.seed
+    );
+    for cluster in &estate.clusters {
+        println!(
+            "  context {}{}: {}",
+            args.context_prefix,
+            cluster.region(),
+            cluster.url()
+        );
+    }
+    println!("  kubeconfig: {}", estate.kubeconfig.display());
+    if let Some(env_file) = &args.env_file {
+        let env = [(
+            "FIREDRILL_KUBECONFIG".to_owned(),
+            estate.kubeconfig.display().to_string(),
+        )];
+        if let Err(e) = write_env_file(env_file, &env) {
+            return fail(&format!("cannot write {}: {e}", env_file.display()));
+        }
+        println!("  env file: {}", env_file.display());
+    }
+    println!("press Ctrl-C to stop");
+    let _ = tokio::signal::ctrl_c().await;
+    Exit::Passed
 }
 
 fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {

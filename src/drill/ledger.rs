@@ -24,6 +24,8 @@ pub enum Undo {
     Mongo(crate::providers::mongo::MongoUndo),
     /// Remove a toxic or re-enable a proxy on the platform's Toxiproxy.
     Toxiproxy(ToxiproxyUndo),
+    /// Take a Kubernetes fault back (untaint, uncordon, scale back), by object reference.
+    Kube(crate::providers::kube::KubeUndo),
 }
 
 impl Undo {
@@ -34,6 +36,7 @@ impl Undo {
             Undo::Command(undo) => undo.describe(),
             Undo::Mongo(undo) => undo.describe(),
             Undo::Toxiproxy(undo) => undo.describe(),
+            Undo::Kube(undo) => undo.describe(),
         }
     }
 }

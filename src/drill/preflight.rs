@@ -42,6 +42,14 @@ pub async fn check(
             Need::Mongo(database) => {
                 crate::providers::mongo::preflight(database, platform, &mut problems).await;
             }
+            Need::Kube(context, requirement) => {
+                for e in crate::providers::kube::preflight(platform, context, requirement).await {
+                    problems.push(Problem::at(
+                        platform.locate("safety.allow.kube-contexts"),
+                        e.to_string(),
+                    ));
+                }
+            }
             Need::Probe(name) => {
                 let Some(probe) = platform.probes.get(name) else {
                     continue;

@@ -15,6 +15,9 @@ pub enum UndoError {
     /// Toxiproxy did not take the change back.
     #[error(transparent)]
     Toxiproxy(#[from] crate::providers::toxiproxy::Error),
+    /// The Kubernetes undo failed.
+    #[error(transparent)]
+    Kube(#[from] crate::providers::kube::KubeError),
     /// The command ran but the system did not settle back.
     #[error(
         "{what} ran, but {expected} was not observed within {within} (last: {last}) (hint: check the system by hand, then run `firedrill recover`)"
@@ -51,6 +54,7 @@ pub async fn apply(undo: &Undo, platform: &Platform, clock: &Clock) -> Result<()
     match undo {
         Undo::Mongo(undo) => Ok(undo.apply(platform, clock).await?),
         Undo::Toxiproxy(undo) => Ok(undo.apply(platform).await?),
+        Undo::Kube(undo) => Ok(undo.apply(platform).await?),
         Undo::Command(undo) => {
             let (cmd, substitutions) = undo.command.resolve(platform)?;
             command::run(

@@ -2,5 +2,6 @@
 
 pub mod command;
 pub mod http;
+pub mod kube;
 pub mod mongo;
 pub mod toxiproxy;

@@ -32,6 +32,82 @@ pub const REGIONS: [&str; 2] = ["us-west1", "us-west2"];
 /// Namespaces of the embedded estate; each has its own replica set.
 pub const NAMESPACES: [&str; 3] = ["prod-1", "prod-2", "prod-3"];
 
+/// The embedded platform's Kubernetes side: one API server per region and the kubeconfig
+/// naming them (contexts `<prefix><region>`).
+#[derive(Debug)]
+pub struct KubeEstate {
+    /// The clusters, in [`REGIONS`] order.
+    pub clusters: Vec<kube::Cluster>,
+    /// The kubeconfig written for them (removed when the estate is dropped).
+    pub kubeconfig: std::path::PathBuf,
+}
+
+impl KubeEstate {
+    /// Starts us-west1 (three zones, one node per namespace pool per zone, 3 storefront
+    /// replicas per namespace) and us-west2 (the same nodes, storefront at 0 replicas), and
+    /// writes `kubeconfig` with contexts `<prefix>us-west1` and `<prefix>us-west2`.
+    ///
+    /// # Errors
+    ///
+    /// [`kube::SimError`] when a server cannot start or the kubeconfig cannot be written.
+    pub async fn start(
+        clock: Clock,
+        seed: u64,
+        prefix: &str,
+        kubeconfig: std::path::PathBuf,
+    ) -> Result<Self, kube::SimError> {
+        let mut clusters = Vec::new();
+        for (i, region) in REGIONS.iter().enumerate() {
+            let pools: Vec<(&str, usize)> = NAMESPACES.iter().map(|ns| (*ns, 1)).collect();
+            let mut spec = kube::ClusterSpec::new(*region, clock).seed(seed.wrapping_add(i as u64));
+            for zone in ["a", "b", "c"] {
+                spec = spec.zone(format!("{region}-{zone}"), &pools);
+            }
+            for ns in NAMESPACES {
+                let replicas = if i == 0 { 3 } else { 0 };
+                spec = spec
+                    .namespace(ns)
+                    .deployment(ns, "storefront", replicas, Some(ns));
+            }
+            clusters.push(kube::Cluster::start(spec).await?);
+        }
+        let names: Vec<(String, String)> = clusters
+            .iter()
+            .map(|c| (format!("{prefix}{}", c.region()), c.url()))
+            .collect();
+        let pairs: Vec<(&str, &str)> = names
+            .iter()
+            .map(|(n, u)| (n.as_str(), u.as_str()))
+            .collect();
+        kube::write_kubeconfig(&kubeconfig, &pairs)?;
+        Ok(Self {
+            clusters,
+            kubeconfig,
+        })
+    }
+
+    /// The cluster of `region`.
+    #[must_use]
+    pub fn cluster(&self, region: &str) -> Option<&kube::Cluster> {
+        self.clusters.iter().find(|c| c.region() == region)
+    }
+}
+
+impl Drop for KubeEstate {
+    fn drop(&mut self) {
+        // Best effort: a leftover kubeconfig in the temp folder names dead ports only.
+        let _ = std::fs::remove_file(&self.kubeconfig);
+    }
+}
+
+/// A kubeconfig path in the temp folder unique to this process and start.
+#[must_use]
+pub fn temp_kubeconfig() -> std::path::PathBuf {
+    static STARTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = STARTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    std::env::temp_dir().join(format!("firedrill-kubeconfig-{}-{n}", std::process::id()))
+}
+
 /// One embedded replica set and the namespace whose database it is.
 pub struct MongoSet {
     /// The namespace (and database) name, e.g. `prod-1`.
@@ -172,6 +248,9 @@ pub enum EmbeddedError {
     /// The Toxiproxy server.
     #[error(transparent)]
     Toxiproxy(#[from] toxiproxy::Error),
+    /// A Kubernetes API server or its kubeconfig.
+    #[error(transparent)]
+    Kube(#[from] kube::SimError),
 }
 
 /// A running embedded platform.
@@ -182,6 +261,8 @@ pub struct Embedded {
     pub mongo: Vec<MongoSet>,
     /// The Toxiproxy the front door reaches the regions through.
     pub toxiproxy: toxiproxy::ToxiproxyServer,
+    /// The Kubernetes API servers.
+    pub kube: KubeEstate,
     /// The clock it runs on.
     pub clock: Clock,
     /// The seed of its timing model.
@@ -213,10 +294,14 @@ impl Embedded {
             app::FrontDoor::start_via(&REGIONS, REGIONS[0], listen, clock, model, Some(&toxiproxy))
                 .await?;
         let mongo = start_mongo(clock, seed).await?;
+        let kube = KubeEstate::start(clock, seed, "", temp_kubeconfig()).await?;
+        // The Kubernetes provider reads this kubeconfig in this process (steps and undos).
+        crate::providers::kube::use_kubeconfig(&kube.kubeconfig);
         Ok(Self {
             front_door,
             mongo,
             toxiproxy,
+            kube,
             clock,
             seed,
         })
@@ -236,6 +321,10 @@ impl Embedded {
             ),
             ("FIREDRILL_SEED".to_owned(), self.seed.to_string()),
             ("FIREDRILL_TOXIPROXY_URL".to_owned(), self.toxiproxy.url()),
+            (
+                "FIREDRILL_KUBECONFIG".to_owned(),
+                self.kube.kubeconfig.display().to_string(),
+            ),
             (
                 "FIREDRILL_TIME_SCALE".to_owned(),
                 self.clock.scale().to_string(),

@@ -9,6 +9,7 @@
 //! doc's example matches anything but exactly one definition.
 
 pub mod faults;
+pub mod kube;
 pub mod mongo;
 pub mod network;
 pub mod probes;
@@ -105,6 +106,8 @@ pub enum Need {
     Toxiproxy,
     /// The proxy of this link (a key of `toxiproxy.links`) exists, or can be created at setup.
     ToxiproxyLink(String),
+    /// The kube context answers, allows the verbs, and has the namespaces and zones.
+    Kube(String, crate::providers::kube::Requirement),
 }
 
 /// A change a step would make, and how it would be undone.
@@ -206,6 +209,7 @@ pub fn docs() -> Vec<StepDoc> {
         probes::DOCS,
         timing::DOCS,
         mongo::DOCS,
+        kube::DOCS,
     ]
     .concat()
 }
