@@ -182,19 +182,11 @@ async fn up_mongo(clock: Clock, args: &UpArgs) -> Exit {
             m.set.connection_string()
         );
     }
-    if let Some(env_file) = &args.env_file {
-        let env: Vec<(String, String)> = sets
-            .iter()
-            .map(|m| (m.env_var(), m.set.connection_string()))
-            .collect();
-        if let Err(e) = write_env_file(env_file, &env) {
-            return fail(&format!("cannot write {}: {e}", env_file.display()));
-        }
-        println!("  env file: {}", env_file.display());
-    }
-    println!("press Ctrl-C to stop");
-    let _ = tokio::signal::ctrl_c().await;
-    Exit::Passed
+    let env: Vec<(String, String)> = sets
+        .iter()
+        .map(|m| (m.env_var(), m.set.connection_string()))
+        .collect();
+    until_ctrl_c(args.env_file.as_deref(), &env).await
 }
 
 /// `sim up --only toxiproxy`: the Toxiproxy server alone, until Ctrl-C.
@@ -206,15 +198,11 @@ async fn toxiproxy_only(args: &UpArgs, clock: Clock) -> Exit {
         };
     println!("embedded Toxiproxy up (time scale {}x)", clock.scale());
     println!("  toxiproxy: {}", server.url());
-    if let Some(env_file) = &args.env_file {
-        let env = [("FIREDRILL_TOXIPROXY_URL".to_owned(), server.url())];
-        if let Err(e) = write_env_file(env_file, &env) {
-            return fail(&format!("cannot write {}: {e}", env_file.display()));
-        }
-        println!("  env file: {}", env_file.display());
+    let env = [("FIREDRILL_TOXIPROXY_URL".to_owned(), server.url())];
+    let served = until_ctrl_c(args.env_file.as_deref(), &env).await;
+    if served != Exit::Passed {
+        return served;
     }
-    println!("press Ctrl-C to stop");
-    let _ = tokio::signal::ctrl_c().await;
     match server.shutdown().await {
         Ok(()) => Exit::Passed,
         Err(e) => fail(&e.to_string()),
@@ -250,12 +238,17 @@ async fn kube_only(args: &UpArgs, clock: Clock) -> Exit {
         );
     }
     println!("  kubeconfig: {}", estate.kubeconfig.display());
-    if let Some(env_file) = &args.env_file {
-        let env = [(
-            "FIREDRILL_KUBECONFIG".to_owned(),
-            estate.kubeconfig.display().to_string(),
-        )];
-        if let Err(e) = write_env_file(env_file, &env) {
+    let env = [(
+        "FIREDRILL_KUBECONFIG".to_owned(),
+        estate.kubeconfig.display().to_string(),
+    )];
+    until_ctrl_c(args.env_file.as_deref(), &env).await
+}
+
+/// Writes the env file when asked, then runs until Ctrl-C.
+async fn until_ctrl_c(env_file: Option<&std::path::Path>, env: &[(String, String)]) -> Exit {
+    if let Some(env_file) = env_file {
+        if let Err(e) = write_env_file(env_file, env) {
             return fail(&format!("cannot write {}: {e}", env_file.display()));
         }
         println!("  env file: {}", env_file.display());

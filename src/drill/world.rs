@@ -299,6 +299,16 @@ impl Drill {
         Ok(inject.await?)
     }
 
+    /// The newest change of this scenario described as `prefix…` that is not undone yet.
+    #[must_use]
+    pub fn outstanding(&self, prefix: &str) -> Option<String> {
+        self.faults
+            .iter()
+            .rev()
+            .find(|f| f.fault.starts_with(prefix) && !self.undone.contains(&f.id))
+            .map(|f| f.id.clone())
+    }
+
     /// Undoes one fault now (a step restoring it before the scenario ends).
     ///
     /// # Errors

@@ -135,17 +135,11 @@ async fn fault_is_injected(world: &mut Drill, fault: String) -> Result<(), Failu
 #[when(regex = r#"^the fault "(?P<fault>[^"]+)" is removed$"#)]
 async fn fault_is_removed(world: &mut Drill, fault: String) -> Result<(), Failure> {
     let prefix = format!("{fault}: ");
-    let id = world
-        .faults
-        .iter()
-        .rev()
-        .find(|f| f.fault.starts_with(&prefix) && !world.undone.contains(&f.id))
-        .map(|f| f.id.clone())
-        .ok_or_else(|| {
-            Failure(format!(
-                "fault \"{fault}\" was not injected in this scenario, so there is nothing to remove"
-            ))
-        })?;
+    let id = world.outstanding(&prefix).ok_or_else(|| {
+        Failure(format!(
+            "fault \"{fault}\" was not injected in this scenario, so there is nothing to remove"
+        ))
+    })?;
     world.undo_now(&id).await.map_err(Failure)?;
     let now = world.clock().now();
     world.milestone(format!("fault removed: {fault}"), now, "engine");

@@ -436,13 +436,7 @@ async fn flips(world: &mut Drill, namespace: String, region: String) -> Result<(
 async fn flips_back(world: &mut Drill, namespace: String) -> Result<(), Failure> {
     let t = target(world, &namespace)?;
     let prefix = format!("flip of {} to ", t.database);
-    let id = world
-        .faults
-        .iter()
-        .rev()
-        .find(|f| f.fault.starts_with(&prefix) && !world.undone.contains(&f.id))
-        .map(|f| f.id.clone())
-        .ok_or_else(|| {
+    let id = world.outstanding(&prefix).ok_or_else(|| {
             Failure(format!(
                 "the database of \"{namespace}\" was not flipped in this scenario, so there is nothing to flip back"
             ))
