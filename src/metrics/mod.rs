@@ -67,37 +67,14 @@ pub const NAMES: &[&str] = &[
     "firedrill_drill_in_progress",
 ];
 
-fn gauge(
+/// Registers a freshly built family; the registry refuses a duplicate name.
+fn register<M: prometheus::core::Collector + Clone + 'static>(
     registry: &Registry,
-    name: &str,
-    help: &str,
-    labels: &[&str],
-) -> Result<GaugeVec, prometheus::Error> {
-    let g = GaugeVec::new(Opts::new(name, help), labels)?;
-    registry.register(Box::new(g.clone()))?;
-    Ok(g)
-}
-
-fn int_gauge(
-    registry: &Registry,
-    name: &str,
-    help: &str,
-    labels: &[&str],
-) -> Result<IntGaugeVec, prometheus::Error> {
-    let g = IntGaugeVec::new(Opts::new(name, help), labels)?;
-    registry.register(Box::new(g.clone()))?;
-    Ok(g)
-}
-
-fn counter(
-    registry: &Registry,
-    name: &str,
-    help: &str,
-    labels: &[&str],
-) -> Result<IntCounterVec, prometheus::Error> {
-    let c = IntCounterVec::new(Opts::new(name, help), labels)?;
-    registry.register(Box::new(c.clone()))?;
-    Ok(c)
+    built: Result<M, prometheus::Error>,
+) -> Result<M, prometheus::Error> {
+    let family = built?;
+    registry.register(Box::new(family.clone()))?;
+    Ok(family)
 }
 
 impl Metrics {
@@ -110,89 +87,142 @@ impl Metrics {
         let r = Registry::new();
         let ds = ["drill", "scenario", "platform"];
         Ok(Self {
-            runs: counter(
+            runs: register(
                 &r,
-                "firedrill_drill_runs_total",
-                "Drill scenarios run, by result (passed, failed).",
-                &["drill", "scenario", "platform", "result"],
+                IntCounterVec::new(
+                    Opts::new(
+                        "firedrill_drill_runs_total",
+                        "Drill scenarios run, by result (passed, failed).",
+                    ),
+                    &["drill", "scenario", "platform", "result"],
+                ),
             )?,
-            recovery: gauge(
+            recovery: register(
                 &r,
-                "firedrill_recovery_seconds",
-                "Recovery time (RTO) of the last run: from the fault to the service answering again, platform time.",
-                &ds,
+                GaugeVec::new(
+                    Opts::new(
+                        "firedrill_recovery_seconds",
+                        "Recovery time (RTO) of the last run: from the fault to the service answering again, platform time.",
+                    ),
+                    &ds,
+                ),
             )?,
-            recovery_target_lower: gauge(
+            recovery_target_lower: register(
                 &r,
-                "firedrill_recovery_target_lower_seconds",
-                "Lower bound of the recovery target band (0 for a plain budget).",
-                &ds,
+                GaugeVec::new(
+                    Opts::new(
+                        "firedrill_recovery_target_lower_seconds",
+                        "Lower bound of the recovery target band (0 for a plain budget).",
+                    ),
+                    &ds,
+                ),
             )?,
-            recovery_target_upper: gauge(
+            recovery_target_upper: register(
                 &r,
-                "firedrill_recovery_target_upper_seconds",
-                "Upper bound of the recovery target.",
-                &ds,
+                GaugeVec::new(
+                    Opts::new(
+                        "firedrill_recovery_target_upper_seconds",
+                        "Upper bound of the recovery target.",
+                    ),
+                    &ds,
+                ),
             )?,
-            phase: gauge(
+            phase: register(
                 &r,
-                "firedrill_phase_duration_seconds",
-                "Duration of each measured phase of the last run, platform time.",
-                &["drill", "scenario", "platform", "phase"],
+                GaugeVec::new(
+                    Opts::new(
+                        "firedrill_phase_duration_seconds",
+                        "Duration of each measured phase of the last run, platform time.",
+                    ),
+                    &["drill", "scenario", "platform", "phase"],
+                ),
             )?,
-            phase_target_upper: gauge(
+            phase_target_upper: register(
                 &r,
-                "firedrill_phase_target_upper_seconds",
-                "Upper bound of each phase's target.",
-                &["drill", "scenario", "platform", "phase"],
+                GaugeVec::new(
+                    Opts::new(
+                        "firedrill_phase_target_upper_seconds",
+                        "Upper bound of each phase's target.",
+                    ),
+                    &["drill", "scenario", "platform", "phase"],
+                ),
             )?,
-            phase_met: int_gauge(
+            phase_met: register(
                 &r,
-                "firedrill_phase_target_met",
-                "1 when the phase met its target in the last run, 0 when it missed.",
-                &["drill", "scenario", "platform", "phase"],
+                IntGaugeVec::new(
+                    Opts::new(
+                        "firedrill_phase_target_met",
+                        "1 when the phase met its target in the last run, 0 when it missed.",
+                    ),
+                    &["drill", "scenario", "platform", "phase"],
+                ),
             )?,
-            milestone: gauge(
+            milestone: register(
                 &r,
-                "firedrill_milestone_seconds",
-                "When each milestone was reached, seconds of platform time since the scenario started.",
-                &["drill", "scenario", "platform", "milestone"],
+                GaugeVec::new(
+                    Opts::new(
+                        "firedrill_milestone_seconds",
+                        "When each milestone was reached, seconds of platform time since the scenario started.",
+                    ),
+                    &["drill", "scenario", "platform", "milestone"],
+                ),
             )?,
-            faults_active: int_gauge(
+            faults_active: register(
                 &r,
-                "firedrill_faults_active",
-                "Faults injected and not yet undone; above 0 after a drill ended means a fault was left behind.",
-                &ds,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "firedrill_faults_active",
+                        "Faults injected and not yet undone; above 0 after a drill ended means a fault was left behind.",
+                    ),
+                    &ds,
+                ),
             )?,
-            probe_requests: counter(
+            probe_requests: register(
                 &r,
-                "firedrill_probe_requests_total",
-                "Probe requests by outcome (good, bad).",
-                &["drill", "scenario", "platform", "probe", "outcome"],
+                IntCounterVec::new(
+                    Opts::new(
+                        "firedrill_probe_requests_total",
+                        "Probe requests by outcome (good, bad).",
+                    ),
+                    &["drill", "scenario", "platform", "probe", "outcome"],
+                ),
             )?,
-            writes_acknowledged: counter(
+            writes_acknowledged: register(
                 &r,
-                "firedrill_writes_acknowledged_total",
-                "Writes acknowledged to the write checker.",
-                &["drill", "scenario", "platform", "namespace"],
+                IntCounterVec::new(
+                    Opts::new(
+                        "firedrill_writes_acknowledged_total",
+                        "Writes acknowledged to the write checker.",
+                    ),
+                    &["drill", "scenario", "platform", "namespace"],
+                ),
             )?,
-            writes_lost: counter(
+            writes_lost: register(
                 &r,
-                "firedrill_writes_lost_total",
-                "Acknowledged writes that could not be read back (RPO).",
-                &["drill", "scenario", "platform", "namespace"],
+                IntCounterVec::new(
+                    Opts::new(
+                        "firedrill_writes_lost_total",
+                        "Acknowledged writes that could not be read back (RPO).",
+                    ),
+                    &["drill", "scenario", "platform", "namespace"],
+                ),
             )?,
-            last_success: gauge(
+            last_success: register(
                 &r,
-                "firedrill_last_success_timestamp_seconds",
-                "Unix time of the last run in which every step passed.",
-                &["drill", "scenario", "platform"],
+                GaugeVec::new(
+                    Opts::new(
+                        "firedrill_last_success_timestamp_seconds",
+                        "Unix time of the last run in which every step passed.",
+                    ),
+                    &["drill", "scenario", "platform"],
+                ),
             )?,
-            in_progress: int_gauge(
+            in_progress: register(
                 &r,
-                "firedrill_drill_in_progress",
-                "1 while the scenario runs.",
-                &ds,
+                IntGaugeVec::new(
+                    Opts::new("firedrill_drill_in_progress", "1 while the scenario runs."),
+                    &ds,
+                ),
             )?,
             registry: r,
             platform: platform.to_owned(),
