@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
@@ -380,22 +379,11 @@ pub fn locate_program(program: &str, base_dir: &Path) -> Option<PathBuf> {
         .find(|p| is_executable(p))
 }
 
-/// Environment passed to commands, for plans (values hidden: they may be secrets).
-#[must_use]
-pub fn env_names(command: &Command) -> Vec<&str> {
-    command.env.keys().map(String::as_str).collect()
-}
-
-/// A platform duration, formatted for messages.
-#[must_use]
-pub fn describe_timeout(timeout: Duration) -> String {
-    format_duration(timeout)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+    use std::time::Duration;
 
     fn command(run: &[&str], timeout: Duration) -> Command {
         Command {
