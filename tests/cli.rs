@@ -153,3 +153,13 @@ fn the_readme_lists_every_step_of_the_catalog() {
         assert!(readme.contains(&line), "README's step catalog lacks {line}");
     }
 }
+
+#[test]
+fn preflight_without_a_platform_file_is_a_usage_error_with_a_hint() {
+    let (code, _, stderr) = firedrill(&["validate", "--preflight"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("--preflight needs --platform") && stderr.contains("run --dry-run"),
+        "{stderr}"
+    );
+}

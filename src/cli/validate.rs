@@ -25,6 +25,14 @@ pub struct PlanArgs {
 
 /// Checks drills and platform; with `--preflight`, also reachability.
 pub async fn validate(args: ValidateArgs) -> Exit {
+    if args.preflight && args.drills.platform.is_none() {
+        // The embedded platform only exists inside `firedrill run`; its endpoints here are
+        // placeholders, so reaching them would only report what is already known.
+        eprintln!(
+            "error: --preflight needs --platform: the embedded platform runs only inside `firedrill run` (hint: `firedrill run --dry-run` preflights it)"
+        );
+        return Exit::Usage;
+    }
     let loaded = match load::checked(&args.drills) {
         Ok(loaded) => loaded,
         Err(exit) => return exit,
