@@ -296,6 +296,11 @@ impl Drill {
             undo: description,
             at,
         });
+        // A fault's clock starts once its undo is on disk and it is about to act, not before
+        // the ledger's fsync: in compressed time a slow flush is seconds of platform time.
+        if change == Change::Fault && self.timeline().first("fault injected").is_none() {
+            self.milestone("fault injected", at, "engine");
+        }
         Ok(inject.await?)
     }
 
@@ -307,6 +312,12 @@ impl Drill {
             .rev()
             .find(|f| f.fault.starts_with(prefix) && !self.undone.contains(&f.id))
             .map(|f| f.id.clone())
+    }
+
+    /// When the newest change was injected (after its undo reached the ledger).
+    #[must_use]
+    pub fn last_injected_at(&self) -> Option<PlatformTime> {
+        self.faults.last().map(|f| f.at)
     }
 
     /// Undoes one fault now (a step restoring it before the scenario ends).

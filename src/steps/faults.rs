@@ -115,9 +115,6 @@ async fn fault_is_injected(world: &mut Drill, fault: String) -> Result<(), Failu
         fault: fault.clone(),
     };
     let at = clock.now();
-    if world.timeline().first("fault injected").is_none() {
-        world.milestone("fault injected", at, "engine");
-    }
     world.milestone(format!("fault injected: {fault}"), at, "engine");
     let finished = world
         .inject(

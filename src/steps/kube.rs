@@ -268,9 +268,6 @@ fn failure(e: impl std::fmt::Display) -> Failure {
 
 fn mark_fault(world: &Drill, name: &str) {
     let at = world.clock().now();
-    if world.timeline().first("fault injected").is_none() {
-        world.milestone("fault injected", at, "engine");
-    }
     world.milestone(format!("fault injected: {name}"), at, "engine");
 }
 

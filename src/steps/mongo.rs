@@ -298,14 +298,9 @@ async fn observe(world: &mut Drill, target: &Target) -> Result<(), Failure> {
     Ok(())
 }
 
-fn fault_milestones(world: &mut Drill, what: &str) -> PlatformTime {
+fn fault_milestones(world: &mut Drill, what: &str) {
     let at = world.clock().now();
-    if world.timeline().first("fault injected").is_none() {
-        world.milestone("fault injected", at, "engine");
-    }
     world.milestone(what, at, "engine");
-    world.mongo.last_fault = Some(at);
-    at
 }
 
 #[when(regex = r#"^the Mongo primary of "(?P<namespace>[^"]+)" is stepped down$"#)]
@@ -327,6 +322,9 @@ async fn stepped_down(world: &mut Drill, namespace: String) -> Result<(), Failur
         )
         .await
         .map_err(|e| Failure(t.clean(&e.to_string())))?;
+    // Elections are timed from the moment the fault acted (its undo on disk), not from
+    // before the ledger's flush.
+    world.mongo.last_fault = world.last_injected_at();
     Ok(())
 }
 
@@ -354,6 +352,9 @@ async fn killed(world: &mut Drill, namespace: String) -> Result<(), Failure> {
         )
         .await
         .map_err(|e| Failure(t.clean(&e.to_string())))?;
+    // Elections are timed from the moment the fault acted (its undo on disk), not from
+    // before the ledger's flush.
+    world.mongo.last_fault = world.last_injected_at();
     Ok(())
 }
 

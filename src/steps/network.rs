@@ -353,9 +353,6 @@ fn resolve(world: &Drill, link: &str) -> Result<(String, String), Failure> {
 /// Records `fault injected` (the first fault of the scenario) and the link's milestone.
 fn faulted(world: &Drill, link: &str, what: &str) {
     let at = world.clock().now();
-    if world.timeline().first("fault injected").is_none() {
-        world.milestone("fault injected", at, "engine");
-    }
     world.milestone(format!("link {link} faulted: {what}"), at, "toxiproxy");
 }
 
