@@ -179,19 +179,34 @@ fn decode_object(body: &[u8], go_type: &str) -> Result<Map<String, Value>, ApiEr
     }
 }
 
+/// A field of a request body, read as Go's decoder would: absent or null is `None`, a value of
+/// another JSON type is Go's unmarshal error naming the struct field and its type.
+fn field<T>(
+    obj: &Map<String, Value>,
+    name: &str,
+    go_struct: &str,
+    go_type: &str,
+    read: impl Fn(&Value) -> Option<T>,
+) -> Result<Option<T>, ApiError> {
+    match lookup(obj, name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => read(value).map(Some).ok_or_else(|| {
+            bad_body(format!(
+                "json: cannot unmarshal {} into Go struct field {go_struct}.{name} of type {go_type}",
+                json_kind(value)
+            ))
+        }),
+    }
+}
+
 fn string_field(
     obj: &Map<String, Value>,
     name: &str,
     go_struct: &str,
 ) -> Result<Option<String>, ApiError> {
-    match lookup(obj, name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(other) => Err(bad_body(format!(
-            "json: cannot unmarshal {} into Go struct field {go_struct}.{name} of type string",
-            json_kind(other)
-        ))),
-    }
+    field(obj, name, go_struct, "string", |v| {
+        v.as_str().map(str::to_owned)
+    })
 }
 
 fn bool_field(
@@ -199,30 +214,18 @@ fn bool_field(
     name: &str,
     go_struct: &str,
 ) -> Result<Option<bool>, ApiError> {
-    match lookup(obj, name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(other) => Err(bad_body(format!(
-            "json: cannot unmarshal {} into Go struct field {go_struct}.{name} of type bool",
-            json_kind(other)
-        ))),
-    }
+    field(obj, name, go_struct, "bool", Value::as_bool)
 }
 
+#[allow(clippy::cast_possible_truncation)]
 fn float_field(
     obj: &Map<String, Value>,
     name: &str,
     go_struct: &str,
 ) -> Result<Option<f32>, ApiError> {
-    match lookup(obj, name) {
-        None | Some(Value::Null) => Ok(None),
-        #[allow(clippy::cast_possible_truncation)]
-        Some(Value::Number(n)) => Ok(n.as_f64().map(|f| f as f32)),
-        Some(other) => Err(bad_body(format!(
-            "json: cannot unmarshal {} into Go struct field {go_struct}.{name} of type float32",
-            json_kind(other)
-        ))),
-    }
+    field(obj, name, go_struct, "float32", |v| {
+        v.as_f64().map(|f| f as f32)
+    })
 }
 
 async fn stop_browsers(request: Request, next: Next) -> Response {
