@@ -251,6 +251,10 @@ async fn proxy_creation_rejects_bad_requests_with_400() {
         .post("/proxies", r#"{"name":5,"upstream":"127.0.0.1:1"}"#)
         .await;
     assert_eq!(wrong_type.status, 400);
+    wrong_type.assert_error(400, "bad request body: json: cannot unmarshal number into Go struct field Proxy.name of type string");
+    api.post("/proxies", r#"{"name":"y","upstream":"127.0.0.1:1","enabled":"yes"}"#)
+        .await
+        .assert_error(400, "bad request body: json: cannot unmarshal string into Go struct field Proxy.enabled of type bool");
     // Go's encoder escapes HTML characters inside strings.
     let escaped = api
         .post(
