@@ -58,7 +58,11 @@ pub fn selection(args: &Drills) -> Result<Selection, Problems> {
         None => None,
     };
     if problems.is_empty() {
-        Ok(Selection { tags, name })
+        Ok(Selection {
+            tags,
+            name,
+            skip_gameday: false,
+        })
     } else {
         Err(problems)
     }
@@ -80,8 +84,35 @@ pub fn paths(args: &Drills) -> Vec<PathBuf> {
 ///
 /// Every problem found in the drills, the selection or the platform.
 pub fn check(args: &Drills, platform: Result<Platform, Problems>) -> Result<Loaded, Problems> {
+    check_selected(args, platform, false)
+}
+
+/// As [`check`], for a run: @gameday scenarios are left out unless `--tags` names @gameday.
+///
+/// # Errors
+///
+/// Every problem found in the drills, the selection or the platform.
+pub fn check_for_run(
+    args: &Drills,
+    platform: Result<Platform, Problems>,
+) -> Result<Loaded, Problems> {
+    let named = args
+        .tags
+        .as_deref()
+        .is_some_and(|t| t.contains(&format!("@{}", features::GAMEDAY_TAG)));
+    check_selected(args, platform, !named)
+}
+
+fn check_selected(
+    args: &Drills,
+    platform: Result<Platform, Problems>,
+    skip_gameday: bool,
+) -> Result<Loaded, Problems> {
     let mut problems = Problems::default();
-    let selection = selection(args).map_err(|p| problems.0.extend(p.0)).ok();
+    let selection = selection(args)
+        .map(|s| Selection { skip_gameday, ..s })
+        .map_err(|p| problems.0.extend(p.0))
+        .ok();
     let features = features::discover(&paths(args))
         .and_then(|files| features::parse(&files))
         .map_err(|p| problems.0.extend(p.0))
@@ -133,7 +164,7 @@ pub fn check(args: &Drills, platform: Result<Platform, Problems>) -> Result<Load
         return Err(Problems(vec![Problem {
             location: None,
             message: "no scenario matches the selection".into(),
-            hint: Some("check --tags and --name, and that the paths hold .feature files".into()),
+            hint: Some("check --tags and --name (a @gameday scenario runs only when --tags names @gameday), and that the paths hold .feature files".into()),
         }]));
     }
     Ok(Loaded {

@@ -10,9 +10,10 @@ use super::{Drills, Exit, load, render};
 use crate::diagnostic::{Problem, Problems};
 use crate::drill::clock::Clock;
 use crate::drill::events::{Bus, Event};
+use crate::drill::features::GAMEDAY_TAG;
 use crate::drill::ledger::Ledger;
 use crate::drill::runner::{self, CucumberReports};
-use crate::drill::world::RunContext;
+use crate::drill::world::{Approval, RunContext};
 use crate::report::console::{Console, LogFormat};
 use crate::report::json::Builder;
 
@@ -43,6 +44,10 @@ pub struct RunArgs {
     /// Do not ask before injecting faults into a platform that is not the embedded one.
     #[arg(long)]
     pub yes: bool,
+    /// Approve every change of a @gameday scenario without asking (for CI); otherwise a person
+    /// approves each one at a prompt on the terminal.
+    #[arg(long)]
+    pub auto_approve: bool,
     /// The ledger file (undo journal).
     #[arg(
         long,
@@ -106,7 +111,7 @@ pub async fn run(args: RunArgs, log_format: LogFormat) -> Exit {
             }
         }
     };
-    let loaded = match load::check(&args.drills, platform) {
+    let loaded = match load::check_for_run(&args.drills, platform) {
         Ok(loaded) => loaded,
         Err(problems) => {
             render::problems(&problems);
@@ -132,6 +137,26 @@ pub async fn run(args: RunArgs, log_format: LogFormat) -> Exit {
         crate::drill::preflight::check(&needs, &loaded.platform, &http, &clock).await
     {
         render::problems(&problems);
+        return Exit::Usage;
+    }
+
+    let gameday = loaded
+        .checked
+        .iter()
+        .find(|c| c.tags.iter().any(|t| t == GAMEDAY_TAG));
+    if let Some(scenario) = gameday
+        && !args.auto_approve
+        && !args.dry_run
+        && !std::io::stdin().is_terminal()
+    {
+        render::problems(&Problems(vec![Problem {
+            location: Some(scenario.location.clone()),
+            message: format!(
+                "scenario \"{}\" is a @gameday drill: a person approves each of its changes at a prompt, and there is no terminal",
+                scenario.scenario
+            ),
+            hint: Some("run it in a terminal, or pass --auto-approve (in CI)".into()),
+        }]));
         return Exit::Usage;
     }
 
@@ -192,14 +217,20 @@ pub async fn run(args: RunArgs, log_format: LogFormat) -> Exit {
         Err(message) => return usage(&message),
     };
     let run_id = run_id();
-    let context = Arc::new(RunContext::new(
+    let mut context = RunContext::new(
         run_id.clone(),
         Arc::new(loaded.platform),
         clock,
         ledger,
         bus.clone(),
         http,
-    ));
+    );
+    context.approval = if args.auto_approve {
+        Approval::Automatic
+    } else {
+        Approval::Prompt
+    };
+    let context = Arc::new(context);
     bus.emit(&Event::RunStarted {
         run: run_id,
         platform: platform_name,

@@ -217,13 +217,17 @@ async fn kube_only(args: &UpArgs, clock: Clock) -> Exit {
         .map_or_else(crate::sim::temp_kubeconfig, |f| {
             PathBuf::from(format!("{}.kubeconfig", f.display()))
         });
-    let estate =
-        match crate::sim::KubeEstate::start(clock, args.seed, &args.context_prefix, kubeconfig)
-            .await
-        {
-            Ok(estate) => estate,
-            Err(e) => return fail(&e.to_string()),
-        };
+    let estate = match crate::sim::KubeEstate::start(
+        clock,
+        args.seed,
+        &|region| format!("{}{region}", args.context_prefix),
+        kubeconfig,
+    )
+    .await
+    {
+        Ok(estate) => estate,
+        Err(e) => return fail(&e.to_string()),
+    };
     println!(
         "embedded Kubernetes API servers up (time scale {}x, seed {})",
         clock.scale(),

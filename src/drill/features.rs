@@ -18,7 +18,13 @@ pub struct Selection {
     pub tags: Option<gherkin::tagexpr::TagOperation>,
     /// A regex on scenario names.
     pub name: Option<regex::Regex>,
+    /// Leave out @gameday scenarios: they wait for a person at each change, so a run takes them
+    /// only when its tag expression names @gameday.
+    pub skip_gameday: bool,
 }
+
+/// The tag of scenarios whose every change a person approves at a prompt.
+pub const GAMEDAY_TAG: &str = "gameday";
 
 impl Selection {
     /// Whether a scenario is selected.
@@ -29,21 +35,33 @@ impl Selection {
         rule: Option<&gherkin::Rule>,
         scenario: &gherkin::Scenario,
     ) -> bool {
-        let tags_ok = self.tags.as_ref().is_none_or(|expr| {
-            expr.eval(
-                feature
-                    .tags
-                    .iter()
-                    .chain(rule.iter().flat_map(|r| &r.tags))
-                    .chain(scenario.tags.iter()),
-            )
-        });
+        let tags = effective_tags(feature, rule, scenario);
+        if self.skip_gameday && tags.iter().any(|t| t == GAMEDAY_TAG) {
+            return false;
+        }
+        let tags_ok = self.tags.as_ref().is_none_or(|expr| expr.eval(tags.iter()));
         let name_ok = self
             .name
             .as_ref()
             .is_none_or(|re| re.is_match(&scenario.name));
         tags_ok && name_ok
     }
+}
+
+/// A scenario's tags with its feature's and rule's, without the `@`.
+#[must_use]
+pub fn effective_tags(
+    feature: &gherkin::Feature,
+    rule: Option<&gherkin::Rule>,
+    scenario: &gherkin::Scenario,
+) -> Vec<String> {
+    feature
+        .tags
+        .iter()
+        .chain(rule.iter().flat_map(|r| &r.tags))
+        .chain(scenario.tags.iter())
+        .cloned()
+        .collect()
 }
 
 /// Every `.feature` file under `paths` (files as given, folders recursively), sorted.
@@ -171,6 +189,8 @@ pub struct Checked {
     pub needs: Vec<Need>,
     /// What it would change, in order, with undo.
     pub effects: Vec<Effect>,
+    /// Its tags with its feature's and rule's, without the `@`.
+    pub tags: Vec<String>,
 }
 
 /// Matches every step of the selected scenarios and checks its arguments against `platform`.
@@ -209,6 +229,7 @@ pub fn check(
                 location: Location::new(&file, scenario.position.line, scenario.position.col),
                 needs: Vec::new(),
                 effects: Vec::new(),
+                tags: effective_tags(feature, rule, scenario),
             };
             for step in background.chain(scenario.steps.iter()) {
                 let at = |offset: usize| {

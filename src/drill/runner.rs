@@ -176,13 +176,10 @@ pub async fn execute(
         .before(|feature, rule, scenario, world| {
             Box::pin(async move {
                 world.scenario = scenario.name.clone();
-                let tags = feature
-                    .tags
+                let tags = crate::drill::features::effective_tags(feature, rule, scenario);
+                world.gameday = tags
                     .iter()
-                    .chain(rule.iter().flat_map(|r| &r.tags))
-                    .chain(&scenario.tags)
-                    .cloned()
-                    .collect();
+                    .any(|t| t == crate::drill::features::GAMEDAY_TAG);
                 world.run.events.emit(&Event::ScenarioStarted {
                     feature: feature.name.clone(),
                     scenario: scenario.name.clone(),

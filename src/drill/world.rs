@@ -37,9 +37,18 @@ pub struct RunContext {
     pub http: reqwest::Client,
     /// Set when an undo failed: faults may remain (exit code 4).
     pub undo_failed: AtomicBool,
-    /// Whether a person must approve each fault at a prompt.
-    pub approve_each_fault: bool,
+    /// How the changes of a @gameday scenario are approved.
+    pub approval: Approval,
     next_fault: AtomicU64,
+}
+
+/// How the changes of a @gameday scenario are approved before they act.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Approval {
+    /// A person answers a prompt on the terminal for each change (the default).
+    Prompt,
+    /// Every change is approved without asking (`--auto-approve`, for CI).
+    Automatic,
 }
 
 impl fmt::Debug for RunContext {
@@ -70,7 +79,7 @@ impl RunContext {
             events,
             http,
             undo_failed: AtomicBool::new(false),
-            approve_each_fault: false,
+            approval: Approval::Prompt,
             next_fault: AtomicU64::new(1),
         }
     }
@@ -164,6 +173,14 @@ pub enum DrillError {
     /// A step ran outside a run.
     #[error("no run context: steps only run under `firedrill run`")]
     NoRun,
+    /// The person at the GameDay prompt did not approve the change.
+    #[error("\"{fault}\" was NOT injected: not approved at the GameDay prompt (answer: {}); the drill stops here and undoes what it did", answer.as_deref().map_or("none, stdin closed".to_owned(), |a| format!("\"{a}\"")))]
+    NotApproved {
+        /// The change.
+        fault: String,
+        /// What was typed, if anything.
+        answer: Option<String>,
+    },
 }
 
 /// The world of one scenario.
@@ -186,6 +203,8 @@ pub struct Drill {
     pub probes: BTreeMap<String, Running>,
     /// The MongoDB steps' observers, write checkers and reports.
     pub mongo: crate::steps::mongo::Scenario,
+    /// Whether the scenario is a @gameday drill: a person approves each change first.
+    pub gameday: bool,
 }
 
 impl fmt::Debug for Drill {
@@ -209,6 +228,7 @@ impl Drill {
             undone: Vec::new(),
             probes: BTreeMap::new(),
             mongo: crate::steps::mongo::Scenario::default(),
+            gameday: false,
         })
     }
 
@@ -265,6 +285,9 @@ impl Drill {
         F: std::future::Future<Output = Result<T, E>>,
         E: std::error::Error + Send + Sync + 'static,
     {
+        if self.gameday {
+            self.approve(fault, &undo).await?;
+        }
         let id = self.run.next_fault_id();
         let entry = Entry::Inject {
             id: id.clone(),
@@ -302,6 +325,38 @@ impl Drill {
             self.milestone("fault injected", at, "engine");
         }
         Ok(inject.await?)
+    }
+
+    /// In a @gameday scenario, waits for a person to approve `fault` (or approves it at once
+    /// under `--auto-approve`), and records the milestone `approved: {fault}`. Nothing is
+    /// written to the ledger or injected before that.
+    async fn approve(&mut self, fault: &str, undo: &Undo) -> Result<(), DrillError> {
+        let source = match self.run.approval {
+            Approval::Automatic => "--auto-approve",
+            Approval::Prompt => {
+                let question = format!(
+                    "\n  ? GameDay: approve \"{fault}\" (undo: {})? [y/N] ",
+                    undo.describe()
+                );
+                let answer = tokio::task::spawn_blocking(move || ask(&question))
+                    .await
+                    .ok()
+                    .flatten();
+                let yes = answer
+                    .as_deref()
+                    .is_some_and(|a| matches!(a.trim(), "y" | "Y" | "yes" | "YES" | "Yes"));
+                if !yes {
+                    return Err(DrillError::NotApproved {
+                        fault: fault.to_owned(),
+                        answer: answer.map(|a| a.trim().to_owned()),
+                    });
+                }
+                "operator"
+            }
+        };
+        let at = self.clock().now();
+        self.milestone(format!("approved: {fault}"), at, source);
+        Ok(())
     }
 
     /// The newest change of this scenario described as `prefix…` that is not undone yet.
@@ -451,4 +506,16 @@ fn record(
     }
     changed.send_modify(|v| *v += 1);
     events.emit(&Event::Milestone(milestone));
+}
+/// Asks `question` on the terminal; the answer line, or `None` when stdin is closed.
+fn ask(question: &str) -> Option<String> {
+    use std::io::{BufRead as _, Write as _};
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(question.as_bytes());
+    let _ = err.flush();
+    let mut line = String::new();
+    match std::io::stdin().lock().read_line(&mut line) {
+        Ok(0) | Err(_) => None,
+        Ok(_) => Some(line),
+    }
 }

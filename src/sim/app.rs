@@ -40,6 +40,14 @@ pub enum AppError {
     /// The embedded Toxiproxy or one of its proxies could not start.
     #[error(transparent)]
     Toxiproxy(#[from] crate::sim::toxiproxy::Error),
+    /// The active region has no backend.
+    #[error("region {region} has no backend (known: {known:?}) (hint: add --backend {region}=URL)")]
+    UnknownRegion {
+        /// The region asked for.
+        region: String,
+        /// The regions with a backend.
+        known: Vec<String>,
+    },
 }
 
 /// How long the front door waits for a region's answer before it gives up with 504, like a
@@ -50,6 +58,21 @@ pub const BACKEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 #[must_use]
 pub fn link_name(region: &str) -> String {
     format!("front-door-to-{region}")
+}
+
+/// Whether a region's application can serve a namespace (`None`: every namespace it serves).
+///
+/// In the embedded platform this reads the region's embedded cluster: the application answers
+/// only while a `storefront` pod of the namespace is Ready there, so a region scaled to 0 goes
+/// dark and a failover cluster answers once its pods are up. Standalone (`sim app`, the kind
+/// setup) the application is its own pod, and Kubernetes keeps it out of the Service when it
+/// is not Ready, so it is always healthy.
+pub type Health = Arc<dyn Fn(Option<&str>) -> bool + Send + Sync>;
+
+/// A [`Health`] that is always healthy.
+#[must_use]
+pub fn always_healthy() -> Health {
+    Arc::new(|_| true)
 }
 
 #[derive(Debug)]
@@ -69,6 +92,96 @@ struct Shared {
     model: Arc<Mutex<Model>>,
 }
 
+/// One region's application: what it serves and how it knows it is healthy.
+#[derive(Clone)]
+struct App {
+    region: String,
+    /// Namespaces it serves; a request whose first path segment is one of them is that
+    /// namespace's, any other request needs every namespace.
+    namespaces: Arc<Vec<String>>,
+    health: Health,
+    routing: Option<Arc<Mutex<Routing>>>,
+}
+
+impl App {
+    fn namespace_of<'a>(&self, path: &'a str) -> Option<&'a str> {
+        let first = path.trim_start_matches('/').split('/').next()?;
+        self.namespaces.iter().any(|n| n == first).then_some(first)
+    }
+
+    fn dark(&self) -> bool {
+        self.routing.as_ref().is_some_and(|r| {
+            r.lock()
+                .map(|r| r.dark.get(&self.region).copied().unwrap_or(false))
+                .unwrap_or(false)
+        })
+    }
+}
+
+/// Serves one region's application on `listener` until the task is aborted.
+fn spawn_app(listener: tokio::net::TcpListener, app: App) -> tokio::task::JoinHandle<()> {
+    let router = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(get(app_answer))
+        .with_state(app);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    })
+}
+
+async fn bind(addr: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr), AppError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| AppError::Bind { addr, source })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| AppError::Bind { addr, source })?;
+    Ok((listener, bound))
+}
+
+/// A region's application served alone (`firedrill sim app`, the kind setup).
+#[derive(Debug)]
+pub struct RegionApp {
+    /// Its base URL.
+    pub url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for RegionApp {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl RegionApp {
+    /// Serves `region`'s application for `namespaces` on `listen`.
+    ///
+    /// # Errors
+    ///
+    /// [`AppError::Bind`] when the address cannot be bound.
+    pub async fn start(
+        region: &str,
+        namespaces: &[String],
+        listen: SocketAddr,
+        health: Health,
+    ) -> Result<Self, AppError> {
+        let (listener, bound) = bind(listen).await?;
+        let task = spawn_app(
+            listener,
+            App {
+                region: region.to_owned(),
+                namespaces: Arc::new(namespaces.to_vec()),
+                health,
+                routing: None,
+            },
+        );
+        Ok(Self {
+            url: format!("http://{bound}"),
+            task,
+        })
+    }
+}
+
 /// The running applications and front door.
 #[derive(Debug)]
 pub struct FrontDoor {
@@ -86,71 +199,96 @@ impl Drop for FrontDoor {
     }
 }
 
-impl FrontDoor {
-    /// Starts one application per region and the front door, all on 127.0.0.1 ports of their own.
-    /// Traffic starts in `active`.
-    ///
-    /// # Errors
-    ///
-    /// [`AppError`] when a listener cannot bind.
-    pub async fn start(
-        regions: &[&str],
-        active: &str,
-        listen: SocketAddr,
-        clock: Clock,
-        model: Model,
-    ) -> Result<Self, AppError> {
-        Self::start_via(regions, active, listen, clock, model, None).await
-    }
+/// How the front door is built: its regions' applications, where it listens, its model.
+pub struct FrontDoorSpec<'a> {
+    /// The regions, and each one's health (see [`Health`]).
+    pub regions: Vec<(String, Health)>,
+    /// The namespaces the applications serve.
+    pub namespaces: Vec<String>,
+    /// The region traffic starts in.
+    pub active: String,
+    /// The front door's address.
+    pub listen: SocketAddr,
+    /// The platform clock.
+    pub clock: Clock,
+    /// The load balancer's propagation model.
+    pub model: Model,
+    /// When given, the front door reaches each region's application through a proxy
+    /// [`link_name`] created on it, so network faults on that link are what users see.
+    pub toxiproxy: Option<&'a crate::sim::toxiproxy::ToxiproxyServer>,
+}
 
-    /// As [`FrontDoor::start`]; with `toxiproxy`, the front door reaches each region's
-    /// application through a proxy [`link_name`] created on it, so network faults on that link
-    /// are what users see.
+impl FrontDoor {
+    /// Starts one application per region and the front door, all on 127.0.0.1 ports of their
+    /// own (the front door on `spec.listen`).
     ///
     /// # Errors
     ///
     /// [`AppError`] when a listener or a proxy cannot start.
-    pub async fn start_via(
-        regions: &[&str],
-        active: &str,
-        listen: SocketAddr,
-        clock: Clock,
-        model: Model,
-        toxiproxy: Option<&crate::sim::toxiproxy::ToxiproxyServer>,
-    ) -> Result<Self, AppError> {
-        let dark: BTreeMap<String, bool> =
-            regions.iter().map(|r| ((*r).to_owned(), false)).collect();
-        let routing = Arc::new(Mutex::new(Routing {
-            active: active.to_owned(),
-            dark,
-            switched_at: vec![(active.to_owned(), clock.now())],
-        }));
+    pub async fn start(spec: FrontDoorSpec<'_>) -> Result<Self, AppError> {
+        let routing = new_routing(
+            spec.regions.iter().map(|(r, _)| r.as_str()),
+            &spec.active,
+            spec.clock,
+        );
+        let namespaces = Arc::new(spec.namespaces);
         let mut apps = BTreeMap::new();
         let mut tasks = Vec::new();
-        for region in regions {
-            let addr = SocketAddr::from(([127, 0, 0, 1], 0));
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|source| AppError::Bind { addr, source })?;
-            let bound = listener
-                .local_addr()
-                .map_err(|source| AppError::Bind { addr, source })?;
-            let backend = match toxiproxy {
+        for (region, health) in spec.regions {
+            let (listener, bound) = bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+            let backend = match spec.toxiproxy {
                 Some(server) => {
                     server
-                        .create_proxy(&link_name(region), "127.0.0.1:0", &bound.to_string())
+                        .create_proxy(&link_name(&region), "127.0.0.1:0", &bound.to_string())
                         .await?
                 }
                 None => bound,
             };
-            apps.insert((*region).to_owned(), format!("http://{backend}"));
-            let app = Router::new()
-                .fallback(get(app_answer))
-                .with_state(((*region).to_owned(), Arc::clone(&routing)));
-            tasks.push(tokio::spawn(async move {
-                let _ = axum::serve(listener, app).await;
-            }));
+            apps.insert(region.clone(), format!("http://{backend}"));
+            tasks.push(spawn_app(
+                listener,
+                App {
+                    region,
+                    namespaces: Arc::clone(&namespaces),
+                    health,
+                    routing: Some(Arc::clone(&routing)),
+                },
+            ));
         }
+        Self::front(apps, routing, spec.listen, spec.clock, spec.model, tasks).await
+    }
+
+    /// A front door alone, forwarding to applications served elsewhere (`firedrill sim
+    /// front-door`, the kind setup): `backends` maps each region to its application's URL.
+    ///
+    /// # Errors
+    ///
+    /// [`AppError`] when the listener cannot bind or `active` is not a backend.
+    pub async fn forward_to(
+        backends: BTreeMap<String, String>,
+        active: &str,
+        listen: SocketAddr,
+        clock: Clock,
+        model: Model,
+    ) -> Result<Self, AppError> {
+        if !backends.contains_key(active) {
+            return Err(AppError::UnknownRegion {
+                region: active.to_owned(),
+                known: backends.keys().cloned().collect(),
+            });
+        }
+        let routing = new_routing(backends.keys().map(String::as_str), active, clock);
+        Self::front(backends, routing, listen, clock, model, Vec::new()).await
+    }
+
+    async fn front(
+        apps: BTreeMap<String, String>,
+        routing: Arc<Mutex<Routing>>,
+        listen: SocketAddr,
+        clock: Clock,
+        model: Model,
+        mut tasks: Vec<tokio::task::JoinHandle<()>>,
+    ) -> Result<Self, AppError> {
         let shared = Shared {
             routing: Arc::clone(&routing),
             apps: Arc::new(apps),
@@ -172,16 +310,7 @@ impl FrontDoor {
             .route("/_firedrill/region", post(region_health))
             .fallback(forward)
             .with_state(shared);
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .map_err(|source| AppError::Bind {
-                addr: listen,
-                source,
-            })?;
-        let bound = listener.local_addr().map_err(|source| AppError::Bind {
-            addr: listen,
-            source,
-        })?;
+        let (listener, bound) = bind(listen).await?;
         tasks.push(tokio::spawn(async move {
             let _ = axum::serve(listener, front).await;
         }));
@@ -202,17 +331,31 @@ impl FrontDoor {
     }
 }
 
-async fn app_answer(State((region, routing)): State<(String, Arc<Mutex<Routing>>)>) -> Response {
-    let dark = routing
-        .lock()
-        .map(|r| r.dark.get(&region).copied().unwrap_or(false))
-        .unwrap_or(false);
-    if dark {
-        return (StatusCode::SERVICE_UNAVAILABLE, "region is dark").into_response();
+fn new_routing<'a>(
+    regions: impl Iterator<Item = &'a str>,
+    active: &str,
+    clock: Clock,
+) -> Arc<Mutex<Routing>> {
+    Arc::new(Mutex::new(Routing {
+        active: active.to_owned(),
+        dark: regions.map(|r| (r.to_owned(), false)).collect(),
+        switched_at: vec![(active.to_owned(), clock.now())],
+    }))
+}
+
+async fn app_answer(State(app): State<App>, uri: axum::http::Uri) -> Response {
+    let namespace = app.namespace_of(uri.path());
+    if app.dark() || !(app.health)(namespace) {
+        let what = namespace.unwrap_or("the storefront");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{what} has no ready pods in {}", app.region),
+        )
+            .into_response();
     }
     (
-        [(REGION_HEADER, region.clone())],
-        Json(serde_json::json!({ "region": region, "ok": true })),
+        [(REGION_HEADER, app.region.clone())],
+        Json(serde_json::json!({ "region": app.region, "namespace": namespace, "ok": true })),
     )
         .into_response()
 }

@@ -33,19 +33,39 @@ pub const REGIONS: [&str; 2] = ["us-west1", "us-west2"];
 pub const NAMESPACES: [&str; 3] = ["prod-1", "prod-2", "prod-3"];
 
 /// The embedded platform's Kubernetes side: one API server per region and the kubeconfig
-/// naming them (contexts `<prefix><region>`).
+/// naming them.
 #[derive(Debug)]
 pub struct KubeEstate {
     /// The clusters, in [`REGIONS`] order.
-    pub clusters: Vec<kube::Cluster>,
+    pub clusters: Vec<Arc<kube::Cluster>>,
     /// The kubeconfig written for them (removed when the estate is dropped).
     pub kubeconfig: std::path::PathBuf,
 }
 
+/// How long the embedded estate may take to boot (its first pods pulled, started and Ready).
+pub const BOOT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// The failover cluster's timing, chosen with [`model::Ranges`] so that a regional failover run
+/// the way the reference estate runs it (scale us-west2 up, wait until Ready, switch traffic)
+/// lands between 20 and 25 platform minutes: its node pools sit at 0 nodes, so the scale-up
+/// waits for the cluster autoscaler (10.5–11.5 min for a node of a cold pool under a
+/// region-wide rush), then a cold image pull (60–90 s), start (20–40 s) and readiness (10–20 s).
+#[must_use]
+pub fn failover_timing() -> kube::TimingModel {
+    let s = std::time::Duration::from_secs;
+    kube::TimingModel {
+        image_pull: (s(60), s(90)),
+        container_start: (s(20), s(40)),
+        readiness: (s(10), s(20)),
+        node_provisioning: (s(630), s(690)),
+    }
+}
+
 impl KubeEstate {
     /// Starts us-west1 (three zones, one node per namespace pool per zone, 3 storefront
-    /// replicas per namespace) and us-west2 (the same nodes, storefront at 0 replicas), and
-    /// writes `kubeconfig` with contexts `<prefix>us-west1` and `<prefix>us-west2`.
+    /// replicas per namespace) and us-west2 (the same pools at 0 nodes, grown by the cluster
+    /// autoscaler one node per zone, storefront at 0 replicas), and writes `kubeconfig` with one
+    /// context per region, named by `context` (e.g. `|r| format!("kind-{r}")`).
     ///
     /// # Errors
     ///
@@ -53,27 +73,35 @@ impl KubeEstate {
     pub async fn start(
         clock: Clock,
         seed: u64,
-        prefix: &str,
+        context: &dyn Fn(&str) -> String,
         kubeconfig: std::path::PathBuf,
     ) -> Result<Self, kube::SimError> {
         let mut clusters = Vec::new();
         for (i, region) in REGIONS.iter().enumerate() {
-            let pools: Vec<(&str, usize)> = NAMESPACES.iter().map(|ns| (*ns, 1)).collect();
+            let primary = i == 0;
+            let nodes = usize::from(primary);
+            let pools: Vec<(&str, usize)> = NAMESPACES.iter().map(|ns| (*ns, nodes)).collect();
             let mut spec = kube::ClusterSpec::new(*region, clock).seed(seed.wrapping_add(i as u64));
+            if !primary {
+                spec = spec.timing(failover_timing()).pods_per_node(1);
+                for ns in NAMESPACES {
+                    spec = spec.autoscale(ns, 1);
+                }
+            }
             for zone in ["a", "b", "c"] {
                 spec = spec.zone(format!("{region}-{zone}"), &pools);
             }
             for ns in NAMESPACES {
-                let replicas = if i == 0 { 3 } else { 0 };
+                let replicas = if primary { 3 } else { 0 };
                 spec = spec
                     .namespace(ns)
                     .deployment(ns, "storefront", replicas, Some(ns));
             }
-            clusters.push(kube::Cluster::start(spec).await?);
+            clusters.push(Arc::new(kube::Cluster::start(spec).await?));
         }
         let names: Vec<(String, String)> = clusters
             .iter()
-            .map(|c| (format!("{prefix}{}", c.region()), c.url()))
+            .map(|c| (context(c.region()), c.url()))
             .collect();
         let pairs: Vec<(&str, &str)> = names
             .iter()
@@ -88,8 +116,62 @@ impl KubeEstate {
 
     /// The cluster of `region`.
     #[must_use]
-    pub fn cluster(&self, region: &str) -> Option<&kube::Cluster> {
+    pub fn cluster(&self, region: &str) -> Option<&Arc<kube::Cluster>> {
         self.clusters.iter().find(|c| c.region() == region)
+    }
+
+    /// Waits until `region` serves every namespace (its first pods pulled and started), so a
+    /// drill starts from an estate in its steady state.
+    ///
+    /// # Errors
+    ///
+    /// [`EmbeddedError::Boot`] when it does not within [`BOOT_TIMEOUT`] of platform time.
+    pub async fn wait_until_serving(
+        &self,
+        region: &str,
+        clock: Clock,
+    ) -> Result<(), EmbeddedError> {
+        let health = self.health(region);
+        let serving = async {
+            let mut tick = clock.interval(std::time::Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                if health(None) {
+                    return;
+                }
+            }
+        };
+        clock
+            .timeout(BOOT_TIMEOUT, serving)
+            .await
+            .map_err(|_| EmbeddedError::Boot {
+                region: region.to_owned(),
+                waited: BOOT_TIMEOUT,
+            })
+    }
+
+    /// The application health of `region`: a namespace is served while one of its `storefront`
+    /// pods is Ready in the region's cluster (every namespace, for a request of none).
+    #[must_use]
+    pub fn health(&self, region: &str) -> app::Health {
+        let Some(cluster) = self.cluster(region).cloned() else {
+            return Arc::new(|_| false);
+        };
+        Arc::new(move |namespace: Option<&str>| {
+            let records = cluster.pod_records();
+            let ready = |ns: &str| {
+                records.iter().any(|r| {
+                    r.namespace == ns
+                        && r.deployment.as_deref() == Some("storefront")
+                        && r.ready.is_some()
+                        && r.deleted.is_none()
+                })
+            };
+            match namespace {
+                Some(ns) => ready(ns),
+                None => NAMESPACES.iter().all(|ns| ready(ns)),
+            }
+        })
     }
 }
 
@@ -251,6 +333,17 @@ pub enum EmbeddedError {
     /// A Kubernetes API server or its kubeconfig.
     #[error(transparent)]
     Kube(#[from] kube::SimError),
+    /// A region's applications never became Ready.
+    #[error(
+        "the embedded {region} cluster did not serve every namespace within {} of platform time (hint: a firedrill bug; rerun with --log-format json and report it)",
+        crate::drill::clock::format_duration(*waited)
+    )]
+    Boot {
+        /// The region.
+        region: String,
+        /// How long it waited.
+        waited: std::time::Duration,
+    },
 }
 
 /// A running embedded platform.
@@ -286,15 +379,40 @@ impl Embedded {
     ///
     /// When a component cannot start.
     pub async fn start(clock: Clock, seed: u64, listen: SocketAddr) -> Result<Self, EmbeddedError> {
+        Self::start_named(clock, seed, listen, &|region| region.to_owned()).await
+    }
+
+    /// As [`Embedded::start`], with the kube contexts named by `context`.
+    ///
+    /// # Errors
+    ///
+    /// When a component cannot start.
+    pub async fn start_named(
+        clock: Clock,
+        seed: u64,
+        listen: SocketAddr,
+        context: &dyn Fn(&str) -> String,
+    ) -> Result<Self, EmbeddedError> {
         let model = model::Model::new(seed, model::Ranges::default());
         let toxiproxy =
             toxiproxy::ToxiproxyServer::start(SocketAddr::from(([127, 0, 0, 1], 0)), clock, seed)
                 .await?;
-        let front_door =
-            app::FrontDoor::start_via(&REGIONS, REGIONS[0], listen, clock, model, Some(&toxiproxy))
-                .await?;
+        let kube = KubeEstate::start(clock, seed, context, temp_kubeconfig()).await?;
+        let front_door = app::FrontDoor::start(app::FrontDoorSpec {
+            regions: REGIONS
+                .iter()
+                .map(|r| ((*r).to_owned(), kube.health(r)))
+                .collect(),
+            namespaces: NAMESPACES.iter().map(|n| (*n).to_owned()).collect(),
+            active: REGIONS[0].to_owned(),
+            listen,
+            clock,
+            model,
+            toxiproxy: Some(&toxiproxy),
+        })
+        .await?;
         let mongo = start_mongo(clock, seed).await?;
-        let kube = KubeEstate::start(clock, seed, "", temp_kubeconfig()).await?;
+        kube.wait_until_serving(REGIONS[0], clock).await?;
         // The Kubernetes provider reads this kubeconfig in this process (steps and undos).
         crate::providers::kube::use_kubeconfig(&kube.kubeconfig);
         Ok(Self {

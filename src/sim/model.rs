@@ -9,7 +9,17 @@ use std::time::Duration;
 use rand::{Rng as _, SeedableRng as _};
 use rand_chacha::ChaCha8Rng;
 
-/// Ranges of the modelled durations.
+/// Ranges of the modelled durations of the traffic switch. With the failover cluster's timing
+/// ([`crate::sim::failover_timing`]) they put a regional failover at 20–25 platform minutes:
+///
+/// | phase | modelled |
+/// | --- | --- |
+/// | outage detected (front-door probe every 10 s) | 0–10 s |
+/// | us-west2 nodes from 0 (cluster autoscaler) | 10.5–11.5 min |
+/// | pods pulled, started, Ready | 1.5–2.5 min |
+/// | Terraform apply of the global load balancer | 5–6 min |
+/// | load-balancer propagation | 3–4 min |
+/// | total, fault → first answer from us-west2 | 20–24 min |
 #[derive(Clone, Debug)]
 pub struct Ranges {
     /// A Terraform apply that changes the global load balancer's backend.
@@ -21,8 +31,8 @@ pub struct Ranges {
 impl Default for Ranges {
     fn default() -> Self {
         Self {
-            terraform_apply: Duration::from_secs(3 * 60)..Duration::from_secs(5 * 60),
-            lb_propagation: Duration::from_secs(60)..Duration::from_secs(120),
+            terraform_apply: Duration::from_secs(5 * 60)..Duration::from_secs(6 * 60),
+            lb_propagation: Duration::from_secs(3 * 60)..Duration::from_secs(4 * 60),
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use cucumber::then;
+use cucumber::{then, when};
 
 use super::{Analysis, Args, Failure, StepDoc, milestone_ref};
 use crate::drill::clock::{PlatformTime, format_duration};
@@ -31,6 +31,14 @@ pub const PHASES: &[(&str, &str)] = &[
 
 /// The timing steps.
 pub const DOCS: &[StepDoc] = &[
+    StepDoc {
+        keyword: "When",
+        pattern: "{duration} pass",
+        example: "5m pass",
+        doc: "Lets the platform run for {duration} of platform time while the probes, watches and write checkers keep observing, e.g. to hold a zone outage before judging the error rate. Milestone `{duration} passed`.",
+        domain: "timing",
+        analyze: analyze_detected,
+    },
     StepDoc {
         keyword: "Then",
         pattern: "the outage is detected within {duration}",
@@ -185,6 +193,17 @@ fn grace(world: &Drill) -> Duration {
         .as_ref()
         .and_then(|t| world.platform().probes.get(&t.probe))
         .map_or(Duration::ZERO, |p| p.interval * p.stable_after + p.timeout)
+}
+
+#[when(
+    regex = r"^(?P<duration>\d[^\s]*(?: (?:ms|milliseconds?|seconds?|secs?|minutes?|mins?|hours?))?) pass$"
+)]
+async fn time_passes(world: &mut Drill, text: String) -> Result<(), Failure> {
+    let wait = duration(&text)?;
+    world.clock().sleep(wait).await;
+    let at = world.clock().now();
+    world.milestone(format!("{text} passed"), at, "engine");
+    Ok(())
 }
 
 #[then(

@@ -1,6 +1,6 @@
 //! Traffic: which region serves, and switching it.
 
-use cucumber::{given, when};
+use cucumber::{given, then, when};
 
 use super::{Analysis, Args, Effect, Failure, Need, StepDoc};
 use crate::drill::ledger::Undo;
@@ -24,6 +24,14 @@ pub const DOCS: &[StepDoc] = &[
         pattern: "traffic is served from region \"{region}\"",
         example: "traffic is served from region \"us-west1\"",
         doc: "The traffic probe gets a good answer whose region header names {region}.",
+        domain: "traffic",
+        analyze: analyze_served_from,
+    },
+    StepDoc {
+        keyword: "Then",
+        pattern: "traffic is still served from region \"{region}\"",
+        example: "traffic is still served from region \"us-west1\"",
+        doc: "No failover happened: since the scenario started the traffic probe got no good answer from another region, and its answer now is a good one from {region}.",
         domain: "traffic",
         analyze: analyze_served_from,
     },
@@ -123,6 +131,25 @@ async fn traffic_is_served_from(world: &mut Drill, region: String) -> Result<(),
             )
         ))),
     }
+}
+
+#[then(regex = r#"^traffic is still served from region "(?P<region>[^"]+)"$"#)]
+async fn traffic_is_still_served_from(world: &mut Drill, region: String) -> Result<(), Failure> {
+    let elsewhere: Vec<String> = world
+        .timeline()
+        .milestones()
+        .iter()
+        .filter_map(|m| m.name.strip_prefix("first good answer from "))
+        .filter(|r| *r != region)
+        .map(str::to_owned)
+        .collect();
+    if let Some(other) = elsewhere.first() {
+        return Err(Failure(format!(
+            "traffic moved: the \"{}\" probe got good answers from \"{other}\" during the scenario",
+            traffic_probe(world)?.0
+        )));
+    }
+    traffic_is_served_from(world, region).await
 }
 
 #[when(regex = r#"^traffic is switched to "(?P<region>[^"]+)"$"#)]
