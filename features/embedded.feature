@@ -7,10 +7,10 @@ Feature: The shipped drills run on the embedded platform
     When I run `firedrill run --json report.json --junit junit.xml --cucumber-json cucumber.json`
     Then the exit code is 0
     And the report "report.json" has verdict "passed" and every fault undone
-    And the report "report.json" has phase "failover" passed in scenario "us-west1 is lost and traffic is switched to us-west2"
-    And the report "report.json" has phase "switch" passed in scenario "traffic moves to us-west2 within the switch target, without errors"
-    And the file "junit.xml" holds 7 test cases
-    And the file "cucumber.json" holds 7 Cucumber scenarios
+    And the report "report.json" has phase "failover" passed in scenario "us-west1 goes dark and the application fails over to us-west2"
+    And the report "report.json" has phase "switch" passed in scenario "traffic moves to a ready us-west2 within the switch target, without errors"
+    And the file "junit.xml" holds 8 test cases
+    And the file "cucumber.json" holds 8 Cucumber scenarios
 
   Scenario: a target tighter than the failover takes flips the verdict to failed
     Given the file "drills/tight.feature":
@@ -18,10 +18,12 @@ Feature: The shipped drills run on the embedded platform
       Feature: tight
         Scenario: failover within an impossible band
           Given traffic is served from region "us-west1"
-          When the fault "us-west1-dark" is injected
-          And traffic is switched to "us-west2"
-          Then the service answers from "us-west2" within 15m of the fault
-          And the failover time is within the 1m..2m target
+          When region "us-west1" goes dark
+          And the failover cluster in "us-west2" is scaled up
+          Then the failover pods in "us-west2" are ready within 15m
+          When traffic is switched to "us-west2"
+          Then the service answers from "us-west2" within 25m of the fault
+          And the failover time is within the 10m..15m target
       """
     When I run `firedrill run drills/tight.feature --json report.json`
     Then the exit code is 1
@@ -32,7 +34,7 @@ Feature: The shipped drills run on the embedded platform
     Given the shipped drills and platform
     When I run `firedrill plan`
     Then the exit code is 0
-    And the output contains "fault \"us-west1-dark\""
+    And the output contains "[us-west1] scale every platform service to 0"
     And the output contains "undo: "
     And the output contains "switch traffic to \"us-west2\""
     And the file ".firedrill/ledger.jsonl" does not exist
@@ -41,7 +43,7 @@ Feature: The shipped drills run on the embedded platform
     Given the shipped drills and platform
     When I run `firedrill validate`
     Then the exit code is 0
-    And the output contains "ok: 7 scenario(s)"
+    And the output contains "ok: 9 scenario(s)"
 
   Scenario: drills run from another process against `firedrill sim up`
     Given the shipped drills and platform

@@ -10,7 +10,7 @@ Feature: Kubernetes zone and region faults on the embedded platform
         Scenario: us-west1-a goes down and us-west2 is scaled up
           When zone "us-west1-a" goes down
           And the failover cluster in "us-west2" is scaled up
-          Then the failover pods in "us-west2" are ready within 10m
+          Then the failover pods in "us-west2" are ready within 15m
       """
     When I run `firedrill run drills --json report.json`
     Then the exit code is 0
@@ -30,7 +30,7 @@ Feature: Kubernetes zone and region faults on the embedded platform
           When zone "us-west1-b" goes down
           And region "us-west1" goes dark
           And the failover cluster in "us-west2" is scaled up
-          Then the failover pods in "us-west2" are ready within 10m
+          Then the failover pods in "us-west2" are ready within 15m
           And namespaces "prod-2" and "prod-3" were never touched
       """
     When I run `firedrill run drills`

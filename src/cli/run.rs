@@ -14,6 +14,7 @@ use crate::drill::features::GAMEDAY_TAG;
 use crate::drill::ledger::Ledger;
 use crate::drill::runner::{self, CucumberReports};
 use crate::drill::world::{Approval, RunContext};
+use crate::platform::Platform;
 use crate::report::console::{Console, LogFormat};
 use crate::report::json::Builder;
 
@@ -78,7 +79,7 @@ pub async fn run(args: RunArgs, log_format: LogFormat) -> Exit {
     // The embedded platform, when no platform file is given, lives as long as this function.
     let (embedded, platform, platform_path, clock) = match &args.drills.platform {
         Some(path) => {
-            let platform = crate::platform::load(path);
+            let platform = crate::platform::load(path).inspect(Platform::use_its_kubeconfig);
             let scale = platform.as_ref().map_or(1.0, |p| p.time_scale);
             let clock = match Clock::scaled(scale) {
                 Ok(c) => c,

@@ -146,6 +146,15 @@ async fn up(args: UpArgs) -> Exit {
                 &format!("uri: {{ file: \"{}\" }}", uri_file.display()),
             );
         }
+        // The platform file names the running clusters' kubeconfig, so it works on its own.
+        platform_text = platform_text.replacen(
+            "\nregions:",
+            &format!(
+                "\nkubeconfig: {}\n\nregions:",
+                sim.kube.kubeconfig.display()
+            ),
+            1,
+        );
         // The platform file first, so a script that waits for the env file finds both.
         let written = std::fs::write(&platform_file, platform_text)
             .and_then(|()| write_env_file(env_file, &env));

@@ -57,6 +57,10 @@ pub struct Platform {
     /// What drills may touch.
     #[serde(default)]
     pub safety: Safety,
+    /// The kubeconfig holding the regions' contexts (relative to this file); without it,
+    /// `FIREDRILL_KUBECONFIG`, `KUBECONFIG`, then `~/.kube/config`.
+    #[serde(default)]
+    pub kubeconfig: Option<PathBuf>,
     /// Time scale of the embedded platform (platform seconds per wall second); 1 elsewhere.
     #[serde(default = "default_time_scale")]
     pub time_scale: f64,
@@ -360,6 +364,13 @@ impl Platform {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_default()
+    }
+
+    /// Makes the Kubernetes provider read this platform's `kubeconfig`, when it names one.
+    pub fn use_its_kubeconfig(&self) {
+        if let Some(path) = &self.kubeconfig {
+            crate::providers::kube::use_kubeconfig(&self.base_dir().join(path));
+        }
     }
 
     /// The location of a dotted key path (`regions.us-west1.zones`), for problems.
