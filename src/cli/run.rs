@@ -226,6 +226,7 @@ pub async fn run(args: RunArgs, log_format: LogFormat) -> Exit {
         bus.clone(),
         http,
     );
+    context.ground_truth = embedded.as_ref().map(crate::sim::Embedded::ground_truth);
     context.approval = if args.auto_approve {
         Approval::Automatic
     } else {

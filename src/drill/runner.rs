@@ -176,6 +176,7 @@ pub async fn execute(
         .before(|feature, rule, scenario, world| {
             Box::pin(async move {
                 world.scenario = scenario.name.clone();
+                world.started = world.clock().now();
                 let tags = crate::drill::features::effective_tags(feature, rule, scenario);
                 world.gameday = tags
                     .iter()
@@ -201,6 +202,15 @@ pub async fn execute(
                     world.undo_all().await;
                     crate::steps::mongo::scenario_finished(world).await;
                     world.stop_probes();
+                    if let Some(truth) = world.run.ground_truth.clone() {
+                        for (name, at) in truth(world.started) {
+                            world.milestone(
+                                format!("ground truth: {name}"),
+                                at,
+                                "embedded platform",
+                            );
+                        }
+                    }
                     world.run.events.emit(&Event::ScenarioFinished {
                         feature: feature.name.clone(),
                         scenario: scenario.name.clone(),

@@ -39,6 +39,9 @@ pub struct RunContext {
     pub undo_failed: AtomicBool,
     /// How the changes of a @gameday scenario are approved.
     pub approval: Approval,
+    /// What the embedded platform really did, recorded into each scenario's timeline as
+    /// `ground truth: …` milestones when it ends; `None` on a real platform.
+    pub ground_truth: Option<crate::sim::truth::Source>,
     next_fault: AtomicU64,
 }
 
@@ -80,6 +83,7 @@ impl RunContext {
             http,
             undo_failed: AtomicBool::new(false),
             approval: Approval::Prompt,
+            ground_truth: None,
             next_fault: AtomicU64::new(1),
         }
     }
@@ -205,6 +209,8 @@ pub struct Drill {
     pub mongo: crate::steps::mongo::Scenario,
     /// Whether the scenario is a @gameday drill: a person approves each change first.
     pub gameday: bool,
+    /// When the scenario started.
+    pub started: PlatformTime,
 }
 
 impl fmt::Debug for Drill {
@@ -229,6 +235,7 @@ impl Drill {
             probes: BTreeMap::new(),
             mongo: crate::steps::mongo::Scenario::default(),
             gameday: false,
+            started: PlatformTime::ZERO,
         })
     }
 

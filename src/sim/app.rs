@@ -324,10 +324,19 @@ impl FrontDoor {
     /// Ground truth: when traffic started flowing to each region (platform time).
     #[must_use]
     pub fn switches(&self) -> Vec<(String, PlatformTime)> {
-        self.routing
-            .lock()
-            .map(|r| r.switched_at.clone())
-            .unwrap_or_default()
+        (self.switch_log())()
+    }
+
+    /// [`FrontDoor::switches`] as a function that outlives `self`'s borrow.
+    #[must_use]
+    pub fn switch_log(&self) -> impl Fn() -> Vec<(String, PlatformTime)> + Send + Sync + 'static {
+        let routing = Arc::clone(&self.routing);
+        move || {
+            routing
+                .lock()
+                .map(|r| r.switched_at.clone())
+                .unwrap_or_default()
+        }
     }
 }
 

@@ -11,6 +11,7 @@ pub mod kube;
 pub mod model;
 pub mod mongo;
 pub mod toxiproxy;
+pub mod truth;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -422,6 +423,31 @@ impl Embedded {
             kube,
             clock,
             seed,
+        })
+    }
+
+    /// Ground truth for the drills run on this platform: when each region went down and came
+    /// back up (from its pods' records), when traffic was sent to a region, and when users were
+    /// first answered from it.
+    #[must_use]
+    pub fn ground_truth(&self) -> truth::Source {
+        let clusters = self.kube.clusters.clone();
+        let switches = self.front_door.switch_log();
+        Arc::new(move |since| {
+            let serving = |region: &str| {
+                clusters
+                    .iter()
+                    .find(|c| c.region() == region)
+                    .map(|c| truth::serving(c, &NAMESPACES))
+                    .unwrap_or_default()
+            };
+            let mut events: Vec<truth::Event> = clusters
+                .iter()
+                .flat_map(|c| truth::region_events(c.region(), &serving(c.region()), since))
+                .collect();
+            events.extend(truth::answered_from(&switches(), &serving, since));
+            events.sort_by_key(|(_, at)| *at);
+            events
         })
     }
 
