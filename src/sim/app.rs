@@ -328,7 +328,6 @@ impl FrontDoor {
     }
 
     /// [`FrontDoor::switches`] as a function that outlives `self`'s borrow.
-    #[must_use]
     pub fn switch_log(&self) -> impl Fn() -> Vec<(String, PlatformTime)> + Send + Sync + 'static {
         let routing = Arc::clone(&self.routing);
         move || {

@@ -10,18 +10,21 @@ use crate::sim::kube::{Cluster, PodRecord};
 /// One ground-truth event: a name and when it happened.
 pub type Event = (String, PlatformTime);
 
+/// An interval of platform time; open-ended while it lasts.
+pub type Span = (PlatformTime, Option<PlatformTime>);
+
 /// A source of ground truth: every event at or after a time, in time order.
 pub type Source = Arc<dyn Fn(PlatformTime) -> Vec<Event> + Send + Sync>;
 
 /// The intervals during which `pods` had at least one Ready pod, merged and sorted.
-fn serving_intervals(pods: &[&PodRecord]) -> Vec<(PlatformTime, Option<PlatformTime>)> {
-    let mut spans: Vec<(PlatformTime, Option<PlatformTime>)> = pods
+fn serving_intervals(pods: &[&PodRecord]) -> Vec<Span> {
+    let mut spans: Vec<Span> = pods
         .iter()
         .filter_map(|p| p.ready.map(|r| (r, p.deleted)))
         .filter(|(r, d)| d.is_none_or(|d| d > *r))
         .collect();
     spans.sort_by_key(|(start, _)| *start);
-    let mut merged: Vec<(PlatformTime, Option<PlatformTime>)> = Vec::new();
+    let mut merged: Vec<Span> = Vec::new();
     for (start, end) in spans {
         match merged.last_mut() {
             Some((_, last_end)) if last_end.is_none_or(|e| e >= start) => {
@@ -37,10 +40,7 @@ fn serving_intervals(pods: &[&PodRecord]) -> Vec<(PlatformTime, Option<PlatformT
 }
 
 /// Intersects two sorted interval lists.
-fn intersect(
-    a: &[(PlatformTime, Option<PlatformTime>)],
-    b: &[(PlatformTime, Option<PlatformTime>)],
-) -> Vec<(PlatformTime, Option<PlatformTime>)> {
+fn intersect(a: &[Span], b: &[Span]) -> Vec<Span> {
     let mut out = Vec::new();
     for (a0, a1) in a {
         for (b0, b1) in b {
@@ -61,12 +61,9 @@ fn intersect(
 
 /// When `cluster` served every namespace in `namespaces` (a `storefront` pod Ready in each).
 #[must_use]
-pub fn serving(
-    cluster: &Cluster,
-    namespaces: &[&str],
-) -> Vec<(PlatformTime, Option<PlatformTime>)> {
+pub fn serving(cluster: &Cluster, namespaces: &[&str]) -> Vec<Span> {
     let records = cluster.pod_records();
-    let mut all: Option<Vec<(PlatformTime, Option<PlatformTime>)>> = None;
+    let mut all: Option<Vec<Span>> = None;
     for ns in namespaces {
         let pods: Vec<&PodRecord> = records
             .iter()
@@ -84,11 +81,7 @@ pub fn serving(
 /// The ground-truth events of one region: `{region} up` and `{region} down` at each change of
 /// its serving state after `since`.
 #[must_use]
-pub fn region_events(
-    region: &str,
-    spans: &[(PlatformTime, Option<PlatformTime>)],
-    since: PlatformTime,
-) -> Vec<Event> {
+pub fn region_events(region: &str, spans: &[Span], since: PlatformTime) -> Vec<Event> {
     let mut events = Vec::new();
     for (start, end) in spans {
         if *start >= since {
@@ -108,7 +101,7 @@ pub fn region_events(
 #[must_use]
 pub fn answered_from(
     switches: &[(String, PlatformTime)],
-    serving: &dyn Fn(&str) -> Vec<(PlatformTime, Option<PlatformTime>)>,
+    serving: &dyn Fn(&str) -> Vec<Span>,
     since: PlatformTime,
 ) -> Vec<Event> {
     let mut events = Vec::new();
