@@ -21,8 +21,7 @@ for cluster in "${CLUSTERS[@]}"; do
   done
 done
 
-firedrill_bin="${FIREDRILL_BIN:-${OUT_DIR}/bin/firedrill}"
 if [ -f "${reports}/firedrill.json" ]; then
-  "$firedrill_bin" report "${reports}/firedrill.json" >"${reports}/summary.txt" 2>&1 || true
+  "${CI_DIR}/scripts/summary.sh" "${reports}/firedrill.json" >"${reports}/summary.md" || true
 fi
 log "reports in ${reports}"
