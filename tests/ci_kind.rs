@@ -140,12 +140,18 @@ fn the_ci_drills_pass_on_the_embedded_platform_under_the_kind_context_names() {
             .filter_map(|t| t.as_str())
             .collect();
         assert!(tags.contains(&"ci"), "{name} is not tagged @ci: {tags:?}");
-        assert!(!tags.contains(&"in-process"), "{name} needs the in-process platform");
+        assert!(
+            !tags.contains(&"in-process"),
+            "{name} needs the in-process platform"
+        );
         if s["passed"] != true {
             failed.insert(name);
         }
     }
-    assert!(failed.is_empty(), "failed scenarios: {failed:?}\n{ran_text}");
+    assert!(
+        failed.is_empty(),
+        "failed scenarios: {failed:?}\n{ran_text}"
+    );
     // Every fault was undone: nothing is left outstanding for `firedrill recover`.
     for s in scenarios {
         for fault in s["faults"].as_array().into_iter().flatten() {

