@@ -119,8 +119,9 @@ fn the_ci_drills_pass_on_the_embedded_platform_under_the_kind_context_names() {
         sim.log()
     );
 
+    let report_path = report;
     let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&report).expect("read the JSON report"))
+        serde_json::from_str(&std::fs::read_to_string(&report_path).expect("read the JSON report"))
             .expect("the JSON report parses");
     assert_eq!(report["platform"], "kind");
     assert_eq!(report["verdict"], "passed");
@@ -171,4 +172,23 @@ fn the_ci_drills_pass_on_the_embedded_platform_under_the_kind_context_names() {
     );
     let html = std::fs::read_to_string(&html).expect("read the HTML report");
     assert!(html.starts_with("<!DOCTYPE html>") || html.starts_with("<!doctype html>"));
+
+    // The job summary the workflow writes: one row per scenario, each passed.
+    ci_support::tool("jq", "apt-get install jq");
+    let summary = run(Command::new(root().join("ci/scripts/summary.sh")).arg(&report_path));
+    let summary_text = String::from_utf8_lossy(&summary.stdout);
+    assert!(summary.status.success(), "summary.sh:\n{}", text(&summary));
+    assert!(
+        summary_text.starts_with("**passed** on platform `kind`"),
+        "{summary_text}"
+    );
+    let rows = summary_text
+        .lines()
+        .filter(|l| l.ends_with("| passed |"))
+        .count();
+    assert_eq!(rows, selected, "{summary_text}");
+    assert!(
+        !summary_text.contains("**failed**") && !summary_text.contains("**missed**"),
+        "{summary_text}"
+    );
 }
