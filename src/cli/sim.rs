@@ -446,3 +446,24 @@ fn fail(message: &str) -> Exit {
     eprintln!("error: {message}");
     Exit::Failed
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_context_names_an_embedded_region() {
+        assert_eq!(
+            parse_context("us-west1=kind-primary"),
+            Ok(ContextName {
+                region: "us-west1".into(),
+                context: "kind-primary".into(),
+            })
+        );
+        let unknown = parse_context("eu-west1=kind-primary").expect_err("unknown region");
+        assert!(unknown.contains("us-west1, us-west2"), "{unknown}");
+        let shape = parse_context("kind-primary").expect_err("no region");
+        assert!(shape.contains("REGION=CONTEXT"), "{shape}");
+        assert!(parse_context("us-west2=").is_err());
+    }
+}

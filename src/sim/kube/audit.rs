@@ -151,3 +151,29 @@ pub fn read(path: &Path) -> std::io::Result<Vec<Entry>> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_is_one_json_line_in_rbac_terms() {
+        let entry = Entry {
+            cluster: "us-west1".into(),
+            verb: "patch".into(),
+            api_group: "apps".into(),
+            resource: "deployments".into(),
+            subresource: "scale".into(),
+            namespace: "prod-1".into(),
+            name: "storefront".into(),
+            review: None,
+        };
+        let line = serde_json::to_string(&entry).expect("serialize");
+        assert_eq!(
+            line,
+            r#"{"cluster":"us-west1","verb":"patch","apiGroup":"apps","resource":"deployments","subresource":"scale","namespace":"prod-1","name":"storefront"}"#
+        );
+        let back: Entry = serde_json::from_str(&line).expect("parse");
+        assert_eq!(back, entry);
+    }
+}
