@@ -443,3 +443,81 @@ fn config_map_file(rendered: &str, prefix: &str, key: &str) -> String {
         .and_then(|d| d["data"][key].as_str().map(str::to_owned))
         .unwrap_or_else(|| panic!("no {key} in ConfigMap {prefix}"))
 }
+
+/// The node ports of a rendered cluster, by `namespace/service`.
+fn node_ports(yaml: &str) -> BTreeSet<(String, i64)> {
+    documents(yaml)
+        .iter()
+        .filter(|d| d["kind"] == "Service" && d["spec"]["type"] == "NodePort")
+        .flat_map(|d| {
+            let name = format!(
+                "{}/{}",
+                d["metadata"]["namespace"].as_str().unwrap_or_default(),
+                d["metadata"]["name"].as_str().unwrap_or_default()
+            );
+            d["spec"]["ports"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p["nodePort"].as_i64())
+                .map(move |p| (name.clone(), p))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn the_addresses_across_clusters_name_the_node_ports_that_exist() {
+    let primary = node_ports(&kustomize(&root().join("ci/k8s/overlays/primary")));
+    let failover = node_ports(&kustomize(&root().join("ci/k8s/overlays/failover")));
+    let has = |set: &BTreeSet<(String, i64)>, service: &str, port: i64| {
+        assert!(
+            set.contains(&(service.to_owned(), port)),
+            "no NodePort {port} on {service}: {set:?}"
+        );
+    };
+    // What the runner reaches (ci/scripts/expose.sh).
+    let expose = std::fs::read_to_string(root().join("ci/scripts/expose.sh")).expect("expose.sh");
+    for (service, port) in [
+        ("firedrill/front-door", 30000),
+        ("firedrill/toxiproxy", 30474),
+        ("mongo/mongo-0", 30017),
+        ("mongo/mongo-1", 30018),
+        ("mongo/mongo-2", 30019),
+    ] {
+        has(&primary, service, port);
+        assert!(
+            expose.contains(&format!(":{port}")),
+            "expose.sh lacks {port}"
+        );
+    }
+    // The replica set's members as initiated and as the storefronts dial them.
+    let init = std::fs::read_to_string(root().join("ci/k8s/components/mongo/init-replica-set.sh"))
+        .expect("init script");
+    let storefront =
+        std::fs::read_to_string(root().join("ci/k8s/base/storefront.yaml")).expect("storefront");
+    for port in [30017, 30018, 30019] {
+        assert!(
+            init.contains(&format!("${{PRIMARY_NODE_IP}}:{port}")),
+            "init lacks {port}"
+        );
+        assert!(
+            storefront.contains(&format!("$(PRIMARY_NODE_IP):{port}")),
+            "URI lacks {port}"
+        );
+    }
+    // Toxiproxy's us-west2 upstream is the failover cluster's storefront.
+    has(&failover, "prod-1/storefront", 30080);
+    let toxiproxy =
+        std::fs::read_to_string(root().join("ci/k8s/components/toxiproxy/toxiproxy.json"))
+            .expect("toxiproxy.json");
+    assert!(
+        toxiproxy.contains("@FAILOVER_NODE_IP@:30080"),
+        "{toxiproxy}"
+    );
+    assert_eq!(
+        failover.len(),
+        1,
+        "the failover cluster exposes only prod-1's storefront"
+    );
+}
