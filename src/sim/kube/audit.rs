@@ -9,6 +9,7 @@
 use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
@@ -54,6 +55,9 @@ pub struct AuditError {
 
 static SINK: Mutex<Option<File>> = Mutex::new(None);
 
+/// Whether [`SINK`] is set: read on every request, so a server without an audit takes no lock.
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
 /// Starts writing every request of every embedded API server in this process to `path`
 /// (created or truncated), one JSON [`Entry`] per line.
 ///
@@ -66,6 +70,7 @@ pub fn enable(path: &Path) -> Result<(), AuditError> {
         source,
     })?;
     *SINK.lock().unwrap_or_else(PoisonError::into_inner) = Some(file);
+    ENABLED.store(true, Ordering::Release);
     Ok(())
 }
 
