@@ -1,8 +1,9 @@
 //! The kind CI path end to end, with the embedded platform standing in for the two kind
 //! clusters: `firedrill sim up` serves its API servers under the kind context names
-//! (`kind-primary`, `kind-failover`), and the exact platform file and tag expression the
-//! workflow uses (ci/platform.kind.yaml, CI_TAGS of ci/scripts/lib.sh) are validated,
-//! preflighted and run against it.
+//! (`kind-primary`, `kind-failover`); the exact platform file and tag expression the
+//! workflow uses (ci/platform.kind.yaml, CI_TAGS of ci/scripts/lib.sh) are validated and
+//! preflighted against it, and ci/scripts/run-drills.sh runs the drills, reading the endpoints
+//! from the env file as on kind; ci/scripts/summary.sh renders the job summary of its report.
 
 mod ci_support;
 
@@ -90,34 +91,36 @@ fn the_ci_drills_pass_on_the_embedded_platform_under_the_kind_context_names() {
         .unwrap_or_else(|| panic!("validate names no scenario count:\n{validated_text}"));
     assert!(selected > 0, "the tags {tags:?} select no scenario");
 
-    let report = dir.path().join("report.json");
-    let junit = dir.path().join("junit.xml");
-    let html = dir.path().join("report.html");
-    let ran = firedrill(
-        &sim,
-        dir.path(),
-        &[
-            "run",
-            "--platform",
-            "ci/platform.kind.yaml",
-            "--tags",
-            &tags,
-            "--yes",
-            "--json",
-            report.to_str().expect("UTF-8 path"),
-            "--junit",
-            junit.to_str().expect("UTF-8 path"),
-            "--html",
-            html.to_str().expect("UTF-8 path"),
-        ],
-    );
+    // The run itself goes through ci/scripts/run-drills.sh, with the endpoints in the env
+    // file ci/scripts/expose.sh writes on kind (same shape: NAME='value' lines).
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir_all(&out_dir).expect("create the CI out folder");
+    let quote = |v: &str| format!("'{}'", v.replace('\'', r"'\''"));
+    let mut kind_env: String = sim
+        .env
+        .iter()
+        .filter(|(k, _)| k != "FIREDRILL_PLATFORM")
+        .map(|(k, v)| format!("{k}={}\n", quote(v)))
+        .collect();
+    // The stand-in is the embedded platform, in compressed time.
+    kind_env.push_str("FIREDRILL_EMBEDDED='true'\n");
+    std::fs::write(out_dir.join("kind.env"), kind_env).expect("write kind.env");
+    let ran = run(Command::new(root().join("ci/scripts/run-drills.sh"))
+        .current_dir(root())
+        .env("FIREDRILL_CI_OUT", &out_dir)
+        .env_remove("FIREDRILL_PLATFORM")
+        .env_remove("FIREDRILL_CI_TAGS"));
     let ran_text = text(&ran);
     assert_eq!(
         ran.status.code(),
         Some(0),
-        "the CI drills did not all pass:\n{ran_text}\nsim:\n{}",
+        "ci/scripts/run-drills.sh: the CI drills did not all pass:\n{ran_text}\nsim:\n{}",
         sim.log()
     );
+    let reports = out_dir.join("reports");
+    let report = reports.join("firedrill.json");
+    let junit = reports.join("junit.xml");
+    let html = reports.join("firedrill.html");
 
     let report_path = report;
     let report: serde_json::Value =
