@@ -41,6 +41,44 @@ pub struct UpArgs {
     /// Prefix of the kube context names (`<prefix>us-west1`), with --only kube.
     #[arg(long, default_value = "", requires = "only")]
     pub context_prefix: String,
+    /// Also name a region's API server by this kube context, e.g. `us-west1=kind-primary`
+    /// (repeatable), so a platform file written for other clusters runs here unchanged.
+    #[arg(long = "context", value_name = "REGION=CONTEXT", value_parser = parse_context)]
+    pub contexts: Vec<ContextName>,
+    /// Write every Kubernetes API request the embedded servers receive to FILE, one JSON line
+    /// each (cluster, verb, apiGroup, resource, subresource, namespace, name).
+    #[arg(long, value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
+}
+
+/// A kube context name for one region's embedded API server (`--context REGION=CONTEXT`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContextName {
+    /// The region (`us-west1`).
+    pub region: String,
+    /// The context name (`kind-primary`).
+    pub context: String,
+}
+
+fn parse_context(text: &str) -> Result<ContextName, String> {
+    let Some((region, context)) = text.split_once('=') else {
+        return Err(format!(
+            "expected REGION=CONTEXT, got {text:?} (hint: --context us-west1=kind-primary)"
+        ));
+    };
+    if !crate::sim::REGIONS.contains(&region) {
+        return Err(format!(
+            "unknown region {region:?} (hint: the embedded regions are {})",
+            crate::sim::REGIONS.join(", ")
+        ));
+    }
+    if context.is_empty() {
+        return Err(format!("empty context name for region {region}"));
+    }
+    Ok(ContextName {
+        region: region.to_owned(),
+        context: context.to_owned(),
+    })
 }
 
 /// A component of the embedded platform that can run alone.
@@ -105,6 +143,11 @@ async fn up(args: UpArgs) -> Exit {
         Ok(c) => c,
         Err(e) => return fail(&e.to_string()),
     };
+    if let Some(log) = &args.audit_log
+        && let Err(e) = crate::sim::kube::audit::enable(log)
+    {
+        return fail(&e.to_string());
+    }
     match args.only {
         Some(Component::Mongo) => return up_mongo(clock, &args).await,
         Some(Component::Toxiproxy) => return toxiproxy_only(&args, clock).await,
@@ -115,6 +158,9 @@ async fn up(args: UpArgs) -> Exit {
         Ok(sim) => sim,
         Err(e) => return fail(&e.to_string()),
     };
+    if let Err(e) = name_contexts(&sim.kube, "", &args.contexts) {
+        return fail(&e.to_string());
+    }
     println!(
         "embedded platform up (time scale {}x, seed {})",
         clock.scale(),
@@ -123,6 +169,7 @@ async fn up(args: UpArgs) -> Exit {
     println!("  front door: {}", sim.front_door.url);
     println!("  toxiproxy: {}", sim.toxiproxy.url());
     println!("  kubeconfig: {}", sim.kube.kubeconfig.display());
+    print_contexts(&args.contexts);
     for m in &sim.mongo {
         println!("  mongo {}: {}", m.namespace, m.set.connection_string());
     }
@@ -237,6 +284,9 @@ async fn kube_only(args: &UpArgs, clock: Clock) -> Exit {
         Ok(estate) => estate,
         Err(e) => return fail(&e.to_string()),
     };
+    if let Err(e) = name_contexts(&estate, &args.context_prefix, &args.contexts) {
+        return fail(&e.to_string());
+    }
     println!(
         "embedded Kubernetes API servers up (time scale {}x, seed {})",
         clock.scale(),
@@ -250,12 +300,47 @@ async fn kube_only(args: &UpArgs, clock: Clock) -> Exit {
             cluster.url()
         );
     }
+    print_contexts(&args.contexts);
     println!("  kubeconfig: {}", estate.kubeconfig.display());
     let env = [(
         "FIREDRILL_KUBECONFIG".to_owned(),
         estate.kubeconfig.display().to_string(),
     )];
     until_ctrl_c(args.env_file.as_deref(), &env).await
+}
+
+/// Rewrites the estate's kubeconfig so it names each cluster `<prefix><region>` and also by
+/// every chosen context name: the platform file written beside the env file keeps working, and
+/// a platform file for other clusters (`kind-primary`) finds its contexts.
+fn name_contexts(
+    estate: &crate::sim::KubeEstate,
+    prefix: &str,
+    contexts: &[ContextName],
+) -> Result<(), crate::sim::kube::SimError> {
+    if contexts.is_empty() {
+        return Ok(());
+    }
+    let mut names: Vec<(String, String)> = estate
+        .clusters
+        .iter()
+        .map(|c| (format!("{prefix}{}", c.region()), c.url()))
+        .collect();
+    for c in contexts {
+        if let Some(cluster) = estate.cluster(&c.region) {
+            names.push((c.context.clone(), cluster.url()));
+        }
+    }
+    let pairs: Vec<(&str, &str)> = names
+        .iter()
+        .map(|(n, u)| (n.as_str(), u.as_str()))
+        .collect();
+    crate::sim::kube::write_kubeconfig(&estate.kubeconfig, &pairs)
+}
+
+fn print_contexts(contexts: &[ContextName]) {
+    for c in contexts {
+        println!("  context {} = {}", c.context, c.region);
+    }
 }
 
 /// Writes the env file when asked, then runs until Ctrl-C.
@@ -373,4 +458,25 @@ async fn region(args: RegionArgs) -> Exit {
 fn fail(message: &str) -> Exit {
     eprintln!("error: {message}");
     Exit::Failed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_context_names_an_embedded_region() {
+        assert_eq!(
+            parse_context("us-west1=kind-primary"),
+            Ok(ContextName {
+                region: "us-west1".into(),
+                context: "kind-primary".into(),
+            })
+        );
+        let unknown = parse_context("eu-west1=kind-primary").expect_err("unknown region");
+        assert!(unknown.contains("us-west1, us-west2"), "{unknown}");
+        let shape = parse_context("kind-primary").expect_err("no region");
+        assert!(shape.contains("REGION=CONTEXT"), "{shape}");
+        assert!(parse_context("us-west2=").is_err());
+    }
 }

@@ -14,6 +14,7 @@
 //! became Ready, in platform time) and the faults no API client can cause (a node or zone going
 //! NotReady, a role refusing a verb, the watch history being compacted).
 
+pub mod audit;
 mod controller;
 mod discovery;
 mod error;

@@ -306,6 +306,8 @@ fn dispatch(
     let rt = &RESOURCES[t.res];
     let watch = t.watch_path || flag(query, "watch");
     let verb = verb_of(method, &t, watch);
+    let (ns, name, sub) = (t.namespace.as_deref(), t.name.as_deref(), t.sub.as_deref());
+    super::audit::resource(&shared.region, verb, rt, ns, name, sub);
     check_role(shared, verb, &t)?;
     let ns = t.namespace.clone().unwrap_or_default();
     let dry_run = query.get("dryRun").is_some_and(|v| v == "All");
@@ -609,6 +611,7 @@ fn access_review(shared: &Shared, method: &Method, body: &Bytes) -> Result<Answe
         parse_body(body)?
     };
     let attrs = &review["spec"]["resourceAttributes"];
+    super::audit::access_review(&shared.region, attrs);
     let verb = attrs["verb"].as_str().unwrap_or_default().to_owned();
     let mut resource = attrs["resource"].as_str().unwrap_or_default().to_owned();
     if let Some(sub) = attrs["subresource"].as_str().filter(|s| !s.is_empty()) {
