@@ -396,3 +396,168 @@ async fn the_failover_clusters_model_draws_follow_the_seed() {
         assert!(within(*ready, timing.readiness), "{name}: ready {ready:?}");
     }
 }
+
+/// Starts a `firedrill sim …` server and returns it with the URL it printed after `marker`.
+async fn serve(args: &[&str], marker: &str) -> (tokio::process::Child, String) {
+    use tokio::io::AsyncBufReadExt as _;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_firedrill"))
+        .arg("sim")
+        .args(args)
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("firedrill sim");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let url = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(rest) = line.split(marker).nth(1) {
+                return rest.split_whitespace().next().map(str::to_owned);
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| panic!("`firedrill sim {}` never printed its URL", args.join(" ")));
+    // Keep reading, so the server never writes into a closed pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kind_setups_app_and_front_door_serve_and_switch_like_the_embedded_ones() {
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let (_west1, west1) = serve(
+        &[
+            "app",
+            "--region",
+            "us-west1",
+            "--namespace",
+            "prod-1",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        " on ",
+    )
+    .await;
+    let (_west2, west2) = serve(
+        &[
+            "app",
+            "--region",
+            "us-west2",
+            "--namespace",
+            "prod-1",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        " on ",
+    )
+    .await;
+    let health = http
+        .get(format!("{west1}/healthz"))
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(health.status(), 200);
+    let b1 = format!("us-west1={west1}");
+    let b2 = format!("us-west2={west2}");
+    let (_door, door) = serve(
+        &[
+            "front-door",
+            "--listen",
+            "127.0.0.1:0",
+            "--backend",
+            &b1,
+            "--backend",
+            &b2,
+            "--active",
+            "us-west1",
+            "--time-scale",
+            "10000",
+        ],
+        "front door on ",
+    )
+    .await;
+    let served_by = |answer: &reqwest::Response| {
+        answer
+            .headers()
+            .get("x-served-by")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let answer = http
+        .get(format!("{door}/prod-1/"))
+        .send()
+        .await
+        .expect("front door");
+    assert_eq!(answer.status(), 200);
+    assert_eq!(served_by(&answer).as_deref(), Some("us-west1"));
+    // The Terraform stand-in, exactly as ci/platform.kind.yaml runs it.
+    let switched = Command::new(env!("CARGO_BIN_EXE_firedrill"))
+        .args([
+            "sim",
+            "traffic-switch",
+            "--front-door",
+            &door,
+            "--to",
+            "us-west2",
+        ])
+        .args(["--time-scale", "10000"])
+        .output()
+        .expect("traffic switch");
+    assert!(switched.status.success(), "{switched:?}");
+    let mut last = None;
+    for _ in 0..200 {
+        let answer = http
+            .get(format!("{door}/"))
+            .send()
+            .await
+            .expect("front door");
+        last = served_by(&answer);
+        if last.as_deref() == Some("us-west2") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(
+        last.as_deref(),
+        Some("us-west2"),
+        "the front door never followed the switch"
+    );
+}
+
+#[test]
+fn a_front_door_backend_that_is_not_region_equals_url_is_a_usage_error() {
+    let out = Command::new(env!("CARGO_BIN_EXE_firedrill"))
+        .args([
+            "sim",
+            "front-door",
+            "--backend",
+            "us-west1",
+            "--active",
+            "us-west1",
+        ])
+        .output()
+        .expect("firedrill");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is not REGION=URL"), "{err}");
+    let out = Command::new(env!("CARGO_BIN_EXE_firedrill"))
+        .args([
+            "sim",
+            "front-door",
+            "--backend",
+            "us-west1=http://127.0.0.1:9",
+        ])
+        .args(["--active", "us-west2", "--listen", "127.0.0.1:0"])
+        .output()
+        .expect("firedrill");
+    assert_ne!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("region us-west2 has no backend"), "{err}");
+}

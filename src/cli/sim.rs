@@ -17,6 +17,55 @@ pub enum SimCommand {
     TrafficSwitch(SwitchArgs),
     /// Make a region's applications go dark or come back (used by the embedded platform file).
     Region(RegionArgs),
+    /// Serve one region's application alone (the kind setup's storefront container).
+    App(AppArgs),
+    /// Serve the front door alone, forwarding to applications served elsewhere.
+    FrontDoor(FrontDoorArgs),
+}
+
+/// Arguments of `sim app`.
+#[derive(Debug, clap::Args)]
+pub struct AppArgs {
+    /// The region it answers for (header `x-served-by`).
+    #[arg(long)]
+    pub region: String,
+    /// The namespace it serves (`/<namespace>/…` and `/`).
+    #[arg(long)]
+    pub namespace: String,
+    /// Where to listen.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+}
+
+/// Arguments of `sim front-door`.
+#[derive(Debug, clap::Args)]
+pub struct FrontDoorArgs {
+    /// Where to listen.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+    /// A region's application: `REGION=URL`, once per region.
+    #[arg(long = "backend", value_name = "REGION=URL", required = true, value_parser = parse_backend)]
+    pub backends: Vec<(String, String)>,
+    /// The region traffic starts in.
+    #[arg(long)]
+    pub active: String,
+    /// Seed of the load balancer's modelled propagation delay.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Platform seconds per wall second (the propagation delay is platform time).
+    #[arg(long, env = "FIREDRILL_TIME_SCALE", default_value_t = 1.0)]
+    pub time_scale: f64,
+}
+
+fn parse_backend(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((region, url)) if !region.is_empty() && url.starts_with("http") => {
+            Ok((region.to_owned(), url.trim_end_matches('/').to_owned()))
+        }
+        _ => Err(format!(
+            "\"{text}\" is not REGION=URL (e.g. us-west1=http://storefront.prod-1:8080)"
+        )),
+    }
 }
 
 /// Arguments of `sim up`.
@@ -135,7 +184,53 @@ pub async fn sim(command: SimCommand) -> Exit {
         SimCommand::Up(args) => up(args).await,
         SimCommand::TrafficSwitch(args) => traffic_switch(args).await,
         SimCommand::Region(args) => region(args).await,
+        SimCommand::App(args) => app(args).await,
+        SimCommand::FrontDoor(args) => front_door(args).await,
     }
+}
+
+async fn app(args: AppArgs) -> Exit {
+    let app = match crate::sim::app::RegionApp::start(
+        &args.region,
+        std::slice::from_ref(&args.namespace),
+        args.listen,
+        crate::sim::app::always_healthy(),
+    )
+    .await
+    {
+        Ok(app) => app,
+        Err(e) => return fail(&e.to_string()),
+    };
+    println!(
+        "application of {} ({}) on {}",
+        args.region, args.namespace, app.url
+    );
+    until_ctrl_c(None, &[]).await
+}
+
+async fn front_door(args: FrontDoorArgs) -> Exit {
+    let clock = match Clock::scaled(args.time_scale) {
+        Ok(c) => c,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let backends: std::collections::BTreeMap<String, String> = args.backends.into_iter().collect();
+    let door = match crate::sim::app::FrontDoor::forward_to(
+        backends.clone(),
+        &args.active,
+        args.listen,
+        clock,
+        Model::new(args.seed, Ranges::default()),
+    )
+    .await
+    {
+        Ok(door) => door,
+        Err(e) => return fail(&e.to_string()),
+    };
+    println!("front door on {} (traffic to {})", door.url, args.active);
+    for (region, url) in &backends {
+        println!("  {region}: {url}");
+    }
+    until_ctrl_c(None, &[]).await
 }
 
 async fn up(args: UpArgs) -> Exit {
