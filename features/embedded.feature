@@ -9,8 +9,8 @@ Feature: The shipped drills run on the embedded platform
     And the report "report.json" has verdict "passed" and every fault undone
     And the report "report.json" has phase "failover" passed in scenario "us-west1 goes dark and the application fails over to us-west2"
     And the report "report.json" has phase "switch" passed in scenario "traffic moves to a ready us-west2 within the switch target, without errors"
-    And the file "junit.xml" holds 8 test cases
-    And the file "cucumber.json" holds 8 Cucumber scenarios
+    And the file "junit.xml" holds 9 test cases
+    And the file "cucumber.json" holds 9 Cucumber scenarios
 
   Scenario: a target tighter than the failover takes flips the verdict to failed
     Given the file "drills/tight.feature":
@@ -43,14 +43,30 @@ Feature: The shipped drills run on the embedded platform
     Given the shipped drills and platform
     When I run `firedrill validate`
     Then the exit code is 0
-    And the output contains "ok: 9 scenario(s)"
+    And the output contains "ok: 10 scenario(s)"
 
   Scenario: drills run from another process against `firedrill sim up`
     Given the shipped drills and platform
     When I start `firedrill sim up --time-scale 200 --env-file fd.env`
     And its output shows "press Ctrl-C to stop"
     Then the file "fd.env.platform.yaml" exists
-    When I run `firedrill run --platform fd.env.platform.yaml --tags 'not @in-process' --json report.json`
+    When I run `firedrill run --platform fd.env.platform.yaml --tags '@ci and not @in-process' --json report.json`
     Then the exit code is 0
     And the output contains " passed, 0 failed"
     And the report "report.json" has verdict "passed" and every fault undone
+
+  Scenario: the applications reach their databases through the platform's links
+    Given the file "drills/db-link.feature":
+      """
+      Feature: db link
+        Scenario: a cut database link fails us-west1's checkouts
+          Given the "prod-1-orders" probe is running
+          When the link "us-west1-to-prod-1-db" is cut
+          And 1m pass
+          Then at most 0% of the "prod-1-orders" probe's answers were bad
+      """
+    When I run `firedrill run drills/db-link.feature`
+    Then the exit code is 1
+    And the output contains "probe \"prod-1-orders\": "
+    And the output contains "answers were bad"
+    And the output contains "probe \"front-door\": "

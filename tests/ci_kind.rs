@@ -12,6 +12,9 @@ use std::process::Command;
 
 use ci_support::{BIN, SimUp, ci_tags, root, run, text};
 
+/// The embedded platform's failover target: its failover cluster scales from 0 nodes.
+const EMBEDDED_FAILOVER: &str = "20m..25m";
+
 /// `firedrill` with the sim's endpoints, as ci/scripts/run-drills.sh runs it with kind's.
 fn firedrill(sim: &SimUp, dir: &std::path::Path, args: &[&str]) -> std::process::Output {
     let mut command = Command::new(BIN);
@@ -20,8 +23,10 @@ fn firedrill(sim: &SimUp, dir: &std::path::Path, args: &[&str]) -> std::process:
         .current_dir(root())
         .env_remove("FIREDRILL_PLATFORM")
         .env("FIREDRILL_LEDGER", dir.join("ledger.jsonl"))
-        // The stand-in is the embedded platform, in compressed time.
-        .env("FIREDRILL_EMBEDDED", "true");
+        // The stand-in is the embedded platform, in compressed time, whose failover cluster
+        // starts cold (0 nodes), unlike kind's.
+        .env("FIREDRILL_EMBEDDED", "true")
+        .env("FIREDRILL_FAILOVER_TARGET", EMBEDDED_FAILOVER);
     for (name, value) in &sim.env {
         if name != "FIREDRILL_PLATFORM" {
             command.env(name, value);
@@ -104,6 +109,9 @@ fn the_ci_drills_pass_on_the_embedded_platform_under_the_kind_context_names() {
         .collect();
     // The stand-in is the embedded platform, in compressed time.
     kind_env.push_str("FIREDRILL_EMBEDDED='true'\n");
+    kind_env.push_str(&format!(
+        "FIREDRILL_FAILOVER_TARGET='{EMBEDDED_FAILOVER}'\n"
+    ));
     std::fs::write(out_dir.join("kind.env"), kind_env).expect("write kind.env");
     let ran = run(Command::new(root().join("ci/scripts/run-drills.sh"))
         .current_dir(root())

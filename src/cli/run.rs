@@ -227,6 +227,7 @@ pub async fn run(args: RunArgs, log_format: LogFormat) -> Exit {
         http,
     );
     context.ground_truth = embedded.as_ref().map(crate::sim::Embedded::ground_truth);
+    context.settle = embedded.as_ref().map(crate::sim::Embedded::settle);
     context.approval = if args.auto_approve {
         Approval::Automatic
     } else {

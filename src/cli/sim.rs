@@ -35,6 +35,9 @@ pub struct AppArgs {
     /// Where to listen.
     #[arg(long, default_value = "0.0.0.0:8080")]
     pub listen: SocketAddr,
+    /// The namespace's MongoDB, for `/<namespace>/orders` (credentials stay in the environment).
+    #[arg(long, env = "FIREDRILL_MONGO_URI", hide_env_values = true)]
+    pub mongo_uri: Option<String>,
 }
 
 /// Arguments of `sim front-door`.
@@ -190,11 +193,22 @@ pub async fn sim(command: SimCommand) -> Exit {
 }
 
 async fn app(args: AppArgs) -> Exit {
+    let mut databases = crate::sim::app::Databases::new();
+    if let Some(uri) = &args.mongo_uri {
+        match crate::sim::app::database_client(uri).await {
+            Ok(client) => {
+                databases.insert(args.namespace.clone(), client);
+            }
+            Err(e) => return fail(&e.to_string()),
+        }
+    }
     let app = match crate::sim::app::RegionApp::start(
         &args.region,
         std::slice::from_ref(&args.namespace),
         args.listen,
         crate::sim::app::always_healthy(),
+        databases,
+        Clock::real(),
     )
     .await
     {
@@ -256,6 +270,10 @@ async fn up(args: UpArgs) -> Exit {
     if let Err(e) = name_contexts(&sim.kube, "", &args.contexts) {
         return fail(&e.to_string());
     }
+    let _scale_down = AbortOnDrop(tokio::spawn(crate::sim::scale_down_loop(
+        sim.kube.clusters.clone(),
+        clock,
+    )));
     println!(
         "embedded platform up (time scale {}x, seed {})",
         clock.scale(),
@@ -547,6 +565,15 @@ async fn region(args: RegionArgs) -> Exit {
             "cannot reach the front door at {}: {e}",
             args.front_door
         )),
+    }
+}
+
+/// Aborts its task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

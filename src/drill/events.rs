@@ -96,6 +96,8 @@ pub enum Event {
         /// Everything it saw.
         state: Box<ProbeState>,
     },
+    /// A measurement a step judged, in words (a latency budget's quantiles).
+    Measured(String),
     /// A write checker finished reading back (emitted by the MongoDB write checker).
     WritesChecked {
         /// The namespace whose database was written.

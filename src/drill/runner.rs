@@ -176,6 +176,9 @@ pub async fn execute(
         .before(|feature, rule, scenario, world| {
             Box::pin(async move {
                 world.scenario = scenario.name.clone();
+                if let Some(settle) = world.run.settle.clone() {
+                    settle().await;
+                }
                 world.started = world.clock().now();
                 let tags = crate::drill::features::effective_tags(feature, rule, scenario);
                 world.gameday = tags

@@ -42,6 +42,8 @@ pub struct RunContext {
     /// What the embedded platform really did, recorded into each scenario's timeline as
     /// `ground truth: …` milestones when it ends; `None` on a real platform.
     pub ground_truth: Option<crate::sim::truth::Source>,
+    /// Run before each scenario to bring the embedded platform back to its steady state.
+    pub settle: Option<crate::sim::Settle>,
     next_fault: AtomicU64,
 }
 
@@ -84,6 +86,7 @@ impl RunContext {
             undo_failed: AtomicBool::new(false),
             approval: Approval::Prompt,
             ground_truth: None,
+            settle: None,
             next_fault: AtomicU64::new(1),
         }
     }

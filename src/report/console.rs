@@ -148,10 +148,24 @@ impl Sink for Console {
                 Some(v) => format!("      ⏱ {}: {v}", p.name),
                 None => format!("      ⏱ {}: never ended", p.name),
             },
-            Event::ProbeStopped { probe, state } => format!(
-                "      probe \"{probe}\": {} good, {} bad answers",
-                state.good, state.bad
-            ),
+            Event::ProbeStopped { probe, state } => {
+                let latency = match (
+                    state.latency_quantile(0.5, None),
+                    state.latency_quantile(0.95, None),
+                ) {
+                    (Some(p50), Some(p95)) => format!(
+                        "; good answers took {} (p50), {} (p95)",
+                        format_duration(p50),
+                        format_duration(p95)
+                    ),
+                    _ => String::new(),
+                };
+                format!(
+                    "      probe \"{probe}\": {} good, {} bad answers{latency}",
+                    state.good, state.bad
+                )
+            }
+            Event::Measured(text) => format!("      ≈ {text}"),
             Event::WritesChecked {
                 namespace,
                 acknowledged,

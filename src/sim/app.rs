@@ -40,6 +40,14 @@ pub enum AppError {
     /// The embedded Toxiproxy or one of its proxies could not start.
     #[error(transparent)]
     Toxiproxy(#[from] crate::sim::toxiproxy::Error),
+    /// A database client could not be built.
+    #[error(
+        "cannot build the application's database client: {source} (hint: check the MongoDB URI)"
+    )]
+    Database {
+        /// Why.
+        source: Box<mongodb::error::Error>,
+    },
     /// The active region has no backend.
     #[error("region {region} has no backend (known: {known:?}) (hint: add --backend {region}=URL)")]
     UnknownRegion {
@@ -92,10 +100,38 @@ struct Shared {
     model: Arc<Mutex<Model>>,
 }
 
+/// The databases a region's application reads and writes, by namespace.
+pub type Databases = BTreeMap<String, mongodb::Client>;
+
+/// A driver client for one namespace's database at `uri` that gives up quickly, as an
+/// application with a latency budget does.
+///
+/// # Errors
+///
+/// When the URI does not parse.
+pub async fn database_client(uri: &str) -> Result<mongodb::Client, AppError> {
+    let mut options = mongodb::options::ClientOptions::parse(uri)
+        .await
+        .map_err(|source| AppError::Database {
+            source: Box::new(source),
+        })?;
+    options.server_selection_timeout = Some(std::time::Duration::from_secs(2));
+    options.connect_timeout = Some(std::time::Duration::from_secs(2));
+    mongodb::Client::with_options(options).map_err(|source| AppError::Database {
+        source: Box::new(source),
+    })
+}
+
+/// How long an order may take before the application answers 503 (platform time).
+pub const DATABASE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// One region's application: what it serves and how it knows it is healthy.
 #[derive(Clone)]
 struct App {
     region: String,
+    /// Each namespace's database, for `/{namespace}/orders`.
+    databases: Arc<Databases>,
+    clock: Clock,
     /// Namespaces it serves; a request whose first path segment is one of them is that
     /// namespace's, any other request needs every namespace.
     namespaces: Arc<Vec<String>>,
@@ -154,7 +190,8 @@ impl Drop for RegionApp {
 }
 
 impl RegionApp {
-    /// Serves `region`'s application for `namespaces` on `listen`.
+    /// Serves `region`'s application for `namespaces` on `listen`; `/{namespace}/orders`
+    /// writes and reads back an order in that namespace's database when `databases` has it.
     ///
     /// # Errors
     ///
@@ -164,12 +201,16 @@ impl RegionApp {
         namespaces: &[String],
         listen: SocketAddr,
         health: Health,
+        databases: Databases,
+        clock: Clock,
     ) -> Result<Self, AppError> {
         let (listener, bound) = bind(listen).await?;
         let task = spawn_app(
             listener,
             App {
                 region: region.to_owned(),
+                databases: Arc::new(databases),
+                clock,
                 namespaces: Arc::new(namespaces.to_vec()),
                 health,
                 routing: None,
@@ -201,8 +242,8 @@ impl Drop for FrontDoor {
 
 /// How the front door is built: its regions' applications, where it listens, its model.
 pub struct FrontDoorSpec<'a> {
-    /// The regions, and each one's health (see [`Health`]).
-    pub regions: Vec<(String, Health)>,
+    /// The regions, each one's health (see [`Health`]) and its application's databases.
+    pub regions: Vec<(String, Health, Databases)>,
     /// The namespaces the applications serve.
     pub namespaces: Vec<String>,
     /// The region traffic starts in.
@@ -227,14 +268,14 @@ impl FrontDoor {
     /// [`AppError`] when a listener or a proxy cannot start.
     pub async fn start(spec: FrontDoorSpec<'_>) -> Result<Self, AppError> {
         let routing = new_routing(
-            spec.regions.iter().map(|(r, _)| r.as_str()),
+            spec.regions.iter().map(|(r, _, _)| r.as_str()),
             &spec.active,
             spec.clock,
         );
         let namespaces = Arc::new(spec.namespaces);
         let mut apps = BTreeMap::new();
         let mut tasks = Vec::new();
-        for (region, health) in spec.regions {
+        for (region, health, databases) in spec.regions {
             let (listener, bound) = bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
             let backend = match spec.toxiproxy {
                 Some(server) => {
@@ -249,6 +290,8 @@ impl FrontDoor {
                 listener,
                 App {
                     region,
+                    databases: Arc::new(databases),
+                    clock: spec.clock,
                     namespaces: Arc::clone(&namespaces),
                     health,
                     routing: Some(Arc::clone(&routing)),
@@ -361,11 +404,64 @@ async fn app_answer(State(app): State<App>, uri: axum::http::Uri) -> Response {
         )
             .into_response();
     }
+    let order = match namespace {
+        Some(ns) if uri.path().trim_end_matches('/').ends_with("/orders") => {
+            match order(&app, ns).await {
+                Ok(order) => Some(order),
+                Err(why) => {
+                    return (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        [(REGION_HEADER, app.region.clone())],
+                        format!(
+                            "the {ns} database is unavailable from {}: {why}",
+                            app.region
+                        ),
+                    )
+                        .into_response();
+                }
+            }
+        }
+        _ => None,
+    };
     (
         [(REGION_HEADER, app.region.clone())],
-        Json(serde_json::json!({ "region": app.region, "namespace": namespace, "ok": true })),
+        Json(serde_json::json!({
+            "region": app.region, "namespace": namespace, "order": order, "ok": true,
+        })),
     )
         .into_response()
+}
+
+/// Writes an order to `ns`'s database (w:majority) and reads it back, as a storefront's
+/// checkout does; its latency is the application's database latency.
+async fn order(app: &App, ns: &str) -> Result<String, String> {
+    use mongodb::bson::{Document, doc, oid::ObjectId};
+    let client = app
+        .databases
+        .get(ns)
+        .ok_or_else(|| format!("no database configured for {ns}"))?;
+    let orders = client.database(ns).collection::<Document>("orders");
+    let id = ObjectId::new();
+    let work = async {
+        orders
+            .insert_one(doc! { "_id": id, "region": &app.region })
+            .write_concern(mongodb::options::WriteConcern::nodes(1))
+            .await
+            .map_err(|e| e.to_string())?;
+        orders
+            .find_one(doc! { "_id": id })
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| "the order just written is not there".to_owned())
+    };
+    match app.clock.timeout(DATABASE_TIMEOUT, work).await {
+        Ok(Ok(_)) => Ok(id.to_hex()),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(format!(
+            "no answer within {}",
+            crate::drill::clock::format_duration(DATABASE_TIMEOUT)
+        )),
+    }
 }
 
 async fn forward(State(shared): State<Shared>, uri: axum::http::Uri) -> Response {
@@ -391,8 +487,10 @@ async fn forward(State(shared): State<Shared>, uri: axum::http::Uri) -> Response
             let status =
                 StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
             let mut headers = HeaderMap::new();
-            if let Some(region) = answer.headers().get(REGION_HEADER) {
-                headers.insert(REGION_HEADER, region.clone());
+            for name in [REGION_HEADER, "content-type"] {
+                if let Some(value) = answer.headers().get(name) {
+                    headers.insert(name, value.clone());
+                }
             }
             let body = answer.bytes().await.unwrap_or_default();
             let status = if status == StatusCode::SERVICE_UNAVAILABLE {

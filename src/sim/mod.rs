@@ -10,6 +10,7 @@ pub mod app;
 pub mod kube;
 pub mod model;
 pub mod mongo;
+pub mod router;
 pub mod toxiproxy;
 pub mod truth;
 
@@ -319,6 +320,142 @@ pub async fn restart_mongo_member(
     })
 }
 
+/// A hook run before each scenario (see [`Embedded::settle`]).
+pub type Settle =
+    Arc<dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send + Sync>;
+
+/// Waits (at most [`SETTLE_TIMEOUT`]) until no pod runs on the nodes the autoscaler added to
+/// `cluster`, then deletes those nodes through the API, as the cluster autoscaler's scale-down
+/// does.
+async fn remove_empty_autoscaled_nodes(cluster: &kube::Cluster, clock: Clock) {
+    let added: Vec<String> = cluster
+        .node_records()
+        .into_iter()
+        .filter(|n| n.ready.is_some())
+        .map(|n| n.name)
+        .collect();
+    if added.is_empty() {
+        return;
+    }
+    let busy = || {
+        cluster.objects("pods", None).iter().any(|p| {
+            p["spec"]["nodeName"]
+                .as_str()
+                .is_some_and(|n| added.iter().any(|a| a == n))
+        })
+    };
+    let drained = async {
+        let mut tick = clock.interval(std::time::Duration::from_secs(5));
+        while busy() {
+            tick.tick().await;
+        }
+    };
+    if clock.timeout(SETTLE_TIMEOUT, drained).await.is_err() {
+        tracing::warn!(
+            region = cluster.region(),
+            "autoscaled nodes still run pods; keeping them"
+        );
+        return;
+    }
+    for name in added {
+        if cluster.object("nodes", "", &name).is_some() {
+            delete_node(cluster, &name).await;
+        }
+    }
+}
+
+/// The cluster autoscaler's scale-down for a long-running platform (`sim up`): every minute,
+/// nodes it added that have run no pod for [`SCALE_DOWN_UNNEEDED`] are deleted (the real
+/// autoscaler's `--scale-down-unneeded-time` default). Runs until the task is aborted.
+pub async fn scale_down_loop(clusters: Vec<Arc<kube::Cluster>>, clock: Clock) {
+    let mut empty_since: std::collections::BTreeMap<String, crate::drill::clock::PlatformTime> =
+        std::collections::BTreeMap::new();
+    let mut tick = clock.interval(std::time::Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        let now = clock.now();
+        for cluster in &clusters {
+            let pods = cluster.objects("pods", None);
+            for node in cluster
+                .node_records()
+                .into_iter()
+                .filter(|n| n.ready.is_some())
+            {
+                let key = format!("{}/{}", cluster.region(), node.name);
+                let busy = pods
+                    .iter()
+                    .any(|p| p["spec"]["nodeName"].as_str() == Some(node.name.as_str()));
+                if busy || cluster.object("nodes", "", &node.name).is_none() {
+                    empty_since.remove(&key);
+                    continue;
+                }
+                let since = *empty_since.entry(key.clone()).or_insert(now);
+                if now.saturating_since(since) >= SCALE_DOWN_UNNEEDED {
+                    delete_node(cluster, &node.name).await;
+                    empty_since.remove(&key);
+                }
+            }
+        }
+    }
+}
+
+/// How long an added node must be empty before [`scale_down_loop`] removes it.
+pub const SCALE_DOWN_UNNEEDED: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
+async fn delete_node(cluster: &kube::Cluster, name: &str) {
+    let Ok(config) = cluster.kube_config() else {
+        return;
+    };
+    let Ok(client) = ::kube::Client::try_from(config) else {
+        return;
+    };
+    let nodes: ::kube::Api<k8s_openapi::api::core::v1::Node> = ::kube::Api::all(client);
+    let _ = nodes.delete(name, &Default::default()).await;
+}
+
+/// How long [`Embedded::settle`] waits for the autoscaled nodes to empty (platform time).
+pub const SETTLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
+/// The Toxiproxy link from `region`'s application to `namespace`'s database.
+#[must_use]
+pub fn database_link(region: &str, namespace: &str) -> String {
+    format!("{region}-to-{namespace}-db")
+}
+
+/// Starts each namespace's primary endpoint and, for every region, a Toxiproxy link to it
+/// ([`database_link`]); returns the endpoints and each region's database clients (in
+/// [`REGIONS`] order), which reach their database only through their link.
+async fn database_links(
+    sets: &[MongoSet],
+    toxiproxy: &toxiproxy::ToxiproxyServer,
+    clock: Clock,
+) -> Result<(Vec<router::PrimaryRouter>, Vec<app::Databases>), EmbeddedError> {
+    let mut routers = Vec::new();
+    let mut databases: Vec<app::Databases> =
+        REGIONS.iter().map(|_| app::Databases::new()).collect();
+    for m in sets {
+        let router = router::PrimaryRouter::start(Arc::clone(&m.set), clock)
+            .await
+            .map_err(|source| EmbeddedError::Router {
+                namespace: m.namespace.clone(),
+                source,
+            })?;
+        for (region, dbs) in REGIONS.iter().zip(&mut databases) {
+            let link = toxiproxy
+                .create_proxy(
+                    &database_link(region, &m.namespace),
+                    "127.0.0.1:0",
+                    &router.addr.to_string(),
+                )
+                .await?;
+            let uri = format!("mongodb://{link}/?directConnection=true");
+            dbs.insert(m.namespace.clone(), app::database_client(&uri).await?);
+        }
+        routers.push(router);
+    }
+    Ok((routers, databases))
+}
+
 /// Why the embedded platform did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum EmbeddedError {
@@ -334,6 +471,14 @@ pub enum EmbeddedError {
     /// A Kubernetes API server or its kubeconfig.
     #[error(transparent)]
     Kube(#[from] kube::SimError),
+    /// A namespace's primary endpoint could not listen.
+    #[error("cannot start the primary endpoint of {namespace}: {source}")]
+    Router {
+        /// The namespace.
+        namespace: String,
+        /// Why.
+        source: std::io::Error,
+    },
     /// A region's applications never became Ready.
     #[error(
         "the embedded {region} cluster did not serve every namespace within {} of platform time (hint: a firedrill bug; rerun with --log-format json and report it)",
@@ -353,6 +498,8 @@ pub struct Embedded {
     pub front_door: app::FrontDoor,
     /// One replica set per namespace.
     pub mongo: Vec<MongoSet>,
+    /// Each namespace's primary endpoint, behind the applications' database links.
+    pub routers: Vec<router::PrimaryRouter>,
     /// The Toxiproxy the front door reaches the regions through.
     pub toxiproxy: toxiproxy::ToxiproxyServer,
     /// The Kubernetes API servers.
@@ -399,10 +546,13 @@ impl Embedded {
             toxiproxy::ToxiproxyServer::start(SocketAddr::from(([127, 0, 0, 1], 0)), clock, seed)
                 .await?;
         let kube = KubeEstate::start(clock, seed, context, temp_kubeconfig()).await?;
+        let mongo = start_mongo(clock, seed).await?;
+        let (routers, databases) = database_links(&mongo, &toxiproxy, clock).await?;
         let front_door = app::FrontDoor::start(app::FrontDoorSpec {
             regions: REGIONS
                 .iter()
-                .map(|r| ((*r).to_owned(), kube.health(r)))
+                .zip(databases)
+                .map(|(r, dbs)| ((*r).to_owned(), kube.health(r), dbs))
                 .collect(),
             namespaces: NAMESPACES.iter().map(|n| (*n).to_owned()).collect(),
             active: REGIONS[0].to_owned(),
@@ -412,12 +562,12 @@ impl Embedded {
             toxiproxy: Some(&toxiproxy),
         })
         .await?;
-        let mongo = start_mongo(clock, seed).await?;
         kube.wait_until_serving(REGIONS[0], clock).await?;
         // The Kubernetes provider reads this kubeconfig in this process (steps and undos).
         crate::providers::kube::use_kubeconfig(&kube.kubeconfig);
         Ok(Self {
             front_door,
+            routers,
             mongo,
             toxiproxy,
             kube,
@@ -448,6 +598,23 @@ impl Embedded {
             events.extend(truth::answered_from(&switches(), &serving, since));
             events.sort_by_key(|(_, at)| *at);
             events
+        })
+    }
+
+    /// Brings the estate back to its steady state between scenarios, as the months between two
+    /// quarterly drills do: the cluster autoscaler removes the nodes it added once they are
+    /// empty. Without this, a failover cluster scaled up by one scenario would start the next
+    /// one with warm nodes, and that scenario's timing would depend on the order of the drills.
+    pub fn settle(&self) -> Settle {
+        let clusters = self.kube.clusters.clone();
+        let clock = self.clock;
+        Arc::new(move || {
+            let clusters = clusters.clone();
+            Box::pin(async move {
+                for cluster in clusters {
+                    remove_empty_autoscaled_nodes(&cluster, clock).await;
+                }
+            })
         })
     }
 

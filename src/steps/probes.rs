@@ -3,6 +3,7 @@
 use cucumber::{given, then};
 
 use super::{Analysis, Args, Failure, Need, StepDoc};
+use crate::drill::clock::format_duration;
 use crate::drill::world::Drill;
 use crate::platform::Platform;
 
@@ -23,6 +24,22 @@ pub const DOCS: &[StepDoc] = &[
         doc: "The error rate seen by a running probe since the scenario started is within the budget (e.g. the platform's SLO during a zone outage).",
         domain: "probes",
         analyze: analyze_error_rate,
+    },
+    StepDoc {
+        keyword: "Then",
+        pattern: "at most {percent}% of the \"{probe}\" probe's answers were slower than {latency}",
+        example: "at most 5% of the \"prod-1-orders\" probe's answers were slower than 2s",
+        doc: "A latency budget: of the running probe's answers since `fault injected` (since the scenario started when there is no fault), at most {percent}% were bad or took longer than {latency}. The verdict names the p50 and p95 of the good answers.",
+        domain: "probes",
+        analyze: analyze_latency_budget,
+    },
+    StepDoc {
+        keyword: "Then",
+        pattern: "the \"{probe}\" probe's median latency rose by at most {latency}",
+        example: "the \"prod-1-orders\" probe's median latency rose by at most 2s",
+        doc: "A degradation budget: the median latency of the running probe's good answers after `fault injected` exceeds its median before the fault by at most {latency}. Relative to the same platform's own baseline, so it holds in compressed time too, where every answer also carries the embedded platform's wall-clock cost.",
+        domain: "probes",
+        analyze: analyze_latency_rise,
     },
 ];
 
@@ -60,6 +77,18 @@ fn analyze_error_rate(args: &Args, platform: &Platform) -> Analysis {
     a
 }
 
+fn analyze_latency_budget(args: &Args, platform: &Platform) -> Analysis {
+    let mut a = analyze_error_rate(args, platform);
+    a.duration("latency", args.get("latency"));
+    a
+}
+
+fn analyze_latency_rise(args: &Args, platform: &Platform) -> Analysis {
+    let mut a = analyze_probe(args, platform);
+    a.duration("latency", args.get("latency"));
+    a
+}
+
 #[given(regex = r#"^the "(?P<probe>[^"]+)" probe is running$"#)]
 async fn probe_is_running(world: &mut Drill, probe: String) -> Result<(), Failure> {
     world.start_probe(&probe).map(|_| ()).map_err(Failure)
@@ -92,5 +121,112 @@ async fn error_rate_within(
             "probe \"{probe}\": {:.2}% of {total} answers were bad ({} bad), budget {budget}%",
             rate, state.bad
         )))
+    }
+}
+
+#[then(
+    regex = r#"^at most (?P<percent>[0-9.]+)% of the "(?P<probe>[^"]+)" probe's answers were slower than (?P<latency>\d[^\s]*(?: (?:ms|milliseconds?|seconds?|secs?|minutes?|mins?|hours?))?)$"#
+)]
+async fn latency_within(
+    world: &mut Drill,
+    percent: String,
+    probe: String,
+    latency: String,
+) -> Result<(), Failure> {
+    let budget: f64 = percent
+        .parse()
+        .map_err(|_| Failure(format!("\"{percent}\" is not a percentage")))?;
+    let limit = crate::drill::target::parse_duration(&latency)?;
+    let since = world.timeline().first("fault injected").map(|m| m.at);
+    let running = world.probes.get(&probe).ok_or_else(|| Failure(format!("probe \"{probe}\" is not running (hint: add `Given the \"{probe}\" probe is running` before the fault)")))?;
+    let state = running.state();
+    let seen: Vec<_> = state
+        .history
+        .iter()
+        .filter(|o| since.is_none_or(|s| o.at >= s))
+        .collect();
+    if seen.is_empty() {
+        return Err(Failure(format!(
+            "probe \"{probe}\" has not answered yet, so its latency is unknown"
+        )));
+    }
+    let over = seen.iter().filter(|o| !o.good || o.latency > limit).count();
+    let rate = 100.0 * over as f64 / seen.len() as f64;
+    let quantiles = match (
+        state.latency_quantile(0.5, since),
+        state.latency_quantile(0.95, since),
+    ) {
+        (Some(p50), Some(p95)) => format!(
+            "good answers took {} (p50), {} (p95)",
+            format_duration(p50),
+            format_duration(p95)
+        ),
+        _ => "no good answer".to_owned(),
+    };
+    let verdict = format!(
+        "probe \"{probe}\": {over} of {} answers ({rate:.1}%) were bad or slower than {}, budget {budget}%; {quantiles}",
+        seen.len(),
+        format_duration(limit)
+    );
+    world
+        .run
+        .events
+        .emit(&crate::drill::events::Event::Measured(verdict.clone()));
+    if rate <= budget {
+        Ok(())
+    } else {
+        Err(Failure(verdict))
+    }
+}
+
+#[then(
+    regex = r#"^the "(?P<probe>[^"]+)" probe's median latency rose by at most (?P<latency>\d[^\s]*(?: (?:ms|milliseconds?|seconds?|secs?|minutes?|mins?|hours?))?)$"#
+)]
+async fn latency_rise_within(
+    world: &mut Drill,
+    probe: String,
+    latency: String,
+) -> Result<(), Failure> {
+    let limit = crate::drill::target::parse_duration(&latency)?;
+    let fault = world
+        .timeline()
+        .first("fault injected")
+        .map(|m| m.at)
+        .ok_or_else(|| {
+            Failure("no fault was injected, so there is no before and after to compare".into())
+        })?;
+    let running = world.probes.get(&probe).ok_or_else(|| Failure(format!("probe \"{probe}\" is not running (hint: add `Given the \"{probe}\" probe is running` before the fault)")))?;
+    let state = running.state();
+    let median = |after: bool| {
+        let mut good: Vec<_> = state
+            .history
+            .iter()
+            .filter(|o| o.good && (o.at >= fault) == after)
+            .map(|o| o.latency)
+            .collect();
+        good.sort_unstable();
+        good.get(good.len().saturating_sub(1) / 2).copied()
+    };
+    let (Some(before), Some(after)) = (median(false), median(true)) else {
+        return Err(Failure(format!(
+            "probe \"{probe}\" needs good answers both before and after `fault injected` (hint: start it in the Given steps)"
+        )));
+    };
+    let rise = after.saturating_sub(before);
+    let verdict = format!(
+        "probe \"{probe}\": median latency {} before the fault, {} after: rose by {}, budget {}",
+        format_duration(before),
+        format_duration(after),
+        format_duration(rise),
+        format_duration(limit)
+    );
+    world
+        .run
+        .events
+        .emit(&crate::drill::events::Event::Measured(verdict.clone()));
+    if rise <= limit {
+        Ok(())
+    } else {
+        Err(Failure(verdict))
     }
 }

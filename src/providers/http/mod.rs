@@ -154,6 +154,25 @@ pub struct ProbeState {
     pub history: Vec<Observation>,
 }
 
+impl ProbeState {
+    /// The `q` quantile (0–1, nearest rank) of the good answers' latency since `since`.
+    #[must_use]
+    pub fn latency_quantile(&self, q: f64, since: Option<PlatformTime>) -> Option<Duration> {
+        let mut latencies: Vec<Duration> = self
+            .history
+            .iter()
+            .filter(|o| o.good && since.is_none_or(|s| o.at >= s))
+            .map(|o| o.latency)
+            .collect();
+        if latencies.is_empty() {
+            return None;
+        }
+        latencies.sort_unstable();
+        let rank = ((q.clamp(0.0, 1.0) * latencies.len() as f64).ceil() as usize).max(1);
+        latencies.get(rank - 1).copied()
+    }
+}
+
 /// Consecutive good answers from one region.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Streak {
