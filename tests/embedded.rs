@@ -432,32 +432,12 @@ async fn the_kind_setups_app_and_front_door_serve_and_switch_like_the_embedded_o
         .no_proxy()
         .build()
         .expect("client");
-    let (_west1, west1) = serve(
-        &[
-            "app",
-            "--region",
-            "us-west1",
-            "--namespace",
-            "prod-1",
-            "--listen",
-            "127.0.0.1:0",
-        ],
-        " on ",
-    )
-    .await;
-    let (_west2, west2) = serve(
-        &[
-            "app",
-            "--region",
-            "us-west2",
-            "--namespace",
-            "prod-1",
-            "--listen",
-            "127.0.0.1:0",
-        ],
-        " on ",
-    )
-    .await;
+    let app = |region: &'static str| async move {
+        let args = ["app", "--region", region, "--namespace", "prod-1"];
+        serve(&[&args[..], &["--listen", "127.0.0.1:0"]].concat(), " on ").await
+    };
+    let (_west1, west1) = app("us-west1").await;
+    let (_west2, west2) = app("us-west2").await;
     let health = http
         .get(format!("{west1}/healthz"))
         .send()

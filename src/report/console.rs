@@ -149,17 +149,10 @@ impl Sink for Console {
                 None => format!("      ⏱ {}: never ended", p.name),
             },
             Event::ProbeStopped { probe, state } => {
-                let latency = match (
-                    state.latency_quantile(0.5, None),
-                    state.latency_quantile(0.95, None),
-                ) {
-                    (Some(p50), Some(p95)) => format!(
-                        "; good answers took {} (p50), {} (p95)",
-                        format_duration(p50),
-                        format_duration(p95)
-                    ),
-                    _ => String::new(),
-                };
+                let latency = state
+                    .latency_summary(None)
+                    .map(|s| format!("; {s}"))
+                    .unwrap_or_default();
                 format!(
                     "      probe \"{probe}\": {} good, {} bad answers{latency}",
                     state.good, state.bad

@@ -152,17 +152,9 @@ async fn latency_within(
     }
     let over = seen.iter().filter(|o| !o.good || o.latency > limit).count();
     let rate = 100.0 * over as f64 / seen.len() as f64;
-    let quantiles = match (
-        state.latency_quantile(0.5, since),
-        state.latency_quantile(0.95, since),
-    ) {
-        (Some(p50), Some(p95)) => format!(
-            "good answers took {} (p50), {} (p95)",
-            format_duration(p50),
-            format_duration(p95)
-        ),
-        _ => "no good answer".to_owned(),
-    };
+    let quantiles = state
+        .latency_summary(since)
+        .unwrap_or_else(|| "no good answer".to_owned());
     let verdict = format!(
         "probe \"{probe}\": {over} of {} answers ({rate:.1}%) were bad or slower than {}, budget {budget}%; {quantiles}",
         seen.len(),

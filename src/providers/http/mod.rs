@@ -171,6 +171,18 @@ impl ProbeState {
         let rank = ((q.clamp(0.0, 1.0) * latencies.len() as f64).ceil() as usize).max(1);
         latencies.get(rank - 1).copied()
     }
+
+    /// `good answers took 1.2s (p50), 2.4s (p95)` since `since`, or `None` without a good one.
+    #[must_use]
+    pub fn latency_summary(&self, since: Option<PlatformTime>) -> Option<String> {
+        let p50 = self.latency_quantile(0.5, since)?;
+        let p95 = self.latency_quantile(0.95, since)?;
+        Some(format!(
+            "good answers took {} (p50), {} (p95)",
+            crate::drill::clock::format_duration(p50),
+            crate::drill::clock::format_duration(p95)
+        ))
+    }
 }
 
 /// Consecutive good answers from one region.
