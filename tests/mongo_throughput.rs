@@ -94,3 +94,71 @@ async fn sustained_majority_inserts_per_second() {
     )
     .await;
 }
+
+/// The write checker (issue goal: 1,000 w:majority writes/s on one core): the checker and the
+/// replica set share one runtime thread, on the real clock with the default timing model, so
+/// every write waits for the modelled replication lag of the majority.
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "a measurement, run explicitly in release"]
+async fn the_write_checker_sustains_1000_majority_writes_per_second_on_one_core() {
+    use firedrill::providers::mongo::Target;
+    use firedrill::providers::mongo::checker::{Checker, Concern};
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    let spec = ReplicaSetSpec {
+        name: "rs-checker-bench".into(),
+        members: vec![
+            MemberSpec::new("us-west1", 2.0),
+            MemberSpec::new("us-west1", 1.0),
+            MemberSpec::new("us-west2", 0.5),
+        ],
+        seed: 7,
+        timing: Timing::default(),
+    };
+    let clock = Clock::real();
+    let set = ReplicaSet::start(spec, clock).await.expect("set starts");
+    let target = Target::new(
+        "bench",
+        set.name(),
+        &set.connection_string(),
+        BTreeMap::new(),
+    );
+    let checker = Checker::start(
+        &target,
+        "writecheck_bench",
+        1_000.0,
+        Concern::Majority,
+        clock,
+        Arc::new(|_: &str, _, _: &str| {}),
+    )
+    .await
+    .expect("checker");
+    // Warm up (connections, pool) before the measured window.
+    let warm = Instant::now();
+    while checker.acknowledged() < 200 && warm.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let window = Duration::from_secs(5);
+    let (acked_before, started) = (checker.acknowledged(), Instant::now());
+    tokio::time::sleep(window).await;
+    let acked = checker.acknowledged() - acked_before;
+    let secs = started.elapsed().as_secs_f64();
+    let report = checker.finish().await.expect("read back");
+    println!(
+        "write checker, w:majority, 1 thread, real clock, asked 1000/s: {acked} acknowledged in {secs:.2} s = {:.0}/s; overall {} sent, {} acknowledged, {} errors, {} lost, longest unavailable {:?}",
+        acked as f64 / secs,
+        report.sent,
+        report.acknowledged,
+        report.errors,
+        report.lost.len(),
+        report.longest_unavailable()
+    );
+    assert!(report.lost.is_empty(), "lost {:?}", report.lost);
+    assert_eq!(report.errors, 0);
+    assert!(
+        acked as f64 / secs >= 950.0,
+        "sustained {:.0}/s, under the 1,000/s goal",
+        acked as f64 / secs
+    );
+}
