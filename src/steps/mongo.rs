@@ -2,6 +2,7 @@
 //! the topology observer's election milestones, and the write checker's lost-write verdict.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use cucumber::{given, then, when};
@@ -15,8 +16,10 @@ use crate::drill::timeline::Milestone;
 use crate::drill::world::{Change, Drill};
 use crate::platform::Platform;
 use crate::providers::mongo::checker::{Checker, Concern, WriteReport, collection_for};
+use crate::providers::mongo::kill::{self, Way};
 use crate::providers::mongo::observer::{NEW_PRIMARY, Observer, OnMilestone};
 use crate::providers::mongo::{MongoUndo, Target, database_of};
+use crate::providers::toxiproxy::{Action, ToxiproxyUndo};
 
 /// How often the observer asks every member `hello`, in platform time.
 pub const OBSERVE_EVERY: Duration = Duration::from_secs(1);
@@ -42,7 +45,7 @@ pub const DOCS: &[StepDoc] = &[
         keyword: "When",
         pattern: "the Mongo primary of \"{namespace}\" is killed",
         example: "the Mongo primary of \"prod-1\" is killed",
-        doc: "Sends `shutdown` (force) to the primary. Undo: restart the member — only the embedded platform can (on real estates, kill pods through the Kubernetes steps). Milestones as for a step-down.",
+        doc: "Kills the primary the way the platform's `databases.<db>.kill` says for that member: cuts its Toxiproxy link (`links`, a `timeout` toxic; undo removes exactly that toxic), deletes its pod (`pods`; undo waits until the StatefulSet has it Ready again), or sends `shutdown` (force) with `restart` as the undo (a platform command, `{host}` = the member). The embedded platform run in this process restarts its own members. Refused at preflight when a member would have no way back. Milestones as for a step-down.",
         domain: "mongo",
         analyze: analyze_kill,
     },
@@ -167,12 +170,56 @@ fn database_checks(a: &mut Analysis, namespace: &str, platform: &Platform) {
 
 fn analyze_kill(args: &Args, platform: &Platform) -> Analysis {
     let mut a = Analysis::default();
-    database_checks(&mut a, args.get("namespace"), platform);
+    let namespace = args.get("namespace");
+    database_checks(&mut a, namespace, platform);
+    let Some(db) = database_of(platform, namespace) else {
+        return a;
+    };
+    let kill = platform.databases.get(db).and_then(|d| d.kill.as_ref());
+    let mut ways = Vec::new();
+    if let Some(kill) = kill {
+        if !kill.links.is_empty() {
+            ways.push("remove the toxic the kill added to the member's Toxiproxy link");
+            for link in kill.links.values() {
+                let need = Need::ToxiproxyLink(link.clone());
+                if !a.needs.contains(&need) {
+                    a.needs.push(need);
+                }
+            }
+        }
+        if kill.pods.is_some() {
+            ways.push("wait until the StatefulSet has the deleted pod Ready again");
+        }
+        if let Some(restart) = &kill.restart {
+            ways.push(if platform.commands.contains_key(restart) {
+                "run the platform's restart command, wait until the member answers"
+            } else {
+                "none: the restart command is not defined"
+            });
+        }
+    } else if platform.embedded {
+        // Whether this process runs the member is known only at preflight (which refuses
+        // before injecting otherwise).
+        ways.push("restart the member (only for the embedded platform run in this process)");
+    } else {
+        a.problem(
+            "namespace",
+            format!(
+                "database \"{db}\" has no way to bring a killed member back, so its primary cannot be killed"
+            ),
+            format!(
+                "set databases.{db}.kill: `links` (each member's Toxiproxy link), `pods` (their StatefulSet pods) or `restart` (a command that starts a member again)"
+            ),
+        );
+    }
+    a.needs.push(Need::MongoKill(db.to_owned()));
     a.effects.push(Effect {
-        what: format!("shutdown of the primary of \"{}\"", args.get("namespace")),
-        // Whether this process can restart the member is known only at run time (the step
-        // refuses before injecting otherwise).
-        undo: "restart the member (only for the embedded platform run in this process)".into(),
+        what: format!("kill of the primary of \"{namespace}\""),
+        undo: if ways.is_empty() {
+            "none".into()
+        } else {
+            ways.join("; or ")
+        },
     });
     a
 }
@@ -328,30 +375,90 @@ async fn stepped_down(world: &mut Drill, namespace: String) -> Result<(), Failur
     Ok(())
 }
 
+/// Numbers the kill toxics of this process, so each name is unique to the drill.
+static NEXT_KILL: AtomicU64 = AtomicU64::new(1);
+
 #[when(regex = r#"^the Mongo primary of "(?P<namespace>[^"]+)" is killed$"#)]
 async fn killed(world: &mut Drill, namespace: String) -> Result<(), Failure> {
     let t = target(world, &namespace)?;
     observe(world, &t).await?;
     let primary = t.primary().await?;
-    if !crate::sim::mongo_member_runs_here(&primary) {
-        return Err(Failure(format!(
-            "the primary {primary} of \"{namespace}\" is not an embedded member of this firedrill process, so it could not be restarted after a kill; nothing was injected (hint: run without --platform, or step the primary down instead)"
-        )));
-    }
-    let undo = Undo::Mongo(MongoUndo::Restart {
-        database: t.database.clone(),
-        host: primary.clone(),
-    });
-    fault_milestones(world, &format!("mongo fault: {namespace}"));
-    world
-        .inject(
-            Change::Fault,
-            &format!("shutdown of the primary {primary} of {}", t.database),
-            undo,
-            t.shutdown(&primary),
-        )
-        .await
-        .map_err(|e| Failure(t.clean(&e.to_string())))?;
+    let way = kill::way(world.platform(), &t.database, &primary)?;
+    let fault = format!(
+        "kill of the primary {primary} of {}: {}",
+        t.database,
+        way.describe()
+    );
+    let injected = match way {
+        Way::Link { link, proxy, url } => {
+            let n = NEXT_KILL.fetch_add(1, Ordering::SeqCst);
+            let toxic = format!("firedrill-{}-{n}-kill-upstream", world.run.run_id);
+            let undo = Undo::Toxiproxy(ToxiproxyUndo {
+                link,
+                proxy: proxy.clone(),
+                action: Action::RemoveToxic {
+                    toxic: toxic.clone(),
+                },
+            });
+            fault_milestones(world, &format!("mongo fault: {namespace}"));
+            world
+                .inject(
+                    Change::Fault,
+                    &fault,
+                    undo,
+                    kill::cut_link(&t.database, &primary, &url, &proxy, &toxic),
+                )
+                .await
+        }
+        Way::Pod {
+            context,
+            namespace: pod_namespace,
+            pod,
+        } => {
+            let platform = world.platform().clone();
+            let deleted_uid =
+                kill::pod_uid(&platform, &t.database, &context, &pod_namespace, &pod).await?;
+            let undo = Undo::Mongo(MongoUndo::PodBack {
+                database: t.database.clone(),
+                host: primary.clone(),
+                context: context.clone(),
+                namespace: pod_namespace.clone(),
+                pod: pod.clone(),
+                deleted_uid,
+            });
+            fault_milestones(world, &format!("mongo fault: {namespace}"));
+            world
+                .inject(
+                    Change::Fault,
+                    &fault,
+                    undo,
+                    kill::delete_pod(&platform, &t.database, &context, &pod_namespace, &pod),
+                )
+                .await
+        }
+        Way::ShutdownAndCommand { command } => {
+            let undo = Undo::Mongo(MongoUndo::RestartByCommand {
+                database: t.database.clone(),
+                host: primary.clone(),
+                command,
+            });
+            fault_milestones(world, &format!("mongo fault: {namespace}"));
+            world
+                .inject(Change::Fault, &fault, undo, t.shutdown(&primary))
+                .await
+        }
+        Way::ShutdownInProcess => {
+            let undo = Undo::Mongo(MongoUndo::Restart {
+                database: t.database.clone(),
+                host: primary.clone(),
+            });
+            fault_milestones(world, &format!("mongo fault: {namespace}"));
+            world
+                .inject(Change::Fault, &fault, undo, t.shutdown(&primary))
+                .await
+        }
+    };
+    injected.map_err(|e| Failure(t.clean(&e.to_string())))?;
     // Elections are timed from the moment the fault acted (its undo on disk), not from
     // before the ledger's flush.
     world.mongo.last_fault = world.last_injected_at();

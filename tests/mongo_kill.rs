@@ -1,0 +1,274 @@
+//! Killing a primary outside the firedrill process: every member is reached through its own
+//! proxy on the embedded Toxiproxy (the replica set config names the proxies, so clients and
+//! the other members' heartbeats go through them). Cutting the primary's link must lose the
+//! primary and elect another; removing exactly the kill's toxic must bring the member back.
+//! Also: a kill with no way back is refused at preflight, naming the database.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use firedrill::drill::clock::{Clock, PlatformTime};
+use firedrill::providers::mongo::checker::{Checker, Concern};
+use firedrill::providers::mongo::kill::{self, Way};
+use firedrill::providers::mongo::observer::{NEW_PRIMARY, Observer, OnMilestone, PRIMARY_LOST};
+use firedrill::providers::mongo::{MongoError, Target};
+use firedrill::providers::toxiproxy::{Action, ToxiproxyClient, ToxiproxyUndo};
+use firedrill::sim::mongo::{MemberSpec, MemberState, ReplicaSet, ReplicaSetSpec, Timing};
+use firedrill::sim::toxiproxy::ToxiproxyServer;
+
+const WALL_DEADLINE: Duration = Duration::from_secs(30);
+const SCALE: f64 = 20.0;
+
+type Seen = Arc<Mutex<Vec<(String, PlatformTime)>>>;
+
+fn collect() -> (Seen, OnMilestone) {
+    let seen: Seen = Arc::default();
+    let sink = Arc::clone(&seen);
+    let on: OnMilestone = Arc::new(move |name: &str, at: PlatformTime, _: &str| {
+        sink.lock().expect("lock").push((name.to_owned(), at));
+    });
+    (seen, on)
+}
+
+fn spec(name: &str) -> ReplicaSetSpec {
+    ReplicaSetSpec {
+        name: name.to_owned(),
+        members: vec![
+            MemberSpec::new("us-west1", 2.0),
+            MemberSpec::new("us-west1", 1.0),
+            MemberSpec::new("us-west2", 0.5),
+        ],
+        seed: 21,
+        timing: Timing::default(),
+    }
+}
+
+/// A replica set whose members are each behind a proxy `mongo-<i>` of `toxiproxy`.
+async fn behind_proxies(toxiproxy: &ToxiproxyServer, clock: Clock) -> ReplicaSet {
+    let mut bound = ReplicaSet::bind(spec("rs-linked")).await.expect("ports");
+    for (i, upstream) in bound.listen_addrs().iter().enumerate() {
+        let listen = toxiproxy
+            .create_proxy(&format!("mongo-{i}"), "127.0.0.1:0", upstream)
+            .await
+            .expect("proxy");
+        bound.advertise(i, listen.to_string()).expect("advertise");
+    }
+    bound.start(clock).await.expect("set starts")
+}
+
+fn platform(
+    dir: &std::path::Path,
+    set: &ReplicaSet,
+    toxiproxy_url: &str,
+) -> firedrill::platform::Platform {
+    std::fs::write(dir.join("uri"), set.connection_string()).expect("uri file");
+    let links: String = (0..3)
+        .map(|i| format!("    mongo-{i}: {{ proxy: mongo-{i} }}\n"))
+        .collect();
+    let kill: String = set
+        .hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, h)| format!("        \"{h}\": mongo-{i}\n"))
+        .collect();
+    let yaml = format!(
+        "name: linked\nregions:\n  us-west1: {{ role: primary }}\n  us-west2: {{ role: failover }}\ntoxiproxy:\n  url: {toxiproxy_url}\n  links:\n{links}databases:\n  prod-1:\n    replica-set: {}\n    uri: {{ file: uri }}\n    kill:\n      links:\n{kill}safety:\n  allow:\n    replica-sets: [{}]\n",
+        set.name(),
+        set.name()
+    );
+    std::fs::write(dir.join("platform.yaml"), yaml).expect("platform");
+    firedrill::platform::load(&dir.join("platform.yaml"))
+        .unwrap_or_else(|p| panic!("platform: {p}"))
+}
+
+async fn wait_seen(seen: &Seen, name: &str, after: PlatformTime) -> PlatformTime {
+    let found = tokio::time::timeout(WALL_DEADLINE, async {
+        loop {
+            if let Some((_, at)) = seen
+                .lock()
+                .expect("lock")
+                .iter()
+                .find(|(n, at)| n.starts_with(name) && *at >= after)
+            {
+                return *at;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    found.unwrap_or_else(|_| panic!("{name} never observed: {:?}", seen.lock().expect("lock")))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cutting_the_primarys_toxiproxy_link_elects_another_and_removing_the_toxic_brings_it_back()
+{
+    let clock = Clock::scaled(SCALE).expect("scale");
+    let toxiproxy = ToxiproxyServer::start(SocketAddr::from(([127, 0, 0, 1], 0)), clock, 3)
+        .await
+        .expect("toxiproxy");
+    let set = behind_proxies(&toxiproxy, clock).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let platform = platform(dir.path(), &set, &toxiproxy.url());
+    let t = Target::resolve(&platform, "prod-1").expect("target");
+    assert_eq!(
+        t.seeds().await.expect("seeds"),
+        set.hosts(),
+        "clients reach the proxies"
+    );
+
+    let members = t.members().await.expect("members");
+    let (seen, on) = collect();
+    let observer = Observer::spawn(&t, &members, Duration::from_secs(1), clock, Arc::clone(&on))
+        .await
+        .expect("observer");
+    let checker = Checker::start(&t, "writecheck_kill", 100.0, Concern::Majority, clock, on)
+        .await
+        .expect("checker");
+    tokio::time::timeout(WALL_DEADLINE, async {
+        while checker.acknowledged() < 10 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("writes before the kill");
+
+    let old = t.primary().await.expect("primary");
+    assert_eq!(old, set.hosts()[0]);
+    let way = kill::way(&platform, "prod-1", &old).expect("a way to kill it");
+    let Way::Link { link, proxy, url } = way else {
+        panic!("the member's link is the way: {way:?}")
+    };
+    assert_eq!((link.as_str(), proxy.as_str()), ("mongo-0", "mongo-0"));
+    // Somebody else's toxic on the same proxy must survive the undo.
+    let client = ToxiproxyClient::new(&url).expect("client");
+    let theirs = firedrill::providers::toxiproxy::ToxicSpec::new(
+        "someone-elses-latency",
+        firedrill::providers::toxiproxy::Stream::Downstream,
+        firedrill::providers::toxiproxy::ToxicKind::latency(
+            Duration::from_millis(1),
+            Duration::ZERO,
+        ),
+    );
+    client
+        .add_toxic(&proxy, &theirs)
+        .await
+        .expect("their toxic");
+
+    let cut_at = clock.now();
+    kill::cut_link("prod-1", &old, &url, &proxy, "firedrill-test-kill-upstream")
+        .await
+        .expect("cut");
+    let lost = wait_seen(&seen, PRIMARY_LOST, cut_at).await;
+    let elected = wait_seen(&seen, NEW_PRIMARY, cut_at).await;
+    let truth = set.elections().last().cloned().expect("an election");
+    assert_ne!(truth.host, old, "another member was elected");
+    assert!(truth.at >= cut_at, "the election followed the cut");
+    assert_eq!(
+        observer.elections().last().map(|o| o.host.clone()),
+        Some(truth.host.clone())
+    );
+    let status = set.status();
+    assert!(status.members[0].link_down, "{status:?}");
+    assert_ne!(status.members[0].state, MemberState::Primary, "{status:?}");
+    println!(
+        "cut at {cut_at}, primary lost seen at {lost}, election at {} (truth), seen at {elected}",
+        truth.at
+    );
+
+    // The undo as the ledger holds it: remove exactly the kill's toxic.
+    let undo = ToxiproxyUndo {
+        link,
+        proxy: proxy.clone(),
+        action: Action::RemoveToxic {
+            toxic: "firedrill-test-kill-upstream".into(),
+        },
+    };
+    undo.apply(&platform).await.expect("undo");
+    let state = client.proxy(&proxy).await.expect("proxy");
+    assert!(state.toxic("firedrill-test-kill-upstream").is_none());
+    assert!(
+        state.toxic("someone-elses-latency").is_some(),
+        "only the kill's toxic is removed"
+    );
+    clock
+        .timeout(
+            Duration::from_secs(120),
+            set.wait_until(|s| {
+                let m = &s.members[0];
+                (!m.link_down && m.state != MemberState::Down).then_some(())
+            }),
+        )
+        .await
+        .expect("the member's link is back");
+    // Back for clients too: it answers through its proxy and knows the new primary. Having
+    // the highest priority, it takes the primary back (priority takeover).
+    tokio::time::timeout(WALL_DEADLINE, async {
+        loop {
+            if let Ok(h) = t.hello(&old).await
+                && h.set_name.as_deref() == Some(set.name())
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the member answers through its proxy again");
+
+    let after = checker.acknowledged();
+    tokio::time::timeout(WALL_DEADLINE, async {
+        while checker.acknowledged() < after + 10 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("writes after the kill");
+    let report = checker.finish().await.expect("read back");
+    println!(
+        "{} sent, {} acknowledged, {} failed, longest unavailable {:?}",
+        report.sent,
+        report.acknowledged,
+        report.errors,
+        report.longest_unavailable()
+    );
+    assert_eq!(report.lost, Vec::<i64>::new(), "w:majority: none lost");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_with_no_way_back_is_refused_naming_the_database() {
+    let clock = Clock::scaled(SCALE).expect("scale");
+    let set = ReplicaSet::start(spec("rs-no-way-back"), clock)
+        .await
+        .expect("set");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("uri"), set.connection_string()).expect("uri file");
+    // The set runs in this process but is not registered as the embedded platform's, and the
+    // platform names no link, pod or restart command.
+    let yaml = format!(
+        "name: t\nregions:\n  us-west1: {{ role: primary }}\n  us-west2: {{ role: failover }}\ndatabases:\n  prod-1:\n    replica-set: {}\n    uri: {{ file: uri }}\nsafety:\n  allow:\n    replica-sets: [{}]\n",
+        set.name(),
+        set.name()
+    );
+    std::fs::write(dir.path().join("platform.yaml"), yaml).expect("platform");
+    let platform = firedrill::platform::load(&dir.path().join("platform.yaml"))
+        .unwrap_or_else(|p| panic!("platform: {p}"));
+    let err = kill::way(&platform, "prod-1", &set.hosts()[0]).expect_err("no way back");
+    assert!(matches!(err, MongoError::NoWayBack { .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("database \"prod-1\""), "{text}");
+    assert!(text.contains("hint: set databases.prod-1.kill"), "{text}");
+    let mut problems = firedrill::diagnostic::Problems::default();
+    firedrill::providers::mongo::preflight_kill("prod-1", &platform, &mut problems).await;
+    let rendered = format!("{problems}");
+    assert!(rendered.contains("member 127.0.0.1:"), "{rendered}");
+    assert!(rendered.contains("no way to bring it back"), "{rendered}");
+    assert_eq!(
+        set.status()
+            .members
+            .iter()
+            .filter(|m| m.state == MemberState::Down)
+            .count(),
+        0
+    );
+}
