@@ -93,7 +93,7 @@ pub const DOCS: &[StepDoc] = &[
         keyword: "Given",
         pattern: "a write checker runs against the \"{namespace}\" database at {rate} writes per second[ with w:1]",
         example: "a write checker runs against the \"prod-1\" database at 50 writes per second",
-        doc: "Inserts sequence numbers into `firedrill.writecheck_<run>` at {rate} per platform second (at most 1,000 per wall second on a compressed clock), up to 64 writes in flight, with w:majority (or w:1), recording every acknowledged one. An unavailability window opens at the first failed write and closes at the first success of a write sent after that failure; milestone `writes available again` then.",
+        doc: "Inserts sequence numbers into `firedrill.writecheck_<run>` at {rate} per platform second (at most 100 per wall second on a compressed clock), up to 64 writes in flight, with w:majority (or w:1), recording every acknowledged one. An unavailability window opens at the first failed write and closes at the first success of a write sent after that failure; milestone `writes available again` then.",
         domain: "mongo",
         analyze: analyze_checker,
     },
