@@ -162,3 +162,80 @@ async fn the_write_checker_sustains_1000_majority_writes_per_second_on_one_core(
         acked as f64 / secs
     );
 }
+
+/// The topology observer (issue goal: a primary change seen within 100 ms plus one probe
+/// interval of the embedded server's election): ten step-downs on the real clock, each lag
+/// taken from the replica set's own record of the election to the observer's milestone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, run explicitly in release"]
+async fn a_primary_change_is_seen_within_100ms_plus_one_probe_interval() {
+    use firedrill::drill::clock::PlatformTime;
+    use firedrill::providers::mongo::Target;
+    use firedrill::providers::mongo::observer::{Observer, OnMilestone};
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    const PROBE: Duration = Duration::from_millis(100);
+    let spec = ReplicaSetSpec {
+        name: "rs-observer-bench".into(),
+        // Equal priorities: a step-down hands off and nobody takes the primary back.
+        members: vec![
+            MemberSpec::new("us-west1", 1.0),
+            MemberSpec::new("us-west1", 1.0),
+            MemberSpec::new("us-west2", 1.0),
+        ],
+        seed: 9,
+        timing: Timing::default(),
+    };
+    let clock = Clock::real();
+    let set = ReplicaSet::start(spec, clock).await.expect("set starts");
+    let target = Target::new(
+        "bench",
+        set.name(),
+        &set.connection_string(),
+        BTreeMap::new(),
+    );
+    let members = target.members().await.expect("members");
+    let on: OnMilestone = Arc::new(|_: &str, _: PlatformTime, _: &str| {});
+    let observer = Observer::spawn(&target, &members, PROBE, clock, on)
+        .await
+        .expect("observer");
+    let mut lags = Vec::new();
+    for round in 0..10 {
+        let old = set.primary().expect("a primary");
+        let seen_before = observer.elections().len();
+        target.step_down(&old, 1, 1).await.expect("step down");
+        let seen = tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                let elections = observer.elections();
+                if elections.len() > seen_before
+                    && let Some(o) = elections.last().filter(|o| o.host != old)
+                {
+                    return o.clone();
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("round {round}: no election observed"));
+        let truth = set
+            .elections()
+            .into_iter()
+            .rev()
+            .find(|e| e.host == seen.host)
+            .expect("the set elected it");
+        lags.push(seen.at.saturating_since(truth.at));
+    }
+    lags.sort();
+    println!(
+        "observer, probe every {PROBE:?}, real clock: lag after the election min {:?}, median {:?}, max {:?} over {} elections",
+        lags[0],
+        lags[lags.len() / 2],
+        lags[lags.len() - 1],
+        lags.len()
+    );
+    assert!(
+        lags[lags.len() - 1] <= PROBE + Duration::from_millis(100),
+        "lags {lags:?}"
+    );
+}
