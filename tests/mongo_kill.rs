@@ -62,6 +62,14 @@ fn platform(
     set: &ReplicaSet,
     toxiproxy_url: &str,
 ) -> firedrill::platform::Platform {
+    write_platform(dir, set, toxiproxy_url, "");
+    firedrill::platform::load(&dir.join("platform.yaml"))
+        .unwrap_or_else(|p| panic!("platform: {p}"))
+}
+
+/// Writes `platform.yaml` (and the URI file): every member killed through its own link.
+/// `extra` is added at the top level.
+fn write_platform(dir: &std::path::Path, set: &ReplicaSet, toxiproxy_url: &str, extra: &str) {
     std::fs::write(dir.join("uri"), set.connection_string()).expect("uri file");
     let links: String = (0..3)
         .map(|i| format!("    mongo-{i}: {{ proxy: mongo-{i} }}\n"))
@@ -73,13 +81,11 @@ fn platform(
         .map(|(i, h)| format!("        \"{h}\": mongo-{i}\n"))
         .collect();
     let yaml = format!(
-        "name: linked\nregions:\n  us-west1: {{ role: primary }}\n  us-west2: {{ role: failover }}\ntoxiproxy:\n  url: {toxiproxy_url}\n  links:\n{links}databases:\n  prod-1:\n    replica-set: {}\n    uri: {{ file: uri }}\n    kill:\n      links:\n{kill}safety:\n  allow:\n    replica-sets: [{}]\n",
+        "name: linked\n{extra}regions:\n  us-west1: {{ role: primary }}\n  us-west2: {{ role: failover }}\nnamespaces:\n  prod-1: {{ database: prod-1 }}\ntoxiproxy:\n  url: {toxiproxy_url}\n  links:\n{links}databases:\n  prod-1:\n    replica-set: {}\n    uri: {{ file: uri }}\n    kill:\n      links:\n{kill}safety:\n  allow:\n    replica-sets: [{}]\n",
         set.name(),
         set.name()
     );
     std::fs::write(dir.join("platform.yaml"), yaml).expect("platform");
-    firedrill::platform::load(&dir.join("platform.yaml"))
-        .unwrap_or_else(|p| panic!("platform: {p}"))
 }
 
 async fn wait_seen(seen: &Seen, name: &str, after: PlatformTime) -> PlatformTime {
@@ -271,4 +277,77 @@ async fn a_kill_with_no_way_back_is_refused_naming_the_database() {
             .count(),
         0
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kill_step_cuts_the_link_from_another_process_and_the_scenario_end_removes_the_toxic() {
+    let clock = Clock::scaled(SCALE).expect("scale");
+    let toxiproxy = ToxiproxyServer::start(SocketAddr::from(([127, 0, 0, 1], 0)), clock, 5)
+        .await
+        .expect("toxiproxy");
+    let set = behind_proxies(&toxiproxy, clock).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The set runs in this test, on the same time scale as the drill's clock.
+    write_platform(
+        dir.path(),
+        &set,
+        &toxiproxy.url(),
+        &format!("embedded: true\ntime-scale: {SCALE}\n"),
+    );
+    std::fs::write(
+        dir.path().join("kill.feature"),
+        "Feature: kill\n  Scenario: the primary is killed through its link\n    Given a write checker runs against the \"prod-1\" database at 20 writes per second\n    When the Mongo primary of \"prod-1\" is killed\n    Then a new primary is elected within 40s\n    And no acknowledged write was lost\n",
+    )
+    .expect("drill");
+    let old = set.primary().expect("primary");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_firedrill"))
+        .args([
+            "run",
+            "kill.feature",
+            "--platform",
+            "platform.yaml",
+            "--yes",
+        ])
+        .current_dir(dir.path())
+        .env_remove("FIREDRILL_PLATFORM")
+        .env_remove("FIREDRILL_LEDGER")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    // Awaited, not blocked on: the replica set and Toxiproxy answer on this test's runtime.
+    let out = tokio::time::timeout(Duration::from_secs(60), out)
+        .await
+        .expect("firedrill finishes within 60 s")
+        .expect("firedrill runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains(&format!(
+            "kill of the primary {old} of prod-1: cut Toxiproxy link \"mongo-0\""
+        )),
+        "{text}"
+    );
+    assert!(text.contains("undone: kill of the primary"), "{text}");
+    assert!(text.contains("0 lost"), "{text}");
+    // Another member was elected while the link was cut (after the undo, the old primary,
+    // with the highest priority, may take it back).
+    let elections = set.elections();
+    assert!(elections.iter().any(|e| e.host != old), "{elections:?}");
+    // Exactly the kill's toxic is gone and the member is back with the others.
+    let client = ToxiproxyClient::new(&toxiproxy.url()).expect("client");
+    for i in 0..3 {
+        let state = client.proxy(&format!("mongo-{i}")).await.expect("proxy");
+        assert_eq!(state.toxics.len(), 0, "mongo-{i}: {:?}", state.toxics);
+    }
+    clock
+        .timeout(
+            Duration::from_secs(120),
+            set.wait_until(|s| (!s.members[0].link_down).then_some(())),
+        )
+        .await
+        .expect("the member's link is back");
 }

@@ -305,6 +305,33 @@ async fn bad_input_is_a_clear_error_and_changes_nothing() {
         matches!(&errors[..], [MongoError::Unreachable { host, .. }] if host == "127.0.0.1:9"),
         "{errors:?}"
     );
+    // A member the platform maps that answers but is not in the set's config (it belongs to
+    // another set here, like a stale entry pointing at a reused address).
+    let other = start("rs-bad-other", 50.0, 7).await;
+    let stray = other.hosts()[1].clone();
+    let mapped = BTreeMap::from([(stray.clone(), "us-west2".to_owned())]);
+    let t = Target::new("prod-1", "rs-bad", &set.connection_string(), mapped);
+    let errors = t.preflight().await.expect_err("member not in the config");
+    assert!(
+        errors
+            .iter()
+            .any(|e| matches!(e, MongoError::WrongSet { host, .. } if host == &stray)),
+        "{errors:?}"
+    );
+    // A host the platform maps that the set does not list (a typo of a member's port).
+    let typo = set.hosts()[2].replace("127.0.0.1", "localhost");
+    let mapped = BTreeMap::from([(typo.clone(), "us-west2".to_owned())]);
+    let t = Target::new("prod-1", "rs-bad", &set.connection_string(), mapped);
+    let errors = t.preflight().await.expect_err("member not in the config");
+    let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert!(
+        matches!(&errors[..], [MongoError::NotInConfig { host, .. }] if host == &typo),
+        "{text:?}"
+    );
+    assert!(
+        text[0].contains("is not in the replica set's config"),
+        "{text:?}"
+    );
     let t = target(&set);
     // A region with no member.
     let members = t.members().await.expect("members");

@@ -187,6 +187,18 @@ pub enum MongoError {
         /// Why.
         message: String,
     },
+    /// The platform maps a member the replica set does not have.
+    #[error(
+        "database \"{database}\": member {host} of the platform is not in the replica set's config (members: {members}) (hint: fix databases.{database}.members; nothing was changed)"
+    )]
+    NotInConfig {
+        /// The database.
+        database: String,
+        /// The member the platform names.
+        host: String,
+        /// The members the set reports.
+        members: String,
+    },
     /// A killed member did not come back.
     #[error(
         "database \"{database}\": member {host} was not back within {within} (last seen: {last}) (hint: bring it back by hand, then run `firedrill recover` again)"
@@ -201,6 +213,25 @@ pub enum MongoError {
         /// The last state seen.
         last: String,
     },
+}
+
+impl MongoError {
+    /// Whether this error is about `host` (so a second one about it is not reported).
+    #[must_use]
+    pub fn names_host(&self, host: &str) -> bool {
+        match self {
+            MongoError::Unreachable { host: h, .. }
+            | MongoError::WrongSet { host: h, .. }
+            | MongoError::Command { host: h, .. }
+            | MongoError::NoRestart { host: h, .. }
+            | MongoError::NoWayBack { host: h, .. }
+            | MongoError::Toxiproxy { host: h, .. }
+            | MongoError::Restart { host: h, .. }
+            | MongoError::NotInConfig { host: h, .. }
+            | MongoError::NotBack { host: h, .. } => h == host,
+            _ => false,
+        }
+    }
 }
 
 /// Removes a connection string and its password from any text.
@@ -500,6 +531,8 @@ impl Target {
         let mut hosts: Vec<String> = seeds;
         hosts.extend(self.regions.keys().cloned());
         let mut checked = Vec::new();
+        // Every host a member reports as part of the set.
+        let mut reported: Vec<String> = Vec::new();
         let mut i = 0;
         while i < hosts.len() {
             let host = hosts[i].clone();
@@ -522,12 +555,33 @@ impl Target {
                         });
                     }
                     for h in hello.hosts {
+                        if !reported.contains(&h) {
+                            reported.push(h.clone());
+                        }
                         if !hosts.contains(&h) {
                             hosts.push(h);
                         }
                     }
                 }
                 Err(e) => problems.push(e),
+            }
+        }
+        // A member the platform maps (for its region) that the replica set does not list is
+        // a typo or a member removed since: every step would misplace it.
+        let listed: Vec<&String> = reported.iter().collect();
+        if !listed.is_empty() {
+            for host in self.regions.keys() {
+                if !reported.contains(host) && !problems.iter().any(|p| p.names_host(host)) {
+                    problems.push(MongoError::NotInConfig {
+                        database: self.database.clone(),
+                        host: host.clone(),
+                        members: listed
+                            .iter()
+                            .map(|h| h.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    });
+                }
             }
         }
         if problems.is_empty() {
