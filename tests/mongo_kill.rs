@@ -351,3 +351,113 @@ async fn the_kill_step_cuts_the_link_from_another_process_and_the_scenario_end_r
         .await
         .expect("the member's link is back");
 }
+
+/// Creates a pod as the StatefulSet controller would (re-)create it; the cluster's scheduler
+/// and kubelet model make it Ready after the modelled start delay.
+async fn create_pod(api: &kube::Api<k8s_openapi::api::core::v1::Pod>, name: &str) {
+    let pod = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "mongo-db"},
+        "spec": {"containers": [{"name": "mongod", "image": "mongo:7"}]}
+    }))
+    .expect("pod");
+    api.create(&kube::api::PostParams::default(), &pod)
+        .await
+        .expect("pod created");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_kill_deletes_the_pod_and_its_undo_waits_for_the_re_created_one_to_be_ready() {
+    use firedrill::sim::kube::{Cluster, ClusterSpec, write_kubeconfig};
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::Api;
+
+    // Pod start takes tens of platform seconds in the cluster's timing model.
+    let clock = Clock::scaled(100.0).expect("scale");
+    let cluster = Cluster::start(
+        ClusterSpec::new("us-west1", clock)
+            .zone("us-west1-a", &[("mongo-db", 1)])
+            .namespace("mongo-db"),
+    )
+    .await
+    .expect("cluster");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    write_kubeconfig(&kubeconfig, &[("db-cluster", &cluster.url())]).expect("kubeconfig");
+    // This test binary's only kube client: the process-wide setting is ours.
+    firedrill::providers::kube::use_kubeconfig(&kubeconfig);
+    std::fs::write(dir.path().join("uri"), "mongodb://127.0.0.1:9/").expect("uri");
+    let yaml = "name: pods\nregions:\n  us-west1: { role: primary }\n  us-west2: { role: failover }\ndatabases:\n  prod-1:\n    replica-set: rs\n    uri: { file: uri }\n    kill:\n      pods:\n        context: db-cluster\n        namespace: mongo-db\n        ready-within: 2m\n        members:\n          mongo-0.mongo:27017: mongo-0\nsafety:\n  allow:\n    kube-contexts: [db-cluster]\n";
+    std::fs::write(dir.path().join("platform.yaml"), yaml).expect("platform");
+    let platform = firedrill::platform::load(&dir.path().join("platform.yaml"))
+        .unwrap_or_else(|p| panic!("platform: {p}"));
+    let api: Api<Pod> = Api::namespaced(
+        kube::Client::try_from(cluster.kube_config().expect("config")).expect("client"),
+        "mongo-db",
+    );
+    create_pod(&api, "mongo-0").await;
+
+    let way = kill::way(&platform, "prod-1", "mongo-0.mongo:27017").expect("way");
+    assert_eq!(
+        way,
+        Way::Pod {
+            context: "db-cluster".into(),
+            namespace: "mongo-db".into(),
+            pod: "mongo-0".into()
+        }
+    );
+    let uid = kill::pod_uid(&platform, "prod-1", "db-cluster", "mongo-db", "mongo-0")
+        .await
+        .expect("uid");
+    assert!(!uid.is_empty());
+    kill::delete_pod(&platform, "prod-1", "db-cluster", "mongo-db", "mongo-0")
+        .await
+        .expect("deleted");
+    assert!(
+        cluster.object("pods", "mongo-db", "mongo-0").is_none(),
+        "the pod is gone"
+    );
+
+    // The undo as the ledger holds it waits for the StatefulSet; here the test is the
+    // StatefulSet and re-creates the pod while the undo waits.
+    let undo = firedrill::providers::mongo::MongoUndo::PodBack {
+        database: "prod-1".into(),
+        host: "mongo-0.mongo:27017".into(),
+        context: "db-cluster".into(),
+        namespace: "mongo-db".into(),
+        pod: "mongo-0".into(),
+        deleted_uid: uid.clone(),
+    };
+    let waiting = {
+        let platform = platform.clone();
+        let undo = undo.clone();
+        tokio::spawn(async move { undo.apply(&platform, &clock).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        !waiting.is_finished(),
+        "the undo waits while there is no pod"
+    );
+    create_pod(&api, "mongo-0").await;
+    tokio::time::timeout(WALL_DEADLINE, waiting)
+        .await
+        .expect("the undo returns")
+        .expect("task")
+        .expect("the re-created pod is Ready");
+
+    // A pod nobody brings back: the undo says so, naming the pod, within its deadline.
+    kill::delete_pod(&platform, "prod-1", "db-cluster", "mongo-db", "mongo-0")
+        .await
+        .expect("deleted again");
+    let err = tokio::time::timeout(WALL_DEADLINE, undo.apply(&platform, &clock))
+        .await
+        .expect("the undo gives up within its deadline")
+        .expect_err("not back");
+    let text = err.to_string();
+    assert!(
+        text.contains("member mongo-0.mongo:27017 was not back within 2m"),
+        "{text}"
+    );
+    assert!(text.contains("no pod of that name"), "{text}");
+}
