@@ -461,3 +461,72 @@ async fn a_pod_kill_deletes_the_pod_and_its_undo_waits_for_the_re_created_one_to
     );
     assert!(text.contains("no pod of that name"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_kill_is_undone_by_the_platforms_restart_command_naming_the_member() {
+    let clock = Clock::scaled(SCALE).expect("scale");
+    let set = ReplicaSet::start(spec("rs-restart"), clock)
+        .await
+        .expect("set");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("uri"), set.connection_string()).expect("uri file");
+    // The restart command stands for systemd or Ansible: it leaves a note naming the member,
+    // and this test, the operator, starts that member.
+    let yaml = format!(
+        "name: t\nregions:\n  us-west1: {{ role: primary }}\n  us-west2: {{ role: failover }}\ncommands:\n  start-member: {{ run: [touch, \"{dir}/restart-{{host}}\"] }}\n  broken: {{ run: [false] }}\ndatabases:\n  prod-1:\n    replica-set: {set}\n    uri: {{ file: uri }}\n    kill: {{ restart: start-member }}\n  prod-2:\n    replica-set: {set}\n    uri: {{ file: uri }}\n    kill: {{ restart: broken }}\nsafety:\n  allow:\n    replica-sets: [{set}]\n",
+        dir = dir.path().display(),
+        set = set.name(),
+    );
+    std::fs::write(dir.path().join("platform.yaml"), yaml).expect("platform");
+    let platform = firedrill::platform::load(&dir.path().join("platform.yaml"))
+        .unwrap_or_else(|p| panic!("platform: {p}"));
+    let t = Target::resolve(&platform, "prod-1").expect("target");
+    let old = t.primary().await.expect("primary");
+    assert_eq!(
+        kill::way(&platform, "prod-1", &old).expect("way"),
+        Way::ShutdownAndCommand {
+            command: "start-member".into()
+        }
+    );
+    t.shutdown(&old).await.expect("shutdown");
+    assert_eq!(set.status().members[0].state, MemberState::Down);
+
+    let note = dir.path().join(format!("restart-{old}"));
+    let operator = async {
+        tokio::time::timeout(WALL_DEADLINE, async {
+            while !note.exists() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("the restart command ran for the killed member");
+        set.restart(&old).await.expect("restart");
+    };
+    let undo = firedrill::providers::mongo::MongoUndo::RestartByCommand {
+        database: "prod-1".into(),
+        host: old.clone(),
+        command: "start-member".into(),
+    };
+    let (undone, ()) = tokio::join!(undo.apply(&platform, &clock), operator);
+    undone.expect("the undo runs the command and sees the member answer");
+    assert_ne!(set.status().members[0].state, MemberState::Down);
+    assert!(t.hello(&old).await.is_ok(), "the member answers again");
+
+    // A restart command that fails: the undo says which member and which command.
+    let broken = firedrill::providers::mongo::MongoUndo::RestartByCommand {
+        database: "prod-2".into(),
+        host: old.clone(),
+        command: "broken".into(),
+    };
+    let err = broken
+        .apply(&platform, &clock)
+        .await
+        .expect_err("the command fails");
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!(
+            "restarting member {old} with command \"broken\" failed"
+        )),
+        "{text}"
+    );
+}
