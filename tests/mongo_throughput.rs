@@ -97,7 +97,8 @@ async fn sustained_majority_inserts_per_second() {
 
 /// The write checker (issue goal: 1,000 w:majority writes/s on one core): the checker and the
 /// replica set share one runtime thread, on the real clock with the default timing model, so
-/// every write waits for the modelled replication lag of the majority.
+/// every write waits for the modelled replication lag of the majority. The asked rate is
+/// `FIREDRILL_CHECKER_RATE` (default 1000), to look for the ceiling.
 #[tokio::test(flavor = "current_thread")]
 #[ignore = "a measurement, run explicitly in release"]
 async fn the_write_checker_sustains_1000_majority_writes_per_second_on_one_core() {
@@ -124,10 +125,14 @@ async fn the_write_checker_sustains_1000_majority_writes_per_second_on_one_core(
         &set.connection_string(),
         BTreeMap::new(),
     );
+    let asked: f64 = std::env::var("FIREDRILL_CHECKER_RATE")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(1_000.0);
     let checker = Checker::start(
         &target,
         "writecheck_bench",
-        1_000.0,
+        asked,
         Concern::Majority,
         clock,
         Arc::new(|_: &str, _, _: &str| {}),
@@ -146,7 +151,7 @@ async fn the_write_checker_sustains_1000_majority_writes_per_second_on_one_core(
     let secs = started.elapsed().as_secs_f64();
     let report = checker.finish().await.expect("read back");
     println!(
-        "write checker, w:majority, 1 thread, real clock, asked 1000/s: {acked} acknowledged in {secs:.2} s = {:.0}/s; overall {} sent, {} acknowledged, {} errors, {} lost, longest unavailable {:?}",
+        "write checker, w:majority, 1 thread, real clock, asked {asked}/s: {acked} acknowledged in {secs:.2} s = {:.0}/s; overall {} sent, {} acknowledged, {} errors, {} lost, longest unavailable {:?}",
         acked as f64 / secs,
         report.sent,
         report.acknowledged,
