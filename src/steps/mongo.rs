@@ -187,8 +187,21 @@ fn analyze_kill(args: &Args, platform: &Platform) -> Analysis {
                 }
             }
         }
-        if kill.pods.is_some() {
+        if let Some(pods) = &kill.pods {
             ways.push("wait until the StatefulSet has the deleted pod Ready again");
+            // The cluster answers, the namespace exists, and the pods may be read and deleted.
+            let verbs = [("get", "pods"), ("delete", "pods")];
+            a.needs.push(Need::Kube(
+                pods.context.clone(),
+                crate::providers::kube::Requirement {
+                    namespaces: std::iter::once(pods.namespace.clone()).collect(),
+                    zones: Default::default(),
+                    verbs: verbs
+                        .iter()
+                        .map(|(v, r)| ((*v).to_owned(), (*r).to_owned()))
+                        .collect(),
+                },
+            ));
         }
         if let Some(restart) = &kill.restart {
             ways.push(if platform.commands.contains_key(restart) {
@@ -730,5 +743,92 @@ async fn unavailable_at_most(world: &mut Drill, duration: String) -> Result<(), 
             format_duration(d)
         ))),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Catalog, Matched, step};
+    use super::*;
+
+    fn reference() -> Platform {
+        crate::platform::load(std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/platforms/production.example.yaml"
+        )))
+        .unwrap_or_else(|p| panic!("platform: {p}"))
+    }
+
+    fn analyze(text: &str, platform: &Platform) -> Analysis {
+        let catalog = Catalog::build().expect("catalog");
+        match catalog.matched(&step("When", text)) {
+            Matched::One { doc, args } => (doc.analyze)(&args, platform),
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_kill_needs_what_its_way_back_needs() {
+        let platform = reference();
+        let links = analyze("the Mongo primary of \"prod-1\" is killed", &platform);
+        assert!(links.problems.is_empty(), "{:?}", links.problems);
+        for link in ["prod-1-member-0", "prod-1-member-1", "prod-1-member-2"] {
+            assert!(
+                links.needs.contains(&Need::ToxiproxyLink(link.into())),
+                "{link}: {:?}",
+                links.needs
+            );
+        }
+        assert!(links.needs.contains(&Need::MongoKill("prod-1".into())));
+
+        let pods = analyze("the Mongo primary of \"prod-2\" is killed", &platform);
+        let kube = pods.needs.iter().find_map(|n| match n {
+            Need::Kube(context, r) => Some((context.clone(), r.clone())),
+            _ => None,
+        });
+        let (context, requirement) = kube.expect("the pods' cluster is needed");
+        assert_eq!(context, "gke_shop_us-west1_primary");
+        assert!(requirement.namespaces.contains("mongo-prod-2"));
+        assert!(
+            requirement
+                .verbs
+                .contains(&("delete".to_owned(), "pods".to_owned()))
+        );
+        assert!(
+            pods.effects[0].undo.contains("StatefulSet"),
+            "{:?}",
+            pods.effects
+        );
+
+        let restart = analyze("the Mongo primary of \"prod-3\" is killed", &platform);
+        assert!(
+            restart.effects[0].undo.contains("restart command"),
+            "{:?}",
+            restart.effects
+        );
+    }
+
+    #[test]
+    fn a_kill_with_no_way_back_is_a_problem_naming_the_database_and_what_to_set() {
+        let platform = crate::platform::load_str(
+            std::path::Path::new("t.yaml"),
+            "name: t\nregions:\n  a: { role: primary }\n  b: { role: failover }\nnamespaces:\n  prod-1: { database: prod-1 }\ndatabases:\n  prod-1:\n    replica-set: rs\n    uri: { env: U }\nsafety:\n  allow:\n    replica-sets: [rs]\n",
+            &|_| None,
+        )
+        .unwrap_or_else(|p| panic!("platform: {p}"));
+        let a = analyze("the Mongo primary of \"prod-1\" is killed", &platform);
+        assert_eq!(a.problems.len(), 1, "{:?}", a.problems);
+        assert!(
+            a.problems[0]
+                .message
+                .contains("database \"prod-1\" has no way to bring a killed member back"),
+            "{:?}",
+            a.problems
+        );
+        assert!(
+            a.problems[0].hint.contains("set databases.prod-1.kill"),
+            "{:?}",
+            a.problems
+        );
     }
 }
