@@ -206,7 +206,12 @@ async fn a_primary_change_is_seen_within_100ms_plus_one_probe_interval() {
         .await
         .expect("observer");
     let mut lags = Vec::new();
+    // Each step-down at a seeded random phase of the probe interval: the bench would otherwise
+    // step down right after a poll (it waits on the observer) and always measure one interval.
+    let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(17);
     for round in 0..10 {
+        let offset = rand::Rng::random_range(&mut rng, 0..PROBE.as_millis() as u64);
+        tokio::time::sleep(Duration::from_millis(offset)).await;
         let old = set.primary().expect("a primary");
         let seen_before = observer.elections().len();
         target.step_down(&old, 1, 1).await.expect("step down");
