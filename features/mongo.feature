@@ -145,3 +145,19 @@ Feature: MongoDB drills against the embedded replica sets
     When I send it SIGINT
     And it exits
     Then the output does not contain "front door"
+
+  Scenario: killing a primary from another process, with no way to bring it back, is refused at preflight
+    Given the file "drills/kill.feature":
+      """
+      Feature: kill
+        Scenario: kill
+          When the Mongo primary of "prod-1" is killed
+      """
+    When I run `firedrill run drills/kill.feature --platform fd.env.platform.yaml`
+    Then the exit code is 2
+    And the output contains "database \"prod-1\": member 127.0.0.1:"
+    And the output contains "there is no way to bring it back; nothing was injected"
+    And the output contains "hint: set databases.prod-1.kill"
+    And the file ".firedrill/ledger.jsonl" does not exist
+    When I run `firedrill run drills/check.feature --platform fd.env.platform.yaml`
+    Then the exit code is 0

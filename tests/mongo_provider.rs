@@ -83,9 +83,21 @@ async fn a_step_down_is_observed_within_one_probe_interval_of_the_election() {
         "regions come from the members' tags"
     );
     let (seen, on) = collect();
-    let observer = Observer::spawn(&t, &members, PROBE, set.clock(), on)
+    let observer = Observer::spawn(&t, &members, PROBE, set.clock(), Arc::clone(&on))
         .await
         .expect("observer");
+    // w:majority writes at 200 platform writes per second throughout the step-down.
+    let checker = Checker::start(
+        &t,
+        "writecheck_stepdown",
+        200.0,
+        Concern::Majority,
+        set.clock(),
+        on,
+    )
+    .await
+    .expect("checker");
+    wait_until("ten acknowledged writes", || checker.acknowledged() >= 10).await;
     let old = t.primary().await.expect("primary");
     assert_eq!(old, set.hosts()[0]);
     t.step_down(&old, 60, 10).await.expect("step down");
@@ -115,6 +127,25 @@ async fn a_step_down_is_observed_within_one_probe_interval_of_the_election() {
             .iter()
             .any(|(n, _)| n == &format!("{NEW_PRIMARY}us-west1")),
         "the region is named"
+    );
+    let after = checker.acknowledged();
+    wait_until("writes on the new primary", || {
+        checker.acknowledged() >= after + 10
+    })
+    .await;
+    let report = checker.finish().await.expect("read back");
+    println!(
+        "{} sent, {} acknowledged, {} failed, windows {:?}",
+        report.sent, report.acknowledged, report.errors, report.windows
+    );
+    assert!(report.acknowledged >= 20, "{report:?}");
+    assert_eq!(report.lost, Vec::<i64>::new(), "w:majority: none lost");
+    // The writes the old primary held or refused while stepping down make one window, closed
+    // by a write sent after it, within the election's time.
+    let longest = report.longest_unavailable();
+    assert!(
+        longest <= Duration::from_secs(15),
+        "unavailable for {longest:?}: {report:?}"
     );
 }
 
@@ -186,11 +217,19 @@ async fn with_w1_the_checker_reports_exactly_the_writes_a_rollback_removed() {
         lost.is_subset(&rolled),
         "only rolled-back writes are lost: lost {lost:?}, rolled {rolled:?}"
     );
-    // A write in flight when the old primary stepped down may be rolled back unacknowledged;
-    // every acknowledged rolled-back write is reported.
     assert!(
-        rolled.len() - lost.len() <= 1,
-        "every acknowledged rolled-back write is reported: lost {lost:?}, rolled {rolled:?}"
+        !lost.is_empty(),
+        "the checker found the loss: rolled {rolled:?}"
+    );
+    // Exactly: every rolled-back write the checker saw acknowledged is reported lost, and the
+    // only rolled-back writes not reported are those whose acknowledgement never came (in
+    // flight when the old primary stepped down: the checker counted them failed).
+    let failed: BTreeSet<i64> = report.failed.iter().copied().collect();
+    let unreported: BTreeSet<i64> = rolled.difference(&lost).copied().collect();
+    assert!(
+        unreported.is_subset(&failed),
+        "rolled back and neither reported lost nor failed: {:?}",
+        unreported.difference(&failed).collect::<Vec<_>>()
     );
 }
 
@@ -265,6 +304,33 @@ async fn bad_input_is_a_clear_error_and_changes_nothing() {
     assert!(
         matches!(&errors[..], [MongoError::Unreachable { host, .. }] if host == "127.0.0.1:9"),
         "{errors:?}"
+    );
+    // A member the platform maps that answers but is not in the set's config (it belongs to
+    // another set here, like a stale entry pointing at a reused address).
+    let other = start("rs-bad-other", 50.0, 7).await;
+    let stray = other.hosts()[1].clone();
+    let mapped = BTreeMap::from([(stray.clone(), "us-west2".to_owned())]);
+    let t = Target::new("prod-1", "rs-bad", &set.connection_string(), mapped);
+    let errors = t.preflight().await.expect_err("member not in the config");
+    assert!(
+        errors
+            .iter()
+            .any(|e| matches!(e, MongoError::WrongSet { host, .. } if host == &stray)),
+        "{errors:?}"
+    );
+    // A host the platform maps that the set does not list (a typo of a member's port).
+    let typo = set.hosts()[2].replace("127.0.0.1", "localhost");
+    let mapped = BTreeMap::from([(typo.clone(), "us-west2".to_owned())]);
+    let t = Target::new("prod-1", "rs-bad", &set.connection_string(), mapped);
+    let errors = t.preflight().await.expect_err("member not in the config");
+    let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert!(
+        matches!(&errors[..], [MongoError::NotInConfig { host, .. }] if host == &typo),
+        "{text:?}"
+    );
+    assert!(
+        text[0].contains("is not in the replica set's config"),
+        "{text:?}"
     );
     let t = target(&set);
     // A region with no member.

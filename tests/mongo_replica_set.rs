@@ -1142,3 +1142,72 @@ async fn majority_writes_time_out_with_a_write_concern_error_when_secondaries_ar
     .await;
     assert!(w1.get("writeConcernError").is_none(), "{w1}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ordered_writes_stop_at_the_first_error_and_unordered_ones_report_every_error() {
+    let set = start(spec("rs-ordered", &[("us-west1", 1.0)], 31), 50.0).await;
+    let primary = set.primary().expect("primary");
+    let run = |command: Document| raw_command(&primary, command);
+    let error_indexes = |reply: &Document| -> Vec<i32> {
+        reply
+            .get_array("writeErrors")
+            .map(|es| {
+                es.iter()
+                    .filter_map(Bson::as_document)
+                    .filter_map(|e| e.get_i32("index").ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // insert: a duplicate _id at statement 1.
+    let reply =
+        run(doc! {"insert": "c", "$db": "d", "documents": [{"_id": 1}, {"_id": 1}, {"_id": 2}]})
+            .await;
+    assert_eq!(
+        (reply.get_i32("n").ok(), error_indexes(&reply)),
+        (Some(1), vec![1]),
+        "{reply}"
+    );
+    let reply = run(doc! {"insert": "c", "$db": "d", "ordered": false, "documents": [{"_id": 3}, {"_id": 3}, {"_id": 4}, {"_id": 1}]}).await;
+    assert_eq!(
+        (reply.get_i32("n").ok(), error_indexes(&reply)),
+        (Some(2), vec![1, 3]),
+        "{reply}"
+    );
+    // update: a pipeline-style update (not implemented) at statement 1.
+    let bad = doc! {"q": {"_id": 3}, "u": []};
+    let reply = run(doc! {"update": "c", "$db": "d", "updates": [{"q": {"_id": 1}, "u": {"$set": {"a": 1}}}, bad.clone(), {"q": {"_id": 4}, "u": {"$set": {"a": 1}}}]}).await;
+    assert_eq!(
+        (reply.get_i32("n").ok(), error_indexes(&reply)),
+        (Some(1), vec![1]),
+        "{reply}"
+    );
+    assert_eq!(reply.get_i32("nModified").ok(), Some(1), "{reply}");
+    let reply = run(doc! {"update": "c", "$db": "d", "ordered": false, "updates": [bad, {"q": {"_id": 4}, "u": {"$set": {"a": 1}}}, {"q": {"_id": 9}, "u": {"$set": {"a": 1}}, "upsert": true}]}).await;
+    assert_eq!(
+        (reply.get_i32("n").ok(), error_indexes(&reply)),
+        (Some(2), vec![0]),
+        "{reply}"
+    );
+    let upserted = reply.get_array("upserted").expect("upserted");
+    assert_eq!(upserted.len(), 1, "{reply}");
+    assert_eq!(
+        upserted[0]
+            .as_document()
+            .and_then(|u| u.get_i32("index").ok()),
+        Some(2)
+    );
+    // delete: no errors; limit 1 removes one document, limit 0 every match.
+    let reply = run(doc! {"delete": "c", "$db": "d", "deletes": [{"q": {"_id": 1}, "limit": 1}, {"q": {"_id": 404}, "limit": 1}, {"q": {"a": 1}, "limit": 0}]}).await;
+    assert_eq!(
+        (reply.get_i32("n").ok(), error_indexes(&reply)),
+        (Some(3), vec![]),
+        "{reply}"
+    );
+    let reply = run(doc! {"count": "c", "$db": "d"}).await;
+    assert_eq!(
+        reply.get_i32("n").ok(),
+        Some(1),
+        "left: _id 3 (2 was never inserted: the ordered insert stopped before it): {reply}"
+    );
+}

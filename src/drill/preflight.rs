@@ -42,6 +42,9 @@ pub async fn check(
             Need::Mongo(database) => {
                 crate::providers::mongo::preflight(database, platform, &mut problems).await;
             }
+            Need::MongoKill(database) => {
+                crate::providers::mongo::preflight_kill(database, platform, &mut problems).await;
+            }
             Need::Kube(context, requirement) => {
                 for e in crate::providers::kube::preflight(platform, context, requirement).await {
                     problems.push(Problem::at(

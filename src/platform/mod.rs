@@ -137,6 +137,50 @@ pub struct Database {
     /// Member `host:port` → region, when the members carry no region tag.
     #[serde(default)]
     pub members: BTreeMap<String, String>,
+    /// How the primary-kill step takes a member down and brings it back. Without it, only the
+    /// embedded platform running in the drill's own process can kill (and restart) a member.
+    #[serde(default)]
+    pub kill: Option<MemberKill>,
+}
+
+/// How members of a replica set are killed, each way with its way back. For a member, the
+/// first that names it wins: its Toxiproxy link, then its pod, then `shutdown` + `restart`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct MemberKill {
+    /// Member `host:port` (as the replica set config names it) → the Toxiproxy link (a key
+    /// of `toxiproxy.links`) every client and member reaches it through. The kill adds a
+    /// `timeout` toxic that holds all its traffic; the undo removes exactly that toxic.
+    #[serde(default)]
+    pub links: BTreeMap<String, String>,
+    /// Members that run as pods of a StatefulSet: the kill deletes the pod, the undo waits
+    /// until the StatefulSet has re-created it and it is Ready.
+    #[serde(default)]
+    pub pods: Option<MemberPods>,
+    /// A command (a key of `commands`) that starts a member again after a `shutdown` kill;
+    /// `{host}` in its arguments is the member's `host:port`. Without it (and without a link
+    /// or a pod for the member) a kill is refused at preflight: it would have no way back.
+    #[serde(default)]
+    pub restart: Option<String>,
+}
+
+/// The pods members run as.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct MemberPods {
+    /// The kube context of the cluster they run in (must be in `safety.allow.kube-contexts`).
+    pub context: String,
+    /// Their namespace.
+    pub namespace: String,
+    /// Member `host:port` → pod name.
+    pub members: BTreeMap<String, String>,
+    /// How long the undo waits for the re-created pod to be Ready (platform time).
+    #[serde(default = "default_pod_ready_within", with = "humantime_serde")]
+    pub ready_within: Duration,
+}
+
+fn default_pod_ready_within() -> Duration {
+    Duration::from_secs(5 * 60)
 }
 
 /// A secret taken from the environment or a file, never written in the platform file.

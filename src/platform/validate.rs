@@ -107,6 +107,71 @@ impl Platform {
                     );
                 }
             }
+            if let Some(kill) = &db.kill {
+                let at = format!("databases.{db_name}.kill");
+                let links: Vec<&String> = self
+                    .toxiproxy
+                    .as_ref()
+                    .map(|t| t.links.keys().collect())
+                    .unwrap_or_default();
+                for (member, link) in &kill.links {
+                    if !links.contains(&link) {
+                        problem(
+                            &format!("{at}.links.{member}"),
+                            format!(
+                                "member \"{member}\" of database \"{db_name}\" is killed through Toxiproxy link \"{link}\", which is not defined"
+                            ),
+                            format!(
+                                "define it under toxiproxy.links (known: {})",
+                                one_of(&links)
+                            ),
+                        );
+                    }
+                }
+                if let Some(pods) = &kill.pods {
+                    if !self.safety.allow.kube_contexts.contains(&pods.context) {
+                        problem(
+                            &format!("{at}.pods.context"),
+                            format!(
+                                "kube context \"{}\" of the pods of database \"{db_name}\" is not in safety.allow.kube-contexts",
+                                pods.context
+                            ),
+                            format!(
+                                "add \"{}\" to safety.allow.kube-contexts if drills may delete those pods",
+                                pods.context
+                            ),
+                        );
+                    }
+                    if pods.members.is_empty() {
+                        problem(
+                            &format!("{at}.pods.members"),
+                            format!("database \"{db_name}\": `pods` maps no member to a pod"),
+                            "map each member host:port to its pod name, e.g. mongo-0.mongo:27017: mongo-0".into(),
+                        );
+                    }
+                }
+                if let Some(restart) = &kill.restart
+                    && !self.commands.contains_key(restart)
+                {
+                    problem(
+                        &format!("{at}.restart"),
+                        format!(
+                            "database \"{db_name}\" restarts killed members with command \"{restart}\", which is not defined"
+                        ),
+                        format!(
+                            "define it under `commands:` (known: {})",
+                            one_of(&self.commands.keys().collect::<Vec<_>>())
+                        ),
+                    );
+                }
+                if kill.links.is_empty() && kill.pods.is_none() && kill.restart.is_none() {
+                    problem(
+                        &at,
+                        format!("database \"{db_name}\": `kill` names no way to kill a member"),
+                        "give `links`, `pods` or `restart`, or remove `kill`".into(),
+                    );
+                }
+            }
         }
 
         if let Some(toxiproxy) = &self.toxiproxy {
@@ -251,5 +316,87 @@ impl Platform {
             problems.sort();
             Err(problems)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::diagnostic::Problems;
+
+    const HEAD: &str = "name: t\nregions:\n  us-west1: { role: primary }\n  us-west2: { role: failover }\ntoxiproxy:\n  url: http://127.0.0.1:8474\n  links:\n    m0: { proxy: mongo-0 }\ncommands:\n  start-mongod: { run: [true] }\n";
+
+    fn load(yaml: &str) -> Result<super::Platform, Problems> {
+        crate::platform::load_str(Path::new("p.yaml"), yaml, &|_| None)
+    }
+
+    #[test]
+    fn a_kill_naming_what_the_platform_does_not_define_is_located_and_explained() {
+        let yaml = format!(
+            "{HEAD}databases:\n  prod-1:\n    replica-set: rs\n    uri: {{ env: U }}\n    kill:\n      links:\n        h0:27017: m0\n        h1:27017: nowhere\n      pods:\n        context: not-allowed\n        namespace: db\n        members: {{}}\n      restart: missing-command\n"
+        );
+        let problems = load(&yaml).expect_err("invalid kill").0;
+        let found: Vec<(usize, &str)> = problems
+            .iter()
+            .map(|p| {
+                (
+                    p.location.as_ref().map_or(0, |l| l.line),
+                    p.message.as_str(),
+                )
+            })
+            .collect();
+        let expect = [
+            (
+                18,
+                "member \"h1:27017\" of database \"prod-1\" is killed through Toxiproxy link \"nowhere\", which is not defined",
+            ),
+            (
+                20,
+                "kube context \"not-allowed\" of the pods of database \"prod-1\" is not in safety.allow.kube-contexts",
+            ),
+            (22, "database \"prod-1\": `pods` maps no member to a pod"),
+            (
+                23,
+                "database \"prod-1\" restarts killed members with command \"missing-command\", which is not defined",
+            ),
+        ];
+        for (line, message) in expect {
+            assert!(
+                found.contains(&(line, message)),
+                "missing {line}: {message} in {found:#?}"
+            );
+        }
+        assert_eq!(found.len(), expect.len(), "{found:#?}");
+    }
+
+    #[test]
+    fn a_valid_kill_loads_and_an_unknown_key_in_it_is_refused_with_its_line() {
+        let yaml = format!(
+            "{HEAD}databases:\n  prod-1:\n    replica-set: rs\n    uri: {{ env: U }}\n    kill:\n      links:\n        h0:27017: m0\n      restart: start-mongod\n"
+        );
+        let platform = load(&yaml).unwrap_or_else(|p| panic!("{p}"));
+        let kill = platform.databases["prod-1"].kill.clone().expect("kill");
+        assert_eq!(kill.links["h0:27017"], "m0");
+        assert_eq!(kill.restart.as_deref(), Some("start-mongod"));
+
+        let yaml = format!(
+            "{HEAD}databases:\n  prod-1:\n    replica-set: rs\n    uri: {{ env: U }}\n    kill:\n      shutdown: true\n"
+        );
+        let problems = load(&yaml).expect_err("unknown key").0;
+        let text = format!("{}", Problems(problems.clone()));
+        assert!(text.contains("p.yaml:16"), "{text}");
+        assert!(text.contains("unknown field `shutdown`"), "{text}");
+
+        let yaml = format!(
+            "{HEAD}databases:\n  prod-1:\n    replica-set: rs\n    uri: {{ env: U }}\n    kill: {{}}\n"
+        );
+        let problems = load(&yaml).expect_err("empty kill").0;
+        assert!(
+            problems[0]
+                .message
+                .contains("`kill` names no way to kill a member"),
+            "{problems:?}"
+        );
     }
 }

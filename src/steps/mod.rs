@@ -102,6 +102,9 @@ pub enum Need {
     Program(String),
     /// Every member of the database's replica set answers and is in the right set.
     Mongo(String),
+    /// Every member of the database's replica set can be killed *and brought back*
+    /// (`databases.<db>.kill`, or the embedded platform in this process).
+    MongoKill(String),
     /// The platform's Toxiproxy answers `GET /version`.
     Toxiproxy,
     /// The proxy of this link (a key of `toxiproxy.links`) exists, or can be created at setup.

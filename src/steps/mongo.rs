@@ -2,6 +2,7 @@
 //! the topology observer's election milestones, and the write checker's lost-write verdict.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use cucumber::{given, then, when};
@@ -15,8 +16,10 @@ use crate::drill::timeline::Milestone;
 use crate::drill::world::{Change, Drill};
 use crate::platform::Platform;
 use crate::providers::mongo::checker::{Checker, Concern, WriteReport, collection_for};
+use crate::providers::mongo::kill::{self, Way};
 use crate::providers::mongo::observer::{NEW_PRIMARY, Observer, OnMilestone};
 use crate::providers::mongo::{MongoUndo, Target, database_of};
+use crate::providers::toxiproxy::{Action, ToxiproxyUndo};
 
 /// How often the observer asks every member `hello`, in platform time.
 pub const OBSERVE_EVERY: Duration = Duration::from_secs(1);
@@ -42,7 +45,7 @@ pub const DOCS: &[StepDoc] = &[
         keyword: "When",
         pattern: "the Mongo primary of \"{namespace}\" is killed",
         example: "the Mongo primary of \"prod-1\" is killed",
-        doc: "Sends `shutdown` (force) to the primary. Undo: restart the member — only the embedded platform can (on real estates, kill pods through the Kubernetes steps). Milestones as for a step-down.",
+        doc: "Kills the primary the way the platform's `databases.<db>.kill` says for that member: cuts its Toxiproxy link (`links`, a `timeout` toxic; undo removes exactly that toxic), deletes its pod (`pods`; undo waits until the StatefulSet has it Ready again), or sends `shutdown` (force) with `restart` as the undo (a platform command, `{host}` = the member). The embedded platform run in this process restarts its own members. Refused at preflight when a member would have no way back. Milestones as for a step-down.",
         domain: "mongo",
         analyze: analyze_kill,
     },
@@ -90,7 +93,7 @@ pub const DOCS: &[StepDoc] = &[
         keyword: "Given",
         pattern: "a write checker runs against the \"{namespace}\" database at {rate} writes per second[ with w:1]",
         example: "a write checker runs against the \"prod-1\" database at 50 writes per second",
-        doc: "Inserts sequence numbers into `firedrill.writecheck_<run>` at {rate} per platform second (at most 100 per wall second on a compressed clock) with w:majority (or w:1), recording every acknowledged one. Milestone `writes available again` at the first success after failures.",
+        doc: "Inserts sequence numbers into `firedrill.writecheck_<run>` at {rate} per platform second (at most 100 per wall second on a compressed clock), up to 64 writes in flight, with w:majority (or w:1), recording every acknowledged one. An unavailability window opens at the first failed write and closes at the first success of a write sent after that failure; milestone `writes available again` then.",
         domain: "mongo",
         analyze: analyze_checker,
     },
@@ -167,12 +170,69 @@ fn database_checks(a: &mut Analysis, namespace: &str, platform: &Platform) {
 
 fn analyze_kill(args: &Args, platform: &Platform) -> Analysis {
     let mut a = Analysis::default();
-    database_checks(&mut a, args.get("namespace"), platform);
+    let namespace = args.get("namespace");
+    database_checks(&mut a, namespace, platform);
+    let Some(db) = database_of(platform, namespace) else {
+        return a;
+    };
+    let kill = platform.databases.get(db).and_then(|d| d.kill.as_ref());
+    let mut ways = Vec::new();
+    if let Some(kill) = kill {
+        if !kill.links.is_empty() {
+            ways.push("remove the toxic the kill added to the member's Toxiproxy link");
+            for link in kill.links.values() {
+                let need = Need::ToxiproxyLink(link.clone());
+                if !a.needs.contains(&need) {
+                    a.needs.push(need);
+                }
+            }
+        }
+        if let Some(pods) = &kill.pods {
+            ways.push("wait until the StatefulSet has the deleted pod Ready again");
+            // The cluster answers, the namespace exists, and the pods may be read and deleted.
+            let verbs = [("get", "pods"), ("delete", "pods")];
+            a.needs.push(Need::Kube(
+                pods.context.clone(),
+                crate::providers::kube::Requirement {
+                    namespaces: std::iter::once(pods.namespace.clone()).collect(),
+                    zones: Default::default(),
+                    verbs: verbs
+                        .iter()
+                        .map(|(v, r)| ((*v).to_owned(), (*r).to_owned()))
+                        .collect(),
+                },
+            ));
+        }
+        if let Some(restart) = &kill.restart {
+            ways.push(if platform.commands.contains_key(restart) {
+                "run the platform's restart command, wait until the member answers"
+            } else {
+                "none: the restart command is not defined"
+            });
+        }
+    } else if platform.embedded {
+        // Whether this process runs the member is known only at preflight (which refuses
+        // before injecting otherwise).
+        ways.push("restart the member (only for the embedded platform run in this process)");
+    } else {
+        a.problem(
+            "namespace",
+            format!(
+                "database \"{db}\" has no way to bring a killed member back, so its primary cannot be killed"
+            ),
+            format!(
+                "set databases.{db}.kill: `links` (each member's Toxiproxy link), `pods` (their StatefulSet pods) or `restart` (a command that starts a member again)"
+            ),
+        );
+    }
+    a.needs.push(Need::MongoKill(db.to_owned()));
     a.effects.push(Effect {
-        what: format!("shutdown of the primary of \"{}\"", args.get("namespace")),
-        // Whether this process can restart the member is known only at run time (the step
-        // refuses before injecting otherwise).
-        undo: "restart the member (only for the embedded platform run in this process)".into(),
+        what: format!("kill of the primary of \"{namespace}\""),
+        undo: if ways.is_empty() {
+            "none".into()
+        } else {
+            ways.join("; or ")
+        },
     });
     a
 }
@@ -328,30 +388,90 @@ async fn stepped_down(world: &mut Drill, namespace: String) -> Result<(), Failur
     Ok(())
 }
 
+/// Numbers the kill toxics of this process, so each name is unique to the drill.
+static NEXT_KILL: AtomicU64 = AtomicU64::new(1);
+
 #[when(regex = r#"^the Mongo primary of "(?P<namespace>[^"]+)" is killed$"#)]
 async fn killed(world: &mut Drill, namespace: String) -> Result<(), Failure> {
     let t = target(world, &namespace)?;
     observe(world, &t).await?;
     let primary = t.primary().await?;
-    if !crate::sim::mongo_member_runs_here(&primary) {
-        return Err(Failure(format!(
-            "the primary {primary} of \"{namespace}\" is not an embedded member of this firedrill process, so it could not be restarted after a kill; nothing was injected (hint: run without --platform, or step the primary down instead)"
-        )));
-    }
-    let undo = Undo::Mongo(MongoUndo::Restart {
-        database: t.database.clone(),
-        host: primary.clone(),
-    });
-    fault_milestones(world, &format!("mongo fault: {namespace}"));
-    world
-        .inject(
-            Change::Fault,
-            &format!("shutdown of the primary {primary} of {}", t.database),
-            undo,
-            t.shutdown(&primary),
-        )
-        .await
-        .map_err(|e| Failure(t.clean(&e.to_string())))?;
+    let way = kill::way(world.platform(), &t.database, &primary)?;
+    let fault = format!(
+        "kill of the primary {primary} of {}: {}",
+        t.database,
+        way.describe()
+    );
+    let injected = match way {
+        Way::Link { link, proxy, url } => {
+            let n = NEXT_KILL.fetch_add(1, Ordering::SeqCst);
+            let toxic = format!("firedrill-{}-{n}-kill-upstream", world.run.run_id);
+            let undo = Undo::Toxiproxy(ToxiproxyUndo {
+                link,
+                proxy: proxy.clone(),
+                action: Action::RemoveToxic {
+                    toxic: toxic.clone(),
+                },
+            });
+            fault_milestones(world, &format!("mongo fault: {namespace}"));
+            world
+                .inject(
+                    Change::Fault,
+                    &fault,
+                    undo,
+                    kill::cut_link(&t.database, &primary, &url, &proxy, &toxic),
+                )
+                .await
+        }
+        Way::Pod {
+            context,
+            namespace: pod_namespace,
+            pod,
+        } => {
+            let platform = world.platform().clone();
+            let deleted_uid =
+                kill::pod_uid(&platform, &t.database, &context, &pod_namespace, &pod).await?;
+            let undo = Undo::Mongo(MongoUndo::PodBack {
+                database: t.database.clone(),
+                host: primary.clone(),
+                context: context.clone(),
+                namespace: pod_namespace.clone(),
+                pod: pod.clone(),
+                deleted_uid,
+            });
+            fault_milestones(world, &format!("mongo fault: {namespace}"));
+            world
+                .inject(
+                    Change::Fault,
+                    &fault,
+                    undo,
+                    kill::delete_pod(&platform, &t.database, &context, &pod_namespace, &pod),
+                )
+                .await
+        }
+        Way::ShutdownAndCommand { command } => {
+            let undo = Undo::Mongo(MongoUndo::RestartByCommand {
+                database: t.database.clone(),
+                host: primary.clone(),
+                command,
+            });
+            fault_milestones(world, &format!("mongo fault: {namespace}"));
+            world
+                .inject(Change::Fault, &fault, undo, t.shutdown(&primary))
+                .await
+        }
+        Way::ShutdownInProcess => {
+            let undo = Undo::Mongo(MongoUndo::Restart {
+                database: t.database.clone(),
+                host: primary.clone(),
+            });
+            fault_milestones(world, &format!("mongo fault: {namespace}"));
+            world
+                .inject(Change::Fault, &fault, undo, t.shutdown(&primary))
+                .await
+        }
+    };
+    injected.map_err(|e| Failure(t.clean(&e.to_string())))?;
     // Elections are timed from the moment the fault acted (its undo on disk), not from
     // before the ledger's flush.
     world.mongo.last_fault = world.last_injected_at();
@@ -623,5 +743,92 @@ async fn unavailable_at_most(world: &mut Drill, duration: String) -> Result<(), 
             format_duration(d)
         ))),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Catalog, Matched, step};
+    use super::*;
+
+    fn reference() -> Platform {
+        crate::platform::load(std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/platforms/production.example.yaml"
+        )))
+        .unwrap_or_else(|p| panic!("platform: {p}"))
+    }
+
+    fn analyze(text: &str, platform: &Platform) -> Analysis {
+        let catalog = Catalog::build().expect("catalog");
+        match catalog.matched(&step("When", text)) {
+            Matched::One { doc, args } => (doc.analyze)(&args, platform),
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_kill_needs_what_its_way_back_needs() {
+        let platform = reference();
+        let links = analyze("the Mongo primary of \"prod-1\" is killed", &platform);
+        assert!(links.problems.is_empty(), "{:?}", links.problems);
+        for link in ["prod-1-member-0", "prod-1-member-1", "prod-1-member-2"] {
+            assert!(
+                links.needs.contains(&Need::ToxiproxyLink(link.into())),
+                "{link}: {:?}",
+                links.needs
+            );
+        }
+        assert!(links.needs.contains(&Need::MongoKill("prod-1".into())));
+
+        let pods = analyze("the Mongo primary of \"prod-2\" is killed", &platform);
+        let kube = pods.needs.iter().find_map(|n| match n {
+            Need::Kube(context, r) => Some((context.clone(), r.clone())),
+            _ => None,
+        });
+        let (context, requirement) = kube.expect("the pods' cluster is needed");
+        assert_eq!(context, "gke_shop_us-west1_primary");
+        assert!(requirement.namespaces.contains("mongo-prod-2"));
+        assert!(
+            requirement
+                .verbs
+                .contains(&("delete".to_owned(), "pods".to_owned()))
+        );
+        assert!(
+            pods.effects[0].undo.contains("StatefulSet"),
+            "{:?}",
+            pods.effects
+        );
+
+        let restart = analyze("the Mongo primary of \"prod-3\" is killed", &platform);
+        assert!(
+            restart.effects[0].undo.contains("restart command"),
+            "{:?}",
+            restart.effects
+        );
+    }
+
+    #[test]
+    fn a_kill_with_no_way_back_is_a_problem_naming_the_database_and_what_to_set() {
+        let platform = crate::platform::load_str(
+            std::path::Path::new("t.yaml"),
+            "name: t\nregions:\n  a: { role: primary }\n  b: { role: failover }\nnamespaces:\n  prod-1: { database: prod-1 }\ndatabases:\n  prod-1:\n    replica-set: rs\n    uri: { env: U }\nsafety:\n  allow:\n    replica-sets: [rs]\n",
+            &|_| None,
+        )
+        .unwrap_or_else(|p| panic!("platform: {p}"));
+        let a = analyze("the Mongo primary of \"prod-1\" is killed", &platform);
+        assert_eq!(a.problems.len(), 1, "{:?}", a.problems);
+        assert!(
+            a.problems[0]
+                .message
+                .contains("database \"prod-1\" has no way to bring a killed member back"),
+            "{:?}",
+            a.problems
+        );
+        assert!(
+            a.problems[0].hint.contains("set databases.prod-1.kill"),
+            "{:?}",
+            a.problems
+        );
     }
 }

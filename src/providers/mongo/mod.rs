@@ -7,6 +7,7 @@
 //! URI nor its password reaches a log, a report or the terminal.
 
 pub mod checker;
+pub mod kill;
 pub mod observer;
 
 use std::collections::BTreeMap;
@@ -134,6 +135,103 @@ pub enum MongoError {
         /// The member.
         host: String,
     },
+    /// A kill of this member would have no way back.
+    #[error(
+        "database \"{database}\": member {host} cannot be killed, there is no way to bring it back; nothing was injected (hint: set databases.{database}.kill: `links` (its Toxiproxy link), `pods` (its StatefulSet pod) or `restart` (a command that starts it again); the embedded platform restarts its own members only when it runs in the drill's process)"
+    )]
+    NoWayBack {
+        /// The database.
+        database: String,
+        /// The member.
+        host: String,
+    },
+    /// The member's Toxiproxy link could not be cut.
+    #[error(
+        "database \"{database}\": cutting the link of member {host} (proxy \"{proxy}\"): {source}"
+    )]
+    Toxiproxy {
+        /// The database.
+        database: String,
+        /// The member.
+        host: String,
+        /// The proxy.
+        proxy: String,
+        /// Why (boxed: the Toxiproxy error is large and this one is rare).
+        source: Box<crate::providers::toxiproxy::Error>,
+    },
+    /// The member's pod could not be read or deleted.
+    #[error(
+        "database \"{database}\": pod {pod} in context \"{context}\": {message} (hint: check databases.{database}.kill.pods and that the context may delete pods there)"
+    )]
+    Pod {
+        /// The database.
+        database: String,
+        /// `namespace/pod`.
+        pod: String,
+        /// The kube context.
+        context: String,
+        /// The API's answer.
+        message: String,
+    },
+    /// The restart command failed.
+    #[error(
+        "database \"{database}\": restarting member {host} with command \"{command}\" failed: {message}"
+    )]
+    Restart {
+        /// The database.
+        database: String,
+        /// The member.
+        host: String,
+        /// The command (a key of `commands`).
+        command: String,
+        /// Why.
+        message: String,
+    },
+    /// The platform maps a member the replica set does not have.
+    #[error(
+        "database \"{database}\": member {host} of the platform is not in the replica set's config (members: {members}) (hint: fix databases.{database}.members; nothing was changed)"
+    )]
+    NotInConfig {
+        /// The database.
+        database: String,
+        /// The member the platform names.
+        host: String,
+        /// The members the set reports.
+        members: String,
+    },
+    /// A killed member did not come back.
+    #[error(
+        "database \"{database}\": member {host} was not back within {within} (last seen: {last}) (hint: bring it back by hand, then run `firedrill recover` again)"
+    )]
+    NotBack {
+        /// The database.
+        database: String,
+        /// The member.
+        host: String,
+        /// The deadline.
+        within: String,
+        /// The last state seen.
+        last: String,
+    },
+}
+
+impl MongoError {
+    /// Whether this error is about `host` (so a second one about it is not reported).
+    #[must_use]
+    pub fn names_host(&self, host: &str) -> bool {
+        match self {
+            MongoError::Unreachable { host: h, .. }
+            | MongoError::WrongSet { host: h, .. }
+            | MongoError::Command { host: h, .. }
+            | MongoError::NoRestart { host: h, .. }
+            | MongoError::NoWayBack { host: h, .. }
+            | MongoError::Toxiproxy { host: h, .. }
+            | MongoError::Restart { host: h, .. }
+            | MongoError::NotInConfig { host: h, .. }
+            | MongoError::NotBack { host: h, .. } => h == host,
+            _ => false,
+        }
+    }
 }
 
 /// Removes a connection string and its password from any text.
@@ -433,6 +531,8 @@ impl Target {
         let mut hosts: Vec<String> = seeds;
         hosts.extend(self.regions.keys().cloned());
         let mut checked = Vec::new();
+        // Every host a member reports as part of the set.
+        let mut reported: Vec<String> = Vec::new();
         let mut i = 0;
         while i < hosts.len() {
             let host = hosts[i].clone();
@@ -455,12 +555,33 @@ impl Target {
                         });
                     }
                     for h in hello.hosts {
+                        if !reported.contains(&h) {
+                            reported.push(h.clone());
+                        }
                         if !hosts.contains(&h) {
                             hosts.push(h);
                         }
                     }
                 }
                 Err(e) => problems.push(e),
+            }
+        }
+        // A member the platform maps (for its region) that the replica set does not list is
+        // a typo or a member removed since: every step would misplace it.
+        let listed: Vec<&String> = reported.iter().collect();
+        if !listed.is_empty() {
+            for host in self.regions.keys() {
+                if !reported.contains(host) && !problems.iter().any(|p| p.names_host(host)) {
+                    problems.push(MongoError::NotInConfig {
+                        database: self.database.clone(),
+                        host: host.clone(),
+                        members: listed
+                            .iter()
+                            .map(|h| h.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    });
+                }
             }
         }
         if problems.is_empty() {
@@ -847,6 +968,31 @@ pub enum MongoUndo {
         /// The member.
         host: String,
     },
+    /// Run the platform's restart command for a member killed with `shutdown`, then wait until
+    /// it answers.
+    RestartByCommand {
+        /// The database.
+        database: String,
+        /// The member.
+        host: String,
+        /// The command (a key of `commands`).
+        command: String,
+    },
+    /// Wait until the StatefulSet has re-created the deleted pod of a member and it is Ready.
+    PodBack {
+        /// The database.
+        database: String,
+        /// The member.
+        host: String,
+        /// The kube context.
+        context: String,
+        /// The pod's namespace.
+        namespace: String,
+        /// The pod.
+        pod: String,
+        /// The uid of the deleted pod, to tell the re-created one from it.
+        deleted_uid: String,
+    },
     /// Put the saved priorities back (at a new config version).
     RestoreConfig {
         /// The database.
@@ -869,6 +1015,23 @@ impl MongoUndo {
             MongoUndo::Restart { database, host } => {
                 format!("restart member {host} of database {database}")
             }
+            MongoUndo::RestartByCommand {
+                database,
+                host,
+                command,
+            } => format!(
+                "run command \"{command}\" to restart member {host} of database {database}, then wait until it answers"
+            ),
+            MongoUndo::PodBack {
+                database,
+                host,
+                context,
+                namespace,
+                pod,
+                ..
+            } => format!(
+                "wait until pod {namespace}/{pod} (member {host} of database {database}, context \"{context}\") is re-created and Ready"
+            ),
             MongoUndo::RestoreConfig { database, saved } => format!(
                 "restore the priorities of database {database} as of config version {} ({})",
                 saved.version,
@@ -906,6 +1069,29 @@ impl MongoUndo {
                         host: host.clone(),
                     }),
                 }
+            }
+            MongoUndo::RestartByCommand {
+                database,
+                host,
+                command,
+            } => kill::restart_by_command(platform, database, host, command, clock).await,
+            MongoUndo::PodBack {
+                database,
+                host,
+                context,
+                namespace,
+                pod,
+                deleted_uid,
+            } => {
+                kill::wait_pod_back(
+                    platform,
+                    database,
+                    host,
+                    (context, namespace, pod),
+                    deleted_uid,
+                    clock,
+                )
+                .await
             }
             MongoUndo::RestoreConfig { database, saved } => {
                 let target = Target::resolve(platform, database)?;
@@ -963,6 +1149,32 @@ pub async fn preflight(
                 crate::diagnostic::Problem::at(at(key), target.clean(&e.to_string()))
                     .hint("Nothing was injected"),
             );
+        }
+    }
+}
+
+/// Preflight of a kill: every member of the replica set has a way to be killed and brought
+/// back ([`kill::way`]), so whichever is primary when the step runs, its kill can be undone.
+/// Problems are located at `databases.<database>.kill`.
+pub async fn preflight_kill(
+    database: &str,
+    platform: &Platform,
+    problems: &mut crate::diagnostic::Problems,
+) {
+    let at = platform.locate(&format!("databases.{database}.kill"));
+    let Ok(target) = Target::resolve(platform, database) else {
+        return; // the Mongo preflight reports it
+    };
+    let hosts = match target.members().await {
+        Ok(members) => members.into_iter().map(|m| m.host).collect::<Vec<_>>(),
+        Err(_) => return, // the Mongo preflight reports it
+    };
+    for host in hosts {
+        if let Err(e) = kill::way(platform, database, &host) {
+            problems.push(crate::diagnostic::Problem::at(
+                at.clone(),
+                target.clean(&e.to_string()),
+            ));
         }
     }
 }

@@ -263,6 +263,9 @@ pub(crate) struct Config {
 pub(crate) struct Member {
     pub up: bool,
     pub partitioned: bool,
+    /// The other members' heartbeats to this member's advertised address fail (a proxy in
+    /// front of it cut the link): to them it is as good as partitioned.
+    pub link_down: bool,
     pub primary: bool,
     /// This member's view of the current term.
     pub term: i64,
@@ -343,11 +346,11 @@ pub(crate) struct SetState {
 }
 
 impl SetState {
-    /// A set whose members listen on `ports` (index = member `_id`), all secondaries with an
+    /// A set whose members are reached at `hosts` (index = member `_id`), all secondaries with an
     /// initiating election scheduled for the highest-priority member.
     pub(crate) fn new(
         spec: &ReplicaSetSpec,
-        ports: &[u16],
+        hosts: &[String],
         now: PlatformTime,
         wall_origin_secs: u64,
     ) -> Self {
@@ -356,11 +359,11 @@ impl SetState {
         let members_cfg: Vec<MemberConfig> = spec
             .members
             .iter()
-            .zip(ports)
+            .zip(hosts)
             .enumerate()
-            .map(|(i, (m, port))| MemberConfig {
+            .map(|(i, (m, host))| MemberConfig {
                 id: i32::try_from(i).unwrap_or(i32::MAX),
-                host: format!("127.0.0.1:{port}"),
+                host: host.clone(),
                 priority: m.priority,
                 votes: 1,
                 tags: bson::doc! {"region": m.region.clone()},
@@ -370,6 +373,7 @@ impl SetState {
             .map(|_| Member {
                 up: true,
                 partitioned: false,
+                link_down: false,
                 primary: false,
                 term: 0,
                 oplog: Vec::new(),
@@ -427,7 +431,13 @@ impl SetState {
     /// Whether `a` and `b` can exchange heartbeats and oplog entries.
     pub(crate) fn connected(&self, a: usize, b: usize) -> bool {
         let (ma, mb) = (&self.members[a], &self.members[b]);
-        a == b || (ma.up && mb.up && !ma.partitioned && !mb.partitioned)
+        a == b
+            || (ma.up
+                && mb.up
+                && !ma.partitioned
+                && !mb.partitioned
+                && !ma.link_down
+                && !mb.link_down)
     }
 
     pub(crate) fn voters(&self) -> usize {
@@ -1028,8 +1038,10 @@ mod tests {
             seed: 7,
             timing: Timing::default(),
         };
-        let ports: Vec<u16> = (0..priorities.len()).map(|i| 40_000 + i as u16).collect();
-        SetState::new(&spec, &ports, PlatformTime::ZERO, 1_700_000_000)
+        let hosts: Vec<String> = (0..priorities.len())
+            .map(|i| format!("127.0.0.1:{}", 40_000 + i))
+            .collect();
+        SetState::new(&spec, &hosts, PlatformTime::ZERO, 1_700_000_000)
     }
 
     fn at(ms: u64) -> PlatformTime {

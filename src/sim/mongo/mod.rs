@@ -37,6 +37,7 @@
 mod commands;
 mod engine;
 mod error;
+mod heartbeat;
 mod query;
 mod server;
 mod spec;
@@ -44,5 +45,5 @@ mod wire;
 
 pub use engine::{Election, ElectionReason, MemberState, Rollback};
 pub use error::Error;
-pub use server::{MemberStatus, ReplicaSet, SetStatus};
+pub use server::{Bound, MemberStatus, ReplicaSet, SetStatus};
 pub use spec::{MemberSpec, ReplicaSetSpec, Timing};

@@ -37,6 +37,8 @@ pub(crate) struct Shared {
     next_connection: AtomicI64,
     listeners: Mutex<Vec<Option<JoinHandle<()>>>>,
     ports: Vec<u16>,
+    /// The address each member is reached at: its own port, or a proxy in front of it.
+    hosts: Vec<String>,
     name: String,
 }
 
@@ -130,6 +132,114 @@ impl Shared {
 pub struct ReplicaSet {
     shared: Arc<Shared>,
     supervisor: JoinHandle<()>,
+    heartbeats: Vec<JoinHandle<()>>,
+}
+
+/// A replica set whose members' ports are bound but which does not run yet: the moment to
+/// put a proxy in front of a member ([`Bound::advertise`]), since the proxy needs the
+/// member's port and the member's configuration names the proxy.
+pub struct Bound {
+    spec: ReplicaSetSpec,
+    listeners: Vec<(TcpListener, u16)>,
+    hosts: Vec<String>,
+}
+
+impl Bound {
+    /// Every member's own `127.0.0.1:port`, in `_id` order (the upstream of a proxy).
+    #[must_use]
+    pub fn listen_addrs(&self) -> Vec<String> {
+        self.listeners
+            .iter()
+            .map(|(_, p)| format!("127.0.0.1:{p}"))
+            .collect()
+    }
+
+    /// Names `host` (a proxy's listen address) as the address of `member` in the replica set
+    /// config: clients discover it there and the other members heartbeat it there over TCP,
+    /// so cutting the proxy isolates the member as a cut network path would.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownMember`] when there is no such member.
+    pub fn advertise(&mut self, member: usize, host: impl Into<String>) -> Result<(), Error> {
+        let members = self.hosts.join(",");
+        let slot = self
+            .hosts
+            .get_mut(member)
+            .ok_or_else(|| Error::UnknownMember {
+                set: self.spec.name.clone(),
+                host: format!("member {member}"),
+                members,
+            })?;
+        *slot = host.into();
+        Ok(())
+    }
+
+    /// Starts the members and waits for the first primary.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoPrimary`] when no primary is elected within three election timeouts.
+    pub async fn start(self, clock: Clock) -> Result<ReplicaSet, Error> {
+        let Bound {
+            spec,
+            listeners,
+            hosts,
+        } = self;
+        let ports: Vec<u16> = listeners.iter().map(|(_, p)| *p).collect();
+        let wall_origin = clock
+            .wall_origin()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let state = SetState::new(&spec, &hosts, clock.now(), wall_origin);
+        let (changed, _) = watch::channel(0);
+        let shared = Arc::new(Shared {
+            clock,
+            state: Mutex::new(state),
+            changed,
+            cursors: Mutex::new(HashMap::new()),
+            next_cursor: AtomicI64::new(1),
+            next_connection: AtomicI64::new(1),
+            listeners: Mutex::new(Vec::new()),
+            ports,
+            hosts,
+            name: spec.name.clone(),
+        });
+        let tasks: Vec<Option<JoinHandle<()>>> = listeners
+            .into_iter()
+            .enumerate()
+            .map(|(m, (listener, _))| Some(tokio::spawn(accept(shared.clone(), m, listener))))
+            .collect();
+        *relock(&shared.listeners) = tasks;
+        let heartbeats = shared
+            .hosts
+            .iter()
+            .zip(&shared.ports)
+            .enumerate()
+            .filter(|(_, (host, port))| **host != format!("127.0.0.1:{port}"))
+            .map(|(m, (host, _))| {
+                tokio::spawn(super::heartbeat::watch(shared.clone(), m, host.clone()))
+            })
+            .collect();
+        let supervisor = tokio::spawn(supervise(shared.clone()));
+        let set = ReplicaSet {
+            shared,
+            supervisor,
+            heartbeats,
+        };
+        let budget = spec.timing.election_timeout * 3 + spec.timing.election_round;
+        let elected = clock
+            .timeout(budget, set.wait_until(|s| s.primary.clone()))
+            .await;
+        match elected {
+            Ok(_) => Ok(set),
+            Err(_) => Err(Error::NoPrimary {
+                set: spec.name,
+                waited: budget,
+            }),
+        }
+    }
 }
 
 /// Ground truth about one member.
@@ -147,6 +257,8 @@ pub struct MemberStatus {
     pub term: i64,
     /// Whether it is cut off from the other members.
     pub partitioned: bool,
+    /// Whether the other members' heartbeats to its advertised address fail.
+    pub link_down: bool,
     /// How many oplog entries it holds.
     pub oplog_len: usize,
     /// Whether it is holding writes while it steps down.
@@ -174,6 +286,15 @@ impl ReplicaSet {
     /// The spec's validation errors, [`Error::Bind`] when a port cannot be bound, and
     /// [`Error::NoPrimary`] when no primary is elected within three election timeouts.
     pub async fn start(spec: ReplicaSetSpec, clock: Clock) -> Result<Self, Error> {
+        Self::bind(spec).await?.start(clock).await
+    }
+
+    /// Binds every member's loopback port without starting the set (see [`Bound`]).
+    ///
+    /// # Errors
+    ///
+    /// The spec's validation errors and [`Error::Bind`].
+    pub async fn bind(spec: ReplicaSetSpec) -> Result<Bound, Error> {
         spec.validate()?;
         let mut listeners = Vec::new();
         for member in 0..spec.members.len() {
@@ -197,44 +318,15 @@ impl ReplicaSet {
                 .port();
             listeners.push((listener, port));
         }
-        let ports: Vec<u16> = listeners.iter().map(|(_, p)| *p).collect();
-        let wall_origin = clock
-            .wall_origin()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let state = SetState::new(&spec, &ports, clock.now(), wall_origin);
-        let (changed, _) = watch::channel(0);
-        let shared = Arc::new(Shared {
-            clock,
-            state: Mutex::new(state),
-            changed,
-            cursors: Mutex::new(HashMap::new()),
-            next_cursor: AtomicI64::new(1),
-            next_connection: AtomicI64::new(1),
-            listeners: Mutex::new(Vec::new()),
-            ports,
-            name: spec.name.clone(),
-        });
-        let tasks: Vec<Option<JoinHandle<()>>> = listeners
-            .into_iter()
-            .enumerate()
-            .map(|(m, (listener, _))| Some(tokio::spawn(accept(shared.clone(), m, listener))))
+        let hosts = listeners
+            .iter()
+            .map(|(_, p)| format!("127.0.0.1:{p}"))
             .collect();
-        *relock(&shared.listeners) = tasks;
-        let supervisor = tokio::spawn(supervise(shared.clone()));
-        let set = Self { shared, supervisor };
-        let budget = spec.timing.election_timeout * 3 + spec.timing.election_round;
-        let elected = clock
-            .timeout(budget, set.wait_until(|s| s.primary.clone()))
-            .await;
-        match elected {
-            Ok(_) => Ok(set),
-            Err(_) => Err(Error::NoPrimary {
-                set: spec.name,
-                waited: budget,
-            }),
-        }
+        Ok(Bound {
+            spec,
+            listeners,
+            hosts,
+        })
     }
 
     /// The replica set's name.
@@ -249,9 +341,16 @@ impl ReplicaSet {
         self.shared.clock
     }
 
-    /// Every member's `127.0.0.1:port`, in `_id` order.
+    /// Every member's address as the replica set config names it (its `127.0.0.1:port`, or
+    /// the proxy it was advertised behind), in `_id` order.
     #[must_use]
     pub fn hosts(&self) -> Vec<String> {
+        self.shared.hosts.clone()
+    }
+
+    /// Every member's own `127.0.0.1:port`, in `_id` order.
+    #[must_use]
+    pub fn listen_addrs(&self) -> Vec<String> {
         self.shared
             .ports
             .iter()
@@ -324,9 +423,11 @@ impl ReplicaSet {
     }
 
     fn index_of(&self, host: &str) -> Result<usize, Error> {
+        let own = self.listen_addrs();
         self.hosts()
             .iter()
-            .position(|h| h == host)
+            .zip(&own)
+            .position(|(h, o)| h == host || o == host)
             .ok_or_else(|| Error::UnknownMember {
                 set: self.shared.name.clone(),
                 host: host.to_owned(),
@@ -425,6 +526,9 @@ impl ReplicaSet {
 impl Drop for ReplicaSet {
     fn drop(&mut self) {
         self.supervisor.abort();
+        for task in &self.heartbeats {
+            task.abort();
+        }
         for task in relock(&self.shared.listeners)
             .iter_mut()
             .filter_map(Option::take)
@@ -450,6 +554,7 @@ fn status_of(st: &SetState, now: PlatformTime) -> SetStatus {
                 state: m.state(),
                 term: m.term,
                 partitioned: m.partitioned,
+                link_down: m.link_down,
                 oplog_len: m.oplog.len(),
                 writes_held: m.stepping_down,
             })

@@ -246,6 +246,50 @@ fn statements<'a>(cmd: &'a Document, field: &str) -> Vec<&'a Document> {
         .unwrap_or_default()
 }
 
+/// What one statement of a write did, and the oplog entry it appended (none when it was
+/// answered from the session's record, or changed nothing).
+type Statement = Result<(StmtResult, Option<OpTime>), CommandError>;
+
+/// Runs the statements under `field` of a write command, with the prologue insert, update and
+/// delete share: the statement index, a retried statement answered from the session's record
+/// instead of running again, and `ordered` (the first error stops the batch; unordered writes
+/// go on and report every error).
+fn each_statement(
+    st: &mut SetState,
+    m: usize,
+    cmd: &Document,
+    field: &str,
+    session: Option<&Session>,
+    mut run: impl FnMut(&mut SetState, i32, &Document) -> Statement,
+) -> Result<WriteOutcome, CommandError> {
+    let ordered = cmd.get_bool("ordered").unwrap_or(true);
+    let mut out = WriteOutcome::default();
+    for (i, spec) in statements(cmd, field).into_iter().enumerate() {
+        let stmt = i32::try_from(i).unwrap_or(i32::MAX);
+        let done = match retried(st, m, session, stmt)? {
+            Some(prev) => Ok((prev, None)),
+            None => run(st, stmt, spec),
+        };
+        match done {
+            Ok((r, appended)) => {
+                out.n += r.n;
+                out.n_modified += r.n_modified;
+                if let Some(id) = r.upserted {
+                    out.upserted.push(doc! {"index": stmt, "_id": id});
+                }
+                out.last = appended.or(out.last);
+            }
+            Err(e) => {
+                out.write_errors.push(write_error(i, &e));
+                if ordered {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn insert(
     st: &mut SetState,
     m: usize,
@@ -254,14 +298,7 @@ fn insert(
     cmd: &Document,
     session: Option<&Session>,
 ) -> Result<WriteOutcome, CommandError> {
-    let ordered = cmd.get_bool("ordered").unwrap_or(true);
-    let mut out = WriteOutcome::default();
-    for (i, doc) in statements(cmd, "documents").into_iter().enumerate() {
-        let stmt = i32::try_from(i).unwrap_or(i32::MAX);
-        if let Some(prev) = retried(st, m, session, stmt)? {
-            out.n += prev.n;
-            continue;
-        }
+    each_statement(st, m, cmd, "documents", session, |st, stmt, doc| {
         let mut doc = doc.clone();
         if !doc.contains_key("_id") {
             let mut with_id = doc! {"_id": ObjectId::new()};
@@ -276,18 +313,13 @@ fn insert(
             .and_then(|c| c.get(&id))
             .is_some();
         if exists {
-            let e = CommandError::new(
+            return Err(CommandError::new(
                 11000,
                 "DuplicateKey",
                 format!(
                     "E11000 duplicate key error collection: {ns} index: _id_ dup key: {{ _id: {id} }}"
                 ),
-            );
-            out.write_errors.push(write_error(i, &e));
-            if ordered {
-                break;
-            }
-            continue;
+            ));
         }
         let result = StmtResult {
             n: 1,
@@ -300,12 +332,10 @@ fn insert(
                 ns: ns.to_owned(),
                 doc,
             }],
-            txn_tag(session, stmt, result),
+            txn_tag(session, stmt, result.clone()),
         );
-        out.last = Some(optime);
-        out.n += 1;
-    }
-    Ok(out)
+        Ok((result, Some(optime)))
+    })
 }
 
 fn update(
@@ -316,32 +346,10 @@ fn update(
     cmd: &Document,
     session: Option<&Session>,
 ) -> Result<WriteOutcome, CommandError> {
-    let ordered = cmd.get_bool("ordered").unwrap_or(true);
-    let mut out = WriteOutcome::default();
-    for (i, spec) in statements(cmd, "updates").into_iter().enumerate() {
-        let stmt = i32::try_from(i).unwrap_or(i32::MAX);
-        let result = match retried(st, m, session, stmt)? {
-            Some(prev) => Ok(prev),
-            None => update_one(st, m, now, ns, spec, session, stmt),
-        };
-        match result {
-            Ok(r) => {
-                out.n += r.n;
-                out.n_modified += r.n_modified;
-                if let Some(id) = r.upserted {
-                    out.upserted.push(doc! {"index": stmt, "_id": id});
-                }
-                out.last = Some(st.members[m].last_optime());
-            }
-            Err(e) => {
-                out.write_errors.push(write_error(i, &e));
-                if ordered {
-                    break;
-                }
-            }
-        }
-    }
-    Ok(out)
+    each_statement(st, m, cmd, "updates", session, |st, stmt, spec| {
+        let result = update_one(st, m, now, ns, spec, session, stmt)?;
+        Ok((result, Some(st.members[m].last_optime())))
+    })
 }
 
 fn update_one(
@@ -422,26 +430,10 @@ fn delete(
     cmd: &Document,
     session: Option<&Session>,
 ) -> Result<WriteOutcome, CommandError> {
-    let ordered = cmd.get_bool("ordered").unwrap_or(true);
-    let mut out = WriteOutcome::default();
-    for (i, spec) in statements(cmd, "deletes").into_iter().enumerate() {
-        let stmt = i32::try_from(i).unwrap_or(i32::MAX);
-        if let Some(prev) = retried(st, m, session, stmt)? {
-            out.n += prev.n;
-            continue;
-        }
+    each_statement(st, m, cmd, "deletes", session, |st, stmt, spec| {
         let filter = spec.get_document("q").cloned().unwrap_or_default();
         let limit = number(spec.get("limit")).unwrap_or(0.0);
-        let mut matched = match filtered(st, m, ns, &filter) {
-            Ok(d) => d,
-            Err(e) => {
-                out.write_errors.push(write_error(i, &e));
-                if ordered {
-                    break;
-                }
-                continue;
-            }
-        };
+        let mut matched = filtered(st, m, ns, &filter)?;
         if limit >= 1.0 {
             matched.truncate(1);
         }
@@ -456,12 +448,10 @@ fn delete(
             n: i64::try_from(ops.len()).unwrap_or(i64::MAX),
             ..StmtResult::default()
         };
-        out.n += result.n;
-        if !ops.is_empty() || session.is_some() {
-            out.last = Some(st.append(m, now, ops, txn_tag(session, stmt, result)));
-        }
-    }
-    Ok(out)
+        let appended = (!ops.is_empty() || session.is_some())
+            .then(|| st.append(m, now, ops, txn_tag(session, stmt, result.clone())));
+        Ok((result, appended))
+    })
 }
 
 /// `findAndModify`: one document found, updated or removed atomically, the real server's
