@@ -131,3 +131,34 @@ Feature: Bad input is a clear error with file:line:column and a hint, and nothin
     When I run `firedrill run --tags '@a and and'`
     Then the exit code is 2
     And the output contains "is not a tag expression"
+
+  Scenario: an SLO that is not a percentage names its line
+    Given the file "slo.yaml":
+      """
+      name: local
+      regions:
+        here: { role: primary }
+        there: { role: failover }
+      probes:
+        service: { url: "http://127.0.0.1:9/", slo: "ninety-nine" }
+      """
+    When I run `firedrill validate --platform slo.yaml`
+    Then the exit code is 2
+    And the output contains "slo.yaml:6:42:"
+    And the output contains "slo \"ninety-nine\" is not a percentage"
+
+  Scenario: an SLO step on a probe without an SLO is an error at the step
+    Given the file "drills/slo.feature":
+      """
+      Feature: slo
+        Scenario: errors within the SLO
+          Given the "service" probe is running
+          When the fault "marker" is injected
+          Then the "service" probe's error rate is within its SLO
+      """
+    When I run `firedrill run drills/slo.feature --platform platform.yaml --yes`
+    Then the exit code is 2
+    And the output contains "slo.feature:5:"
+    And the output contains "probe \"service\" has no slo in the platform"
+    And the output contains "add e.g. `slo: 99%` under probes.service"
+    And the file "faulted" does not exist

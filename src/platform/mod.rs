@@ -360,6 +360,25 @@ pub struct Probe {
     /// Consecutive good answers after which the service counts as answering.
     #[serde(default = "default_stable_after")]
     pub stable_after: u32,
+    /// The availability objective of what it probes, e.g. `99%`: its error budget (1%) is what
+    /// "the probe's error rate is within its SLO" allows.
+    #[serde(default)]
+    pub slo: Option<String>,
+}
+
+impl Probe {
+    /// The SLO as a percentage, when it is one (`99.9%` → 99.9).
+    #[must_use]
+    pub fn slo_percent(&self) -> Option<f64> {
+        self.slo
+            .as_deref()?
+            .trim()
+            .strip_suffix('%')?
+            .trim()
+            .parse()
+            .ok()
+            .filter(|p: &f64| *p > 0.0 && *p <= 100.0)
+    }
 }
 
 fn default_probe_interval() -> Duration {

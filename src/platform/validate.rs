@@ -275,6 +275,17 @@ impl Platform {
                     "use e.g. 2s".into(),
                 );
             }
+            if let Some(slo) = &probe.slo
+                && probe.slo_percent().is_none()
+            {
+                problem(
+                    &format!("probes.{name}.slo"),
+                    format!(
+                        "probe \"{name}\": slo \"{slo}\" is not a percentage above 0 and at most 100"
+                    ),
+                    "write the availability objective, e.g. slo: 99.9%".into(),
+                );
+            }
             if probe.stable_after == 0 {
                 problem(
                     &format!("probes.{name}.stable-after"),

@@ -27,6 +27,14 @@ pub const DOCS: &[StepDoc] = &[
     },
     StepDoc {
         keyword: "Then",
+        pattern: "the \"{probe}\" probe's error rate is within its SLO",
+        example: "the \"front-door\" probe's error rate is within its SLO",
+        doc: "As `at most {percent}% …were bad`, with the error budget the platform gives the probe: 100% minus its `slo` (e.g. `slo: 99%` allows 1% bad answers).",
+        domain: "probes",
+        analyze: analyze_slo,
+    },
+    StepDoc {
+        keyword: "Then",
         pattern: "at most {percent}% of the \"{probe}\" probe's answers were slower than {latency}",
         example: "at most 5% of the \"prod-1-orders\" probe's answers were slower than 2s",
         doc: "A latency budget: of the running probe's answers since `fault injected` (since the scenario started when there is no fault), at most {percent}% were bad or took longer than {latency}. The verdict names the p50 and p95 of the good answers.",
@@ -77,6 +85,21 @@ fn analyze_error_rate(args: &Args, platform: &Platform) -> Analysis {
     a
 }
 
+fn analyze_slo(args: &Args, platform: &Platform) -> Analysis {
+    let mut a = analyze_probe(args, platform);
+    let probe = args.get("probe");
+    if let Some(p) = platform.probes.get(probe)
+        && p.slo_percent().is_none()
+    {
+        a.problem(
+            "probe",
+            format!("probe \"{probe}\" has no slo in the platform"),
+            format!("add e.g. `slo: 99%` under probes.{probe}"),
+        );
+    }
+    a
+}
+
 fn analyze_latency_budget(args: &Args, platform: &Platform) -> Analysis {
     let mut a = analyze_error_rate(args, platform);
     a.duration("latency", args.get("latency"));
@@ -94,6 +117,17 @@ async fn probe_is_running(world: &mut Drill, probe: String) -> Result<(), Failur
     world.start_probe(&probe).map(|_| ()).map_err(Failure)
 }
 
+#[then(regex = r#"^the "(?P<probe>[^"]+)" probe's error rate is within its SLO$"#)]
+async fn error_rate_within_slo(world: &mut Drill, probe: String) -> Result<(), Failure> {
+    let slo = world
+        .platform()
+        .probes
+        .get(&probe)
+        .and_then(crate::platform::Probe::slo_percent)
+        .ok_or_else(|| Failure(format!("probe \"{probe}\" has no slo in the platform")))?;
+    error_rate_at_most(world, 100.0 - slo, &probe)
+}
+
 #[then(
     regex = r#"^at most (?P<percent>[0-9.]+)% of the "(?P<probe>[^"]+)" probe's answers were bad$"#
 )]
@@ -105,7 +139,13 @@ async fn error_rate_within(
     let budget: f64 = percent
         .parse()
         .map_err(|_| Failure(format!("\"{percent}\" is not a percentage")))?;
-    let running = world.probes.get(&probe).ok_or_else(|| Failure(format!("probe \"{probe}\" is not running (hint: add `Given the \"{probe}\" probe is running` before the fault)")))?;
+    error_rate_at_most(world, budget, &probe)
+}
+
+fn error_rate_at_most(world: &Drill, budget: f64, probe: &str) -> Result<(), Failure> {
+    // 100 − 99.9 is 0.0999…: show the budget as it was written.
+    let budget = (budget * 1000.0).round() / 1000.0;
+    let running = world.probes.get(probe).ok_or_else(|| Failure(format!("probe \"{probe}\" is not running (hint: add `Given the \"{probe}\" probe is running` before the fault)")))?;
     let state = running.state();
     let total = state.good + state.bad;
     if total == 0 {
