@@ -62,6 +62,7 @@ async fn milestones_land_within_one_probe_interval_of_the_change() {
         body_contains: None,
         region_header: Some("x-served-by".into()),
         stable_after: 3,
+        slo: None,
     };
     let clock = Clock::real();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<ProbeMilestone>();
