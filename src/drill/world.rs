@@ -186,6 +186,8 @@ pub struct Drill {
     pub probes: BTreeMap<String, Running>,
     /// The MongoDB steps' observers, write checkers and reports.
     pub mongo: crate::steps::mongo::Scenario,
+    /// The Kubernetes steps' snapshots from the scenario's start.
+    pub kube: crate::steps::kube::Scenario,
 }
 
 impl fmt::Debug for Drill {
@@ -209,6 +211,7 @@ impl Drill {
             undone: Vec::new(),
             probes: BTreeMap::new(),
             mongo: crate::steps::mongo::Scenario::default(),
+            kube: crate::steps::kube::Scenario::default(),
         })
     }
 

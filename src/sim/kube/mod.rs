@@ -17,6 +17,7 @@
 mod controller;
 mod discovery;
 mod error;
+mod gate;
 mod objects;
 mod patch;
 mod resources;
@@ -225,6 +226,8 @@ pub struct Cluster {
     shared: Arc<Shared>,
     addr: SocketAddr,
     tasks: Vec<JoinHandle<()>>,
+    /// True while the server resets every connection ([`Cluster::set_down`]).
+    down: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -340,16 +343,11 @@ impl Cluster {
         let app = axum::Router::new()
             .fallback(server::handle)
             .with_state(shared.clone());
-        // Watch events are small writes: without TCP_NODELAY, Nagle and delayed ACKs hold them
-        // back for tens of milliseconds.
-        let listener = axum::serve::ListenerExt::tap_io(
-            listener,
-            |tcp: &mut tokio::net::TcpStream| {
-                if let Err(e) = tcp.set_nodelay(true) {
-                    tracing::debug!(error = %e, "cannot set TCP_NODELAY on a Kubernetes API connection");
-                }
-            },
-        );
+        let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let listener = gate::Gated {
+            inner: listener,
+            down: Arc::clone(&down),
+        };
         let serve = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::error!(error = %e, "embedded Kubernetes API server stopped");
@@ -361,6 +359,7 @@ impl Cluster {
             shared,
             addr,
             tasks: vec![serve, control],
+            down,
         })
     }
 
@@ -548,6 +547,16 @@ impl Cluster {
     pub fn set_dark(&self, dark: bool) {
         self.shared.dark.send_replace(dark);
         if dark {
+            self.close_watches();
+        }
+    }
+
+    /// Takes the API server down (`true`): every connection, open or new, is reset at its next
+    /// read or write, so clients get transport errors at once (a crashed control plane, not a
+    /// silent one: see [`Cluster::set_dark`] for that). `false` brings it back with its objects.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, std::sync::atomic::Ordering::SeqCst);
+        if down {
             self.close_watches();
         }
     }
