@@ -532,6 +532,12 @@ impl Cluster {
             .insert((verb.to_owned(), resource.to_owned()));
     }
 
+    /// Like [`Cluster::forbid`], only in `namespace` (a Role that grants the verb in the other
+    /// namespaces but not this one).
+    pub fn forbid_in(&self, verb: &str, resource: &str, namespace: &str) {
+        self.forbid(verb, &format!("{resource}@{namespace}"));
+    }
+
     /// Lifts a [`Cluster::forbid`].
     pub fn allow(&self, verb: &str, resource: &str) {
         self.shared
