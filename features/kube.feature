@@ -77,3 +77,17 @@ Feature: Kubernetes zone and region faults on the embedded platform
     And the output contains "[us-west1] deployment prod-3/storefront was scaled from 3 to 0 replicas"
     And the output contains "1 passed, 1 failed"
     And the ledger ".firedrill/ledger.jsonl" has 0 outstanding faults
+
+  Scenario: a pod kill takes two storefront pods of prod-1, leaves the other namespaces alone, and waits for replacements
+    Given the file "drills/kill.feature":
+      """
+      Feature: kill
+        Scenario: two prod-1 pods are killed
+          When 2 pods of "app=storefront" in "prod-1" are killed
+          Then namespaces "prod-2" and "prod-3" were never touched
+      """
+    When I run `firedrill run drills`
+    Then the exit code is 0
+    And the output contains "injected: pod-kill 2 of \"app=storefront\" in prod-1"
+    And the output contains "undone: pod-kill 2 of \"app=storefront\" in prod-1"
+    And the ledger ".firedrill/ledger.jsonl" has 0 outstanding faults
