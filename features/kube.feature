@@ -78,12 +78,12 @@ Feature: Kubernetes zone and region faults on the embedded platform
     And the output contains "1 passed, 1 failed"
     And the ledger ".firedrill/ledger.jsonl" has 0 outstanding faults
 
-  Scenario: a pod kill takes two storefront pods of prod-1, leaves the other namespaces alone, and waits for replacements
+  Scenario: a pod kill takes half the storefront pods of prod-1, leaves the other namespaces alone, and waits for replacements
     Given the file "drills/kill.feature":
       """
       Feature: kill
-        Scenario: two prod-1 pods are killed
-          When 2 pods of "app=storefront" in "prod-1" are killed
+        Scenario: half the prod-1 pods are killed
+          When 50% of the pods of "app=storefront" in "prod-1" are killed
           Then namespaces "prod-2" and "prod-3" were never touched
       """
     When I run `firedrill run drills`

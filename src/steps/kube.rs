@@ -67,7 +67,7 @@ pub const DOCS: &[StepDoc] = &[
         keyword: "When",
         pattern: "{count} pods of \"{selector}\" in \"{namespace}\"[ of region \"{region}\"] are killed",
         example: "2 pods of \"app=storefront\" in \"prod-1\" are killed",
-        doc: "Deletes that many Ready pods matching the label selector (or `{percent}% of the pods of \"{selector}\" in \"{namespace}\"`, rounded up), chosen by a seeded generator, in the cluster of the region (default: the primary region). The undo waits until as many pods are Ready as before.",
+        doc: "Deletes that many pods matching the label selector (not already being deleted) (or `{percent}% of the pods of \"{selector}\" in \"{namespace}\"`, rounded up), chosen by a seeded generator, in the cluster of the region (default: the primary region). The undo waits until as many pods are Ready as before.",
         domain: "kube",
         analyze: analyze_pod_kill,
     },

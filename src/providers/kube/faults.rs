@@ -366,6 +366,31 @@ impl Conn {
         namespace: &str,
         selector: &str,
     ) -> Result<Vec<String>, KubeError> {
+        self.pods_where(namespace, selector, is_ready).await
+    }
+
+    /// Pods of `namespace` matching `selector` that are not being deleted, by name.
+    ///
+    /// # Errors
+    ///
+    /// [`KubeError`] for the list.
+    pub async fn live_pods(
+        &self,
+        namespace: &str,
+        selector: &str,
+    ) -> Result<Vec<String>, KubeError> {
+        self.pods_where(namespace, selector, |p| {
+            p.metadata.deletion_timestamp.is_none()
+        })
+        .await
+    }
+
+    async fn pods_where(
+        &self,
+        namespace: &str,
+        selector: &str,
+        keep: impl Fn(&Pod) -> bool,
+    ) -> Result<Vec<String>, KubeError> {
         let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
         let params = ListParams::default().labels(selector);
         let pods = self
@@ -376,19 +401,20 @@ impl Conn {
         let mut names: Vec<String> = pods
             .items
             .into_iter()
-            .filter(is_ready)
+            .filter(|p| keep(p))
             .filter_map(|p| p.metadata.name)
             .collect();
         names.sort();
         Ok(names)
     }
 
-    /// Picks the pods a pod kill takes among the Ready pods matching `selector`: `kill` of
-    /// them, chosen by a generator seeded with `seed` (the same seed, the same victims).
+    /// Picks the pods a pod kill takes among the pods matching `selector` that are not being
+    /// deleted (a pod still starting is as killable as a Ready one): `kill` of them, chosen by
+    /// a generator seeded with `seed` (the same seed, the same victims).
     ///
     /// # Errors
     ///
-    /// [`KubeError::NoPods`] when none is Ready, [`KubeError`] for the list.
+    /// [`KubeError::NoPods`] when none matches, [`KubeError`] for the list.
     pub async fn pick_victims(
         &self,
         namespace: &str,
@@ -396,7 +422,7 @@ impl Conn {
         kill: Kill,
         seed: u64,
     ) -> Result<Vec<String>, KubeError> {
-        let mut ready = self.ready_pods(namespace, selector).await?;
+        let mut ready = self.live_pods(namespace, selector).await?;
         if ready.is_empty() {
             return Err(KubeError::NoPods {
                 context: self.context.clone(),

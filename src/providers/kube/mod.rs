@@ -141,7 +141,7 @@ pub enum KubeError {
     },
     /// No pod matched a pod kill's selector.
     #[error(
-        "[{context}] no running pod matches \"{selector}\" in namespace \"{namespace}\" (hint: check the selector with `kubectl get pods -n {namespace} -l {selector}`)"
+        "[{context}] no pod matches \"{selector}\" in namespace \"{namespace}\" (hint: check the selector with `kubectl get pods -n {namespace} -l {selector}`)"
     )]
     NoPods {
         /// The context.
