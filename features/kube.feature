@@ -15,6 +15,7 @@ Feature: Kubernetes zone and region faults on the embedded platform
     When I run `firedrill run drills --json report.json`
     Then the exit code is 0
     And the output contains "injected: zone-outage us-west1-a: taint 3 nodes firedrill.dev/zone-outage:NoExecute"
+    And the output contains "zone drained: us-west1-a"
     And the output contains "first failover pod ready"
     And the output contains "failover pods ready"
     And the output contains "undone: zone-outage us-west1-a"

@@ -631,6 +631,13 @@ async fn every_zone_of_a_region_goes_down_and_a_zones_pods_are_deleted_each_undo
         .spawn()
         .expect("firedrill starts");
     until("every node tainted", || zone_taints(&cluster) == 6).await;
+    until("every pod evicted", || {
+        cluster
+            .pod_records()
+            .iter()
+            .all(|r| r.deleted.is_some() || r.zone.is_none())
+    })
+    .await;
     std::fs::write(dir.path().join("go"), "").expect("go");
     let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
         .await
@@ -642,6 +649,10 @@ async fn every_zone_of_a_region_goes_down_and_a_zones_pods_are_deleted_each_undo
         assert!(
             text.contains(&format!("undone: zone-outage us-west1-{zone}")),
             "{text}"
+        );
+        assert!(
+            text.contains(&format!("zone drained: us-west1-{zone}")),
+            "the watch saw zone {zone} empty: {text}"
         );
     }
     assert!(

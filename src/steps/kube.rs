@@ -27,7 +27,7 @@ pub const DOCS: &[StepDoc] = &[
         keyword: "When",
         pattern: "zone \"{zone}\" goes down",
         example: "zone \"us-west1-a\" goes down",
-        doc: "Puts the NoExecute taint `firedrill.dev/zone-outage` on every node of the zone (label `topology.kubernetes.io/zone`) in its region's cluster, so its pods are evicted and none schedule there; the undo, written to the ledger first, removes exactly that taint from exactly those nodes. Milestone `fault injected`.",
+        doc: "Puts the NoExecute taint `firedrill.dev/zone-outage` on every node of the zone (label `topology.kubernetes.io/zone`) in its region's cluster, so its pods are evicted and none schedule there; the undo, written to the ledger first, removes exactly that taint from exactly those nodes. Milestones `fault injected`, and `zone drained: {zone}` when the watch sees the last pod of the platform's namespaces leave the zone.",
         domain: "kube",
         analyze: analyze_zone_down,
     },
@@ -35,7 +35,7 @@ pub const DOCS: &[StepDoc] = &[
         keyword: "When",
         pattern: "zone \"{zone}\" is drained[, forcing past disruption budgets]",
         example: "zone \"us-west1-b\" is drained",
-        doc: "Cordons every node of the zone, then evicts their pods of the platform's namespaces through the Eviction API (PodDisruptionBudgets apply; a blocked eviction fails the step and names the pods). With `, forcing past disruption budgets` a pod a budget protects is deleted instead, and the step names it. The undo uncordons exactly the nodes this drill cordoned.",
+        doc: "Cordons every node of the zone, then evicts their pods of the platform's namespaces through the Eviction API (PodDisruptionBudgets apply; a blocked eviction fails the step and names the pods). With `, forcing past disruption budgets` a pod a budget protects is deleted instead, and the step names it. The undo uncordons exactly the nodes this drill cordoned. Milestone `zone drained: {zone}` as for `goes down`.",
         domain: "kube",
         analyze: analyze_zone_drained,
     },
@@ -201,6 +201,7 @@ fn zone(a: &mut Analysis, zone: &str, platform: &Platform, mode: ZoneMode) {
                 ("list", "nodes"),
                 ("patch", "nodes"),
                 ("list", "pods"),
+                ("watch", "pods"),
                 ("create", "pods/eviction"),
             ]);
             if force {
@@ -232,7 +233,15 @@ fn zone(a: &mut Analysis, zone: &str, platform: &Platform, mode: ZoneMode) {
             });
         }
         ZoneMode::Taint => {
-            need.verbs = verbs(&[("list", "nodes"), ("get", "nodes"), ("patch", "nodes")]);
+            // Pods are listed and watched for the `zone drained` milestone.
+            need.namespaces = fault_namespaces(platform).into_iter().collect();
+            need.verbs = verbs(&[
+                ("list", "nodes"),
+                ("get", "nodes"),
+                ("patch", "nodes"),
+                ("list", "pods"),
+                ("watch", "pods"),
+            ]);
             a.effects.push(Effect {
                 what: format!(
                     "[{ctx}] taint the nodes of zone {zone} {ZONE_OUTAGE_TAINT}:NoExecute"
@@ -658,6 +667,7 @@ async fn zone_fault(world: &mut Drill, zone: String, mode: ZoneMode) -> Result<(
                 );
             }
             tracing::info!(context = ctx, zone = %zone, evicted = drained.evicted.len(), "zone drained");
+            watch_drained(world, &conn, &zone, namespaces, nodes);
         }
         ZoneMode::DeletePods => {
             let name = format!("zone-pods-deleted {zone}");
@@ -706,9 +716,38 @@ async fn zone_fault(world: &mut Drill, zone: String, mode: ZoneMode) -> Result<(
                 )
                 .await
                 .map_err(failure)?;
+            watch_drained(world, &conn, &zone, namespaces, nodes);
         }
     }
     Ok(())
+}
+
+/// Records the milestone `zone drained: {zone}` when the watch sees the last pod of the
+/// platform's namespaces leave the zone's nodes (in the background: the step does not wait).
+fn watch_drained(
+    world: &Drill,
+    conn: &Conn,
+    zone: &str,
+    namespaces: Vec<String>,
+    nodes: Vec<String>,
+) {
+    let recorder = Recorder {
+        timeline: Arc::downgrade(&world.timeline),
+        changed: Arc::clone(&world.timeline_changed),
+        events: world.run.events.clone(),
+    };
+    let clock = world.clock();
+    let deadline = clock.now().plus(WATCH_LIMIT);
+    let (conn, zone) = (conn.clone(), zone.to_owned());
+    tokio::spawn(async move {
+        match conn
+            .watch_drained(&namespaces, &nodes, &clock, deadline)
+            .await
+        {
+            Ok(at) => recorder.record(&format!("zone drained: {zone}"), at, "kube-watch"),
+            Err(e) => tracing::warn!(error = %e, zone = %zone, "zone drain watch ended"),
+        }
+    });
 }
 
 #[when(regex = r#"^zone "(?P<zone>[^"]+)" goes down$"#)]

@@ -203,3 +203,98 @@ impl Conn {
         }
     }
 }
+
+impl Conn {
+    /// Watches the pods of `namespaces` until none is left on `nodes` (a zone's nodes after a
+    /// taint or a drain), or `deadline`. Returns the platform time of the watch event that
+    /// emptied the zone (or of the initial list, if it already was empty).
+    ///
+    /// # Errors
+    ///
+    /// [`KubeError::NotReady`] at the deadline, naming how many pods were left;
+    /// [`KubeError::Unreachable`] when the watch kept failing.
+    pub async fn watch_drained(
+        &self,
+        namespaces: &[String],
+        nodes: &[String],
+        clock: &Clock,
+        deadline: PlatformTime,
+    ) -> Result<PlatformTime, KubeError> {
+        let began = clock.now();
+        let nodes: BTreeSet<&str> = nodes.iter().map(String::as_str).collect();
+        let streams = namespaces.iter().map(|ns| {
+            let api: Api<Pod> = Api::namespaced(self.client.clone(), ns);
+            let ns = ns.clone();
+            watcher(api, watcher::Config::default())
+                .map(move |e| (ns.clone(), e))
+                .boxed()
+        });
+        let mut stream = futures::stream::select_all(streams);
+        // (namespace, pod) still on the zone's nodes, and namespaces whose initial list is in.
+        let mut left: BTreeSet<(String, String)> = BTreeSet::new();
+        let mut listed: BTreeSet<String> = BTreeSet::new();
+        let mut errors = 0u32;
+        let mut pause = self.backoff.first;
+        let watch = async {
+            while let Some((ns, event)) = stream.next().await {
+                let now = clock.now();
+                match event {
+                    Ok(watcher::Event::Init) => {
+                        left.retain(|(n, _)| *n != ns);
+                        listed.remove(&ns);
+                    }
+                    Ok(watcher::Event::InitDone) => {
+                        listed.insert(ns);
+                    }
+                    Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p)) => {
+                        let on = p
+                            .spec
+                            .as_ref()
+                            .and_then(|s| s.node_name.as_deref())
+                            .is_some_and(|n| nodes.contains(n));
+                        if let Some(name) = p.metadata.name {
+                            if on {
+                                left.insert((ns, name));
+                            } else {
+                                left.remove(&(ns, name));
+                            }
+                        }
+                    }
+                    Ok(watcher::Event::Delete(p)) => {
+                        if let Some(name) = p.metadata.name {
+                            left.remove(&(ns, name));
+                        }
+                    }
+                    Err(e) => {
+                        errors += 1;
+                        if errors >= self.backoff.attempts.max(1) {
+                            return Err(KubeError::Unreachable {
+                                call: Box::new(self.call(&ns, "pods", "", "watch").owned()),
+                                attempts: errors,
+                                waited: format_duration(clock.now().saturating_since(began)),
+                                message: e.to_string(),
+                            });
+                        }
+                        clock.sleep(pause).await;
+                        pause = (pause * 2).min(self.backoff.max);
+                        continue;
+                    }
+                }
+                errors = 0;
+                pause = self.backoff.first;
+                if left.is_empty() && listed.len() == namespaces.len() {
+                    return Ok(now);
+                }
+            }
+            Ok(clock.now())
+        };
+        match clock.timeout_at(deadline, watch).await {
+            Ok(result) => result,
+            Err(_) => Err(KubeError::NotReady {
+                context: self.context.clone(),
+                within: format_duration(deadline.saturating_since(began)),
+                waiting: format!("{} pods still on the zone's nodes", left.len()),
+            }),
+        }
+    }
+}
