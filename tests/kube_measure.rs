@@ -1,5 +1,10 @@
 //! Measurements of the embedded Kubernetes API server, not tests: run them explicitly with
 //! `cargo test --release --test kube_measure -- --ignored --nocapture --test-threads 1`.
+//!
+//! Measured on 2 shared cores (2026-11-26): the zone drain through firedrill's provider takes
+//! 0.96–1.07 s (cordon 22 ms, one pod list 0.7–0.86 s, 2,000 evictions 0.19–0.24 s); the raw
+//! kube-rs drain with a list per node 1.7–2.0 s (evictions 0.28–0.55 s, were 7.1–8.3 s before
+//! the controller left the lock free between passes); pod Ready → watch event p50 2–5 ms.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
