@@ -15,6 +15,7 @@ Feature: Kubernetes zone and region faults on the embedded platform
     When I run `firedrill run drills --json report.json`
     Then the exit code is 0
     And the output contains "injected: zone-outage us-west1-a: taint 3 nodes firedrill.dev/zone-outage:NoExecute"
+    And the output contains "zone drained: us-west1-a"
     And the output contains "first failover pod ready"
     And the output contains "failover pods ready"
     And the output contains "undone: zone-outage us-west1-a"
@@ -35,7 +36,8 @@ Feature: Kubernetes zone and region faults on the embedded platform
       """
     When I run `firedrill run drills`
     Then the exit code is 1
-    And the output contains "namespaces \"prod-2\" and \"prod-3\" were touched"
+    And the output contains "namespaces \"prod-2\" and \"prod-3\" were touched since the scenario started"
+    And the output contains "[us-west1] deployment prod-2/storefront was scaled from"
     And the output contains "undone: zone-outage us-west1-b"
     And the output contains "undone: region-dark us-west1"
     And the ledger ".firedrill/ledger.jsonl" has 0 outstanding faults
@@ -58,7 +60,8 @@ Feature: Kubernetes zone and region faults on the embedded platform
     And the output contains "known namespaces"
 
   Scenario: a fault elsewhere leaves the namespaces untouched, and a scale-down touches them
-    (The untouched scenario runs first: pods a previous scenario's undo re-created count as new.)
+    (Each scenario compares with its own start: pods a previous scenario's undo re-created are
+    not its doing.)
     Given the file "drills/scaled.feature":
       """
       Feature: scaled
@@ -72,6 +75,20 @@ Feature: Kubernetes zone and region faults on the embedded platform
       """
     When I run `firedrill run drills`
     Then the exit code is 1
-    And the output contains "prod-3/storefront was scaled by \"region-dark us-west1"
+    And the output contains "[us-west1] deployment prod-3/storefront was scaled from 3 to 0 replicas"
     And the output contains "1 passed, 1 failed"
+    And the ledger ".firedrill/ledger.jsonl" has 0 outstanding faults
+
+  Scenario: a pod kill takes half the storefront pods of prod-1, leaves the other namespaces alone, and waits for replacements
+    Given the file "drills/kill.feature":
+      """
+      Feature: kill
+        Scenario: half the prod-1 pods are killed
+          When 50% of the pods of "app=storefront" in "prod-1" are killed
+          Then namespaces "prod-2" and "prod-3" were never touched
+      """
+    When I run `firedrill run drills`
+    Then the exit code is 0
+    And the output contains "injected: pod-kill 2 of \"app=storefront\" in prod-1"
+    And the output contains "undone: pod-kill 2 of \"app=storefront\" in prod-1"
     And the ledger ".firedrill/ledger.jsonl" has 0 outstanding faults

@@ -139,10 +139,10 @@ async fn a_zone_outage_taints_exactly_that_zone_evicts_its_pods_and_undo_restore
     .await;
     let zone_a = nodes_of(&cluster, "us-west1-a");
     // Someone else's taint on a zone-a node must survive the drill's undo.
-    let client = provider::client(&platform, "us-west1")
+    let client = provider::Conn::connect(&platform, "us-west1")
         .await
         .expect("client");
-    let nodes: Api<Node> = Api::all(client.clone());
+    let nodes: Api<Node> = Api::all(client.client().clone());
     nodes
         .patch(
             &zone_a[0],
@@ -164,16 +164,12 @@ async fn a_zone_outage_taints_exactly_that_zone_evicts_its_pods_and_undo_restore
         .map(|r| r.uid.clone())
         .collect();
 
-    let tainted = provider::zone_nodes(&client, "us-west1", "us-west1-a")
-        .await
-        .expect("zone nodes");
+    let tainted = client.zone_nodes("us-west1-a").await.expect("zone nodes");
     assert_eq!(
         tainted.iter().collect::<BTreeSet<_>>(),
         zone_a.iter().collect()
     );
-    provider::set_taint(&client, "us-west1", &tainted, true)
-        .await
-        .expect("taint");
+    client.set_taint(&tainted, true).await.expect("taint");
     for zone in ["us-west1-a", "us-west1-b", "us-west1-c"] {
         for node in nodes_of(&cluster, zone) {
             let has =
@@ -243,9 +239,7 @@ async fn a_zone_outage_taints_exactly_that_zone_evicts_its_pods_and_undo_restore
     }
     assert_eq!(taints(&cluster, &zone_a[0]), ["team/keep:NoSchedule"]);
     // A second drill starts clean: the same fault applies again.
-    provider::set_taint(&client, "us-west1", &tainted, true)
-        .await
-        .expect("taint again");
+    client.set_taint(&tainted, true).await.expect("taint again");
     undo.apply(&platform).await.expect("undo again");
     assert!(zone_a.iter().all(|n| {
         !taints(&cluster, n)
@@ -273,31 +267,33 @@ async fn a_drain_uncordons_only_the_nodes_it_cordoned_and_reports_a_budget_that_
             == 6
     })
     .await;
-    let client = provider::client(&platform, "us-west1")
+    let client = provider::Conn::connect(&platform, "us-west1")
         .await
         .expect("client");
-    let zone_b = provider::zone_nodes(&client, "us-west1", "us-west1-b")
-        .await
-        .expect("nodes");
+    let zone_b = client.zone_nodes("us-west1-b").await.expect("nodes");
     // One node was cordoned before the drill: it stays cordoned after.
-    provider::set_cordon(&client, "us-west1", &zone_b[..1], true)
+    client
+        .set_cordon(&zone_b[..1], true)
         .await
         .expect("pre-cordon");
-    let ours = provider::uncordoned(&client, "us-west1", &zone_b)
-        .await
-        .expect("uncordoned");
+    let ours = client.uncordoned(&zone_b).await.expect("uncordoned");
     assert_eq!(ours, zone_b[1..]);
     // A budget that allows no disruption of prod-2's storefront.
     let pdbs: Api<k8s_openapi::api::policy::v1::PodDisruptionBudget> =
-        Api::namespaced(client.clone(), "prod-2");
+        Api::namespaced(client.client().clone(), "prod-2");
     let pdb = serde_json::from_value(json!({"metadata": {"name": "storefront"}, "spec": {"minAvailable": 3, "selector": {"matchLabels": {"app": "storefront"}}}})).expect("pdb");
     pdbs.create(&PostParams::default(), &pdb)
         .await
         .expect("pdb");
-    provider::set_cordon(&client, "us-west1", &ours, true)
-        .await
-        .expect("cordon");
-    let err = provider::evict_from(&client, "us-west1", &zone_b)
+    client.set_cordon(&ours, true).await.expect("cordon");
+    let err = client
+        .evict(
+            &client
+                .pods_on(&["prod-1".to_owned(), "prod-2".to_owned()], &zone_b)
+                .await
+                .expect("pods"),
+            false,
+        )
         .await
         .expect_err("the budget blocks prod-2's pod");
     let msg = err.to_string();
@@ -346,12 +342,10 @@ async fn region_dark_scales_to_zero_and_failover_milestones_match_the_servers_gr
     let platform = load(PLATFORM);
     let services = provider::services(&platform);
 
-    let c1 = provider::client(&platform, "us-west1")
+    let c1 = provider::Conn::connect(&platform, "us-west1")
         .await
         .expect("client 1");
-    let before = provider::current_replicas(&c1, "us-west1", &services)
-        .await
-        .expect("replicas");
+    let before = c1.current_replicas(&services).await.expect("replicas");
     assert!(before.iter().all(|r| r.replicas == 2), "{before:?}");
     let zero: Vec<Replicas> = before
         .iter()
@@ -360,7 +354,7 @@ async fn region_dark_scales_to_zero_and_failover_milestones_match_the_servers_gr
             ..r.clone()
         })
         .collect();
-    provider::scale(&c1, "us-west1", &zero).await.expect("dark");
+    c1.scale(&zero).await.expect("dark");
     until("us-west1 has no pods", || {
         west1.pod_records().iter().all(|r| r.deleted.is_some())
     })
@@ -372,12 +366,10 @@ async fn region_dark_scales_to_zero_and_failover_milestones_match_the_servers_gr
     .apply(&platform)
     .await
     .expect("undo");
-    let after = provider::current_replicas(&c1, "us-west1", &services)
-        .await
-        .expect("replicas");
+    let after = c1.current_replicas(&services).await.expect("replicas");
     assert_eq!(after, before);
 
-    let c2 = provider::client(&platform, "us-west2")
+    let c2 = provider::Conn::connect(&platform, "us-west2")
         .await
         .expect("client 2");
     let started = clock.now();
@@ -386,9 +378,7 @@ async fn region_dark_scales_to_zero_and_failover_milestones_match_the_servers_gr
     let watch = tokio::spawn({
         let (c2, services) = (c2.clone(), services.clone());
         async move {
-            provider::watch_ready(
-                &c2,
-                "us-west2",
+            c2.watch_ready(
                 &services,
                 &clock,
                 started.plus(Duration::from_secs(600)),
@@ -398,9 +388,7 @@ async fn region_dark_scales_to_zero_and_failover_milestones_match_the_servers_gr
             .await
         }
     });
-    provider::scale(&c2, "us-west2", &services)
-        .await
-        .expect("scale up");
+    c2.scale(&services).await.expect("scale up");
     let seen = watch.await.expect("join").expect("all Ready within 10m");
     let ready: Vec<_> = west2.pod_records().iter().filter_map(|r| r.ready).collect();
     assert_eq!(ready.len(), 5, "3 + 2 failover pods");
@@ -471,15 +459,11 @@ async fn preflight_names_a_forbidden_verb_an_empty_zone_a_missing_namespace_and_
     );
 
     // A refused call names context, kind, object and verb.
-    let client = provider::client(&platform, "us-west1")
+    let client = provider::Conn::connect(&platform, "us-west1")
         .await
         .expect("client");
-    let nodes = provider::zone_nodes(&client, "us-west1", "us-west1-a")
-        .await
-        .expect("nodes");
-    let err = provider::set_taint(&client, "us-west1", &nodes, true)
-        .await
-        .expect_err("forbidden");
+    let nodes = client.zone_nodes("us-west1-a").await.expect("nodes");
+    let err = client.set_taint(&nodes, true).await.expect_err("forbidden");
     let msg = err.to_string();
     assert!(
         msg.contains("[us-west1] forbidden: cannot patch nodes") && msg.contains(&nodes[0]),

@@ -190,6 +190,19 @@ pub async fn execute(
                     tags,
                     at: world.clock().now(),
                 });
+                // Namespaces that must stay untouched are compared with how they were now.
+                let steps: Vec<String> = feature
+                    .background
+                    .iter()
+                    .flat_map(|b| &b.steps)
+                    .chain(
+                        rule.iter()
+                            .flat_map(|r| r.background.iter().flat_map(|b| &b.steps)),
+                    )
+                    .chain(&scenario.steps)
+                    .map(|s| s.value.clone())
+                    .collect();
+                crate::steps::kube::scenario_started(world, &steps).await;
                 // The traffic probe runs for the whole scenario, so what users saw is always
                 // on the timeline, from before the first fault.
                 if let Some(probe) = world.platform().traffic.as_ref().map(|t| t.probe.clone()) {

@@ -214,6 +214,8 @@ pub struct Drill {
     pub gameday: bool,
     /// When the scenario started.
     pub started: PlatformTime,
+    /// The Kubernetes steps' snapshots from the scenario's start.
+    pub kube: crate::steps::kube::Scenario,
 }
 
 impl fmt::Debug for Drill {
@@ -239,6 +241,7 @@ impl Drill {
             mongo: crate::steps::mongo::Scenario::default(),
             gameday: false,
             started: PlatformTime::ZERO,
+            kube: crate::steps::kube::Scenario::default(),
         })
     }
 

@@ -28,7 +28,7 @@ pub const DOCS: &[StepDoc] = &[
     StepDoc {
         keyword: "Then",
         pattern: "the \"{probe}\" probe's error rate is within its SLO",
-        example: "the \"front-door\" probe's error rate is within its SLO",
+        example: "the \"storefront\" probe's error rate is within its SLO",
         doc: "As `at most {percent}% …were bad`, with the error budget the platform gives the probe: 100% minus its `slo` (e.g. `slo: 99%` allows 1% bad answers).",
         domain: "probes",
         analyze: analyze_slo,

@@ -1,30 +1,38 @@
-//! The Kubernetes provider: one client per region's kube context, the zone and region faults
-//! (taint, cordon and evict, scale to zero), the failover scale-up and its readiness watch, and
-//! the checks preflight runs before anything is injected.
+//! The Kubernetes provider: one connection per region's kube context, the zone, region and pod
+//! faults (taint, cordon and evict, delete, scale to zero, pod kill), the failover scale-up and
+//! its readiness watch, the in-cluster traffic switch, the snapshot that proves a namespace
+//! was left alone, and the checks preflight runs before anything is injected.
 //!
-//! Every client is built from the kubeconfig named by `FIREDRILL_KUBECONFIG` (else `KUBECONFIG`,
-//! else `~/.kube/config`) and only for a context listed in `safety.allow.kube-contexts`. Undos
-//! are stored by reference (context, object names, what to restore), so `firedrill recover` can
-//! take a fault back from another process.
+//! Every connection is built from the kubeconfig named by `FIREDRILL_KUBECONFIG` (else
+//! `KUBECONFIG`, else `~/.kube/config`) and only for a context listed in
+//! `safety.allow.kube-contexts`. Every call is retried with a bounded backoff in platform time
+//! while the API server is unreachable ([`Backoff`]); then it fails with
+//! [`KubeError::Unreachable`] and the drill aborts and undoes. Undos are stored by reference
+//! (context, object names, what to restore), so `firedrill recover` can take a fault back from
+//! another process.
 
-use std::collections::{BTreeMap, BTreeSet};
+mod faults;
+mod preflight;
+mod retry;
+mod snapshot;
+mod switch;
+mod watch;
+
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use ::kube::api::{Api, EvictParams, ListParams, Patch, PatchParams, PostParams};
 use ::kube::config::{KubeConfigOptions, Kubeconfig};
-use ::kube::runtime::watcher;
-use futures::StreamExt;
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::authorization::v1::{
-    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
-};
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Taint};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
-use crate::drill::clock::{Clock, PlatformTime};
+use crate::drill::clock::Clock;
 use crate::platform::Platform;
+
+pub use faults::{Kill, services};
+pub use preflight::{Requirement, preflight};
+pub use retry::Backoff;
+pub use snapshot::{NamespaceSnapshot, PodState};
+pub use switch::{Switch, SwitchKind};
+pub use watch::Readiness;
 
 /// The NoExecute taint a zone outage puts on every node of the zone.
 pub const ZONE_OUTAGE_TAINT: &str = "firedrill.dev/zone-outage";
@@ -115,6 +123,64 @@ pub enum KubeError {
         context: String,
         /// `namespace/pod` of each blocked pod.
         pods: String,
+    },
+    /// The API server did not answer (connection refused or reset, 5xx) through every retry.
+    #[error(
+        "[{}] the API server is unreachable: {} {} \"{}\" in namespace \"{}\" failed {attempts} times over {waited} (platform time): {message} (hint: the drill aborts and undoes what it can; once the API server answers again, `firedrill recover` applies any undo left in the ledger)",
+        call.context, call.verb, call.kind, call.object, call.namespace
+    )]
+    Unreachable {
+        /// The call that kept failing.
+        call: Box<ObjectCall>,
+        /// How many times it was tried.
+        attempts: u32,
+        /// How long the retries took, formatted.
+        waited: String,
+        /// The last transport error.
+        message: String,
+    },
+    /// No pod matched a pod kill's selector.
+    #[error(
+        "[{context}] no pod matches \"{selector}\" in namespace \"{namespace}\" (hint: check the selector with `kubectl get pods -n {namespace} -l {selector}`)"
+    )]
+    NoPods {
+        /// The context.
+        context: String,
+        /// The namespace.
+        namespace: String,
+        /// The label selector.
+        selector: String,
+    },
+    /// A traffic switch's object lacks what it should change.
+    #[error(
+        "[{}] {} \"{}/{}\" cannot be switched: {problem} (hint: {hint})",
+        call.context, call.kind, call.namespace, call.object
+    )]
+    Switch {
+        /// The object (`kind` is `Service`, `Ingress` or `ConfigMap`).
+        call: Box<ObjectCall>,
+        /// What is wrong.
+        problem: String,
+        /// What to do.
+        hint: &'static str,
+    },
+    /// Replaced pods were not Ready again in time (the undo of a pod kill or pod delete).
+    #[error(
+        "[{context}] {namespace} pods \"{selector}\": {ready} Ready of the {wanted} before the fault, after waiting {within} (hint: check the deployment's events; `firedrill recover` checks again)"
+    )]
+    NotReplaced {
+        /// The context.
+        context: String,
+        /// The namespace.
+        namespace: String,
+        /// The label selector ("" for every pod).
+        selector: String,
+        /// Ready pods now.
+        ready: usize,
+        /// Ready pods before the fault.
+        wanted: usize,
+        /// The deadline, formatted.
+        within: String,
     },
     /// Pods not Ready in time.
     #[error("[{context}] pods not Ready within {within}: {waiting}")]
@@ -260,39 +326,115 @@ pub fn check_allowed(platform: &Platform, context: &str) -> Result<(), KubeError
     }
 }
 
-/// A client for `context` (allowed contexts only). Client-side retries are off, so a refusal
-/// (a PodDisruptionBudget's 429) surfaces at once instead of after minutes of backoff.
-///
-/// # Errors
-///
-/// [`KubeError::NotAllowed`], [`KubeError::Kubeconfig`] or [`KubeError::Context`].
-pub async fn client(platform: &Platform, context: &str) -> Result<::kube::Client, KubeError> {
-    check_allowed(platform, context)?;
-    let path = kubeconfig_path();
-    let kubeconfig = Kubeconfig::read_from(&path).map_err(|e| KubeError::Kubeconfig {
-        path: path.clone(),
-        message: e.to_string(),
-    })?;
-    let context_error = |message: String| KubeError::Context {
-        context: context.to_owned(),
-        path: path.clone(),
-        message,
-    };
-    if !kubeconfig.contexts.iter().any(|c| c.name == context) {
-        return Err(context_error(
-            "no such context in the kubeconfig".to_owned(),
-        ));
+/// A connection to one allowed kube context: its client, and the clock and backoff its calls
+/// retry with. Cheap to clone.
+#[derive(Clone)]
+pub struct Conn {
+    client: ::kube::Client,
+    context: String,
+    clock: Clock,
+    backoff: Backoff,
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn")
+            .field("context", &self.context)
+            .finish_non_exhaustive()
     }
-    let options = KubeConfigOptions {
-        context: Some(context.to_owned()),
-        ..Default::default()
-    };
-    let mut config = ::kube::Config::from_custom_kubeconfig(kubeconfig, &options)
-        .await
-        .map_err(|e| context_error(e.to_string()))?;
-    config.default_retry = false;
-    config.read_timeout = Some(Duration::from_secs(30));
-    ::kube::Client::try_from(config).map_err(|e| context_error(e.to_string()))
+}
+
+impl Conn {
+    /// Connects to `context` (allowed contexts only). Client-side retries are off, so a refusal
+    /// (a PodDisruptionBudget's 429) surfaces at once; transport errors are retried by
+    /// [`Backoff`] in platform time (the clock runs at the platform's time scale).
+    ///
+    /// # Errors
+    ///
+    /// [`KubeError::NotAllowed`], [`KubeError::Kubeconfig`] or [`KubeError::Context`].
+    pub async fn connect(platform: &Platform, context: &str) -> Result<Self, KubeError> {
+        check_allowed(platform, context)?;
+        let path = kubeconfig_path();
+        let kubeconfig = Kubeconfig::read_from(&path).map_err(|e| KubeError::Kubeconfig {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        let context_error = |message: String| KubeError::Context {
+            context: context.to_owned(),
+            path: path.clone(),
+            message,
+        };
+        if !kubeconfig.contexts.iter().any(|c| c.name == context) {
+            return Err(context_error(
+                "no such context in the kubeconfig".to_owned(),
+            ));
+        }
+        let options = KubeConfigOptions {
+            context: Some(context.to_owned()),
+            ..Default::default()
+        };
+        let mut config = ::kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+            .await
+            .map_err(|e| context_error(e.to_string()))?;
+        config.default_retry = false;
+        config.connect_timeout = Some(Duration::from_secs(10));
+        config.read_timeout = Some(Duration::from_secs(30));
+        let client = ::kube::Client::try_from(config).map_err(|e| context_error(e.to_string()))?;
+        Ok(Self {
+            client,
+            context: context.to_owned(),
+            clock: Clock::scaled(platform.time_scale).unwrap_or_else(|_| Clock::real()),
+            backoff: Backoff::default(),
+        })
+    }
+
+    /// The same connection, retrying on `clock` (the run's clock, so backoff is platform time).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The same connection with another retry policy.
+    #[must_use]
+    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// The kube context.
+    #[must_use]
+    pub fn context(&self) -> &str {
+        &self.context
+    }
+
+    /// The kube-rs client.
+    #[must_use]
+    pub fn client(&self) -> &::kube::Client {
+        &self.client
+    }
+
+    /// The clock backoff sleeps on.
+    #[must_use]
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
+    fn call<'a>(
+        &'a self,
+        namespace: &'a str,
+        kind: &'a str,
+        object: &'a str,
+        verb: &'a str,
+    ) -> Call<'a> {
+        Call {
+            context: &self.context,
+            namespace,
+            kind,
+            object,
+            verb,
+        }
+    }
 }
 
 /// One deployment's replica count, as recorded for an undo.
@@ -304,6 +446,18 @@ pub struct Replicas {
     pub name: String,
     /// Replica count.
     pub replicas: i32,
+}
+
+/// Ready pods of a selector before a fault that deletes pods; the undo waits until there are
+/// as many again (the pods' controllers replace them: there is nothing to put back).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadyPods {
+    /// Namespace.
+    pub namespace: String,
+    /// Label selector ("" for every pod of the namespace).
+    pub selector: String,
+    /// Ready pods before the fault.
+    pub ready: usize,
 }
 
 /// How to take a Kubernetes fault back: by reference, so another process can do it.
@@ -334,6 +488,25 @@ pub enum KubeUndo {
         context: String,
         /// What to restore.
         replicas: Vec<Replicas>,
+    },
+    /// Wait until deleted pods are replaced: as many Ready as before, per selector.
+    Replaced {
+        /// The context.
+        context: String,
+        /// Ready pods before the fault.
+        pods: Vec<ReadyPods>,
+        /// How long to wait for them (platform time).
+        #[serde(with = "humantime_serde")]
+        within: Duration,
+    },
+    /// Put back what a traffic switch changed (a JSON merge patch of the recorded old values).
+    Restore {
+        /// The context.
+        context: String,
+        /// The switch that was made.
+        switch: Box<Switch>,
+        /// The merge patch that restores the object.
+        patch: serde_json::Value,
     },
 }
 
@@ -366,6 +539,25 @@ impl KubeUndo {
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
+            KubeUndo::Replaced { context, pods, .. } => format!(
+                "[{context}] wait until the deleted pods are replaced: {}",
+                pods.iter()
+                    .map(|p| {
+                        let selector = if p.selector.is_empty() {
+                            "all pods"
+                        } else {
+                            &p.selector
+                        };
+                        format!("{} Ready in {} ({selector})", p.ready, p.namespace)
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            KubeUndo::Restore {
+                context, switch, ..
+            } => {
+                format!("[{context}] put back {}", switch.describe())
+            }
         }
     }
 
@@ -376,619 +568,20 @@ impl KubeUndo {
     ///
     /// [`KubeError`] naming the object that may still be faulted.
     pub async fn apply(&self, platform: &Platform) -> Result<(), KubeError> {
+        let context = match self {
+            KubeUndo::Untaint { context, .. }
+            | KubeUndo::Uncordon { context, .. }
+            | KubeUndo::Scale { context, .. }
+            | KubeUndo::Replaced { context, .. }
+            | KubeUndo::Restore { context, .. } => context,
+        };
+        let conn = Conn::connect(platform, context).await?;
         match self {
-            KubeUndo::Untaint { context, nodes, .. } => {
-                let client = client(platform, context).await?;
-                set_taint(&client, context, nodes, false).await
-            }
-            KubeUndo::Uncordon { context, nodes, .. } => {
-                let client = client(platform, context).await?;
-                set_cordon(&client, context, nodes, false).await
-            }
-            KubeUndo::Scale { context, replicas } => {
-                let client = client(platform, context).await?;
-                scale(&client, context, replicas).await
-            }
+            KubeUndo::Untaint { nodes, .. } => conn.set_taint(nodes, false).await,
+            KubeUndo::Uncordon { nodes, .. } => conn.set_cordon(nodes, false).await,
+            KubeUndo::Scale { replicas, .. } => conn.scale(replicas).await,
+            KubeUndo::Replaced { pods, within, .. } => conn.await_replaced(pods, *within).await,
+            KubeUndo::Restore { switch, patch, .. } => conn.restore(switch, patch).await,
         }
     }
-}
-
-/// The names of the nodes of `zone`.
-///
-/// # Errors
-///
-/// [`KubeError`] for the list; [`KubeError::EmptyZone`] when there are none.
-pub async fn zone_nodes(
-    client: &::kube::Client,
-    context: &str,
-    zone: &str,
-) -> Result<Vec<String>, KubeError> {
-    let nodes: Api<Node> = Api::all(client.clone());
-    let list = nodes
-        .list(&ListParams::default().labels(&format!("{ZONE_LABEL}={zone}")))
-        .await
-        .map_err(|e| {
-            Call {
-                context,
-                namespace: "",
-                kind: "nodes",
-                object: "",
-                verb: "list",
-            }
-            .error(&e)
-        })?;
-    let names: Vec<String> = list
-        .items
-        .into_iter()
-        .filter_map(|n| n.metadata.name)
-        .collect();
-    if names.is_empty() {
-        return Err(KubeError::EmptyZone {
-            context: context.to_owned(),
-            zone: zone.to_owned(),
-        });
-    }
-    Ok(names)
-}
-
-/// The nodes among `nodes` that are not cordoned now (those a drain would cordon).
-///
-/// # Errors
-///
-/// [`KubeError`] for a get.
-pub async fn uncordoned(
-    client: &::kube::Client,
-    context: &str,
-    nodes: &[String],
-) -> Result<Vec<String>, KubeError> {
-    let api: Api<Node> = Api::all(client.clone());
-    let mut out = Vec::new();
-    for name in nodes {
-        let node = api.get(name).await.map_err(|e| {
-            Call {
-                context,
-                namespace: "",
-                kind: "nodes",
-                object: name,
-                verb: "get",
-            }
-            .error(&e)
-        })?;
-        if !node.spec.and_then(|s| s.unschedulable).unwrap_or(false) {
-            out.push(name.clone());
-        }
-    }
-    Ok(out)
-}
-
-/// Adds (`on`) or removes the [`ZONE_OUTAGE_TAINT`] NoExecute taint on each node, leaving every
-/// other taint as it is. Each write carries the resourceVersion read, so a concurrent change is
-/// a conflict rather than a lost update.
-///
-/// # Errors
-///
-/// [`KubeError`] naming the node.
-pub async fn set_taint(
-    client: &::kube::Client,
-    context: &str,
-    nodes: &[String],
-    on: bool,
-) -> Result<(), KubeError> {
-    let api: Api<Node> = Api::all(client.clone());
-    for name in nodes {
-        let call = |verb| Call {
-            context,
-            namespace: "",
-            kind: "nodes",
-            object: name,
-            verb,
-        };
-        let node = match api.get(name).await {
-            Ok(node) => node,
-            // A node that is gone has no taint left to remove.
-            Err(::kube::Error::Api(s)) if s.code == 404 && !on => continue,
-            Err(e) => return Err(call("get").error(&e)),
-        };
-        let mut taints: Vec<Taint> = node.spec.and_then(|s| s.taints).unwrap_or_default();
-        let has = taints.iter().any(|t| t.key == ZONE_OUTAGE_TAINT);
-        if has == on {
-            continue;
-        }
-        if on {
-            taints.push(Taint {
-                key: ZONE_OUTAGE_TAINT.to_owned(),
-                value: Some("true".to_owned()),
-                effect: "NoExecute".to_owned(),
-                time_added: None,
-            });
-        } else {
-            taints.retain(|t| t.key != ZONE_OUTAGE_TAINT);
-        }
-        let patch = json!({
-            "metadata": {"resourceVersion": node.metadata.resource_version},
-            "spec": {"taints": taints},
-        });
-        api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .map_err(|e| call("patch").error(&e))?;
-    }
-    Ok(())
-}
-
-/// Cordons (`on`) or uncordons each node.
-///
-/// # Errors
-///
-/// [`KubeError`] naming the node.
-pub async fn set_cordon(
-    client: &::kube::Client,
-    context: &str,
-    nodes: &[String],
-    on: bool,
-) -> Result<(), KubeError> {
-    let api: Api<Node> = Api::all(client.clone());
-    for name in nodes {
-        let patch = json!({"spec": {"unschedulable": on}});
-        match api
-            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-        {
-            Ok(_) => {}
-            Err(::kube::Error::Api(s)) if s.code == 404 && !on => {}
-            Err(e) => {
-                return Err(Call {
-                    context,
-                    namespace: "",
-                    kind: "nodes",
-                    object: name,
-                    verb: "patch",
-                }
-                .error(&e));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Evicts every pod on `nodes` through the Eviction API (so PodDisruptionBudgets apply).
-/// Returns the evicted pods as `namespace/name`.
-///
-/// # Errors
-///
-/// [`KubeError::EvictionBlocked`] listing the pods a budget protected (the others are
-/// evicted), or [`KubeError`] for a refused call.
-pub async fn evict_from(
-    client: &::kube::Client,
-    context: &str,
-    nodes: &[String],
-) -> Result<Vec<String>, KubeError> {
-    let all: Api<Pod> = Api::all(client.clone());
-    let mut evicted = Vec::new();
-    let mut blocked = Vec::new();
-    for node in nodes {
-        let pods = all
-            .list(&ListParams::default().fields(&format!("spec.nodeName={node}")))
-            .await
-            .map_err(|e| {
-                Call {
-                    context,
-                    namespace: "",
-                    kind: "pods",
-                    object: "",
-                    verb: "list",
-                }
-                .error(&e)
-            })?;
-        for pod in pods.items {
-            let (Some(ns), Some(name)) = (pod.metadata.namespace, pod.metadata.name) else {
-                continue;
-            };
-            let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
-            match api.evict(&name, &EvictParams::default()).await {
-                Ok(_) => evicted.push(format!("{ns}/{name}")),
-                Err(::kube::Error::Api(s)) if s.code == 404 => {}
-                Err(::kube::Error::Api(s)) if s.code == 429 => blocked.push(format!("{ns}/{name}")),
-                Err(e) => {
-                    return Err(Call {
-                        context,
-                        namespace: &ns,
-                        kind: "pods/eviction",
-                        object: &name,
-                        verb: "create",
-                    }
-                    .error(&e));
-                }
-            }
-        }
-    }
-    if blocked.is_empty() {
-        Ok(evicted)
-    } else {
-        Err(KubeError::EvictionBlocked {
-            context: context.to_owned(),
-            pods: blocked.join(", "),
-        })
-    }
-}
-
-/// The platform's services in its namespaces, with their failover replica counts.
-#[must_use]
-pub fn services(platform: &Platform) -> Vec<Replicas> {
-    platform
-        .namespaces
-        .iter()
-        .flat_map(|(ns, n)| {
-            n.services.iter().map(move |(name, s)| Replicas {
-                namespace: ns.clone(),
-                name: name.clone(),
-                replicas: i32::try_from(s.failover_replicas).unwrap_or(i32::MAX),
-            })
-        })
-        .collect()
-}
-
-/// The current replica counts of `services` (the `replicas` field is ignored).
-///
-/// # Errors
-///
-/// [`KubeError`] naming the deployment.
-pub async fn current_replicas(
-    client: &::kube::Client,
-    context: &str,
-    services: &[Replicas],
-) -> Result<Vec<Replicas>, KubeError> {
-    let mut out = Vec::new();
-    for s in services {
-        let api: Api<Deployment> = Api::namespaced(client.clone(), &s.namespace);
-        let scale = api.get_scale(&s.name).await.map_err(|e| {
-            Call {
-                context,
-                namespace: &s.namespace,
-                kind: "deployments/scale",
-                object: &s.name,
-                verb: "get",
-            }
-            .error(&e)
-        })?;
-        out.push(Replicas {
-            namespace: s.namespace.clone(),
-            name: s.name.clone(),
-            replicas: scale.spec.and_then(|s| s.replicas).unwrap_or(0),
-        });
-    }
-    Ok(out)
-}
-
-/// Scales each deployment to its count.
-///
-/// # Errors
-///
-/// [`KubeError`] naming the deployment.
-pub async fn scale(
-    client: &::kube::Client,
-    context: &str,
-    replicas: &[Replicas],
-) -> Result<(), KubeError> {
-    for r in replicas {
-        let api: Api<Deployment> = Api::namespaced(client.clone(), &r.namespace);
-        let patch = json!({"spec": {"replicas": r.replicas}});
-        api.patch_scale(&r.name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .map_err(|e| {
-                Call {
-                    context,
-                    namespace: &r.namespace,
-                    kind: "deployments/scale",
-                    object: &r.name,
-                    verb: "patch",
-                }
-                .error(&e)
-            })?;
-    }
-    Ok(())
-}
-
-/// What the readiness watch saw.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Readiness {
-    /// When the first wanted pod's Ready event arrived (platform time).
-    pub first_ready: Option<PlatformTime>,
-    /// That pod's Ready `lastTransitionTime` as the API reported it (second precision).
-    pub first_ready_reported: Option<SystemTime>,
-    /// When every deployment had its wanted Ready pods (platform time of the event).
-    pub all_ready: Option<PlatformTime>,
-}
-
-fn pod_ready(pod: &Pod) -> Option<SystemTime> {
-    let conditions = pod.status.as_ref()?.conditions.as_ref()?;
-    let ready = conditions
-        .iter()
-        .find(|c| c.type_ == "Ready" && c.status == "True")?;
-    Some(
-        ready
-            .last_transition_time
-            .as_ref()
-            .map_or(SystemTime::UNIX_EPOCH, |t| SystemTime::from(t.0)),
-    )
-}
-
-/// Watches the pods of `want` (deployment → Ready pods wanted, pods labelled `app=<name>`)
-/// until every deployment has that many Ready pods or `deadline` passes. Calls `on_first` and
-/// `on_all` as the watch events arrive, with the platform time of their arrival. Pods Ready
-/// before the watch started count as Ready at their reported transition time.
-///
-/// # Errors
-///
-/// [`KubeError::NotReady`] at the deadline, naming what was still waiting.
-pub async fn watch_ready(
-    client: &::kube::Client,
-    context: &str,
-    want: &[Replicas],
-    clock: &Clock,
-    deadline: PlatformTime,
-    mut on_first: impl FnMut(PlatformTime, SystemTime),
-    mut on_all: impl FnMut(PlatformTime),
-) -> Result<Readiness, KubeError> {
-    let began = clock.now();
-    let api: Api<Pod> = Api::all(client.clone());
-    let wanted: BTreeMap<(String, String), usize> = want
-        .iter()
-        .map(|r| {
-            (
-                (r.namespace.clone(), r.name.clone()),
-                usize::try_from(r.replicas).unwrap_or(0),
-            )
-        })
-        .collect();
-    let mut ready: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
-    let mut seen = Readiness {
-        first_ready: None,
-        first_ready_reported: None,
-        all_ready: None,
-    };
-    let done = |ready: &BTreeMap<(String, String), BTreeSet<String>>| {
-        wanted
-            .iter()
-            .all(|(k, n)| ready.get(k).map_or(0, BTreeSet::len) >= *n)
-    };
-    if done(&ready) {
-        let now = clock.now();
-        on_all(now);
-        seen.all_ready = Some(now);
-        return Ok(seen);
-    }
-    let stream = watcher(api, watcher::Config::default()).boxed();
-    let watch = async {
-        let mut stream = stream;
-        while let Some(event) = stream.next().await {
-            let now = clock.now();
-            let pods: Vec<Pod> = match event {
-                Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p)) => vec![p],
-                Ok(watcher::Event::Delete(p)) => {
-                    if let (Some(ns), Some(app), Some(name)) = (
-                        p.metadata.namespace.clone(),
-                        p.metadata
-                            .labels
-                            .as_ref()
-                            .and_then(|l| l.get("app").cloned()),
-                        p.metadata.name.clone(),
-                    ) && let Some(set) = ready.get_mut(&(ns, app))
-                    {
-                        set.remove(&name);
-                    }
-                    continue;
-                }
-                // Errors are retried by the watcher's own re-list; init markers carry nothing.
-                Ok(_) | Err(_) => continue,
-            };
-            for pod in pods {
-                let (Some(ns), Some(name)) =
-                    (pod.metadata.namespace.clone(), pod.metadata.name.clone())
-                else {
-                    continue;
-                };
-                let Some(app) = pod
-                    .metadata
-                    .labels
-                    .as_ref()
-                    .and_then(|l| l.get("app").cloned())
-                else {
-                    continue;
-                };
-                let key = (ns, app);
-                if !wanted.contains_key(&key) {
-                    continue;
-                }
-                let set = ready.entry(key).or_default();
-                match pod_ready(&pod) {
-                    Some(reported) if pod.metadata.deletion_timestamp.is_none() => {
-                        if set.insert(name) && seen.first_ready.is_none() {
-                            seen.first_ready = Some(now);
-                            seen.first_ready_reported = Some(reported);
-                            on_first(now, reported);
-                        }
-                    }
-                    _ => {
-                        set.remove(&name);
-                    }
-                }
-            }
-            if done(&ready) {
-                seen.all_ready = Some(now);
-                on_all(now);
-                return true;
-            }
-        }
-        false
-    };
-    match clock.timeout_at(deadline, watch).await {
-        Ok(true) => Ok(seen),
-        _ => Err(KubeError::NotReady {
-            context: context.to_owned(),
-            within: crate::drill::clock::format_duration(deadline.saturating_since(began)),
-            waiting: wanted
-                .iter()
-                .filter(|(k, n)| ready.get(*k).map_or(0, BTreeSet::len) < **n)
-                .map(|((ns, name), n)| {
-                    format!(
-                        "{ns}/{name} {}/{n} Ready",
-                        ready
-                            .get(&(ns.clone(), name.clone()))
-                            .map_or(0, BTreeSet::len)
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(", "),
-        }),
-    }
-}
-
-/// Pods of `namespace` that were created after `since` or whose containers restarted: a
-/// namespace the drill must not touch shows none.
-///
-/// # Errors
-///
-/// [`KubeError`] for the list.
-pub async fn touched_since(
-    client: &::kube::Client,
-    context: &str,
-    namespace: &str,
-    since: SystemTime,
-) -> Result<Vec<String>, KubeError> {
-    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let pods = api.list(&ListParams::default()).await.map_err(|e| {
-        Call {
-            context,
-            namespace,
-            kind: "pods",
-            object: "",
-            verb: "list",
-        }
-        .error(&e)
-    })?;
-    // creationTimestamp has second precision: a pod created in the start's own second counts
-    // as touched (a false alarm is safer than a missed replacement).
-    let since_secs = since
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let mut out = Vec::new();
-    for pod in pods.items {
-        let name = pod.metadata.name.clone().unwrap_or_default();
-        let created = pod
-            .metadata
-            .creation_timestamp
-            .as_ref()
-            .map(|t| SystemTime::from(t.0))
-            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_secs());
-        if created >= since_secs {
-            out.push(format!("{namespace}/{name} was created during the drill"));
-        }
-        if pod.metadata.deletion_timestamp.is_some() {
-            out.push(format!("{namespace}/{name} is being deleted"));
-        }
-        let restarts: i32 = pod
-            .status
-            .as_ref()
-            .and_then(|s| s.container_statuses.as_ref())
-            .map_or(0, |c| c.iter().map(|c| c.restart_count).sum());
-        if restarts > 0 {
-            out.push(format!("{namespace}/{name} restarted {restarts} times"));
-        }
-    }
-    Ok(out)
-}
-
-/// What a drill needs of one cluster, checked before anything is injected.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Requirement {
-    /// Namespaces that must exist.
-    pub namespaces: BTreeSet<String>,
-    /// Zones that must have nodes.
-    pub zones: BTreeSet<String>,
-    /// `(verb, resource)` pairs that must be allowed (`("patch", "nodes")`).
-    pub verbs: BTreeSet<(String, String)>,
-}
-
-/// Preflight for one context: the context is allowed, the API answers, the namespaces exist,
-/// the zones have nodes and every verb is allowed (SelfSubjectAccessReview). Every problem
-/// at once.
-pub async fn preflight(platform: &Platform, context: &str, need: &Requirement) -> Vec<KubeError> {
-    let client = match client(platform, context).await {
-        Ok(c) => c,
-        Err(e) => return vec![e],
-    };
-    let mut problems = Vec::new();
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    for ns in &need.namespaces {
-        if let Err(e) = namespaces.get(ns).await {
-            problems.push(
-                Call {
-                    context,
-                    namespace: ns,
-                    kind: "namespaces",
-                    object: ns,
-                    verb: "get",
-                }
-                .error(&e),
-            );
-            if !matches!(e, ::kube::Error::Api(_)) {
-                // Unreachable: every other check would fail the same way.
-                return problems;
-            }
-        }
-    }
-    for zone in &need.zones {
-        if let Err(e) = zone_nodes(&client, context, zone).await {
-            problems.push(e);
-        }
-    }
-    let reviews: Api<SelfSubjectAccessReview> = Api::all(client.clone());
-    for (verb, resource) in &need.verbs {
-        let (resource_name, sub) = match resource.split_once('/') {
-            Some((r, s)) => (r.to_owned(), Some(s.to_owned())),
-            None => (resource.clone(), None),
-        };
-        let group = match resource_name.as_str() {
-            "deployments" => Some("apps".to_owned()),
-            _ => None,
-        };
-        let review = SelfSubjectAccessReview {
-            spec: SelfSubjectAccessReviewSpec {
-                resource_attributes: Some(ResourceAttributes {
-                    verb: Some(verb.clone()),
-                    resource: Some(resource_name),
-                    subresource: sub,
-                    group,
-                    ..Default::default()
-                }),
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        match reviews.create(&PostParams::default(), &review).await {
-            Ok(r) if r.status.as_ref().is_some_and(|s| s.allowed) => {}
-            Ok(_) => problems.push(KubeError::Forbidden {
-                call: Box::new(ObjectCall {
-                    context: context.to_owned(),
-                    namespace: String::new(),
-                    kind: resource.clone(),
-                    object: String::new(),
-                    verb: verb.clone(),
-                }),
-                message: "SelfSubjectAccessReview answered allowed=false".to_owned(),
-            }),
-            Err(e) => problems.push(
-                Call {
-                    context,
-                    namespace: "",
-                    kind: "selfsubjectaccessreviews",
-                    object: "",
-                    verb: "create",
-                }
-                .error(&e),
-            ),
-        }
-    }
-    problems
 }

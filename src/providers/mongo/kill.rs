@@ -150,9 +150,9 @@ pub async fn cut_link(
 }
 
 async fn pods(platform: &Platform, context: &str, namespace: &str) -> Result<Api<Pod>, String> {
-    crate::providers::kube::client(platform, context)
+    crate::providers::kube::Conn::connect(platform, context)
         .await
-        .map(|c| Api::namespaced(c, namespace))
+        .map(|c| Api::namespaced(c.client().clone(), namespace))
         .map_err(|e| e.to_string())
 }
 

@@ -577,15 +577,7 @@ fn check_role(shared: &Shared, verb: &str, t: &Target) -> Result<(), ApiError> {
         Some(sub) => format!("{}/{sub}", rt.plural),
         None => rt.plural.to_owned(),
     };
-    let forbidden = shared
-        .forbidden
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
-    let hit = forbidden
-        .iter()
-        .any(|(v, r)| (v == verb || v == "*") && (*r == resource || r == "*"));
-    drop(forbidden);
-    if hit {
+    if denied(shared, verb, &resource, t.namespace.as_deref()) {
         return Err(ApiError::forbidden(
             rt,
             t.sub.as_deref(),
@@ -596,6 +588,22 @@ fn check_role(shared: &Shared, verb: &str, t: &Target) -> Result<(), ApiError> {
         ));
     }
     Ok(())
+}
+
+/// Whether the role hook refuses `verb` on `resource` in `namespace`: a rule's resource is
+/// `pods` (everywhere), `*`, or `pods@prod-2` (only in that namespace, as a RoleBinding would).
+fn denied(shared: &Shared, verb: &str, resource: &str, namespace: Option<&str>) -> bool {
+    let forbidden = shared
+        .forbidden
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    forbidden.iter().any(|(v, r)| {
+        (v == verb || v == "*")
+            && match r.split_once('@') {
+                Some((r, ns)) => r == resource && namespace == Some(ns),
+                None => r == resource || r == "*",
+            }
+    })
 }
 
 fn access_review(shared: &Shared, method: &Method, body: &Bytes) -> Result<Answer, ApiError> {
@@ -617,14 +625,8 @@ fn access_review(shared: &Shared, method: &Method, body: &Bytes) -> Result<Answe
     if let Some(sub) = attrs["subresource"].as_str().filter(|s| !s.is_empty()) {
         resource = format!("{resource}/{sub}");
     }
-    let forbidden = shared
-        .forbidden
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
-    let denied = forbidden
-        .iter()
-        .any(|(v, r)| (*v == verb || v == "*") && (*r == resource || r == "*"));
-    drop(forbidden);
+    let namespace = attrs["namespace"].as_str().filter(|n| !n.is_empty());
+    let denied = denied(shared, &verb, &resource, namespace);
     // RBAC answers a refusal with allowed=false and no reason; kubectl prints a plain "no".
     review["status"] = json!({"allowed": !denied});
     review["apiVersion"] = json!("authorization.k8s.io/v1");
