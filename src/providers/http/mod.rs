@@ -255,9 +255,11 @@ impl Tracker {
             self.state.bad += 1;
             self.state.streak = None;
             if self.was_good != Some(false) {
+                // An answer is known to be bad when it arrives (or the request times out): a
+                // request sent just before a fault acted comes back bad after it.
                 milestones.push(ProbeMilestone {
                     name: "first bad answer".to_owned(),
-                    at: obs.at,
+                    at: obs.at.plus(obs.latency),
                 });
             }
         }
@@ -369,6 +371,18 @@ mod tests {
         ms.iter()
             .map(|m| (m.name.as_str(), m.at.offset().as_secs()))
             .collect()
+    }
+
+    #[test]
+    fn a_bad_answer_is_stamped_when_it_arrives_not_when_it_was_asked() {
+        let mut tracker = Tracker::new(3);
+        tracker.observe(obs(0, true, "us-west1"));
+        let slow = Observation {
+            latency: Duration::from_secs(4),
+            ..obs(10, false, "us-west1")
+        };
+        let milestones = tracker.observe(slow);
+        assert_eq!(names(&milestones), vec![("first bad answer", 14)]);
     }
 
     #[test]
