@@ -15,7 +15,7 @@ pub const DOCS: &[StepDoc] = &[
         keyword: "Given",
         pattern: "the platform is healthy",
         example: "the platform is healthy",
-        doc: "Every probe of the platform gives a good answer now. Fails the scenario before any fault otherwise.",
+        doc: "Every probe of the platform gives a good answer, retrying at its interval for up to 2m (a platform may still be settling from the previous drill). Fails the scenario before any fault otherwise.",
         domain: "traffic",
         analyze: analyze_healthy,
     },
@@ -89,17 +89,31 @@ fn analyze_switch(args: &Args, platform: &Platform) -> Analysis {
     a
 }
 
+/// How long "the platform is healthy" waits for every probe's good answer (platform time): a
+/// platform may still be settling from the previous drill's undo (a driver reconnecting to a
+/// primary that moved back, a load balancer that just followed a failback).
+pub const HEALTHY_WITHIN: std::time::Duration = std::time::Duration::from_secs(120);
+
 #[given("the platform is healthy")]
 async fn platform_is_healthy(world: &mut Drill) -> Result<(), Failure> {
+    let clock = world.clock();
+    let deadline = clock.now().plus(HEALTHY_WITHIN);
     let mut bad = Vec::new();
     for (name, probe) in &world.platform().probes {
-        let obs = http::observe(&world.run.http, probe, &world.clock()).await;
-        if !obs.good {
-            bad.push(format!(
-                "probe \"{name}\" ({}): {}",
-                probe.url,
-                obs.error.unwrap_or_default()
-            ));
+        loop {
+            let obs = http::observe(&world.run.http, probe, &clock).await;
+            if obs.good {
+                break;
+            }
+            if clock.now() >= deadline {
+                bad.push(format!(
+                    "probe \"{name}\" ({}): {}",
+                    probe.url,
+                    obs.error.unwrap_or_default()
+                ));
+                break;
+            }
+            clock.sleep(probe.interval).await;
         }
     }
     if bad.is_empty() {
