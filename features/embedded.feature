@@ -70,3 +70,16 @@ Feature: The shipped drills run on the embedded platform
     And the output contains "probe \"prod-1-orders\": "
     And the output contains "answers were bad"
     And the output contains "probe \"front-door\": "
+
+  Scenario: a platform that does not answer is not healthy, after waiting for it to settle
+    Given the file "drills/unhealthy.feature":
+      """
+      Feature: unhealthy
+        Scenario: health is checked while the front door's link is cut
+          When the link "front-door-to-us-west1" is cut
+          Given the platform is healthy
+      """
+    When I run `firedrill run drills/unhealthy.feature`
+    Then the exit code is 1
+    And the output contains "the platform is not healthy, so no fault was injected: probe \"front-door\""
+    And the output contains "undone: link \"front-door-to-us-west1\""
