@@ -84,7 +84,9 @@ impl KubeEstate {
             let nodes = usize::from(primary);
             let pools: Vec<(&str, usize)> = NAMESPACES.iter().map(|ns| (*ns, nodes)).collect();
             let mut spec = kube::ClusterSpec::new(*region, clock).seed(seed.wrapping_add(i as u64));
-            if !primary {
+            if primary {
+                spec = spec.warm();
+            } else {
                 spec = spec.timing(failover_timing()).pods_per_node(1);
                 for ns in NAMESPACES {
                     spec = spec.autoscale(ns, 1);

@@ -133,6 +133,9 @@ pub struct Controller {
     name_counters: HashMap<(String, String), u64>,
     ip_counter: u32,
     autoscaling: Autoscaling,
+    /// While set, pods start and turn Ready with no modelled delay (a cluster that was up
+    /// before the drill began; see `ClusterSpec::warm`).
+    pub warm: bool,
     nodes: Vec<NodeRecord>,
     event_counter: u64,
     events: std::collections::VecDeque<(String, String)>,
@@ -312,6 +315,7 @@ impl Controller {
             name_counters: HashMap::new(),
             ip_counter: region_index << 16,
             autoscaling,
+            warm: false,
             nodes: Vec::new(),
             event_counter: 0,
             events: std::collections::VecDeque::new(),
@@ -424,7 +428,11 @@ impl Controller {
                     record.running = Some(now);
                     let mut rng =
                         ChaCha8Rng::seed_from_u64(self.seed ^ fnv(name.as_bytes()) ^ 0x5eed);
-                    let delay = draw(&mut rng, self.timing.readiness);
+                    let delay = if self.warm {
+                        Duration::ZERO
+                    } else {
+                        draw(&mut rng, self.timing.readiness)
+                    };
                     record.ready_delay = Some(delay);
                     self.timers.insert((now.plus(delay), uid), Stage::Ready);
                 }
@@ -1162,8 +1170,11 @@ impl Controller {
         }
         let name = name_of(pod).to_owned();
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ fnv(name.as_bytes()));
-        let delay =
-            draw(&mut rng, self.timing.image_pull) + draw(&mut rng, self.timing.container_start);
+        let delay = if self.warm {
+            Duration::ZERO
+        } else {
+            draw(&mut rng, self.timing.image_pull) + draw(&mut rng, self.timing.container_start)
+        };
         if let Some(r) = self.records.get_mut(&uid) {
             r.node = Some(node);
             r.zone = zone;
