@@ -481,6 +481,20 @@ const RUN: &[&str] = &[
     "l.jsonl",
 ];
 
+/// `firedrill run` of the setup's drill, in the background, its output captured.
+fn spawn_run(dir: &std::path::Path, kubeconfig: &std::path::Path) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_firedrill"))
+        .args(RUN)
+        .current_dir(dir)
+        .env("FIREDRILL_KUBECONFIG", kubeconfig)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("firedrill starts")
+}
+
 #[tokio::test]
 async fn an_api_server_lost_mid_drill_fails_the_step_after_backoff_and_recover_undoes_later() {
     let cluster = started(1).await;
@@ -488,16 +502,7 @@ async fn an_api_server_lost_mid_drill_fails_the_step_after_backoff_and_recover_u
         &cluster,
         "Feature: f\n  Scenario: s\n    When zone \"us-west1-a\" goes down\n    And the command \"wait-for-go\" is run\n    And zone \"us-west1-b\" goes down\n",
     );
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_firedrill"))
-        .args(RUN)
-        .current_dir(dir.path())
-        .env("FIREDRILL_KUBECONFIG", &kubeconfig)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("firedrill starts");
+    let child = spawn_run(dir.path(), &kubeconfig);
     until("zone a tainted", || zone_taints(&cluster) == 2).await;
     cluster.set_down(true);
     std::fs::write(dir.path().join("go"), "").expect("go");
@@ -544,16 +549,7 @@ async fn sigint_mid_drill_undoes_the_zone_outage() {
         &cluster,
         "Feature: f\n  Scenario: s\n    When zone \"us-west1-a\" goes down\n    And the command \"wait-long\" is run\n",
     );
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_firedrill"))
-        .args(RUN)
-        .current_dir(dir.path())
-        .env("FIREDRILL_KUBECONFIG", &kubeconfig)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("firedrill starts");
+    let child = spawn_run(dir.path(), &kubeconfig);
     until("zone a tainted", || zone_taints(&cluster) == 2).await;
     let pid = child.id().expect("pid").to_string();
     let status = tokio::process::Command::new("kill")

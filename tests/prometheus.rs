@@ -295,7 +295,7 @@ fn prometheus_scrapes_a_live_drill_and_sees_its_push_with_the_grouping_labels() 
         &std::fs::read_to_string(work.path().join("report.json")).expect("report"),
     )
     .expect("JSON");
-    let scenario = "us-west1 is lost and traffic is switched to us-west2";
+    let scenario = "us-west1 goes dark and the application fails over to us-west2";
     let failover = report["scenarios"]
         .as_array()
         .expect("scenarios")
@@ -332,7 +332,7 @@ fn prometheus_scrapes_a_live_drill_and_sees_its_push_with_the_grouping_labels() 
 
     let pushed = wait_for_result(
         &prometheus,
-        "firedrill_recovery_seconds{job=\"firedrill\",drill=\"us-west1 goes dark and traffic fails over to us-west2\",platform=\"embedded\"}",
+        "firedrill_recovery_seconds{job=\"firedrill\",drill=\"Quarterly regional failover from us-west1 to us-west2\",platform=\"embedded\"}",
         1,
     );
     assert_eq!(
