@@ -361,7 +361,7 @@ async fn remove_empty_autoscaled_nodes(cluster: &kube::Cluster, clock: Clock) {
     }
     for name in added {
         if cluster.object("nodes", "", &name).is_some() {
-            delete_node(cluster, &name).await;
+            let _ = cluster.remove_node(&name);
         }
     }
 }
@@ -393,7 +393,7 @@ pub async fn scale_down_loop(clusters: Vec<Arc<kube::Cluster>>, clock: Clock) {
                 }
                 let since = *empty_since.entry(key.clone()).or_insert(now);
                 if now.saturating_since(since) >= SCALE_DOWN_UNNEEDED {
-                    delete_node(cluster, &node.name).await;
+                    let _ = cluster.remove_node(&node.name);
                     empty_since.remove(&key);
                 }
             }
@@ -403,17 +403,6 @@ pub async fn scale_down_loop(clusters: Vec<Arc<kube::Cluster>>, clock: Clock) {
 
 /// How long an added node must be empty before [`scale_down_loop`] removes it.
 pub const SCALE_DOWN_UNNEEDED: std::time::Duration = std::time::Duration::from_secs(10 * 60);
-
-async fn delete_node(cluster: &kube::Cluster, name: &str) {
-    let Ok(config) = cluster.kube_config() else {
-        return;
-    };
-    let Ok(client) = ::kube::Client::try_from(config) else {
-        return;
-    };
-    let nodes: ::kube::Api<k8s_openapi::api::core::v1::Node> = ::kube::Api::all(client);
-    let _ = nodes.delete(name, &Default::default()).await;
-}
 
 /// How long [`Embedded::settle`] waits for the autoscaled nodes to empty (platform time).
 pub const SETTLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10 * 60);

@@ -480,6 +480,29 @@ impl Cluster {
     ///
     /// [`SimError::Api`] when the node does not exist.
     pub fn set_node_ready(&self, node: &str, ready: bool) -> Result<(), SimError> {
+        self.node_ready(node, ready)
+    }
+
+    /// Removes `node`, as the cluster autoscaler does when it scales a pool down. Done inside
+    /// the platform, not through the API: it is the platform's own component acting, not a
+    /// client (the RBAC audit records clients only).
+    ///
+    /// # Errors
+    ///
+    /// [`SimError::Api`] when the node does not exist.
+    pub fn remove_node(&self, node: &str) -> Result<(), SimError> {
+        self.shared
+            .lock()
+            .store
+            .delete(NODES, "", node, None)
+            .map(|_| ())
+            .map_err(|source| SimError::Api {
+                region: self.shared.region.clone(),
+                source: Box::new(source),
+            })
+    }
+
+    fn node_ready(&self, node: &str, ready: bool) -> Result<(), SimError> {
         let mut w = self.shared.lock();
         let stamp = w.store.now_rfc3339();
         w.store
