@@ -1,7 +1,7 @@
 //! `firedrill run`.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::io::{IsTerminal as _, Write as _};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -332,10 +332,10 @@ fn confirm(platform: &str, changes: usize) -> bool {
     if !std::io::stdin().is_terminal() {
         return false;
     }
-    eprint!("About to make {changes} change(s) to platform \"{platform}\". Type `yes` to go on: ");
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer).is_ok() && answer.trim() == "yes"
+    crate::drill::world::ask(&format!(
+        "About to make {changes} change(s) to platform \"{platform}\". Type `yes` to go on: "
+    ))
+    .is_some_and(|answer| answer.trim() == "yes")
 }
 
 /// Live metrics and Pushgateway pushes for one run.

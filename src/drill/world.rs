@@ -521,7 +521,7 @@ fn record(
     events.emit(&Event::Milestone(milestone));
 }
 /// Asks `question` on the terminal; the answer line, or `None` when stdin is closed.
-fn ask(question: &str) -> Option<String> {
+pub fn ask(question: &str) -> Option<String> {
     use std::io::{BufRead as _, Write as _};
     let mut err = std::io::stderr().lock();
     let _ = err.write_all(question.as_bytes());

@@ -327,24 +327,15 @@ pub type Settle =
     Arc<dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send + Sync>;
 
 /// Waits (at most [`SETTLE_TIMEOUT`]) until no pod runs on the nodes the autoscaler added to
-/// `cluster`, then deletes those nodes through the API, as the cluster autoscaler's scale-down
-/// does.
+/// `cluster`, then removes those nodes, as the cluster autoscaler's scale-down does.
 async fn remove_empty_autoscaled_nodes(cluster: &kube::Cluster, clock: Clock) {
-    let added: Vec<String> = cluster
-        .node_records()
-        .into_iter()
-        .filter(|n| n.ready.is_some())
-        .map(|n| n.name)
-        .collect();
+    let added = autoscaled_nodes(cluster);
     if added.is_empty() {
         return;
     }
     let busy = || {
-        cluster.objects("pods", None).iter().any(|p| {
-            p["spec"]["nodeName"]
-                .as_str()
-                .is_some_and(|n| added.iter().any(|a| a == n))
-        })
+        let pods = cluster.objects("pods", None);
+        added.iter().any(|node| runs_pods(&pods, node))
     };
     let drained = async {
         let mut tick = clock.interval(std::time::Duration::from_secs(5));
@@ -366,6 +357,22 @@ async fn remove_empty_autoscaled_nodes(cluster: &kube::Cluster, clock: Clock) {
     }
 }
 
+/// The nodes the cluster autoscaler added to `cluster` (and that joined).
+fn autoscaled_nodes(cluster: &kube::Cluster) -> Vec<String> {
+    cluster
+        .node_records()
+        .into_iter()
+        .filter(|n| n.ready.is_some())
+        .map(|n| n.name)
+        .collect()
+}
+
+/// Whether any of `pods` is bound to `node`.
+fn runs_pods(pods: &[serde_json::Value], node: &str) -> bool {
+    pods.iter()
+        .any(|p| p["spec"]["nodeName"].as_str() == Some(node))
+}
+
 /// The cluster autoscaler's scale-down for a long-running platform (`sim up`): every minute,
 /// nodes it added that have run no pod for [`SCALE_DOWN_UNNEEDED`] are deleted (the real
 /// autoscaler's `--scale-down-unneeded-time` default). Runs until the task is aborted.
@@ -378,22 +385,15 @@ pub async fn scale_down_loop(clusters: Vec<Arc<kube::Cluster>>, clock: Clock) {
         let now = clock.now();
         for cluster in &clusters {
             let pods = cluster.objects("pods", None);
-            for node in cluster
-                .node_records()
-                .into_iter()
-                .filter(|n| n.ready.is_some())
-            {
-                let key = format!("{}/{}", cluster.region(), node.name);
-                let busy = pods
-                    .iter()
-                    .any(|p| p["spec"]["nodeName"].as_str() == Some(node.name.as_str()));
-                if busy || cluster.object("nodes", "", &node.name).is_none() {
+            for node in autoscaled_nodes(cluster) {
+                let key = format!("{}/{node}", cluster.region());
+                if runs_pods(&pods, &node) || cluster.object("nodes", "", &node).is_none() {
                     empty_since.remove(&key);
                     continue;
                 }
                 let since = *empty_since.entry(key.clone()).or_insert(now);
                 if now.saturating_since(since) >= SCALE_DOWN_UNNEEDED {
-                    let _ = cluster.remove_node(&node.name);
+                    let _ = cluster.remove_node(&node);
                     empty_since.remove(&key);
                 }
             }
@@ -575,16 +575,21 @@ impl Embedded {
         let clusters = self.kube.clusters.clone();
         let switches = self.front_door.switch_log();
         Arc::new(move |since| {
+            // Each region's serving intervals once: every switch to it reads them again.
+            let spans: Vec<(&str, Vec<truth::Span>)> = clusters
+                .iter()
+                .map(|c| (c.region(), truth::serving(c, &NAMESPACES)))
+                .collect();
             let serving = |region: &str| {
-                clusters
+                spans
                     .iter()
-                    .find(|c| c.region() == region)
-                    .map(|c| truth::serving(c, &NAMESPACES))
+                    .find(|(r, _)| *r == region)
+                    .map(|(_, s)| s.clone())
                     .unwrap_or_default()
             };
-            let mut events: Vec<truth::Event> = clusters
+            let mut events: Vec<truth::Event> = spans
                 .iter()
-                .flat_map(|c| truth::region_events(c.region(), &serving(c.region()), since))
+                .flat_map(|(region, s)| truth::region_events(region, s, since))
                 .collect();
             events.extend(truth::answered_from(&switches(), &serving, since));
             events.sort_by_key(|(_, at)| *at);

@@ -142,10 +142,18 @@ async fn error_rate_within(
     error_rate_at_most(world, budget, &probe)
 }
 
+/// The running probe `probe`, or a failure that says how to start it.
+fn running_probe<'a>(
+    world: &'a Drill,
+    probe: &str,
+) -> Result<&'a crate::providers::http::Running, Failure> {
+    world.probes.get(probe).ok_or_else(|| Failure(format!("probe \"{probe}\" is not running (hint: add `Given the \"{probe}\" probe is running` before the fault)")))
+}
+
 fn error_rate_at_most(world: &Drill, budget: f64, probe: &str) -> Result<(), Failure> {
     // 100 − 99.9 is 0.0999…: show the budget as it was written.
     let budget = (budget * 1000.0).round() / 1000.0;
-    let running = world.probes.get(probe).ok_or_else(|| Failure(format!("probe \"{probe}\" is not running (hint: add `Given the \"{probe}\" probe is running` before the fault)")))?;
+    let running = running_probe(world, probe)?;
     let state = running.state();
     let total = state.good + state.bad;
     if total == 0 {
@@ -178,7 +186,7 @@ async fn latency_within(
         .map_err(|_| Failure(format!("\"{percent}\" is not a percentage")))?;
     let limit = crate::drill::target::parse_duration(&latency)?;
     let since = world.timeline().first("fault injected").map(|m| m.at);
-    let running = world.probes.get(&probe).ok_or_else(|| Failure(format!("probe \"{probe}\" is not running (hint: add `Given the \"{probe}\" probe is running` before the fault)")))?;
+    let running = running_probe(world, &probe)?;
     let state = running.state();
     let seen: Vec<_> = state
         .history
@@ -227,7 +235,7 @@ async fn latency_rise_within(
         .ok_or_else(|| {
             Failure("no fault was injected, so there is no before and after to compare".into())
         })?;
-    let running = world.probes.get(&probe).ok_or_else(|| Failure(format!("probe \"{probe}\" is not running (hint: add `Given the \"{probe}\" probe is running` before the fault)")))?;
+    let running = running_probe(world, &probe)?;
     let state = running.state();
     let median = |after: bool| {
         let mut good: Vec<_> = state
