@@ -1,5 +1,7 @@
 //! The `firedrill` binary: parse arguments, run the command, exit with its documented code.
 
+use std::io::Write as _;
+
 use clap::Parser as _;
 
 fn main() -> std::process::ExitCode {
@@ -20,7 +22,10 @@ fn main() -> std::process::ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            let _ = writeln!(
+                std::io::stderr(),
+                "error: cannot start the async runtime: {e}"
+            );
             return std::process::ExitCode::from(2);
         }
     };

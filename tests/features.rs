@@ -4,6 +4,8 @@
 //! the real `firedrill` binary there, and assert on exit codes, output, files the drills'
 //! commands touch, the ledger and the JSON report.
 
+#![allow(clippy::disallowed_macros)] // measurements and diagnostics printed for `--nocapture`
+
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

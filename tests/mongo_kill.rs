@@ -4,6 +4,8 @@
 //! primary and elect another; removing exactly the kill's toxic must bring the member back.
 //! Also: a kill with no way back is refused at preflight, naming the database.
 
+#![allow(clippy::disallowed_macros)] // measurements and diagnostics printed for `--nocapture`
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -2,6 +2,8 @@
 //! sim's ground truth, the write checker's lost writes against the sim's rollbacks, the flip,
 //! and the redaction of credentials.
 
+#![allow(clippy::disallowed_macros)] // measurements and diagnostics printed for `--nocapture`
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -1,6 +1,8 @@
 //! The embedded replica set against the real `mongodb` driver (and a raw OP_MSG client where
 //! exact reply shapes matter), on loopback ports.
 
+#![allow(clippy::disallowed_macros)] // measurements and diagnostics printed for `--nocapture`
+
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

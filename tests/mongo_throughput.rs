@@ -3,6 +3,8 @@
 //!
 //! `cargo test --release --test mongo_throughput -- --ignored --nocapture`
 
+#![allow(clippy::disallowed_macros)] // measurements and diagnostics printed for `--nocapture`
+
 use std::time::{Duration, Instant};
 
 use firedrill::drill::clock::Clock;

@@ -4,6 +4,8 @@
 //! the measured wall time to platform time with the same clock and check that (a toxic's
 //! attributes are platform durations).
 
+#![allow(clippy::disallowed_macros)] // measurements and diagnostics printed for `--nocapture`
+
 use firedrill::drill::clock::Clock;
 use firedrill::sim::toxiproxy::ToxiproxyServer;
 use serde_json::json;

@@ -3,6 +3,8 @@
 //!
 //! `nice -n 15 cargo test --release --test toxiproxy_perf -- --ignored --nocapture`
 
+#![allow(clippy::disallowed_macros)] // measurements and diagnostics printed for `--nocapture`
+
 use firedrill::drill::clock::Clock;
 use firedrill::sim::toxiproxy::ToxiproxyServer;
 use std::net::SocketAddr;

@@ -1,5 +1,8 @@
 //! The command line: clap definitions and one module per command.
 
+#[macro_use]
+mod out;
+
 mod load;
 mod recover;
 mod render;

@@ -28,12 +28,12 @@ pub async fn recover(args: RecoverArgs) -> Exit {
     let outstanding = match Ledger::outstanding(&args.ledger) {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return Exit::Usage;
         }
     };
     if outstanding.is_empty() {
-        println!(
+        outln!(
             "nothing to recover: every fault in {} has been undone",
             args.ledger.display()
         );
@@ -42,11 +42,11 @@ pub async fn recover(args: RecoverArgs) -> Exit {
     let mut ledger = match Ledger::open(&args.ledger) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return Exit::UndoIncomplete;
         }
     };
-    println!(
+    outln!(
         "{} fault(s) outstanding in {}",
         outstanding.len(),
         args.ledger.display()
@@ -57,16 +57,17 @@ pub async fn recover(args: RecoverArgs) -> Exit {
         if fault.in_process {
             let note = "its platform ran inside the crashed firedrill process and ended with it"
                 .to_owned();
-            println!(
+            outln!(
                 "  ✔ {} ({}): nothing to undo: {note}",
-                fault.fault, fault.id
+                fault.fault,
+                fault.id
             );
             if let Err(e) = ledger.append(&Entry::Undone {
                 id: fault.id.clone(),
                 at: wall_now(),
                 note: Some(note),
             }) {
-                eprintln!("error: {e}");
+                errln!("error: {e}");
                 remaining += 1;
             }
             continue;
@@ -81,7 +82,7 @@ pub async fn recover(args: RecoverArgs) -> Exit {
         let platform = match platform {
             Ok(p) => p,
             Err(problems) => {
-                eprintln!(
+                errln!(
                     "  ✘ {} ({}): cannot load its platform {}:",
                     fault.fault,
                     fault.id,
@@ -99,31 +100,32 @@ pub async fn recover(args: RecoverArgs) -> Exit {
                 at: wall_now(),
                 note: None,
             }) {
-                Ok(()) => println!(
+                Ok(()) => outln!(
                     "  ✔ {} ({}): undone ({})",
                     fault.fault,
                     fault.id,
                     fault.undo.describe()
                 ),
                 Err(e) => {
-                    eprintln!(
+                    errln!(
                         "  ✘ {} ({}): undone, but the ledger could not record it: {e}",
-                        fault.fault, fault.id
+                        fault.fault,
+                        fault.id
                     );
                     remaining += 1;
                 }
             },
             Err(e) => {
-                eprintln!("  ✘ {} ({}): {e}", fault.fault, fault.id);
+                errln!("  ✘ {} ({}): {e}", fault.fault, fault.id);
                 remaining += 1;
             }
         }
     }
     if remaining == 0 {
-        println!("recovered: nothing outstanding");
+        outln!("recovered: nothing outstanding");
         Exit::Passed
     } else {
-        eprintln!(
+        errln!(
             "{remaining} fault(s) could not be undone; fix the cause above and run `firedrill recover` again"
         );
         Exit::UndoIncomplete

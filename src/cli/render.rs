@@ -16,16 +16,16 @@ pub fn problems(problems: &Problems) {
     });
     for problem in &problems.0 {
         // The one-line form first: grep-able, and complete on its own.
-        eprintln!("error: {problem}");
+        errln!("error: {problem}");
         if let Some(snippet) = snippet(problem) {
             let mut out = String::new();
             if handler.render_report(&mut out, snippet.as_ref()).is_ok() {
-                eprintln!("{out}");
+                errln!("{out}");
             }
         }
     }
     let n = problems.0.len();
-    eprintln!(
+    errln!(
         "{n} problem{} found; nothing was injected",
         if n == 1 { "" } else { "s" }
     );

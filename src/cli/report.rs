@@ -31,7 +31,7 @@ pub fn report(args: &ReportArgs) -> Exit {
                 .unwrap_or_default();
             found.sort();
             if found.is_empty() {
-                eprintln!("error: {} holds no .json reports", input.display());
+                errln!("error: {} holds no .json reports", input.display());
                 return Exit::Usage;
             }
             files.extend(found);
@@ -45,7 +45,7 @@ pub fn report(args: &ReportArgs) -> Exit {
         match json::load(file) {
             Ok(r) => reports.push(r),
             Err(e) => {
-                eprintln!("error: {e}");
+                errln!("error: {e}");
                 failed = true;
             }
         }
@@ -66,11 +66,11 @@ pub fn write(reports: &[json::Report], path: &Path) -> Exit {
         });
     match written {
         Ok(()) => {
-            println!("HTML report: {}", path.display());
+            outln!("HTML report: {}", path.display());
             Exit::Passed
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             Exit::Usage
         }
     }

@@ -1,7 +1,7 @@
 //! `firedrill run`.
 
 use std::collections::BTreeSet;
-use std::io::{IsTerminal as _, Write as _};
+use std::io::IsTerminal as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -163,7 +163,7 @@ pub async fn run(args: RunArgs, log_format: LogFormat) -> Exit {
 
     let faults: usize = loaded.checked.iter().map(|c| c.effects.len()).sum();
     if args.dry_run {
-        println!(
+        outln!(
             "dry run: {} scenario(s) checked and preflight passed; {faults} change(s) would be made. Nothing was injected.",
             loaded.checked.len()
         );
@@ -191,7 +191,7 @@ pub async fn run(args: RunArgs, log_format: LogFormat) -> Exit {
     match crate::drill::preflight::setup(&needs, &loaded.platform).await {
         Ok(created) => {
             for proxy in created {
-                println!("created Toxiproxy proxy \"{proxy}\"");
+                outln!("created Toxiproxy proxy \"{proxy}\"");
             }
         }
         Err(problems) => {
@@ -282,36 +282,28 @@ pub async fn run(args: RunArgs, log_format: LogFormat) -> Exit {
             .map_err(std::io::Error::other)
             .and_then(|json| std::fs::write(path, json));
         if let Err(e) = written {
-            eprintln!(
+            errln!(
                 "error: cannot write the JSON report {}: {e}",
                 path.display()
             );
         }
     }
     match exit {
-        Exit::UndoIncomplete => eprintln!(
+        Exit::UndoIncomplete => errln!(
             "\nUNDO INCOMPLETE: faults may remain. Fix the cause shown above, then run `firedrill recover --ledger {}`.",
             args.ledger.display()
         ),
-        Exit::Aborted => eprintln!(
+        Exit::Aborted => errln!(
             "\naborted by {:?}; every fault of this run was undone",
             outcome.aborted.unwrap_or(runner::Abort::Interrupt)
         ),
-        // Not println!: a closed pipe (`| head`) must not turn a finished drill into a panic.
-        _ => {
-            let _ = writeln!(
-                std::io::stdout(),
-                "\n{} passed, {} failed",
-                outcome.passed,
-                outcome.failed
-            );
-        }
+        _ => outln!("\n{} passed, {} failed", outcome.passed, outcome.failed),
     }
     exit
 }
 
 fn usage(message: &str) -> Exit {
-    eprintln!("error: {message}");
+    errln!("error: {message}");
     Exit::Usage
 }
 
@@ -375,7 +367,7 @@ impl Telemetry {
                 let (bound, task) = crate::metrics::serve(metrics.clone(), addr)
                     .await
                     .map_err(|e| e.to_string())?;
-                eprintln!("metrics: http://{bound}/metrics");
+                errln!("metrics: http://{bound}/metrics");
                 Some(task)
             }
             None => None,
@@ -391,7 +383,7 @@ impl Telemetry {
                     let mut failed = false;
                     while let Some(Some(drill)) = rx.recv().await {
                         if let Err(e) = pusher.push(&metrics, &drill, &platform).await {
-                            eprintln!("warning: {e}");
+                            errln!("warning: {e}");
                             failed = true;
                         }
                     }

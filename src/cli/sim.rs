@@ -215,9 +215,11 @@ async fn app(args: AppArgs) -> Exit {
         Ok(app) => app,
         Err(e) => return fail(&e.to_string()),
     };
-    println!(
+    outln!(
         "application of {} ({}) on {}",
-        args.region, args.namespace, app.url
+        args.region,
+        args.namespace,
+        app.url
     );
     until_ctrl_c(None, &[]).await
 }
@@ -240,9 +242,9 @@ async fn front_door(args: FrontDoorArgs) -> Exit {
         Ok(door) => door,
         Err(e) => return fail(&e.to_string()),
     };
-    println!("front door on {} (traffic to {})", door.url, args.active);
+    outln!("front door on {} (traffic to {})", door.url, args.active);
     for (region, url) in &backends {
-        println!("  {region}: {url}");
+        outln!("  {region}: {url}");
     }
     until_ctrl_c(None, &[]).await
 }
@@ -274,17 +276,17 @@ async fn up(args: UpArgs) -> Exit {
         sim.kube.clusters.clone(),
         clock,
     )));
-    println!(
+    outln!(
         "embedded platform up (time scale {}x, seed {})",
         clock.scale(),
         args.seed
     );
-    println!("  front door: {}", sim.front_door.url);
-    println!("  toxiproxy: {}", sim.toxiproxy.url());
-    println!("  kubeconfig: {}", sim.kube.kubeconfig.display());
+    outln!("  front door: {}", sim.front_door.url);
+    outln!("  toxiproxy: {}", sim.toxiproxy.url());
+    outln!("  kubeconfig: {}", sim.kube.kubeconfig.display());
     print_contexts(&args.contexts);
     for m in &sim.mongo {
-        println!("  mongo {}: {}", m.namespace, m.set.connection_string());
+        outln!("  mongo {}: {}", m.namespace, m.set.connection_string());
     }
     if let Some(env_file) = &args.env_file {
         let platform_file = PathBuf::from(format!("{}.platform.yaml", env_file.display()));
@@ -321,13 +323,13 @@ async fn up(args: UpArgs) -> Exit {
         if let Err(e) = written {
             return fail(&format!("cannot write {}: {e}", env_file.display()));
         }
-        println!(
+        outln!(
             "  env file: {}\n  platform file: {}",
             env_file.display(),
             platform_file.display()
         );
     }
-    println!("press Ctrl-C to stop");
+    outln!("press Ctrl-C to stop");
     let _ = tokio::signal::ctrl_c().await;
     Exit::Passed
 }
@@ -338,13 +340,13 @@ async fn up_mongo(clock: Clock, args: &UpArgs) -> Exit {
         Ok(sets) => sets,
         Err(e) => return fail(&e.to_string()),
     };
-    println!(
+    outln!(
         "embedded replica sets up (time scale {}x, seed {})",
         clock.scale(),
         args.seed
     );
     for m in &sets {
-        println!(
+        outln!(
             "  {} ({}): {}",
             m.namespace,
             m.set.name(),
@@ -365,8 +367,8 @@ async fn toxiproxy_only(args: &UpArgs, clock: Clock) -> Exit {
             Ok(server) => server,
             Err(e) => return fail(&e.to_string()),
         };
-    println!("embedded Toxiproxy up (time scale {}x)", clock.scale());
-    println!("  toxiproxy: {}", server.url());
+    outln!("embedded Toxiproxy up (time scale {}x)", clock.scale());
+    outln!("  toxiproxy: {}", server.url());
     let env = [("FIREDRILL_TOXIPROXY_URL".to_owned(), server.url())];
     let served = until_ctrl_c(args.env_file.as_deref(), &env).await;
     if served != Exit::Passed {
@@ -400,13 +402,13 @@ async fn kube_only(args: &UpArgs, clock: Clock) -> Exit {
     if let Err(e) = name_contexts(&estate, &args.context_prefix, &args.contexts) {
         return fail(&e.to_string());
     }
-    println!(
+    outln!(
         "embedded Kubernetes API servers up (time scale {}x, seed {})",
         clock.scale(),
         args.seed
     );
     for cluster in &estate.clusters {
-        println!(
+        outln!(
             "  context {}{}: {}",
             args.context_prefix,
             cluster.region(),
@@ -414,7 +416,7 @@ async fn kube_only(args: &UpArgs, clock: Clock) -> Exit {
         );
     }
     print_contexts(&args.contexts);
-    println!("  kubeconfig: {}", estate.kubeconfig.display());
+    outln!("  kubeconfig: {}", estate.kubeconfig.display());
     let env = [(
         "FIREDRILL_KUBECONFIG".to_owned(),
         estate.kubeconfig.display().to_string(),
@@ -452,7 +454,7 @@ fn name_contexts(
 
 fn print_contexts(contexts: &[ContextName]) {
     for c in contexts {
-        println!("  context {} = {}", c.context, c.region);
+        outln!("  context {} = {}", c.context, c.region);
     }
 }
 
@@ -462,9 +464,9 @@ async fn until_ctrl_c(env_file: Option<&std::path::Path>, env: &[(String, String
         if let Err(e) = write_env_file(env_file, env) {
             return fail(&format!("cannot write {}: {e}", env_file.display()));
         }
-        println!("  env file: {}", env_file.display());
+        outln!("  env file: {}", env_file.display());
     }
-    println!("press Ctrl-C to stop");
+    outln!("press Ctrl-C to stop");
     let _ = tokio::signal::ctrl_c().await;
     Exit::Passed
 }
@@ -501,7 +503,7 @@ async fn traffic_switch(args: SwitchArgs) -> Exit {
         Err(e) => return fail(&e.to_string()),
     };
     let apply = Model::new(args.seed, Ranges::default()).terraform_apply();
-    println!(
+    outln!(
         "Terraform will perform the following actions:\n  ~ google_compute_url_map.global\n      ~ default_service = \"…\" -> \"{}\"\nPlan: 0 to add, 1 to change, 0 to destroy.",
         args.to
     );
@@ -519,7 +521,7 @@ async fn traffic_switch(args: SwitchArgs) -> Exit {
         .await;
     match answer {
         Ok(a) if a.status().is_success() => {
-            println!(
+            outln!(
                 "Apply complete! Resources: 0 added, 1 changed, 0 destroyed. ({} platform time)",
                 format_duration(apply)
             );
@@ -553,7 +555,7 @@ async fn region(args: RegionArgs) -> Exit {
         .await
     {
         Ok(a) if a.status().is_success() => {
-            println!(
+            outln!(
                 "region {} is {}",
                 args.region,
                 if args.dark { "dark" } else { "back" }
@@ -578,7 +580,7 @@ impl Drop for AbortOnDrop {
 }
 
 fn fail(message: &str) -> Exit {
-    eprintln!("error: {message}");
+    errln!("error: {message}");
     Exit::Failed
 }
 

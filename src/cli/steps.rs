@@ -26,7 +26,7 @@ pub struct StepsArgs {
 
 /// Prints the catalog.
 pub fn steps(args: &StepsArgs) -> Exit {
-    print!("{}", render(args.format));
+    out!("{}", render(args.format));
     Exit::Passed
 }
 

@@ -28,7 +28,7 @@ pub async fn validate(args: ValidateArgs) -> Exit {
     if args.preflight && args.drills.platform.is_none() {
         // The embedded platform only exists inside `firedrill run`; its endpoints here are
         // placeholders, so reaching them would only report what is already known.
-        eprintln!(
+        errln!(
             "error: --preflight needs --platform: the embedded platform runs only inside `firedrill run` (hint: `firedrill run --dry-run` preflights it)"
         );
         return Exit::Usage;
@@ -47,7 +47,7 @@ pub async fn validate(args: ValidateArgs) -> Exit {
         let http = match crate::providers::http::client() {
             Ok(c) => c,
             Err(e) => {
-                eprintln!("error: cannot build the HTTP client: {e}");
+                errln!("error: cannot build the HTTP client: {e}");
                 return Exit::Usage;
             }
         };
@@ -63,7 +63,7 @@ pub async fn validate(args: ValidateArgs) -> Exit {
         .iter()
         .map(|f| f.scenarios.iter().map(|s| s.steps.len()).sum::<usize>())
         .sum();
-    println!(
+    outln!(
         "ok: {} scenario(s) in {} file(s), {steps} step(s), valid against platform \"{}\"",
         loaded.checked.len(),
         loaded.features.len(),
@@ -78,20 +78,22 @@ pub fn plan(args: PlanArgs) -> Exit {
         Ok(loaded) => loaded,
         Err(exit) => return exit,
     };
-    println!(
+    outln!(
         "Plan against platform \"{}\" (nothing is touched):",
         loaded.platform.name
     );
     for scenario in &loaded.checked {
-        println!(
+        outln!(
             "\n{} — {}\n  ({})",
-            scenario.feature, scenario.scenario, scenario.location
+            scenario.feature,
+            scenario.scenario,
+            scenario.location
         );
         if scenario.effects.is_empty() {
-            println!("  injects nothing (observes only)");
+            outln!("  injects nothing (observes only)");
         }
         for (i, effect) in scenario.effects.iter().enumerate() {
-            println!("  {}. {}\n     undo: {}", i + 1, effect.what, effect.undo);
+            outln!("  {}. {}\n     undo: {}", i + 1, effect.what, effect.undo);
         }
     }
     Exit::Passed
