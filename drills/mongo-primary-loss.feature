@@ -11,8 +11,8 @@ Feature: A MongoDB primary is lost
     And no acknowledged write was lost
 
   # A killed primary is noticed only after the election timeout (10s, plus up to 1.5s jitter).
-  # @in-process: its undo restarts the member inside the firedrill process that runs the set.
-  @in-process
+  # @member-kill: the platform must declare how a killed member comes back (databases.<db>.kill).
+  @member-kill
   Scenario: the primary is killed; a new one is elected and no majority write is lost
     Given a write checker runs against the "prod-2" database at 50 writes per second
     When the Mongo primary of "prod-2" is killed

@@ -50,7 +50,7 @@ Feature: The shipped drills run on the embedded platform
     When I start `firedrill sim up --time-scale 200 --env-file fd.env`
     And its output shows "press Ctrl-C to stop"
     Then the file "fd.env.platform.yaml" exists
-    When I run `firedrill run --platform fd.env.platform.yaml --tags '@ci and not @in-process' --json report.json`
+    When I run `firedrill run --platform fd.env.platform.yaml --tags '@ci and not @member-kill' --json report.json --yes`
     Then the exit code is 0
     And the output contains " passed, 0 failed"
     And the report "report.json" has verdict "passed" and every fault undone

@@ -23,7 +23,7 @@ Feature: MongoDB drills against the embedded replica sets
           When the database of "prod-1" flips back
           Then the primary of "prod-1" is in "us-west1"
       """
-    When I run `firedrill run drills/flip.feature --platform fd.env.platform.yaml`
+    When I run `firedrill run drills/flip.feature --platform fd.env.platform.yaml --yes`
     Then the exit code is 0
     And the output contains "new primary elected in us-west2"
     And the ledger ".firedrill/ledger.jsonl" has 0 outstanding faults
@@ -37,7 +37,7 @@ Feature: MongoDB drills against the embedded replica sets
           Then the primary of "prod-1" is in "us-west2"
           And "never" is reached within 1h of "database flip started: prod-1"
       """
-    When I start `firedrill run drills/flip.feature --platform fd.env.platform.yaml`
+    When I start `firedrill run drills/flip.feature --platform fd.env.platform.yaml --yes`
     And its output shows "new primary elected in us-west2"
     And I send it SIGKILL
     And it exits
@@ -45,7 +45,7 @@ Feature: MongoDB drills against the embedded replica sets
     When I run `firedrill recover`
     Then the exit code is 0
     And the ledger ".firedrill/ledger.jsonl" has 0 outstanding faults
-    When I run `firedrill run drills/check.feature --platform fd.env.platform.yaml`
+    When I run `firedrill run drills/check.feature --platform fd.env.platform.yaml --yes`
     Then the exit code is 0
 
   Scenario: a replica set name that does not match stops the run before anything is injected
@@ -75,7 +75,7 @@ Feature: MongoDB drills against the embedded replica sets
     Then the exit code is 2
     And the output contains "belongs to replica set \"rs-prod-1\", but the platform says \"rs-somewhere-else\""
     And the file ".firedrill/ledger.jsonl" does not exist
-    When I run `firedrill run drills/check.feature --platform fd.env.platform.yaml`
+    When I run `firedrill run drills/check.feature --platform fd.env.platform.yaml --yes`
     Then the exit code is 0
 
   Scenario: an unreachable member and a password in the URI: a clear error, and the password never shows
@@ -146,18 +146,46 @@ Feature: MongoDB drills against the embedded replica sets
     And it exits
     Then the output does not contain "front door"
 
-  Scenario: killing a primary from another process, with no way to bring it back, is refused at preflight
+  Scenario: a primary killed from another process comes back through the platform's restart command
+    Given the file "drills/kill.feature":
+      """
+      Feature: kill
+        Scenario: kill
+          When the Mongo primary of "prod-1" is killed
+          Then a new primary is elected within 1m
+      """
+    When I run `firedrill run drills/kill.feature --platform fd.env.platform.yaml --yes`
+    Then the exit code is 0
+    And the output contains "undone: kill of the primary 127.0.0.1:"
+    And the ledger ".firedrill/ledger.jsonl" has 0 outstanding faults
+    When I run `firedrill run drills/check.feature --platform fd.env.platform.yaml --yes`
+    Then the exit code is 0
+
+  Scenario: killing a primary with no way to bring it back is refused at preflight
     Given the file "drills/kill.feature":
       """
       Feature: kill
         Scenario: kill
           When the Mongo primary of "prod-1" is killed
       """
-    When I run `firedrill run drills/kill.feature --platform fd.env.platform.yaml`
+    And the file "no-way-back.yaml":
+      """
+      name: no-way-back
+      regions:
+        us-west1: { role: primary }
+        us-west2: { role: failover }
+      namespaces:
+        prod-1: { database: prod-1 }
+      databases:
+        prod-1:
+          replica-set: rs-prod-1
+          uri: { file: fd.env.prod-1.uri }
+      safety:
+        allow:
+          replica-sets: [rs-prod-1]
+      """
+    When I run `firedrill run drills/kill.feature --platform no-way-back.yaml --yes`
     Then the exit code is 2
-    And the output contains "database \"prod-1\": member 127.0.0.1:"
-    And the output contains "there is no way to bring it back; nothing was injected"
-    And the output contains "hint: set databases.prod-1.kill"
+    And the output contains "database \"prod-1\" has no way to bring a killed member back"
+    And the output contains "set databases.prod-1.kill"
     And the file ".firedrill/ledger.jsonl" does not exist
-    When I run `firedrill run drills/check.feature --platform fd.env.platform.yaml`
-    Then the exit code is 0

@@ -5,7 +5,6 @@ Feature: Timing assertions judge phases against targets, with the margin in the 
     Given the file "platform.yaml":
       """
       name: timing
-      embedded: true
       time-scale: 100
       regions:
         here: { role: primary }
@@ -33,7 +32,7 @@ Feature: Timing assertions judge phases against targets, with the margin in the 
       """
 
   Scenario: a phase inside its target passes, a phase past it fails with how far over it was
-    When I run `firedrill run drills --platform platform.yaml --json report.json`
+    When I run `firedrill run drills --platform platform.yaml --json report.json --yes`
     Then the exit code is 1
     And the output contains "met: measured 1m 3"
     And the output contains "against target within 3m ("
@@ -46,7 +45,7 @@ Feature: Timing assertions judge phases against targets, with the margin in the 
     And the file "faulted" does not exist
 
   Scenario: only the selected scenarios run
-    When I run `firedrill run drills --platform platform.yaml --name 'in time'`
+    When I run `firedrill run drills --platform platform.yaml --name 'in time' --yes`
     Then the exit code is 0
     And the output contains "1 passed, 0 failed"
     And the output does not contain "too late"

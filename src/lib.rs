@@ -7,5 +7,5 @@ pub mod metrics;
 pub mod platform;
 pub mod providers;
 pub mod report;
-pub mod sim;
+pub use firedrill_sim as sim;
 pub mod steps;

@@ -201,7 +201,10 @@ async fn lists_gets_and_patches_nodes_and_pods() {
 #[tokio::test]
 async fn scale_subresource_and_await_condition_complete_after_scale_up() {
     let cluster = Cluster::start(spec()).await.expect("cluster starts");
-    let client = kube::Client::try_from(cluster.kube_config().expect("config")).expect("client");
+    let client = kube::Client::try_from(kube::Config::new(
+        cluster.url().parse().expect("cluster URL"),
+    ))
+    .expect("client");
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "prod-1");
     let done = await_condition(
         deployments.clone(),
@@ -268,7 +271,10 @@ async fn scale_subresource_and_await_condition_complete_after_scale_up() {
 #[tokio::test]
 async fn watcher_sees_pods_turn_ready() {
     let cluster = Cluster::start(spec()).await.expect("cluster starts");
-    let client = kube::Client::try_from(cluster.kube_config().expect("config")).expect("client");
+    let client = kube::Client::try_from(kube::Config::new(
+        cluster.url().parse().expect("cluster URL"),
+    ))
+    .expect("client");
     let pods: Api<Pod> = Api::namespaced(client.clone(), "prod-1");
     let mut ready_seen = std::collections::BTreeSet::new();
     let mut stream = watcher(pods, watcher::Config::default().labels("app=web"))
@@ -300,7 +306,10 @@ async fn watcher_sees_pods_turn_ready() {
 #[tokio::test]
 async fn too_old_resource_version_gives_410_and_the_watcher_relists() {
     let cluster = Cluster::start(spec()).await.expect("cluster starts");
-    let client = kube::Client::try_from(cluster.kube_config().expect("config")).expect("client");
+    let client = kube::Client::try_from(kube::Config::new(
+        cluster.url().parse().expect("cluster URL"),
+    ))
+    .expect("client");
     let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client.clone(), "prod-1");
     let cm = |name: &str| {
         serde_json::from_value(json!({"metadata": {"name": name}, "data": {"k": "v"}}))
@@ -383,7 +392,10 @@ async fn too_old_resource_version_gives_410_and_the_watcher_relists() {
 #[tokio::test]
 async fn stale_updates_conflict_and_collections_delete_by_selector() {
     let cluster = Cluster::start(spec()).await.expect("cluster starts");
-    let client = kube::Client::try_from(cluster.kube_config().expect("config")).expect("client");
+    let client = kube::Client::try_from(kube::Config::new(
+        cluster.url().parse().expect("cluster URL"),
+    ))
+    .expect("client");
     let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client.clone(), "prod-1");
     let cm = |name: &str, tier: &str| {
         serde_json::from_value::<k8s_openapi::api::core::v1::ConfigMap>(
@@ -453,7 +465,10 @@ async fn stale_updates_conflict_and_collections_delete_by_selector() {
 #[tokio::test]
 async fn dry_runs_change_nothing_and_deleting_a_deployment_collects_its_pods() {
     let cluster = Cluster::start(spec()).await.expect("cluster starts");
-    let client = kube::Client::try_from(cluster.kube_config().expect("config")).expect("client");
+    let client = kube::Client::try_from(kube::Config::new(
+        cluster.url().parse().expect("cluster URL"),
+    ))
+    .expect("client");
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "prod-1");
     let pods: Api<Pod> = Api::namespaced(client.clone(), "prod-1");
     wait_ready_pods(&pods, "app=web", 3).await;
@@ -513,7 +528,10 @@ async fn watches_that_allow_bookmarks_get_them() {
     let mut spec = spec();
     spec.bookmark_every = Duration::from_millis(50);
     let cluster = Cluster::start(spec).await.expect("cluster starts");
-    let client = kube::Client::try_from(cluster.kube_config().expect("config")).expect("client");
+    let client = kube::Client::try_from(kube::Config::new(
+        cluster.url().parse().expect("cluster URL"),
+    ))
+    .expect("client");
     let nodes: Api<Node> = Api::all(client);
     let list = nodes.list(&ListParams::default()).await.expect("list");
     let rv = list.metadata.resource_version.expect("rv");
@@ -539,7 +557,10 @@ async fn watches_that_allow_bookmarks_get_them() {
 #[tokio::test]
 async fn a_dark_region_hangs_requests_until_it_is_lit_again() {
     let cluster = Cluster::start(spec()).await.expect("cluster starts");
-    let client = kube::Client::try_from(cluster.kube_config().expect("config")).expect("client");
+    let client = kube::Client::try_from(kube::Config::new(
+        cluster.url().parse().expect("cluster URL"),
+    ))
+    .expect("client");
     let nodes: Api<Node> = Api::all(client);
     cluster.set_dark(true);
     let hung = tokio::time::timeout(

@@ -22,7 +22,10 @@ fn spec(seed: u64) -> ClusterSpec {
 }
 
 fn client(cluster: &Cluster) -> kube::Client {
-    kube::Client::try_from(cluster.kube_config().expect("config")).expect("client")
+    kube::Client::try_from(kube::Config::new(
+        cluster.url().parse().expect("cluster URL"),
+    ))
+    .expect("client")
 }
 
 fn is_ready(p: &Value) -> bool {
@@ -393,7 +396,7 @@ async fn a_disruption_budget_blocks_evictions_with_429() {
     .await;
     // kube 5 retries 429 answers up to 15 times with exponential backoff by default; a drill
     // wants to see the refusal at once.
-    let mut config = cluster.kube_config().expect("config");
+    let mut config = kube::Config::new(cluster.url().parse().expect("cluster URL"));
     config.default_retry = false;
     let client = kube::Client::try_from(config).expect("client");
     let pdbs: Api<k8s_openapi::api::policy::v1::PodDisruptionBudget> =

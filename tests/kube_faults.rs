@@ -23,7 +23,6 @@ static ENV: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const PLATFORM: &str = r"
 name: test
 # Compressed like the embedded platform, so backoff and replacement waits take milliseconds.
-embedded: true
 time-scale: 1000
 regions:
   us-west1:

@@ -68,7 +68,7 @@ async fn measure_zone_drain_100_nodes_2000_pods() {
         started.elapsed()
     );
 
-    let mut config = cluster.kube_config().expect("config");
+    let mut config = kube::Config::new(cluster.url().parse().expect("cluster URL"));
     config.default_retry = false;
     let client = kube::Client::try_from(config).expect("client");
     let nodes: Api<Node> = Api::all(client.clone());
@@ -157,10 +157,9 @@ async fn measure_provider_zone_drain_100_nodes_2000_pods() {
     let kubeconfig = dir.path().join("kubeconfig");
     firedrill::sim::kube::write_kubeconfig(&kubeconfig, &[("us-west1", &cluster.url())])
         .expect("kubeconfig");
-    firedrill::providers::kube::use_kubeconfig(&kubeconfig);
     let platform = firedrill::platform::load_str(
-        std::path::Path::new("m.yaml"),
-        "name: m\nembedded: true\ntime-scale: 1000\nregions:\n  us-west1: {role: primary, kube-context: us-west1, zones: [us-west1-a]}\n  us-west2: {role: failover}\nsafety:\n  allow:\n    kube-contexts: [us-west1]\n    namespaces: [prod-1]\n",
+        &dir.path().join("m.yaml"),
+        "name: m\nkubeconfig: kubeconfig\ntime-scale: 1000\nregions:\n  us-west1: {role: primary, kube-context: us-west1, zones: [us-west1-a]}\n  us-west2: {role: failover}\nsafety:\n  allow:\n    kube-contexts: [us-west1]\n    namespaces: [prod-1]\n",
         &|_| None,
     )
     .expect("platform");
@@ -206,7 +205,10 @@ async fn measure_ready_to_watch_event_latency() {
         .seed(9)
         .timing(timing);
     let cluster = Cluster::start(spec).await.expect("cluster starts");
-    let client = kube::Client::try_from(cluster.kube_config().expect("config")).expect("client");
+    let client = kube::Client::try_from(kube::Config::new(
+        cluster.url().parse().expect("cluster URL"),
+    ))
+    .expect("client");
     let pods: Api<Pod> = Api::namespaced(client, "prod-1");
     let mut seen: BTreeMap<String, Instant> = BTreeMap::new();
     let mut stream = watcher(pods, watcher::Config::default()).boxed();

@@ -294,7 +294,7 @@ async fn the_kill_step_cuts_the_link_from_another_process_and_the_scenario_end_r
         dir.path(),
         &set,
         &toxiproxy.url(),
-        &format!("embedded: true\ntime-scale: {SCALE}\n"),
+        &format!("time-scale: {SCALE}\n"),
     );
     std::fs::write(
         dir.path().join("kill.feature"),
@@ -387,15 +387,16 @@ async fn a_pod_kill_deletes_the_pod_and_its_undo_waits_for_the_re_created_one_to
     let dir = tempfile::tempdir().expect("tempdir");
     let kubeconfig = dir.path().join("kubeconfig");
     write_kubeconfig(&kubeconfig, &[("db-cluster", &cluster.url())]).expect("kubeconfig");
-    // This test binary's only kube client: the process-wide setting is ours.
-    firedrill::providers::kube::use_kubeconfig(&kubeconfig);
     std::fs::write(dir.path().join("uri"), "mongodb://127.0.0.1:9/").expect("uri");
-    let yaml = "name: pods\nregions:\n  us-west1: { role: primary }\n  us-west2: { role: failover }\ndatabases:\n  prod-1:\n    replica-set: rs\n    uri: { file: uri }\n    kill:\n      pods:\n        context: db-cluster\n        namespace: mongo-db\n        ready-within: 2m\n        members:\n          mongo-0.mongo:27017: mongo-0\nsafety:\n  allow:\n    kube-contexts: [db-cluster]\n";
+    let yaml = "name: pods\nkubeconfig: kubeconfig\nregions:\n  us-west1: { role: primary }\n  us-west2: { role: failover }\ndatabases:\n  prod-1:\n    replica-set: rs\n    uri: { file: uri }\n    kill:\n      pods:\n        context: db-cluster\n        namespace: mongo-db\n        ready-within: 2m\n        members:\n          mongo-0.mongo:27017: mongo-0\nsafety:\n  allow:\n    kube-contexts: [db-cluster]\n";
     std::fs::write(dir.path().join("platform.yaml"), yaml).expect("platform");
     let platform = firedrill::platform::load(&dir.path().join("platform.yaml"))
         .unwrap_or_else(|p| panic!("platform: {p}"));
     let api: Api<Pod> = Api::namespaced(
-        kube::Client::try_from(cluster.kube_config().expect("config")).expect("client"),
+        kube::Client::try_from(kube::Config::new(
+            cluster.url().parse().expect("cluster URL"),
+        ))
+        .expect("client"),
         "mongo-db",
     );
     create_pod(&api, "mongo-0").await;

@@ -195,7 +195,7 @@ pub fn checked(args: &Drills) -> Result<Loaded, super::Exit> {
 /// The platform file's problems.
 pub fn platform_for_checks(path: Option<&Path>) -> Result<Platform, Problems> {
     match path {
-        Some(path) => crate::platform::load(path).inspect(Platform::use_its_kubeconfig),
-        None => crate::sim::platform_for_checks(),
+        Some(path) => crate::platform::load(path),
+        None => super::embedded::platform_for_checks(),
     }
 }

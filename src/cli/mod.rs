@@ -3,6 +3,7 @@
 #[macro_use]
 mod out;
 
+mod embedded;
 mod load;
 mod recover;
 mod render;

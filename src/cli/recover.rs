@@ -76,9 +76,9 @@ pub async fn recover(args: RecoverArgs) -> Exit {
             .platform
             .clone()
             .unwrap_or_else(|| fault.platform.clone());
-        let platform = platforms.entry(path.clone()).or_insert_with(|| {
-            crate::platform::load(&path).inspect(crate::platform::Platform::use_its_kubeconfig)
-        });
+        let platform = platforms
+            .entry(path.clone())
+            .or_insert_with(|| crate::platform::load(&path));
         let platform = match platform {
             Ok(p) => p,
             Err(problems) => {

@@ -14,7 +14,6 @@ use crate::drill::features::GAMEDAY_TAG;
 use crate::drill::ledger::Ledger;
 use crate::drill::runner::{self, CucumberReports};
 use crate::drill::world::{Approval, RunContext};
-use crate::platform::Platform;
 use crate::report::console::{Console, LogFormat};
 use crate::report::json::Builder;
 
@@ -77,46 +76,52 @@ pub struct RunArgs {
 /// Runs drills; see [`Exit`] for the outcome.
 pub async fn run(args: RunArgs, log_format: LogFormat) -> Exit {
     // The embedded platform, when no platform file is given, lives as long as this function.
-    let (embedded, platform, platform_path, clock) = match &args.drills.platform {
+    let (embedded, loaded, platform_path, clock) = match &args.drills.platform {
         Some(path) => {
-            let platform = crate::platform::load(path).inspect(Platform::use_its_kubeconfig);
+            let platform = crate::platform::load(path);
             let scale = platform.as_ref().map_or(1.0, |p| p.time_scale);
             let clock = match Clock::scaled(scale) {
                 Ok(c) => c,
                 Err(e) => return usage(&e.to_string()),
             };
-            (None, platform, absolute(path), clock)
+            let loaded = match load::check_for_run(&args.drills, platform) {
+                Ok(loaded) => loaded,
+                Err(problems) => {
+                    render::problems(&problems);
+                    return Exit::Usage;
+                }
+            };
+            (None, loaded, absolute(path), clock)
         }
         None => {
+            // The drills are checked against the embedded platform's file before the estate
+            // boots: a typo costs no boot.
+            if let Err(problems) =
+                load::check_for_run(&args.drills, super::embedded::platform_for_checks())
+            {
+                render::problems(&problems);
+                return Exit::Usage;
+            }
             let clock = match Clock::scaled(args.time_scale) {
                 Ok(c) => c,
                 Err(e) => return usage(&e.to_string()),
             };
-            match crate::sim::Embedded::start(
-                clock,
-                args.seed,
-                SocketAddr::from(([127, 0, 0, 1], 0)),
-            )
-            .await
-            {
-                Ok(sim) => {
-                    let platform = sim.platform();
-                    (
-                        Some(sim),
-                        platform,
-                        PathBuf::from(crate::sim::PLATFORM_PATH),
-                        clock,
-                    )
+            let started = match super::embedded::start(clock, args.seed).await {
+                Ok(started) => started,
+                Err(e) => return usage(&e.to_string()),
+            };
+            // From here on the embedded estate is an estate like any other: its platform file
+            // is loaded and checked as a user's would be.
+            let platform = crate::platform::load(&started.platform_file);
+            let loaded = match load::check_for_run(&args.drills, platform) {
+                Ok(loaded) => loaded,
+                Err(problems) => {
+                    render::problems(&problems);
+                    return Exit::Usage;
                 }
-                Err(e) => return usage(&format!("cannot start the embedded platform: {e}")),
-            }
-        }
-    };
-    let loaded = match load::check_for_run(&args.drills, platform) {
-        Ok(loaded) => loaded,
-        Err(problems) => {
-            render::problems(&problems);
-            return Exit::Usage;
+            };
+            let path = started.platform_file.clone();
+            (Some(started), loaded, path, clock)
         }
     };
 
@@ -169,11 +174,7 @@ pub async fn run(args: RunArgs, log_format: LogFormat) -> Exit {
         );
         return Exit::Passed;
     }
-    if faults > 0
-        && !loaded.platform.embedded
-        && !args.yes
-        && !confirm(&loaded.platform.name, faults)
-    {
+    if faults > 0 && embedded.is_none() && !args.yes && !confirm(&loaded.platform.name, faults) {
         render::problems(&Problems(vec![Problem {
             location: None,
             message: format!(
@@ -226,8 +227,8 @@ pub async fn run(args: RunArgs, log_format: LogFormat) -> Exit {
         bus.clone(),
         http,
     );
-    context.ground_truth = embedded.as_ref().map(crate::sim::Embedded::ground_truth);
-    context.settle = embedded.as_ref().map(crate::sim::Embedded::settle);
+    context.ground_truth = embedded.as_ref().map(|e| e.sim.ground_truth());
+    context.settle = embedded.as_ref().map(|e| e.sim.settle());
     context.approval = if args.auto_approve {
         Approval::Automatic
     } else {

@@ -21,6 +21,19 @@ pub enum SimCommand {
     App(AppArgs),
     /// Serve the front door alone, forwarding to applications served elsewhere.
     FrontDoor(FrontDoorArgs),
+    /// Start a replica-set member that was shut down, through the estate's control API (the
+    /// embedded platform file's way back from a member kill).
+    RestartMember(RestartMemberArgs),
+}
+
+/// Arguments of `sim restart-member`.
+#[derive(Debug, clap::Args)]
+pub struct RestartMemberArgs {
+    /// The embedded estate's control API.
+    #[arg(long, env = "FIREDRILL_SIM_CONTROL_URL")]
+    pub control: String,
+    /// The member, `host:port`.
+    pub member: String,
 }
 
 /// Arguments of `sim app`.
@@ -189,6 +202,37 @@ pub async fn sim(command: SimCommand) -> Exit {
         SimCommand::Region(args) => region(args).await,
         SimCommand::App(args) => app(args).await,
         SimCommand::FrontDoor(args) => front_door(args).await,
+        SimCommand::RestartMember(args) => restart_member(args).await,
+    }
+}
+
+async fn restart_member(args: RestartMemberArgs) -> Exit {
+    let client = match reqwest::Client::builder().no_proxy().build() {
+        Ok(c) => c,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let url = format!(
+        "{}/mongo/members/{}/restart",
+        args.control.trim_end_matches('/'),
+        args.member
+    );
+    match client.post(&url).send().await {
+        Ok(a) if a.status().is_success() => {
+            outln!("member {} is up", args.member);
+            Exit::Passed
+        }
+        Ok(a) => {
+            let status = a.status();
+            let body = a.text().await.unwrap_or_default();
+            fail(&format!(
+                "the control API refused to restart {}: {status} {body}",
+                args.member
+            ))
+        }
+        Err(e) => fail(&format!(
+            "cannot reach the control API at {}: {e}",
+            args.control
+        )),
     }
 }
 
@@ -289,38 +333,23 @@ async fn up(args: UpArgs) -> Exit {
         outln!("  mongo {}: {}", m.namespace, m.set.connection_string());
     }
     if let Some(env_file) = &args.env_file {
-        let platform_file = PathBuf::from(format!("{}.platform.yaml", env_file.display()));
+        // The platform file (with the connection-string files it reads) first, so a script
+        // that waits for the env file finds both.
+        let platform_file = match sim.write_platform(env_file) {
+            Ok(path) => path,
+            Err(e) => {
+                return fail(&format!(
+                    "cannot write the platform file beside {}: {e}",
+                    env_file.display()
+                ));
+            }
+        };
         let mut env: Vec<(String, String)> = sim.env();
         env.push((
             "FIREDRILL_PLATFORM".into(),
             platform_file.display().to_string(),
         ));
-        // The databases' connection strings go to files beside the env file (mode 0600), so
-        // `firedrill run --platform FILE.platform.yaml` works without sourcing the env file.
-        let mut platform_text = sim.platform_text();
-        for m in &sim.mongo {
-            let uri_file = PathBuf::from(format!("{}.{}.uri", env_file.display(), m.namespace));
-            if let Err(e) = write_private(&uri_file, &m.set.connection_string()) {
-                return fail(&format!("cannot write {}: {e}", uri_file.display()));
-            }
-            platform_text = platform_text.replace(
-                &format!("uri: {{ env: {} }}", m.env_var()),
-                &format!("uri: {{ file: \"{}\" }}", uri_file.display()),
-            );
-        }
-        // The platform file names the running clusters' kubeconfig, so it works on its own.
-        platform_text = platform_text.replacen(
-            "\nregions:",
-            &format!(
-                "\nkubeconfig: {}\n\nregions:",
-                sim.kube.kubeconfig.display()
-            ),
-            1,
-        );
-        // The platform file first, so a script that waits for the env file finds both.
-        let written = std::fs::write(&platform_file, platform_text)
-            .and_then(|()| write_env_file(env_file, &env));
-        if let Err(e) = written {
+        if let Err(e) = write_env_file(env_file, &env) {
             return fail(&format!("cannot write {}: {e}", env_file.display()));
         }
         outln!(
@@ -353,10 +382,21 @@ async fn up_mongo(clock: Clock, args: &UpArgs) -> Exit {
             m.set.connection_string()
         );
     }
-    let env: Vec<(String, String)> = sets
+    // Members killed by `shutdown` come back through the control API, as in the whole estate.
+    let control = match crate::sim::control::Control::start(
+        sets.iter().map(|m| std::sync::Arc::clone(&m.set)).collect(),
+    )
+    .await
+    {
+        Ok(control) => control,
+        Err(e) => return fail(&format!("cannot start the control API: {e}")),
+    };
+    outln!("  control: {}", control.url);
+    let mut env: Vec<(String, String)> = sets
         .iter()
         .map(|m| (m.env_var(), m.set.connection_string()))
         .collect();
+    env.push(("FIREDRILL_SIM_CONTROL_URL".to_owned(), control.url.clone()));
     until_ctrl_c(args.env_file.as_deref(), &env).await
 }
 
@@ -469,18 +509,6 @@ async fn until_ctrl_c(env_file: Option<&std::path::Path>, env: &[(String, String
     outln!("press Ctrl-C to stop");
     let _ = tokio::signal::ctrl_c().await;
     Exit::Passed
-}
-
-fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let mut options = std::fs::OpenOptions::new();
-    options.create(true).write(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    options.open(path)?.write_all(text.as_bytes())
 }
 
 /// Writes shell assignments atomically (a reader never sees half a file).

@@ -1,6 +1,6 @@
 //! The drill engine: clock, timeline, targets, ledger, events and the cucumber world.
 
-pub mod clock;
+pub use firedrill_core::clock;
 pub mod events;
 pub mod features;
 pub mod ledger;

@@ -25,9 +25,6 @@ pub use load::{Locator, load, load_str};
 pub struct Platform {
     /// A short name used in reports and metrics labels (e.g. `production`, `embedded`).
     pub name: String,
-    /// True for firedrill's embedded platform: destructive drills need no `--yes` there.
-    #[serde(default)]
-    pub embedded: bool,
     /// Regions by name.
     pub regions: BTreeMap<String, Region>,
     /// Namespaces by name.
@@ -61,7 +58,8 @@ pub struct Platform {
     /// `FIREDRILL_KUBECONFIG`, `KUBECONFIG`, then `~/.kube/config`.
     #[serde(default)]
     pub kubeconfig: Option<PathBuf>,
-    /// Time scale of the embedded platform (platform seconds per wall second); 1 elsewhere.
+    /// Platform seconds per wall second: 1 for a real estate; the embedded platform writes its
+    /// own (it runs compressed).
     #[serde(default = "default_time_scale")]
     pub time_scale: f64,
     /// Where it was loaded from, and how to find a key's position in it.
@@ -427,13 +425,6 @@ impl Platform {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_default()
-    }
-
-    /// Makes the Kubernetes provider read this platform's `kubeconfig`, when it names one.
-    pub fn use_its_kubeconfig(&self) {
-        if let Some(path) = &self.kubeconfig {
-            crate::providers::kube::use_kubeconfig(&self.base_dir().join(path));
-        }
     }
 
     /// The location of a dotted key path (`regions.us-west1.zones`), for problems.

@@ -41,13 +41,6 @@ impl Platform {
                 "use 1 for real time".into(),
             );
         }
-        if !self.embedded && self.time_scale != 1.0 {
-            problem(
-                "time-scale",
-                "only the embedded platform runs in compressed time".into(),
-                "remove `time-scale` or set `embedded: true`".into(),
-            );
-        }
 
         let mut zone_owner: BTreeMap<&str, &str> = BTreeMap::new();
         for (name, region) in &self.regions {

@@ -210,10 +210,6 @@ fn analyze_kill(args: &Args, platform: &Platform) -> Analysis {
                 "none: the restart command is not defined"
             });
         }
-    } else if platform.embedded {
-        // Whether this process runs the member is known only at preflight (which refuses
-        // before injecting otherwise).
-        ways.push("restart the member (only for the embedded platform run in this process)");
     } else {
         a.problem(
             "namespace",
@@ -454,16 +450,6 @@ async fn killed(world: &mut Drill, namespace: String) -> Result<(), Failure> {
                 database: t.database.clone(),
                 host: primary.clone(),
                 command,
-            });
-            fault_milestones(world, &format!("mongo fault: {namespace}"));
-            world
-                .inject(Change::Fault, &fault, undo, t.shutdown(&primary))
-                .await
-        }
-        Way::ShutdownInProcess => {
-            let undo = Undo::Mongo(MongoUndo::Restart {
-                database: t.database.clone(),
-                host: primary.clone(),
             });
             fault_milestones(world, &format!("mongo fault: {namespace}"));
             world

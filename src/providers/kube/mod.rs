@@ -3,8 +3,8 @@
 //! its readiness watch, the in-cluster traffic switch, the snapshot that proves a namespace
 //! was left alone, and the checks preflight runs before anything is injected.
 //!
-//! Every connection is built from the kubeconfig named by `FIREDRILL_KUBECONFIG` (else
-//! `KUBECONFIG`, else `~/.kube/config`) and only for a context listed in
+//! Every connection is built from the kubeconfig the platform names (else `FIREDRILL_KUBECONFIG`,
+//! `KUBECONFIG`, `~/.kube/config`; see [`kubeconfig_path`]) and only for a context listed in
 //! `safety.allow.kube-contexts`. Every call is retried with a bounded backoff in platform time
 //! while the API server is unreachable ([`Backoff`]); then it fails with
 //! [`KubeError::Unreachable`] and the drill aborts and undoes. Undos are stored by reference
@@ -249,28 +249,12 @@ impl Call<'_> {
     }
 }
 
-/// A kubeconfig set by this process (the embedded platform), read before the environment.
-static KUBECONFIG: std::sync::RwLock<Option<PathBuf>> = std::sync::RwLock::new(None);
-
-/// Makes this process read `path` as its kubeconfig (the embedded platform sets it, since a
-/// library must not change its process's environment).
-pub fn use_kubeconfig(path: &std::path::Path) {
-    let mut slot = KUBECONFIG
-        .write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    *slot = Some(path.to_path_buf());
-}
-
-/// The kubeconfig firedrill reads: the one [`use_kubeconfig`] set, else `FIREDRILL_KUBECONFIG`,
-/// else `KUBECONFIG`, else `~/.kube/config`.
+/// The kubeconfig `platform` is reached with: its `kubeconfig:` (relative to the platform file),
+/// else `FIREDRILL_KUBECONFIG`, else `KUBECONFIG`, else `~/.kube/config`.
 #[must_use]
-pub fn kubeconfig_path() -> PathBuf {
-    if let Some(path) = KUBECONFIG
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .clone()
-    {
-        return path;
+pub fn kubeconfig_path(platform: &Platform) -> PathBuf {
+    if let Some(path) = &platform.kubeconfig {
+        return platform.base_dir().join(path);
     }
     std::env::var_os("FIREDRILL_KUBECONFIG")
         .or_else(|| std::env::var_os("KUBECONFIG"))
@@ -354,7 +338,7 @@ impl Conn {
     /// [`KubeError::NotAllowed`], [`KubeError::Kubeconfig`] or [`KubeError::Context`].
     pub async fn connect(platform: &Platform, context: &str) -> Result<Self, KubeError> {
         check_allowed(platform, context)?;
-        let path = kubeconfig_path();
+        let path = kubeconfig_path(platform);
         let kubeconfig = Kubeconfig::read_from(&path).map_err(|e| KubeError::Kubeconfig {
             path: path.clone(),
             message: e.to_string(),

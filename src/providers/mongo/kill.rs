@@ -1,7 +1,8 @@
 //! Killing a replica-set member and bringing it back, the way the platform reaches it
 //! (`databases.<db>.kill`): by cutting its Toxiproxy link, by deleting its pod (the
 //! StatefulSet re-creates it), or by `shutdown` followed by the platform's restart command.
-//! The embedded platform running in the drill's own process restarts its members itself.
+//! The embedded platform declares its way back in its platform file like any estate: a restart
+//! command that goes through its control API.
 //!
 //! "How to make it happen" only: seeing the primary go and a new one come is the
 //! [`observer`](super::observer)'s job, whichever way the member went down.
@@ -47,8 +48,6 @@ pub enum Way {
         /// The command.
         command: String,
     },
-    /// `shutdown`, then a restart by the embedded platform in this process.
-    ShutdownInProcess,
 }
 
 impl Way {
@@ -67,14 +66,12 @@ impl Way {
             Way::ShutdownAndCommand { command } => {
                 format!("shutdown; restarted by command \"{command}\"")
             }
-            Way::ShutdownInProcess => "shutdown; restarted by the embedded platform".to_owned(),
         }
     }
 }
 
 /// How `host` of `database` is killed: its link, then its pod, then `shutdown` with the
-/// restart command, then (embedded platform in this process) `shutdown` with an in-process
-/// restart.
+/// restart command.
 ///
 /// # Errors
 ///
@@ -114,9 +111,6 @@ pub fn way(platform: &Platform, database: &str, host: &str) -> Result<Way, Mongo
                 command: command.clone(),
             });
         }
-    }
-    if crate::sim::mongo_member_runs_here(host) {
-        return Ok(Way::ShutdownInProcess);
     }
     Err(MongoError::NoWayBack {
         database: database.to_owned(),

@@ -125,19 +125,9 @@ pub enum MongoError {
         /// The last primary seen.
         last: String,
     },
-    /// Killing a member is only possible on the embedded platform.
-    #[error(
-        "database \"{database}\": a killed member of {host} can only be restarted on the embedded platform (hint: kill pods through the Kubernetes steps on real estates)"
-    )]
-    NoRestart {
-        /// The database.
-        database: String,
-        /// The member.
-        host: String,
-    },
     /// A kill of this member would have no way back.
     #[error(
-        "database \"{database}\": member {host} cannot be killed, there is no way to bring it back; nothing was injected (hint: set databases.{database}.kill: `links` (its Toxiproxy link), `pods` (its StatefulSet pod) or `restart` (a command that starts it again); the embedded platform restarts its own members only when it runs in the drill's process)"
+        "database \"{database}\": member {host} cannot be killed, there is no way to bring it back; nothing was injected (hint: set databases.{database}.kill: `links` (its Toxiproxy link), `pods` (its StatefulSet pod) or `restart` (a command that starts it again))"
     )]
     NoWayBack {
         /// The database.
@@ -223,7 +213,6 @@ impl MongoError {
             MongoError::Unreachable { host: h, .. }
             | MongoError::WrongSet { host: h, .. }
             | MongoError::Command { host: h, .. }
-            | MongoError::NoRestart { host: h, .. }
             | MongoError::NoWayBack { host: h, .. }
             | MongoError::Toxiproxy { host: h, .. }
             | MongoError::Restart { host: h, .. }
@@ -343,8 +332,6 @@ pub fn database_of<'p>(platform: &'p Platform, name: &str) -> Option<&'p str> {
 
 impl Target {
     /// Resolves `name` (namespace or database) against the platform, reading the URI secret.
-    /// The in-process embedded platform's URIs are looked up in [`crate::sim::secret`] when
-    /// the variable is not in the environment.
     ///
     /// # Errors
     ///
@@ -361,15 +348,6 @@ impl Target {
             })?;
         let uri = match db.uri.resolve(&platform.base_dir()) {
             Ok(uri) => uri.expose().to_owned(),
-            Err(SecretError::MissingEnv(var)) => match crate::sim::secret(&var) {
-                Some(uri) => uri,
-                None => {
-                    return Err(MongoError::Secret {
-                        database: database.to_owned(),
-                        source: SecretError::MissingEnv(var),
-                    });
-                }
-            },
             Err(source) => {
                 return Err(MongoError::Secret {
                     database: database.to_owned(),
@@ -961,13 +939,6 @@ pub enum MongoUndo {
         /// The member.
         host: String,
     },
-    /// Restart a killed member (embedded platform only).
-    Restart {
-        /// The database.
-        database: String,
-        /// The member.
-        host: String,
-    },
     /// Run the platform's restart command for a member killed with `shutdown`, then wait until
     /// it answers.
     RestartByCommand {
@@ -1011,9 +982,6 @@ impl MongoUndo {
         match self {
             MongoUndo::Unfreeze { database, host } => {
                 format!("replSetFreeze 0 on {host} of database {database}")
-            }
-            MongoUndo::Restart { database, host } => {
-                format!("restart member {host} of database {database}")
             }
             MongoUndo::RestartByCommand {
                 database,
@@ -1059,15 +1027,6 @@ impl MongoUndo {
                     // A primary cannot be frozen or unfrozen; nothing to undo then.
                     Ok(()) | Err(MongoError::Command { .. }) => Ok(()),
                     Err(e) => Err(e),
-                }
-            }
-            MongoUndo::Restart { database, host } => {
-                match crate::sim::restart_mongo_member(host).await {
-                    Some(result) => result,
-                    None => Err(MongoError::NoRestart {
-                        database: database.clone(),
-                        host: host.clone(),
-                    }),
                 }
             }
             MongoUndo::RestartByCommand {

@@ -17,8 +17,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use crate::drill::clock::{Clock, PlatformTime};
-use crate::sim::model::Model;
+use crate::model::Model;
+use firedrill_core::clock::{Clock, PlatformTime};
 
 /// The header naming the region that served a request.
 pub const REGION_HEADER: &str = "x-served-by";
@@ -39,7 +39,7 @@ pub enum AppError {
     Client(#[from] reqwest::Error),
     /// The embedded Toxiproxy or one of its proxies could not start.
     #[error(transparent)]
-    Toxiproxy(#[from] crate::sim::toxiproxy::Error),
+    Toxiproxy(#[from] crate::toxiproxy::Error),
     /// A database client could not be built.
     #[error(
         "cannot build the application's database client: {source} (hint: check the MongoDB URI)"
@@ -256,7 +256,7 @@ pub struct FrontDoorSpec<'a> {
     pub model: Model,
     /// When given, the front door reaches each region's application through a proxy
     /// [`link_name`] created on it, so network faults on that link are what users see.
-    pub toxiproxy: Option<&'a crate::sim::toxiproxy::ToxiproxyServer>,
+    pub toxiproxy: Option<&'a crate::toxiproxy::ToxiproxyServer>,
 }
 
 impl FrontDoor {
@@ -459,7 +459,7 @@ async fn order(app: &App, ns: &str) -> Result<String, String> {
         Ok(Err(e)) => Err(e),
         Err(_) => Err(format!(
             "no answer within {}",
-            crate::drill::clock::format_duration(DATABASE_TIMEOUT)
+            firedrill_core::clock::format_duration(DATABASE_TIMEOUT)
         )),
     }
 }

@@ -22,7 +22,7 @@ use super::resources::{DEPLOYMENTS, NAMESPACES, PDBS, PODS, RESOURCES, ResourceI
 use super::selector::{FieldSelector, LabelSelector};
 use super::store::{Change, ChangeKind, Store, labels_of, name_of, rv_of};
 use super::table;
-use crate::drill::clock::Clock;
+use firedrill_core::clock::Clock;
 
 /// Everything one server and its controller share; one mutex guards the store and the
 /// controller's ground truth so a write and its reconcile are atomic.

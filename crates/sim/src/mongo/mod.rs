@@ -11,14 +11,14 @@
 //!
 //! Time: every modelled delay (election timeout and jitter, election round, replication lag,
 //! takeover delay, `stepDownSecs`, `secondaryCatchUpPeriodSecs`, `wtimeout`) is platform time
-//! on the run's [`Clock`](crate::drill::clock::Clock), so a scaled clock compresses a 10 s
+//! on the run's [`Clock`](firedrill_core::clock::Clock), so a scaled clock compresses a 10 s
 //! election into milliseconds. `maxAwaitTimeMS` of a streaming hello is the driver's real-time
 //! heartbeat budget and is honoured in wall time.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use firedrill::drill::clock::Clock;
-//! use firedrill::sim::mongo::{MemberSpec, ReplicaSet, ReplicaSetSpec, Timing};
+//! use firedrill_core::clock::Clock;
+//! use firedrill_sim::mongo::{MemberSpec, ReplicaSet, ReplicaSetSpec, Timing};
 //! let spec = ReplicaSetSpec {
 //!     name: "rs-prod-1".into(),
 //!     members: vec![

@@ -6,8 +6,8 @@
 //! toxic applied the link copies straight from socket to socket with a 256 KiB buffer.
 
 use super::model::{Chains, Direction, ToxicDef, ToxicKind};
-use crate::drill::clock::{Clock, PlatformTime};
 use bytes::{Bytes, BytesMut};
+use firedrill_core::clock::{Clock, PlatformTime};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::VecDeque;

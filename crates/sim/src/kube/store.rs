@@ -11,7 +11,7 @@ use tokio::sync::broadcast;
 use super::error::ApiError;
 use super::resources::{NAMESPACES, PODS, RESOURCES, ResourceId};
 use super::selector::LabelSelector;
-use crate::drill::clock::Clock;
+use firedrill_core::clock::Clock;
 
 /// What happened to an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

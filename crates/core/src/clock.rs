@@ -60,7 +60,7 @@ impl<'de> serde::Deserialize<'de> for PlatformTime {
 
 impl fmt::Display for PlatformTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "T+{}", crate::drill::clock::format_duration(self.0))
+        write!(f, "T+{}", crate::clock::format_duration(self.0))
     }
 }
 

@@ -1,12 +1,16 @@
-//! The embedded platform: a complete two-region estate run inside firedrill, speaking the real
-//! protocols (Kubernetes API, MongoDB wire protocol, Toxiproxy HTTP API, HTTP applications).
+//! The embedded platform: a complete two-region estate, speaking the real protocols (Kubernetes
+//! API, MongoDB wire protocol, Toxiproxy HTTP API, HTTP applications), usable on its own as an
+//! in-process fake of those systems.
 //!
-//! Today it holds the applications, the front door, the Terraform stand-in that switches
-//! traffic and a Toxiproxy between the front door and each region's application (links
-//! `front-door-to-us-west1` and `front-door-to-us-west2`); the Kubernetes and MongoDB servers
-//! plug in beside them.
+//! It depends on firedrill's core (the clock) alone and knows nothing of the drill engine or
+//! the providers: what a drill needs to reach it is written down as files, as a real estate's
+//! operators would hand them over — a platform file, a kubeconfig, one connection-string file
+//! per database — and the ways back from its faults are commands in that platform file, which
+//! reach the estate through its [`control`] API. So firedrill's providers take exactly the code
+//! path against it that they take against a real estate.
 
 pub mod app;
+pub mod control;
 pub mod kube;
 pub mod model;
 pub mod mongo;
@@ -15,15 +19,13 @@ pub mod toxiproxy;
 pub mod truth;
 
 use std::net::SocketAddr;
-use std::path::Path;
-use std::sync::{Arc, Mutex, Weak};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use crate::diagnostic::Problems;
-use crate::drill::clock::Clock;
-use crate::platform::Platform;
+use firedrill_core::clock::Clock;
 
 /// The embedded platform's platform file, shipped inside the binary.
-pub const PLATFORM_YAML: &str = include_str!("../../fixtures/platforms/embedded.yaml");
+pub const PLATFORM_YAML: &str = include_str!("../../../fixtures/platforms/embedded.yaml");
 
 /// The name the embedded platform file is reported under.
 pub const PLATFORM_PATH: &str = "fixtures/platforms/embedded.yaml";
@@ -248,78 +250,12 @@ pub async fn start_mongo(clock: Clock, seed: u64) -> Result<Vec<MongoSet>, mongo
             timing: mongo::Timing::default(),
         };
         let set = Arc::new(mongo::ReplicaSet::start(spec, clock).await?);
-        register(&mongo_env_var(ns), &set);
         sets.push(MongoSet {
             namespace: (*ns).to_owned(),
             set,
         });
     }
     Ok(sets)
-}
-
-struct Registered {
-    var: String,
-    uri: String,
-    set: Weak<mongo::ReplicaSet>,
-}
-
-/// Replica sets running inside this process, so the in-process embedded platform's secrets
-/// resolve without touching the process environment, and a killed member can be restarted.
-static IN_PROCESS: Mutex<Vec<Registered>> = Mutex::new(Vec::new());
-
-fn registry() -> std::sync::MutexGuard<'static, Vec<Registered>> {
-    match IN_PROCESS.lock() {
-        Ok(r) => r,
-        Err(poisoned) => poisoned.into_inner(),
-    }
-}
-
-fn register(var: &str, set: &Arc<mongo::ReplicaSet>) {
-    let mut r = registry();
-    r.retain(|e| e.set.strong_count() > 0 && e.var != var);
-    r.push(Registered {
-        var: var.to_owned(),
-        uri: set.connection_string(),
-        set: Arc::downgrade(set),
-    });
-}
-
-/// The connection string an in-process embedded replica set registered under `var`.
-#[must_use]
-pub fn secret(var: &str) -> Option<String> {
-    registry()
-        .iter()
-        .find(|e| e.var == var && e.set.strong_count() > 0)
-        .map(|e| e.uri.clone())
-}
-
-/// Whether `host` is a member of an embedded replica set running in this process (only those
-/// can be restarted after a kill).
-#[must_use]
-pub fn mongo_member_runs_here(host: &str) -> bool {
-    registry()
-        .iter()
-        .filter_map(|e| e.set.upgrade())
-        .any(|s| s.hosts().iter().any(|h| h == host))
-}
-
-/// Restarts the in-process embedded member `host`; `None` when no such member runs here.
-pub async fn restart_mongo_member(
-    host: &str,
-) -> Option<Result<(), crate::providers::mongo::MongoError>> {
-    let set = registry()
-        .iter()
-        .filter_map(|e| e.set.upgrade())
-        .find(|s| s.hosts().iter().any(|h| h == host))?;
-    Some(match set.restart(host).await {
-        Ok(()) | Err(mongo::Error::MemberState { .. }) => Ok(()),
-        Err(e) => Err(crate::providers::mongo::MongoError::Command {
-            database: set.name().to_owned(),
-            command: "restart",
-            host: host.to_owned(),
-            message: e.to_string(),
-        }),
-    })
 }
 
 /// A hook run before each scenario (see [`Embedded::settle`]).
@@ -377,7 +313,7 @@ fn runs_pods(pods: &[serde_json::Value], node: &str) -> bool {
 /// nodes it added that have run no pod for [`SCALE_DOWN_UNNEEDED`] are deleted (the real
 /// autoscaler's `--scale-down-unneeded-time` default). Runs until the task is aborted.
 pub async fn scale_down_loop(clusters: Vec<Arc<kube::Cluster>>, clock: Clock) {
-    let mut empty_since: std::collections::BTreeMap<String, crate::drill::clock::PlatformTime> =
+    let mut empty_since: std::collections::BTreeMap<String, firedrill_core::clock::PlatformTime> =
         std::collections::BTreeMap::new();
     let mut tick = clock.interval(std::time::Duration::from_secs(60));
     loop {
@@ -470,10 +406,13 @@ pub enum EmbeddedError {
         /// Why.
         source: std::io::Error,
     },
+    /// The control API could not listen.
+    #[error("cannot start the embedded estate's control API: {0}")]
+    Control(std::io::Error),
     /// A region's applications never became Ready.
     #[error(
         "the embedded {region} cluster did not serve every namespace within {} of platform time (hint: a firedrill bug; rerun with --log-format json and report it)",
-        crate::drill::clock::format_duration(*waited)
+        firedrill_core::clock::format_duration(*waited)
     )]
     Boot {
         /// The region.
@@ -495,6 +434,8 @@ pub struct Embedded {
     pub toxiproxy: toxiproxy::ToxiproxyServer,
     /// The Kubernetes API servers.
     pub kube: KubeEstate,
+    /// The control API the platform file's ways back go through.
+    pub control: control::Control,
     /// The clock it runs on.
     pub clock: Clock,
     /// The seed of its timing model.
@@ -554,14 +495,16 @@ impl Embedded {
         })
         .await?;
         kube.wait_until_serving(REGIONS[0], clock).await?;
-        // The Kubernetes provider reads this kubeconfig in this process (steps and undos).
-        crate::providers::kube::use_kubeconfig(&kube.kubeconfig);
+        let control = control::Control::start(mongo.iter().map(|m| Arc::clone(&m.set)).collect())
+            .await
+            .map_err(EmbeddedError::Control)?;
         Ok(Self {
             front_door,
             routers,
             mongo,
             toxiproxy,
             kube,
+            control,
             clock,
             seed,
         })
@@ -636,6 +579,10 @@ impl Embedded {
                 "FIREDRILL_TIME_SCALE".to_owned(),
                 self.clock.scale().to_string(),
             ),
+            (
+                "FIREDRILL_SIM_CONTROL_URL".to_owned(),
+                self.control.url.clone(),
+            ),
         ];
         env.extend(
             self.mongo
@@ -645,48 +592,66 @@ impl Embedded {
         env
     }
 
-    /// The platform file for this running platform.
+    /// The platform file's text with every endpoint filled in.
+    #[must_use]
+    pub fn platform_text(&self) -> String {
+        fill(PLATFORM_YAML, &self.env())
+    }
+
+    /// Writes what a drill needs to reach this estate, as a real estate's operators would hand
+    /// it over: `{prefix}.platform.yaml`, naming this estate's kubeconfig, and one file per
+    /// database holding its connection string (`{prefix}.{namespace}.uri`, mode 0600), which
+    /// the platform file reads. Returns the platform file's path.
     ///
     /// # Errors
     ///
-    /// When the shipped platform file does not validate (a firedrill bug, caught by tests).
-    pub fn platform(&self) -> Result<Platform, Problems> {
-        let env = self.env();
-        crate::platform::load_str(Path::new(PLATFORM_PATH), PLATFORM_YAML, &|name| {
-            env.iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-                .or_else(|| std::env::var(name).ok())
-        })
-    }
-
-    /// The platform file's text with every endpoint filled in, for `sim up --env-file`.
-    #[must_use]
-    pub fn platform_text(&self) -> String {
-        self.env()
-            .iter()
-            .fold(PLATFORM_YAML.to_owned(), |text, (name, value)| {
-                text.replace(&format!("${{{name}}}"), value)
-                    .replace(&format!("${{{name}:-1}}"), value)
-            })
+    /// When a file cannot be written.
+    pub fn write_platform(&self, prefix: &Path) -> std::io::Result<PathBuf> {
+        let platform_file = PathBuf::from(format!("{}.platform.yaml", prefix.display()));
+        let mut text = self.platform_text();
+        for m in &self.mongo {
+            let uri_file = PathBuf::from(format!("{}.{}.uri", prefix.display(), m.namespace));
+            write_private(&uri_file, &m.set.connection_string())?;
+            text = text.replace(
+                &format!("uri: {{ env: {} }}", m.env_var()),
+                &format!("uri: {{ file: \"{}\" }}", uri_file.display()),
+            );
+        }
+        text = text.replacen(
+            "\nregions:",
+            &format!(
+                "\nkubeconfig: {}\n\nregions:",
+                self.kube.kubeconfig.display()
+            ),
+            1,
+        );
+        std::fs::write(&platform_file, text)?;
+        Ok(platform_file)
     }
 }
 
-/// The embedded platform file with placeholder endpoints, for `validate` and `plan` (no I/O).
+/// `template` with every `${NAME}` (and `${NAME:-default}` written as the embedded platform
+/// file writes it) of `env` filled in.
+fn fill(template: &str, env: &[(String, String)]) -> String {
+    env.iter().fold(template.to_owned(), |text, (name, value)| {
+        text.replace(&format!("${{{name}}}"), value)
+            .replace(&format!("${{{name}:-1}}"), value)
+    })
+}
+
+/// Writes `text` to `path` readable by its owner only (a connection string is a secret).
 ///
 /// # Errors
 ///
-/// When the shipped platform file does not validate.
-pub fn platform_for_checks() -> Result<Platform, Problems> {
-    crate::platform::load_str(
-        Path::new(PLATFORM_PATH),
-        PLATFORM_YAML,
-        &|name| match name {
-            "FIREDRILL_BIN" => Some("firedrill".to_owned()),
-            "FIREDRILL_FRONT_DOOR_URL" | "FIREDRILL_TOXIPROXY_URL" => {
-                Some("http://127.0.0.1:9".to_owned())
-            }
-            _ => std::env::var(name).ok(),
-        },
-    )
+/// When the file cannot be written.
+pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).write(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(text.as_bytes())
 }

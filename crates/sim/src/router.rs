@@ -14,8 +14,8 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use crate::drill::clock::Clock;
-use crate::sim::mongo::ReplicaSet;
+use crate::mongo::ReplicaSet;
+use firedrill_core::clock::Clock;
 
 /// How often the router looks for a new primary (platform time).
 const FOLLOW_EVERY: Duration = Duration::from_secs(1);

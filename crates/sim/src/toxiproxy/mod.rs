@@ -14,8 +14,8 @@ mod proxy;
 pub use api::VERSION;
 pub use model::{Direction, ToxicKind};
 
-use crate::drill::clock::Clock;
 use api::Registry;
+use firedrill_core::clock::Clock;
 use proxy::Shared;
 use std::collections::BTreeMap;
 use std::io;

@@ -41,8 +41,8 @@ pub use controller::{NodeRecord, PodRecord, TimingModel};
 pub use error::{ApiError, SimError};
 pub use resources::{RESOURCES, ResourceType};
 
-use crate::drill::clock::{Clock, PlatformTime};
 use controller::Controller;
+use firedrill_core::clock::{Clock, PlatformTime};
 use resources::{DEPLOYMENTS, NODES};
 use server::{Shared, World};
 use store::Store;
@@ -396,20 +396,6 @@ impl Cluster {
     #[must_use]
     pub fn region(&self) -> &str {
         &self.shared.region
-    }
-
-    /// A kube-rs configuration pointing at this cluster (no auth).
-    ///
-    /// # Errors
-    ///
-    /// Never in practice: the URL is always valid.
-    pub fn kube_config(&self) -> Result<kube::Config, SimError> {
-        let uri = self.url().parse().map_err(|_| SimError::InvalidSpec {
-            region: self.shared.region.clone(),
-            problem: format!("URL {} does not parse", self.url()),
-            hint: "report a bug",
-        })?;
-        Ok(kube::Config::new(uri))
     }
 
     /// Ground truth about every pod ever created (including deleted ones).

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use crate::drill::clock::PlatformTime;
-use crate::sim::kube::{Cluster, PodRecord};
+use crate::kube::{Cluster, PodRecord};
+use firedrill_core::clock::PlatformTime;
 
 /// One ground-truth event: a name and when it happened.
 pub type Event = (String, PlatformTime);

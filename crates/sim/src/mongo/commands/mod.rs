@@ -24,7 +24,7 @@ use super::error::CommandError;
 use super::query;
 use super::server::{Cursor, Shared};
 use super::wire::{MAX_MESSAGE_SIZE, RequestKind};
-use crate::drill::clock::PlatformTime;
+use firedrill_core::clock::PlatformTime;
 
 /// What the connection does after a command.
 pub(crate) enum Outcome {

@@ -2,7 +2,7 @@
 
 use super::link::{CloseCmd, Link, escalate};
 use super::model::{Chains, Direction, ProxyJson, ToxicJson};
-use crate::drill::clock::Clock;
+use firedrill_core::clock::Clock;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};

@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::error::CommandError;
 use super::spec::{ReplicaSetSpec, Timing};
-use crate::drill::clock::PlatformTime;
+use firedrill_core::clock::PlatformTime;
 
 /// A position in an oplog. Ordered by term, then by the set-wide sequence number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -1026,7 +1026,7 @@ fn common_prefix(a: &[Entry], b: &[Entry]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::mongo::spec::MemberSpec;
+    use crate::mongo::spec::MemberSpec;
 
     fn set(priorities: &[f64]) -> SetState {
         let spec = ReplicaSetSpec {

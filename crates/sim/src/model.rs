@@ -10,7 +10,7 @@ use rand::{Rng as _, SeedableRng as _};
 use rand_chacha::ChaCha8Rng;
 
 /// Ranges of the modelled durations of the traffic switch. With the failover cluster's timing
-/// ([`crate::sim::failover_timing`]) they put a regional failover at 20–25 platform minutes:
+/// ([`crate::failover_timing`]) they put a regional failover at 20–25 platform minutes:
 ///
 /// | phase | modelled |
 /// | --- | --- |

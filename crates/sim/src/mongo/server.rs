@@ -18,7 +18,7 @@ use super::engine::{Election, MemberState, Rollback, SetState};
 use super::error::Error;
 use super::spec::ReplicaSetSpec;
 use super::wire;
-use crate::drill::clock::{Clock, PlatformTime};
+use firedrill_core::clock::{Clock, PlatformTime};
 
 /// An open cursor: the documents a `find` or `aggregate` has not returned yet.
 pub(crate) struct Cursor {

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use super::resources::{DEPLOYMENTS, EVENTS, NODES, PODS, REPLICASETS};
 use super::store::{Store, labels_of, name_of, namespace_of, parse_rfc3339, suffix};
 use super::{POOL_LABEL, REGION_LABEL, ZONE_LABEL};
-use crate::drill::clock::{Clock, PlatformTime};
+use firedrill_core::clock::{Clock, PlatformTime};
 
 /// The seeded timing model of the kubelet (all platform time).
 #[derive(Debug, Clone, PartialEq)]

@@ -1,0 +1,3 @@
+//! firedrill's pure core: what every other crate of firedrill shares and nothing in it does I/O.
+
+pub mod clock;
