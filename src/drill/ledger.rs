@@ -545,7 +545,9 @@ fn read_all(file: &mut File) -> std::io::Result<Vec<u8>> {
     let len = file.metadata()?.len();
     file.rewind()?;
     let mut bytes = Vec::new();
-    std::io::Read::by_ref(file).take(len).read_to_end(&mut bytes)?;
+    std::io::Read::by_ref(file)
+        .take(len)
+        .read_to_end(&mut bytes)?;
     Ok(bytes)
 }
 
@@ -966,8 +968,9 @@ mod tests {
             .expect("append");
         let err = ledger.clear_for_run().err().map(|e| e.to_string());
         assert!(
-            err.as_deref().is_some_and(|e| e.contains("unreadable: ")
-                && e.contains("ledger format version 7")),
+            err.as_deref().is_some_and(
+                |e| e.contains("unreadable: ") && e.contains("ledger format version 7")
+            ),
             "{err:?}"
         );
     }
