@@ -295,3 +295,36 @@ Feature: The ledger: every fault is undone however a drill ends
     When I run `firedrill recover`
     Then the exit code is 0
     And the ledger ".firedrill/ledger.jsonl" has 0 outstanding faults
+
+  Scenario: an undo that failed before a later one succeeded is retried once, as a drill's own undo is
+    Given the file "retry.yaml":
+      """
+      name: retry
+      regions:
+        here: { role: primary }
+        there: { role: failover }
+      faults:
+        lock:
+          description: its undo opens the way for the other one
+          inject: { run: [sh, -c, "true"] }
+          undo: { run: [sh, -c, "touch allow-undo"] }
+        stubborn:
+          description: a fault whose undo fails until allowed
+          inject: { run: [sh, -c, "touch faulted"] }
+          undo: { run: [sh, -c, "test -f allow-undo && rm -f faulted"] }
+      """
+    And the file "faulted":
+      """
+      left behind by a crashed run
+      """
+    And the file ".firedrill/ledger.jsonl" holds these lines:
+      """
+      {"v":1,"op":"begin","run":"old","platform":"retry.yaml","in_process":false,"at":"2025-01-01T00:00:00.000Z"}
+      {"v":1,"op":"inject","id":"old/1","run":"old","scenario":"s","fault":"lock","undo":{"provider":"command","command":{"kind":"fault-undo","fault":"lock"},"run":["sh","-c","touch allow-undo"]},"at":"2025-01-01T00:00:01.000Z"}
+      {"v":1,"op":"inject","id":"old/2","run":"old","scenario":"s","fault":"stubborn","undo":{"provider":"command","command":{"kind":"fault-undo","fault":"stubborn"},"run":["sh","-c","test -f allow-undo && rm -f faulted"]},"at":"2025-01-01T00:00:02.000Z"}
+      """
+    When I run `firedrill recover`
+    Then the exit code is 0
+    And the output contains "retrying stubborn (old/2)"
+    And the file "faulted" does not exist
+    And the ledger ".firedrill/ledger.jsonl" has 0 outstanding faults
