@@ -150,7 +150,7 @@ pub async fn recover(args: RecoverArgs) -> Exit {
     }
     if unreadable > 0 {
         parts.push(format!(
-            "{unreadable} ledger line(s) unreadable (check by hand what each one injected)"
+            "{unreadable} ledger line(s) unreadable (a newer firedrill reads newer lines; otherwise check by hand what each one injected, then move the ledger aside)"
         ));
     }
     errln!(
