@@ -568,3 +568,71 @@ fn main() {
         std::process::exit(1);
     }
 }
+
+// --- ledger (s13) ---
+
+/// The docstring's lines, each ended by a newline (`torn`: all but the last).
+fn write_lines(world: &Harness, name: &str, step: &Step, torn: bool) {
+    let path = world.path(name);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).expect("create folder");
+    }
+    let lines: Vec<String> = docstring(step)
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let mut text = lines.join("\n");
+    if !torn {
+        text.push('\n');
+    }
+    std::fs::write(path, text).expect("write file");
+}
+
+#[given(regex = r#"^the file "([^"]+)" holds these lines:$"#)]
+fn file_lines(world: &mut Harness, name: String, step: &Step) {
+    write_lines(world, &name, step, false);
+}
+
+#[given(regex = r#"^the file "([^"]+)" holds these lines, the last one torn:$"#)]
+fn file_lines_torn(world: &mut Harness, name: String, step: &Step) {
+    write_lines(world, &name, step, true);
+}
+
+#[then(regex = r#"^the file "([^"]+)" has (\d+) lines?$"#)]
+fn file_line_count(world: &mut Harness, name: String, n: usize) {
+    let text = std::fs::read_to_string(world.path(&name)).expect("read file");
+    assert_eq!(text.lines().count(), n, "{name}:\n{text}");
+}
+
+#[then(regex = r#"^the ledger "([^"]+)" has no unreadable lines$"#)]
+fn ledger_readable(world: &mut Harness, name: String) {
+    let scan = firedrill::drill::ledger::Ledger::scan(&world.path(&name)).expect("read ledger");
+    assert!(
+        scan.unreadable.is_empty(),
+        "{:#?}\n{}",
+        scan.unreadable,
+        std::fs::read_to_string(world.path(&name)).unwrap_or_default()
+    );
+}
+
+/// Runs firedrill where no file may grow (`ulimit -f 0`, SIGXFSZ ignored so a write fails
+/// with EFBIG instead of killing it): a disk that is full for the ledger, portably.
+#[when(regex = r"^I run `firedrill ([^`]*)` where no file may grow$")]
+fn run_no_file_may_grow(world: &mut Harness, args: String) {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 0 && exec \"$0\" \"$@\"")
+        .arg(BIN)
+        .args(split(&args))
+        .current_dir(world.dir.path())
+        .stdin(Stdio::null())
+        .env_remove("FIREDRILL_PLATFORM")
+        .env_remove("FIREDRILL_LEDGER")
+        .envs(world.env.iter().map(|(k, v)| (k, v)));
+    let output = cmd.output().expect("run firedrill");
+    world.exit = output.status.code();
+    world.stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    world.stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+}

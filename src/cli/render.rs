@@ -6,8 +6,19 @@ use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteDiagnost
 
 use crate::diagnostic::{Problem, Problems};
 
-/// Prints every problem to standard error, then a count.
+/// Prints every problem to standard error, then a count and that nothing was injected: for the
+/// checks that come before anything acts (run, validate, plan).
 pub fn problems(problems: &Problems) {
+    print(problems, "; nothing was injected");
+}
+
+/// Prints every problem to standard error, then a count, and claims nothing about the estate:
+/// for `recover`, whose problems come while faults may still be in place.
+pub fn problems_found(problems: &Problems) {
+    print(problems, "");
+}
+
+fn print(problems: &Problems, conclusion: &str) {
     let color = std::io::stderr().is_terminal();
     let handler = GraphicalReportHandler::new_themed(if color {
         GraphicalTheme::unicode()
@@ -26,7 +37,7 @@ pub fn problems(problems: &Problems) {
     }
     let n = problems.0.len();
     errln!(
-        "{n} problem{} found; nothing was injected",
+        "{n} problem{} found{conclusion}",
         if n == 1 { "" } else { "s" }
     );
 }

@@ -188,6 +188,13 @@ pub async fn run(args: RunArgs, log_format: LogFormat) -> Exit {
         return Exit::Usage;
     }
 
+    // The ledger before anything is touched: its lock keeps a second run off this
+    // estate, and a run does not start over another run's undos (safety rule 8).
+    let ledger = match open_ledger(&args.ledger) {
+        Ok(l) => l,
+        Err(exit) => return exit,
+    };
+
     // Links with `create: true` get their proxy now, once the run is confirmed.
     match crate::drill::preflight::setup(&needs, &loaded.platform).await {
         Ok(created) => {
@@ -201,10 +208,6 @@ pub async fn run(args: RunArgs, log_format: LogFormat) -> Exit {
         }
     }
 
-    let ledger = match Ledger::open(&args.ledger) {
-        Ok(l) => l,
-        Err(e) => return usage(&e.to_string()),
-    };
     let bus = Bus::default();
     let report = Builder::new();
     bus.subscribe(Box::new(report.clone()));
@@ -301,6 +304,21 @@ pub async fn run(args: RunArgs, log_format: LogFormat) -> Exit {
         _ => outln!("\n{} passed, {} failed", outcome.passed, outcome.failed),
     }
     exit
+}
+
+/// Opens the ledger for this run: takes its lock for the run's whole life (a second run on it
+/// is refused), closes the undos of in-process runs that ended (their platform ended with them)
+/// and refuses to start over any other outstanding undo or over a line it cannot read.
+fn open_ledger(path: &Path) -> Result<Ledger, Exit> {
+    let mut ledger = Ledger::open(path).map_err(|e| usage(&e.to_string()))?;
+    let moot = ledger.clear_for_run().map_err(|e| usage(&e.to_string()))?;
+    for fault in moot {
+        outln!(
+            "ledger: {fault} needs no undo: {}",
+            crate::drill::ledger::IN_PROCESS_NOTE
+        );
+    }
+    Ok(ledger)
 }
 
 fn usage(message: &str) -> Exit {

@@ -156,6 +156,7 @@ pub async fn execute(
         run: run.run_id.clone(),
         platform: platform_path,
         in_process,
+        pid: Some(std::process::id()),
         at: crate::drill::ledger::wall_now(),
     })
     .map_err(std::io::Error::other)?;

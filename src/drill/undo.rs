@@ -45,7 +45,30 @@ pub enum UndoError {
     },
 }
 
-/// Applies one undo against `platform`. Undos are idempotent: running one twice is harmless.
+impl UndoError {
+    /// Whether the undo acted but its observable effect was not seen by its deadline (pods not
+    /// Ready again, traffic not back, the primary not home): the fault may be on its way out,
+    /// and the undo stays outstanding until a later attempt sees the effect.
+    #[must_use]
+    pub fn is_settling(&self) -> bool {
+        use crate::providers::kube::KubeError;
+        use crate::providers::mongo::MongoError;
+        matches!(
+            self,
+            UndoError::NotSettled { .. }
+                | UndoError::Kube(
+                    KubeError::NotReplaced { .. }
+                        | KubeError::NotReady { .. }
+                        | KubeError::NotRolledOut { .. }
+                )
+                | UndoError::Mongo(MongoError::NotMoved { .. } | MongoError::NotBack { .. })
+        )
+    }
+}
+
+/// Applies one undo against `platform` and waits, with a deadline, until its effect is seen
+/// (a drill's own undo and `firedrill recover` both come here, so both mean the same by
+/// "undone"). Undos are idempotent: running one twice is harmless.
 ///
 /// # Errors
 ///

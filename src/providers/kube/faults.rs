@@ -564,6 +564,128 @@ impl Conn {
     }
 }
 
+impl Conn {
+    /// Waits (on a watch per deployment) until each deployment of `replicas` is rolled out at
+    /// its count, as `kubectl rollout status` judges it: the controller has observed the change,
+    /// it runs exactly that many pods and that many are Ready. All within `within` (platform
+    /// time). This is how a scale-back is seen to have taken: the patch returning is not enough.
+    ///
+    /// # Errors
+    ///
+    /// [`KubeError::NotRolledOut`] at the deadline, with the last state seen;
+    /// [`KubeError::Unreachable`] when the watch kept failing.
+    pub async fn await_rolled_out(
+        &self,
+        replicas: &[Replicas],
+        within: Duration,
+    ) -> Result<(), KubeError> {
+        let deadline = self.clock.now().plus(within);
+        for (i, want) in replicas.iter().enumerate() {
+            let api: Api<Deployment> = Api::namespaced(self.client.clone(), &want.namespace);
+            let config = watcher::Config::default().fields(&format!("metadata.name={}", want.name));
+            let mut state = "not seen yet".to_owned();
+            let mut errors = 0u32;
+            let mut pause = self.backoff.first;
+            let watch = async {
+                let mut stream = watcher(api, config).boxed();
+                while let Some(event) = stream.next().await {
+                    match event {
+                        Ok(watcher::Event::Apply(d) | watcher::Event::InitApply(d)) => {
+                            errors = 0;
+                            pause = self.backoff.first;
+                            state = rollout_state(&d, want.replicas);
+                            if rolled_out(&d, want.replicas) {
+                                return Ok(());
+                            }
+                        }
+                        Ok(watcher::Event::Delete(_)) => "deleted".clone_into(&mut state),
+                        Ok(watcher::Event::Init | watcher::Event::InitDone) => {}
+                        Err(e) => {
+                            errors += 1;
+                            if errors >= self.backoff.attempts.max(1) {
+                                return Err(KubeError::Unreachable {
+                                    call: Box::new(
+                                        self.call(
+                                            &want.namespace,
+                                            "deployments",
+                                            &want.name,
+                                            "watch",
+                                        )
+                                        .owned(),
+                                    ),
+                                    attempts: errors,
+                                    waited: "its backoff".to_owned(),
+                                    message: e.to_string(),
+                                });
+                            }
+                            self.clock.sleep(pause).await;
+                            pause = (pause * 2).min(self.backoff.max);
+                        }
+                    }
+                }
+                Ok(())
+            };
+            if let Ok(result) = self.clock.timeout_at(deadline, watch).await {
+                result?;
+                continue;
+            }
+            let mut waiting = format!("{}/{} {state}", want.namespace, want.name);
+            let unchecked = replicas.len() - i - 1;
+            if unchecked > 0 {
+                waiting.push_str(&format!(
+                    " (and {unchecked} more deployment(s) not checked)"
+                ));
+            }
+            return Err(KubeError::NotRolledOut {
+                context: self.context.clone(),
+                within: format_duration(within),
+                waiting,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Whether `deployment` runs exactly `wanted` pods, all Ready, as its controller last saw it.
+fn rolled_out(deployment: &Deployment, wanted: i32) -> bool {
+    let spec = deployment
+        .spec
+        .as_ref()
+        .and_then(|s| s.replicas)
+        .unwrap_or(1);
+    let status = deployment.status.clone().unwrap_or_default();
+    let observed =
+        status.observed_generation.unwrap_or(0) >= deployment.metadata.generation.unwrap_or(0);
+    spec == wanted
+        && observed
+        && status.replicas.unwrap_or(0) == wanted
+        && status.ready_replicas.unwrap_or(0) >= wanted
+}
+
+/// `1/3 Ready, 2 pods`: what a deployment's status says, for a message.
+fn rollout_state(deployment: &Deployment, wanted: i32) -> String {
+    let spec = deployment
+        .spec
+        .as_ref()
+        .and_then(|s| s.replicas)
+        .unwrap_or(1);
+    let status = deployment.status.clone().unwrap_or_default();
+    let pods = status.replicas.unwrap_or(0);
+    let mut state = format!("{}/{wanted} Ready", status.ready_replicas.unwrap_or(0));
+    if pods != wanted {
+        state.push_str(&format!(", {pods} pods"));
+    }
+    if spec != wanted {
+        state.push_str(&format!(
+            ", but spec.replicas is now {spec} (scaled by someone else?)"
+        ));
+    }
+    if status.observed_generation.unwrap_or(0) < deployment.metadata.generation.unwrap_or(0) {
+        state.push_str(", the change not yet observed by its controller");
+    }
+    state
+}
+
 #[cfg(test)]
 mod tests {
     use super::Kill;

@@ -36,6 +36,9 @@ pub use watch::Readiness;
 
 /// The NoExecute taint a zone outage puts on every node of the zone.
 pub const ZONE_OUTAGE_TAINT: &str = "firedrill.dev/zone-outage";
+/// How long the undo of a scale waits (platform time) for the deployments to run their
+/// restored counts, Ready: Kubernetes' own default `progressDeadlineSeconds`.
+pub const SCALED_BACK_WITHIN: Duration = Duration::from_secs(600);
 /// The node label naming a node's zone.
 pub const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
 
@@ -181,6 +184,18 @@ pub enum KubeError {
         wanted: usize,
         /// The deadline, formatted.
         within: String,
+    },
+    /// Scaled-back deployments not rolled out in time (the undo of a scale).
+    #[error(
+        "[{context}] scaled back, but not settled within {within}: {waiting} (hint: check the deployment's events with `kubectl describe deployment`; the undo stays in the ledger, and `firedrill recover` checks again)"
+    )]
+    NotRolledOut {
+        /// The context.
+        context: String,
+        /// The deadline, formatted.
+        within: String,
+        /// The deployment still settling and its last state.
+        waiting: String,
     },
     /// Pods not Ready in time.
     #[error("[{context}] pods not Ready within {within}: {waiting}")]
@@ -546,7 +561,8 @@ impl KubeUndo {
     }
 
     /// Applies the undo. Idempotent: a node already untainted or a deployment already at its
-    /// count is left as it is.
+    /// count is left as it is. A scale back waits (at most [`SCALED_BACK_WITHIN`]) until the
+    /// deployments run their counts, Ready; replaced pods are waited for too.
     ///
     /// # Errors
     ///
@@ -563,7 +579,10 @@ impl KubeUndo {
         match self {
             KubeUndo::Untaint { nodes, .. } => conn.set_taint(nodes, false).await,
             KubeUndo::Uncordon { nodes, .. } => conn.set_cordon(nodes, false).await,
-            KubeUndo::Scale { replicas, .. } => conn.scale(replicas).await,
+            KubeUndo::Scale { replicas, .. } => {
+                conn.scale(replicas).await?;
+                conn.await_rolled_out(replicas, SCALED_BACK_WITHIN).await
+            }
             KubeUndo::Replaced { pods, within, .. } => conn.await_replaced(pods, *within).await,
             KubeUndo::Restore { switch, patch, .. } => conn.restore(switch, patch).await,
         }
