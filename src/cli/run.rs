@@ -374,8 +374,14 @@ impl Telemetry {
         };
         let pushes = match &args.pushgateway {
             Some(url) => {
-                let pusher = crate::metrics::Pusher::new(crate::metrics::PushConfig::from_env(url))
-                    .map_err(|e| e.to_string())?;
+                let config =
+                    crate::metrics::PushConfig::from_env(url).map_err(|e| e.to_string())?;
+                if config.credentials_in_url {
+                    errln!(
+                        "warning: --pushgateway carries credentials; they are used for basic auth, but a command line is visible to other users (ps, shell history): prefer FIREDRILL_PUSHGATEWAY_USER/_PASSWORD"
+                    );
+                }
+                let pusher = crate::metrics::Pusher::new(config).map_err(|e| e.to_string())?;
                 let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Option<String>>();
                 bus.subscribe(Box::new(PushOnFinish(tx.clone())));
                 let platform = platform.to_owned();
