@@ -4,6 +4,7 @@
 mod out;
 
 mod load;
+mod outputs;
 mod recover;
 mod render;
 mod report;
