@@ -67,7 +67,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<SocketAddr>,
     /// Push each drill's metrics to this Pushgateway when it ends (credentials from
-    /// FIREDRILL_PUSHGATEWAY_USER/_PASSWORD or FIREDRILL_PUSHGATEWAY_TOKEN).
+    /// FIREDRILL_PUSHGATEWAY_USER/_PASSWORD or FIREDRILL_PUSHGATEWAY_TOKEN, else the URL's
+    /// user:password@, which is never printed).
     #[arg(long, value_name = "URL")]
     pub pushgateway: Option<String>,
     /// Fail the run (exit 1) when a push to the Pushgateway fails; otherwise it is a warning.
