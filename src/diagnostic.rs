@@ -4,8 +4,63 @@
 //! file in one pass. The CLI renders them with source snippets (miette); the plain
 //! [`std::fmt::Display`] form is one grep-able line: `file:line:column: message (hint: …)`.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::path::{Path, PathBuf};
+
+/// The most characters of one piece of user input (a step, a value, a key) a diagnostic quotes.
+pub const ECHO_LIMIT: usize = 200;
+
+/// The most characters of a whole message or hint a diagnostic prints: a safety net for
+/// messages built from input that was not quoted through [`echo`].
+pub const MESSAGE_LIMIT: usize = 2_000;
+
+/// `text` cut to at most `limit` characters, the cut marked with how much was left out.
+///
+/// The one place diagnostics shorten what they print: a 10 MB step line must not be echoed
+/// whole, once per place that mentions it.
+#[must_use]
+pub fn clip(text: &str, limit: usize) -> Cow<'_, str> {
+    match text.char_indices().nth(limit) {
+        None => Cow::Borrowed(text),
+        Some((cut, _)) => {
+            let left_out = text[cut..].chars().count();
+            Cow::Owned(format!("{}… ({left_out} more characters)", &text[..cut]))
+        }
+    }
+}
+
+/// User input as a diagnostic quotes it: [`clip`]ped to [`ECHO_LIMIT`].
+#[must_use]
+pub fn echo(input: &str) -> Cow<'_, str> {
+    clip(input, ECHO_LIMIT)
+}
+
+/// Hides the `user:password@` of every URL in `text` behind as many `*` (safety rule 7), so
+/// columns into the text stay right: a file shown as a snippet, an answer shown in an error.
+#[must_use]
+pub fn redact_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let mut rest = line;
+        while let Some(scheme) = rest.find("://") {
+            let after = &rest[scheme + 3..];
+            let authority_end = after
+                .find(['/', '"', '\'', ' ', '\n', '<', '>'])
+                .unwrap_or(after.len());
+            out.push_str(&rest[..scheme + 3]);
+            match after[..authority_end].rfind('@') {
+                Some(at) => {
+                    out.push_str(&"*".repeat(after[..at].chars().count()));
+                    rest = &after[at..];
+                }
+                None => rest = after,
+            }
+        }
+        out.push_str(rest);
+    }
+    out
+}
 
 /// A position in a source file; line and column start at 1.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -81,9 +136,9 @@ impl fmt::Display for Problem {
         if let Some(location) = &self.location {
             write!(f, "{location}: ")?;
         }
-        write!(f, "{}", self.message)?;
+        write!(f, "{}", clip(&self.message, MESSAGE_LIMIT))?;
         if let Some(hint) = &self.hint {
-            write!(f, " (hint: {hint})")?;
+            write!(f, " (hint: {})", clip(hint, MESSAGE_LIMIT))?;
         }
         Ok(())
     }
@@ -171,6 +226,51 @@ mod tests {
         assert_eq!(
             p.to_string(),
             "drills/x.feature:3:5: unknown region \"us-east9\" (hint: known regions: \"us-west1\" or \"us-west2\")"
+        );
+    }
+
+    #[test]
+    fn clip_keeps_short_text_and_marks_the_cut_of_long_text() {
+        assert_eq!(clip("short", 10), "short");
+        assert_eq!(clip("0123456789", 10), "0123456789");
+        assert_eq!(clip("0123456789ab", 10), "0123456789… (2 more characters)");
+        // Characters, not bytes: a cut never splits a character.
+        assert_eq!(clip("ééééé", 2), "éé… (3 more characters)");
+        let huge = "x".repeat(10_000_000);
+        assert!(echo(&huge).len() < ECHO_LIMIT + 40, "{}", echo(&huge).len());
+    }
+
+    #[test]
+    fn a_problem_built_from_huge_input_prints_a_bounded_line() {
+        let huge = "y".repeat(1_000_000);
+        let p = Problem::at(
+            Location::new("d.feature", 3, 5),
+            format!("undefined step: When {huge}"),
+        )
+        .hint(format!("not {huge}"));
+        let line = p.to_string();
+        assert!(line.len() < 2 * MESSAGE_LIMIT + 200, "{}", line.len());
+        assert!(
+            line.starts_with("d.feature:3:5: undefined step: When yyy"),
+            "{}",
+            &line[..40]
+        );
+        assert!(line.contains("more characters)"));
+    }
+
+    #[test]
+    fn userinfo_in_urls_is_masked_and_columns_kept() {
+        let text = "    uri: \"mongodb://admin:hunter2@db:27017/x\"\nurl: http://plain.example/ <http://u:p@h>\n";
+        let masked = redact_userinfo(text);
+        assert!(
+            !masked.contains("hunter2") && !masked.contains("admin"),
+            "{masked}"
+        );
+        assert!(!masked.contains("u:p@"), "{masked}");
+        assert_eq!(masked.len(), text.len());
+        assert!(
+            masked.contains("@db:27017") && masked.contains("http://plain.example/"),
+            "{masked}"
         );
     }
 

@@ -636,3 +636,90 @@ fn run_no_file_may_grow(world: &mut Harness, args: String) {
     world.stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     world.stderr = String::from_utf8_lossy(&output.stderr).into_owned();
 }
+
+// --- input (s13) ---
+
+#[given(regex = r#"^the file "([^"]+)" has a step line of (\d+) MB$"#)]
+fn file_with_a_huge_step(world: &mut Harness, name: String, megabytes: usize) {
+    let path = world.path(&name);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).expect("create folder");
+    }
+    let fault = "x".repeat(megabytes * 1_000_000);
+    let text = format!(
+        "Feature: huge\n  Scenario: a pasted log\n    When the fault \"{fault}\" is injected\n    And traffic is swiched to \"{fault}\"\n"
+    );
+    std::fs::write(path, text).expect("write file");
+}
+
+#[then(regex = r"^the standard error holds at most (\d+) KB$")]
+fn stderr_at_most(world: &mut Harness, kilobytes: usize) {
+    assert!(
+        world.stderr.len() <= kilobytes * 1_000,
+        "{} bytes of standard error; it starts:\n{}",
+        world.stderr.len(),
+        world.stderr.chars().take(2_000).collect::<String>()
+    );
+}
+
+#[then(regex = r#"^the Toxiproxy has no proxy "([^"]+)"$"#)]
+async fn toxiproxy_lacks_proxy(world: &mut Harness, proxy: String) {
+    let proxies = toxiproxy(world).proxies().await.expect("list proxies");
+    assert!(
+        !proxies.contains_key(&proxy),
+        "{proxy} exists: {proxies:#?}\noutput:\n{}",
+        world.output()
+    );
+}
+
+/// A Pushgateway stand-in refusing every push with 401, its answer the request's headers (as a
+/// proxy in front of a Pushgateway may echo them); the Authorization headers it got go to the
+/// file `pushgateway.log` in the scenario's folder.
+#[given(regex = r#"^a Pushgateway that echoes the request headers into a 401 answer$"#)]
+async fn echoing_pushgateway(world: &mut Harness) {
+    let log = world.path("pushgateway.log");
+    let app = axum::Router::new().fallback(move |headers: axum::http::HeaderMap| {
+        let log = log.clone();
+        async move {
+            let mut body = String::from("unauthorized; you sent:\n");
+            for (name, value) in &headers {
+                let value = value.to_str().unwrap_or_default();
+                if name == "authorization" {
+                    use std::io::Write as _;
+                    let mut file = std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(&log)
+                        .expect("pushgateway.log");
+                    writeln!(file, "{value}").expect("log header");
+                }
+                body.push_str(&format!("{name}: {value}\n"));
+            }
+            (axum::http::StatusCode::UNAUTHORIZED, body)
+        }
+    });
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    world
+        .env
+        .push(("S13_PUSHGATEWAY".to_owned(), addr.to_string()));
+}
+
+#[when(regex = r#"^I run `firedrill ([^`]*)` pushing to it as "([^"]+)"$"#)]
+fn run_pushing(world: &mut Harness, args: String, userinfo: String) {
+    let addr = world
+        .env
+        .iter()
+        .find(|(k, _)| k == "S13_PUSHGATEWAY")
+        .map(|(_, v)| v.clone())
+        .expect("a Pushgateway: start one first");
+    run(
+        world,
+        format!("{args} --pushgateway http://{userinfo}@{addr}/"),
+    );
+}

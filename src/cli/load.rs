@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use cucumber::gherkin;
 
 use super::Drills;
-use crate::diagnostic::{Problem, Problems};
+use crate::diagnostic::{Problem, Problems, echo};
 use crate::drill::features::{self, Checked, Selection};
 use crate::platform::Platform;
 use crate::steps::Catalog;
@@ -35,7 +35,7 @@ pub fn selection(args: &Drills) -> Result<Selection, Problems> {
             Err(e) => {
                 problems.push(Problem {
                     location: None,
-                    message: format!("--tags \"{expr}\" is not a tag expression: {e}"),
+                    message: format!("--tags \"{}\" is not a tag expression: {e}", echo(expr)),
                     hint: Some("e.g. --tags \"@quarterly and not @gameday\"".into()),
                 });
                 None
@@ -49,7 +49,7 @@ pub fn selection(args: &Drills) -> Result<Selection, Problems> {
             Err(e) => {
                 problems.push(Problem {
                     location: None,
-                    message: format!("--name \"{re}\" is not a regex: {e}"),
+                    message: format!("--name \"{}\" is not a regex: {e}", echo(re)),
                     hint: Some("e.g. --name \"failover\"".into()),
                 });
                 None

@@ -5,6 +5,7 @@ mod out;
 
 mod embedded;
 mod load;
+mod outputs;
 mod recover;
 mod render;
 mod report;
@@ -25,7 +26,7 @@ use crate::report::console::LogFormat;
 pub enum Exit {
     /// Every drill passed.
     Passed = 0,
-    /// A drill failed or missed its target.
+    /// A drill failed or missed its target, or a report could not be written.
     Failed = 1,
     /// Usage, platform or drill error; nothing was injected.
     Usage = 2,
@@ -37,7 +38,7 @@ pub enum Exit {
 
 const EXIT_CODES: &str = "Exit codes:
   0  every drill passed
-  1  a drill failed or missed its target
+  1  a drill failed or missed its target, or a report could not be written
   2  usage, platform or drill error (nothing was injected)
   3  aborted by a signal (SIGINT/SIGTERM), everything undone
   4  undo incomplete: faults may remain, run `firedrill recover`";

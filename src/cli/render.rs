@@ -4,7 +4,10 @@ use std::io::IsTerminal as _;
 
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteDiagnostic, NamedSource};
 
-use crate::diagnostic::{Problem, Problems};
+use crate::diagnostic::{ECHO_LIMIT, MESSAGE_LIMIT, Problem, Problems, clip, redact_userinfo};
+
+/// The most characters of one source line a snippet shows.
+const SNIPPET_LINE_LIMIT: usize = 2 * ECHO_LIMIT;
 
 /// Prints every problem to standard error, then a count and that nothing was injected: for the
 /// checks that come before anything acts (run, validate, plan).
@@ -44,12 +47,12 @@ fn print(problems: &Problems, conclusion: &str) {
 
 fn snippet(problem: &Problem) -> Option<Box<dyn miette::Diagnostic + Send + Sync>> {
     let location = problem.location.as_ref()?;
-    let source = redact_credentials(&std::fs::read_to_string(&location.file).ok()?);
+    let source = printable(&std::fs::read_to_string(&location.file).ok()?);
     let offset = offset_of(&source, location.line, location.column)?;
-    let mut diagnostic = MietteDiagnostic::new(problem.message.clone())
+    let mut diagnostic = MietteDiagnostic::new(clip(&problem.message, MESSAGE_LIMIT))
         .with_label(LabeledSpan::at(offset..offset + 1, "here"));
     if let Some(hint) = &problem.hint {
-        diagnostic = diagnostic.with_help(hint.clone());
+        diagnostic = diagnostic.with_help(clip(hint, MESSAGE_LIMIT));
     }
     let report = miette::Report::new(diagnostic).with_source_code(NamedSource::new(
         location.file.display().to_string(),
@@ -71,33 +74,17 @@ fn offset_of(source: &str, line: usize, column: usize) -> Option<usize> {
     Some(start + line_text.char_indices().nth(col).map_or(0, |(i, _)| i))
 }
 
-/// Hides `user:password@` in URLs of a file shown as a snippet (safety rule 7): a platform file
-/// that wrongly holds a connection string must not leak it into CI logs through its error.
-fn redact_credentials(source: &str) -> String {
-    let mut out = String::with_capacity(source.len());
-    for line in source.split_inclusive('\n') {
-        let mut rest = line;
-        while let Some(scheme) = rest.find("://") {
-            let after = &rest[scheme + 3..];
-            let authority_end = after
-                .find(['/', '"', '\'', ' ', '\n'])
-                .unwrap_or(after.len());
-            match after[..authority_end].rfind('@') {
-                Some(at) => {
-                    out.push_str(&rest[..scheme + 3]);
-                    // Same length, so columns still point at the right place.
-                    out.push_str(&"*".repeat(at));
-                    rest = &after[at..];
-                }
-                None => {
-                    out.push_str(&rest[..scheme + 3]);
-                    rest = after;
-                }
-            }
-        }
-        out.push_str(rest);
-    }
-    out
+/// A file shown as a snippet, safe to print: `user:password@` in URLs hidden (safety rule 7: a
+/// platform file that wrongly holds a connection string must not leak it into CI logs through
+/// its error), and every line [`clip`]ped, so a 10 MB line is not printed whole.
+fn printable(source: &str) -> String {
+    redact_userinfo(source)
+        .split_inclusive('\n')
+        .map(|line| match line.strip_suffix('\n') {
+            Some(text) => format!("{}\n", clip(text, SNIPPET_LINE_LIMIT)),
+            None => clip(line, SNIPPET_LINE_LIMIT).into_owned(),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -105,18 +92,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn credentials_in_urls_are_masked_and_columns_kept() {
-        let line = "    uri: \"mongodb://admin:hunter2@db:27017/x\"\nurl: http://plain.example/\n";
-        let masked = redact_credentials(line);
-        assert!(
-            !masked.contains("hunter2") && !masked.contains("admin"),
-            "{masked}"
-        );
-        assert_eq!(masked.len(), line.len());
-        assert!(
-            masked.contains("@db:27017") && masked.contains("http://plain.example/"),
-            "{masked}"
-        );
+    fn snippets_hide_credentials_and_clip_long_lines_keeping_line_numbers() {
+        let long = "z".repeat(1_000_000);
+        let source = format!("uri: \"mongodb://admin:hunter2@db\"\nWhen {long}\nlast\n");
+        let shown = printable(&source);
+        assert!(!shown.contains("hunter2"), "{}", &shown[..80]);
+        assert!(shown.len() < 2 * SNIPPET_LINE_LIMIT, "{}", shown.len());
+        assert_eq!(shown.lines().count(), 3);
+        assert_eq!(shown.lines().nth(2), Some("last"));
+        // A column past the cut points into the clipped line, not past it.
+        let offset = offset_of(&shown, 2, 900_000).expect("offset");
+        assert!(offset < shown.len(), "{offset}");
     }
 
     #[test]

@@ -6,13 +6,14 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::outputs::{Outputs, Paths};
 use super::{Drills, Exit, load, render};
 use crate::diagnostic::{Problem, Problems};
 use crate::drill::clock::Clock;
 use crate::drill::events::{Bus, Event};
 use crate::drill::features::GAMEDAY_TAG;
 use crate::drill::ledger::Ledger;
-use crate::drill::runner::{self, CucumberReports};
+use crate::drill::runner;
 use crate::drill::world::{Approval, RunContext};
 use crate::report::console::{Console, LogFormat};
 use crate::report::json::Builder;
@@ -65,7 +66,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<SocketAddr>,
     /// Push each drill's metrics to this Pushgateway when it ends (credentials from
-    /// FIREDRILL_PUSHGATEWAY_USER/_PASSWORD or FIREDRILL_PUSHGATEWAY_TOKEN).
+    /// FIREDRILL_PUSHGATEWAY_USER/_PASSWORD or FIREDRILL_PUSHGATEWAY_TOKEN, else the URL's
+    /// user:password@, which is never printed).
     #[arg(long, value_name = "URL")]
     pub pushgateway: Option<String>,
     /// Fail the run (exit 1) when a push to the Pushgateway fails; otherwise it is a warning.
@@ -75,6 +77,14 @@ pub struct RunArgs {
 
 /// Runs drills; see [`Exit`] for the outcome.
 pub async fn run(args: RunArgs, log_format: LogFormat) -> Exit {
+    // Arguments that would fail the run at its end are checked before anything starts.
+    let outputs = match check_arguments(&args) {
+        Ok(outputs) => outputs,
+        Err(problems) => {
+            render::problems(&problems);
+            return Exit::Usage;
+        }
+    };
     // The embedded platform, when no platform file is given, lives as long as this function.
     let (embedded, loaded, platform_path, clock) = match &args.drills.platform {
         Some(path) => {
@@ -244,22 +254,18 @@ pub async fn run(args: RunArgs, log_format: LogFormat) -> Exit {
         time_scale: clock.scale(),
         wall_start: humantime::format_rfc3339_millis(clock.wall_origin()).to_string(),
     });
-    let reports = CucumberReports {
-        junit: args.junit.clone(),
-        json: args.cucumber_json.clone(),
-    };
     let outcome = match runner::execute(
         Arc::clone(&context),
         loaded.features,
         loaded.selection,
-        &reports,
+        &outputs.cucumber,
         platform_path,
         embedded.is_some(),
     )
     .await
     {
         Ok(outcome) => outcome,
-        Err(e) => return usage(&format!("cannot write a report file: {e}")),
+        Err(e) => return usage(&format!("cannot start the run: {e}")),
     };
     drop(embedded);
     let push_failed = telemetry.finish().await;
@@ -278,20 +284,13 @@ pub async fn run(args: RunArgs, log_format: LogFormat) -> Exit {
         (Exit::Passed, "passed")
     };
     let report = report.finish(verdict);
-    if let Some(path) = &args.html {
-        super::report::write(std::slice::from_ref(&report), path);
-    }
-    if let Some(path) = &args.json {
-        let written = serde_json::to_vec_pretty(&report)
-            .map_err(std::io::Error::other)
-            .and_then(|json| std::fs::write(path, json));
-        if let Err(e) = written {
-            errln!(
-                "error: cannot write the JSON report {}: {e}",
-                path.display()
-            );
-        }
-    }
+    // A report that cannot be written fails a run that passed; the undo already happened.
+    let written = outputs.write(&report);
+    let exit = if !written && exit == Exit::Passed {
+        Exit::Failed
+    } else {
+        exit
+    };
     match exit {
         Exit::UndoIncomplete => errln!(
             "\nUNDO INCOMPLETE: faults may remain. Fix the cause shown above, then run `firedrill recover --ledger {}`.",
@@ -319,6 +318,35 @@ fn open_ledger(path: &Path) -> Result<Ledger, Exit> {
         );
     }
     Ok(ledger)
+}
+
+/// Every output path can be written, no two name one file, and `--pushgateway` is a URL.
+fn check_arguments(args: &RunArgs) -> Result<Outputs, Problems> {
+    let outputs = Outputs::check(Paths {
+        junit: args.junit.as_deref(),
+        json: args.json.as_deref(),
+        html: args.html.as_deref(),
+        cucumber_json: args.cucumber_json.as_deref(),
+        ledger: &args.ledger,
+    });
+    let push = args
+        .pushgateway
+        .as_deref()
+        .map(crate::metrics::PushConfig::from_env)
+        .transpose()
+        .map_err(|e| Problem {
+            location: None,
+            message: e.to_string(),
+            hint: None,
+        });
+    match (outputs, push) {
+        (Ok(outputs), Ok(_)) => Ok(outputs),
+        (outputs, push) => {
+            let mut problems = outputs.err().unwrap_or_default();
+            problems.0.extend(push.err());
+            Err(problems)
+        }
+    }
 }
 
 fn usage(message: &str) -> Exit {
@@ -393,8 +421,14 @@ impl Telemetry {
         };
         let pushes = match &args.pushgateway {
             Some(url) => {
-                let pusher = crate::metrics::Pusher::new(crate::metrics::PushConfig::from_env(url))
-                    .map_err(|e| e.to_string())?;
+                let config =
+                    crate::metrics::PushConfig::from_env(url).map_err(|e| e.to_string())?;
+                if config.credentials_in_url {
+                    errln!(
+                        "warning: --pushgateway carries credentials; they are used for basic auth, but a command line is visible to other users (ps, shell history): prefer FIREDRILL_PUSHGATEWAY_USER/_PASSWORD"
+                    );
+                }
+                let pusher = crate::metrics::Pusher::new(config).map_err(|e| e.to_string())?;
                 let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Option<String>>();
                 bus.subscribe(Box::new(PushOnFinish(tx.clone())));
                 let platform = platform.to_owned();

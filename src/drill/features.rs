@@ -7,7 +7,8 @@ use cucumber::feature::Ext as _;
 use cucumber::gherkin::{self, GherkinEnv};
 use cucumber::tag::Ext as _;
 
-use crate::diagnostic::{Location, Problem, Problems};
+use crate::diagnostic::{Location, MESSAGE_LIMIT, Problem, Problems, clip, closest, echo};
+use crate::drill::syntax::{self, Bad};
 use crate::platform::Platform;
 use crate::steps::{Catalog, Effect, Matched, Need};
 
@@ -80,7 +81,7 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Problems> {
         } else {
             problems.push(Problem {
                 location: None,
-                message: format!("{} does not exist", path.display()),
+                message: format!("{} does not exist", echo(&path.display().to_string())),
                 hint: Some("give .feature files or folders holding them".into()),
             });
         }
@@ -110,19 +111,36 @@ fn walk(dir: &Path, files: &mut BTreeSet<PathBuf>) {
 ///
 /// # Errors
 ///
-/// Every file that does not parse, with its position.
+/// Every file that does not parse, with its position; an empty file; a Scenario Outline
+/// without Examples.
 pub fn parse(files: &[PathBuf]) -> Result<Vec<gherkin::Feature>, Problems> {
     let mut features = Vec::new();
     let mut problems = Problems::default();
     for file in files {
-        match gherkin::Feature::parse_path(file, GherkinEnv::default()) {
-            Ok(feature) => match feature.expand_examples() {
-                Ok(feature) => features.push(feature),
-                Err(e) => problems.push(
-                    Problem::in_file(file, format!("cannot expand Scenario Outline: {e}"))
-                        .hint("every <placeholder> needs a column in Examples"),
+        if std::fs::read_to_string(file).is_ok_and(|text| syntax::is_empty(&text)) {
+            problems.push(
+                Problem::in_file(file, "the file is empty: it holds no Feature").hint(
+                    "start it with `Feature: <name>` and at least one Scenario, or remove it",
                 ),
-            },
+            );
+            continue;
+        }
+        match gherkin::Feature::parse_path(file, GherkinEnv::default()) {
+            Ok(feature) => {
+                let outlines = outlines_without_examples(file, &feature);
+                if !outlines.is_empty() {
+                    // Checking its steps would only report its <placeholders> as values.
+                    problems.0.extend(outlines);
+                    continue;
+                }
+                match feature.expand_examples() {
+                    Ok(feature) => features.push(feature),
+                    Err(e) => problems.push(
+                        Problem::in_file(file, format!("cannot expand Scenario Outline: {e}"))
+                            .hint("every <placeholder> needs a column in Examples"),
+                    ),
+                }
+            }
             Err(e) => problems.push(parse_problem(file, &e)),
         }
     }
@@ -133,6 +151,37 @@ pub fn parse(files: &[PathBuf]) -> Result<Vec<gherkin::Feature>, Problems> {
     }
 }
 
+/// Scenario Outlines (and Templates) with no Examples row to fill their `<placeholders>`.
+fn outlines_without_examples(file: &Path, feature: &gherkin::Feature) -> Vec<Problem> {
+    feature
+        .scenarios
+        .iter()
+        .chain(feature.rules.iter().flat_map(|r| &r.scenarios))
+        .filter(|s| s.keyword.starts_with("Scenario ") || !s.examples.is_empty())
+        .filter(|s| {
+            s.examples
+                .iter()
+                .all(|e| e.table.as_ref().is_none_or(|t| t.rows.len() < 2))
+        })
+        .map(|s| {
+            let missing = if s.examples.is_empty() {
+                "no Examples"
+            } else {
+                "no Examples rows"
+            };
+            Problem::at(
+                Location::new(file, s.position.line, s.position.col),
+                format!(
+                    "{} \"{}\" has {missing}, so its <placeholders> have no values",
+                    s.keyword,
+                    echo(&s.name)
+                ),
+            )
+            .hint("add `Examples:` with a table: a header row naming each <placeholder>, then a row per run; or make it a plain `Scenario:`")
+        })
+        .collect()
+}
+
 fn parse_problem(file: &Path, error: &gherkin::ParseFileError) -> Problem {
     match error {
         gherkin::ParseFileError::Reading { source, .. } => Problem {
@@ -141,6 +190,19 @@ fn parse_problem(file: &Path, error: &gherkin::ParseFileError) -> Problem {
             hint: Some("check the path and its permissions".into()),
         },
         gherkin::ParseFileError::Parsing { error, source, .. } => {
+            if let Some(gherkin::EnvError::UnsupportedLanguage(lang)) = error {
+                return Problem::at(
+                    Location::new(file, 1, 1),
+                    format!("unsupported language \"{}\"", echo(lang)),
+                )
+                .hint("remove the `# language:` line or use a language Gherkin knows");
+            }
+            // The parser's position is the furthest its grammar got, often the line after the
+            // bad one; find the bad line itself when the walk can.
+            let text = std::fs::read_to_string(file).unwrap_or_default();
+            if let Some(bad) = syntax::first_bad_line(&text) {
+                return bad_line_problem(file, &bad);
+            }
             // gherkin keeps the position private; its message is "Error at LINE:COL: …".
             let text = source.to_string();
             let position = text.strip_prefix("Error at ").and_then(|rest| {
@@ -154,25 +216,49 @@ fn parse_problem(file: &Path, error: &gherkin::ParseFileError) -> Problem {
                 _ => (1, 1),
             };
             let (message, hint) = match error {
-                Some(gherkin::EnvError::UnsupportedLanguage(lang)) => (
-                    format!("unsupported language \"{lang}\""),
-                    "remove the `# language:` line or use a language Gherkin knows",
-                ),
-                Some(gherkin::EnvError::UnknownKeyword(word)) => (
-                    format!("unknown keyword \"{word}\""),
-                    "use Feature, Background, Scenario, Scenario Outline, Examples, Rule, Given, When, Then, And or But",
-                ),
                 Some(gherkin::EnvError::InconsistentCellCount(_)) => (
                     "a table row has a different number of cells".to_owned(),
                     "give every row of the table the same number of | cells |",
                 ),
-                None => (
+                _ => (
                     "not valid Gherkin".to_owned(),
                     "every step starts with Given, When, Then, And or But, inside a Scenario; check indentation and tags",
                 ),
             };
             Problem::at(Location::new(file, line, column), message).hint(hint)
         }
+    }
+}
+
+fn bad_line_problem(file: &Path, bad: &syntax::BadLine) -> Problem {
+    let at = Location::new(file, bad.line, bad.column);
+    let did_you_mean = |word: &str| {
+        closest(word, syntax::KEYWORDS.iter().copied(), 1)
+            .first()
+            .map(|k| format!("did you mean \"{k}\"? "))
+            .unwrap_or_default()
+    };
+    match &bad.kind {
+        Bad::UnknownKeyword { word } => Problem::at(
+            at,
+            format!("unknown keyword \"{}\"", echo(word)),
+        )
+        .hint(format!(
+            "{}among steps, a line is a step (Given, When, Then, And, But), a | table | row, a \"\"\" doc string, a comment, a @tag or the next Scenario:, Scenario Outline:, Examples: or Rule:",
+            did_you_mean(word)
+        )),
+        Bad::BeforeFeature { word } => Problem::at(
+            at,
+            format!("the file must start with `Feature:`, not \"{}\"", echo(word)),
+        )
+        .hint(format!(
+            "{}only comments, tags and a `# language:` line may come before `Feature: <name>`",
+            did_you_mean(word)
+        )),
+        Bad::SecondFeature => Problem::at(at, "a second Feature in one file")
+            .hint("a .feature file holds one Feature; move this one into its own file"),
+        Bad::UnclosedDocString => Problem::at(at, "this doc string is never closed")
+            .hint("close it with the same delimiter (\"\"\" or ```) on a line of its own"),
     }
 }
 
@@ -246,9 +332,13 @@ pub fn check(
                             problems.push(
                                 Problem::at(
                                     at(args.offset(p.arg)),
-                                    format!("{}: {}", step_text(step), p.message),
+                                    format!(
+                                        "{}: {}",
+                                        step_text(step),
+                                        echoing(&p.message, args.get(p.arg))
+                                    ),
                                 )
-                                .hint(p.hint),
+                                .hint(echoing(&p.hint, args.get(p.arg))),
                             );
                         }
                         entry.needs.extend(analysis.needs);
@@ -291,6 +381,18 @@ pub fn check(
     }
 }
 
+/// A step analysis' message, with the argument it quotes [`echo`]ed (a 10 MB fault name is
+/// quoted once, shortened), and [`clip`]ped as a whole.
+fn echoing(message: &str, argument: &str) -> String {
+    let message = if argument.chars().count() > crate::diagnostic::ECHO_LIMIT {
+        message.replace(argument, &echo(argument))
+    } else {
+        message.to_owned()
+    };
+    clip(&message, MESSAGE_LIMIT).into_owned()
+}
+
+/// The step as its author wrote it, [`echo`]ed: diagnostics quote it, and it may be huge.
 fn step_text(step: &gherkin::Step) -> String {
-    format!("{}{}", step.keyword, step.value)
+    format!("{}{}", step.keyword, echo(&step.value))
 }

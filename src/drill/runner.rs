@@ -42,13 +42,46 @@ pub struct Outcome {
     pub undo_errors: bool,
 }
 
-/// Where cucumber's own reports go.
+/// Where cucumber's own reports go: into memory, for the caller to write to their files once
+/// the run ends (so an existing report is not truncated before the run, and a full disk is an
+/// error the caller reports, not a panic inside cucumber's writer).
 #[derive(Clone, Debug, Default)]
 pub struct CucumberReports {
     /// JUnit XML.
-    pub junit: Option<PathBuf>,
+    pub junit: Option<ReportBuffer>,
     /// Cucumber JSON.
-    pub json: Option<PathBuf>,
+    pub json: Option<ReportBuffer>,
+}
+
+/// A report in memory, shared between the writer that fills it and whoever writes it out.
+#[derive(Clone, Debug, Default)]
+pub struct ReportBuffer(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl ReportBuffer {
+    /// What was written so far (the buffer is left empty).
+    #[must_use]
+    pub fn take(&self) -> Vec<u8> {
+        std::mem::take(
+            &mut *self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+}
+
+impl Write for ReportBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Feeds already-parsed (and checked) features to cucumber.
@@ -129,11 +162,11 @@ fn failure_text(error: &event::StepError) -> String {
     }
 }
 
-fn output(path: Option<&PathBuf>) -> std::io::Result<Box<dyn Write>> {
-    Ok(match path {
-        Some(path) => Box::new(std::fs::File::create(path)?),
+fn output(buffer: Option<&ReportBuffer>) -> Box<dyn Write> {
+    match buffer {
+        Some(buffer) => Box::new(buffer.clone()),
         None => Box::new(std::io::sink()),
-    })
+    }
 }
 
 /// Runs the selected scenarios of `features` on `run`'s platform. Reports are written by the
@@ -141,7 +174,7 @@ fn output(path: Option<&PathBuf>) -> std::io::Result<Box<dyn Write>> {
 ///
 /// # Errors
 ///
-/// When a report file cannot be created (before anything runs).
+/// When the run's start cannot be written to the ledger (before anything runs).
 pub async fn execute(
     run: Arc<RunContext>,
     features: Vec<gherkin::Feature>,
@@ -150,8 +183,8 @@ pub async fn execute(
     platform_path: PathBuf,
     in_process: bool,
 ) -> std::io::Result<Outcome> {
-    let junit = output(reports.junit.as_ref())?;
-    let json = output(reports.json.as_ref())?;
+    let junit = output(reports.junit.as_ref());
+    let json = output(reports.json.as_ref());
     run.append(&Entry::Begin {
         run: run.run_id.clone(),
         platform: platform_path,

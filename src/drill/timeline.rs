@@ -5,6 +5,29 @@ use serde::{Deserialize, Serialize};
 use crate::drill::clock::PlatformTime;
 use crate::drill::target::Verdict;
 
+/// Phases firedrill measures by name, with how each is measured: the names a drill's `the
+/// {phase} time is within …` step accepts and the keys a platform's `targets:` may have.
+pub const PHASES: &[(&str, &str)] = &[
+    (
+        "failover",
+        "from `fault injected` to the first `service answers from {region}` of a failover region",
+    ),
+    (
+        "recovery",
+        "from `fault injected` to the first `service answers from {region}` after it, any region",
+    ),
+    ("detection", "from `fault injected` to `outage detected`"),
+    (
+        "switch",
+        "from `traffic switch started` to the first `traffic switched to {region}` after it",
+    ),
+];
+
+/// The names of [`PHASES`].
+pub fn phase_names() -> impl Iterator<Item = &'static str> {
+    PHASES.iter().map(|(name, _)| *name)
+}
+
 /// A named instant on the drill timeline, stamped when it was *observed*.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Milestone {

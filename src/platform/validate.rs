@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 
 use super::{Platform, Role};
-use crate::diagnostic::{Problem, Problems, one_of};
+use crate::diagnostic::{Problem, Problems, closest, echo, one_of};
+use crate::drill::timeline::phase_names;
 
 impl Platform {
     /// Checks references between sections, value ranges and the safety rules' preconditions.
@@ -171,7 +172,7 @@ impl Platform {
             if reqwest::Url::parse(&toxiproxy.url).is_err() {
                 problem(
                     "toxiproxy.url",
-                    format!("toxiproxy url \"{}\" is not a URL", toxiproxy.url),
+                    format!("toxiproxy url \"{}\" is not a URL", echo(&toxiproxy.url)),
                     "write it like http://127.0.0.1:8474".into(),
                 );
             }
@@ -250,7 +251,7 @@ impl Platform {
             if reqwest::Url::parse(&probe.url).is_err() {
                 problem(
                     &format!("probes.{name}.url"),
-                    format!("probe \"{name}\": \"{}\" is not a URL", probe.url),
+                    format!("probe \"{name}\": \"{}\" is not a URL", echo(&probe.url)),
                     "write it like https://shop.example.com/healthz".into(),
                 );
             }
@@ -274,7 +275,8 @@ impl Platform {
                 problem(
                     &format!("probes.{name}.slo"),
                     format!(
-                        "probe \"{name}\": slo \"{slo}\" is not a percentage above 0 and at most 100"
+                        "probe \"{name}\": slo \"{}\" is not a percentage above 0 and at most 100",
+                        echo(slo)
                     ),
                     "write the availability objective, e.g. slo: 99.9%".into(),
                 );
@@ -295,6 +297,23 @@ impl Platform {
                         "probe \"{name}\": expect-status must list HTTP status codes (100..599)"
                     ),
                     "e.g. [200]".into(),
+                );
+            }
+        }
+
+        // A target is only ever read for a phase a step measures; any other key is a typo that
+        // would silently leave the phase without its target.
+        for name in self.targets.keys() {
+            if !phase_names().any(|phase| phase == name) {
+                let known: Vec<&str> = phase_names().collect();
+                let hint = match closest(name, known.iter().copied(), 1).first() {
+                    Some(near) => format!("did you mean \"{near}\"? Phases: {}", one_of(&known)),
+                    None => format!("phases firedrill measures: {}", one_of(&known)),
+                };
+                problem(
+                    &format!("targets.{name}"),
+                    format!("target \"{}\" names no phase any step measures", echo(name)),
+                    hint,
                 );
             }
         }
@@ -372,6 +391,32 @@ mod tests {
             );
         }
         assert_eq!(found.len(), expect.len(), "{found:#?}");
+    }
+
+    #[test]
+    fn a_target_for_no_phase_is_located_with_the_closest_phase() {
+        let yaml =
+            format!("{HEAD}targets:\n  failover: 20m..25m\n  detecton: 2m\n  zzzzzzzzzz: 1m\n");
+        let problems = load(&yaml).expect_err("unknown targets").0;
+        let text = Problems(problems.clone()).to_string();
+        assert_eq!(problems.len(), 2, "{text}");
+        assert!(
+            text.contains("p.yaml:13:3: target \"detecton\" names no phase any step measures (hint: did you mean \"detection\"?"),
+            "{text}"
+        );
+        assert!(
+            text.contains("p.yaml:14:3: target \"zzzzzzzzzz\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("\"failover\", \"recovery\", \"detection\" or \"switch\""),
+            "{text}"
+        );
+        // Every phase a step measures may carry a target.
+        let all: String = crate::drill::timeline::phase_names()
+            .map(|p| format!("  {p}: 5m\n"))
+            .collect();
+        load(&format!("{HEAD}targets:\n{all}")).unwrap_or_else(|p| panic!("{p}"));
     }
 
     #[test]

@@ -354,14 +354,16 @@ impl Catalog {
     }
 
     fn suggest(&self, feature_step: &gherkin::Step) -> Vec<String> {
+        // Edit distance is quadratic: a 10 MB line compared whole would take hours, and no
+        // step is near anything far longer than the longest pattern.
+        let value = crate::diagnostic::echo(&feature_step.value);
         let all = docs();
         let mut scored: Vec<(f64, &StepDoc)> = all
             .iter()
             .map(|d| {
                 (
-                    strsim::normalized_levenshtein(&feature_step.value, d.example).max(
-                        strsim::normalized_levenshtein(&feature_step.value, d.pattern),
-                    ),
+                    strsim::normalized_levenshtein(&value, d.example)
+                        .max(strsim::normalized_levenshtein(&value, d.pattern)),
                     d,
                 )
             })

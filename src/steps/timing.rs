@@ -12,22 +12,9 @@ use crate::drill::timeline::{Milestone, Phase, Timeline};
 use crate::drill::world::Drill;
 use crate::platform::{Platform, Role};
 
-/// Phases firedrill knows by name, with how they are measured.
-pub const PHASES: &[(&str, &str)] = &[
-    (
-        "failover",
-        "from `fault injected` to the first `service answers from {region}` of a failover region",
-    ),
-    (
-        "recovery",
-        "from `fault injected` to the first `service answers from {region}` after it, any region",
-    ),
-    ("detection", "from `fault injected` to `outage detected`"),
-    (
-        "switch",
-        "from `traffic switch started` to the first `traffic switched to {region}` after it",
-    ),
-];
+/// Phases firedrill knows by name, with how they are measured (defined with the timeline, so
+/// the platform's `targets:` are checked against the same list).
+pub use crate::drill::timeline::PHASES;
 
 /// The timing steps.
 pub const DOCS: &[StepDoc] = &[

@@ -250,7 +250,7 @@ impl Checker {
         options.max_pool_size = Some(MAX_IN_FLIGHT as u32);
         let client = mongodb::Client::with_options(options).map_err(|e| MongoError::Uri {
             database: target.database.clone(),
-            message: target.clean(&e.to_string()),
+            message: target.clean(&super::describe(&e)),
         })?;
         let w = match concern {
             Concern::Majority => Acknowledgment::Majority,
@@ -327,7 +327,7 @@ impl Checker {
             database: self.target.database.clone(),
             command: "find",
             host: "the primary".into(),
-            message: self.target.clean(&e.to_string()),
+            message: self.target.clean(&super::describe(&e)),
         };
         let cursor = coll
             .find(doc! {})

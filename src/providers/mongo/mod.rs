@@ -262,6 +262,90 @@ impl Redactor {
     }
 }
 
+/// A driver error as an operator reads it.
+///
+/// The driver's own `Display` is close to its `Debug` form (`Kind: …, labels: {}, source: None,
+/// server response: None`, a refused write as a Rust struct); this says what the server said,
+/// with its code name, and the error labels that matter (`RetryableWriteError`).
+#[must_use]
+pub fn describe(error: &mongodb::error::Error) -> String {
+    use mongodb::error::{ErrorKind, WriteFailure};
+    let mut text = match &*error.kind {
+        ErrorKind::Command(e) => server_error(&e.code_name, e.code, &e.message),
+        ErrorKind::Write(WriteFailure::WriteError(e)) => format!(
+            "write refused: {}",
+            server_error(
+                e.code_name.as_deref().unwrap_or_default(),
+                e.code,
+                &e.message
+            )
+        ),
+        ErrorKind::Write(WriteFailure::WriteConcernError(e)) => format!(
+            "write concern not satisfied: {}",
+            server_error(&e.code_name, e.code, &e.message)
+        ),
+        ErrorKind::InsertMany(e) => {
+            let mut parts: Vec<String> = e
+                .write_errors
+                .iter()
+                .flatten()
+                .map(|w| {
+                    format!(
+                        "document {}: {}",
+                        w.index,
+                        server_error(
+                            w.code_name.as_deref().unwrap_or_default(),
+                            w.code,
+                            &w.message
+                        )
+                    )
+                })
+                .collect();
+            if let Some(w) = &e.write_concern_error {
+                parts.push(format!(
+                    "write concern not satisfied: {}",
+                    server_error(&w.code_name, w.code, &w.message)
+                ));
+            }
+            format!("insert refused: {}", parts.join("; "))
+        }
+        other => tidy(&other.to_string()),
+    };
+    let mut labels: Vec<&str> = error.labels().iter().map(String::as_str).collect();
+    if !labels.is_empty() {
+        labels.sort_unstable();
+        text.push_str(&format!(" (labels: {})", labels.join(", ")));
+    }
+    text
+}
+
+fn server_error(code_name: &str, code: i32, message: &str) -> String {
+    match (code_name.is_empty(), message.is_empty()) {
+        (false, false) => format!("{message} ({code_name}, code {code})"),
+        (false, true) => format!("{code_name} (code {code})"),
+        (true, false) => format!("{message} (code {code})"),
+        (true, true) => format!("error code {code}"),
+    }
+}
+
+/// Drops the `Debug`-flavoured parts the driver nests into its messages (a server selection
+/// error lists each server's last error in the driver's full form).
+fn tidy(text: &str) -> String {
+    let mut out = match &*NESTED_LABELS {
+        Some(labels) => labels.replace_all(text, "").into_owned(),
+        None => text.to_owned(),
+    };
+    for noise in [", source: None", ", server response: None", "Kind: "] {
+        out = out.replace(noise, "");
+    }
+    out
+}
+
+/// `, labels: {"RetryableError", …}` of an error nested in a driver message (a `HashSet`'s
+/// `Debug`, in no stable order).
+static NESTED_LABELS: std::sync::LazyLock<Option<regex::Regex>> =
+    std::sync::LazyLock::new(|| regex::Regex::new(r", labels: \{[^{}]*\}").ok());
+
 fn percent_decode(text: &str) -> Result<String, std::string::FromUtf8Error> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -391,7 +475,7 @@ impl Target {
             .await
             .map_err(|e| MongoError::Uri {
                 database: self.database.clone(),
-                message: self.clean(&e.to_string()),
+                message: self.clean(&describe(&e)),
             })?;
         // The URI's own timeouts win; otherwise fail within COMMAND_TIMEOUT.
         options.server_selection_timeout =
@@ -425,7 +509,7 @@ impl Target {
         let options = self.options().await?;
         Client::with_options(options).map_err(|e| MongoError::Uri {
             database: self.database.clone(),
-            message: self.clean(&e.to_string()),
+            message: self.clean(&describe(&e)),
         })
     }
 
@@ -440,10 +524,10 @@ impl Target {
             database: self.database.clone(),
             message,
         };
-        options.hosts = vec![ServerAddress::parse(host).map_err(|e| uri_err(e.to_string()))?];
+        options.hosts = vec![ServerAddress::parse(host).map_err(|e| uri_err(describe(&e)))?];
         options.direct_connection = Some(true);
         options.repl_set_name = None;
-        Client::with_options(options).map_err(|e| uri_err(self.clean(&e.to_string())))
+        Client::with_options(options).map_err(|e| uri_err(self.clean(&describe(&e))))
     }
 
     /// Runs an admin command on one member.
@@ -471,13 +555,13 @@ impl Target {
                     database: self.database.clone(),
                     command: name,
                     host: host.to_owned(),
-                    message: self.clean(&e.to_string()),
+                    message: self.clean(&describe(&e)),
                 })
             }
             Ok(Err(e)) => Err(MongoError::Unreachable {
                 database: self.database.clone(),
                 host: host.to_owned(),
-                message: self.clean(&e.to_string()),
+                message: self.clean(&describe(&e)),
             }),
             Err(_) => Err(MongoError::Unreachable {
                 database: self.database.clone(),
@@ -1091,10 +1175,7 @@ pub async fn preflight(
     let target = match Target::resolve(platform, database) {
         Ok(t) => t,
         Err(e) => {
-            problems.push(
-                crate::diagnostic::Problem::at(at(".uri"), e.to_string())
-                    .hint("Nothing was injected"),
-            );
+            problems.push(crate::diagnostic::Problem::at(at(".uri"), e.to_string()));
             return;
         }
     };
@@ -1104,10 +1185,10 @@ pub async fn preflight(
                 MongoError::WrongSet { .. } => ".replica-set",
                 _ => ".uri",
             };
-            problems.push(
-                crate::diagnostic::Problem::at(at(key), target.clean(&e.to_string()))
-                    .hint("Nothing was injected"),
-            );
+            problems.push(crate::diagnostic::Problem::at(
+                at(key),
+                target.clean(&e.to_string()),
+            ));
         }
     }
 }
@@ -1149,6 +1230,45 @@ mod tests {
         let clean = r.clean(text);
         assert!(!clean.contains("s3cr"), "{clean}");
         assert!(clean.contains("<redacted>"), "{clean}");
+    }
+
+    #[test]
+    fn driver_errors_read_as_what_the_server_said_not_as_rust_structs() {
+        use mongodb::error::{CommandError, Error, ErrorKind, WriteError, WriteFailure};
+        let command: CommandError = bson::from_document(doc! {
+            "code": 10107, "codeName": "NotWritablePrimary", "errmsg": "not primary"
+        })
+        .expect("command error");
+        let e = Error::from(ErrorKind::Command(command));
+        assert_eq!(describe(&e), "not primary (NotWritablePrimary, code 10107)");
+
+        let write: WriteError = bson::from_document(doc! {
+            "code": 11000, "codeName": "DuplicateKey", "errmsg": "E11000 duplicate key"
+        })
+        .expect("write error");
+        let e = Error::from(ErrorKind::Write(WriteFailure::WriteError(write)));
+        let text = describe(&e);
+        assert_eq!(
+            text,
+            "write refused: E11000 duplicate key (DuplicateKey, code 11000)"
+        );
+
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+        let e = Error::from(ErrorKind::Io(std::sync::Arc::new(io)));
+        let text = describe(&e);
+        assert_eq!(text, "I/O error: connection refused");
+        // What the driver's Display gives, for comparison: the Debug-flavoured form.
+        assert!(e.to_string().contains("labels: {}"), "{e}");
+
+        let nested = "Server selection timeout: No available servers. Topology: { Type: ReplicaSetNoPrimary, Servers: [ { Address: h:1, Type: Unknown, Error: Kind: I/O error: Connection refused (os error 111), labels: {\"RetryableError\", \"SystemOverloadedError\"}, source: None, server response: None } ] }";
+        let tidied = tidy(nested);
+        for debug in ["Kind:", "labels:", "source: None", "server response"] {
+            assert!(!tidied.contains(debug), "{tidied}");
+        }
+        assert!(
+            tidied.contains("Error: I/O error: Connection refused (os error 111) }"),
+            "{tidied}"
+        );
     }
 
     #[test]
