@@ -6,6 +6,7 @@ pub mod features;
 pub mod ledger;
 pub mod preflight;
 pub mod runner;
+pub mod signal;
 pub mod target;
 pub mod timeline;
 pub mod undo;
