@@ -38,6 +38,9 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    if matches!(cli.command, firedrill::cli::Command::Recover(_)) {
+        ignore_hangups();
+    }
     let changes_things = matches!(
         cli.command,
         firedrill::cli::Command::Run(_) | firedrill::cli::Command::Recover(_)
@@ -58,5 +61,16 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::from(firedrill::cli::Exit::UndoIncomplete as u8)
         }
         Err(_) => std::process::ExitCode::from(101),
+    }
+}
+
+/// `recover` finishes its job when its terminal goes away (an SSH disconnect): SIGHUP is
+/// ignored, as under `nohup`, by it and the undo commands it starts. SIGINT and SIGTERM still
+/// stop it; what it has not undone stays in the ledger for the next `recover`.
+fn ignore_hangups() {
+    #[cfg(unix)]
+    // SAFETY: setting a disposition to SIG_IGN installs no handler code.
+    unsafe {
+        libc::signal(libc::SIGHUP, libc::SIG_IGN);
     }
 }
