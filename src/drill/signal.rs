@@ -9,9 +9,9 @@
 //! | SIGTSTP, SIGTTIN, SIGTTOU, SIGSTOP | stop the process with its faults in place until SIGCONT (`fg`) |
 //! | SIGKILL; SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS | end the process (uncatchable, or a crash of firedrill itself): faults stay in the ledger for `firedrill recover` |
 //!
-//! A signal that tokio cannot watch (on Linux only SIGRTMAX) is ignored for the whole process,
-//! so it cannot end the run either. Once the undo runs, further signals are answered on stderr
-//! and never obeyed: only SIGKILL cuts an undo short.
+//! Should tokio refuse to watch one of them (none on Linux), it is ignored for the whole process
+//! instead, so it cannot end the run either. Once the undo runs, further signals are answered
+//! on stderr and never obeyed: only SIGKILL cuts an undo short.
 
 use std::fmt;
 use std::pin::Pin;
