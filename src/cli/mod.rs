@@ -40,7 +40,9 @@ const EXIT_CODES: &str = "Exit codes:
   0  every drill passed
   1  a drill failed or missed its target, or a report could not be written
   2  usage, platform or drill error (nothing was injected)
-  3  aborted by a signal (SIGINT/SIGTERM), everything undone
+  3  aborted by a signal (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, or any other
+     catchable signal that would end the process), everything undone; a second
+     signal does not stop the undo (only SIGKILL does: then run `firedrill recover`)
   4  undo incomplete: faults may remain, run `firedrill recover`";
 
 /// Chaos and disaster-recovery drills as Gherkin scenarios.

@@ -291,15 +291,18 @@ pub async fn run(args: RunArgs, log_format: LogFormat) -> Exit {
     } else {
         exit
     };
-    match exit {
-        Exit::UndoIncomplete => errln!(
-            "\nUNDO INCOMPLETE: faults may remain. Fix the cause shown above, then run `firedrill recover --ledger {}`.",
+    // Best-effort like every line: after SIGHUP the terminal is gone and these fail with EIO.
+    match (exit, outcome.aborted) {
+        (Exit::UndoIncomplete, aborted) => errln!(
+            "\n{}UNDO INCOMPLETE: faults may remain. Fix the cause shown above, then run `firedrill recover --ledger {}`.",
+            aborted
+                .map(|a| format!("aborted by {a}; "))
+                .unwrap_or_default(),
             args.ledger.display()
         ),
-        Exit::Aborted => errln!(
-            "\naborted by {:?}; every fault of this run was undone",
-            outcome.aborted.unwrap_or(runner::Abort::Interrupt)
-        ),
+        (Exit::Aborted, Some(abort)) => {
+            errln!("\naborted by {abort}; every fault of this run was undone")
+        }
         _ => outln!("\n{} passed, {} failed", outcome.passed, outcome.failed),
     }
     exit

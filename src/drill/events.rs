@@ -107,6 +107,13 @@ pub enum Event {
         /// Acknowledged writes that could not be read back.
         lost: u64,
     },
+    /// A signal stopped the run; what it injected is undone next.
+    Aborted {
+        /// The signal, as `kill -l` names it (`SIGHUP`).
+        signal: String,
+        /// When (platform time).
+        at: PlatformTime,
+    },
     /// A scenario ended.
     ScenarioFinished {
         /// Its feature's name.

@@ -7,6 +7,7 @@ pub mod ledger;
 pub mod preflight;
 pub mod runner;
 pub mod syntax;
+pub mod signal;
 pub mod target;
 pub mod timeline;
 pub mod undo;

@@ -1,11 +1,13 @@
 //! Running selected scenarios through cucumber, with undo on every way out.
 //!
-//! One `tokio::select!` owns the run: the cucumber future, SIGINT and SIGTERM. When a signal
-//! wins, the cucumber future is dropped (its probes stop, a running command is killed) and
-//! every fault of this run still outstanding in the ledger is undone, newest first.
+//! One `tokio::select!` owns the run: the cucumber future and every signal that would end the
+//! process (see [`crate::drill::signal`]). When a signal wins, the cucumber future is dropped
+//! (its probes stop, a running command is killed) and every fault of this run still outstanding
+//! in the ledger is undone, newest first. A signal during that undo is answered on stderr and
+//! never obeyed; a panic in one undo does not stop the others.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -16,15 +18,22 @@ use futures::FutureExt as _;
 use crate::drill::events::{Event, StepOutcome};
 use crate::drill::features::Selection;
 use crate::drill::ledger::{Entry, Ledger, outstanding_in, undo_order};
+use crate::drill::signal::{self, Action, Signal};
 use crate::drill::world::{Drill, RUN, RunContext};
 
 /// Why a run ended early.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Abort {
-    /// SIGINT (Ctrl-C).
-    Interrupt,
-    /// SIGTERM.
-    Terminate,
+    /// A signal asked it to stop (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, …).
+    Signal(Signal),
+}
+
+impl std::fmt::Display for Abort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Signal(signal) => write!(f, "{signal}"),
+        }
+    }
 }
 
 /// How a run ended.
@@ -183,6 +192,8 @@ pub async fn execute(
     platform_path: PathBuf,
     in_process: bool,
 ) -> std::io::Result<Outcome> {
+    // Caught from here on: from the first ledger line, no signal may end the process unundone.
+    let mut signals = signal::Listener::new();
     let junit = output(reports.junit.as_ref());
     let json = output(reports.json.as_ref());
     run.append(&Entry::Begin {
@@ -284,17 +295,46 @@ pub async fn execute(
         .await
     });
 
-    let aborted = tokio::select! {
-        result = drills => {
-            if result.is_err() {
-                tracing::error!("the drill engine panicked; undoing every fault of this run");
+    let mut drills = Box::pin(drills);
+    let aborted = loop {
+        tokio::select! {
+            result = &mut drills => {
+                if result.is_err() {
+                    tracing::error!("the drill engine panicked; undoing every fault of this run");
+                }
+                break None;
             }
-            None
+            (signal, action) = signals.next() => match action {
+                Action::Abort => break Some(Abort::Signal(signal)),
+                Action::Note => note(signal),
+            },
         }
-        signal = signal() => Some(signal),
     };
-    // Whatever ended the run, nothing this run injected may stay (safety rule 3).
-    let outstanding_ok = undo_outstanding(&run).await;
+    // Dropping the cucumber future stops its probes and kills a running command; a panic in
+    // that drop must not skip the undo.
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(drills))).is_err() {
+        tracing::error!("stopping the drill engine panicked; undoing every fault of this run");
+    }
+    if let Some(abort) = aborted {
+        run.events.emit(&Event::Aborted {
+            signal: abort.to_string(),
+            at: run.clock.now(),
+        });
+    }
+    // Whatever ended the run, nothing this run injected may stay (safety rule 3), and no
+    // signal cuts this short: only SIGKILL can, and then the ledger keeps what is left.
+    let ledger = ledger_path(&run);
+    let undo = undo_outstanding(&run);
+    tokio::pin!(undo);
+    let outstanding_ok = loop {
+        tokio::select! {
+            ok = &mut undo => break ok,
+            (signal, action) = signals.next() => match action {
+                Action::Abort => undo_goes_on(signal, &ledger),
+                Action::Note => note(signal),
+            },
+        }
+    };
     let (passed, failed) = scenario_results.lock().map(|r| *r).unwrap_or_default();
     Ok(Outcome {
         passed,
@@ -305,12 +345,31 @@ pub async fn execute(
     })
 }
 
-/// Undoes every fault of this run the ledger still lists, newest first.
-async fn undo_outstanding(run: &RunContext) -> bool {
-    let path = match run.ledger.lock() {
+/// Says on stderr (best-effort: after SIGHUP nobody may read it) why a signal is not obeyed.
+fn undo_goes_on(signal: Signal, ledger: &Path) {
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "firedrill: {signal} received while undoing: undo in progress, not stopping until every fault of this run is undone (SIGKILL would leave the rest for `firedrill recover --ledger {}`)",
+        ledger.display()
+    );
+}
+
+/// A signal that stops nothing (SIGXFSZ: the write it concerns fails by itself).
+fn note(signal: Signal) {
+    tracing::warn!("{signal} received and ignored: the write that caused it fails on its own");
+}
+
+fn ledger_path(run: &RunContext) -> PathBuf {
+    match run.ledger.lock() {
         Ok(l) => l.path().to_path_buf(),
         Err(p) => p.into_inner().path().to_path_buf(),
-    };
+    }
+}
+
+/// Undoes every fault of this run the ledger still lists, newest first. A panic in one undo
+/// (a provider, an event sink) counts as a failed undo and the others still run.
+async fn undo_outstanding(run: &RunContext) -> bool {
+    let path = ledger_path(run);
     let entries = match Ledger::read(&path) {
         Ok(entries) => entries,
         Err(e) => {
@@ -331,32 +390,18 @@ async fn undo_outstanding(run: &RunContext) -> bool {
             remediation: outstanding.remediation,
             at: run.clock.now(),
         };
-        ok &= run.undo(&fault).await;
+        let undone = std::panic::AssertUnwindSafe(run.undo(&fault))
+            .catch_unwind()
+            .await;
+        ok &= undone.unwrap_or_else(|_| {
+            run.undo_failed.store(true, Ordering::SeqCst);
+            tracing::error!(
+                "the undo of \"{}\" ({}) panicked; it stays in the ledger for `firedrill recover`",
+                fault.fault,
+                fault.id
+            );
+            false
+        });
     }
     ok
-}
-
-async fn signal() -> Abort {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) {
-            (Ok(mut int), Ok(mut term)) => tokio::select! {
-                _ = int.recv() => Abort::Interrupt,
-                _ = term.recv() => Abort::Terminate,
-            },
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
-                Abort::Interrupt
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-        Abort::Interrupt
-    }
 }

@@ -523,9 +523,13 @@ fn record(
 /// Asks `question` on the terminal; the answer line, or `None` when stdin is closed.
 pub fn ask(question: &str) -> Option<String> {
     use std::io::{BufRead as _, Write as _};
-    let mut err = std::io::stderr().lock();
-    let _ = err.write_all(question.as_bytes());
-    let _ = err.flush();
+    {
+        // Not held while waiting for the answer: a run stopped by a signal at the prompt
+        // prints its last lines to stderr while this read still blocks.
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(question.as_bytes());
+        let _ = err.flush();
+    }
     let mut line = String::new();
     match std::io::stdin().lock().read_line(&mut line) {
         Ok(0) | Err(_) => None,

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::drill::clock::{Clock, PlatformTime, format_duration};
 use crate::drill::events::{Event, Sink, StepOutcome};
@@ -36,7 +36,9 @@ impl Console {
         let wait: Arc<Mutex<Option<(String, PlatformTime, PlatformTime)>>> =
             Arc::new(Mutex::new(None));
         let live = (live && format == LogFormat::Text).then(|| {
-            let bar = ProgressBar::new_spinner();
+            // On stdout, where the lines go: indicatif's default (stderr) hides every line
+            // when only stderr is redirected.
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stdout());
             bar.set_style(
                 ProgressStyle::with_template("  {spinner} {msg}")
                     .unwrap_or_else(|_| ProgressStyle::default_spinner()),
@@ -166,6 +168,14 @@ impl Sink for Console {
             } => {
                 format!(
                     "      ✎ writes to \"{namespace}\": {acknowledged} acknowledged, {lost} lost"
+                )
+            }
+            Event::Aborted { signal, at } => {
+                if let Ok(mut w) = self.wait.lock() {
+                    *w = None;
+                }
+                format!(
+                    "  ABORTED by {signal} at {at}: undoing every fault of this run (another signal does not stop the undo)"
                 )
             }
             Event::ScenarioFinished { passed, .. } => {

@@ -32,6 +32,9 @@ pub struct Report {
     pub started_at: String,
     /// `passed`, `failed`, `aborted` or `undo-incomplete`.
     pub verdict: String,
+    /// The signal that stopped the run (`SIGHUP`), when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aborted_by: Option<String>,
     /// Scenarios in the order they ran.
     pub scenarios: Vec<ScenarioReport>,
 }
@@ -254,6 +257,10 @@ impl Sink for Builder {
             report.platform.clone_from(platform);
             report.time_scale = *time_scale;
             report.started_at.clone_from(wall_start);
+            return;
+        }
+        if let Event::Aborted { signal, .. } = event {
+            report.aborted_by = Some(signal.clone());
             return;
         }
         if let Event::ScenarioStarted {

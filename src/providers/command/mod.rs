@@ -263,6 +263,11 @@ pub async fn run(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    // In a process group of its own, so a Ctrl-C or hangup sent to the terminal's foreground
+    // group reaches firedrill alone: an undo command must not die of the signal that asked
+    // for the undo, nor of a second one while it runs. firedrill stops commands itself.
+    #[cfg(unix)]
+    child.process_group(0);
     if let Some(cwd) = &command.cwd {
         child.current_dir(base_dir.join(cwd));
     }
