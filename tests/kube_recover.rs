@@ -19,7 +19,6 @@ fn platform(scale: u32) -> String {
     format!(
         r"
 name: test
-embedded: true
 time-scale: {scale}
 regions:
   us-west1:
@@ -135,7 +134,10 @@ fn ready_pods(cluster: &Cluster) -> usize {
 }
 
 async fn set_unschedulable(cluster: &Cluster, on: bool) {
-    let client = kube::Client::try_from(kube::Config::new(cluster.url().parse().expect("cluster URL"))).expect("client");
+    let client = kube::Client::try_from(kube::Config::new(
+        cluster.url().parse().expect("cluster URL"),
+    ))
+    .expect("client");
     let nodes: Api<Node> = Api::all(client);
     for node in cluster.objects("nodes", None) {
         let name = node["metadata"]["name"].as_str().expect("node name");

@@ -325,7 +325,13 @@ fn scaling(a: &mut Analysis, args: &Args, platform: &Platform, watch: bool) -> O
         namespaces: platform.namespaces.keys().cloned().collect(),
         ..Requirement::default()
     };
-    need.verbs = verbs(&[("get", "deployments/scale"), ("patch", "deployments/scale")]);
+    // The undo scales back and watches each deployment until it is rolled out again.
+    need.verbs = verbs(&[
+        ("get", "deployments/scale"),
+        ("patch", "deployments/scale"),
+        ("list", "deployments"),
+        ("watch", "deployments"),
+    ]);
     if watch {
         need.verbs
             .extend(verbs(&[("list", "pods"), ("watch", "pods")]));

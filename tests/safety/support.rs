@@ -119,7 +119,7 @@ impl Sim {
             .arg(drill)
             .arg("--platform")
             .arg(&self.platform)
-            .args(["--ledger", ledger, "--json", report]);
+            .args(["--ledger", ledger, "--json", report, "--yes"]);
         cmd
     }
 
