@@ -1,0 +1,188 @@
+//! The typed event stream in the middle of a run. Console output, the JSON report and (later)
+//! metrics are independent consumers of it.
+
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+
+use firedrill_core::clock::PlatformTime;
+use firedrill_core::observed::{Finished, ProbeState};
+use firedrill_core::timeline::{Milestone, Phase};
+
+/// Something that happened during a run.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Event {
+    /// The run began.
+    RunStarted {
+        /// Its id.
+        run: String,
+        /// The platform's name.
+        platform: String,
+        /// Platform seconds per wall second.
+        time_scale: f64,
+        /// Wall-clock start, RFC 3339.
+        wall_start: String,
+    },
+    /// A scenario began.
+    ScenarioStarted {
+        /// Its feature's name.
+        feature: String,
+        /// Its name.
+        scenario: String,
+        /// Its tags (feature's and its own), without `@`.
+        tags: Vec<String>,
+        /// When (platform time).
+        at: PlatformTime,
+    },
+    /// A step began.
+    StepStarted {
+        /// `Given`, `When`, `Then`, `And`.
+        keyword: String,
+        /// The step text.
+        text: String,
+    },
+    /// A step ended.
+    StepFinished {
+        /// `Given`, `When`, `Then`, `And`.
+        keyword: String,
+        /// The step text.
+        text: String,
+        /// Passed, failed (with why) or skipped.
+        outcome: StepOutcome,
+    },
+    /// A milestone was observed.
+    Milestone(Milestone),
+    /// The drill is waiting for something with a deadline.
+    Waiting {
+        /// What it waits for.
+        what: String,
+        /// Since when the wait's clock runs (platform time).
+        since: PlatformTime,
+        /// The deadline (platform time).
+        deadline: PlatformTime,
+    },
+    /// A fault's undo was written to the ledger and the fault is being applied.
+    FaultInjected {
+        /// Ledger id.
+        id: String,
+        /// What the fault is.
+        fault: String,
+        /// How it will be undone.
+        undo: String,
+        /// When (platform time).
+        at: PlatformTime,
+    },
+    /// A fault's undo ran.
+    FaultUndone {
+        /// Ledger id.
+        id: String,
+        /// What the fault was.
+        fault: String,
+        /// When (platform time).
+        at: PlatformTime,
+        /// Why the undo failed, when it did (the fault may remain).
+        error: Option<String>,
+    },
+    /// A command exited.
+    CommandFinished(Finished),
+    /// A phase was measured against its target.
+    PhaseMeasured(Phase),
+    /// A continuous probe stopped; its final counts.
+    ProbeStopped {
+        /// The probe's name.
+        probe: String,
+        /// Everything it saw.
+        state: Box<ProbeState>,
+    },
+    /// A measurement a step judged, in words (a latency budget's quantiles).
+    Measured(String),
+    /// A write checker finished reading back (emitted by the MongoDB write checker).
+    WritesChecked {
+        /// The namespace whose database was written.
+        namespace: String,
+        /// Writes the database acknowledged.
+        acknowledged: u64,
+        /// Acknowledged writes that could not be read back.
+        lost: u64,
+    },
+    /// A signal stopped the run; what it injected is undone next.
+    Aborted {
+        /// The signal, as `kill -l` names it (`SIGHUP`).
+        signal: String,
+        /// When (platform time).
+        at: PlatformTime,
+    },
+    /// A scenario ended.
+    ScenarioFinished {
+        /// Its feature's name.
+        feature: String,
+        /// Its name.
+        scenario: String,
+        /// Whether every step passed.
+        passed: bool,
+        /// When (platform time).
+        at: PlatformTime,
+    },
+}
+
+/// How a step ended.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+#[serde(tag = "outcome", content = "message", rename_all = "kebab-case")]
+pub enum StepOutcome {
+    /// It passed.
+    Passed,
+    /// It failed, with the message.
+    Failed(String),
+    /// It did not run.
+    Skipped,
+}
+
+/// A consumer of events. Called synchronously, in order; keep it quick.
+pub trait Sink: Send {
+    /// Handles one event.
+    fn handle(&mut self, event: &Event);
+}
+
+/// Delivers every event to every sink, in order.
+#[derive(Clone, Default)]
+pub struct Bus {
+    sinks: Arc<Mutex<Vec<Box<dyn Sink>>>>,
+}
+
+impl std::fmt::Debug for Bus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Bus")
+    }
+}
+
+impl Bus {
+    /// Adds a sink.
+    pub fn subscribe(&self, sink: Box<dyn Sink>) {
+        if let Ok(mut sinks) = self.sinks.lock() {
+            sinks.push(sink);
+        }
+    }
+
+    /// Sends an event to every sink.
+    pub fn emit(&self, event: &Event) {
+        // A sink that panicked poisons the lock; the drill must go on (undo matters more than
+        // output), so a poisoned bus keeps delivering.
+        let mut sinks = match self.sinks.lock() {
+            Ok(sinks) => sinks,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        for sink in sinks.iter_mut() {
+            sink.handle(event);
+        }
+    }
+}
+
+/// A sink that forwards to a closure (for tests and small consumers).
+pub struct FnSink<F: FnMut(&Event) + Send>(pub F);
+
+impl<F: FnMut(&Event) + Send> Sink for FnSink<F> {
+    fn handle(&mut self, event: &Event) {
+        (self.0)(event);
+    }
+}

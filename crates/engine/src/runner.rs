@@ -1,0 +1,423 @@
+//! Running selected scenarios through cucumber, with undo on every way out.
+//!
+//! One `tokio::select!` owns the run: the cucumber future and every signal that would end the
+//! process (see [`crate::signal`]). When a signal wins, the cucumber future is dropped
+//! (its probes stop, a running command is killed) and every fault of this run still outstanding
+//! in the ledger is undone, newest first. A signal during that undo is answered on stderr and
+//! never obeyed; a panic in one undo does not stop the others.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use cucumber::codegen::WorldInventory;
+use cucumber::gherkin;
+use cucumber::{WriterExt as _, event, parser, writer};
+use futures::FutureExt as _;
+use futures::future::LocalBoxFuture;
+
+use crate::drills::{GAMEDAY_TAG, Selection, effective_tags};
+use crate::events::{Event, StepOutcome};
+use crate::ledger::{Entry, Ledger, outstanding_in, undo_order, wall_now};
+use crate::scenario::{InjectedFault, RunContext, Scenario};
+use crate::signal::{self, Action, Signal};
+use crate::undo::Undo;
+
+/// What the run loop asks of the steps' cucumber world: its engine state, and what its domains
+/// do when a scenario starts and ends.
+pub trait DrillWorld: cucumber::World + WorldInventory + std::fmt::Debug + 'static {
+    /// The undo type of every change the world's steps make.
+    type Undo: Undo;
+
+    /// The world's engine state.
+    fn scenario(&mut self) -> &mut Scenario<Self::Undo>;
+
+    /// After the engine started the scenario (its name, start time and tags are set): what the
+    /// steps' domains do at every scenario's start. `steps` are the scenario's step texts,
+    /// backgrounds first.
+    fn started<'a>(&'a mut self, steps: &'a [String]) -> LocalBoxFuture<'a, ()>;
+
+    /// After every change of the scenario was undone: what the domains do at its end.
+    fn finished(&mut self) -> LocalBoxFuture<'_, ()>;
+}
+
+/// Why a run ended early.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Abort {
+    /// A signal asked it to stop (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, …).
+    Signal(Signal),
+}
+
+impl std::fmt::Display for Abort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Signal(signal) => write!(f, "{signal}"),
+        }
+    }
+}
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// Scenarios that passed.
+    pub passed: usize,
+    /// Scenarios that failed.
+    pub failed: usize,
+    /// Set when a signal stopped the run.
+    pub aborted: Option<Abort>,
+    /// Whether every fault was undone by the end of the run.
+    pub undo_complete: bool,
+    /// Whether some undo failed along the way (even if a later retry succeeded).
+    pub undo_errors: bool,
+}
+
+/// Where cucumber's own reports go: into memory, for the caller to write to their files once
+/// the run ends (so an existing report is not truncated before the run, and a full disk is an
+/// error the caller reports, not a panic inside cucumber's writer).
+#[derive(Clone, Debug, Default)]
+pub struct CucumberReports {
+    /// JUnit XML.
+    pub junit: Option<ReportBuffer>,
+    /// Cucumber JSON.
+    pub json: Option<ReportBuffer>,
+}
+
+/// A report in memory, shared between the writer that fills it and whoever writes it out.
+#[derive(Clone, Debug, Default)]
+pub struct ReportBuffer(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl ReportBuffer {
+    /// What was written so far (the buffer is left empty).
+    #[must_use]
+    pub fn take(&self) -> Vec<u8> {
+        std::mem::take(
+            &mut *self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+}
+
+impl Write for ReportBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Feeds already-parsed (and checked) features to cucumber.
+struct Preparsed;
+
+impl cucumber::Parser<Vec<gherkin::Feature>> for Preparsed {
+    type Cli = cucumber::cli::Empty;
+    type Output = futures::stream::Iter<std::vec::IntoIter<parser::Result<gherkin::Feature>>>;
+
+    fn parse(self, input: Vec<gherkin::Feature>, _: Self::Cli) -> Self::Output {
+        futures::stream::iter(input.into_iter().map(Ok).collect::<Vec<_>>())
+    }
+}
+
+/// Forwards cucumber's step events to the event bus.
+struct BusWriter {
+    events: crate::events::Bus,
+}
+
+impl<W: DrillWorld> cucumber::Writer<W> for BusWriter {
+    type Cli = cucumber::cli::Empty;
+
+    async fn handle_event(
+        &mut self,
+        ev: parser::Result<event::Event<event::Cucumber<W>>>,
+        _: &Self::Cli,
+    ) {
+        let Ok(ev) = ev else { return };
+        let event::Cucumber::Feature(_, event::Feature::Scenario(_, scenario)) = ev.value else {
+            return;
+        };
+        let (event::Scenario::Step(step, ev) | event::Scenario::Background(step, ev)) =
+            scenario.event
+        else {
+            return;
+        };
+        let keyword = step.keyword.trim().to_owned();
+        let text = step.value.clone();
+        let event = match ev {
+            event::Step::Started => Event::StepStarted { keyword, text },
+            event::Step::Passed(..) => Event::StepFinished {
+                keyword,
+                text,
+                outcome: StepOutcome::Passed,
+            },
+            event::Step::Skipped => Event::StepFinished {
+                keyword,
+                text,
+                outcome: StepOutcome::Skipped,
+            },
+            event::Step::Failed(_, _, _, error) => Event::StepFinished {
+                keyword,
+                text,
+                outcome: StepOutcome::Failed(failure_text(&error)),
+            },
+        };
+        self.events.emit(&event);
+    }
+}
+
+impl writer::NonTransforming for BusWriter {}
+
+impl<W: DrillWorld> cucumber::writer::Arbitrary<W, String> for BusWriter {
+    async fn write(&mut self, _: String) {}
+}
+
+fn failure_text(error: &event::StepError) -> String {
+    match error {
+        event::StepError::Panic(payload) => payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            .unwrap_or_else(|| "the step panicked".to_owned()),
+        event::StepError::NotFound => {
+            "undefined step (hint: `firedrill validate` lists the closest known steps)".to_owned()
+        }
+        other => other.to_string(),
+    }
+}
+
+fn output(buffer: Option<&ReportBuffer>) -> Box<dyn Write> {
+    match buffer {
+        Some(buffer) => Box::new(buffer.clone()),
+        None => Box::new(std::io::sink()),
+    }
+}
+
+/// Runs the selected scenarios of `features` on `run`'s platform. Reports are written by the
+/// event sinks the caller subscribed; cucumber's JUnit and JSON go where `reports` says.
+///
+/// # Errors
+///
+/// When the run's start cannot be written to the ledger (before anything runs).
+pub async fn execute<W: DrillWorld>(
+    run: Arc<RunContext<W::Undo>>,
+    features: Vec<gherkin::Feature>,
+    selection: Selection,
+    reports: &CucumberReports,
+    platform_path: PathBuf,
+    in_process: bool,
+) -> std::io::Result<Outcome> {
+    // Caught from here on: from the first ledger line, no signal may end the process unundone.
+    let mut signals = signal::Listener::new();
+    let junit = output(reports.junit.as_ref());
+    let json = output(reports.json.as_ref());
+    run.append(&Entry::Begin {
+        run: run.run_id.clone(),
+        platform: platform_path,
+        in_process,
+        pid: Some(std::process::id()),
+        at: wall_now(),
+    })
+    .map_err(std::io::Error::other)?;
+
+    let scenario_results = Arc::new(std::sync::Mutex::new((0usize, 0usize)));
+    let results = Arc::clone(&scenario_results);
+    let writer = BusWriter {
+        events: run.events.clone(),
+    }
+    .tee::<W, _>(writer::JUnit::for_tee(junit, 0))
+    .tee::<W, _>(writer::Json::for_tee(json))
+    .normalized::<W>();
+    let cucumber = W::cucumber::<&str>()
+        .with_parser(Preparsed)
+        .with_writer(writer)
+        .fail_on_skipped()
+        .max_concurrent_scenarios(1)
+        .before(|feature, rule, scenario, world| {
+            Box::pin(async move {
+                let tags = effective_tags(feature, rule, scenario);
+                {
+                    let engine = world.scenario();
+                    engine.name.clone_from(&scenario.name);
+                    if let Some(hooks) = engine.run.hooks.clone() {
+                        hooks.settle().await;
+                    }
+                    engine.started = engine.clock().now();
+                    engine.gameday = tags.iter().any(|t| t == GAMEDAY_TAG);
+                    engine.run.events.emit(&Event::ScenarioStarted {
+                        feature: feature.name.clone(),
+                        scenario: scenario.name.clone(),
+                        tags,
+                        at: engine.clock().now(),
+                    });
+                }
+                let steps: Vec<String> = feature
+                    .background
+                    .iter()
+                    .flat_map(|b| &b.steps)
+                    .chain(
+                        rule.iter()
+                            .flat_map(|r| r.background.iter().flat_map(|b| &b.steps)),
+                    )
+                    .chain(&scenario.steps)
+                    .map(|s| s.value.clone())
+                    .collect();
+                world.started(&steps).await;
+            })
+        })
+        .after(move |feature, _, scenario, finished, world| {
+            let results = Arc::clone(&results);
+            Box::pin(async move {
+                let passed = matches!(finished, event::ScenarioFinished::StepPassed);
+                if let Some(world) = world {
+                    world.scenario().undo_all().await;
+                    world.finished().await;
+                    let engine = world.scenario();
+                    if let Some(hooks) = engine.run.hooks.clone() {
+                        for (name, at) in hooks.ground_truth(engine.started) {
+                            engine.milestone(
+                                format!("ground truth: {name}"),
+                                at,
+                                "embedded platform",
+                            );
+                        }
+                    }
+                    engine.run.events.emit(&Event::ScenarioFinished {
+                        feature: feature.name.clone(),
+                        scenario: scenario.name.clone(),
+                        passed,
+                        at: engine.clock().now(),
+                    });
+                }
+                if let Ok(mut r) = results.lock() {
+                    if passed { r.0 += 1 } else { r.1 += 1 }
+                }
+            })
+        })
+        .with_cli(cucumber::cli::Opts::<_, _, _, cucumber::cli::Empty>::default());
+
+    let drills = crate::scenario::scope(Arc::clone(&run), async move {
+        let selection = selection;
+        std::panic::AssertUnwindSafe(
+            cucumber.filter_run(features, move |f, r, s| selection.selects(f, r, s)),
+        )
+        .catch_unwind()
+        .await
+    });
+
+    let mut drills = Box::pin(drills);
+    let aborted = loop {
+        tokio::select! {
+            result = &mut drills => {
+                if result.is_err() {
+                    tracing::error!("the drill engine panicked; undoing every fault of this run");
+                }
+                break None;
+            }
+            (signal, action) = signals.next() => match action {
+                Action::Abort => break Some(Abort::Signal(signal)),
+                Action::Note => note(signal),
+            },
+        }
+    };
+    // Dropping the cucumber future stops its probes and kills a running command; a panic in
+    // that drop must not skip the undo.
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(drills))).is_err() {
+        tracing::error!("stopping the drill engine panicked; undoing every fault of this run");
+    }
+    if let Some(abort) = aborted {
+        run.events.emit(&Event::Aborted {
+            signal: abort.to_string(),
+            at: run.clock.now(),
+        });
+    }
+    // Whatever ended the run, nothing this run injected may stay (safety rule 3), and no
+    // signal cuts this short: only SIGKILL can, and then the ledger keeps what is left.
+    let ledger = ledger_path(&run);
+    let undo = undo_outstanding(&run);
+    tokio::pin!(undo);
+    let outstanding_ok = loop {
+        tokio::select! {
+            ok = &mut undo => break ok,
+            (signal, action) = signals.next() => match action {
+                Action::Abort => undo_goes_on(signal, &ledger),
+                Action::Note => note(signal),
+            },
+        }
+    };
+    let (passed, failed) = scenario_results.lock().map(|r| *r).unwrap_or_default();
+    Ok(Outcome {
+        passed,
+        failed,
+        aborted,
+        undo_complete: outstanding_ok,
+        undo_errors: run.undo_failed.load(Ordering::SeqCst),
+    })
+}
+
+/// Says on stderr (best-effort: after SIGHUP nobody may read it) why a signal is not obeyed.
+fn undo_goes_on(signal: Signal, ledger: &Path) {
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "firedrill: {signal} received while undoing: undo in progress, not stopping until every fault of this run is undone (SIGKILL would leave the rest for `firedrill recover --ledger {}`)",
+        ledger.display()
+    );
+}
+
+/// A signal that stops nothing (SIGXFSZ: the write it concerns fails by itself).
+fn note(signal: Signal) {
+    tracing::warn!("{signal} received and ignored: the write that caused it fails on its own");
+}
+
+fn ledger_path<U: Undo>(run: &RunContext<U>) -> PathBuf {
+    match run.ledger.lock() {
+        Ok(l) => l.path().to_path_buf(),
+        Err(p) => p.into_inner().path().to_path_buf(),
+    }
+}
+
+/// Undoes every fault of this run the ledger still lists, newest first. A panic in one undo
+/// (a provider, an event sink) counts as a failed undo and the others still run.
+async fn undo_outstanding<U: Undo>(run: &RunContext<U>) -> bool {
+    let path = ledger_path(run);
+    let entries = match Ledger::<U>::read(&path) {
+        Ok(entries) => entries,
+        Err(e) => {
+            tracing::error!("cannot read the ledger to undo: {e}");
+            return false;
+        }
+    };
+    let mut ok = true;
+    let mine: Vec<_> = outstanding_in(&entries)
+        .into_iter()
+        .filter(|o| o.run == run.run_id)
+        .collect();
+    for outstanding in undo_order(mine) {
+        let fault = InjectedFault {
+            id: outstanding.id,
+            fault: outstanding.fault,
+            undo: outstanding.undo,
+            remediation: outstanding.remediation,
+            at: run.clock.now(),
+        };
+        let undone = std::panic::AssertUnwindSafe(run.undo(&fault))
+            .catch_unwind()
+            .await;
+        ok &= undone.unwrap_or_else(|_| {
+            run.undo_failed.store(true, Ordering::SeqCst);
+            tracing::error!(
+                "the undo of \"{}\" ({}) panicked; it stays in the ledger for `firedrill recover`",
+                fault.fault,
+                fault.id
+            );
+            false
+        });
+    }
+    ok
+}

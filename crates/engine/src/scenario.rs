@@ -1,0 +1,527 @@
+//! What every scenario of a run shares ([`RunContext`]), and one scenario's engine state
+//! ([`Scenario`]): its timeline, the faults it injected, and injecting and undoing them through
+//! the ledger. A cucumber world (the steps' `Drill`) is built around a [`Scenario`].
+
+use std::any::Any;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use firedrill_core::clock::{Clock, PlatformTime};
+use firedrill_core::timeline::{Milestone, Timeline};
+use firedrill_platform::Platform;
+use futures::future::BoxFuture;
+use tokio::sync::watch;
+
+use crate::events::{Bus, Event};
+use crate::ledger::{Entry, Ledger, LedgerError, wall_now};
+use crate::undo::Undo;
+
+tokio::task_local! {
+    /// The context of the run the current task belongs to (worlds are created inside it). Its
+    /// undo type is the steps', which the engine does not know: see [`current`].
+    static RUN: Arc<dyn Any + Send + Sync>;
+}
+
+/// The run the current task belongs to, when its undo type is `U`.
+#[must_use]
+pub fn current<U: Undo>() -> Option<Arc<RunContext<U>>> {
+    RUN.try_with(Arc::clone)
+        .ok()
+        .and_then(|run| run.downcast::<RunContext<U>>().ok())
+}
+
+/// Runs `future` as part of `run`: [`current`] finds it there.
+pub async fn scope<U: Undo, F: std::future::Future>(
+    run: Arc<RunContext<U>>,
+    future: F,
+) -> F::Output {
+    RUN.scope(run, future).await
+}
+
+/// What an embedded platform adds to a run. A real estate has none: the months between two
+/// drills settle it, and nobody records what it "really" did.
+pub trait Hooks: Send + Sync {
+    /// Brings the estate back to its steady state before a scenario, so a scenario's timing does
+    /// not depend on the one before it.
+    fn settle(&self) -> BoxFuture<'static, ()>;
+
+    /// What the platform's own records say happened since `since`: `(name, instant)` pairs,
+    /// recorded on the scenario's timeline as `ground truth: {name}` milestones.
+    fn ground_truth(&self, since: PlatformTime) -> Vec<(String, PlatformTime)>;
+}
+
+/// What every scenario of a run shares.
+pub struct RunContext<U> {
+    /// The run's id (ledger and reports).
+    pub run_id: String,
+    /// The platform, validated.
+    pub platform: Arc<Platform>,
+    /// The one clock.
+    pub clock: Clock,
+    /// The ledger (safety rules 2–4).
+    pub ledger: Mutex<Ledger<U>>,
+    /// Events to the console, reports and metrics.
+    pub events: Bus,
+    /// Set when an undo failed: faults may remain (exit code 4).
+    pub undo_failed: AtomicBool,
+    /// How the changes of a @gameday scenario are approved.
+    pub approval: Approval,
+    /// What the embedded platform adds; `None` on a real estate.
+    pub hooks: Option<Arc<dyn Hooks>>,
+    next_fault: AtomicU64,
+}
+
+/// How the changes of a @gameday scenario are approved before they act.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Approval {
+    /// A person answers a prompt on the terminal for each change (the default).
+    Prompt,
+    /// Every change is approved without asking (`--auto-approve`, for CI).
+    Automatic,
+}
+
+impl<U> fmt::Debug for RunContext<U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunContext")
+            .field("run_id", &self.run_id)
+            .field("platform", &self.platform.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<U: Undo> RunContext<U> {
+    /// A context for one run.
+    #[must_use]
+    pub fn new(
+        run_id: String,
+        platform: Arc<Platform>,
+        clock: Clock,
+        ledger: Ledger<U>,
+        events: Bus,
+    ) -> Self {
+        Self {
+            run_id,
+            platform,
+            clock,
+            ledger: Mutex::new(ledger),
+            events,
+            undo_failed: AtomicBool::new(false),
+            approval: Approval::Prompt,
+            hooks: None,
+            next_fault: AtomicU64::new(1),
+        }
+    }
+
+    /// Appends to the ledger (flushed to disk before returning).
+    ///
+    /// # Errors
+    ///
+    /// [`LedgerError`]; the caller must not go on to inject.
+    pub fn append(&self, entry: &Entry<U>) -> Result<(), LedgerError> {
+        let mut ledger = match self.ledger.lock() {
+            Ok(l) => l,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        ledger.append(entry)
+    }
+
+    fn next_fault_id(&self) -> String {
+        format!(
+            "{}/{}",
+            self.run_id,
+            self.next_fault.fetch_add(1, Ordering::SeqCst)
+        )
+    }
+
+    /// Applies the undo of `fault` and records the outcome in the ledger and the event stream.
+    /// Returns whether the fault is gone.
+    pub async fn undo(&self, fault: &InjectedFault<U>) -> bool {
+        let outcome = fault.undo.apply(&self.platform, &self.clock).await;
+        let error = match outcome {
+            Ok(()) => match self.append(&Entry::Undone {
+                id: fault.id.clone(),
+                at: wall_now(),
+                note: None,
+            }) {
+                Ok(()) => None,
+                Err(e) => Some(format!("undone, but the ledger could not record it: {e}")),
+            },
+            Err(e) => Some(e.to_string()),
+        };
+        let ok = error.is_none();
+        if !ok {
+            self.undo_failed.store(true, Ordering::SeqCst);
+        }
+        self.events.emit(&Event::FaultUndone {
+            id: fault.id.clone(),
+            fault: fault.fault.clone(),
+            at: self.clock.now(),
+            error,
+        });
+        ok
+    }
+}
+
+/// A fault this scenario injected.
+#[derive(Clone, Debug)]
+pub struct InjectedFault<U> {
+    /// Ledger id.
+    pub id: String,
+    /// What it is.
+    pub fault: String,
+    /// How to undo it.
+    pub undo: U,
+    /// A remediation (failover) rather than a fault; undone after the faults.
+    pub remediation: bool,
+    /// When it was injected.
+    pub at: PlatformTime,
+}
+
+/// What a change made by a step is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// A fault: undone first, newest first.
+    Fault,
+    /// A remediation such as a traffic switch: undone after every fault (failback happens once
+    /// the broken part is whole again).
+    Remediation,
+}
+
+/// Errors of the drill engine itself, as steps see them.
+#[derive(Debug, thiserror::Error)]
+pub enum DrillError {
+    /// The ledger could not record the undo, so the fault was not injected.
+    #[error("fault \"{fault}\" was NOT injected: {source}")]
+    Ledger {
+        /// The fault.
+        fault: String,
+        /// Why.
+        source: LedgerError,
+    },
+    /// A step ran outside a run.
+    #[error("no run context: steps only run under `firedrill run`")]
+    NoRun,
+    /// The person at the GameDay prompt did not approve the change.
+    #[error("\"{fault}\" was NOT injected: not approved at the GameDay prompt (answer: {}); the drill stops here and undoes what it did", answer.as_deref().map_or("none, stdin closed".to_owned(), |a| format!("\"{a}\"")))]
+    NotApproved {
+        /// The change.
+        fault: String,
+        /// What was typed, if anything.
+        answer: Option<String>,
+    },
+}
+
+/// One scenario's engine state: its timeline, and the changes it made with their undos.
+pub struct Scenario<U> {
+    /// The run.
+    pub run: Arc<RunContext<U>>,
+    /// The scenario's name.
+    pub name: String,
+    /// Milestones observed so far (probes record into it from their own tasks).
+    recorder: Recorder,
+    /// Faults injected, oldest first.
+    pub faults: Vec<InjectedFault<U>>,
+    /// Faults already undone by a step (not undone again at the end).
+    pub undone: Vec<String>,
+    /// Whether the scenario is a @gameday drill: a person approves each change first.
+    pub gameday: bool,
+    /// When the scenario started.
+    pub started: PlatformTime,
+}
+
+impl<U> fmt::Debug for Scenario<U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scenario")
+            .field("name", &self.name)
+            .field("faults", &self.faults.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Records milestones on one scenario's timeline, from any task (a probe's, a watch's): each
+/// lands on the timeline, wakes every [`Scenario::wait_for`], and goes out as an event.
+#[derive(Clone)]
+pub struct Recorder {
+    timeline: Arc<Mutex<Timeline>>,
+    changed: Arc<watch::Sender<u64>>,
+    events: Bus,
+}
+
+impl fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Recorder")
+    }
+}
+
+impl Recorder {
+    /// Records `milestone`.
+    pub fn record(&self, milestone: Milestone) {
+        match self.timeline.lock() {
+            Ok(mut t) => t.record(milestone.clone()),
+            Err(poisoned) => poisoned.into_inner().record(milestone.clone()),
+        }
+        self.changed.send_modify(|v| *v += 1);
+        self.events.emit(&Event::Milestone(milestone));
+    }
+
+    /// Records the milestone `name`, observed at `at` by `source`.
+    pub fn mark(&self, name: &str, at: PlatformTime, source: &str) {
+        self.record(Milestone {
+            name: name.to_owned(),
+            at,
+            source: source.to_owned(),
+        });
+    }
+
+    /// A copy of the timeline.
+    #[must_use]
+    pub fn timeline(&self) -> Timeline {
+        match self.timeline.lock() {
+            Ok(t) => t.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+}
+
+impl<U: Undo> Scenario<U> {
+    /// A scenario of `run`, not started yet.
+    #[must_use]
+    pub fn new(run: Arc<RunContext<U>>) -> Self {
+        let recorder = Recorder {
+            timeline: Arc::new(Mutex::new(Timeline::default())),
+            changed: Arc::new(watch::channel(0).0),
+            events: run.events.clone(),
+        };
+        Self {
+            run,
+            name: String::new(),
+            recorder,
+            faults: Vec::new(),
+            undone: Vec::new(),
+            gameday: false,
+            started: PlatformTime::ZERO,
+        }
+    }
+
+    /// The scenario's milestone recorder, for tasks that observe.
+    #[must_use]
+    pub fn recorder(&self) -> Recorder {
+        self.recorder.clone()
+    }
+
+    /// The clock.
+    #[must_use]
+    pub fn clock(&self) -> Clock {
+        self.run.clock
+    }
+
+    /// The platform.
+    #[must_use]
+    pub fn platform(&self) -> &Platform {
+        &self.run.platform
+    }
+
+    /// Records a milestone observed at `at`.
+    pub fn milestone(&self, name: impl Into<String>, at: PlatformTime, source: &str) {
+        self.recorder.record(Milestone {
+            name: name.into(),
+            at,
+            source: source.to_owned(),
+        });
+    }
+
+    /// A copy of the timeline.
+    #[must_use]
+    pub fn timeline(&self) -> Timeline {
+        self.recorder.timeline()
+    }
+
+    /// Writes the undo to the ledger (flushed), then runs `inject` (a fault, or any change a drill
+    /// makes that must be taken back, like a traffic switch). The change is tracked for
+    /// undo even when `inject` fails halfway: it may have partly taken effect.
+    ///
+    /// # Errors
+    ///
+    /// The ledger error (nothing injected) or `inject`'s error (undo still scheduled).
+    pub async fn inject<F, T, E>(
+        &mut self,
+        change: Change,
+        fault: &str,
+        undo: U,
+        inject: F,
+    ) -> Result<T, Box<dyn std::error::Error + Send + Sync>>
+    where
+        F: std::future::Future<Output = Result<T, E>>,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        if self.gameday {
+            self.approve(fault, &undo).await?;
+        }
+        let id = self.run.next_fault_id();
+        let entry = Entry::Inject {
+            id: id.clone(),
+            run: self.run.run_id.clone(),
+            scenario: self.name.clone(),
+            fault: fault.to_owned(),
+            undo: undo.clone(),
+            remediation: change == Change::Remediation,
+            at: wall_now(),
+        };
+        self.run
+            .append(&entry)
+            .map_err(|source| DrillError::Ledger {
+                fault: fault.to_owned(),
+                source,
+            })?;
+        let at = self.clock().now();
+        let description = undo.describe();
+        self.faults.push(InjectedFault {
+            id: id.clone(),
+            fault: fault.to_owned(),
+            undo,
+            remediation: change == Change::Remediation,
+            at,
+        });
+        self.run.events.emit(&Event::FaultInjected {
+            id,
+            fault: fault.to_owned(),
+            undo: description,
+            at,
+        });
+        // A fault's clock starts once its undo is on disk and it is about to act, not before
+        // the ledger's fsync: in compressed time a slow flush is seconds of platform time.
+        if change == Change::Fault && self.timeline().first("fault injected").is_none() {
+            self.milestone("fault injected", at, "engine");
+        }
+        Ok(inject.await?)
+    }
+
+    /// In a @gameday scenario, waits for a person to approve `fault` (or approves it at once
+    /// under `--auto-approve`), and records the milestone `approved: {fault}`. Nothing is
+    /// written to the ledger or injected before that.
+    async fn approve(&mut self, fault: &str, undo: &U) -> Result<(), DrillError> {
+        let source = match self.run.approval {
+            Approval::Automatic => "--auto-approve",
+            Approval::Prompt => {
+                let question = format!(
+                    "\n  ? GameDay: approve \"{fault}\" (undo: {})? [y/N] ",
+                    undo.describe()
+                );
+                let answer = tokio::task::spawn_blocking(move || ask(&question))
+                    .await
+                    .ok()
+                    .flatten();
+                let yes = answer
+                    .as_deref()
+                    .is_some_and(|a| matches!(a.trim(), "y" | "Y" | "yes" | "YES" | "Yes"));
+                if !yes {
+                    return Err(DrillError::NotApproved {
+                        fault: fault.to_owned(),
+                        answer: answer.map(|a| a.trim().to_owned()),
+                    });
+                }
+                "operator"
+            }
+        };
+        let at = self.clock().now();
+        self.milestone(format!("approved: {fault}"), at, source);
+        Ok(())
+    }
+
+    /// The newest change of this scenario described as `prefix…` that is not undone yet.
+    #[must_use]
+    pub fn outstanding(&self, prefix: &str) -> Option<String> {
+        self.faults
+            .iter()
+            .rev()
+            .find(|f| f.fault.starts_with(prefix) && !self.undone.contains(&f.id))
+            .map(|f| f.id.clone())
+    }
+
+    /// When the newest change was injected (after its undo reached the ledger).
+    #[must_use]
+    pub fn last_injected_at(&self) -> Option<PlatformTime> {
+        self.faults.last().map(|f| f.at)
+    }
+
+    /// Undoes one fault now (a step restoring it before the scenario ends).
+    ///
+    /// # Errors
+    ///
+    /// When its undo failed (it stays scheduled for the end of the scenario).
+    pub async fn undo_now(&mut self, id: &str) -> Result<(), String> {
+        let Some(fault) = self.faults.iter().find(|f| f.id == id).cloned() else {
+            return Err(format!("no fault {id} in this scenario"));
+        };
+        if self.run.undo(&fault).await {
+            self.undone.push(fault.id);
+            Ok(())
+        } else {
+            Err(format!(
+                "the undo of \"{}\" failed; it will be retried at the end of the scenario",
+                fault.fault
+            ))
+        }
+    }
+
+    /// Undoes every change still in place (safety rule 3): faults newest first, then
+    /// remediations newest first. Returns whether all are gone.
+    pub async fn undo_all(&mut self) -> bool {
+        let mut all = true;
+        let mut pending: Vec<InjectedFault<U>> = self
+            .faults
+            .iter()
+            .rev()
+            .filter(|f| !self.undone.contains(&f.id))
+            .cloned()
+            .collect();
+        pending.sort_by_key(|f| f.remediation);
+        for fault in pending {
+            if self.run.undo(&fault).await {
+                self.undone.push(fault.id.clone());
+            } else {
+                all = false;
+            }
+        }
+        all
+    }
+
+    /// Waits until `find` returns something from the timeline, or the platform instant
+    /// `deadline` passes (then `None`). Wakes on every new milestone; never polls.
+    pub async fn wait_for<T>(
+        &self,
+        deadline: PlatformTime,
+        find: impl Fn(&Timeline) -> Option<T>,
+    ) -> Option<T> {
+        let mut changed = self.recorder.changed.subscribe();
+        let clock = self.clock();
+        loop {
+            changed.borrow_and_update();
+            if let Some(found) = find(&self.timeline()) {
+                return Some(found);
+            }
+            match clock.timeout_at(deadline, changed.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) | Err(_) => return find(&self.timeline()),
+            }
+        }
+    }
+}
+
+/// Asks `question` on the terminal; the answer line, or `None` when stdin is closed.
+pub fn ask(question: &str) -> Option<String> {
+    use std::io::{BufRead as _, Write as _};
+    {
+        // Not held while waiting for the answer: a run stopped by a signal at the prompt
+        // prints its last lines to stderr while this read still blocks.
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(question.as_bytes());
+        let _ = err.flush();
+    }
+    let mut line = String::new();
+    match std::io::stdin().lock().read_line(&mut line) {
+        Ok(0) | Err(_) => None,
+        Ok(_) => Some(line),
+    }
+}

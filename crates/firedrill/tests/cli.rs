@@ -1,0 +1,174 @@
+//! The binary's command-line surface: help, exit codes, the step catalog and its generated docs.
+
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_firedrill");
+
+fn firedrill(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("run firedrill");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn docs_steps_md_is_the_generated_catalog() {
+    let (code, generated, _) = firedrill(&["steps", "--format", "md"]);
+    assert_eq!(code, 0);
+    let committed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../..",
+        "/docs/STEPS.md"
+    ))
+    .expect("docs/STEPS.md");
+    assert!(
+        generated == committed,
+        "docs/STEPS.md drifted from the step definitions: run `cargo run -- steps --format md > docs/STEPS.md`"
+    );
+}
+
+#[test]
+fn the_json_catalog_lists_every_step_with_an_example() {
+    let (code, json, _) = firedrill(&["steps", "--format", "json"]);
+    assert_eq!(code, 0);
+    let steps: Vec<serde_json::Value> = serde_json::from_str(&json).expect("json");
+    assert!(steps.len() >= 10, "{steps:?}");
+    for step in &steps {
+        let keyword = step["keyword"].as_str().expect("keyword");
+        assert!(
+            step["example"]
+                .as_str()
+                .is_some_and(|e| e.starts_with(keyword)),
+            "{step}"
+        );
+        assert!(step["doc"].as_str().is_some_and(|d| d.len() > 20), "{step}");
+    }
+}
+
+#[test]
+fn help_documents_every_command_and_the_exit_codes() {
+    let (code, help, _) = firedrill(&["--help"]);
+    assert_eq!(code, 0);
+    for needle in [
+        "run",
+        "validate",
+        "plan",
+        "steps",
+        "recover",
+        "sim",
+        "4  undo incomplete",
+    ] {
+        assert!(help.contains(needle), "--help lacks {needle}:\n{help}");
+    }
+    for command in [
+        "run", "validate", "plan", "steps", "recover", "report", "sim",
+    ] {
+        let (code, _, _) = firedrill(&[command, "--help"]);
+        assert_eq!(code, 0, "{command} --help");
+    }
+}
+
+#[test]
+fn a_usage_error_exits_2() {
+    let (code, _, stderr) = firedrill(&["run", "--no-such-flag"]);
+    assert_eq!(code, 2, "{stderr}");
+}
+
+#[test]
+fn the_annotated_production_example_validates() {
+    let example = concat!(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../.."),
+        "/fixtures/platforms/production.example.yaml"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(BIN)
+        .args(["validate", "--platform", example])
+        .current_dir(dir.path())
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn json_log_format_prints_one_event_per_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("drills")).expect("mkdir");
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../..",
+            "/drills/traffic-switch.feature"
+        ),
+        dir.path().join("drills/t.feature"),
+    )
+    .expect("copy");
+    let out = Command::new(BIN)
+        .args(["run", "--log-format", "json"])
+        .current_dir(dir.path())
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
+    for kind in [
+        "run-started",
+        "scenario-started",
+        "milestone",
+        "fault-injected",
+        "fault-undone",
+        "phase-measured",
+        "scenario-finished",
+    ] {
+        assert!(kinds.contains(&kind), "no {kind} event in {kinds:?}");
+    }
+}
+
+#[test]
+fn the_readme_lists_every_step_of_the_catalog() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../..", "/README.md"))
+            .expect("README.md");
+    let (_, json, _) = firedrill(&["steps", "--format", "json"]);
+    let steps: Vec<serde_json::Value> = serde_json::from_str(&json).expect("json");
+    for step in steps {
+        let line = format!(
+            "`{} {}`",
+            step["keyword"].as_str().unwrap_or_default(),
+            step["pattern"]
+                .as_str()
+                .unwrap_or_default()
+                .replace('|', "\\|")
+        );
+        assert!(readme.contains(&line), "README's step catalog lacks {line}");
+    }
+}
+
+#[test]
+fn preflight_without_a_platform_file_is_a_usage_error_with_a_hint() {
+    let (code, _, stderr) = firedrill(&["validate", "--preflight"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("--preflight needs --platform") && stderr.contains("run --dry-run"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,729 @@
+//! firedrill's own acceptance specs (features/*.feature), run by `cargo test`.
+//!
+//! Each scenario gets a fresh folder; the steps write platform files and drills into it, run
+//! the real `firedrill` binary there, and assert on exit codes, output, files the drills'
+//! commands touch, the ledger and the JSON report.
+
+#![allow(clippy::disallowed_macros)] // measurements and diagnostics printed for `--nocapture`
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cucumber::{World, gherkin::Step, given, then, when};
+
+const BIN: &str = env!("CARGO_BIN_EXE_firedrill");
+
+#[derive(Debug, World)]
+#[world(init = Self::new)]
+struct Harness {
+    dir: tempfile::TempDir,
+    exit: Option<i32>,
+    stdout: String,
+    stderr: String,
+    background: Option<Background>,
+    sim: Option<KillOnDrop>,
+    /// Extra environment for every firedrill this scenario runs.
+    env: Vec<(String, String)>,
+    /// A Toxiproxy running inside the test process (it outlives a SIGKILLed firedrill).
+    toxiproxy: Option<EmbeddedToxiproxy>,
+}
+
+struct EmbeddedToxiproxy(firedrill_sim::toxiproxy::ToxiproxyServer);
+
+impl std::fmt::Debug for EmbeddedToxiproxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EmbeddedToxiproxy({})", self.0.url())
+    }
+}
+
+#[derive(Debug)]
+struct Background {
+    child: Child,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Harness {
+    fn new() -> Result<Self, std::io::Error> {
+        Ok(Self {
+            dir: tempfile::tempdir()?,
+            exit: None,
+            stdout: String::new(),
+            stderr: String::new(),
+            background: None,
+            sim: None,
+            env: Vec::new(),
+            toxiproxy: None,
+        })
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn output(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+
+    fn command(&self, args: &str) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.args(split(args))
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .env_remove("FIREDRILL_PLATFORM")
+            .env_remove("FIREDRILL_LEDGER")
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        cmd
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Some(bg) = &mut self.background {
+            let _ = bg.child.kill();
+            let _ = bg.child.wait();
+        }
+    }
+}
+
+/// Splits arguments on spaces, keeping "quoted parts" together.
+fn split(args: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    for c in args.chars() {
+        match c {
+            '\'' => quoted = !quoted,
+            ' ' if !quoted => {
+                if !current.is_empty() {
+                    out.push(std::mem::take(&mut current));
+                }
+            }
+            c => current.push(c),
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+fn docstring(step: &Step) -> String {
+    step.docstring
+        .clone()
+        .unwrap_or_default()
+        .trim_start_matches('\n')
+        .to_owned()
+}
+
+#[given(regex = r#"^the file "([^"]+)":$"#)]
+fn file(world: &mut Harness, name: String, step: &Step) {
+    let path = world.path(&name);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).expect("create folder");
+    }
+    std::fs::write(path, docstring(step)).expect("write file");
+}
+
+#[given(regex = r#"^the shipped drills and platform$"#)]
+fn shipped(world: &mut Harness) {
+    let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+    std::fs::create_dir_all(world.path("drills")).expect("mkdir");
+    for entry in std::fs::read_dir(root.join("drills")).expect("drills/") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), world.path("drills").join(entry.file_name()))
+            .expect("copy drill");
+    }
+}
+
+#[when(regex = r#"^I run `firedrill ([^`]*)`$"#)]
+fn run(world: &mut Harness, args: String) {
+    let output = world.command(&args).output().expect("run firedrill");
+    world.exit = output.status.code();
+    world.stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    world.stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+}
+
+#[when(regex = r#"^I start `firedrill ([^`]*)`$"#)]
+fn start(world: &mut Harness, args: String) {
+    let mut child = world
+        .command(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start firedrill");
+    let stdout = Arc::new(Mutex::new(String::new()));
+    let stderr = Arc::new(Mutex::new(String::new()));
+    for (pipe, sink) in [
+        (
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+            Arc::clone(&stdout),
+        ),
+        (
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+            Arc::clone(&stderr),
+        ),
+    ] {
+        if let Some(pipe) = pipe {
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    if let Ok(mut s) = sink.lock() {
+                        s.push_str(&line);
+                        s.push('\n');
+                    }
+                }
+            });
+        }
+    }
+    world.background = Some(Background {
+        child,
+        stdout,
+        stderr,
+    });
+}
+
+#[when(regex = r#"^its output shows "([^"]+)"$"#)]
+async fn output_shows(world: &mut Harness, text: String) {
+    let bg = world.background.as_ref().expect("a started firedrill");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let seen = format!(
+            "{}{}",
+            bg.stdout.lock().map(|s| s.clone()).unwrap_or_default(),
+            bg.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+        );
+        if seen.contains(&text) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "\"{text}\" never appeared; output so far:\n{seen}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[when(regex = r"^I send it (SIGINT|SIGTERM|SIGKILL)$")]
+fn send_signal(world: &mut Harness, signal: String) {
+    let bg = world.background.as_ref().expect("a started firedrill");
+    let status = Command::new("kill")
+        .arg(format!("-{}", signal.trim_start_matches("SIG")))
+        .arg(bg.child.id().to_string())
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill failed");
+}
+
+#[when("it exits")]
+async fn it_exits(world: &mut Harness) {
+    let mut bg = world.background.take().expect("a started firedrill");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = bg.child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "firedrill did not exit");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // Let the reader threads drain the pipes.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    world.exit = status.code();
+    world.stdout = bg.stdout.lock().map(|s| s.clone()).unwrap_or_default();
+    world.stderr = bg.stderr.lock().map(|s| s.clone()).unwrap_or_default();
+}
+
+#[then(regex = r"^the exit code is (\d+)$")]
+fn exit_code(world: &mut Harness, code: i32) {
+    assert_eq!(
+        world.exit,
+        Some(code),
+        "stdout:\n{}\nstderr:\n{}",
+        world.stdout,
+        world.stderr
+    );
+}
+
+#[then(regex = r#"^the output contains "((?:[^"\\]|\\.)*)"$"#)]
+fn output_contains(world: &mut Harness, text: String) {
+    let text = text.replace("\\\"", "\"");
+    assert!(
+        world.output().contains(&text),
+        "\"{text}\" not in output:\n{}",
+        world.output()
+    );
+}
+
+#[then(regex = r#"^the output does not contain "((?:[^"\\]|\\.)*)"$"#)]
+fn output_lacks(world: &mut Harness, text: String) {
+    let text = text.replace("\\\"", "\"");
+    assert!(
+        !world.output().contains(&text),
+        "\"{text}\" unexpectedly in output:\n{}",
+        world.output()
+    );
+}
+
+#[then(regex = r#"^the file "([^"]+)" (exists|does not exist)$"#)]
+fn file_exists(world: &mut Harness, name: String, state: String) {
+    assert_eq!(
+        world.path(&name).exists(),
+        state == "exists",
+        "{name} {state}? output:\n{}",
+        world.output()
+    );
+}
+
+#[then(regex = r#"^the ledger "([^"]+)" has (\d+) outstanding faults?$"#)]
+fn ledger_outstanding(world: &mut Harness, name: String, n: usize) {
+    let outstanding = firedrill_engine::ledger::Ledger::<firedrill_providers::Undo>::outstanding(
+        &world.path(&name),
+    )
+    .expect("read ledger");
+    assert_eq!(outstanding.len(), n, "{outstanding:#?}");
+}
+
+#[then(regex = r#"^the file "([^"]+)" holds (\d+) test cases?$"#)]
+fn junit_cases(world: &mut Harness, name: String, n: usize) {
+    let xml = std::fs::read_to_string(world.path(&name)).expect("junit file");
+    assert_eq!(xml.matches("<testcase").count(), n, "{xml}");
+    assert!(!xml.contains("<failure"), "{xml}");
+}
+
+#[then(regex = r#"^the file "([^"]+)" holds (\d+) Cucumber scenarios?$"#)]
+fn cucumber_scenarios(world: &mut Harness, name: String, n: usize) {
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(world.path(&name)).expect("cucumber json"))
+            .expect("JSON");
+    let scenarios = json
+        .as_array()
+        .expect("features")
+        .iter()
+        .flat_map(|f| f["elements"].as_array().cloned().unwrap_or_default())
+        .filter(|e| e["type"] == "scenario")
+        .count();
+    assert_eq!(scenarios, n, "{json:#}");
+}
+
+fn report(world: &Harness, name: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(world.path(name))
+        .unwrap_or_else(|e| panic!("{name}: {e}\n{}", world.output()));
+    serde_json::from_str(&text).expect("report is JSON")
+}
+
+#[then(
+    regex = r#"^the report "([^"]+)" has phase "([^"]+)" (passed|failed) in scenario "([^"]+)"$"#
+)]
+fn report_phase(
+    world: &mut Harness,
+    name: String,
+    phase: String,
+    verdict: String,
+    scenario: String,
+) {
+    let report = report(world, &name);
+    assert_eq!(report["schema_version"], 1);
+    let scenarios = report["scenarios"].as_array().expect("scenarios");
+    let s = scenarios
+        .iter()
+        .find(|s| s["scenario"] == scenario.as_str())
+        .unwrap_or_else(|| panic!("no scenario {scenario} in {report:#}"));
+    let p = s["phases"]
+        .as_array()
+        .expect("phases")
+        .iter()
+        .find(|p| p["name"] == phase.as_str())
+        .unwrap_or_else(|| panic!("no phase {phase} in {s:#}"));
+    assert_eq!(p["verdict"]["passed"], verdict == "passed", "{p:#}");
+}
+
+#[then(regex = r#"^the report "([^"]+)" has verdict "([^"]+)" and every fault undone$"#)]
+fn report_verdict(world: &mut Harness, name: String, verdict: String) {
+    let report = report(world, &name);
+    assert_eq!(report["verdict"], verdict.as_str(), "{report:#}");
+    for s in report["scenarios"].as_array().expect("scenarios") {
+        for f in s["faults"].as_array().expect("faults") {
+            assert!(
+                f["undone_at"].is_number() && f["undo_error"].is_null(),
+                "fault not undone: {f:#}"
+            );
+        }
+    }
+}
+
+/// What the background firedrill is doing, for failure messages.
+fn background_status(world: &mut Harness) -> String {
+    match &mut world.background {
+        Some(bg) => format!(
+            "background firedrill: {:?}\nstdout:\n{}\nstderr:\n{}",
+            bg.child.try_wait(),
+            bg.stdout.lock().map(|s| s.clone()).unwrap_or_default(),
+            bg.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+        ),
+        None => "no background firedrill".to_owned(),
+    }
+}
+
+/// Reads a proxy from the scenario's Toxiproxy; a failure shows the background firedrill.
+async fn read_proxy(
+    world: &mut Harness,
+    proxy: &str,
+) -> firedrill_providers::toxiproxy::ProxyState {
+    match toxiproxy(world).proxy(proxy).await {
+        Ok(state) => state,
+        Err(e) => panic!("read proxy {proxy}: {e}\n{}", background_status(world)),
+    }
+}
+
+/// The Toxiproxy API this scenario's firedrill talks to.
+fn toxiproxy(world: &Harness) -> firedrill_providers::toxiproxy::ToxiproxyClient {
+    let url = world
+        .env
+        .iter()
+        .find(|(k, _)| k == "FIREDRILL_TOXIPROXY_URL")
+        .map(|(_, v)| v.clone())
+        .expect("a Toxiproxy: start one first");
+    firedrill_providers::toxiproxy::ToxiproxyClient::new(&url).expect("Toxiproxy URL")
+}
+
+#[given(regex = r#"^a Toxiproxy with the proxy "([^"]+)"$"#)]
+async fn toxiproxy_with_proxy(world: &mut Harness, proxy: String) {
+    let server = firedrill_sim::toxiproxy::start(
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        firedrill_core::clock::Clock::real(),
+    )
+    .await
+    .expect("start the embedded Toxiproxy");
+    server
+        .create_proxy(&proxy, "127.0.0.1:0", "127.0.0.1:9")
+        .await
+        .expect("create proxy");
+    world
+        .env
+        .push(("FIREDRILL_TOXIPROXY_URL".to_owned(), server.url()));
+    world.toxiproxy = Some(EmbeddedToxiproxy(server));
+}
+
+#[given(regex = r#"^the toxic "([^"]+)" was added to the proxy "([^"]+)" by someone else$"#)]
+async fn toxic_by_someone_else(world: &mut Harness, toxic: String, proxy: String) {
+    use firedrill_providers::toxiproxy::{Stream, ToxicKind, ToxicSpec};
+    toxiproxy(world)
+        .add_toxic(
+            &proxy,
+            &ToxicSpec::new(
+                toxic,
+                Stream::Upstream,
+                ToxicKind::latency(Duration::from_millis(10), Duration::ZERO),
+            ),
+        )
+        .await
+        .expect("add toxic");
+}
+
+#[given(regex = r#"^the environment in "([^"]+)"$"#)]
+fn environment_in(world: &mut Harness, name: String) {
+    let text = std::fs::read_to_string(world.path(&name)).expect("env file");
+    for line in text.lines() {
+        if let Some((key, value)) = line.split_once('=') {
+            world
+                .env
+                .push((key.to_owned(), value.trim_matches('\'').to_owned()));
+        }
+    }
+}
+
+#[then(regex = r#"^the proxy "([^"]+)" has (\d+) toxics?$"#)]
+async fn proxy_toxic_count(world: &mut Harness, proxy: String, n: usize) {
+    let state = read_proxy(world, &proxy).await;
+    assert_eq!(
+        state.toxics.len(),
+        n,
+        "{state:#?}\noutput:\n{}",
+        world.output()
+    );
+}
+
+#[then(regex = r#"^the proxy "([^"]+)" has the toxic "([^"]+)"$"#)]
+async fn proxy_has_toxic(world: &mut Harness, proxy: String, toxic: String) {
+    let state = read_proxy(world, &proxy).await;
+    assert!(state.toxic(&toxic).is_some(), "{state:#?}");
+}
+
+#[then(regex = r#"^the proxy "([^"]+)" is (enabled|disabled)$"#)]
+async fn proxy_enabled(world: &mut Harness, proxy: String, state: String) {
+    let read = read_proxy(world, &proxy).await;
+    assert_eq!(
+        read.enabled,
+        state == "enabled",
+        "{read:#?}\noutput:\n{}",
+        world.output()
+    );
+}
+
+#[when(regex = r#"^the proxy "([^"]+)" becomes (enabled|disabled)$"#)]
+async fn proxy_becomes(world: &mut Harness, proxy: String, state: String) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let read = read_proxy(world, &proxy).await;
+        if read.enabled == (state == "enabled") {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "proxy never became {state}: {read:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[then(regex = r#"^the report "([^"]+)" has a "([^"]+)" probe answer slower than (\d+)ms$"#)]
+fn report_slow_answer(world: &mut Harness, name: String, probe: String, millis: u64) {
+    let report = report(world, &name);
+    let text = report.to_string();
+    let slowest = report["scenarios"]
+        .as_array()
+        .expect("scenarios")
+        .iter()
+        .flat_map(|s| s["probes"].as_array().cloned().unwrap_or_default())
+        .filter(|p| p["name"] == probe.as_str())
+        .flat_map(|p| p["observations"].as_array().cloned().unwrap_or_default())
+        .filter_map(|o| {
+            o["latency"]
+                .as_str()
+                .and_then(|l| humantime::parse_duration(l).ok())
+        })
+        .max();
+    assert!(
+        slowest.is_some_and(|d| d > Duration::from_millis(millis)),
+        "slowest answer {slowest:?} in {text}"
+    );
+}
+
+/// A background `firedrill sim up`, stopped with the scenario.
+#[derive(Debug)]
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[given(regex = r#"^the embedded platform runs in the background with --env-file "([^"]+)"$"#)]
+async fn sim_in_background(world: &mut Harness, env_file: String) {
+    let child = world
+        .command(&format!("sim up --time-scale 50 --env-file {env_file}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start firedrill sim up");
+    world.sim = Some(KillOnDrop(child));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !world.path(&env_file).exists() {
+        assert!(Instant::now() < deadline, "sim up never wrote {env_file}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[then(regex = r#"^the file "([^"]+)" contains "([^"]+)"$"#)]
+async fn file_contains(world: &mut Harness, name: String, text: String) {
+    // The file may be written by a background process: wait for it with a deadline.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let content = std::fs::read_to_string(world.path(&name)).unwrap_or_default();
+        if content.contains(&text) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} never contained \"{text}\"; it holds:\n{content}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let writer = runtime.block_on(
+        Harness::cucumber()
+            .max_concurrent_scenarios(2)
+            .fail_on_skipped()
+            .with_default_cli()
+            .run(concat!(env!("CARGO_MANIFEST_DIR"), "/../..", "/features")),
+    );
+    use cucumber::writer::Stats as _;
+    let failed = writer.failed_steps() + writer.parsing_errors() + writer.hook_errors();
+    println!("{} passed, {} failed", writer.passed_steps(), failed);
+    if writer.execution_has_failed() {
+        std::process::exit(1);
+    }
+}
+
+// --- ledger (s13) ---
+
+/// The docstring's lines, each ended by a newline (`torn`: all but the last).
+fn write_lines(world: &Harness, name: &str, step: &Step, torn: bool) {
+    let path = world.path(name);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).expect("create folder");
+    }
+    let lines: Vec<String> = docstring(step)
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let mut text = lines.join("\n");
+    if !torn {
+        text.push('\n');
+    }
+    std::fs::write(path, text).expect("write file");
+}
+
+#[given(regex = r#"^the file "([^"]+)" holds these lines:$"#)]
+fn file_lines(world: &mut Harness, name: String, step: &Step) {
+    write_lines(world, &name, step, false);
+}
+
+#[given(regex = r#"^the file "([^"]+)" holds these lines, the last one torn:$"#)]
+fn file_lines_torn(world: &mut Harness, name: String, step: &Step) {
+    write_lines(world, &name, step, true);
+}
+
+#[then(regex = r#"^the file "([^"]+)" has (\d+) lines?$"#)]
+fn file_line_count(world: &mut Harness, name: String, n: usize) {
+    let text = std::fs::read_to_string(world.path(&name)).expect("read file");
+    assert_eq!(text.lines().count(), n, "{name}:\n{text}");
+}
+
+#[then(regex = r#"^the ledger "([^"]+)" has no unreadable lines$"#)]
+fn ledger_readable(world: &mut Harness, name: String) {
+    let scan =
+        firedrill_engine::ledger::Ledger::<firedrill_providers::Undo>::scan(&world.path(&name))
+            .expect("read ledger");
+    assert!(
+        scan.unreadable.is_empty(),
+        "{:#?}\n{}",
+        scan.unreadable,
+        std::fs::read_to_string(world.path(&name)).unwrap_or_default()
+    );
+}
+
+/// Runs firedrill where no file may grow (`ulimit -f 0`, SIGXFSZ ignored so a write fails
+/// with EFBIG instead of killing it): a disk that is full for the ledger, portably.
+#[when(regex = r"^I run `firedrill ([^`]*)` where no file may grow$")]
+fn run_no_file_may_grow(world: &mut Harness, args: String) {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 0 && exec \"$0\" \"$@\"")
+        .arg(BIN)
+        .args(split(&args))
+        .current_dir(world.dir.path())
+        .stdin(Stdio::null())
+        .env_remove("FIREDRILL_PLATFORM")
+        .env_remove("FIREDRILL_LEDGER")
+        .envs(world.env.iter().map(|(k, v)| (k, v)));
+    let output = cmd.output().expect("run firedrill");
+    world.exit = output.status.code();
+    world.stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    world.stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+}
+
+// --- input (s13) ---
+
+#[given(regex = r#"^the file "([^"]+)" has a step line of (\d+) MB$"#)]
+fn file_with_a_huge_step(world: &mut Harness, name: String, megabytes: usize) {
+    let path = world.path(&name);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).expect("create folder");
+    }
+    let fault = "x".repeat(megabytes * 1_000_000);
+    let text = format!(
+        "Feature: huge\n  Scenario: a pasted log\n    When the fault \"{fault}\" is injected\n    And traffic is swiched to \"{fault}\"\n"
+    );
+    std::fs::write(path, text).expect("write file");
+}
+
+#[then(regex = r"^the standard error holds at most (\d+) KB$")]
+fn stderr_at_most(world: &mut Harness, kilobytes: usize) {
+    assert!(
+        world.stderr.len() <= kilobytes * 1_000,
+        "{} bytes of standard error; it starts:\n{}",
+        world.stderr.len(),
+        world.stderr.chars().take(2_000).collect::<String>()
+    );
+}
+
+#[then(regex = r#"^the Toxiproxy has no proxy "([^"]+)"$"#)]
+async fn toxiproxy_lacks_proxy(world: &mut Harness, proxy: String) {
+    let proxies = toxiproxy(world).proxies().await.expect("list proxies");
+    assert!(
+        !proxies.contains_key(&proxy),
+        "{proxy} exists: {proxies:#?}\noutput:\n{}",
+        world.output()
+    );
+}
+
+/// A Pushgateway stand-in refusing every push with 401, its answer the request's headers (as a
+/// proxy in front of a Pushgateway may echo them); the Authorization headers it got go to the
+/// file `pushgateway.log` in the scenario's folder.
+#[given(regex = r#"^a Pushgateway that echoes the request headers into a 401 answer$"#)]
+async fn echoing_pushgateway(world: &mut Harness) {
+    let log = world.path("pushgateway.log");
+    let app = axum::Router::new().fallback(move |headers: axum::http::HeaderMap| {
+        let log = log.clone();
+        async move {
+            let mut body = String::from("unauthorized; you sent:\n");
+            for (name, value) in &headers {
+                let value = value.to_str().unwrap_or_default();
+                if name == "authorization" {
+                    use std::io::Write as _;
+                    let mut file = std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(&log)
+                        .expect("pushgateway.log");
+                    writeln!(file, "{value}").expect("log header");
+                }
+                body.push_str(&format!("{name}: {value}\n"));
+            }
+            (axum::http::StatusCode::UNAUTHORIZED, body)
+        }
+    });
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    world
+        .env
+        .push(("S13_PUSHGATEWAY".to_owned(), addr.to_string()));
+}
+
+#[when(regex = r#"^I run `firedrill ([^`]*)` pushing to it as "([^"]+)"$"#)]
+fn run_pushing(world: &mut Harness, args: String, userinfo: String) {
+    let addr = world
+        .env
+        .iter()
+        .find(|(k, _)| k == "S13_PUSHGATEWAY")
+        .map(|(_, v)| v.clone())
+        .expect("a Pushgateway: start one first");
+    run(
+        world,
+        format!("{args} --pushgateway http://{userinfo}@{addr}/"),
+    );
+}

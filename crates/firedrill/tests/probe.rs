@@ -1,0 +1,117 @@
+//! The http probe against a local server that changes its answers: milestones land within one
+//! probe interval of the change.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use firedrill_core::clock::{Clock, PlatformTime};
+use firedrill_platform::Probe;
+use firedrill_providers::http::{self, ProbeMilestone};
+
+async fn answer(
+    State(up): State<Arc<AtomicBool>>,
+) -> (StatusCode, [(&'static str, &'static str); 1]) {
+    if up.load(Ordering::SeqCst) {
+        (StatusCode::OK, [("x-served-by", "us-west2")])
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [("x-served-by", "us-west2")],
+        )
+    }
+}
+
+async fn next(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<ProbeMilestone>,
+    name: &str,
+) -> Result<ProbeMilestone, tokio::time::error::Elapsed> {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let m = rx.recv().await.expect("probe running");
+            if m.name == name {
+                return m;
+            }
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn milestones_land_within_one_probe_interval_of_the_change() {
+    let up = Arc::new(AtomicBool::new(true));
+    let app = Router::new()
+        .route("/", get(answer))
+        .with_state(Arc::clone(&up));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let interval = Duration::from_millis(100);
+    let probe = Probe {
+        url: format!("http://{addr}/"),
+        interval,
+        timeout: Duration::from_secs(1),
+        expect_status: vec![200],
+        body_contains: None,
+        region_header: Some("x-served-by".into()),
+        stable_after: 3,
+        slo: None,
+    };
+    let clock = Clock::real();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<ProbeMilestone>();
+    let running = http::spawn(
+        "svc",
+        probe,
+        http::client().expect("client"),
+        clock,
+        Arc::new(move |_, m, _| {
+            let _ = tx.send(m);
+        }),
+    );
+
+    next(&mut rx, "service answers from us-west2")
+        .await
+        .expect("stable before the change");
+
+    let slack = Duration::from_millis(50);
+    // Down.
+    let changed: PlatformTime = clock.now();
+    up.store(false, Ordering::SeqCst);
+    let bad = next(&mut rx, "first bad answer")
+        .await
+        .expect("the outage is seen");
+    let error = bad.at.offset().abs_diff(changed.offset());
+    assert!(
+        error <= interval + slack,
+        "first bad answer stamped {error:?} from the change"
+    );
+
+    // Back up: the first good answer marks the recovery, the stable milestone is stamped with it.
+    let changed = clock.now();
+    up.store(true, Ordering::SeqCst);
+    let good = next(&mut rx, "first good answer from us-west2")
+        .await
+        .expect("recovery is seen");
+    let error = good.at.offset().abs_diff(changed.offset());
+    assert!(
+        error <= interval + slack,
+        "first good answer stamped {error:?} from the change"
+    );
+    let stable = next(&mut rx, "service answers from us-west2")
+        .await
+        .expect("stable again");
+    assert_eq!(
+        stable.at, good.at,
+        "the stable milestone carries the time of the first good answer"
+    );
+
+    let state = running.stop();
+    assert!(state.bad >= 1 && state.good >= 6, "{state:?}");
+}

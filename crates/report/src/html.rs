@@ -1,0 +1,513 @@
+//! The drill report as one self-contained HTML file: inline CSS and SVG, no scripts, nothing
+//! fetched (a Content-Security-Policy forbids it), readable printed.
+//!
+//! Layout and tables come from a minijinja template; the timeline and probe charts are small
+//! hand-written SVGs (a timeline of bands, bars and marks is simpler to draw than to bend a
+//! plotting library into).
+
+use std::fmt::Write as _;
+
+use minijinja::{Environment, context};
+use serde::Serialize;
+
+use crate::json::{Report, ScenarioReport};
+use firedrill_core::clock::{PlatformTime, format_duration};
+
+const TEMPLATE: &str = include_str!("report.html.j2");
+
+/// The template failed to render (a firedrill bug, caught by the golden test).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot render the HTML report: {0}")]
+pub struct RenderError(#[from] minijinja::Error);
+
+/// Renders one or more reports: each run's scenarios in detail, then (with several runs) the
+/// trend of recovery times against their target band.
+///
+/// # Errors
+///
+/// [`RenderError`].
+pub fn render(reports: &[Report]) -> Result<String, RenderError> {
+    let mut env = Environment::new();
+    env.add_template("report", TEMPLATE)?;
+    let runs: Vec<RunView> = reports.iter().map(run_view).collect();
+    let trend = (reports.len() > 1).then(|| trend_svg(reports));
+    let phases = phase_breakdown(reports);
+    Ok(env
+        .get_template("report")?
+        .render(context! { runs, trend, phases, several => reports.len() > 1 })?)
+}
+
+#[derive(Serialize)]
+struct RunView {
+    run: String,
+    platform: String,
+    started_at: String,
+    verdict: String,
+    time_scale: f64,
+    scenarios: Vec<ScenarioView>,
+}
+
+#[derive(Serialize)]
+struct ScenarioView {
+    feature: String,
+    name: String,
+    passed: bool,
+    timeline: String,
+    probes: String,
+    verdicts: Vec<VerdictRow>,
+    faults: Vec<FaultRow>,
+    commands: Vec<CommandRow>,
+    writes: Vec<(String, u64, u64)>,
+    steps: Vec<(String, String, String)>,
+    probe_counts: Vec<(String, u64, u64)>,
+}
+
+#[derive(Serialize)]
+struct VerdictRow {
+    phase: String,
+    measured: String,
+    target: String,
+    margin: String,
+    passed: bool,
+}
+
+#[derive(Serialize)]
+struct FaultRow {
+    fault: String,
+    injected: String,
+    undone: String,
+    undo: String,
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct CommandRow {
+    argv: String,
+    exit: String,
+    took: String,
+    output: String,
+}
+
+fn rel(t: PlatformTime, start: PlatformTime) -> String {
+    format!("T+{}", format_duration(t.saturating_since(start)))
+}
+
+fn run_view(report: &Report) -> RunView {
+    RunView {
+        run: report.run.clone(),
+        platform: report.platform.clone(),
+        started_at: report.started_at.clone(),
+        verdict: report.verdict.clone(),
+        time_scale: report.time_scale,
+        scenarios: report.scenarios.iter().map(scenario_view).collect(),
+    }
+}
+
+fn scenario_view(s: &ScenarioReport) -> ScenarioView {
+    let start = s.started;
+    ScenarioView {
+        feature: s.feature.clone(),
+        name: s.scenario.clone(),
+        passed: s.passed,
+        timeline: timeline_svg(s),
+        probes: probe_svg(s),
+        verdicts: s
+            .phases
+            .iter()
+            .filter_map(|p| {
+                p.verdict.map(|v| VerdictRow {
+                    phase: p.name.clone(),
+                    measured: format_duration(v.measured),
+                    target: v.target.to_string(),
+                    margin: v.margin(),
+                    passed: v.passed,
+                })
+            })
+            .collect(),
+        faults: s
+            .faults
+            .iter()
+            .map(|f| FaultRow {
+                fault: f.fault.clone(),
+                injected: rel(f.injected_at, start),
+                undone: f
+                    .undone_at
+                    .map_or_else(|| "NOT UNDONE".to_owned(), |t| rel(t, start)),
+                undo: f.undo.clone(),
+                error: f.undo_error.clone(),
+            })
+            .collect(),
+        commands: s
+            .commands
+            .iter()
+            .map(|c| CommandRow {
+                argv: c.argv.join(" "),
+                exit: c
+                    .exit_code
+                    .map_or_else(|| "signal".to_owned(), |e| e.to_string()),
+                took: format_duration(c.finished.saturating_since(c.started)),
+                output: format!("{}{}", c.stdout, c.stderr),
+            })
+            .collect(),
+        writes: s
+            .writes
+            .iter()
+            .map(|w| (w.namespace.clone(), w.acknowledged, w.lost))
+            .collect(),
+        steps: s
+            .steps
+            .iter()
+            .map(|st| {
+                let (outcome, message) = match &st.outcome {
+                    firedrill_engine::events::StepOutcome::Passed => ("passed", String::new()),
+                    firedrill_engine::events::StepOutcome::Skipped => ("skipped", String::new()),
+                    firedrill_engine::events::StepOutcome::Failed(m) => ("failed", m.clone()),
+                };
+                (
+                    format!("{} {}", st.keyword, st.text),
+                    outcome.to_owned(),
+                    message,
+                )
+            })
+            .collect(),
+        probe_counts: s
+            .probes
+            .iter()
+            .map(|p| (p.name.clone(), p.good, p.bad))
+            .collect(),
+    }
+}
+
+const WIDTH: f64 = 960.0;
+const LEFT: f64 = 200.0;
+const PLOT: f64 = WIDTH - LEFT - 20.0;
+
+fn esc(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A round tick step for a span of `secs` seconds.
+fn tick_step(secs: f64) -> f64 {
+    [
+        1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0,
+    ]
+    .into_iter()
+    .find(|s| secs / s <= 10.0)
+    .unwrap_or(7200.0)
+}
+
+fn axis(out: &mut String, span: f64, y: f64, x: impl Fn(f64) -> f64) {
+    let step = tick_step(span);
+    let mut t = 0.0;
+    while t <= span + 1e-9 {
+        let px = x(t);
+        let _ = write!(
+            out,
+            r#"<line class="tick" x1="{px:.1}" y1="20" x2="{px:.1}" y2="{y:.1}"/><text class="axis" x="{px:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+            y + 14.0,
+            format_duration(std::time::Duration::from_secs_f64(t))
+        );
+        t += step;
+    }
+}
+
+fn timeline_svg(s: &ScenarioReport) -> String {
+    let start = s.started;
+    let secs = |t: PlatformTime| t.saturating_since(start).as_secs_f64();
+    let mut end = s.finished.map_or(0.0, secs);
+    for m in &s.milestones {
+        end = end.max(secs(m.at));
+    }
+    for f in &s.faults {
+        end = end.max(f.undone_at.map_or(0.0, secs));
+    }
+    for p in &s.phases {
+        if let Some(v) = p.verdict {
+            end = end.max(secs(p.start) + v.target.upper().as_secs_f64());
+        }
+    }
+    let span = end.max(1.0);
+    let x = |t: f64| LEFT + PLOT * (t / span).clamp(0.0, 1.0);
+    let row = 22.0;
+    let rows = s.faults.len() + s.phases.len() + 1;
+    let height = 30.0 + row * rows as f64 + 40.0;
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        r#"<svg class="timeline" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height:.0}" role="img" aria-label="timeline of {}">"#,
+        esc(&s.scenario)
+    );
+    let mut y = 30.0;
+    for f in &s.faults {
+        let (a, b) = (
+            x(secs(f.injected_at)),
+            f.undone_at.map_or(x(span), |t| x(secs(t))),
+        );
+        let _ = write!(
+            out,
+            r#"<text class="label" x="{:.1}" y="{:.1}" text-anchor="end">fault: {}</text><rect class="fault" x="{a:.1}" y="{:.1}" width="{:.1}" height="{:.1}"><title>{} ({} → {})</title></rect>"#,
+            LEFT - 6.0,
+            y + 14.0,
+            esc(&truncate(&f.fault, 28)),
+            y + 3.0,
+            (b - a).max(1.0),
+            row - 6.0,
+            esc(&f.fault),
+            rel(f.injected_at, start),
+            f.undone_at
+                .map_or_else(|| "not undone".into(), |t| rel(t, start))
+        );
+        y += row;
+    }
+    for p in &s.phases {
+        let a = x(secs(p.start));
+        if let Some(v) = p.verdict {
+            let (lo, hi) = (
+                x(secs(p.start) + v.target.lower().as_secs_f64()),
+                x(secs(p.start) + v.target.upper().as_secs_f64()),
+            );
+            let _ = write!(
+                out,
+                r#"<rect class="target" x="{lo:.1}" y="{:.1}" width="{:.1}" height="{:.1}"><title>target {}</title></rect>"#,
+                y + 1.0,
+                (hi - lo).max(2.0),
+                row - 2.0,
+                esc(&v.target.to_string())
+            );
+        }
+        let b = p.end.map_or(x(span), |t| x(secs(t)));
+        let class = match p.verdict {
+            Some(v) if v.passed => "phase pass",
+            _ => "phase fail",
+        };
+        let _ = write!(
+            out,
+            r#"<text class="label" x="{:.1}" y="{:.1}" text-anchor="end">{}</text><rect class="{class}" x="{a:.1}" y="{:.1}" width="{:.1}" height="{:.1}"><title>{}: {}</title></rect>"#,
+            LEFT - 6.0,
+            y + 14.0,
+            esc(&truncate(&p.name, 30)),
+            y + 6.0,
+            (b - a).max(1.0),
+            row - 12.0,
+            esc(&p.name),
+            p.verdict
+                .map_or_else(|| "never ended".into(), |v| v.to_string())
+        );
+        y += row;
+    }
+    let _ = write!(
+        out,
+        r#"<text class="label" x="{:.1}" y="{:.1}" text-anchor="end">milestones</text>"#,
+        LEFT - 6.0,
+        y + 14.0
+    );
+    for m in &s.milestones {
+        let _ = write!(
+            out,
+            r#"<circle class="milestone" cx="{:.1}" cy="{:.1}" r="5"><title>{} at {}</title></circle>"#,
+            x(secs(m.at)),
+            y + 10.0,
+            esc(&m.name),
+            rel(m.at, start)
+        );
+    }
+    y += row;
+    axis(&mut out, span, y, x);
+    out.push_str("</svg>");
+    out
+}
+
+fn probe_svg(s: &ScenarioReport) -> String {
+    let observations: Vec<_> = s
+        .probes
+        .iter()
+        .flat_map(|p| p.observations.iter())
+        .collect();
+    if observations.is_empty() {
+        return String::new();
+    }
+    let start = s.started;
+    let secs = |t: PlatformTime| t.saturating_since(start).as_secs_f64();
+    let span = observations.iter().map(|o| secs(o.at)).fold(1.0, f64::max);
+    let max_latency = observations
+        .iter()
+        .map(|o| o.latency.as_secs_f64())
+        .fold(0.001, f64::max);
+    let x = |t: f64| LEFT + PLOT * (t / span);
+    let (top, h) = (20.0, 80.0);
+    let mut out = format!(
+        r#"<svg class="probes" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} 140" role="img" aria-label="probe answers">"#
+    );
+    let _ = write!(
+        out,
+        r#"<text class="label" x="{:.1}" y="{:.1}" text-anchor="end">latency (max {})</text>"#,
+        LEFT - 6.0,
+        top + 10.0,
+        format_duration(std::time::Duration::from_secs_f64(max_latency))
+    );
+    let points: Vec<String> = observations
+        .iter()
+        .map(|o| {
+            format!(
+                "{:.1},{:.1}",
+                x(secs(o.at)),
+                top + h - h * o.latency.as_secs_f64() / max_latency
+            )
+        })
+        .collect();
+    let _ = write!(
+        out,
+        r#"<polyline class="latency" points="{}"/>"#,
+        points.join(" ")
+    );
+    let _ = write!(
+        out,
+        r#"<text class="label" x="{:.1}" y="{:.1}" text-anchor="end">answers</text>"#,
+        LEFT - 6.0,
+        top + h + 12.0
+    );
+    for o in &observations {
+        let _ = write!(
+            out,
+            r#"<rect class="{}" x="{:.1}" y="{:.1}" width="2" height="8"/>"#,
+            if o.good { "good" } else { "bad" },
+            x(secs(o.at)),
+            top + h + 4.0
+        );
+    }
+    axis(&mut out, span, top + h + 14.0, x);
+    out.push_str("</svg>");
+    out
+}
+
+fn truncate(text: &str, n: usize) -> String {
+    if text.chars().count() <= n {
+        text.to_owned()
+    } else {
+        format!("{}…", text.chars().take(n - 1).collect::<String>())
+    }
+}
+
+/// Recovery time per drill across runs, against its target band.
+fn trend_svg(reports: &[Report]) -> String {
+    let mut series: std::collections::BTreeMap<String, Vec<(usize, f64, f64, f64)>> =
+        std::collections::BTreeMap::new();
+    for (i, report) in reports.iter().enumerate() {
+        for s in &report.scenarios {
+            for p in s
+                .phases
+                .iter()
+                .filter(|p| p.name == "failover" || p.name == "recovery")
+            {
+                if let Some(v) = p.verdict {
+                    series.entry(s.scenario.clone()).or_default().push((
+                        i,
+                        v.measured.as_secs_f64(),
+                        v.target.lower().as_secs_f64(),
+                        v.target.upper().as_secs_f64(),
+                    ));
+                }
+            }
+        }
+    }
+    let max = series
+        .values()
+        .flatten()
+        .map(|(_, m, _, hi)| m.max(*hi))
+        .fold(60.0, f64::max)
+        * 1.1;
+    let (top, h) = (20.0, 220.0);
+    let n = reports.len().max(2) - 1;
+    let x = |i: usize| LEFT + PLOT * i as f64 / n as f64;
+    let y = |v: f64| top + h - h * v / max;
+    let mut out = format!(
+        r#"<svg class="trend" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {:.0}" role="img" aria-label="recovery time across runs">"#,
+        top + h + 60.0
+    );
+    for (k, (name, points)) in series.iter().enumerate() {
+        if let Some((_, _, lo, hi)) = points.first() {
+            let _ = write!(
+                out,
+                r#"<rect class="target" x="{LEFT}" y="{:.1}" width="{PLOT}" height="{:.1}"><title>{} target band</title></rect>"#,
+                y(*hi),
+                (y(*lo) - y(*hi)).max(1.0),
+                esc(name)
+            );
+        }
+        let line: Vec<String> = points
+            .iter()
+            .map(|(i, m, _, _)| format!("{:.1},{:.1}", x(*i), y(*m)))
+            .collect();
+        let _ = write!(
+            out,
+            r#"<polyline class="series s{}" points="{}"/>"#,
+            k % 4,
+            line.join(" ")
+        );
+        for (i, m, _, _) in points {
+            let _ = write!(
+                out,
+                r#"<circle class="run s{}" cx="{:.1}" cy="{:.1}" r="4"><title>{}: {} ({})</title></circle>"#,
+                k % 4,
+                x(*i),
+                y(*m),
+                esc(name),
+                format_duration(std::time::Duration::from_secs_f64(*m)),
+                esc(&reports[*i].started_at)
+            );
+        }
+        let _ = write!(
+            out,
+            r#"<text class="legend s{}" x="{LEFT}" y="{:.1}">● {}</text>"#,
+            k % 4,
+            top + h + 34.0 + 14.0 * k as f64,
+            esc(name)
+        );
+    }
+    for v in [0.0, max / 2.0, max / 1.1] {
+        let _ = write!(
+            out,
+            r#"<text class="axis" x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
+            LEFT - 6.0,
+            y(v) + 4.0,
+            format_duration(std::time::Duration::from_secs_f64(v))
+        );
+    }
+    for (i, r) in reports.iter().enumerate() {
+        let _ = write!(
+            out,
+            r#"<text class="axis" x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+            x(i),
+            top + h + 16.0,
+            esc(r.started_at.get(..10).unwrap_or(&r.started_at))
+        );
+    }
+    out.push_str("</svg>");
+    out
+}
+
+/// One run's scenario: its start, its name, and each phase with its duration.
+type Breakdown = (String, String, Vec<(String, String)>);
+
+/// Per run and scenario, each phase's duration (for the breakdown table).
+fn phase_breakdown(reports: &[Report]) -> Vec<Breakdown> {
+    reports
+        .iter()
+        .flat_map(|r| {
+            r.scenarios.iter().map(move |s| {
+                let phases = s
+                    .phases
+                    .iter()
+                    .filter_map(|p| {
+                        p.verdict
+                            .map(|v| (p.name.clone(), format_duration(v.measured)))
+                    })
+                    .collect();
+                (r.started_at.clone(), s.scenario.clone(), phases)
+            })
+        })
+        .collect()
+}

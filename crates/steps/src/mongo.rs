@@ -1,0 +1,808 @@
+//! MongoDB replica sets: step-down, kill, freeze and a region flip of a namespace's database,
+//! the topology observer's election milestones, and the write checker's lost-write verdict.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use cucumber::{given, then, when};
+
+use super::{Analysis, Args, Effect, Failure, Need, StepDoc};
+use crate::world::Drill;
+use firedrill_core::clock::{PlatformTime, format_duration};
+use firedrill_core::target::parse_duration;
+use firedrill_engine::events::Event;
+use firedrill_engine::scenario::Change;
+use firedrill_platform::Platform;
+use firedrill_providers::Undo;
+use firedrill_providers::mongo::checker::{Checker, Concern, WriteReport, collection_for};
+use firedrill_providers::mongo::kill::{self, Way};
+use firedrill_providers::mongo::observer::{NEW_PRIMARY, Observer, OnMilestone};
+use firedrill_providers::mongo::{MongoUndo, Target, database_of};
+use firedrill_providers::toxiproxy::{Action, ToxiproxyUndo};
+
+/// How often the observer asks every member `hello`, in platform time.
+pub const OBSERVE_EVERY: Duration = Duration::from_secs(1);
+
+/// `replSetStepDown`'s `stepDownSecs`: how long the old primary stays ineligible.
+const STEP_DOWN_SECS: u64 = 60;
+/// `replSetStepDown`'s `secondaryCatchUpPeriodSecs`.
+const CATCH_UP_SECS: u64 = 10;
+/// How long a flip may take to move the primary (platform time).
+const FLIP_WITHIN: Duration = Duration::from_secs(120);
+
+/// The MongoDB steps.
+pub const DOCS: &[StepDoc] = &[
+    StepDoc {
+        keyword: "When",
+        pattern: "the Mongo primary of \"{namespace}\" is stepped down",
+        example: "the Mongo primary of \"prod-1\" is stepped down",
+        doc: "Runs `replSetStepDown` (stepDownSecs 60, secondaryCatchUpPeriodSecs 10) on the primary of the namespace's database, after writing its undo (`replSetFreeze 0` on the old primary, which ends its ineligibility) to the ledger. Starts the topology observer: milestones `primary lost` and `new primary elected in {region}`; this step is `mongo fault: {namespace}`.",
+        domain: "mongo",
+        analyze: analyze_step_down,
+    },
+    StepDoc {
+        keyword: "When",
+        pattern: "the Mongo primary of \"{namespace}\" is killed",
+        example: "the Mongo primary of \"prod-1\" is killed",
+        doc: "Kills the primary the way the platform's `databases.<db>.kill` says for that member: cuts its Toxiproxy link (`links`, a `timeout` toxic; undo removes exactly that toxic), deletes its pod (`pods`; undo waits until the StatefulSet has it Ready again), or sends `shutdown` (force) with `restart` as the undo (a platform command, `{host}` = the member). The embedded platform run in this process restarts its own members. Refused at preflight when a member would have no way back. Milestones as for a step-down.",
+        domain: "mongo",
+        analyze: analyze_kill,
+    },
+    StepDoc {
+        keyword: "When",
+        pattern: "a Mongo member of \"{namespace}\" in \"{region}\" is frozen for {duration}",
+        example: "a Mongo member of \"prod-1\" in \"us-west2\" is frozen for 30s",
+        doc: "Runs `replSetFreeze` for {duration} on a secondary in {region}, so it cannot be elected; undo `replSetFreeze 0`.",
+        domain: "mongo",
+        analyze: analyze_freeze,
+    },
+    StepDoc {
+        keyword: "When",
+        pattern: "the database of \"{namespace}\" flips to \"{region}\"",
+        example: "the database of \"prod-1\" flips to \"us-west2\"",
+        doc: "Reconfigures the replica set (`replSetReconfig`) raising the priorities of {region}'s members above the others' and lowering the rest, then waits (2m) until the primary is in {region}. The ledger keeps the original priorities and version, so the undo (or `firedrill recover`) restores them at a new version. Milestones `database flip started: {namespace}` and `new primary elected in {region}`.",
+        domain: "mongo",
+        analyze: analyze_flip,
+    },
+    StepDoc {
+        keyword: "When",
+        pattern: "the database of \"{namespace}\" flips back",
+        example: "the database of \"prod-1\" flips back",
+        doc: "Undoes this scenario's last flip of the database now (restores the original priorities) and waits (2m) until the primary is back in the region it was in before the flip.",
+        domain: "mongo",
+        analyze: analyze_flip_back,
+    },
+    StepDoc {
+        keyword: "Then",
+        pattern: "a new primary is elected within {duration}",
+        example: "a new primary is elected within 12s",
+        doc: "Waits until the observer sees a member become primary, at most {duration} after the last Mongo fault of the scenario; fails with what it saw otherwise.",
+        domain: "mongo",
+        analyze: analyze_duration,
+    },
+    StepDoc {
+        keyword: "Then",
+        pattern: "the primary of \"{namespace}\" is in \"{region}\"",
+        example: "the primary of \"prod-1\" is in \"us-west2\"",
+        doc: "Asks the members (`hello`) which is primary and checks its region (platform `members:` map, else the member's `tags.region`).",
+        domain: "mongo",
+        analyze: analyze_region,
+    },
+    StepDoc {
+        keyword: "Given",
+        pattern: "a write checker runs against the \"{namespace}\" database at {rate} writes per second[ with w:1]",
+        example: "a write checker runs against the \"prod-1\" database at 50 writes per second",
+        doc: "Inserts sequence numbers into `firedrill.writecheck_<run>` at {rate} per platform second (at most 100 per wall second on a compressed clock), up to 64 writes in flight, with w:majority (or w:1), recording every acknowledged one. An unavailability window opens at the first failed write and closes at the first success of a write sent after that failure; milestone `writes available again` then.",
+        domain: "mongo",
+        analyze: analyze_checker,
+    },
+    StepDoc {
+        keyword: "Then",
+        pattern: "no acknowledged write was lost",
+        example: "no acknowledged write was lost",
+        doc: "Stops the scenario's write checkers, reads every document back (majority read) and fails listing the acknowledged sequence numbers that are missing; reports acknowledged and lost writes (metrics `firedrill_writes_*`).",
+        domain: "mongo",
+        analyze: analyze_nothing,
+    },
+    StepDoc {
+        keyword: "Then",
+        pattern: "writes were unavailable for at most {duration}",
+        example: "writes were unavailable for at most 15s",
+        doc: "Stops the write checkers (if still running) and checks the longest window from the first failed write to the next acknowledged one.",
+        domain: "mongo",
+        analyze: analyze_duration,
+    },
+];
+
+fn analyze_step_down(args: &Args, platform: &Platform) -> Analysis {
+    let mut a = Analysis::default();
+    database_checks(&mut a, args.get("namespace"), platform);
+    a.effects.push(Effect {
+        what: format!(
+            "replSetStepDown of the primary of \"{}\" (stepDownSecs {STEP_DOWN_SECS}, secondaryCatchUpPeriodSecs {CATCH_UP_SECS})",
+            args.get("namespace")
+        ),
+        undo: "replSetFreeze 0 on the old primary".into(),
+    });
+    a
+}
+
+fn analyze_flip_back(args: &Args, platform: &Platform) -> Analysis {
+    let mut a = Analysis::default();
+    database_checks(&mut a, args.get("namespace"), platform);
+    a.effects.push(Effect {
+        what: format!(
+            "restore the priorities of \"{}\" saved before its flip (the flip's undo, run now)",
+            args.get("namespace")
+        ),
+        undo: "none (it is the undo)".into(),
+    });
+    a
+}
+
+fn database_checks(a: &mut Analysis, namespace: &str, platform: &Platform) {
+    let Some(db) = database_of(platform, namespace) else {
+        a.problem(
+            "namespace",
+            format!("\"{namespace}\" has no database in the platform"),
+            format!(
+                "set namespaces.{namespace}.database, or name one of the databases: {}",
+                firedrill_core::diagnostic::one_of(&platform.databases.keys().collect::<Vec<_>>())
+            ),
+        );
+        return;
+    };
+    if let Some(d) = platform.databases.get(db)
+        && !platform.safety.allow.replica_sets.contains(&d.replica_set)
+    {
+        a.problem(
+            "namespace",
+            format!(
+                "replica set \"{}\" of database \"{db}\" is not allowed",
+                d.replica_set
+            ),
+            "add it to safety.allow.replica-sets to let drills touch it",
+        );
+    }
+    a.needs.push(Need::Mongo(db.to_owned()));
+}
+
+fn analyze_kill(args: &Args, platform: &Platform) -> Analysis {
+    let mut a = Analysis::default();
+    let namespace = args.get("namespace");
+    database_checks(&mut a, namespace, platform);
+    let Some(db) = database_of(platform, namespace) else {
+        return a;
+    };
+    let kill = platform.databases.get(db).and_then(|d| d.kill.as_ref());
+    let mut ways = Vec::new();
+    if let Some(kill) = kill {
+        if !kill.links.is_empty() {
+            ways.push("remove the toxic the kill added to the member's Toxiproxy link");
+            for link in kill.links.values() {
+                let need = Need::ToxiproxyLink(link.clone());
+                if !a.needs.contains(&need) {
+                    a.needs.push(need);
+                }
+            }
+        }
+        if let Some(pods) = &kill.pods {
+            ways.push("wait until the StatefulSet has the deleted pod Ready again");
+            // The cluster answers, the namespace exists, and the pods may be read and deleted.
+            let verbs = [("get", "pods"), ("delete", "pods")];
+            a.needs.push(Need::Kube(
+                pods.context.clone(),
+                firedrill_providers::kube::Requirement {
+                    namespaces: std::iter::once(pods.namespace.clone()).collect(),
+                    zones: Default::default(),
+                    verbs: verbs
+                        .iter()
+                        .map(|(v, r)| ((*v).to_owned(), (*r).to_owned()))
+                        .collect(),
+                },
+            ));
+        }
+        if let Some(restart) = &kill.restart {
+            ways.push(if platform.commands.contains_key(restart) {
+                "run the platform's restart command, wait until the member answers"
+            } else {
+                "none: the restart command is not defined"
+            });
+        }
+    } else {
+        a.problem(
+            "namespace",
+            format!(
+                "database \"{db}\" has no way to bring a killed member back, so its primary cannot be killed"
+            ),
+            format!(
+                "set databases.{db}.kill: `links` (each member's Toxiproxy link), `pods` (their StatefulSet pods) or `restart` (a command that starts a member again)"
+            ),
+        );
+    }
+    a.needs.push(Need::MongoKill(db.to_owned()));
+    a.effects.push(Effect {
+        what: format!("kill of the primary of \"{namespace}\""),
+        undo: if ways.is_empty() {
+            "none".into()
+        } else {
+            ways.join("; or ")
+        },
+    });
+    a
+}
+
+fn analyze_freeze(args: &Args, platform: &Platform) -> Analysis {
+    let mut a = Analysis::default();
+    database_checks(&mut a, args.get("namespace"), platform);
+    a.region("region", args.get("region"), platform);
+    a.duration("duration", args.get("duration"));
+    a.effects.push(Effect {
+        what: format!(
+            "replSetFreeze {} on a member of \"{}\" in {}",
+            args.get("duration"),
+            args.get("namespace"),
+            args.get("region")
+        ),
+        undo: "replSetFreeze 0".into(),
+    });
+    a
+}
+
+fn analyze_flip(args: &Args, platform: &Platform) -> Analysis {
+    let mut a = Analysis::default();
+    database_checks(&mut a, args.get("namespace"), platform);
+    a.region("region", args.get("region"), platform);
+    a.effects.push(Effect {
+        what: format!(
+            "replSetReconfig of \"{}\": raise the priorities of {}",
+            args.get("namespace"),
+            args.get("region")
+        ),
+        undo: "replSetReconfig back to the saved priorities".into(),
+    });
+    a
+}
+
+fn analyze_region(args: &Args, platform: &Platform) -> Analysis {
+    let mut a = Analysis::default();
+    database_checks(&mut a, args.get("namespace"), platform);
+    a.region("region", args.get("region"), platform);
+    a
+}
+
+fn analyze_checker(args: &Args, platform: &Platform) -> Analysis {
+    let mut a = Analysis::default();
+    database_checks(&mut a, args.get("namespace"), platform);
+    match args.get("rate").parse::<f64>() {
+        Ok(r) if r > 0.0 && r.is_finite() => {}
+        _ => a.problem(
+            "rate",
+            format!("\"{}\" is not a positive rate", args.get("rate")),
+            "write e.g. 50 writes per second",
+        ),
+    }
+    a
+}
+
+fn analyze_duration(args: &Args, _: &Platform) -> Analysis {
+    let mut a = Analysis::default();
+    a.duration("duration", args.get("duration"));
+    a
+}
+
+fn analyze_nothing(_: &Args, _: &Platform) -> Analysis {
+    Analysis::default()
+}
+
+/// What the Mongo steps of one scenario keep: observers, write checkers and their reports.
+#[derive(Debug, Default)]
+pub struct Scenario {
+    observers: Vec<(String, Observer)>,
+    checkers: Vec<(String, Checker)>,
+    reports: Vec<(String, WriteReport)>,
+    last_fault: Option<PlatformTime>,
+}
+
+fn recorder(world: &Drill) -> OnMilestone {
+    let recorder = world.recorder();
+    Arc::new(move |name: &str, at: PlatformTime, source: &str| {
+        recorder.mark(name, at, source);
+    })
+}
+
+fn target(world: &Drill, namespace: &str) -> Result<Target, Failure> {
+    Target::resolve(world.platform(), namespace).map_err(Failure::from)
+}
+
+/// Starts the observer of `target` unless one runs.
+async fn observe(world: &mut Drill, target: &Target) -> Result<(), Failure> {
+    if world
+        .mongo
+        .observers
+        .iter()
+        .any(|(db, _)| db == &target.database)
+    {
+        return Ok(());
+    }
+    let members = target.members().await?;
+    let observer = Observer::spawn(
+        target,
+        &members,
+        OBSERVE_EVERY,
+        world.clock(),
+        recorder(world),
+    )
+    .await?;
+    world
+        .mongo
+        .observers
+        .push((target.database.clone(), observer));
+    Ok(())
+}
+
+fn fault_milestones(world: &mut Drill, what: &str) {
+    let at = world.clock().now();
+    world.milestone(what, at, "engine");
+}
+
+#[when(regex = r#"^the Mongo primary of "(?P<namespace>[^"]+)" is stepped down$"#)]
+async fn stepped_down(world: &mut Drill, namespace: String) -> Result<(), Failure> {
+    let t = target(world, &namespace)?;
+    observe(world, &t).await?;
+    let primary = t.primary().await?;
+    let undo = Undo::Mongo(MongoUndo::Unfreeze {
+        database: t.database.clone(),
+        host: primary.clone(),
+    });
+    fault_milestones(world, &format!("mongo fault: {namespace}"));
+    world
+        .inject(
+            Change::Fault,
+            &format!("step-down of the primary {primary} of {}", t.database),
+            undo,
+            t.step_down(&primary, STEP_DOWN_SECS, CATCH_UP_SECS),
+        )
+        .await
+        .map_err(|e| Failure(t.clean(&e.to_string())))?;
+    // Elections are timed from the moment the fault acted (its undo on disk), not from
+    // before the ledger's flush.
+    world.mongo.last_fault = world.last_injected_at();
+    Ok(())
+}
+
+/// Numbers the kill toxics of this process, so each name is unique to the drill.
+static NEXT_KILL: AtomicU64 = AtomicU64::new(1);
+
+#[when(regex = r#"^the Mongo primary of "(?P<namespace>[^"]+)" is killed$"#)]
+async fn killed(world: &mut Drill, namespace: String) -> Result<(), Failure> {
+    let t = target(world, &namespace)?;
+    observe(world, &t).await?;
+    let primary = t.primary().await?;
+    let way = kill::way(world.platform(), &t.database, &primary)?;
+    let fault = format!(
+        "kill of the primary {primary} of {}: {}",
+        t.database,
+        way.describe()
+    );
+    let injected = match way {
+        Way::Link { link, proxy, url } => {
+            let n = NEXT_KILL.fetch_add(1, Ordering::SeqCst);
+            let toxic = format!("firedrill-{}-{n}-kill-upstream", world.run.run_id);
+            let undo = Undo::Toxiproxy(ToxiproxyUndo {
+                link,
+                proxy: proxy.clone(),
+                action: Action::RemoveToxic {
+                    toxic: toxic.clone(),
+                },
+            });
+            fault_milestones(world, &format!("mongo fault: {namespace}"));
+            world
+                .inject(
+                    Change::Fault,
+                    &fault,
+                    undo,
+                    kill::cut_link(&t.database, &primary, &url, &proxy, &toxic),
+                )
+                .await
+        }
+        Way::Pod {
+            context,
+            namespace: pod_namespace,
+            pod,
+        } => {
+            let platform = world.platform().clone();
+            let deleted_uid =
+                kill::pod_uid(&platform, &t.database, &context, &pod_namespace, &pod).await?;
+            let undo = Undo::Mongo(MongoUndo::PodBack {
+                database: t.database.clone(),
+                host: primary.clone(),
+                context: context.clone(),
+                namespace: pod_namespace.clone(),
+                pod: pod.clone(),
+                deleted_uid,
+            });
+            fault_milestones(world, &format!("mongo fault: {namespace}"));
+            world
+                .inject(
+                    Change::Fault,
+                    &fault,
+                    undo,
+                    kill::delete_pod(&platform, &t.database, &context, &pod_namespace, &pod),
+                )
+                .await
+        }
+        Way::ShutdownAndCommand { command } => {
+            let undo = Undo::Mongo(MongoUndo::RestartByCommand {
+                database: t.database.clone(),
+                host: primary.clone(),
+                command,
+            });
+            fault_milestones(world, &format!("mongo fault: {namespace}"));
+            world
+                .inject(Change::Fault, &fault, undo, t.shutdown(&primary))
+                .await
+        }
+    };
+    injected.map_err(|e| Failure(t.clean(&e.to_string())))?;
+    // Elections are timed from the moment the fault acted (its undo on disk), not from
+    // before the ledger's flush.
+    world.mongo.last_fault = world.last_injected_at();
+    Ok(())
+}
+
+#[when(
+    regex = r#"^a Mongo member of "(?P<namespace>[^"]+)" in "(?P<region>[^"]+)" is frozen for (?P<duration>\d[^\s]*(?: (?:ms|milliseconds?|seconds?|secs?|minutes?|mins?|hours?))?)$"#
+)]
+async fn frozen(
+    world: &mut Drill,
+    namespace: String,
+    region: String,
+    duration: String,
+) -> Result<(), Failure> {
+    let secs = parse_duration(&duration)?.as_secs().max(1);
+    let t = target(world, &namespace)?;
+    let members = t.members().await?;
+    let primary = t.primary().await?;
+    let host = members
+        .iter()
+        .find(|m| m.region.as_deref() == Some(region.as_str()) && m.host != primary)
+        .map(|m| m.host.clone())
+        .ok_or_else(|| {
+            Failure(format!(
+                "database \"{}\" has no secondary in \"{region}\" to freeze (members: {})",
+                t.database,
+                members
+                    .iter()
+                    .map(|m| format!("{} in {}", m.host, m.region.as_deref().unwrap_or("?")))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?;
+    let undo = Undo::Mongo(MongoUndo::Unfreeze {
+        database: t.database.clone(),
+        host: host.clone(),
+    });
+    world
+        .inject(
+            Change::Fault,
+            &format!("freeze of {host} of {} for {secs}s", t.database),
+            undo,
+            t.freeze(&host, secs),
+        )
+        .await
+        .map_err(|e| Failure(t.clean(&e.to_string())))?;
+    let now = world.clock().now();
+    world.milestone(format!("mongo member frozen: {namespace}"), now, "engine");
+    Ok(())
+}
+
+#[when(regex = r#"^the database of "(?P<namespace>[^"]+)" flips to "(?P<region>[^"]+)"$"#)]
+async fn flips(world: &mut Drill, namespace: String, region: String) -> Result<(), Failure> {
+    let t = target(world, &namespace)?;
+    observe(world, &t).await?;
+    let members = t.members().await?;
+    let saved = t.priorities().await?;
+    let wanted = t.flip_priorities(&members, &saved, &region)?;
+    let undo = Undo::Mongo(MongoUndo::RestoreConfig {
+        database: t.database.clone(),
+        saved,
+    });
+    let now = world.clock().now();
+    world.milestone(format!("database flip started: {namespace}"), now, "engine");
+    world.mongo.last_fault = Some(now);
+    world
+        .inject(
+            Change::Remediation,
+            &format!("flip of {} to {region}", t.database),
+            undo,
+            t.set_priorities(&wanted),
+        )
+        .await
+        .map_err(|e| Failure(t.clean(&e.to_string())))?;
+    let clock = world.clock();
+    t.wait_primary_in(&members, &region, FLIP_WITHIN, &clock)
+        .await?;
+    Ok(())
+}
+
+#[when(regex = r#"^the database of "(?P<namespace>[^"]+)" flips back$"#)]
+async fn flips_back(world: &mut Drill, namespace: String) -> Result<(), Failure> {
+    let t = target(world, &namespace)?;
+    let prefix = format!("flip of {} to ", t.database);
+    let id = world.outstanding(&prefix).ok_or_else(|| {
+            Failure(format!(
+                "the database of \"{namespace}\" was not flipped in this scenario, so there is nothing to flip back"
+            ))
+        })?;
+    let members = t.members().await?;
+    let saved = world
+        .faults
+        .iter()
+        .find(|f| f.id == id)
+        .and_then(|f| match &f.undo {
+            Undo::Mongo(MongoUndo::RestoreConfig { saved, .. }) => Some(saved.clone()),
+            _ => None,
+        });
+    // The region that held the primary before: the highest saved priority's member.
+    let home = saved.and_then(|s| {
+        s.priorities
+            .iter()
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .and_then(|(h, _)| t.region_in(&members, h))
+    });
+    let now = world.clock().now();
+    world.mongo.last_fault = Some(now);
+    world.undo_now(&id).await.map_err(Failure)?;
+    if let Some(home) = home {
+        let clock = world.clock();
+        t.wait_primary_in(&members, &home, FLIP_WITHIN, &clock)
+            .await?;
+    }
+    Ok(())
+}
+
+#[then(regex = r"^a new primary is elected within (?P<duration>.+)$")]
+async fn elected_within(world: &mut Drill, duration: String) -> Result<(), Failure> {
+    let within = parse_duration(&duration)?;
+    let from = world.mongo.last_fault.ok_or_else(|| {
+        Failure("no Mongo fault was injected in this scenario, so no election is expected".into())
+    })?;
+    let found = world
+        .wait_for(from.plus(within), |t| {
+            t.milestones()
+                .iter()
+                .find(|m| m.name.starts_with(NEW_PRIMARY) && m.at >= from)
+                .cloned()
+        })
+        .await;
+    match found {
+        Some(m) if m.at.saturating_since(from) <= within => Ok(()),
+        Some(m) => Err(Failure(format!(
+            "\"{}\" came {} after the fault, over {duration}",
+            m.name,
+            format_duration(m.at.saturating_since(from))
+        ))),
+        None => Err(Failure(format!(
+            "no new primary was observed within {duration} of the fault (reached: {})",
+            firedrill_core::diagnostic::one_of(&world.timeline().names())
+        ))),
+    }
+}
+
+#[then(regex = r#"^the primary of "(?P<namespace>[^"]+)" is in "(?P<region>[^"]+)"$"#)]
+async fn primary_in(world: &mut Drill, namespace: String, region: String) -> Result<(), Failure> {
+    let t = target(world, &namespace)?;
+    let members = t.members().await?;
+    let primary = t.primary().await?;
+    match t.region_in(&members, &primary) {
+        Some(r) if r == region => Ok(()),
+        other => Err(Failure(format!(
+            "the primary of \"{namespace}\" is {primary} in {}, not in \"{region}\"",
+            other.as_deref().unwrap_or("an unknown region")
+        ))),
+    }
+}
+
+#[given(
+    regex = r#"^a write checker runs against the "(?P<namespace>[^"]+)" database at (?P<rate>[0-9.]+) writes per second(?P<w1> with w:1)?$"#
+)]
+async fn checker_runs(
+    world: &mut Drill,
+    namespace: String,
+    rate: String,
+    w1: String,
+) -> Result<(), Failure> {
+    let rate: f64 = rate
+        .parse()
+        .map_err(|_| Failure(format!("\"{rate}\" is not a rate")))?;
+    let t = target(world, &namespace)?;
+    observe(world, &t).await?;
+    let concern = if w1.is_empty() {
+        Concern::Majority
+    } else {
+        Concern::One
+    };
+    let collection = collection_for(&format!("{}_{}", world.run.run_id, t.database));
+    let checker = Checker::start(
+        &t,
+        &collection,
+        rate,
+        concern,
+        world.clock(),
+        recorder(world),
+    )
+    .await?;
+    world.mongo.checkers.push((namespace, checker));
+    Ok(())
+}
+
+/// Finishes every running checker of the scenario and emits `WritesChecked`.
+async fn finish_checkers(world: &mut Drill) -> Result<(), Failure> {
+    let checkers = std::mem::take(&mut world.mongo.checkers);
+    if checkers.is_empty() && world.mongo.reports.is_empty() {
+        return Err(Failure(
+            "no write checker ran in this scenario (hint: add `Given a write checker runs against the \"<namespace>\" database at 50 writes per second`)".into(),
+        ));
+    }
+    for (namespace, checker) in checkers {
+        let report = checker.finish().await?;
+        world.run.events.emit(&Event::WritesChecked {
+            namespace: namespace.clone(),
+            acknowledged: report.acknowledged,
+            lost: report.lost.len() as u64,
+        });
+        world.mongo.reports.push((namespace, report));
+    }
+    Ok(())
+}
+
+/// The end of a scenario: write checkers no Then step read back are read back and reported
+/// now (`WritesChecked`, a console line; the scenario's verdict is already decided), and the
+/// observers stop.
+pub async fn scenario_finished(world: &mut Drill) {
+    if !world.mongo.checkers.is_empty()
+        && let Err(e) = finish_checkers(world).await
+    {
+        tracing::warn!("write checker read-back at the end of the scenario failed: {e}");
+    }
+    world.mongo.observers.clear();
+}
+
+#[then(regex = r"^no acknowledged write was lost$")]
+async fn none_lost(world: &mut Drill) -> Result<(), Failure> {
+    finish_checkers(world).await?;
+    let lost: Vec<String> = world
+        .mongo
+        .reports
+        .iter()
+        .filter(|(_, r)| !r.lost.is_empty())
+        .map(|(ns, r)| {
+            format!(
+                "{ns}: {} of {} acknowledged writes lost (seq {})",
+                r.lost.len(),
+                r.acknowledged,
+                r.lost
+                    .iter()
+                    .take(20)
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+        .collect();
+    if lost.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure(lost.join("; ")))
+    }
+}
+
+#[then(
+    regex = r"^writes were unavailable for at most (?P<duration>\d[^\s]*(?: (?:ms|milliseconds?|seconds?|secs?|minutes?|mins?|hours?))?)$"
+)]
+async fn unavailable_at_most(world: &mut Drill, duration: String) -> Result<(), Failure> {
+    let limit = parse_duration(&duration)?;
+    finish_checkers(world).await?;
+    let worst = world
+        .mongo
+        .reports
+        .iter()
+        .map(|(ns, r)| (ns.clone(), r.longest_unavailable(), r.errors))
+        .max_by_key(|(_, d, _)| *d);
+    match worst {
+        Some((ns, d, errors)) if d > limit => Err(Failure(format!(
+            "writes to {ns} were unavailable for {} ({errors} failed writes), over {duration}",
+            format_duration(d)
+        ))),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Catalog, Matched, step};
+    use super::*;
+
+    fn reference() -> Platform {
+        firedrill_platform::load(std::path::Path::new(concat!(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../.."),
+            "/fixtures/platforms/production.example.yaml"
+        )))
+        .unwrap_or_else(|p| panic!("platform: {p}"))
+    }
+
+    fn analyze(text: &str, platform: &Platform) -> Analysis {
+        let catalog = Catalog::build().expect("catalog");
+        match catalog.matched(&step("When", text)) {
+            Matched::One { doc, args } => (doc.analyze)(&args, platform),
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_kill_needs_what_its_way_back_needs() {
+        let platform = reference();
+        let links = analyze("the Mongo primary of \"prod-1\" is killed", &platform);
+        assert!(links.problems.is_empty(), "{:?}", links.problems);
+        for link in ["prod-1-member-0", "prod-1-member-1", "prod-1-member-2"] {
+            assert!(
+                links.needs.contains(&Need::ToxiproxyLink(link.into())),
+                "{link}: {:?}",
+                links.needs
+            );
+        }
+        assert!(links.needs.contains(&Need::MongoKill("prod-1".into())));
+
+        let pods = analyze("the Mongo primary of \"prod-2\" is killed", &platform);
+        let kube = pods.needs.iter().find_map(|n| match n {
+            Need::Kube(context, r) => Some((context.clone(), r.clone())),
+            _ => None,
+        });
+        let (context, requirement) = kube.expect("the pods' cluster is needed");
+        assert_eq!(context, "gke_shop_us-west1_primary");
+        assert!(requirement.namespaces.contains("mongo-prod-2"));
+        assert!(
+            requirement
+                .verbs
+                .contains(&("delete".to_owned(), "pods".to_owned()))
+        );
+        assert!(
+            pods.effects[0].undo.contains("StatefulSet"),
+            "{:?}",
+            pods.effects
+        );
+
+        let restart = analyze("the Mongo primary of \"prod-3\" is killed", &platform);
+        assert!(
+            restart.effects[0].undo.contains("restart command"),
+            "{:?}",
+            restart.effects
+        );
+    }
+
+    #[test]
+    fn a_kill_with_no_way_back_is_a_problem_naming_the_database_and_what_to_set() {
+        let platform = firedrill_platform::load_str(
+            std::path::Path::new("t.yaml"),
+            "name: t\nregions:\n  a: { role: primary }\n  b: { role: failover }\nnamespaces:\n  prod-1: { database: prod-1 }\ndatabases:\n  prod-1:\n    replica-set: rs\n    uri: { env: U }\nsafety:\n  allow:\n    replica-sets: [rs]\n",
+            &|_| None,
+        )
+        .unwrap_or_else(|p| panic!("platform: {p}"));
+        let a = analyze("the Mongo primary of \"prod-1\" is killed", &platform);
+        assert_eq!(a.problems.len(), 1, "{:?}", a.problems);
+        assert!(
+            a.problems[0]
+                .message
+                .contains("database \"prod-1\" has no way to bring a killed member back"),
+            "{:?}",
+            a.problems
+        );
+        assert!(
+            a.problems[0].hint.contains("set databases.prod-1.kill"),
+            "{:?}",
+            a.problems
+        );
+    }
+}

@@ -1,0 +1,667 @@
+//! Network faults on the platform's Toxiproxy links: latency, a cut, dropped or reset
+//! connections, limited bandwidth — and what the probes see of them.
+//!
+//! Each toxic gets a name unique to the drill (`firedrill-<run>-<n>-<type>-<stream>`), so its
+//! undo removes exactly that toxic and never someone else's; a cut disables the proxy and its
+//! undo enables it again. `analyze` checks the link and every attribute (through
+//! [`ToxicSpec::validate`]) before anything runs.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use cucumber::{then, when};
+
+use super::{Analysis, Args, Effect, Failure, Need, StepDoc};
+use crate::world::Drill;
+use firedrill_core::clock::format_duration;
+use firedrill_core::target::parse_duration;
+use firedrill_engine::scenario::Change;
+use firedrill_platform::Platform;
+use firedrill_providers::Undo;
+use firedrill_providers::toxiproxy::{
+    Action, Error as ToxiproxyError, Stream, ToxicKind, ToxicSpec, ToxiproxyClient, ToxiproxyUndo,
+};
+
+/// The network steps.
+pub const DOCS: &[StepDoc] = &[
+    StepDoc {
+        keyword: "When",
+        pattern: "the link \"{link}\" has {latency} latency (±{jitter}) upstream|downstream|both",
+        example: "the link \"app-to-mongo\" has 300ms latency (±50ms)",
+        doc: "Adds a latency toxic to the link's Toxiproxy proxy: every chunk is delayed by {latency} ± {jitter} (jitter and the stream are optional; the stream defaults to downstream, the answers). Milestone `link {link} faulted: {what}`; the first fault of a scenario is also `fault injected`. Undo: remove exactly that toxic.",
+        domain: "network",
+        analyze: analyze_latency,
+    },
+    StepDoc {
+        keyword: "When",
+        pattern: "the link \"{link}\" is cut",
+        example: "the link \"app-to-mongo\" is cut",
+        doc: "Disables the link's proxy: its listener closes and open connections are cut, so clients get connection refused. Fails without touching anything when the proxy is already disabled. Undo: enable the proxy again.",
+        domain: "network",
+        analyze: analyze_cut,
+    },
+    StepDoc {
+        keyword: "When",
+        pattern: "the link \"{link}\" drops connections after {timeout} upstream|downstream|both",
+        example: "the link \"app-to-mongo\" drops connections after 5s",
+        doc: "Adds a timeout toxic: no data gets through, and each connection is closed {timeout} after it opened (0s: held open forever). Undo: remove exactly that toxic.",
+        domain: "network",
+        analyze: analyze_timeout,
+    },
+    StepDoc {
+        keyword: "When",
+        pattern: "the link \"{link}\" resets connections upstream|downstream|both",
+        example: "the link \"app-to-mongo\" resets connections",
+        doc: "Adds a reset_peer toxic: connections are reset (TCP RST) as soon as data arrives. Undo: remove exactly that toxic.",
+        domain: "network",
+        analyze: analyze_reset,
+    },
+    StepDoc {
+        keyword: "When",
+        pattern: "the link \"{link}\" is limited to {rate} KB/s upstream|downstream|both",
+        example: "the link \"app-to-mongo\" is limited to 100 KB/s",
+        doc: "Adds a bandwidth toxic: at most {rate} KB/s (1 KB = 1000 bytes) get through. Undo: remove exactly that toxic.",
+        domain: "network",
+        analyze: analyze_bandwidth,
+    },
+    StepDoc {
+        keyword: "When",
+        pattern: "the link \"{link}\" is restored",
+        example: "the link \"app-to-mongo\" is restored",
+        doc: "Undoes every fault this scenario put on the link now (newest first) instead of at the end of the scenario; milestone `link {link} restored`, stamped when the removal was asked for, once they are gone.",
+        domain: "network",
+        analyze: analyze_restored,
+    },
+    StepDoc {
+        keyword: "Then",
+        pattern: "the \"{probe}\" probe gets {count} good answers slower than {latency} within {duration}",
+        example: "the \"storefront\" probe gets 3 good answers slower than 250ms within 2m",
+        doc: "Waits until the running probe has {count} good answers that took longer than {latency} since `fault injected` (since the scenario started when there is no fault), at most {duration}: a slow link is visible to users, yet they are served.",
+        domain: "network",
+        analyze: analyze_slow_answers,
+    },
+];
+
+/// Numbers the toxics of this process; with the run id, a name no one else uses.
+static NEXT_TOXIC: AtomicU64 = AtomicU64::new(1);
+
+/// The link's proxy, recording the needs; a problem when the platform lacks it.
+fn link(a: &mut Analysis, args: &Args, platform: &Platform) -> Option<String> {
+    let name = args.get("link");
+    let Some(toxiproxy) = &platform.toxiproxy else {
+        a.problem(
+            "link",
+            format!(
+                "link \"{name}\" needs a Toxiproxy, but the platform has no `toxiproxy` section"
+            ),
+            "add toxiproxy.url and the link under toxiproxy.links",
+        );
+        return None;
+    };
+    match toxiproxy.links.get(name) {
+        Some(link) => {
+            a.needs.push(Need::Toxiproxy);
+            a.needs.push(Need::ToxiproxyLink(name.to_owned()));
+            Some(link.proxy.clone())
+        }
+        None => {
+            a.problem(
+                "link",
+                format!("link \"{name}\" is not in the platform"),
+                format!(
+                    "known links: {}",
+                    firedrill_core::diagnostic::one_of(&toxiproxy.links.keys().collect::<Vec<_>>())
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// A duration argument that may be written negative (so the mistake is named, not undefined).
+fn duration(a: &mut Analysis, arg: &'static str, text: &str) -> Option<Duration> {
+    if text.starts_with('-') {
+        a.problem(
+            arg,
+            format!("{arg} {text} is negative"),
+            "give a duration of zero or more, e.g. 300ms",
+        );
+        return None;
+    }
+    match parse_duration(text) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            let (message, hint) = e.parts();
+            a.problem(arg, message, hint);
+            None
+        }
+    }
+}
+
+/// The streams a step names: downstream (Toxiproxy's default) unless told.
+fn streams(text: &str) -> Vec<Stream> {
+    match text {
+        "upstream" => vec![Stream::Upstream],
+        "both" => vec![Stream::Upstream, Stream::Downstream],
+        _ => vec![Stream::Downstream],
+    }
+}
+
+/// Checks the toxic's attributes the way the client will before sending it; records the effect.
+fn toxic(
+    a: &mut Analysis,
+    args: &Args,
+    proxy: Option<String>,
+    kind: &ToxicKind,
+    what: &str,
+    arg_of: fn(&str) -> &'static str,
+) {
+    let spec = ToxicSpec::new("firedrill-check", Stream::Downstream, kind.clone());
+    if let Err(ToxiproxyError::InvalidToxic {
+        attribute, hint, ..
+    }) = spec.validate()
+    {
+        let arg = arg_of(attribute);
+        a.problem(
+            arg,
+            format!("{arg} {} is out of range", args.get(arg)),
+            hint.trim_start_matches("hint: ").to_owned(),
+        );
+        return;
+    }
+    if let Some(proxy) = proxy {
+        for stream in streams(args.get("stream")) {
+            a.effects.push(Effect {
+                what: format!(
+                    "link \"{}\" (proxy \"{proxy}\"): {what} {stream}",
+                    args.get("link")
+                ),
+                undo: format!(
+                    "remove the toxic this drill added (firedrill-<run>-<n>-{}-{stream}) from proxy \"{proxy}\"",
+                    kind.type_name()
+                ),
+            });
+        }
+    }
+}
+
+fn latency_of(args: &Args, a: &mut Analysis) -> Option<(Duration, Duration)> {
+    let latency = duration(a, "latency", args.get("latency"));
+    let jitter = if args.get("jitter").is_empty() {
+        Some(Duration::ZERO)
+    } else {
+        duration(a, "jitter", args.get("jitter"))
+    };
+    Some((latency?, jitter?))
+}
+
+fn latency_text(latency: Duration, jitter: Duration) -> String {
+    if jitter.is_zero() {
+        format!("{} latency", format_duration(latency))
+    } else {
+        format!(
+            "{} ±{} latency",
+            format_duration(latency),
+            format_duration(jitter)
+        )
+    }
+}
+
+fn analyze_latency(args: &Args, platform: &Platform) -> Analysis {
+    let mut a = Analysis::default();
+    let proxy = link(&mut a, args, platform);
+    if let Some((latency, jitter)) = latency_of(args, &mut a) {
+        let what = latency_text(latency, jitter);
+        toxic(
+            &mut a,
+            args,
+            proxy,
+            &ToxicKind::latency(latency, jitter),
+            &what,
+            |attribute| {
+                if attribute == "jitter" {
+                    "jitter"
+                } else {
+                    "latency"
+                }
+            },
+        );
+    }
+    a
+}
+
+fn analyze_cut(args: &Args, platform: &Platform) -> Analysis {
+    let mut a = Analysis::default();
+    if let Some(proxy) = link(&mut a, args, platform) {
+        a.effects.push(Effect {
+            what: format!(
+                "cut link \"{}\": disable proxy \"{proxy}\"",
+                args.get("link")
+            ),
+            undo: format!("enable proxy \"{proxy}\" again"),
+        });
+    }
+    a
+}
+
+fn analyze_timeout(args: &Args, platform: &Platform) -> Analysis {
+    let mut a = Analysis::default();
+    let proxy = link(&mut a, args, platform);
+    if let Some(timeout) = duration(&mut a, "timeout", args.get("timeout")) {
+        let what = format!("connections dropped after {}", format_duration(timeout));
+        toxic(
+            &mut a,
+            args,
+            proxy,
+            &ToxicKind::timeout(timeout),
+            &what,
+            |_| "timeout",
+        );
+    }
+    a
+}
+
+fn analyze_reset(args: &Args, platform: &Platform) -> Analysis {
+    let mut a = Analysis::default();
+    let proxy = link(&mut a, args, platform);
+    toxic(
+        &mut a,
+        args,
+        proxy,
+        &ToxicKind::reset_peer(Duration::ZERO),
+        "connections reset",
+        |_| "link",
+    );
+    a
+}
+
+fn rate_of(args: &Args, a: &mut Analysis) -> Option<i64> {
+    match args.get("rate").parse::<i64>() {
+        Ok(rate) => Some(rate),
+        Err(_) => {
+            a.problem(
+                "rate",
+                format!("rate {} is not a whole number of KB/s", args.get("rate")),
+                "write e.g. 100 KB/s",
+            );
+            None
+        }
+    }
+}
+
+fn analyze_bandwidth(args: &Args, platform: &Platform) -> Analysis {
+    let mut a = Analysis::default();
+    let proxy = link(&mut a, args, platform);
+    if let Some(rate) = rate_of(args, &mut a) {
+        toxic(
+            &mut a,
+            args,
+            proxy,
+            &ToxicKind::Bandwidth {
+                rate_kb_per_s: rate,
+            },
+            &format!("bandwidth limited to {rate} KB/s"),
+            |_| "rate",
+        );
+    }
+    a
+}
+
+fn analyze_restored(args: &Args, platform: &Platform) -> Analysis {
+    let mut a = Analysis::default();
+    link(&mut a, args, platform);
+    a
+}
+
+fn analyze_slow_answers(args: &Args, platform: &Platform) -> Analysis {
+    let mut a = Analysis::default();
+    let probe = args.get("probe");
+    if platform.probes.contains_key(probe) {
+        a.needs.push(Need::Probe(probe.to_owned()));
+    } else {
+        a.problem(
+            "probe",
+            format!("probe \"{probe}\" is not defined in the platform"),
+            format!(
+                "known probes: {}",
+                firedrill_core::diagnostic::one_of(&platform.probes.keys().collect::<Vec<_>>())
+            ),
+        );
+    }
+    if !matches!(args.get("count").parse::<u32>(), Ok(n) if n >= 1) {
+        a.problem("count", "the count must be at least 1", "e.g. 3");
+    }
+    a.duration("latency", args.get("latency"));
+    a.duration("duration", args.get("duration"));
+    a
+}
+
+/// The Toxiproxy URL and the proxy of `link`, from the platform.
+fn resolve(world: &Drill, link: &str) -> Result<(String, String), Failure> {
+    let toxiproxy = world.platform().toxiproxy.as_ref().ok_or_else(|| {
+        Failure(format!(
+            "link \"{link}\" needs a Toxiproxy, but the platform has no `toxiproxy` section"
+        ))
+    })?;
+    let proxy = toxiproxy
+        .links
+        .get(link)
+        .map(|l| l.proxy.clone())
+        .ok_or_else(|| Failure(format!("link \"{link}\" is not in the platform")))?;
+    Ok((toxiproxy.url.clone(), proxy))
+}
+
+/// Records `fault injected` (the first fault of the scenario) and the link's milestone.
+fn faulted(world: &Drill, link: &str, what: &str) {
+    let at = world.clock().now();
+    world.milestone(format!("link {link} faulted: {what}"), at, "toxiproxy");
+}
+
+/// Adds one toxic per stream, each with its own undo in the ledger first.
+async fn add_toxics(
+    world: &mut Drill,
+    link: &str,
+    stream: &str,
+    kind: ToxicKind,
+    what: &str,
+) -> Result<(), Failure> {
+    let (url, proxy) = resolve(world, link)?;
+    let client = ToxiproxyClient::new(&url)?;
+    let specs: Vec<ToxicSpec> = streams(stream)
+        .into_iter()
+        .map(|stream| {
+            let n = NEXT_TOXIC.fetch_add(1, Ordering::SeqCst);
+            let name = format!(
+                "firedrill-{}-{n}-{}-{stream}",
+                world.run.run_id,
+                kind.type_name()
+            );
+            ToxicSpec::new(name, stream, kind.clone())
+        })
+        .collect();
+    // Every spec is checked before the first is applied: all or nothing.
+    for spec in &specs {
+        spec.validate()?;
+    }
+    faulted(world, link, what);
+    for spec in specs {
+        let undo = Undo::Toxiproxy(ToxiproxyUndo {
+            link: link.to_owned(),
+            proxy: proxy.clone(),
+            action: Action::RemoveToxic {
+                toxic: spec.name.clone(),
+            },
+        });
+        world
+            .inject(
+                Change::Fault,
+                &format!("link \"{link}\": {what} {}", spec.stream),
+                undo,
+                client.add_toxic(&proxy, &spec),
+            )
+            .await
+            .map_err(|e| Failure(e.to_string()))?;
+    }
+    Ok(())
+}
+
+#[when(
+    regex = r#"^the link "(?P<link>[^"]+)" has (?P<latency>-?\d[^\s)]*(?: (?:ms|milliseconds?|seconds?|secs?|minutes?|mins?|hours?))?) latency(?: \(±(?P<jitter>-?\d[^\s)]*(?: (?:ms|milliseconds?|seconds?|secs?|minutes?|mins?|hours?))?)\))?(?: (?P<stream>upstream|downstream|both))?$"#
+)]
+async fn link_has_latency(
+    world: &mut Drill,
+    link: String,
+    latency: String,
+    jitter: String,
+    stream: String,
+) -> Result<(), Failure> {
+    let latency = parse_duration(&latency)?;
+    let jitter = if jitter.is_empty() {
+        Duration::ZERO
+    } else {
+        parse_duration(&jitter)?
+    };
+    let what = latency_text(latency, jitter);
+    add_toxics(
+        world,
+        &link,
+        &stream,
+        ToxicKind::latency(latency, jitter),
+        &what,
+    )
+    .await
+}
+
+#[when(regex = r#"^the link "(?P<link>[^"]+)" is cut$"#)]
+async fn link_is_cut(world: &mut Drill, link: String) -> Result<(), Failure> {
+    let (url, proxy) = resolve(world, &link)?;
+    let client = ToxiproxyClient::new(&url)?;
+    // Enabling a proxy someone else disabled would be undoing their change, not ours.
+    if !client.proxy(&proxy).await?.enabled {
+        return Err(Failure(format!(
+            "link \"{link}\": proxy \"{proxy}\" is already disabled by someone else, so this drill leaves it alone (hint: enable it, or find out who cut it)"
+        )));
+    }
+    let undo = Undo::Toxiproxy(ToxiproxyUndo {
+        link: link.clone(),
+        proxy: proxy.clone(),
+        action: Action::Enable,
+    });
+    faulted(world, &link, "cut");
+    world
+        .inject(
+            Change::Fault,
+            &format!("link \"{link}\": cut (proxy \"{proxy}\" disabled)"),
+            undo,
+            client.set_enabled(&proxy, false),
+        )
+        .await
+        .map_err(|e| Failure(e.to_string()))?;
+    Ok(())
+}
+
+#[when(
+    regex = r#"^the link "(?P<link>[^"]+)" drops connections after (?P<timeout>-?\d[^\s]*(?: (?:ms|milliseconds?|seconds?|secs?|minutes?|mins?|hours?))?)(?: (?P<stream>upstream|downstream|both))?$"#
+)]
+async fn link_drops_connections(
+    world: &mut Drill,
+    link: String,
+    timeout: String,
+    stream: String,
+) -> Result<(), Failure> {
+    let timeout = parse_duration(&timeout)?;
+    let what = format!("connections dropped after {}", format_duration(timeout));
+    add_toxics(world, &link, &stream, ToxicKind::timeout(timeout), &what).await
+}
+
+#[when(
+    regex = r#"^the link "(?P<link>[^"]+)" resets connections(?: (?P<stream>upstream|downstream|both))?$"#
+)]
+async fn link_resets_connections(
+    world: &mut Drill,
+    link: String,
+    stream: String,
+) -> Result<(), Failure> {
+    add_toxics(
+        world,
+        &link,
+        &stream,
+        ToxicKind::reset_peer(Duration::ZERO),
+        "connections reset",
+    )
+    .await
+}
+
+#[when(
+    regex = r#"^the link "(?P<link>[^"]+)" is limited to (?P<rate>-?\d+) KB/s(?: (?P<stream>upstream|downstream|both))?$"#
+)]
+async fn link_is_limited(
+    world: &mut Drill,
+    link: String,
+    rate: String,
+    stream: String,
+) -> Result<(), Failure> {
+    let rate: i64 = rate
+        .parse()
+        .map_err(|_| Failure(format!("rate {rate} is not a whole number of KB/s")))?;
+    let what = format!("bandwidth limited to {rate} KB/s");
+    add_toxics(
+        world,
+        &link,
+        &stream,
+        ToxicKind::Bandwidth {
+            rate_kb_per_s: rate,
+        },
+        &what,
+    )
+    .await
+}
+
+#[when(regex = r#"^the link "(?P<link>[^"]+)" is restored$"#)]
+async fn link_is_restored(world: &mut Drill, link: String) -> Result<(), Failure> {
+    let ids: Vec<String> = world
+        .faults
+        .iter()
+        .rev()
+        .filter(|f| !world.undone.contains(&f.id))
+        .filter(|f| matches!(&f.undo, Undo::Toxiproxy(u) if u.link == link))
+        .map(|f| f.id.clone())
+        .collect();
+    if ids.is_empty() {
+        return Err(Failure(format!(
+            "link \"{link}\" has no fault from this scenario, so there is nothing to restore"
+        )));
+    }
+    // Stamped when the removal is asked for: the server applies it at once, the read-back
+    // that confirms it comes after, and probes may see the link whole before that.
+    let at = world.clock().now();
+    for id in ids {
+        world.undo_now(&id).await.map_err(Failure)?;
+    }
+    world.milestone(format!("link {link} restored"), at, "toxiproxy");
+    Ok(())
+}
+
+#[then(
+    regex = r#"^the "(?P<probe>[^"]+)" probe gets (?P<count>\d+) good answers? slower than (?P<latency>\d[^\s]*(?: (?:ms|milliseconds?|seconds?|secs?|minutes?|mins?|hours?))?) within (?P<duration>\d[^\s]*(?: (?:ms|milliseconds?|seconds?|secs?|minutes?|mins?|hours?))?)$"#
+)]
+async fn probe_gets_slow_answers(
+    world: &mut Drill,
+    probe: String,
+    count: String,
+    latency: String,
+    within: String,
+) -> Result<(), Failure> {
+    let count: usize = count
+        .parse()
+        .map_err(|_| Failure(format!("{count} is not a count")))?;
+    let slower = parse_duration(&latency)?;
+    let within = parse_duration(&within)?;
+    let since = world.timeline().first("fault injected").map(|m| m.at);
+    let mut answers = world.start_probe(&probe).map_err(Failure)?.subscribe();
+    let clock = world.clock();
+    let deadline = clock.now().plus(within);
+    loop {
+        let (seen, last) = {
+            let state = answers.borrow_and_update();
+            let seen = state
+                .history
+                .iter()
+                .filter(|o| o.good && o.latency > slower && since.is_none_or(|s| o.at >= s))
+                .count();
+            (seen, state.last.clone())
+        };
+        if seen >= count {
+            return Ok(());
+        }
+        match clock.timeout_at(deadline, answers.changed()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) | Err(_) => {
+                return Err(Failure(format!(
+                    "probe \"{probe}\" got {seen} good answer(s) slower than {} within {}, expected {count}; last: {}",
+                    format_duration(slower),
+                    format_duration(within),
+                    last.map_or_else(
+                        || "no answer".to_owned(),
+                        |o| format!(
+                            "{} after {}",
+                            o.status
+                                .map_or_else(|| o.error.unwrap_or_default(), |s| s.to_string()),
+                            format_duration(o.latency)
+                        )
+                    )
+                )));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Catalog, Matched, step};
+    use super::*;
+
+    fn analyze(text: &str) -> Analysis {
+        let platform = firedrill_platform::load_str(
+            std::path::Path::new("t.yaml"),
+            "name: t\nregions:\n  a: { role: primary }\n  b: { role: failover }\ntoxiproxy:\n  url: http://127.0.0.1:8474\n  links:\n    l: { proxy: p }\n    m: { proxy: q }\n",
+            &|_| None,
+        )
+        .unwrap_or_else(|p| panic!("platform: {p}"));
+        let catalog = Catalog::build().expect("catalog");
+        match catalog.matched(&step("When", text)) {
+            Matched::One { doc, args } => (doc.analyze)(&args, &platform),
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn both_streams_are_two_toxics_each_with_its_undo_and_the_link_is_needed() {
+        let a = analyze("the link \"l\" has 300ms latency (±50ms) both");
+        assert!(a.problems.is_empty(), "{:?}", a.problems);
+        assert_eq!(
+            a.effects
+                .iter()
+                .map(|e| e.what.as_str())
+                .collect::<Vec<_>>(),
+            [
+                "link \"l\" (proxy \"p\"): 300ms ±50ms latency upstream",
+                "link \"l\" (proxy \"p\"): 300ms ±50ms latency downstream"
+            ]
+        );
+        assert_eq!(a.needs, [Need::Toxiproxy, Need::ToxiproxyLink("l".into())]);
+    }
+
+    #[test]
+    fn unknown_links_and_absurd_values_are_problems_at_their_argument() {
+        let problem = |text: &str| {
+            let a = analyze(text);
+            assert_eq!(a.problems.len(), 1, "{text}: {:?}", a.problems);
+            assert!(a.effects.is_empty(), "{text}: {:?}", a.effects);
+            (
+                a.problems[0].arg,
+                a.problems[0].message.clone(),
+                a.problems[0].hint.clone(),
+            )
+        };
+        let (arg, message, hint) = problem("the link \"x\" is cut");
+        assert_eq!(arg, "link");
+        assert!(
+            message.contains("\"x\" is not in the platform"),
+            "{message}"
+        );
+        assert_eq!(hint, "known links: \"l\" or \"m\"");
+        assert_eq!(problem("the link \"l\" has 61m latency").0, "latency");
+        assert_eq!(problem("the link \"l\" has -1s latency").0, "latency");
+        assert_eq!(problem("the link \"l\" has 1s latency (±2s)").0, "jitter");
+        assert_eq!(problem("the link \"l\" is limited to 0 KB/s").0, "rate");
+        assert_eq!(
+            problem("the link \"l\" is limited to -5 KB/s upstream").0,
+            "rate"
+        );
+        assert_eq!(
+            problem("the link \"l\" drops connections after 2h").0,
+            "timeout"
+        );
+    }
+}

@@ -1,0 +1,239 @@
+//! Traffic: which region serves, and switching it.
+
+use cucumber::{given, then, when};
+
+use super::{Analysis, Args, Effect, Failure, Need, StepDoc};
+use crate::world::Drill;
+use firedrill_engine::scenario::Change;
+use firedrill_platform::Platform;
+use firedrill_providers::Undo;
+use firedrill_providers::command::{self, CommandRef, CommandUndo, Settle};
+use firedrill_providers::http;
+
+/// The traffic steps.
+pub const DOCS: &[StepDoc] = &[
+    StepDoc {
+        keyword: "Given",
+        pattern: "the platform is healthy",
+        example: "the platform is healthy",
+        doc: "Every probe of the platform gives a good answer, retrying at its interval for up to 2m (a platform may still be settling from the previous drill). Fails the scenario before any fault otherwise.",
+        domain: "traffic",
+        analyze: analyze_healthy,
+    },
+    StepDoc {
+        keyword: "Given",
+        pattern: "traffic is served from region \"{region}\"",
+        example: "traffic is served from region \"us-west1\"",
+        doc: "The traffic probe gets a good answer whose region header names {region}.",
+        domain: "traffic",
+        analyze: analyze_served_from,
+    },
+    StepDoc {
+        keyword: "Then",
+        pattern: "traffic is still served from region \"{region}\"",
+        example: "traffic is still served from region \"us-west1\"",
+        doc: "No failover happened: since the scenario started the traffic probe got no good answer from another region, and its answer now is a good one from {region}.",
+        domain: "traffic",
+        analyze: analyze_served_from,
+    },
+    StepDoc {
+        keyword: "When",
+        pattern: "traffic is switched to \"{region}\"",
+        example: "traffic is switched to \"us-west2\"",
+        doc: "Runs the platform's traffic switch (e.g. a Terraform apply) with {region}; milestones `traffic switch started` and `traffic switched to {region}` (command exit). Undo: the switch back to the region that served before.",
+        domain: "traffic",
+        analyze: analyze_switch,
+    },
+];
+
+fn analyze_healthy(_: &Args, platform: &Platform) -> Analysis {
+    let mut a = Analysis::default();
+    if platform.probes.is_empty() {
+        a.problem(
+            "",
+            "the platform defines no probes, so health cannot be checked",
+            "add a probe under `probes:`",
+        );
+    }
+    a.needs
+        .extend(platform.probes.keys().map(|p| Need::Probe(p.clone())));
+    a
+}
+
+fn analyze_served_from(args: &Args, platform: &Platform) -> Analysis {
+    let mut a = Analysis::default();
+    a.region("region", args.get("region"), platform);
+    a.traffic("region", platform);
+    a
+}
+
+fn analyze_switch(args: &Args, platform: &Platform) -> Analysis {
+    let mut a = Analysis::default();
+    let region = args.get("region");
+    a.region("region", region, platform);
+    a.traffic("region", platform);
+    if let Some(traffic) = &platform.traffic {
+        let argv = command::argv(&traffic.switch, &[("region".into(), region.into())]);
+        if let Some(program) = argv.first() {
+            a.needs.push(Need::Program(program.clone()));
+        }
+        let back = platform
+            .primary_region()
+            .unwrap_or("the region serving before");
+        a.effects.push(Effect {
+            what: format!("switch traffic to \"{region}\": {}", argv.join(" ")),
+            undo: format!(
+                "switch traffic back to the region serving before the switch (normally \"{back}\")"
+            ),
+        });
+    }
+    a
+}
+
+/// How long "the platform is healthy" waits for every probe's good answer (platform time): a
+/// platform may still be settling from the previous drill's undo (a driver reconnecting to a
+/// primary that moved back, a load balancer that just followed a failback).
+pub const HEALTHY_WITHIN: std::time::Duration = std::time::Duration::from_secs(120);
+
+#[given("the platform is healthy")]
+async fn platform_is_healthy(world: &mut Drill) -> Result<(), Failure> {
+    let clock = world.clock();
+    let deadline = clock.now().plus(HEALTHY_WITHIN);
+    let mut bad = Vec::new();
+    for (name, probe) in &world.platform().probes {
+        loop {
+            let obs = http::observe(&world.http, probe, &clock).await;
+            if obs.good {
+                break;
+            }
+            if clock.now() >= deadline {
+                bad.push(format!(
+                    "probe \"{name}\" ({}): {}",
+                    probe.url,
+                    obs.error.unwrap_or_default()
+                ));
+                break;
+            }
+            clock.sleep(probe.interval).await;
+        }
+    }
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure(format!(
+            "the platform is not healthy, so no fault was injected: {}",
+            bad.join("; ")
+        )))
+    }
+}
+
+#[given(regex = r#"^traffic is served from region "(?P<region>[^"]+)"$"#)]
+async fn traffic_is_served_from(world: &mut Drill, region: String) -> Result<(), Failure> {
+    let (name, probe) = traffic_probe(world)?;
+    let obs = http::observe(&world.http, &probe, &world.clock()).await;
+    match (&obs.region, obs.good) {
+        (Some(served), true) if *served == region => Ok(()),
+        (served, good) => Err(Failure(format!(
+            "expected traffic to be served from \"{region}\", but probe \"{name}\" got {} from {}",
+            if good {
+                "a good answer"
+            } else {
+                "a bad answer"
+            },
+            served.as_deref().map_or(
+                "an unnamed region (no region header)".to_owned(),
+                |s| format!("\"{s}\"")
+            )
+        ))),
+    }
+}
+
+#[then(regex = r#"^traffic is still served from region "(?P<region>[^"]+)"$"#)]
+async fn traffic_is_still_served_from(world: &mut Drill, region: String) -> Result<(), Failure> {
+    let elsewhere: Vec<String> = world
+        .timeline()
+        .milestones()
+        .iter()
+        .filter_map(|m| m.name.strip_prefix("first good answer from "))
+        .filter(|r| *r != region)
+        .map(str::to_owned)
+        .collect();
+    if let Some(other) = elsewhere.first() {
+        return Err(Failure(format!(
+            "traffic moved: the \"{}\" probe got good answers from \"{other}\" during the scenario",
+            traffic_probe(world)?.0
+        )));
+    }
+    traffic_is_served_from(world, region).await
+}
+
+#[when(regex = r#"^traffic is switched to "(?P<region>[^"]+)"$"#)]
+async fn traffic_is_switched(world: &mut Drill, region: String) -> Result<(), Failure> {
+    let (_, probe) = traffic_probe(world)?;
+    // Undo goes back to whoever served before; ask the service, not the plan.
+    let before = http::observe(&world.http, &probe, &world.clock())
+        .await
+        .region;
+    let back = before
+        .or_else(|| world.platform().primary_region().map(str::to_owned))
+        .unwrap_or_default();
+    let traffic = world
+        .platform()
+        .traffic
+        .clone()
+        .ok_or_else(|| Failure("the platform has no traffic section".into()))?;
+    let forward = CommandRef::TrafficSwitch {
+        region: region.clone(),
+    };
+    let undo_ref = CommandRef::TrafficSwitch {
+        region: back.clone(),
+    };
+    let undo = Undo::Command(CommandUndo {
+        run: command::argv(&traffic.switch, &[("region".into(), back.clone())]),
+        command: undo_ref,
+        settle: Some(Settle::TrafficServedFrom {
+            region: back.clone(),
+        }),
+    });
+    let started = world.clock().now();
+    world.milestone("traffic switch started", started, "command");
+    let clock = world.clock();
+    let base = world.platform().base_dir();
+    let substitutions = vec![("region".to_owned(), region.clone())];
+    let finished = world
+        .inject(
+            Change::Remediation,
+            &format!("traffic switched from \"{back}\" to \"{region}\""),
+            undo,
+            command::run(
+                &forward.describe(),
+                &traffic.switch,
+                &substitutions,
+                &base,
+                &clock,
+            ),
+        )
+        .await
+        .map_err(|e| Failure(e.to_string()))?;
+    world.milestone(
+        format!("traffic switched to {region}"),
+        finished.finished,
+        "command",
+    );
+    world
+        .run
+        .events
+        .emit(&firedrill_engine::events::Event::CommandFinished(finished));
+    Ok(())
+}
+
+fn traffic_probe(world: &Drill) -> Result<(String, firedrill_platform::Probe), Failure> {
+    let platform = world.platform();
+    let name = platform.traffic.as_ref().map(|t| t.probe.clone()).ok_or_else(|| Failure("the platform has no traffic section (hint: define traffic.switch and traffic.probe)".into()))?;
+    let probe = platform
+        .probes
+        .get(&name)
+        .cloned()
+        .ok_or_else(|| Failure(format!("probe \"{name}\" is not defined")))?;
+    Ok((name, probe))
+}
