@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use serde_json::{Value, json};
 
-use super::resources::{GROUPS, RESOURCES};
+use super::resources::{GROUPS, RESOURCES, REVIEWS};
 
 const VERBS: [&str; 8] = [
     "create",
@@ -138,6 +138,17 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
                 true,
                 &["create"],
                 Some(("policy", "v1")),
+            ));
+        }
+    }
+    for (g, plural, kind, namespaced) in REVIEWS {
+        if *g == group {
+            resources.push(sub(
+                (*plural).to_owned(),
+                kind,
+                *namespaced,
+                &["create"],
+                None,
             ));
         }
     }

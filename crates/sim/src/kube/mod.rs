@@ -21,9 +21,11 @@ mod error;
 mod gate;
 mod objects;
 mod patch;
+mod protobuf;
 mod resources;
 mod selector;
 mod server;
+mod services;
 mod store;
 mod table;
 
@@ -76,6 +78,8 @@ pub struct DeploymentSpec {
     pub pool: Option<String>,
     /// Container image.
     pub image: String,
+    /// `spec.progressDeadlineSeconds` (the server's default, 600, when None).
+    pub progress_deadline: Option<u32>,
 }
 
 /// Everything needed to start one regional cluster.
@@ -185,7 +189,18 @@ impl ClusterSpec {
             replicas,
             pool: pool.map(str::to_owned),
             image: "registry.example/app:1".to_owned(),
+            progress_deadline: None,
         });
+        self
+    }
+
+    /// Sets the progress deadline of the deployments added so far to `seconds` (a pool that
+    /// scales from 0 nodes needs more than the default 600 s before a rollout is stalled).
+    #[must_use]
+    pub fn progress_deadline(mut self, seconds: u32) -> Self {
+        for d in &mut self.deployments {
+            d.progress_deadline = Some(seconds);
+        }
         self
     }
 
@@ -223,14 +238,18 @@ fn deployment_object(d: &DeploymentSpec) -> Value {
     if let Some(pool) = &d.pool {
         spec["nodeSelector"] = json!({POOL_LABEL: pool});
     }
-    json!({
+    let mut deployment = json!({
         "metadata": {"name": d.name, "namespace": d.namespace, "labels": {"app": d.name}},
         "spec": {
             "replicas": d.replicas,
             "selector": {"matchLabels": {"app": d.name}},
             "template": {"metadata": {"labels": {"app": d.name}}, "spec": spec},
         },
-    })
+    });
+    if let Some(seconds) = d.progress_deadline {
+        deployment["spec"]["progressDeadlineSeconds"] = json!(seconds);
+    }
+    deployment
 }
 
 /// A running embedded cluster. Dropping it stops the server, the controller and every watch.
@@ -291,6 +310,9 @@ impl Cluster {
         {
             server::ensure_namespace(&mut store, ns).map_err(invalid)?;
         }
+        store
+            .create(resources::SERVICES, "default", services::api_service())
+            .map_err(invalid)?;
         let mut ip = 0u32;
         for zone in &spec.zones {
             for (pool, count) in &zone.pools {

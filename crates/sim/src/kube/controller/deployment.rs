@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::super::resources::{DEPLOYMENTS, PODS, REPLICASETS};
-use super::super::store::{Store, name_of, namespace_of, parse_rfc3339, suffix};
+use super::super::store::{Store, name_of, namespace_of, suffix};
 use super::{Controller, fnv, pod_ready, template_hash};
 use firedrill_core::clock::PlatformTime;
 impl Controller {
@@ -260,12 +260,19 @@ impl Controller {
                     format!("ReplicaSet \"{rs_name}\" has successfully progressed."),
                 )
             } else {
-                let since = old_progress
-                    .as_ref()
-                    .filter(|c| !progressed && c["reason"] != "NewReplicaSetAvailable")
-                    .and_then(|c| c["lastUpdateTime"].as_str())
-                    .and_then(parse_rfc3339)
-                    .map_or(now, |w| self.platform_of_wall(w));
+                // The last progress, in platform time (lastUpdateTime is a wall-clock stamp).
+                let uid = d["metadata"]["uid"].as_str().unwrap_or_default().to_owned();
+                let stalled = !progressed
+                    && old_progress
+                        .as_ref()
+                        .is_some_and(|c| c["reason"] != "NewReplicaSetAvailable");
+                let since = match self.progress_since.get(&uid) {
+                    Some(t) if stalled => *t,
+                    _ => {
+                        self.progress_since.insert(uid, now);
+                        now
+                    }
+                };
                 let due = since.plus(deadline);
                 if due <= now {
                     (

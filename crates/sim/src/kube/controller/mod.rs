@@ -15,6 +15,7 @@
 
 mod autoscaler;
 mod deployment;
+mod endpoints;
 mod garbage_collector;
 mod kubelet;
 mod node_lifecycle;
@@ -22,7 +23,7 @@ mod scheduler;
 mod taint_eviction;
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -122,7 +123,16 @@ pub struct Controller {
     event_counter: u64,
     events: std::collections::VecDeque<(String, String)>,
     node_ip: u32,
+    /// When each NoExecute taint was first seen (platform time), for tolerationSeconds.
+    taints_seen: HashMap<TaintKey, PlatformTime>,
+    /// When each deployment (by uid) last progressed (platform time), for its deadline.
+    progress_since: HashMap<String, PlatformTime>,
+    /// The Endpoints objects the endpoints controller wrote: (namespace, service).
+    endpoints_managed: std::collections::HashSet<(String, String)>,
 }
+
+/// A taint on a node: (node, key, effect).
+type TaintKey = (String, String, String);
 
 /// How many events the controllers keep (the real server expires them after an hour).
 pub const EVENT_CAP: usize = 5_000;
@@ -184,6 +194,9 @@ impl Controller {
             event_counter: 0,
             events: std::collections::VecDeque::new(),
             node_ip: (region_index << 16) | 0x8000,
+            taints_seen: HashMap::new(),
+            progress_since: HashMap::new(),
+            endpoints_managed: std::collections::HashSet::new(),
         }
     }
 
@@ -195,15 +208,6 @@ impl Controller {
     /// Ground truth about every pod ever created, ordered by uid (creation order).
     pub fn records(&self) -> impl Iterator<Item = &PodRecord> {
         self.records.values()
-    }
-
-    fn platform_of_wall(&self, wall_secs: u64) -> PlatformTime {
-        let origin = self
-            .clock
-            .wall_origin()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default();
-        PlatformTime::from_offset(Duration::from_secs(wall_secs).saturating_sub(origin))
     }
 
     /// One pass of every controller; returns when the next timed transition is due.
@@ -224,6 +228,7 @@ impl Controller {
         self.finish_provisioning(store, now);
         let unschedulable = self.schedule(store, now);
         self.request_nodes(store, now, &unschedulable);
+        self.sync_endpoints(store);
         if let Some(t) = self
             .nodes
             .iter()

@@ -2,14 +2,14 @@
 //! the pod does not tolerate (or tolerates only for tolerationSeconds, which have passed), are
 //! evicted.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use serde_json::Value;
 
 use super::super::resources::{NODES, PODS};
-use super::super::store::{Store, name_of, namespace_of, parse_rfc3339};
-use super::Controller;
+use super::super::store::{Store, name_of, namespace_of};
+use super::{Controller, TaintKey};
 use firedrill_core::clock::PlatformTime;
 /// Whether `tolerations` tolerate `taint`: `None` if not, `Some(None)` forever, `Some(Some(s))`
 /// for `s` seconds.
@@ -26,6 +26,11 @@ pub(super) fn tolerates(tolerations: &[Value], taint: &Value) -> Option<Option<i
         let effect_ok = effect.is_empty() || effect == taint["effect"].as_str().unwrap_or_default();
         (key_ok && value_ok && effect_ok).then(|| t["tolerationSeconds"].as_i64())
     })
+}
+
+fn taint_key(node: &str, taint: &Value) -> TaintKey {
+    let field = |k: &str| taint[k].as_str().unwrap_or_default().to_owned();
+    (node.to_owned(), field("key"), field("effect"))
 }
 
 impl Controller {
@@ -50,6 +55,14 @@ impl Controller {
                 (name_of(n).to_owned(), taints)
             })
             .collect();
+        let current: HashSet<TaintKey> = nodes
+            .iter()
+            .flat_map(|(node, taints)| taints.iter().map(|t| taint_key(node, t)))
+            .collect();
+        self.taints_seen.retain(|k, _| current.contains(k));
+        for k in current {
+            self.taints_seen.entry(k).or_insert(now);
+        }
         let mut next: Option<PlatformTime> = None;
         let mut evict = Vec::new();
         for pod in store.list(PODS, None) {
@@ -72,12 +85,13 @@ impl Controller {
                     None => Some(now),
                     Some(None) => None,
                     Some(Some(secs)) => {
-                        // timeAdded has second precision: the taint came up to a second after
-                        // the stamp, so round up and never evict early.
-                        let added = taint["timeAdded"]
-                            .as_str()
-                            .and_then(parse_rfc3339)
-                            .map_or(now, |w| self.platform_of_wall(w + 1));
+                        // When this controller first saw the taint, in platform time (timeAdded
+                        // is a wall-clock stamp of second precision: useless under compression).
+                        let added = self
+                            .taints_seen
+                            .get(&taint_key(node, taint))
+                            .copied()
+                            .unwrap_or(now);
                         Some(added.plus(Duration::from_secs(u64::try_from(secs).unwrap_or(0))))
                     }
                 };

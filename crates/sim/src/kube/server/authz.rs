@@ -47,3 +47,12 @@ pub fn denied(shared: &Shared, verb: &str, resource: &str, namespace: Option<&st
             }
     })
 }
+
+/// Whether the role hook refuses nothing at all (the user is cluster-admin).
+pub fn refuses_nothing(shared: &Shared) -> bool {
+    shared
+        .forbidden
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .is_empty()
+}

@@ -29,6 +29,7 @@ use tokio::sync::Notify;
 use super::controller::Controller;
 use super::discovery;
 use super::error::ApiError;
+use super::protobuf;
 use super::resources::{DEPLOYMENTS, NAMESPACES, ResourceId};
 use super::selector::{FieldSelector, LabelSelector};
 use super::store::Store;
@@ -99,9 +100,9 @@ fn wants_table(headers: &HeaderMap) -> bool {
         .is_some_and(|a| a.contains("as=Table"))
 }
 
+/// Wall-clock seconds now: tables print ages as kubectl does, against the wall clock.
 fn now_secs(clock: &Clock) -> u64 {
-    clock
-        .wall(clock.now())
+    super::store::wall_now(clock)
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
@@ -135,23 +136,40 @@ pub async fn handle(State(shared): State<Arc<Shared>>, req: axum::extract::Reque
             )));
         }
     };
-    // Bodies are JSON (or YAML) only: a protobuf or CBOR body gets 415, on which client-go
-    // retries the request in JSON.
+    // Bodies are JSON or YAML, or the protobuf client-go's typed clients send (decoded to
+    // JSON here, or refused with 415 when the server cannot decode it: see `protobuf`). CBOR
+    // gets 415, on which client-go retries in JSON.
     let content_type = parts
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    if !body.is_empty()
-        && !body.starts_with(review::PROTOBUF_MAGIC)
-        && (content_type.starts_with("application/vnd.kubernetes.protobuf")
-            || content_type.starts_with("application/cbor"))
+    let body = if body.is_empty() {
+        body
+    } else if content_type.starts_with(protobuf::MEDIA_TYPE) || body.starts_with(protobuf::MAGIC) {
+        match protobuf::decode(&body) {
+            Ok(v) => Bytes::from(v.to_string()),
+            Err(e) => return error_response(&e),
+        }
+    } else if content_type.starts_with("application/cbor")
+        || content_type.starts_with("application/apply-patch+cbor")
     {
         return error_response(&ApiError::unsupported_media_type(content_type));
-    }
+    } else {
+        body
+    };
     match dispatch(&shared, &parts.method, &uri, &parts.headers, &query, &body) {
         Ok(Answer::Json(code, v)) => json_response(code, &v),
         Ok(Answer::Watch(w)) => watch::serve(shared, w),
+        Ok(Answer::Text(code, text)) => (
+            StatusCode::from_u16(code).unwrap_or(StatusCode::NOT_FOUND),
+            [
+                (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            text,
+        )
+            .into_response(),
         Err(e) => error_response(&e),
     }
 }
@@ -162,6 +180,8 @@ pub enum Answer {
     Json(u16, Value),
     /// A watch.
     Watch(watch::WatchRequest),
+    /// A plain-text body (what Go's `http.NotFound` writes).
+    Text(u16, &'static str),
 }
 
 /// A request on a resource, as its handler sees it.
@@ -235,7 +255,8 @@ fn dispatch(
         Route::GroupList => return get_only(Some(discovery::group_list())),
         Route::Group(g) => return get_only(discovery::api_group(&g)),
         Route::ResourceList(g, v) => return get_only(discovery::resource_list(&g, &v)),
-        Route::AccessReview => return review::access_review(shared, method, body),
+        Route::Review(kind) => return review::review(shared, kind, method, path, body),
+        Route::NotServed => return Ok(Answer::Text(404, "404 page not found\n")),
         Route::NotFound => return Err(ApiError::no_route(path)),
         Route::Resource(t) => t,
     };

@@ -1,30 +1,65 @@
-//! Access reviews: `SelfSubjectAccessReview` (`kubectl auth can-i`), answered from the role
-//! hook, in JSON or in the protobuf kubectl sends.
+//! Reviews, created and answered, never stored: `SelfSubjectAccessReview` (`kubectl auth
+//! can-i`), `SelfSubjectRulesReview` (`kubectl auth can-i --list`) and `SelfSubjectReview`
+//! (`kubectl auth whoami`), all answered from the role hook ([`authz`]).
 
 use axum::body::Bytes;
 use axum::http::Method;
 use serde_json::{Value, json};
 
 use super::super::error::ApiError;
+use super::super::resources::{RESOURCES, REVIEWS};
 use super::{Answer, Shared, authz, parse_body};
 
-/// Answers a `SelfSubjectAccessReview`.
+const VERBS: [&str; 8] = [
+    "get",
+    "list",
+    "watch",
+    "create",
+    "update",
+    "patch",
+    "delete",
+    "deletecollection",
+];
+
+/// Answers a review of kind `REVIEWS[kind]`.
 ///
 /// # Errors
 ///
-/// `405` for anything but POST, `400` for a body that does not decode.
-pub fn access_review(shared: &Shared, method: &Method, body: &Bytes) -> Result<Answer, ApiError> {
+/// `405` for anything but POST, `400` for a body that does not parse.
+pub fn review(
+    shared: &Shared,
+    kind: usize,
+    method: &Method,
+    path: &str,
+    body: &Bytes,
+) -> Result<Answer, ApiError> {
     if method != Method::POST {
-        return Err(ApiError::method_not_allowed(
-            method.as_str(),
-            "selfsubjectaccessreviews",
-        ));
+        return Err(ApiError::method_not_allowed(method.as_str(), path));
     }
-    let mut review = if body.starts_with(PROTOBUF_MAGIC) {
-        access_review_from_protobuf(body)?
-    } else {
-        parse_body(body)?
+    let (group, _, kind_name, _) = REVIEWS[kind];
+    let mut review = parse_body(body)?;
+    if !review.is_object() {
+        return Err(ApiError::bad_request(format!(
+            "the body of a {kind_name} must be a JSON object"
+        )));
+    }
+    review["status"] = match kind_name {
+        "SelfSubjectAccessReview" => access(shared, &review),
+        "SelfSubjectRulesReview" => rules(shared, review["spec"]["namespace"].as_str()),
+        _ => json!({"userInfo": {"username": shared.user, "groups": ["system:authenticated"]}}),
     };
+    review["apiVersion"] = json!(format!("{group}/v1"));
+    review["kind"] = json!(kind_name);
+    if !review["metadata"].is_object() {
+        review["metadata"] = json!({});
+    }
+    if let Some(meta) = review["metadata"].as_object_mut() {
+        meta.retain(|_, v| !v.is_null());
+    }
+    Ok(Answer::Json(201, review))
+}
+
+fn access(shared: &Shared, review: &Value) -> Value {
     let attrs = &review["spec"]["resourceAttributes"];
     super::super::audit::access_review(&shared.region, attrs);
     let verb = attrs["verb"].as_str().unwrap_or_default().to_owned();
@@ -35,78 +70,46 @@ pub fn access_review(shared: &Shared, method: &Method, body: &Bytes) -> Result<A
     let namespace = attrs["namespace"].as_str().filter(|n| !n.is_empty());
     let denied = authz::denied(shared, &verb, &resource, namespace);
     // RBAC answers a refusal with allowed=false and no reason; kubectl prints a plain "no".
-    review["status"] = json!({"allowed": !denied});
-    review["apiVersion"] = json!("authorization.k8s.io/v1");
-    review["kind"] = json!("SelfSubjectAccessReview");
-    Ok(Answer::Json(201, review))
+    json!({"allowed": !denied})
 }
 
-/// The prefix of a Kubernetes protobuf body (`k8s\0`, then a `runtime.Unknown`).
-pub const PROTOBUF_MAGIC: &[u8] = b"k8s\0";
-
-/// The length-delimited fields of a protobuf message (other wire types are skipped).
-fn protobuf_fields(mut buf: &[u8]) -> Option<Vec<(u64, &[u8])>> {
-    fn varint(buf: &mut &[u8]) -> Option<u64> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let (&b, rest) = buf.split_first()?;
-            *buf = rest;
-            v |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Some(v);
+/// The rules the user has in `namespace`: everything when the role hook refuses nothing, else
+/// one rule per served resource (and subresource) with the verbs it still allows.
+fn rules(shared: &Shared, namespace: Option<&str>) -> Value {
+    let non_resource = json!([{"verbs": ["*"], "nonResourceURLs": ["*"]}]);
+    if authz::refuses_nothing(shared) {
+        return json!({
+            "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
+            "nonResourceRules": non_resource,
+            "incomplete": false,
+        });
+    }
+    let mut rules = Vec::new();
+    for rt in RESOURCES {
+        let mut names = vec![rt.plural.to_owned()];
+        if rt.has_status {
+            names.push(format!("{}/status", rt.plural));
+        }
+        if rt.has_scale {
+            names.push(format!("{}/scale", rt.plural));
+        }
+        if rt.plural == "pods" {
+            names.push("pods/eviction".to_owned());
+        }
+        for name in names {
+            let ns = rt.namespaced.then_some(namespace).flatten();
+            let verbs: Vec<&str> = VERBS
+                .iter()
+                .copied()
+                .filter(|v| !authz::denied(shared, v, &name, ns))
+                .collect();
+            if !verbs.is_empty() {
+                rules.push(json!({"verbs": verbs, "apiGroups": [rt.group], "resources": [name]}));
             }
         }
-        None
     }
-    let mut fields = Vec::new();
-    while !buf.is_empty() {
-        let key = varint(&mut buf)?;
-        match key & 7 {
-            0 => {
-                varint(&mut buf)?;
-            }
-            1 => buf = buf.get(8..)?,
-            5 => buf = buf.get(4..)?,
-            2 => {
-                let len = usize::try_from(varint(&mut buf)?).ok()?;
-                fields.push((key >> 3, buf.get(..len)?));
-                buf = buf.get(len..)?;
-            }
-            _ => return None,
-        }
+    for (group, plural, _, _) in REVIEWS {
+        rules.push(json!({"verbs": ["create"], "apiGroups": [group], "resources": [plural]}));
     }
-    Some(fields)
-}
-
-/// kubectl sends SelfSubjectAccessReviews (`kubectl auth can-i`) as protobuf: decode the
-/// resource attributes into the JSON shape the rest of the server uses.
-fn access_review_from_protobuf(body: &[u8]) -> Result<Value, ApiError> {
-    let bad =
-        || ApiError::bad_request("cannot decode the protobuf SelfSubjectAccessReview".to_owned());
-    let field = |buf: &[u8], n: u64| -> Result<Option<Vec<u8>>, ApiError> {
-        Ok(protobuf_fields(buf)
-            .ok_or_else(bad)?
-            .into_iter()
-            .find(|(f, _)| *f == n)
-            .map(|(_, v)| v.to_vec()))
-    };
-    let unknown = body.get(PROTOBUF_MAGIC.len()..).ok_or_else(bad)?;
-    let raw = field(unknown, 2)?.ok_or_else(bad)?;
-    let spec = field(&raw, 2)?.unwrap_or_default();
-    let attrs = field(&spec, 1)?.unwrap_or_default();
-    let mut out = serde_json::Map::new();
-    for (n, key) in [
-        (1, "namespace"),
-        (2, "verb"),
-        (3, "group"),
-        (4, "version"),
-        (5, "resource"),
-        (6, "subresource"),
-        (7, "name"),
-    ] {
-        if let Some(v) = field(&attrs, n)? {
-            out.insert(key.to_owned(), json!(String::from_utf8_lossy(&v)));
-        }
-    }
-    Ok(json!({"metadata": {}, "spec": {"resourceAttributes": out}}))
+    json!({"resourceRules": rules, "nonResourceRules": non_resource, "incomplete": false})
 }

@@ -5,7 +5,7 @@
 use axum::http::Method;
 
 use super::super::error::ApiError;
-use super::super::resources::{RESOURCES, ResourceId, ResourceType, lookup};
+use super::super::resources::{GROUPS, RESOURCES, REVIEWS, ResourceId, ResourceType, lookup};
 use super::{Answer, Request, eviction, patch, read, scale, watch, write};
 
 /// A parsed request path.
@@ -25,9 +25,12 @@ pub enum Route {
     ResourceList(String, String),
     /// A served resource.
     Resource(Target),
-    /// `selfsubjectaccessreviews`.
-    AccessReview,
-    /// Anything else.
+    /// A review kind (`selfsubjectaccessreviews` ...): its index in [`REVIEWS`].
+    Review(usize),
+    /// A path of a group the server does not serve (`/apis/batch/...`): a real server's last
+    /// handler answers it with Go's plain-text `404 page not found`.
+    NotServed,
+    /// Anything else (a served group's unknown resource, ...): `404` with a `Status`.
     NotFound,
 }
 
@@ -54,6 +57,11 @@ pub fn route(path: &str) -> Route {
         .split('/')
         .filter(|s| !s.is_empty())
         .collect();
+    if let ["apis", g, ..] = segs.as_slice()
+        && !GROUPS.contains(g)
+    {
+        return Route::NotServed;
+    }
     match segs.as_slice() {
         ["version"] => return Route::Version,
         ["healthz"] | ["readyz"] | ["livez"] => return Route::Health,
@@ -62,12 +70,11 @@ pub fn route(path: &str) -> Route {
         ["apis", g] => return Route::Group((*g).to_owned()),
         ["api", v] => return Route::ResourceList(String::new(), (*v).to_owned()),
         ["apis", g, v] => return Route::ResourceList((*g).to_owned(), (*v).to_owned()),
-        [
-            "apis",
-            "authorization.k8s.io",
-            "v1",
-            "selfsubjectaccessreviews",
-        ] => return Route::AccessReview,
+        ["apis", g, "v1", plural] => {
+            if let Some(i) = REVIEWS.iter().position(|r| r.0 == *g && r.1 == *plural) {
+                return Route::Review(i);
+            }
+        }
         _ => {}
     }
     let (group, version, rest) = match segs.as_slice() {
@@ -293,6 +300,17 @@ mod tests {
             })
         );
         assert_eq!(r("/api/v1/namespaces/a/nodes"), Route::NotFound);
+        assert_eq!(r("/api/v1/namespaces/a/widgets"), Route::NotFound);
+        assert_eq!(r("/apis/batch/v1/namespaces/a/jobs"), Route::NotServed);
+        assert_eq!(
+            r("/apis/apiextensions.k8s.io/v1/customresourcedefinitions"),
+            Route::NotServed
+        );
+        assert_eq!(r("/apis/autoscaling/v2"), Route::NotServed);
+        assert_eq!(
+            r("/apis/authentication.k8s.io/v1/selfsubjectreviews"),
+            Route::Review(2)
+        );
         assert_eq!(
             r("/apis/apps/v1"),
             Route::ResourceList("apps".into(), "v1".into())
