@@ -172,6 +172,17 @@ impl ApiError {
         }
     }
 
+    /// 406 for a response type the server does not produce.
+    #[must_use]
+    pub fn not_acceptable(message: &str) -> Self {
+        Self {
+            code: 406,
+            reason: "NotAcceptable",
+            message: message.to_owned(),
+            details: None,
+        }
+    }
+
     /// 410 for a resourceVersion older than the server's history.
     #[must_use]
     pub fn expired(requested: u64, oldest: u64) -> Self {

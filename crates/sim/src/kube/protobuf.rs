@@ -690,6 +690,24 @@ fn fields(mut buf: &[u8]) -> Result<Vec<(u64, Wire<'_>)>, ApiError> {
     Ok(out)
 }
 
+/// Whether `bytes` is empty or a message whose fields are all zero (what Go writes for an unset
+/// non-pointer struct: `status: {userInfo: {username: ""}}`). A non-empty string is not.
+fn all_zero(bytes: &[u8], depth: usize) -> bool {
+    if bytes.is_empty() {
+        return true;
+    }
+    if depth > 8 {
+        return false;
+    }
+    fields(bytes).is_ok_and(|fs| {
+        fs.into_iter().all(|(_, w)| match w {
+            Wire::Varint(v) => v == 0,
+            Wire::Bytes(b) => all_zero(b, depth + 1),
+            Wire::Fixed => false,
+        })
+    })
+}
+
 fn is_zero(v: &Value) -> bool {
     match v {
         Value::Null => true,
@@ -770,7 +788,7 @@ fn message(m: &Message, bytes: &[u8], at: &str) -> Result<Map<String, Value>, Ap
         let Some(field) = m.fields.iter().find(|f| f.num == num) else {
             let zero = match wire {
                 Wire::Varint(v) => v == 0,
-                Wire::Bytes(b) => b.is_empty(),
+                Wire::Bytes(b) => all_zero(b, 0),
                 Wire::Fixed => false,
             };
             if zero {
@@ -1002,11 +1020,25 @@ mod tests {
         );
         let err = decode(&body("batch/v1", "Job", &[])).expect_err("unknown kind");
         assert_eq!(err.code, 415);
-        // A zero-valued unknown field is what Go writes for an unset non-pointer field.
+        // A zero-valued unknown field is what Go writes for an unset non-pointer field, also
+        // a nested struct of zero fields.
+        let mut nested = Vec::new();
+        bytes(1, b"", &mut nested);
+        int(2, 0, &mut nested);
         let mut raw = Vec::new();
         bytes(1, &meta("x"), &mut raw);
         bytes(99, b"", &mut raw);
+        bytes(98, &nested, &mut raw);
         assert!(decode(&body("v1", "Namespace", &raw)).is_ok());
+        let mut raw = Vec::new();
+        bytes(1, &meta("x"), &mut raw);
+        bytes(97, b"ab", &mut raw);
+        assert_eq!(
+            decode(&body("v1", "Namespace", &raw))
+                .expect_err("a set string")
+                .code,
+            415
+        );
     }
 
     #[test]

@@ -143,7 +143,7 @@ impl Controller {
             },
             "spec": {"replicas": desired, "selector": selector, "template": template},
         });
-        store
+        let uid = store
             .create(REPLICASETS, ns, rs)
             .map(|rs| {
                 rs["metadata"]["uid"]
@@ -151,7 +151,20 @@ impl Controller {
                     .unwrap_or_default()
                     .to_owned()
             })
-            .unwrap_or_default()
+            .unwrap_or_default();
+        if desired > 0 && !uid.is_empty() {
+            // The real deployment controller reports the new replica set's first scale-up too.
+            let message = format!("Scaled up replica set {rs_name} from 0 to {desired}");
+            self.emit(
+                store,
+                d,
+                "Normal",
+                "ScalingReplicaSet",
+                message,
+                "deployment-controller",
+            );
+        }
+        uid
     }
 
     fn create_pod(

@@ -29,6 +29,7 @@ use tokio::sync::Notify;
 use super::controller::Controller;
 use super::discovery;
 use super::error::ApiError;
+use super::openapi;
 use super::protobuf;
 use super::resources::{DEPLOYMENTS, NAMESPACES, ResourceId};
 use super::selector::{FieldSelector, LabelSelector};
@@ -89,6 +90,19 @@ fn json_response(code: u16, body: &Value) -> Response {
         .into_response()
 }
 
+/// A plain-text answer, as Go's `http.NotFound` writes it.
+fn text_response(code: u16, text: &'static str) -> Response {
+    (
+        StatusCode::from_u16(code).unwrap_or(StatusCode::NOT_FOUND),
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        text,
+    )
+        .into_response()
+}
+
 fn error_response(err: &ApiError) -> Response {
     json_response(err.code, &err.status())
 }
@@ -144,6 +158,11 @@ pub async fn handle(State(shared): State<Arc<Shared>>, req: axum::extract::Reque
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
+    // A group the server does not serve is refused before its body is read, as the real
+    // server's last handler refuses it.
+    if route::route(uri.path()) == Route::NotServed {
+        return text_response(404, "404 page not found\n");
+    }
     let body = if body.is_empty() {
         body
     } else if content_type.starts_with(protobuf::MEDIA_TYPE) || body.starts_with(protobuf::MAGIC) {
@@ -161,15 +180,7 @@ pub async fn handle(State(shared): State<Arc<Shared>>, req: axum::extract::Reque
     match dispatch(&shared, &parts.method, &uri, &parts.headers, &query, &body) {
         Ok(Answer::Json(code, v)) => json_response(code, &v),
         Ok(Answer::Watch(w)) => watch::serve(shared, w),
-        Ok(Answer::Text(code, text)) => (
-            StatusCode::from_u16(code).unwrap_or(StatusCode::NOT_FOUND),
-            [
-                (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
-                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-            ],
-            text,
-        )
-            .into_response(),
+        Ok(Answer::Text(code, text)) => text_response(code, text),
         Err(e) => error_response(&e),
     }
 }
@@ -199,6 +210,23 @@ pub struct Request<'a> {
 }
 
 impl Request<'_> {
+    /// The field manager of this write (`fieldManager`, else the User-Agent's program).
+    fn manager(&self) -> String {
+        super::managed::manager_of(
+            self.query.get("fieldManager").map(String::as_str),
+            self.headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok()),
+        )
+    }
+
+    /// Checks a written object's fields against its schema (`fieldValidation`).
+    fn check_fields(&self, obj: &mut Value) -> Result<(), ApiError> {
+        let mode =
+            openapi::FieldValidation::parse(self.query.get("fieldValidation").map(String::as_str))?;
+        openapi::check_fields(self.target.res, obj, mode)
+    }
+
     fn name(&self) -> &str {
         self.target.name.as_deref().unwrap_or_default()
     }
@@ -256,6 +284,20 @@ fn dispatch(
         Route::Group(g) => return get_only(discovery::api_group(&g)),
         Route::ResourceList(g, v) => return get_only(discovery::resource_list(&g, &v)),
         Route::Review(kind) => return review::review(shared, kind, method, path, body),
+        Route::OpenApiV3Index => return get_only(Some(openapi::v3_index())),
+        Route::OpenApiV3(g, v) => return get_only(openapi::v3_document(&g, &v)),
+        Route::OpenApiV2 => {
+            let accept = headers
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            if !(accept.is_empty() || accept.contains("json") || accept.contains("*/*")) {
+                return Err(ApiError::not_acceptable(
+                    "only application/json is served for /openapi/v2: the embedded API server does not encode OpenAPI in protobuf (use /openapi/v3)",
+                ));
+            }
+            return get_only(Some(openapi::v2_document()));
+        }
         Route::NotServed => return Ok(Answer::Text(404, "404 page not found\n")),
         Route::NotFound => return Err(ApiError::no_route(path)),
         Route::Resource(t) => t,

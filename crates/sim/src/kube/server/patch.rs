@@ -4,9 +4,10 @@
 use serde_json::Value;
 
 use super::super::error::ApiError;
+use super::super::managed;
 use super::super::patch;
 use super::super::resources::RESOURCES;
-use super::{Answer, Request, Tx, parse_body};
+use super::{Answer, Request, Tx, flag, parse_body};
 
 /// The patch of a request as a function from the current document to the patched one.
 ///
@@ -35,7 +36,7 @@ pub fn applier(
             "application/json-patch+json" => {
                 patch::json_patch(&mut doc, &patch_body).map_err(bad)?
             }
-            // Server-side apply is approximated by a merge of the applied configuration.
+            // Server-side apply of a subresource (scale) is its merge: the Scale has one field.
             "application/apply-patch+yaml" => patch::merge(&mut doc, &patch_body),
             other => return Err(ApiError::unsupported_media_type(other)),
         }
@@ -52,21 +53,65 @@ pub fn applier(
 pub fn patch(req: &Request<'_>) -> Result<Answer, ApiError> {
     let t = &req.target;
     let rt = &RESOURCES[t.res];
+    if req.content_type().starts_with("application/apply-patch") {
+        return server_side_apply(req);
+    }
     let apply = applier(req)?;
     let mut tx = Tx::begin(req.shared, req.dry_run);
     let current = match tx.store().get(t.res, &req.ns, req.name()).cloned() {
         Some(c) => c,
-        None if req.content_type().starts_with("application/apply-patch") => {
-            let created = tx.store().create(t.res, &req.ns, parse_body(req.body)?)?;
-            tx.commit(req.shared, t.res);
-            return Ok(Answer::Json(201, (*created).clone()));
-        }
         None => return Err(ApiError::not_found(rt, req.name())),
     };
-    let patched = apply(&current)?;
+    let mut patched = apply(&current)?;
+    req.check_fields(&mut patched)?;
+    let now = tx.store().now_rfc3339();
+    managed::record_update(
+        rt,
+        Some(&current),
+        &mut patched,
+        &req.manager(),
+        req.sub(),
+        &now,
+    );
     let updated = tx
         .store()
         .update(t.res, &req.ns, req.name(), patched, req.sub())?;
     tx.commit(req.shared, t.res);
     Ok(Answer::Json(200, (*updated).clone()))
+}
+
+/// Server-side apply (`application/apply-patch+yaml`): see [`managed::apply`]. Creates the
+/// object when it is missing.
+///
+/// # Errors
+///
+/// `422` without a `fieldManager`, `409` on a conflict, whatever the store refuses.
+fn server_side_apply(req: &Request<'_>) -> Result<Answer, ApiError> {
+    let t = &req.target;
+    let rt = &RESOURCES[t.res];
+    let Some(manager) = req.query.get("fieldManager").filter(|m| !m.is_empty()) else {
+        return Err(ApiError {
+            code: 422,
+            reason: "Invalid",
+            message: "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch".to_owned(),
+            details: None,
+        });
+    };
+    let force = flag(req.query, "force");
+    let mut applied = parse_body(req.body)?;
+    req.check_fields(&mut applied)?;
+    let mut tx = Tx::begin(req.shared, req.dry_run);
+    let now = tx.store().now_rfc3339();
+    let current = tx.store().get(t.res, &req.ns, req.name()).cloned();
+    let result = managed::apply(rt, current.as_deref(), &applied, manager, force, &now)?;
+    let (code, written) = match current {
+        None => (201, tx.store().create(t.res, &req.ns, result)?),
+        Some(_) => (
+            200,
+            tx.store()
+                .update(t.res, &req.ns, req.name(), result, req.sub())?,
+        ),
+    };
+    tx.commit(req.shared, t.res);
+    Ok(Answer::Json(code, (*written).clone()))
 }

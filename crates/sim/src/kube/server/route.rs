@@ -25,6 +25,12 @@ pub enum Route {
     ResourceList(String, String),
     /// A served resource.
     Resource(Target),
+    /// `/openapi/v2`.
+    OpenApiV2,
+    /// `/openapi/v3`.
+    OpenApiV3Index,
+    /// `/openapi/v3/api/v1`, `/openapi/v3/apis/<group>/<version>`: (group, version).
+    OpenApiV3(String, String),
     /// A review kind (`selfsubjectaccessreviews` ...): its index in [`REVIEWS`].
     Review(usize),
     /// A path of a group the server does not serve (`/apis/batch/...`): a real server's last
@@ -61,6 +67,15 @@ pub fn route(path: &str) -> Route {
         && !GROUPS.contains(g)
     {
         return Route::NotServed;
+    }
+    match segs.as_slice() {
+        ["openapi", "v2"] => return Route::OpenApiV2,
+        ["openapi", "v3"] => return Route::OpenApiV3Index,
+        ["openapi", "v3", "api", v] => return Route::OpenApiV3(String::new(), (*v).to_owned()),
+        ["openapi", "v3", "apis", g, v] => {
+            return Route::OpenApiV3((*g).to_owned(), (*v).to_owned());
+        }
+        _ => {}
     }
     match segs.as_slice() {
         ["version"] => return Route::Version,

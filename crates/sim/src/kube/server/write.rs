@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use super::super::error::ApiError;
+use super::super::managed;
 use super::super::resources::RESOURCES;
 use super::super::store::{labels_of, name_of, namespace_of};
 use super::{Answer, Request, Tx, body_dry_run, parse_body};
@@ -14,8 +15,12 @@ use super::{Answer, Request, Tx, body_dry_run, parse_body};
 ///
 /// `400` for a body that does not parse, then whatever the store refuses.
 pub fn create(req: &Request<'_>) -> Result<Answer, ApiError> {
-    let obj = parse_body(req.body)?;
+    let mut obj = parse_body(req.body)?;
+    req.check_fields(&mut obj)?;
     let mut tx = Tx::begin(req.shared, req.dry_run);
+    let now = tx.store().now_rfc3339();
+    let rt = &RESOURCES[req.target.res];
+    managed::record_update(rt, None, &mut obj, &req.manager(), None, &now);
     let created = tx.store().create(req.target.res, &req.ns, obj)?;
     tx.commit(req.shared, req.target.res);
     Ok(Answer::Json(201, (*created).clone()))
@@ -27,8 +32,20 @@ pub fn create(req: &Request<'_>) -> Result<Answer, ApiError> {
 ///
 /// `400` for a body that does not parse, then whatever the store refuses.
 pub fn update(req: &Request<'_>) -> Result<Answer, ApiError> {
-    let obj = parse_body(req.body)?;
+    let mut obj = parse_body(req.body)?;
+    req.check_fields(&mut obj)?;
     let mut tx = Tx::begin(req.shared, req.dry_run);
+    let now = tx.store().now_rfc3339();
+    let rt = &RESOURCES[req.target.res];
+    let old = tx.store().get(req.target.res, &req.ns, req.name()).cloned();
+    managed::record_update(
+        rt,
+        old.as_deref(),
+        &mut obj,
+        &req.manager(),
+        req.sub(),
+        &now,
+    );
     let updated = tx
         .store()
         .update(req.target.res, &req.ns, req.name(), obj, req.sub())?;
