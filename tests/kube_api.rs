@@ -509,3 +509,57 @@ async fn tables_print_the_real_columns_for_services_and_config_maps() {
         .expect("conf");
     assert_eq!(row["cells"][1], 2);
 }
+
+#[tokio::test]
+async fn openapi_is_served_and_unknown_fields_are_dropped_or_refused_when_strict() {
+    let c = cluster(100.0).await;
+    let (code, index) = send(&c, "GET", "/openapi/v3", None).await;
+    assert_eq!(code, 200);
+    let url = index["paths"]["api/v1"]["serverRelativeURL"]
+        .as_str()
+        .expect("api/v1 is listed");
+    let (code, doc) = send(&c, "GET", url, None).await;
+    assert_eq!(code, 200);
+    assert_eq!(
+        doc["components"]["schemas"]["io.k8s.api.core.v1.ConfigMap"]["x-kubernetes-group-version-kind"],
+        json!([{"group": "", "version": "v1", "kind": "ConfigMap"}])
+    );
+    let (code, v2) = send(&c, "GET", "/openapi/v2", None).await;
+    assert_eq!((code, v2["swagger"].as_str()), (200, Some("2.0")));
+    let resp = client()
+        .get(format!("{}/openapi/v2", c.url()))
+        .header(
+            "accept",
+            "application/com.github.proto-openapi.spec.v2@v1.0+protobuf",
+        )
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(resp.status().as_u16(), 406, "protobuf OpenAPI is refused");
+    let typo = json!({"metadata": {"name": "typo"}, "data": {"a": "1"}, "dta": {"b": "2"}});
+    let (code, status) = send(
+        &c,
+        "POST",
+        "/api/v1/namespaces/prod-1/configmaps?fieldValidation=Strict",
+        Some(typo.clone()),
+    )
+    .await;
+    assert_eq!((code, status["reason"].as_str()), (400, Some("BadRequest")));
+    assert_eq!(
+        status["message"],
+        "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: strict decoding error: unknown field \"dta\""
+    );
+    let (code, cm) = send(
+        &c,
+        "POST",
+        "/api/v1/namespaces/prod-1/configmaps",
+        Some(typo),
+    )
+    .await;
+    assert_eq!(code, 201);
+    assert!(
+        cm.get("dta").is_none(),
+        "an undeclared field is dropped: {cm}"
+    );
+    assert_eq!(cm["data"], json!({"a": "1"}));
+}

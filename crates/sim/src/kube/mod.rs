@@ -1,18 +1,24 @@
 //! The embedded Kubernetes API server: one per region, plain HTTP on 127.0.0.1, serving the part
-//! of the Kubernetes API that firedrill (kube-rs client and runtime) and kubectl use — discovery,
-//! namespaces, nodes, pods, deployments (with scale and status), replica sets, services,
-//! ingresses, configmaps, events, pod disruption budgets and pod evictions; list, get, create,
-//! update, merge / strategic / JSON patch, delete and watch with resourceVersion, bookmarks,
-//! label and field selectors and `410 Gone`; server-side `Table` printing for kubectl.
+//! of the Kubernetes API that firedrill (kube-rs client and runtime), kubectl and the Python
+//! client use — discovery, `/openapi/v2` and `/v3`, namespaces, nodes, pods, deployments (with
+//! scale and status), replica sets, services (cluster IPs), endpoints and endpoint slices,
+//! configmaps, secrets, events, leases, claims, RBAC objects, pod disruption budgets and pod
+//! evictions, access/rules/self reviews; list (paged), get, create, update, merge / strategic /
+//! JSON patch, server-side apply with managedFields, delete and watch with resourceVersion,
+//! bookmarks, label and field selectors and `410 Gone`; JSON or protobuf bodies; server-side
+//! `Table` printing for kubectl. What it does not serve it refuses as a real server refuses it
+//! (docs/conformance/kubernetes.md has the table).
 //!
-//! An in-process controller turns deployment replicas into pods, schedules them onto Ready,
-//! uncordoned, untainted nodes of the right pool, evicts pods from NoExecute-tainted and
-//! NotReady nodes, and starts pods after seeded platform-time delays ([`TimingModel`]).
+//! In-process controllers (one file each under `controller/`) turn deployment replicas into
+//! pods, schedule them onto Ready, uncordoned, untainted nodes of the right pool, evict pods from
+//! NoExecute-tainted and NotReady nodes, start pods after seeded platform-time delays
+//! ([`TimingModel`]), add nodes for unschedulable pods, and keep endpoints.
 //!
 //! Start one with [`Cluster::start`] from a [`ClusterSpec`]; point clients at [`Cluster::url`] or
 //! at a kubeconfig from [`write_kubeconfig`]. The handle also exposes ground truth (when each pod
 //! became Ready, in platform time) and the faults no API client can cause (a node or zone going
-//! NotReady, a role refusing a verb, the watch history being compacted).
+//! NotReady, a role refusing a verb, the watch history being compacted). Object timestamps are
+//! wall-clock time, also under compression (see `store::wall_now`).
 
 pub mod audit;
 mod controller;

@@ -357,12 +357,10 @@ mod tests {
             &Method::GET,
             path,
         )
-        .err()
-        .expect("pods have no scale");
+        .expect_err("pods have no scale");
         assert_eq!((err.code, err.reason), (404, "NotFound"));
         let err = handler("create", &t(PODS, Some("web"), None), &Method::POST, path)
-            .err()
-            .expect("no create on a named path");
+            .expect_err("no create on a named path");
         assert_eq!((err.code, err.reason), (405, "MethodNotAllowed"));
         assert!(
             handler(
