@@ -416,6 +416,14 @@ async fn kinds_not_served_are_refused_as_a_real_server_refuses_them() {
             "{path}"
         );
     }
+    let (code, _) = send(
+        &c,
+        "GET",
+        "/apis/apps/v1/namespaces/prod-1/statefulsets",
+        None,
+    )
+    .await;
+    assert_eq!(code, 404, "no controller would run a StatefulSet");
     let (code, status) = send(&c, "GET", "/api/v1/namespaces/prod-1/widgets", None).await;
     assert_eq!(
         (code, status),

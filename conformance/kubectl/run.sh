@@ -124,6 +124,8 @@ expect "create job: the server has no batch/v1" \
   "$(k -n $NS create job once --image=registry.example/job:1)"
 expect "get cronjobs: unknown resource type" \
   'error: the server doesn'"'"'t have a resource type "cronjobs"' "$(k -n $NS get cronjobs)"
+expect "get statefulsets: not served (no controller would run them)" \
+  'error: the server doesn'"'"'t have a resource type "statefulsets"' "$(k -n $NS get statefulsets)"
 expect "get hpa: unknown resource type" \
   'error: the server doesn'"'"'t have a resource type "hpa"' "$(k -n $NS get hpa)"
 

@@ -108,7 +108,7 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
         }
         if matches!(
             rt.plural,
-            "pods" | "services" | "deployments" | "replicasets" | "daemonsets" | "statefulsets"
+            "pods" | "services" | "deployments" | "replicasets"
         ) {
             r["categories"] = json!(["all"]);
         }

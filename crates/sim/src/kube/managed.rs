@@ -375,6 +375,17 @@ pub fn apply(
             remove(&mut merged, path);
         }
     }
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(m) = v["metadata"].as_object_mut() {
+            m.remove("managedFields");
+        }
+        v
+    };
+    if current.is_some() && previous == new_set && strip(&merged) == strip(&base) {
+        // A no-op apply changes nothing, not even its entry's time (so no new version).
+        return Ok(base);
+    }
     owners.insert(me, (json!({"time": now}), new_set));
     write_entries(&mut merged, rt, owners);
     Ok(merged)
@@ -416,6 +427,11 @@ mod tests {
         assert_eq!(
             mf["fieldsV1"],
             json!({"f:metadata": {"f:labels": {"f:a": {}, "f:b": {}}}, "f:spec": {"f:replicas": {}}})
+        );
+        let again = apply(rt(), Some(&obj), &first, "ci", false, "t2").expect("applies");
+        assert_eq!(
+            again, obj,
+            "a no-op apply changes nothing, not even the entry's time"
         );
         let second =
             json!({"metadata": {"name": "web", "labels": {"a": "1"}}, "spec": {"replicas": 2}});

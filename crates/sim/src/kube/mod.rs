@@ -387,6 +387,15 @@ impl Cluster {
             dark,
         });
         let _ = shared.addr.set(addr);
+        // The `kubernetes` service's endpoints are the API server itself, as the real server
+        // writes them (its endpoint reconciler).
+        {
+            let mut w = shared.lock();
+            let endpoints = services::api_endpoints(addr);
+            w.store
+                .create(resources::ENDPOINTS, "default", endpoints)
+                .map_err(invalid)?;
+        }
         let app = axum::Router::new()
             .fallback(server::handle)
             .with_state(shared.clone());

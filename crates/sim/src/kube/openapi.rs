@@ -58,8 +58,6 @@ fn schemas() -> &'static Schemas {
             name_of::<core::Secret>(&mut g),
             name_of::<apps::Deployment>(&mut g),
             name_of::<apps::ReplicaSet>(&mut g),
-            name_of::<apps::DaemonSet>(&mut g),
-            name_of::<apps::StatefulSet>(&mut g),
             name_of::<networking::Ingress>(&mut g),
             name_of::<policy::PodDisruptionBudget>(&mut g),
             name_of::<core::Endpoints>(&mut g),

@@ -85,7 +85,10 @@ const fn rt(
 /// Index of a kind in [`RESOURCES`].
 pub type ResourceId = usize;
 
-/// Every served kind. The order is the storage index ([`ResourceId`]).
+/// Every served kind. The order is the storage index ([`ResourceId`]). DaemonSets and
+/// StatefulSets are not served: no controller here would turn them into pods, and an object a
+/// client writes that then does nothing is a silent wrong answer; their paths answer `404` as
+/// an unknown resource of `apps/v1`.
 pub static RESOURCES: &[ResourceType] = &[
     rt(
         "",
@@ -148,26 +151,6 @@ pub static RESOURCES: &[ResourceType] = &[
         "ReplicaSet",
         true,
         &["rs"],
-        true,
-        true,
-    ),
-    rt(
-        "apps",
-        "daemonsets",
-        "daemonset",
-        "DaemonSet",
-        true,
-        &["ds"],
-        true,
-        false,
-    ),
-    rt(
-        "apps",
-        "statefulsets",
-        "statefulset",
-        "StatefulSet",
-        true,
-        &["sts"],
         true,
         true,
     ),
@@ -286,7 +269,7 @@ pub const DEPLOYMENTS: ResourceId = 8;
 /// Storage index of replica sets.
 pub const REPLICASETS: ResourceId = 9;
 /// Storage index of pod disruption budgets.
-pub const PDBS: ResourceId = 13;
+pub const PDBS: ResourceId = 11;
 /// Storage index of services.
 pub const SERVICES: ResourceId = 3;
 /// Storage index of config maps.
@@ -294,11 +277,11 @@ pub const CONFIGMAPS: ResourceId = 4;
 /// Storage index of secrets.
 pub const SECRETS: ResourceId = 7;
 /// Storage index of endpoints.
-pub const ENDPOINTS: ResourceId = 14;
+pub const ENDPOINTS: ResourceId = 12;
 /// Storage index of endpoint slices.
-pub const ENDPOINTSLICES: ResourceId = 15;
+pub const ENDPOINTSLICES: ResourceId = 13;
 /// Storage index of persistent volume claims.
-pub const PVCS: ResourceId = 16;
+pub const PVCS: ResourceId = 14;
 
 /// The groups served under `/apis`, in discovery order. Every other group (batch, autoscaling,
 /// apiextensions.k8s.io ...) is not served: its paths answer as a real server answers a group it

@@ -265,6 +265,22 @@ pub fn api_service() -> Value {
     })
 }
 
+/// The Endpoints of the `kubernetes` service: the API server's own address.
+#[must_use]
+pub fn api_endpoints(addr: std::net::SocketAddr) -> Value {
+    json!({
+        "metadata": {
+            "name": "kubernetes",
+            "namespace": "default",
+            "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"},
+        },
+        "subsets": [{
+            "addresses": [{"ip": addr.ip().to_string()}],
+            "ports": [{"name": "https", "port": addr.port(), "protocol": "TCP"}],
+        }],
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
