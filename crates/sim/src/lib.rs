@@ -65,6 +65,12 @@ pub fn failover_timing() -> kube::TimingModel {
     }
 }
 
+/// `progressDeadlineSeconds` of the failover deployments: a cold scale-up waits about 11
+/// minutes for nodes and 2 more for images, past the default 600 s, so a team running a 0-node
+/// failover pool raises it; 30 minutes is above the 20–25 minute recovery target, so the
+/// deadline still flags a scale-up that is failing, not one that is merely cold.
+pub const FAILOVER_PROGRESS_DEADLINE_SECS: u32 = 1_800;
+
 impl KubeEstate {
     /// Starts us-west1 (three zones, one node per namespace pool per zone, 3 storefront
     /// replicas per namespace) and us-west2 (the same pools at 0 nodes, grown by the cluster
@@ -102,6 +108,9 @@ impl KubeEstate {
                 spec = spec
                     .namespace(ns)
                     .deployment(ns, "storefront", replicas, Some(ns));
+            }
+            if !primary {
+                spec = spec.progress_deadline(FAILOVER_PROGRESS_DEADLINE_SECS);
             }
             clusters.push(Arc::new(kube::Cluster::start(spec).await?));
         }

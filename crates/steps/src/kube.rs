@@ -925,10 +925,11 @@ async fn failover_scaled_up(world: &mut Drill, region: String) -> Result<(), Fai
                 |at, reported| {
                     first.mark("first failover pod ready", at, "kube-watch");
                     // The API's own Ready transition time (second precision), for comparison.
+                    // Timestamps are wall-clock time, also on a compressed platform.
                     if let Ok(offset) = reported.duration_since(clock.wall_origin()) {
                         first.mark(
                             "first failover pod ready (API transition time)",
-                            PlatformTime::from_offset(offset),
+                            PlatformTime::from_offset(clock.to_platform(offset)),
                             "kube-api",
                         );
                     }

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use serde_json::{Value, json};
 
-use super::resources::{GROUPS, RESOURCES};
+use super::resources::{GROUPS, RESOURCES, REVIEWS};
 
 const VERBS: [&str; 8] = [
     "create",
@@ -108,7 +108,7 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
         }
         if matches!(
             rt.plural,
-            "pods" | "services" | "deployments" | "replicasets" | "daemonsets" | "statefulsets"
+            "pods" | "services" | "deployments" | "replicasets"
         ) {
             r["categories"] = json!(["all"]);
         }
@@ -138,6 +138,17 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
                 true,
                 &["create"],
                 Some(("policy", "v1")),
+            ));
+        }
+    }
+    for (g, plural, kind, namespaced) in REVIEWS {
+        if *g == group {
+            resources.push(sub(
+                (*plural).to_owned(),
+                kind,
+                *namespaced,
+                &["create"],
+                None,
             ));
         }
     }

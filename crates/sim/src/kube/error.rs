@@ -135,27 +135,27 @@ impl ApiError {
         }
     }
 
-    /// 404 for a path the server does not serve.
+    /// 404 for a path of a served group that names nothing served (an unknown resource or
+    /// subresource): go-restful's refusal, which the real server renders with
+    /// `NewGenericServerResponse` (no path in the message; kubectl appends its own).
     #[must_use]
-    pub fn no_route(path: &str) -> Self {
+    pub fn no_route(_path: &str) -> Self {
         Self {
             code: 404,
             reason: "NotFound",
-            message: format!("the server could not find the requested resource ({path})"),
-            details: None,
+            message: "the server could not find the requested resource".to_owned(),
+            details: Some(json!({})),
         }
     }
 
-    /// 405 for a verb the resource does not support.
+    /// 405 for a verb the path does not take, in the real server's words.
     #[must_use]
-    pub fn method_not_allowed(method: &str, path: &str) -> Self {
+    pub fn method_not_allowed(_method: &str, _path: &str) -> Self {
         Self {
             code: 405,
             reason: "MethodNotAllowed",
-            message: format!(
-                "the server does not allow this method on the requested resource ({method} {path})"
-            ),
-            details: None,
+            message: "the server does not allow this method on the requested resource".to_owned(),
+            details: Some(json!({})),
         }
     }
 
@@ -168,6 +168,17 @@ impl ApiError {
             message: format!(
                 "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got {content_type:?})"
             ),
+            details: None,
+        }
+    }
+
+    /// 406 for a response type the server does not produce.
+    #[must_use]
+    pub fn not_acceptable(message: &str) -> Self {
+        Self {
+            code: 406,
+            reason: "NotAcceptable",
+            message: message.to_owned(),
             details: None,
         }
     }

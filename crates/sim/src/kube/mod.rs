@@ -1,29 +1,39 @@
 //! The embedded Kubernetes API server: one per region, plain HTTP on 127.0.0.1, serving the part
-//! of the Kubernetes API that firedrill (kube-rs client and runtime) and kubectl use — discovery,
-//! namespaces, nodes, pods, deployments (with scale and status), replica sets, services,
-//! ingresses, configmaps, events, pod disruption budgets and pod evictions; list, get, create,
-//! update, merge / strategic / JSON patch, delete and watch with resourceVersion, bookmarks,
-//! label and field selectors and `410 Gone`; server-side `Table` printing for kubectl.
+//! of the Kubernetes API that firedrill (kube-rs client and runtime), kubectl and the Python
+//! client use — discovery, `/openapi/v2` and `/v3`, namespaces, nodes, pods, deployments (with
+//! scale and status), replica sets, services (cluster IPs), endpoints and endpoint slices,
+//! configmaps, secrets, events, leases, claims, RBAC objects, pod disruption budgets and pod
+//! evictions, access/rules/self reviews; list (paged), get, create, update, merge / strategic /
+//! JSON patch, server-side apply with managedFields, delete and watch with resourceVersion,
+//! bookmarks, label and field selectors and `410 Gone`; JSON or protobuf bodies; server-side
+//! `Table` printing for kubectl. What it does not serve it refuses as a real server refuses it
+//! (docs/conformance/kubernetes.md has the table).
 //!
-//! An in-process controller turns deployment replicas into pods, schedules them onto Ready,
-//! uncordoned, untainted nodes of the right pool, evicts pods from NoExecute-tainted and
-//! NotReady nodes, and starts pods after seeded platform-time delays ([`TimingModel`]).
+//! In-process controllers (one file each under `controller/`) turn deployment replicas into
+//! pods, schedule them onto Ready, uncordoned, untainted nodes of the right pool, evict pods from
+//! NoExecute-tainted and NotReady nodes, start pods after seeded platform-time delays
+//! ([`TimingModel`]), add nodes for unschedulable pods, and keep endpoints.
 //!
 //! Start one with [`Cluster::start`] from a [`ClusterSpec`]; point clients at [`Cluster::url`] or
 //! at a kubeconfig from [`write_kubeconfig`]. The handle also exposes ground truth (when each pod
 //! became Ready, in platform time) and the faults no API client can cause (a node or zone going
-//! NotReady, a role refusing a verb, the watch history being compacted).
+//! NotReady, a role refusing a verb, the watch history being compacted). Object timestamps are
+//! wall-clock time, also under compression (see `store::wall_now`).
 
 pub mod audit;
 mod controller;
 mod discovery;
 mod error;
 mod gate;
+mod managed;
 mod objects;
+mod openapi;
 mod patch;
+mod protobuf;
 mod resources;
 mod selector;
 mod server;
+mod services;
 mod store;
 mod table;
 
@@ -76,6 +86,8 @@ pub struct DeploymentSpec {
     pub pool: Option<String>,
     /// Container image.
     pub image: String,
+    /// `spec.progressDeadlineSeconds` (the server's default, 600, when None).
+    pub progress_deadline: Option<u32>,
 }
 
 /// Everything needed to start one regional cluster.
@@ -185,7 +197,18 @@ impl ClusterSpec {
             replicas,
             pool: pool.map(str::to_owned),
             image: "registry.example/app:1".to_owned(),
+            progress_deadline: None,
         });
+        self
+    }
+
+    /// Sets the progress deadline of the deployments added so far to `seconds` (a pool that
+    /// scales from 0 nodes needs more than the default 600 s before a rollout is stalled).
+    #[must_use]
+    pub fn progress_deadline(mut self, seconds: u32) -> Self {
+        for d in &mut self.deployments {
+            d.progress_deadline = Some(seconds);
+        }
         self
     }
 
@@ -223,14 +246,18 @@ fn deployment_object(d: &DeploymentSpec) -> Value {
     if let Some(pool) = &d.pool {
         spec["nodeSelector"] = json!({POOL_LABEL: pool});
     }
-    json!({
+    let mut deployment = json!({
         "metadata": {"name": d.name, "namespace": d.namespace, "labels": {"app": d.name}},
         "spec": {
             "replicas": d.replicas,
             "selector": {"matchLabels": {"app": d.name}},
             "template": {"metadata": {"labels": {"app": d.name}}, "spec": spec},
         },
-    })
+    });
+    if let Some(seconds) = d.progress_deadline {
+        deployment["spec"]["progressDeadlineSeconds"] = json!(seconds);
+    }
+    deployment
 }
 
 /// A running embedded cluster. Dropping it stops the server, the controller and every watch.
@@ -291,6 +318,9 @@ impl Cluster {
         {
             server::ensure_namespace(&mut store, ns).map_err(invalid)?;
         }
+        store
+            .create(resources::SERVICES, "default", services::api_service())
+            .map_err(invalid)?;
         let mut ip = 0u32;
         for zone in &spec.zones {
             for (pool, count) in &zone.pools {
@@ -357,6 +387,15 @@ impl Cluster {
             dark,
         });
         let _ = shared.addr.set(addr);
+        // The `kubernetes` service's endpoints are the API server itself, as the real server
+        // writes them (its endpoint reconciler).
+        {
+            let mut w = shared.lock();
+            let endpoints = services::api_endpoints(addr);
+            w.store
+                .create(resources::ENDPOINTS, "default", endpoints)
+                .map_err(invalid)?;
+        }
         let app = axum::Router::new()
             .fallback(server::handle)
             .with_state(shared.clone());

@@ -4,7 +4,11 @@
 use serde_json::{Value, json};
 
 use super::error::ApiError;
-use super::resources::{DEPLOYMENTS, NAMESPACES, PODS, REPLICASETS, RESOURCES, ResourceId};
+use base64::Engine as _;
+
+use super::resources::{
+    CONFIGMAPS, DEPLOYMENTS, NAMESPACES, PODS, PVCS, REPLICASETS, RESOURCES, ResourceId, SECRETS,
+};
 use super::selector::LabelSelector;
 use super::store::labels_of;
 
@@ -96,13 +100,68 @@ pub fn default_object(res: ResourceId, obj: &mut Value, now: &str) {
         }
         _ => {}
     }
-    if RESOURCES[res].plural == "services" && obj["spec"].get("type").is_none() {
-        obj["spec"]["type"] = json!("ClusterIP");
+    if res == PVCS {
+        if obj["spec"].get("volumeMode").is_none() {
+            obj["spec"]["volumeMode"] = json!("Filesystem");
+        }
+        // No provisioner runs here: a claim stays Pending, as on a cluster without one.
+        obj["status"] = json!({"phase": "Pending"});
     }
     if RESOURCES[res].plural == "events" && obj.get("firstTimestamp").is_none() {
         obj["firstTimestamp"] = json!(now);
         obj["lastTimestamp"] = json!(now);
     }
+}
+
+/// What the API server's decoding does to a written object before it is stored: a Secret's
+/// `stringData` is merged into `data` (base64) and dropped, its `data` must be base64, its `type`
+/// defaults to `Opaque`; a ConfigMap's `binaryData` must be base64.
+///
+/// # Errors
+///
+/// `400 BadRequest` for a value that is not base64, in the real server's words.
+pub fn normalize(res: ResourceId, name: &str, obj: &mut Value) -> Result<(), ApiError> {
+    let rt = &RESOURCES[res];
+    let undecodable = |key: &str, e: base64::DecodeError| {
+        let at = match e {
+            base64::DecodeError::InvalidByte(at, _)
+            | base64::DecodeError::InvalidLastSymbol { offset: at, .. } => at,
+            base64::DecodeError::InvalidLength(len) => len,
+            _ => 0,
+        };
+        ApiError::bad_request(format!(
+            "{kind} in version \"{version}\" cannot be handled as a {kind}: illegal base64 data at input byte {at} (key {key:?} of {kind} {name:?})",
+            kind = rt.kind,
+            version = rt.version
+        ))
+    };
+    let field = match res {
+        SECRETS => "data",
+        CONFIGMAPS => "binaryData",
+        _ => return Ok(()),
+    };
+    for (key, v) in obj[field].as_object().into_iter().flatten() {
+        let text = v.as_str().unwrap_or_default();
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(|e| undecodable(key, e))?;
+    }
+    if res != SECRETS {
+        return Ok(());
+    }
+    if let Some(Value::Object(plain)) = obj.as_object_mut().and_then(|o| o.remove("stringData")) {
+        if !obj["data"].is_object() {
+            obj["data"] = json!({});
+        }
+        for (key, v) in plain {
+            let text = v.as_str().unwrap_or_default();
+            obj["data"][&key] = json!(base64::engine::general_purpose::STANDARD.encode(text));
+        }
+    }
+    if obj.get("type").is_none_or(|t| t.is_null() || t == "") {
+        obj["type"] = json!("Opaque");
+    }
+    Ok(())
 }
 
 /// Validates the fields whose invalid values the drills must see refused.

@@ -49,6 +49,12 @@ fn merge_key(field: &str) -> Option<&'static str> {
     })
 }
 
+/// The key a list field is merged by in a strategic merge patch (None: the list is atomic).
+#[must_use]
+pub fn merge_key_of(field: &str) -> Option<&'static str> {
+    merge_key(field)
+}
+
 /// Strategic merge patch: like a merge patch, but lists with a merge key merge element-wise,
 /// `$patch: replace|delete` directives apply, and `$setElementOrder/` and
 /// `$deleteFromPrimitiveList/` keys are honoured as far as the drills need.

@@ -85,7 +85,10 @@ const fn rt(
 /// Index of a kind in [`RESOURCES`].
 pub type ResourceId = usize;
 
-/// Every served kind. The order is the storage index ([`ResourceId`]).
+/// Every served kind. The order is the storage index ([`ResourceId`]). DaemonSets and
+/// StatefulSets are not served: no controller here would turn them into pods, and an object a
+/// client writes that then does nothing is a silent wrong answer; their paths answer `404` as
+/// an unknown resource of `apps/v1`.
 pub static RESOURCES: &[ResourceType] = &[
     rt(
         "",
@@ -152,26 +155,6 @@ pub static RESOURCES: &[ResourceType] = &[
         true,
     ),
     rt(
-        "apps",
-        "daemonsets",
-        "daemonset",
-        "DaemonSet",
-        true,
-        &["ds"],
-        true,
-        false,
-    ),
-    rt(
-        "apps",
-        "statefulsets",
-        "statefulset",
-        "StatefulSet",
-        true,
-        &["sts"],
-        true,
-        true,
-    ),
-    rt(
         "networking.k8s.io",
         "ingresses",
         "ingress",
@@ -191,6 +174,86 @@ pub static RESOURCES: &[ResourceType] = &[
         true,
         false,
     ),
+    rt(
+        "",
+        "endpoints",
+        "endpoints",
+        "Endpoints",
+        true,
+        &["ep"],
+        false,
+        false,
+    ),
+    rt(
+        "discovery.k8s.io",
+        "endpointslices",
+        "endpointslice",
+        "EndpointSlice",
+        true,
+        &[],
+        false,
+        false,
+    ),
+    rt(
+        "",
+        "persistentvolumeclaims",
+        "persistentvolumeclaim",
+        "PersistentVolumeClaim",
+        true,
+        &["pvc"],
+        true,
+        false,
+    ),
+    rt(
+        "coordination.k8s.io",
+        "leases",
+        "lease",
+        "Lease",
+        true,
+        &[],
+        false,
+        false,
+    ),
+    rt(
+        "rbac.authorization.k8s.io",
+        "roles",
+        "role",
+        "Role",
+        true,
+        &[],
+        false,
+        false,
+    ),
+    rt(
+        "rbac.authorization.k8s.io",
+        "rolebindings",
+        "rolebinding",
+        "RoleBinding",
+        true,
+        &[],
+        false,
+        false,
+    ),
+    rt(
+        "rbac.authorization.k8s.io",
+        "clusterroles",
+        "clusterrole",
+        "ClusterRole",
+        false,
+        &[],
+        false,
+        false,
+    ),
+    rt(
+        "rbac.authorization.k8s.io",
+        "clusterrolebindings",
+        "clusterrolebinding",
+        "ClusterRoleBinding",
+        false,
+        &[],
+        false,
+        false,
+    ),
 ];
 
 /// Storage index of namespaces.
@@ -206,10 +269,55 @@ pub const DEPLOYMENTS: ResourceId = 8;
 /// Storage index of replica sets.
 pub const REPLICASETS: ResourceId = 9;
 /// Storage index of pod disruption budgets.
-pub const PDBS: ResourceId = 13;
+pub const PDBS: ResourceId = 11;
+/// Storage index of services.
+pub const SERVICES: ResourceId = 3;
+/// Storage index of config maps.
+pub const CONFIGMAPS: ResourceId = 4;
+/// Storage index of secrets.
+pub const SECRETS: ResourceId = 7;
+/// Storage index of endpoints.
+pub const ENDPOINTS: ResourceId = 12;
+/// Storage index of endpoint slices.
+pub const ENDPOINTSLICES: ResourceId = 13;
+/// Storage index of persistent volume claims.
+pub const PVCS: ResourceId = 14;
 
-/// The groups served under `/apis`, in discovery order.
-pub const GROUPS: &[&str] = &["apps", "networking.k8s.io", "policy"];
+/// The groups served under `/apis`, in discovery order. Every other group (batch, autoscaling,
+/// apiextensions.k8s.io ...) is not served: its paths answer as a real server answers a group it
+/// does not have (see `server::route`).
+pub const GROUPS: &[&str] = &[
+    "apps",
+    "networking.k8s.io",
+    "policy",
+    "discovery.k8s.io",
+    "coordination.k8s.io",
+    "rbac.authorization.k8s.io",
+    "authorization.k8s.io",
+    "authentication.k8s.io",
+];
+
+/// The review kinds (create-only, never stored): (group, plural, kind, namespaced).
+pub const REVIEWS: &[(&str, &str, &str, bool)] = &[
+    (
+        "authorization.k8s.io",
+        "selfsubjectaccessreviews",
+        "SelfSubjectAccessReview",
+        false,
+    ),
+    (
+        "authorization.k8s.io",
+        "selfsubjectrulesreviews",
+        "SelfSubjectRulesReview",
+        false,
+    ),
+    (
+        "authentication.k8s.io",
+        "selfsubjectreviews",
+        "SelfSubjectReview",
+        false,
+    ),
+];
 
 /// Finds a kind by group, version and plural.
 #[must_use]
@@ -232,6 +340,19 @@ mod tests {
         assert_eq!(RESOURCES[DEPLOYMENTS].kind, "Deployment");
         assert_eq!(RESOURCES[REPLICASETS].kind, "ReplicaSet");
         assert_eq!(RESOURCES[PDBS].kind, "PodDisruptionBudget");
+        assert_eq!(RESOURCES[SERVICES].kind, "Service");
+        assert_eq!(RESOURCES[CONFIGMAPS].kind, "ConfigMap");
+        assert_eq!(RESOURCES[SECRETS].kind, "Secret");
+        assert_eq!(RESOURCES[ENDPOINTS].kind, "Endpoints");
+        assert_eq!(RESOURCES[ENDPOINTSLICES].kind, "EndpointSlice");
+        assert_eq!(RESOURCES[PVCS].kind, "PersistentVolumeClaim");
+        for rt in RESOURCES {
+            assert!(
+                rt.group.is_empty() || GROUPS.contains(&rt.group),
+                "{} is in no served group",
+                rt.plural
+            );
+        }
         assert_eq!(lookup("apps", "v1", "deployments"), Some(DEPLOYMENTS));
         assert_eq!(RESOURCES[DEPLOYMENTS].qualified(), "deployments.apps");
     }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
 use super::error::ApiError;
-use super::resources::{NAMESPACES, PODS, RESOURCES, ResourceId};
+use super::resources::{NAMESPACES, PODS, RESOURCES, ResourceId, SERVICES};
 use super::selector::LabelSelector;
 use firedrill_core::clock::Clock;
 
@@ -83,6 +83,20 @@ pub fn rfc3339(t: SystemTime) -> String {
         (rem / 60) % 60,
         rem % 60
     )
+}
+
+/// The wall-clock time now, on the platform clock: what object timestamps (creationTimestamp,
+/// condition transition times, event times) carry.
+///
+/// Timestamps are wall time, not platform time, also under compression: clients compare them
+/// with their own clock (kubectl's AGE, a controller's staleness checks), and platform time runs
+/// ahead of any client's clock (25 platform minutes after 15 wall seconds at 100x), which made
+/// every age `<invalid>`. So the interval between two timestamps is the wall interval; the
+/// platform interval is it times the time scale. The controllers keep their own deadlines
+/// (tolerationSeconds, progressDeadlineSeconds) in platform time, never from timestamps.
+#[must_use]
+pub fn wall_now(clock: &Clock) -> SystemTime {
+    clock.wall_origin() + clock.to_wall(clock.now().offset())
 }
 
 /// Parses the RFC 3339 timestamps this server writes back to seconds since the epoch.
@@ -183,10 +197,10 @@ impl Store {
         self.rv
     }
 
-    /// Now, as a metav1.Time string (platform time mapped onto the wall clock).
+    /// Now, as a metav1.Time string: the wall-clock time of the write (see [`wall_now`]).
     #[must_use]
     pub fn now_rfc3339(&self) -> String {
-        rfc3339(self.clock.wall(self.clock.now()))
+        rfc3339(wall_now(&self.clock))
     }
 
     /// Subscribes to changes after the current version (call with the store locked, after
@@ -207,6 +221,43 @@ impl Store {
         }
         let start = self.history.partition_point(|c| c.rv <= rv);
         Ok(self.history.iter().skip(start).cloned().collect())
+    }
+
+    /// Objects of a kind as they were at version `rv` (current objects with every later change
+    /// undone from the history), ordered as etcd orders keys (`namespace/name`).
+    ///
+    /// # Errors
+    ///
+    /// [`ApiError::expired`] when the history no longer reaches back to `rv`.
+    pub fn list_at(
+        &self,
+        res: ResourceId,
+        ns: Option<&str>,
+        rv: u64,
+    ) -> Result<Vec<Arc<Value>>, ApiError> {
+        if rv < self.history_floor {
+            return Err(ApiError::expired(rv, self.history_floor));
+        }
+        let key = |o: &Value| format!("{}/{}", namespace_of(o), name_of(o));
+        let mut objects: BTreeMap<String, Arc<Value>> =
+            self.list(res, ns).map(|o| (key(o), o.clone())).collect();
+        let start = self.history.partition_point(|c| c.rv <= rv);
+        for change in self.history.iter().skip(start).rev() {
+            if change.resource != res || ns.is_some_and(|ns| namespace_of(&change.object) != ns) {
+                continue;
+            }
+            let k = key(&change.object);
+            match (change.kind, &change.previous) {
+                (ChangeKind::Added, _) => {
+                    objects.remove(&k);
+                }
+                (_, Some(previous)) => {
+                    objects.insert(k, previous.clone());
+                }
+                (_, None) => {}
+            }
+        }
+        Ok(objects.into_values().collect())
     }
 
     /// Forgets the history and moves the version on: every watch resuming from an older version
@@ -351,6 +402,10 @@ impl Store {
         if self.get(res, &key_ns, &name).is_some() {
             return Err(ApiError::already_exists(rt, &name));
         }
+        super::objects::normalize(res, &name, &mut obj)?;
+        if res == SERVICES {
+            super::services::on_create(self, &name, &mut obj)?;
+        }
         super::objects::validate(res, &name, &obj)?;
         self.rv += 1;
         let uid = self.next_uid();
@@ -443,6 +498,12 @@ impl Store {
             }
             m
         };
+        if subresource.is_none() {
+            super::objects::normalize(res, name, &mut merged)?;
+            if res == SERVICES {
+                super::services::on_update(&old, name, &mut merged)?;
+            }
+        }
         super::objects::validate(res, name, &merged)?;
         let mut generation = old["metadata"]["generation"].as_i64().unwrap_or(1);
         if subresource.is_none() && merged.get("spec") != old.get("spec") {
