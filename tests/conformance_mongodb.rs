@@ -76,11 +76,24 @@ fn parse_env(text: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Runs one client's cases with the sim's environment; fails with the client's output.
+/// Runs one client's cases with the sim's environment (an argument `$NAME` is replaced by the
+/// value of NAME there); fails with the client's output.
 async fn run_client(sim: &Sim, client: &str, program: &Path, args: &[&str]) {
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| match a.strip_prefix('$') {
+            Some(name) => sim
+                .env
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| panic!("the env file has no {name}")),
+            None => (*a).to_owned(),
+        })
+        .collect();
     let mut command = tokio::process::Command::new(program);
     command
-        .args(args)
+        .args(&args)
         .current_dir(root().join("conformance").join(client))
         .envs(sim.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
@@ -133,4 +146,32 @@ async fn pymongo() {
     require("pymongo", &mut python_module("pymongo"));
     let sim = sim_up().await;
     run_client(&sim, "pymongo", Path::new("python3"), &["cases.py"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn motor() {
+    require("motor", &mut python_module("motor"));
+    let sim = sim_up().await;
+    run_client(&sim, "motor", Path::new("python3"), &["cases.py"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mongosh() {
+    let mongosh = npm_installed("mongosh", "node_modules/.bin/mongosh");
+    let sim = sim_up().await;
+    run_client(
+        &sim,
+        "mongosh",
+        &mongosh,
+        &["$FIREDRILL_MONGO_URI_PROD_1", "--quiet", "--norc", "--file", "cases.js"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_mongodb() {
+    npm_installed("node-mongodb", "node_modules/mongodb/package.json");
+    require("node", std::process::Command::new("node").arg("--version"));
+    let sim = sim_up().await;
+    run_client(&sim, "node-mongodb", Path::new("node"), &["--test", "cases.test.mjs"]).await;
 }

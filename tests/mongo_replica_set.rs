@@ -1176,8 +1176,8 @@ async fn ordered_writes_stop_at_the_first_error_and_unordered_ones_report_every_
         (Some(2), vec![1, 3]),
         "{reply}"
     );
-    // update: a pipeline-style update (not implemented) at statement 1.
-    let bad = doc! {"q": {"_id": 3}, "u": []};
+    // update: an update operator the server does not implement ($bit) at statement 1.
+    let bad = doc! {"q": {"_id": 3}, "u": {"$bit": {"a": {"and": 1}}}};
     let reply = run(doc! {"update": "c", "$db": "d", "updates": [{"q": {"_id": 1}, "u": {"$set": {"a": 1}}}, bad.clone(), {"q": {"_id": 4}, "u": {"$set": {"a": 1}}}]}).await;
     assert_eq!(
         (reply.get_i32("n").ok(), error_indexes(&reply)),
