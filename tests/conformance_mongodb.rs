@@ -51,7 +51,10 @@ async fn sim_up() -> Sim {
     })
     .await
     .unwrap_or(false);
-    assert!(written, "`firedrill sim up --only mongo` wrote no env file within {SIM_START:?}");
+    assert!(
+        written,
+        "`firedrill sim up --only mongo` wrote no env file within {SIM_START:?}"
+    );
     // Keep reading, so the server never writes into a closed pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     let text = std::fs::read_to_string(&env_file).expect("env file");
@@ -163,7 +166,13 @@ async fn mongosh() {
         &sim,
         "mongosh",
         &mongosh,
-        &["$FIREDRILL_MONGO_URI_PROD_1", "--quiet", "--norc", "--file", "cases.js"],
+        &[
+            "$FIREDRILL_MONGO_URI_PROD_1",
+            "--quiet",
+            "--norc",
+            "--file",
+            "cases.js",
+        ],
     )
     .await;
 }
@@ -173,5 +182,11 @@ async fn node_mongodb() {
     npm_installed("node-mongodb", "node_modules/mongodb/package.json");
     require("node", std::process::Command::new("node").arg("--version"));
     let sim = sim_up().await;
-    run_client(&sim, "node-mongodb", Path::new("node"), &["--test", "cases.test.mjs"]).await;
+    run_client(
+        &sim,
+        "node-mongodb",
+        Path::new("node"),
+        &["--test", "cases.test.mjs"],
+    )
+    .await;
 }

@@ -132,6 +132,30 @@ pub(crate) enum Op {
 }
 
 impl Op {
+    /// How `local.oplog.rs` shows it: the op letter, the namespace and the `o` document.
+    pub(crate) fn oplog_fields(&self) -> (&'static str, String, Document) {
+        let cmd = |ns: &str, o: Document| ("c", format!("{}.$cmd", split_ns(ns).0), o);
+        match self {
+            Self::Insert { ns, doc } => ("i", ns.clone(), doc.clone()),
+            Self::Update { ns, doc, .. } => ("u", ns.clone(), doc.clone()),
+            Self::Delete { ns, id } => ("d", ns.clone(), doc! {"_id": id.clone()}),
+            Self::CreateCollection { ns } => cmd(ns, doc! {"create": split_ns(ns).1}),
+            Self::DropCollection { ns } => cmd(ns, doc! {"drop": split_ns(ns).1}),
+            Self::CreateIndexes { ns, indexes } => cmd(
+                ns,
+                doc! {"createIndexes": split_ns(ns).1, "indexes": indexes.iter().map(Index::spec).collect::<Vec<_>>()},
+            ),
+            Self::DropIndexes { ns, names } => cmd(
+                ns,
+                doc! {"dropIndexes": split_ns(ns).1, "index": names.clone()},
+            ),
+            Self::RenameCollection { from, to } => {
+                cmd(from, doc! {"renameCollection": from, "to": to})
+            }
+            Self::DropDatabase { db } => ("c", format!("{db}.$cmd"), doc! {"dropDatabase": 1}),
+        }
+    }
+
     /// The namespace a document change applies to.
     pub(crate) fn document(&self) -> Option<(&str, &Bson)> {
         match self {
@@ -174,7 +198,9 @@ pub(crate) fn apply(catalog: &mut Catalog, op: &Op, seq: u64) {
         }
         Op::DropIndexes { ns, names } => {
             if let Some(c) = catalog.get_mut(ns) {
-                Arc::make_mut(c).indexes.retain(|i| !names.contains(&i.name));
+                Arc::make_mut(c)
+                    .indexes
+                    .retain(|i| !names.contains(&i.name));
             }
         }
         Op::RenameCollection { from, to } => {
@@ -195,7 +221,12 @@ pub(crate) fn split_ns(ns: &str) -> (&str, &str) {
 }
 
 /// The duplicate-key error the server gives, with `keyPattern` and `keyValue`.
-pub(crate) fn duplicate_key(ns: &str, index: &str, pattern: &Document, value: Document) -> CommandError {
+pub(crate) fn duplicate_key(
+    ns: &str,
+    index: &str,
+    pattern: &Document,
+    value: Document,
+) -> CommandError {
     CommandError::new(
         11000,
         "DuplicateKey",
@@ -213,7 +244,10 @@ pub(crate) fn duplicate_key(ns: &str, index: &str, pattern: &Document, value: Do
 /// # Errors
 ///
 /// 171 when two fields of a compound key are arrays.
-pub(crate) fn index_keys(doc: &Document, pattern: &Document) -> Result<Option<Vec<Vec<Bson>>>, CommandError> {
+pub(crate) fn index_keys(
+    doc: &Document,
+    pattern: &Document,
+) -> Result<Option<Vec<Vec<Bson>>>, CommandError> {
     let mut per_field: Vec<Vec<Bson>> = Vec::new();
     let mut arrays: Vec<&str> = Vec::new();
     let mut present = false;
@@ -251,7 +285,10 @@ pub(crate) fn index_keys(doc: &Document, pattern: &Document) -> Result<Option<Ve
         return Err(CommandError::new(
             171,
             "CannotIndexParallelArrays",
-            format!("cannot index parallel arrays [{}] [{}]", arrays[1], arrays[0]),
+            format!(
+                "cannot index parallel arrays [{}] [{}]",
+                arrays[1], arrays[0]
+            ),
         ));
     }
     if !present {
@@ -290,7 +327,11 @@ fn same_key(a: &[Bson], b: &[Bson]) -> bool {
 /// # Errors
 ///
 /// The duplicate-key error, or 171 for parallel arrays.
-pub(crate) fn check_unique(coll: Option<&Collection>, ns: &str, doc: &Document) -> Result<(), CommandError> {
+pub(crate) fn check_unique(
+    coll: Option<&Collection>,
+    ns: &str,
+    doc: &Document,
+) -> Result<(), CommandError> {
     let Some(coll) = coll else { return Ok(()) };
     let own = doc.get("_id").cloned().unwrap_or(Bson::Null);
     for index in &coll.indexes {
@@ -312,7 +353,12 @@ pub(crate) fn check_unique(coll: Option<&Collection>, ns: &str, doc: &Document) 
                 None => vec![index.key.keys().map(|_| Bson::Null).collect()],
             };
             if let Some(k) = keys.iter().find(|k| theirs.iter().any(|t| same_key(k, t))) {
-                return Err(duplicate_key(ns, &index.name, &index.key, key_doc(&index.key, k)));
+                return Err(duplicate_key(
+                    ns,
+                    &index.name,
+                    &index.key,
+                    key_doc(&index.key, k),
+                ));
             }
         }
     }
@@ -324,7 +370,11 @@ pub(crate) fn check_unique(coll: Option<&Collection>, ns: &str, doc: &Document) 
 /// # Errors
 ///
 /// The duplicate-key error the index build fails with.
-pub(crate) fn check_index_build(coll: &Collection, ns: &str, index: &Index) -> Result<(), CommandError> {
+pub(crate) fn check_index_build(
+    coll: &Collection,
+    ns: &str,
+    index: &Index,
+) -> Result<(), CommandError> {
     if !index.unique {
         return Ok(());
     }
@@ -374,26 +424,48 @@ mod tests {
     #[test]
     fn unique_indexes_refuse_duplicates_with_the_servers_error() {
         let c = coll_with(&[doc! {"_id": 1, "email": "a@x"}], unique("email", false));
-        let e = check_unique(Some(&c), "db.users", &doc! {"_id": 2, "email": "a@x"}).expect_err("dup");
+        let e =
+            check_unique(Some(&c), "db.users", &doc! {"_id": 2, "email": "a@x"}).expect_err("dup");
         assert_eq!(e.code, 11000);
         assert_eq!(
             e.errmsg,
             r#"E11000 duplicate key error collection: db.users index: email_1 dup key: { email: "a@x" }"#
         );
-        assert_eq!(e.extra.get_document("keyValue").expect("keyValue"), &doc! {"email": "a@x"});
-        assert!(check_unique(Some(&c), "db.users", &doc! {"_id": 1, "email": "a@x"}).is_ok(), "itself");
+        assert_eq!(
+            e.extra
+                .as_ref()
+                .and_then(|x| x.get_document("keyValue").ok())
+                .expect("keyValue"),
+            &doc! {"email": "a@x"}
+        );
+        assert!(
+            check_unique(Some(&c), "db.users", &doc! {"_id": 1, "email": "a@x"}).is_ok(),
+            "itself"
+        );
         assert!(check_unique(Some(&c), "db.users", &doc! {"_id": 3, "email": "b@x"}).is_ok());
     }
 
     #[test]
     fn missing_fields_collide_unless_sparse_and_arrays_are_multikey() {
         let c = coll_with(&[doc! {"_id": 1}], unique("k", false));
-        assert!(check_unique(Some(&c), "db.c", &doc! {"_id": 2}).is_err(), "two nulls");
+        assert!(
+            check_unique(Some(&c), "db.c", &doc! {"_id": 2}).is_err(),
+            "two nulls"
+        );
         let c = coll_with(&[doc! {"_id": 1}], unique("k", true));
-        assert!(check_unique(Some(&c), "db.c", &doc! {"_id": 2}).is_ok(), "sparse");
+        assert!(
+            check_unique(Some(&c), "db.c", &doc! {"_id": 2}).is_ok(),
+            "sparse"
+        );
         let c = coll_with(&[doc! {"_id": 1, "k": [1, 2]}], unique("k", false));
-        assert!(check_unique(Some(&c), "db.c", &doc! {"_id": 2, "k": 2}).is_err(), "multikey");
-        let build = coll_with(&[doc! {"_id": 1, "k": 1}, doc! {"_id": 2, "k": 1}], unique("x", false));
+        assert!(
+            check_unique(Some(&c), "db.c", &doc! {"_id": 2, "k": 2}).is_err(),
+            "multikey"
+        );
+        let build = coll_with(
+            &[doc! {"_id": 1, "k": 1}, doc! {"_id": 2, "k": 1}],
+            unique("x", false),
+        );
         assert!(check_index_build(&build, "db.c", &unique("k", false)).is_err());
     }
 }

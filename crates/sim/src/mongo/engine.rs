@@ -12,11 +12,11 @@ use rand::Rng;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use super::catalog::{self, Catalog};
 pub(crate) use super::catalog::Op;
+use super::catalog::{self, Catalog};
 use super::error::CommandError;
-use super::txn::{TRANSACTION_LIFETIME, Transaction, TxnState};
 use super::spec::{ReplicaSetSpec, Timing};
+use super::txn::{TRANSACTION_LIFETIME, Transaction, TxnState};
 use firedrill_core::clock::PlatformTime;
 
 /// A position in an oplog. Ordered by term, then by the set-wide sequence number.

@@ -101,7 +101,7 @@ pub(crate) struct CommandError {
     pub errmsg: String,
     pub labels: Vec<&'static str>,
     /// Fields the real server adds to this error (`keyPattern`, `keyValue`, `errInfo`).
-    pub extra: Document,
+    pub extra: Option<Box<Document>>,
 }
 
 impl CommandError {
@@ -115,7 +115,7 @@ impl CommandError {
             code_name: code_name.into(),
             errmsg: errmsg.into(),
             labels: Vec::new(),
-            extra: Document::new(),
+            extra: None,
         }
     }
 
@@ -125,7 +125,9 @@ impl CommandError {
     }
 
     pub(crate) fn with_extra(mut self, key: &str, value: impl Into<bson::Bson>) -> Self {
-        self.extra.insert(key, value.into());
+        self.extra
+            .get_or_insert_with(Box::default)
+            .insert(key, value.into());
         self
     }
 
@@ -174,7 +176,9 @@ impl CommandError {
             "code": self.code,
             "codeName": self.code_name.as_ref(),
         };
-        d.extend(self.extra.clone());
+        if let Some(extra) = &self.extra {
+            d.extend(extra.as_ref().clone());
+        }
         if !self.labels.is_empty() {
             d.insert("errorLabels", self.labels.clone());
         }

@@ -52,7 +52,9 @@ impl Unsupported<'_> {
             Self::TopLevelOperator(op) => (
                 2,
                 "BadValue",
-                format!("unknown top level operator: {op}. If you have a field name that starts with a '$' symbol, consider using $getField or $setField."),
+                format!(
+                    "unknown top level operator: {op}. If you have a field name that starts with a '$' symbol, consider using $getField or $setField."
+                ),
             ),
             Self::Stage(name) => (
                 40324,
@@ -72,12 +74,16 @@ impl Unsupported<'_> {
             Self::UpdateModifier(op) => (
                 9,
                 "FailedToParse",
-                format!("Unknown modifier: {op}. Expected a valid update modifier or pipeline-style update specified as an array"),
+                format!(
+                    "Unknown modifier: {op}. Expected a valid update modifier or pipeline-style update specified as an array"
+                ),
             ),
             Self::IndexOption(field, spec) => (
                 197,
                 "InvalidIndexSpecificationOption",
-                format!("The field '{field}' is not valid for an index specification. Specification: {spec}"),
+                format!(
+                    "The field '{field}' is not valid for an index specification. Specification: {spec}"
+                ),
             ),
             Self::IndexType(name) => (
                 67,
@@ -129,8 +135,8 @@ pub(crate) fn check_fields(
     generic: bool,
 ) -> Result<(), CommandError> {
     for key in doc.keys().skip(usize::from(skip_first)) {
-        let allowed = known.contains(&key.as_str())
-            || (generic && GENERIC_FIELDS.contains(&key.as_str()));
+        let allowed =
+            known.contains(&key.as_str()) || (generic && GENERIC_FIELDS.contains(&key.as_str()));
         if !allowed {
             return Err(Unsupported::Field(&format!("{prefix}.{key}")).error());
         }
@@ -146,16 +152,66 @@ mod tests {
     #[test]
     fn each_refusal_is_the_real_servers_error_for_that_kind_of_name() {
         let cases = [
-            (Unsupported::Command("mapReduce"), 59, "CommandNotFound", "no such command: 'mapReduce'"),
-            (Unsupported::Field("find.collation"), 40415, "Location40415", "BSON field 'find.collation' is an unknown field."),
-            (Unsupported::QueryOperator("$near"), 2, "BadValue", "unknown operator: $near"),
-            (Unsupported::TopLevelOperator("$where"), 2, "BadValue", "unknown top level operator: $where."),
-            (Unsupported::Stage("$facet"), 40324, "Location40324", "Unrecognized pipeline stage name: '$facet'"),
-            (Unsupported::Expression("$sqrt"), 168, "InvalidPipelineOperator", "Unrecognized expression '$sqrt'"),
-            (Unsupported::Accumulator("$top"), 15952, "Location15952", "unknown group operator '$top'"),
-            (Unsupported::UpdateModifier("$bit"), 9, "FailedToParse", "Unknown modifier: $bit. Expected a valid update modifier"),
-            (Unsupported::IndexOption("expireAfterSeconds", "{}"), 197, "InvalidIndexSpecificationOption", "The field 'expireAfterSeconds' is not valid for an index specification."),
-            (Unsupported::IndexType("text"), 67, "CannotCreateIndex", "Unknown index plugin 'text'"),
+            (
+                Unsupported::Command("mapReduce"),
+                59,
+                "CommandNotFound",
+                "no such command: 'mapReduce'",
+            ),
+            (
+                Unsupported::Field("find.collation"),
+                40415,
+                "Location40415",
+                "BSON field 'find.collation' is an unknown field.",
+            ),
+            (
+                Unsupported::QueryOperator("$near"),
+                2,
+                "BadValue",
+                "unknown operator: $near",
+            ),
+            (
+                Unsupported::TopLevelOperator("$where"),
+                2,
+                "BadValue",
+                "unknown top level operator: $where.",
+            ),
+            (
+                Unsupported::Stage("$facet"),
+                40324,
+                "Location40324",
+                "Unrecognized pipeline stage name: '$facet'",
+            ),
+            (
+                Unsupported::Expression("$sqrt"),
+                168,
+                "InvalidPipelineOperator",
+                "Unrecognized expression '$sqrt'",
+            ),
+            (
+                Unsupported::Accumulator("$top"),
+                15952,
+                "Location15952",
+                "unknown group operator '$top'",
+            ),
+            (
+                Unsupported::UpdateModifier("$bit"),
+                9,
+                "FailedToParse",
+                "Unknown modifier: $bit. Expected a valid update modifier",
+            ),
+            (
+                Unsupported::IndexOption("expireAfterSeconds", "{}"),
+                197,
+                "InvalidIndexSpecificationOption",
+                "The field 'expireAfterSeconds' is not valid for an index specification.",
+            ),
+            (
+                Unsupported::IndexType("text"),
+                67,
+                "CannotCreateIndex",
+                "Unknown index plugin 'text'",
+            ),
         ];
         for (what, code, name, opening) in cases {
             let e = what.error();
@@ -171,9 +227,13 @@ mod tests {
         assert!(check_fields(&cmd, "find", &["filter"], true, true).is_ok());
         let cmd = doc! {"find": "c", "collation": {"locale": "fr"}};
         let e = check_fields(&cmd, "find", &["filter"], true, true).expect_err("refused");
-        assert!(e.errmsg.starts_with("BSON field 'find.collation' is an unknown field."));
+        assert!(
+            e.errmsg
+                .starts_with("BSON field 'find.collation' is an unknown field.")
+        );
         let stmt = doc! {"q": {}, "u": {}, "arrayFilters": []};
-        let e = check_fields(&stmt, "update.updates", &["q", "u"], false, false).expect_err("refused");
+        let e =
+            check_fields(&stmt, "update.updates", &["q", "u"], false, false).expect_err("refused");
         assert!(e.errmsg.contains("'update.updates.arrayFilters'"));
     }
 }

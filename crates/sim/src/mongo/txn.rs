@@ -40,7 +40,12 @@ pub(crate) struct Transaction {
 }
 
 impl Transaction {
-    pub(crate) fn new(txn_number: i64, data: Catalog, snapshot_seq: u64, now: PlatformTime) -> Self {
+    pub(crate) fn new(
+        txn_number: i64,
+        data: Catalog,
+        snapshot_seq: u64,
+        now: PlatformTime,
+    ) -> Self {
         Self {
             txn_number,
             state: TxnState::Active,
@@ -126,7 +131,8 @@ mod tests {
         let mut committed = Catalog::new();
         catalog::apply(&mut committed, &insert(1), 1);
         let mut t = Transaction::new(1, committed.clone(), 1, PlatformTime::ZERO);
-        t.write(vec![insert(2)], &committed, |_, _| false).expect("no conflict");
+        t.write(vec![insert(2)], &committed, |_, _| false)
+            .expect("no conflict");
         assert_eq!(t.data["db.c"].len(), 2);
         assert_eq!(committed["db.c"].len(), 1, "copy on write");
         assert!(t.holds("db.c", &Bson::Int32(2)));
@@ -151,7 +157,12 @@ mod tests {
             id: Bson::Int32(1),
             doc: doc! {"_id": 1, "v": 3},
         };
-        let e = t.write(vec![update], &committed, |_, _| false).expect_err("conflict");
-        assert_eq!((e.code, e.labels.clone()), (112, vec!["TransientTransactionError"]));
+        let e = t
+            .write(vec![update], &committed, |_, _| false)
+            .expect_err("conflict");
+        assert_eq!(
+            (e.code, e.labels.clone()),
+            (112, vec!["TransientTransactionError"])
+        );
     }
 }

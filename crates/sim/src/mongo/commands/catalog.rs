@@ -27,7 +27,11 @@ fn ok_with(wce: Option<Document>, mut reply: Document) -> Document {
 
 pub(super) async fn create(ctx: &Ctx<'_>) -> Result<Document, CommandError> {
     let ns = namespace(ctx.cmd, "create")?;
-    if ctx.shared.lock().members[ctx.m].store.collections.contains_key(&ns) {
+    if ctx.shared.lock().members[ctx.m]
+        .store
+        .collections
+        .contains_key(&ns)
+    {
         return Err(CommandError::new(
             48,
             "NamespaceExists",
@@ -49,7 +53,10 @@ pub(super) async fn drop(ctx: &Ctx<'_>) -> Result<Document, CommandError> {
         return Err(ns_not_found("ns not found".into()));
     };
     let wce = write::catalog_write(ctx, vec![Op::DropCollection { ns: ns.clone() }]).await?;
-    Ok(ok_with(wce, doc! {"ns": ns, "nIndexesWas": i32::try_from(indexes).unwrap_or(i32::MAX)}))
+    Ok(ok_with(
+        wce,
+        doc! {"ns": ns, "nIndexesWas": i32::try_from(indexes).unwrap_or(i32::MAX)},
+    ))
 }
 
 /// The collections of `db` as `listCollections` describes them, the replica set's own
@@ -102,7 +109,9 @@ pub(super) fn list_collections(ctx: &Ctx<'_>) -> Result<Document, CommandError> 
             info
         });
     }
-    Ok(doc! {"cursor": {"firstBatch": batch, "id": 0_i64, "ns": format!("{db}.$cmd.listCollections")}, "ok": 1.0})
+    Ok(
+        doc! {"cursor": {"firstBatch": batch, "id": 0_i64, "ns": format!("{db}.$cmd.listCollections")}, "ok": 1.0},
+    )
 }
 
 pub(super) fn list_databases(ctx: &Ctx<'_>) -> Result<Document, CommandError> {
@@ -129,7 +138,11 @@ pub(super) fn list_databases(ctx: &Ctx<'_>) -> Result<Document, CommandError> {
             continue;
         }
         total += size;
-        list.push(if name_only { doc! {"name": name} } else { d });
+        list.push(if name_only {
+            doc! {"name": name}
+        } else {
+            d
+        });
     }
     let mut reply = doc! {"databases": list};
     if !name_only {
@@ -143,13 +156,18 @@ pub(super) fn list_databases(ctx: &Ctx<'_>) -> Result<Document, CommandError> {
 /// The default name of an index: its fields and directions joined (`a_1_b_-1`).
 fn default_name(key: &Document) -> String {
     key.iter()
-        .map(|(k, v)| format!("{k}_{}", match v {
-            Bson::Int32(i) => i.to_string(),
-            Bson::Int64(i) => i.to_string(),
-            Bson::Double(d) => d.to_string(),
-            Bson::String(s) => s.clone(),
-            other => other.to_string(),
-        }))
+        .map(|(k, v)| {
+            format!(
+                "{k}_{}",
+                match v {
+                    Bson::Int32(i) => i.to_string(),
+                    Bson::Int64(i) => i.to_string(),
+                    Bson::Double(d) => d.to_string(),
+                    Bson::String(s) => s.clone(),
+                    other => other.to_string(),
+                }
+            )
+        })
         .collect::<Vec<_>>()
         .join("_")
 }
@@ -158,7 +176,10 @@ fn default_name(key: &Document) -> String {
 fn parse_index(spec: &Document) -> Result<Index, CommandError> {
     let printed = shell_doc(spec);
     for k in spec.keys() {
-        if !matches!(k.as_str(), "key" | "name" | "unique" | "sparse" | "v" | "background" | "ns") {
+        if !matches!(
+            k.as_str(),
+            "key" | "name" | "unique" | "sparse" | "v" | "background" | "ns"
+        ) {
             return Err(Unsupported::IndexOption(k, &printed).error());
         }
     }
@@ -168,7 +189,11 @@ fn parse_index(spec: &Document) -> Result<Index, CommandError> {
         )));
     };
     if key.is_empty() {
-        return Err(CommandError::new(67, "CannotCreateIndex", "Index keys cannot be empty."));
+        return Err(CommandError::new(
+            67,
+            "CannotCreateIndex",
+            "Index keys cannot be empty.",
+        ));
     }
     for (field, dir) in key {
         match dir {
@@ -178,13 +203,18 @@ fn parse_index(spec: &Document) -> Result<Index, CommandError> {
                 return Err(CommandError::new(
                     67,
                     "CannotCreateIndex",
-                    format!("Values in v:2 index key pattern cannot be of type {} (field {field})", query::value::type_name(other)),
+                    format!(
+                        "Values in v:2 index key pattern cannot be of type {} (field {field})",
+                        query::value::type_name(other)
+                    ),
                 ));
             }
         }
     }
     Ok(Index {
-        name: spec.get_str("name").map_or_else(|_| default_name(key), str::to_owned),
+        name: spec
+            .get_str("name")
+            .map_or_else(|_| default_name(key), str::to_owned),
         key: key.clone(),
         unique: spec.get_bool("unique").unwrap_or(false),
         sparse: spec.get_bool("sparse").unwrap_or(false),
@@ -203,7 +233,9 @@ pub(super) async fn create_indexes(ctx: &Ctx<'_>) -> Result<Document, CommandErr
     let mut wanted = Vec::new();
     for s in specs {
         let Bson::Document(d) = s else {
-            return Err(CommandError::type_mismatch("each index specification must be an object".into()));
+            return Err(CommandError::type_mismatch(
+                "each index specification must be an object".into(),
+            ));
         };
         wanted.push(parse_index(d)?);
     }
@@ -232,7 +264,11 @@ pub(super) async fn create_indexes(ctx: &Ctx<'_>) -> Result<Document, CommandErr
                     return Err(CommandError::new(
                         85,
                         "IndexOptionsConflict",
-                        format!("An equivalent index already exists with the same name but different options. Requested index: {}, existing index: {}", shell_doc(&w.spec()), shell_doc(&e.spec())),
+                        format!(
+                            "An equivalent index already exists with the same name but different options. Requested index: {}, existing index: {}",
+                            shell_doc(&w.spec()),
+                            shell_doc(&e.spec())
+                        ),
                     ));
                 }
                 continue;
@@ -284,7 +320,9 @@ pub(super) fn list_indexes(ctx: &Ctx<'_>) -> Result<Document, CommandError> {
     };
     let mut batch = vec![Index::id()];
     batch.extend(coll.indexes.iter().map(Index::spec));
-    Ok(doc! {"cursor": {"firstBatch": batch, "id": 0_i64, "ns": format!("{ns}.$cmd.listIndexes")}, "ok": 1.0})
+    Ok(
+        doc! {"cursor": {"firstBatch": batch, "id": 0_i64, "ns": format!("{ns}.$cmd.listIndexes")}, "ok": 1.0},
+    )
 }
 
 pub(super) async fn drop_indexes(ctx: &Ctx<'_>) -> Result<Document, CommandError> {
@@ -297,7 +335,9 @@ pub(super) async fn drop_indexes(ctx: &Ctx<'_>) -> Result<Document, CommandError
         let not_found = |what: String| CommandError::new(27, "IndexNotFound", what);
         let cannot_drop_id = || CommandError::new(72, "InvalidOptions", "cannot drop _id index");
         let names: Vec<String> = match ctx.cmd.get("index") {
-            Some(Bson::String(s)) if s == "*" => coll.indexes.iter().map(|i| i.name.clone()).collect(),
+            Some(Bson::String(s)) if s == "*" => {
+                coll.indexes.iter().map(|i| i.name.clone()).collect()
+            }
             Some(Bson::String(s)) if s == "_id_" => return Err(cannot_drop_id()),
             Some(Bson::String(s)) => match coll.index(s) {
                 Some(i) => vec![i.name.clone()],
@@ -307,7 +347,9 @@ pub(super) async fn drop_indexes(ctx: &Ctx<'_>) -> Result<Document, CommandError
                 let mut out = Vec::new();
                 for i in items {
                     let Some(name) = i.as_str() else {
-                        return Err(CommandError::type_mismatch("index names must be strings".into()));
+                        return Err(CommandError::type_mismatch(
+                            "index names must be strings".into(),
+                        ));
                     };
                     if name == "_id_" {
                         return Err(cannot_drop_id());
@@ -325,7 +367,12 @@ pub(super) async fn drop_indexes(ctx: &Ctx<'_>) -> Result<Document, CommandError
                 }
                 match coll.indexes.iter().find(|i| &i.key == key) {
                     Some(i) => vec![i.name.clone()],
-                    None => return Err(not_found(format!("can't find index with key: {}", shell_doc(key)))),
+                    None => {
+                        return Err(not_found(format!(
+                            "can't find index with key: {}",
+                            shell_doc(key)
+                        )));
+                    }
                 }
             }
             _ => {
@@ -339,7 +386,10 @@ pub(super) async fn drop_indexes(ctx: &Ctx<'_>) -> Result<Document, CommandError
         (coll.indexes.len() + 1, names)
     };
     let wce = write::catalog_write(ctx, vec![Op::DropIndexes { ns, names }]).await?;
-    Ok(ok_with(wce, doc! {"nIndexesWas": i32::try_from(was).unwrap_or(i32::MAX)}))
+    Ok(ok_with(
+        wce,
+        doc! {"nIndexesWas": i32::try_from(was).unwrap_or(i32::MAX)},
+    ))
 }
 
 pub(super) async fn rename_collection(ctx: &Ctx<'_>) -> Result<Document, CommandError> {
@@ -349,7 +399,11 @@ pub(super) async fn rename_collection(ctx: &Ctx<'_>) -> Result<Document, Command
         ));
     };
     if from == to {
-        return Err(CommandError::new(20, "IllegalOperation", "Can't rename a collection to itself"));
+        return Err(CommandError::new(
+            20,
+            "IllegalOperation",
+            "Can't rename a collection to itself",
+        ));
     }
     let drop_target = ctx.cmd.get_bool("dropTarget").unwrap_or(false);
     let (from_exists, to_exists) = {
@@ -358,10 +412,16 @@ pub(super) async fn rename_collection(ctx: &Ctx<'_>) -> Result<Document, Command
         (c.contains_key(from), c.contains_key(to))
     };
     if !from_exists {
-        return Err(ns_not_found(format!("Source collection {from} does not exist")));
+        return Err(ns_not_found(format!(
+            "Source collection {from} does not exist"
+        )));
     }
     if to_exists && !drop_target {
-        return Err(CommandError::new(48, "NamespaceExists", "target namespace exists"));
+        return Err(CommandError::new(
+            48,
+            "NamespaceExists",
+            "target namespace exists",
+        ));
     }
     let mut ops = Vec::new();
     if to_exists {
@@ -428,7 +488,14 @@ pub(super) fn coll_stats_command(ctx: &Ctx<'_>) -> Result<Document, CommandError
 }
 
 /// The one document a `$collStats` stage starts from.
-pub(super) fn coll_stats_document(shared: &Shared, st: &SetState, m: usize, catalog: &Catalog, ns: &str, spec: &Document) -> Document {
+pub(super) fn coll_stats_document(
+    shared: &Shared,
+    st: &SetState,
+    m: usize,
+    catalog: &Catalog,
+    ns: &str,
+    spec: &Document,
+) -> Document {
     let mut d = doc! {
         "ns": ns,
         "host": st.host(m),

@@ -56,7 +56,11 @@ pub(crate) struct Spec {
     pub help: &'static str,
 }
 
-const fn spec(name: &'static str, fields: Option<&'static [&'static str]>, help: &'static str) -> Spec {
+const fn spec(
+    name: &'static str,
+    fields: Option<&'static [&'static str]>,
+    help: &'static str,
+) -> Spec {
     Spec {
         name,
         aliases: &[],
@@ -84,59 +88,185 @@ const fn aka(mut s: Spec, aliases: &'static [&'static str]) -> Spec {
 
 /// Every command the embedded server implements.
 pub(crate) const COMMANDS: &[Spec] = &[
-    aka(spec("hello", None, "the topology of the replica set"), &["isMaster", "ismaster"]),
+    aka(
+        spec("hello", None, "the topology of the replica set"),
+        &["isMaster", "ismaster"],
+    ),
     spec("ping", None, "a no-op"),
-    aka(spec("buildInfo", None, "the server's version"), &["buildinfo"]),
-    spec("serverStatus", None, "connections, operation counters, memory, replication"),
-    spec("connectionStatus", None, "authentication of the connection (none)"),
+    aka(
+        spec("buildInfo", None, "the server's version"),
+        &["buildinfo"],
+    ),
+    spec(
+        "serverStatus",
+        None,
+        "connections, operation counters, memory, replication",
+    ),
+    spec(
+        "connectionStatus",
+        None,
+        "authentication of the connection (none)",
+    ),
     spec("getParameter", None, "the feature compatibility version"),
     spec("endSessions", None, "ends sessions"),
     spec("getLastError", None, "a no-op"),
     spec("logout", None, "a no-op"),
     spec("listCommands", None, "this list"),
-    txn_ok(spec("insert", Some(&["documents", "ordered", "bypassDocumentValidation"]), "inserts documents")),
-    txn_ok(spec("update", Some(&["updates", "ordered", "bypassDocumentValidation"]), "updates documents")),
-    txn_ok(spec("delete", Some(&["deletes", "ordered"]), "deletes documents")),
+    txn_ok(spec(
+        "insert",
+        Some(&["documents", "ordered", "bypassDocumentValidation"]),
+        "inserts documents",
+    )),
+    txn_ok(spec(
+        "update",
+        Some(&["updates", "ordered", "bypassDocumentValidation"]),
+        "updates documents",
+    )),
+    txn_ok(spec(
+        "delete",
+        Some(&["deletes", "ordered"]),
+        "deletes documents",
+    )),
     txn_ok(aka(
         spec(
             "findAndModify",
-            Some(&["query", "sort", "remove", "update", "new", "fields", "upsert", "bypassDocumentValidation", "hint"]),
+            Some(&[
+                "query",
+                "sort",
+                "remove",
+                "update",
+                "new",
+                "fields",
+                "upsert",
+                "bypassDocumentValidation",
+                "hint",
+            ]),
             "updates or removes one document and returns it",
         ),
         &["findandmodify"],
     )),
     txn_ok(spec(
         "find",
-        Some(&["filter", "sort", "projection", "hint", "skip", "limit", "batchSize", "singleBatch", "noCursorTimeout", "allowPartialResults", "allowDiskUse"]),
+        Some(&[
+            "filter",
+            "sort",
+            "projection",
+            "hint",
+            "skip",
+            "limit",
+            "batchSize",
+            "singleBatch",
+            "noCursorTimeout",
+            "allowPartialResults",
+            "allowDiskUse",
+        ]),
         "queries a collection",
     )),
-    txn_ok(spec("aggregate", Some(&["pipeline", "cursor", "allowDiskUse", "bypassDocumentValidation", "hint"]), "runs an aggregation pipeline")),
-    spec("count", Some(&["query", "limit", "skip", "hint"]), "counts documents"),
-    txn_ok(spec("distinct", Some(&["key", "query", "hint"]), "the distinct values of a field")),
-    txn_ok(spec("getMore", Some(&["collection", "batchSize"]), "the next batch of a cursor")),
+    txn_ok(spec(
+        "aggregate",
+        Some(&[
+            "pipeline",
+            "cursor",
+            "allowDiskUse",
+            "bypassDocumentValidation",
+            "hint",
+        ]),
+        "runs an aggregation pipeline",
+    )),
+    spec(
+        "count",
+        Some(&["query", "limit", "skip", "hint"]),
+        "counts documents",
+    ),
+    txn_ok(spec(
+        "distinct",
+        Some(&["key", "query", "hint"]),
+        "the distinct values of a field",
+    )),
+    txn_ok(spec(
+        "getMore",
+        Some(&["collection", "batchSize"]),
+        "the next batch of a cursor",
+    )),
     txn_ok(spec("killCursors", Some(&["cursors"]), "closes cursors")),
     spec("create", Some(&[]), "creates a collection"),
     spec("drop", Some(&[]), "drops a collection"),
-    spec("listCollections", Some(&["filter", "nameOnly", "authorizedCollections", "cursor"]), "the collections of a database"),
-    spec("listDatabases", Some(&["filter", "nameOnly", "authorizedDatabases"]), "the databases"),
-    spec("createIndexes", Some(&["indexes", "commitQuorum"]), "creates indexes (unique and sparse are enforced)"),
-    spec("listIndexes", Some(&["cursor"]), "the indexes of a collection"),
+    spec(
+        "listCollections",
+        Some(&["filter", "nameOnly", "authorizedCollections", "cursor"]),
+        "the collections of a database",
+    ),
+    spec(
+        "listDatabases",
+        Some(&["filter", "nameOnly", "authorizedDatabases"]),
+        "the databases",
+    ),
+    spec(
+        "createIndexes",
+        Some(&["indexes", "commitQuorum"]),
+        "creates indexes (unique and sparse are enforced)",
+    ),
+    spec(
+        "listIndexes",
+        Some(&["cursor"]),
+        "the indexes of a collection",
+    ),
     spec("dropIndexes", Some(&["index"]), "drops indexes"),
-    admin(spec("renameCollection", Some(&["to", "dropTarget", "stayTemp"]), "renames a collection")),
+    admin(spec(
+        "renameCollection",
+        Some(&["to", "dropTarget", "stayTemp"]),
+        "renames a collection",
+    )),
     spec("dropDatabase", Some(&[]), "drops a database"),
-    spec("dbStats", Some(&["scale", "freeStorage"]), "statistics of a database"),
+    spec(
+        "dbStats",
+        Some(&["scale", "freeStorage"]),
+        "statistics of a database",
+    ),
     spec("collStats", Some(&["scale"]), "statistics of a collection"),
-    admin(txn_ok(spec("commitTransaction", Some(&["recoveryToken"]), "commits a transaction"))),
-    admin(txn_ok(spec("abortTransaction", Some(&["recoveryToken"]), "aborts a transaction"))),
+    admin(txn_ok(spec(
+        "commitTransaction",
+        Some(&["recoveryToken"]),
+        "commits a transaction",
+    ))),
+    admin(txn_ok(spec(
+        "abortTransaction",
+        Some(&["recoveryToken"]),
+        "aborts a transaction",
+    ))),
     admin(spec("replSetGetStatus", None, "the replica set's status")),
-    admin(spec("replSetGetConfig", None, "the replica set's configuration")),
+    admin(spec(
+        "replSetGetConfig",
+        None,
+        "the replica set's configuration",
+    )),
     admin(spec("replSetStepDown", None, "steps the primary down")),
-    admin(spec("replSetFreeze", None, "keeps a secondary from standing for election")),
-    admin(spec("replSetReconfig", None, "changes priorities, votes and tags")),
+    admin(spec(
+        "replSetFreeze",
+        None,
+        "keeps a secondary from standing for election",
+    )),
+    admin(spec(
+        "replSetReconfig",
+        None,
+        "changes priorities, votes and tags",
+    )),
     admin(spec("shutdown", None, "shuts the member down")),
-    spec("saslStart", None, "refused: the embedded server runs without authentication"),
-    spec("saslContinue", None, "refused: the embedded server runs without authentication"),
-    spec("authenticate", None, "refused: the embedded server runs without authentication"),
+    spec(
+        "saslStart",
+        None,
+        "refused: the embedded server runs without authentication",
+    ),
+    spec(
+        "saslContinue",
+        None,
+        "refused: the embedded server runs without authentication",
+    ),
+    spec(
+        "authenticate",
+        None,
+        "refused: the embedded server runs without authentication",
+    ),
 ];
 
 /// The command named `name` (or one of its aliases).
@@ -147,14 +277,21 @@ pub(crate) fn lookup(name: &str) -> Option<&'static Spec> {
 }
 
 /// Runs one request on member `m` and shapes the reply.
-pub(crate) async fn run(shared: &Shared, m: usize, connection_id: i64, request: &Request) -> Outcome {
+pub(crate) async fn run(
+    shared: &Shared,
+    m: usize,
+    connection_id: i64,
+    request: &Request,
+) -> Outcome {
     let command = &request.command;
     let name = command.keys().next().cloned().unwrap_or_default();
     let result = match request.oversized {
         Some(size) => Err(CommandError::new(
             10334,
             "BSONObjectTooLarge",
-            format!("BSONObj size: {size} (0x{size:X}) is invalid. Size must be between 0 and 16793600(16MB)"),
+            format!(
+                "BSONObj size: {size} (0x{size:X}) is invalid. Size must be between 0 and 16793600(16MB)"
+            ),
         )),
         None => dispatch(shared, m, connection_id, &name, command, request.kind).await,
     };
@@ -195,7 +332,9 @@ fn stamp_times(shared: &Shared, m: usize, reply: &mut Document) {
 }
 
 fn count(shared: &Shared, m: usize, name: &str, cmd: &Document) {
-    let Some(c) = shared.counters.get(m) else { return };
+    let Some(c) = shared.counters.get(m) else {
+        return;
+    };
     let statements = |field: &str| cmd.get_array(field).map_or(0, |a| a.len() as i64);
     match name {
         "insert" => Counters::add(&c.insert, statements("documents")),
@@ -270,7 +409,12 @@ pub(crate) struct Ctx<'a> {
     pub txn: Option<txn::TxnRef>,
 }
 
-async fn run_spec(ctx: &Ctx<'_>, spec: &Spec, connection_id: i64, name: &str) -> Result<Option<Document>, CommandError> {
+async fn run_spec(
+    ctx: &Ctx<'_>,
+    spec: &Spec,
+    connection_id: i64,
+    name: &str,
+) -> Result<Option<Document>, CommandError> {
     let (shared, m, cmd) = (ctx.shared, ctx.m, ctx.cmd);
     let reply = match spec.name {
         "hello" => hello::hello(shared, m, connection_id, name, cmd).await,
@@ -442,7 +586,10 @@ mod tests {
             .chain(query::expr::operators())
             .filter(|n| !mentions(docs, n))
             .collect();
-        assert!(missing.is_empty(), "docs/conformance/mongodb.md does not name {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "docs/conformance/mongodb.md does not name {missing:?}"
+        );
     }
 
     #[test]

@@ -20,7 +20,12 @@ pub(super) fn namespace(cmd: &Document, name: &str) -> Result<String, CommandErr
 }
 
 /// Reads go to the primary unless the client's read preference allows a secondary.
-fn check_readable(st: &SetState, m: usize, cmd: &Document, kind: RequestKind) -> Result<(), CommandError> {
+fn check_readable(
+    st: &SetState,
+    m: usize,
+    cmd: &Document,
+    kind: RequestKind,
+) -> Result<(), CommandError> {
     if st.members[m].primary || kind == RequestKind::Query {
         return Ok(());
     }
@@ -43,7 +48,10 @@ pub(super) async fn wait_for_read_concern(ctx: &Ctx<'_>) -> Result<(), CommandEr
         return Ok(());
     };
     if let Ok(level) = rc.get_str("level")
-        && !matches!(level, "local" | "majority" | "available" | "snapshot" | "linearizable")
+        && !matches!(
+            level,
+            "local" | "majority" | "available" | "snapshot" | "linearizable"
+        )
     {
         return Err(CommandError::bad_value(format!(
             "Enumeration value '{level}' for field 'readConcern.level' is not a valid value."
@@ -52,7 +60,9 @@ pub(super) async fn wait_for_read_concern(ctx: &Ctx<'_>) -> Result<(), CommandEr
     let Ok(after) = rc.get_timestamp("afterClusterTime") else {
         return Ok(());
     };
-    let wait = number(ctx.cmd.get("maxTimeMS")).map_or(MAX_WAIT, |ms| Duration::from_millis(ms.max(0.0) as u64).min(MAX_WAIT));
+    let wait = number(ctx.cmd.get("maxTimeMS")).map_or(MAX_WAIT, |ms| {
+        Duration::from_millis(ms.max(0.0) as u64).min(MAX_WAIT)
+    });
     let deadline = ctx.shared.clock.now().plus(wait);
     let m = ctx.m;
     let reached = ctx
@@ -62,9 +72,8 @@ pub(super) async fn wait_for_read_concern(ctx: &Ctx<'_>) -> Result<(), CommandEr
             ((ts.time, ts.increment) >= (after.time, after.increment)).then_some(())
         })
         .await;
-    reached.ok_or_else(|| {
-        CommandError::new(50, "MaxTimeMSExpired", "operation exceeded time limit")
-    })
+    reached
+        .ok_or_else(|| CommandError::new(50, "MaxTimeMSExpired", "operation exceeded time limit"))
 }
 
 /// The documents of `ns` the command sees, in natural order: the replica set's `local`
@@ -88,12 +97,7 @@ fn oplog_documents(st: &SetState, m: usize) -> Vec<Document> {
         .flat_map(|e| {
             let (ts, t) = (e.ts, e.optime.term);
             e.ops.iter().map(move |op| {
-                let (code, ns, o) = match op {
-                    Op::Insert { ns, doc } => ("i", ns.clone(), doc.clone()),
-                    Op::Update { ns, doc, .. } => ("u", ns.clone(), doc.clone()),
-                    Op::Delete { ns, id } => ("d", ns.clone(), doc! {"_id": id.clone()}),
-                    other => ("c", String::new(), doc! {"op": format!("{other:?}").split_whitespace().next().unwrap_or_default().to_owned()}),
-                };
+                let (code, ns, o) = op.oplog_fields();
                 doc! {"ts": ts, "t": t, "v": 2_i64, "op": code, "ns": ns, "o": o}
             })
         })
@@ -133,7 +137,14 @@ pub(super) fn matching(
     Ok(out)
 }
 
-fn cursor_reply(shared: &Shared, m: usize, ns: String, mut docs: VecDeque<Document>, batch: usize, single: bool) -> Document {
+fn cursor_reply(
+    shared: &Shared,
+    m: usize,
+    ns: String,
+    mut docs: VecDeque<Document>,
+    batch: usize,
+    single: bool,
+) -> Document {
     let first: Vec<Document> = docs.drain(..batch.min(docs.len())).collect();
     let id = if docs.is_empty() || single {
         0
@@ -157,12 +168,22 @@ pub(super) async fn find(ctx: &Ctx<'_>) -> Result<Document, CommandError> {
     let raw = cmd.get_document("filter").cloned().unwrap_or_default();
     let filter = Filter::parse(&raw)?;
     let sort = Sort::parse(&cmd.get_document("sort").cloned().unwrap_or_default())?;
-    let projection = Projection::parse(&cmd.get_document("projection").cloned().unwrap_or_default(), true)?;
+    let projection = Projection::parse(
+        &cmd.get_document("projection").cloned().unwrap_or_default(),
+        true,
+    )?;
     wait_for_read_concern(ctx).await?;
     let mut docs = {
         let st = shared.lock();
         check_readable(&st, m, cmd, ctx.kind)?;
-        matching(&st, m, catalog_of(&st, m, ctx.txn.as_ref()), &ns, &raw, &filter)?
+        matching(
+            &st,
+            m,
+            catalog_of(&st, m, ctx.txn.as_ref()),
+            &ns,
+            &raw,
+            &filter,
+        )?
     };
     if sort.natural_reversed() {
         docs.reverse();
@@ -174,7 +195,11 @@ pub(super) async fn find(ctx: &Ctx<'_>) -> Result<Document, CommandError> {
     if limit < 0.0 {
         single = true;
     }
-    let limit = if limit == 0.0 { usize::MAX } else { limit.abs() as usize };
+    let limit = if limit == 0.0 {
+        usize::MAX
+    } else {
+        limit.abs() as usize
+    };
     let scope = env(shared);
     let mut out = VecDeque::new();
     for (d, pos) in docs.into_iter().skip(skip).take(limit) {
@@ -191,7 +216,8 @@ pub(super) async fn aggregate(ctx: &Ctx<'_>) -> Result<Document, CommandError> {
     let pipeline = Pipeline::parse(&stages)?;
     if !cmd.contains_key("cursor") {
         return Err(CommandError::failed_to_parse(
-            "The 'cursor' option is required, except for aggregate with the explain argument".into(),
+            "The 'cursor' option is required, except for aggregate with the explain argument"
+                .into(),
         ));
     }
     wait_for_read_concern(ctx).await?;
@@ -200,10 +226,16 @@ pub(super) async fn aggregate(ctx: &Ctx<'_>) -> Result<Document, CommandError> {
         check_readable(&st, m, cmd, ctx.kind)?;
         let catalog = catalog_of(&st, m, ctx.txn.as_ref());
         let docs = match pipeline.coll_stats() {
-            Some(spec) => vec![catalog::coll_stats_document(shared, &st, m, catalog, &ns, spec)],
+            Some(spec) => vec![catalog::coll_stats_document(
+                shared, &st, m, catalog, &ns, spec,
+            )],
             None => scan(&st, m, catalog, &ns),
         };
-        (docs, catalog.clone(), (admin::config_document(&st), oplog_documents(&st, m)))
+        (
+            docs,
+            catalog.clone(),
+            (admin::config_document(&st), oplog_documents(&st, m)),
+        )
     };
     let (db, _) = split_ns(&ns);
     let collections = |name: &str| -> Result<Vec<Document>, CommandError> {
@@ -234,7 +266,15 @@ pub(super) async fn count(ctx: &Ctx<'_>) -> Result<Document, CommandError> {
     wait_for_read_concern(ctx).await?;
     let st = shared.lock();
     check_readable(&st, m, cmd, ctx.kind)?;
-    let n = matching(&st, m, catalog_of(&st, m, ctx.txn.as_ref()), &ns, &raw, &filter)?.len();
+    let n = matching(
+        &st,
+        m,
+        catalog_of(&st, m, ctx.txn.as_ref()),
+        &ns,
+        &raw,
+        &filter,
+    )?
+    .len();
     let skip = number(cmd.get("skip")).unwrap_or(0.0).max(0.0) as usize;
     let limit = number(cmd.get("limit")).unwrap_or(0.0).abs() as usize;
     let mut n = n.saturating_sub(skip);
@@ -260,7 +300,14 @@ pub(super) async fn distinct(ctx: &Ctx<'_>) -> Result<Document, CommandError> {
     let docs = {
         let st = shared.lock();
         check_readable(&st, m, cmd, ctx.kind)?;
-        matching(&st, m, catalog_of(&st, m, ctx.txn.as_ref()), &ns, &raw, &filter)?
+        matching(
+            &st,
+            m,
+            catalog_of(&st, m, ctx.txn.as_ref()),
+            &ns,
+            &raw,
+            &filter,
+        )?
     };
     let mut values: Vec<Bson> = Vec::new();
     for (d, _) in &docs {
@@ -296,7 +343,9 @@ pub(super) fn get_more(shared: &Shared, cmd: &Document) -> Result<Document, Comm
     let (ns, docs, exhausted) = shared.take_from_cursor(id, batch).ok_or_else(|| {
         CommandError::new(43, "CursorNotFound", format!("cursor id {id} not found"))
     })?;
-    Ok(doc! {"cursor": {"nextBatch": docs, "id": if exhausted { 0_i64 } else { id }, "ns": ns}, "ok": 1.0})
+    Ok(
+        doc! {"cursor": {"nextBatch": docs, "id": if exhausted { 0_i64 } else { id }, "ns": ns}, "ok": 1.0},
+    )
 }
 
 pub(super) fn kill_cursors(shared: &Shared, cmd: &Document) -> Document {

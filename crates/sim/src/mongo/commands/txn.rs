@@ -46,7 +46,12 @@ fn no_such_transaction(msg: String) -> CommandError {
 ///
 /// `NotWritablePrimary` off the primary, `NoSuchTransaction` for a transaction that is not open,
 /// `TransactionTooOld` for a number below the session's current one.
-pub(super) fn join(shared: &Shared, m: usize, cmd: &Document, session: Option<&Session>) -> Result<TxnRef, CommandError> {
+pub(super) fn join(
+    shared: &Shared,
+    m: usize,
+    cmd: &Document,
+    session: Option<&Session>,
+) -> Result<TxnRef, CommandError> {
     let (Some(session), Some(number)) = (session, session.and_then(|s| s.txn_number)) else {
         return Err(CommandError::new(
             50768,
@@ -67,14 +72,19 @@ pub(super) fn join(shared: &Shared, m: usize, cmd: &Document, session: Option<&S
         return Err(CommandError::not_writable_primary().with_label("TransientTransactionError"));
     }
     let mem = &mut st.members[m];
-    let current = mem.transactions.get(&session.lsid).map(|t| (t.txn_number, t.state));
+    let current = mem
+        .transactions
+        .get(&session.lsid)
+        .map(|t| (t.txn_number, t.state));
     if let Some((n, _)) = current
         && n > number
     {
         return Err(CommandError::new(
             225,
             "TransactionTooOld",
-            format!("Cannot start transaction {number} on session because a newer transaction {n} has already started"),
+            format!(
+                "Cannot start transaction {number} on session because a newer transaction {n} has already started"
+            ),
         ));
     }
     if cmd.get_bool("startTransaction").unwrap_or(false) {
@@ -84,12 +94,17 @@ pub(super) fn join(shared: &Shared, m: usize, cmd: &Document, session: Option<&S
             return Err(CommandError::new(
                 117,
                 "ConflictingOperationInProgress",
-                format!("Cannot start transaction {number} on session because it has already started"),
+                format!(
+                    "Cannot start transaction {number} on session because it has already started"
+                ),
             ));
         }
         let seq = mem.last_optime().seq;
         let data = mem.store.collections.clone();
-        mem.transactions.insert(session.lsid.clone(), Transaction::new(number, data, seq, now));
+        mem.transactions.insert(
+            session.lsid.clone(),
+            Transaction::new(number, data, seq, now),
+        );
     } else {
         match current {
             Some((n, TxnState::Active)) if n == number => {}
@@ -197,7 +212,9 @@ pub(super) async fn commit(ctx: &Ctx<'_>) -> Result<Document, CommandError> {
                 return Err(CommandError::new(
                     251,
                     "NoSuchTransaction",
-                    format!("Given transaction number {number} does not match any in-progress transactions."),
+                    format!(
+                        "Given transaction number {number} does not match any in-progress transactions."
+                    ),
                 ));
             }
         }

@@ -29,7 +29,10 @@ pub(super) enum WriteConcern {
 }
 
 pub(super) fn write_concern(cmd: &Document) -> (WriteConcern, Option<Duration>, Document) {
-    let wc = cmd.get_document("writeConcern").cloned().unwrap_or_default();
+    let wc = cmd
+        .get_document("writeConcern")
+        .cloned()
+        .unwrap_or_default();
     let w = match wc.get("w") {
         Some(Bson::String(s)) if s == "majority" => WriteConcern::Majority,
         Some(Bson::String(tag)) => WriteConcern::Tag(tag.clone()),
@@ -50,7 +53,7 @@ pub(super) fn write_concern(cmd: &Document) -> (WriteConcern, Option<Duration>, 
 /// Why a statement did not apply.
 enum StmtError {
     /// Another session's open transaction holds this document: wait until it ends.
-    Blocked(String, Bson),
+    Blocked(Box<(String, Bson)>),
     Failed(CommandError),
 }
 
@@ -82,7 +85,7 @@ fn commit_ops(
                 if let Some((ns, id)) = op.document()
                     && st.members[m].transactions.values().any(|t| t.holds(ns, id))
                 {
-                    return Err(StmtError::Blocked(ns.to_owned(), id.clone()));
+                    return Err(StmtError::Blocked(Box::new((ns.to_owned(), id.clone()))));
                 }
             }
             if ops.is_empty() && stmt.is_none() {
@@ -132,9 +135,17 @@ fn check_document(doc: &Document, inserting: bool) -> Result<(), CommandError> {
             )));
         }
         match doc.get("_id") {
-            Some(Bson::Array(_)) => return Err(CommandError::bad_value("can't use an array for _id".into())),
-            Some(Bson::RegularExpression(_)) => return Err(CommandError::bad_value("can't use a regex for _id".into())),
-            Some(Bson::Undefined) => return Err(CommandError::bad_value("can't use a undefined for _id".into())),
+            Some(Bson::Array(_)) => {
+                return Err(CommandError::bad_value("can't use an array for _id".into()));
+            }
+            Some(Bson::RegularExpression(_)) => {
+                return Err(CommandError::bad_value("can't use a regex for _id".into()));
+            }
+            Some(Bson::Undefined) => {
+                return Err(CommandError::bad_value(
+                    "can't use a undefined for _id".into(),
+                ));
+            }
             _ => {}
         }
     }
@@ -155,7 +166,12 @@ fn check_insert(catalog: &Catalog, ns: &str, doc: &Document) -> Result<(), Comma
     let coll = catalog.get(ns).map(std::convert::AsRef::as_ref);
     let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
     if coll.and_then(|c| c.get(&id)).is_some() {
-        return Err(duplicate_key(ns, "_id_", &doc! {"_id": 1}, doc! {"_id": id}));
+        return Err(duplicate_key(
+            ns,
+            "_id_",
+            &doc! {"_id": 1},
+            doc! {"_id": id},
+        ));
     }
     check_unique(coll, ns, doc)
 }
@@ -170,9 +186,16 @@ struct WriteOutcome {
 }
 
 /// A previously executed statement of the same retryable write, if any.
-fn retried(st: &mut SetState, m: usize, session: Option<&Session>, stmt: i32) -> Result<Option<StmtResult>, CommandError> {
+fn retried(
+    st: &mut SetState,
+    m: usize,
+    session: Option<&Session>,
+    stmt: i32,
+) -> Result<Option<StmtResult>, CommandError> {
     let Some(s) = session else { return Ok(None) };
-    let Some(number) = s.txn_number else { return Ok(None) };
+    let Some(number) = s.txn_number else {
+        return Ok(None);
+    };
     let Some(rec) = st.members[m].store.txns.get(&s.lsid) else {
         return Ok(None);
     };
@@ -208,7 +231,9 @@ fn txn_tag(session: Option<&Session>, stmt: i32, result: StmtResult) -> Option<T
 
 fn write_error(index: usize, e: &CommandError) -> Document {
     let mut d = doc! {"index": i32::try_from(index).unwrap_or(i32::MAX), "code": e.code, "codeName": e.code_name.as_ref(), "errmsg": &e.errmsg};
-    d.extend(e.extra.clone());
+    if let Some(extra) = &e.extra {
+        d.extend(extra.as_ref().clone());
+    }
     d
 }
 
@@ -218,7 +243,9 @@ async fn writable(ctx: &Ctx<'_>) -> Result<(), CommandError> {
     let (shared, m) = (ctx.shared, ctx.m);
     let deadline = shared.clock.now().plus(MAX_WAIT);
     shared
-        .wait_for(deadline, |st, _| (!st.members[m].stepping_down).then_some(()))
+        .wait_for(deadline, |st, _| {
+            (!st.members[m].stepping_down).then_some(())
+        })
         .await;
     let st = shared.lock();
     if !st.members[m].primary || st.members[m].stepping_down {
@@ -239,7 +266,11 @@ async fn writable(ctx: &Ctx<'_>) -> Result<(), CommandError> {
 async fn run_statement(
     ctx: &Ctx<'_>,
     stmt: i32,
-    mut run: impl FnMut(&mut SetState, PlatformTime, Target<'_>) -> Result<(StmtResult, Option<OpTime>), StmtError>,
+    mut run: impl FnMut(
+        &mut SetState,
+        PlatformTime,
+        Target<'_>,
+    ) -> Result<(StmtResult, Option<OpTime>), StmtError>,
 ) -> Result<(StmtResult, Option<OpTime>), CommandError> {
     let (shared, m) = (ctx.shared, ctx.m);
     let deadline = shared.clock.now().plus(MAX_WAIT);
@@ -256,7 +287,7 @@ async fn run_statement(
             match run(&mut st, now, target) {
                 Ok(done) => return Ok(done),
                 Err(StmtError::Failed(e)) => return Err(e),
-                Err(StmtError::Blocked(ns, id)) => (ns, id),
+                Err(StmtError::Blocked(held)) => *held,
             }
         };
         let (ns, id) = blocked;
@@ -264,7 +295,11 @@ async fn run_statement(
             .wait_for(deadline, |st, _| (!held(st, m, &ns, &id)).then_some(()))
             .await;
         if released.is_none() {
-            return Err(CommandError::new(50, "MaxTimeMSExpired", "operation exceeded time limit"));
+            return Err(CommandError::new(
+                50,
+                "MaxTimeMSExpired",
+                "operation exceeded time limit",
+            ));
         }
     }
 }
@@ -273,7 +308,11 @@ pub(super) async fn write(ctx: &Ctx<'_>, kind: WriteKind) -> Result<Document, Co
     let (shared, m, cmd) = (ctx.shared, ctx.m, ctx.cmd);
     let (name, field, stmt_fields): (&str, &str, &[&str]) = match kind {
         WriteKind::Insert => ("insert", "documents", &[]),
-        WriteKind::Update => ("update", "updates", &["q", "u", "multi", "upsert", "hint", "upsertSupplied"]),
+        WriteKind::Update => (
+            "update",
+            "updates",
+            &["q", "u", "multi", "upsert", "hint", "upsertSupplied"],
+        ),
         WriteKind::Delete => ("delete", "deletes", &["q", "limit", "hint"]),
     };
     let ns = namespace(cmd, name)?;
@@ -294,14 +333,37 @@ pub(super) async fn write(ctx: &Ctx<'_>, kind: WriteKind) -> Result<Document, Co
         let done = match kind {
             WriteKind::Insert => {
                 let doc = with_id(spec.clone());
-                run_statement(ctx, stmt, |st, now, target| insert_one(st, m, now, &ns, &doc, ctx.session.as_ref(), stmt, target)).await
+                run_statement(ctx, stmt, |st, now, target| {
+                    insert_one(st, m, now, &ns, &doc, ctx.session.as_ref(), stmt, target)
+                })
+                .await
             }
             WriteKind::Update => match UpdateStmt::parse(spec) {
-                Ok(u) => run_statement(ctx, stmt, |st, now, target| update_one(st, m, now, &ns, &u, ctx.session.as_ref(), stmt, target)).await,
+                Ok(u) => {
+                    run_statement(ctx, stmt, |st, now, target| {
+                        update_one(
+                            st,
+                            m,
+                            now,
+                            date(shared, now),
+                            &ns,
+                            &u,
+                            ctx.session.as_ref(),
+                            stmt,
+                            target,
+                        )
+                    })
+                    .await
+                }
                 Err(e) => Err(e),
             },
             WriteKind::Delete => match DeleteStmt::parse(spec) {
-                Ok(d) => run_statement(ctx, stmt, |st, now, target| delete_one(st, m, now, &ns, &d, ctx.session.as_ref(), stmt, target)).await,
+                Ok(d) => {
+                    run_statement(ctx, stmt, |st, now, target| {
+                        delete_one(st, m, now, &ns, &d, ctx.session.as_ref(), stmt, target)
+                    })
+                    .await
+                }
                 Err(e) => Err(e),
             },
         };
@@ -328,7 +390,10 @@ pub(super) async fn write(ctx: &Ctx<'_>, kind: WriteKind) -> Result<Document, Co
 
     let mut reply = doc! {"n": i32::try_from(outcome.n).unwrap_or(i32::MAX)};
     if kind == WriteKind::Update {
-        reply.insert("nModified", i32::try_from(outcome.n_modified).unwrap_or(i32::MAX));
+        reply.insert(
+            "nModified",
+            i32::try_from(outcome.n_modified).unwrap_or(i32::MAX),
+        );
         if !outcome.upserted.is_empty() {
             reply.insert("upserted", outcome.upserted);
         }
@@ -338,7 +403,9 @@ pub(super) async fn write(ctx: &Ctx<'_>, kind: WriteKind) -> Result<Document, Co
     }
     if ctx.txn.is_none() {
         // A retried statement waits for the member's latest write, like the real server does.
-        let target = outcome.last.unwrap_or_else(|| shared.lock().members[m].last_optime());
+        let target = outcome
+            .last
+            .unwrap_or_else(|| shared.lock().members[m].last_optime());
         if let Some((wce, labels)) = wait_for_write_concern(shared, m, target, cmd).await {
             reply.insert("writeConcernError", wce);
             if !labels.is_empty() {
@@ -351,7 +418,12 @@ pub(super) async fn write(ctx: &Ctx<'_>, kind: WriteKind) -> Result<Document, Co
 }
 
 /// Waits until the write at `target` satisfies the command's write concern.
-pub(super) async fn wait_for_write_concern(shared: &Shared, m: usize, target: OpTime, cmd: &Document) -> Option<(Document, Vec<&'static str>)> {
+pub(super) async fn wait_for_write_concern(
+    shared: &Shared,
+    m: usize,
+    target: OpTime,
+    cmd: &Document,
+) -> Option<(Document, Vec<&'static str>)> {
     let (w, timeout, wc) = write_concern(cmd);
     let needed = match w {
         WriteConcern::Unacknowledged | WriteConcern::Nodes(0 | 1) => return None,
@@ -383,7 +455,10 @@ pub(super) async fn wait_for_write_concern(shared: &Shared, m: usize, target: Op
         }
         WriteConcern::Majority => None,
     };
-    let deadline = shared.clock.now().plus(timeout.unwrap_or(MAX_WAIT).min(MAX_WAIT));
+    let deadline = shared
+        .clock
+        .now()
+        .plus(timeout.unwrap_or(MAX_WAIT).min(MAX_WAIT));
     let result = shared
         .wait_for(deadline, |st, _| match needed {
             None => match st.is_committed(m, target) {
@@ -401,7 +476,10 @@ pub(super) async fn wait_for_write_concern(shared: &Shared, m: usize, target: Op
         .await;
     match result {
         Some(Ok(())) => None,
-        Some(Err(e)) => Some((doc! {"code": e.code, "codeName": e.code_name.as_ref(), "errmsg": e.errmsg}, e.labels)),
+        Some(Err(e)) => Some((
+            doc! {"code": e.code, "codeName": e.code_name.as_ref(), "errmsg": e.errmsg},
+            e.labels,
+        )),
         None => Some((
             doc! {
                 "code": 64,
@@ -435,7 +513,11 @@ fn insert_one(
         n: 1,
         ..StmtResult::default()
     };
-    let tag = if txn.is_some() { None } else { txn_tag(session, stmt, result.clone()) };
+    let tag = if txn.is_some() {
+        None
+    } else {
+        txn_tag(session, stmt, result.clone())
+    };
     let ops = vec![Op::Insert {
         ns: ns.to_owned(),
         doc: doc.clone(),
@@ -480,33 +562,55 @@ impl UpdateStmt {
     }
 }
 
-fn update_context(st: &SetState, shared_now: bson::DateTime, now: PlatformTime, inserting: bool, pos: Option<usize>) -> Context {
+/// What an update needs at `now`: `$currentDate`'s date (`date`) and timestamp (the next one
+/// the oplog will hand out).
+fn update_context(
+    st: &SetState,
+    date: bson::DateTime,
+    now: PlatformTime,
+    inserting: bool,
+    pos: Option<usize>,
+) -> Context {
     Context {
         inserting,
         pos,
-        now: shared_now,
-        ts: st.timestamp(now, st.members.iter().map(|m| m.last_optime().seq).max().unwrap_or(0) + 1),
+        now: date,
+        ts: st.timestamp(
+            now,
+            st.members
+                .iter()
+                .map(|m| m.last_optime().seq)
+                .max()
+                .unwrap_or(0)
+                + 1,
+        ),
     }
 }
 
-fn wall(st: &SetState, now: PlatformTime) -> bson::DateTime {
-    let ms = i64::try_from(st.wall_origin_secs).unwrap_or(0) * 1000 + i64::try_from(now.offset().as_millis()).unwrap_or(0);
-    bson::DateTime::from_millis(ms)
-}
-
 /// Computes the new document of an update (and checks it may be stored).
-fn updated(st: &SetState, catalog: &Catalog, ns: &str, old: &Document, update: &Update, ctx: Context) -> Result<Document, CommandError> {
+fn updated(
+    catalog: &Catalog,
+    ns: &str,
+    old: &Document,
+    update: &Update,
+    ctx: Context,
+) -> Result<Document, CommandError> {
     let new = update.apply(old, ctx)?;
     check_document(&new, false)?;
     if &new != old {
         check_unique(catalog.get(ns).map(std::convert::AsRef::as_ref), ns, &new)?;
     }
-    let _ = st;
     Ok(new)
 }
 
 /// The document an upsert inserts.
-fn upserted(st: &SetState, catalog: &Catalog, ns: &str, raw: &Document, update: &Update, ctx: Context) -> Result<Document, CommandError> {
+fn upserted(
+    catalog: &Catalog,
+    ns: &str,
+    raw: &Document,
+    update: &Update,
+    ctx: Context,
+) -> Result<Document, CommandError> {
     let seed = upsert_seed(raw)?;
     let doc = match update {
         Update::Replacement(r) => {
@@ -521,12 +625,17 @@ fn upserted(st: &SetState, catalog: &Catalog, ns: &str, raw: &Document, update: 
             }
             d
         }
-        other => other.apply(&seed, Context { inserting: true, ..ctx })?,
+        other => other.apply(
+            &seed,
+            Context {
+                inserting: true,
+                ..ctx
+            },
+        )?,
     };
     let doc = with_id(doc);
     check_document(&doc, true)?;
     check_insert(catalog, ns, &doc)?;
-    let _ = st;
     Ok(doc)
 }
 
@@ -535,6 +644,7 @@ fn update_one(
     st: &mut SetState,
     m: usize,
     now: PlatformTime,
+    date: bson::DateTime,
     ns: &str,
     u: &UpdateStmt,
     session: Option<&Session>,
@@ -545,7 +655,6 @@ fn update_one(
         Target::Txn(t) => Some(t),
         Target::Oplog => None,
     };
-    let date = wall(st, now);
     let (ops, result) = {
         let catalog = catalog_of(st, m, txn);
         let mut matched = matching(st, m, catalog, ns, &u.raw, &u.filter)?;
@@ -558,7 +667,13 @@ fn update_one(
             ..StmtResult::default()
         };
         for (old, pos) in &matched {
-            let new = updated(st, catalog, ns, old, &u.update, update_context(st, date, now, false, *pos))?;
+            let new = updated(
+                catalog,
+                ns,
+                old,
+                &u.update,
+                update_context(st, date, now, false, *pos),
+            )?;
             if &new != old {
                 ops.push(Op::Update {
                     ns: ns.to_owned(),
@@ -569,7 +684,13 @@ fn update_one(
             }
         }
         if matched.is_empty() && u.upsert {
-            let doc = upserted(st, catalog, ns, &u.raw, &u.update, update_context(st, date, now, true, None))?;
+            let doc = upserted(
+                catalog,
+                ns,
+                &u.raw,
+                &u.update,
+                update_context(st, date, now, true, None),
+            )?;
             result.n = 1;
             result.upserted = doc.get("_id").cloned();
             ops.push(Op::Insert {
@@ -579,14 +700,21 @@ fn update_one(
         }
         (ops, result)
     };
-    let tag = if txn.is_some() { None } else { txn_tag(session, stmt, result.clone()) };
+    let tag = if txn.is_some() {
+        None
+    } else {
+        txn_tag(session, stmt, result.clone())
+    };
     let record = tag.is_some();
     let appended = if ops.is_empty() && !record {
         None
     } else {
         commit_ops(st, m, now, target, ops, tag)?
     };
-    Ok((result, appended.or_else(|| Some(st.members[m].last_optime()))))
+    Ok((
+        result,
+        appended.or_else(|| Some(st.members[m].last_optime())),
+    ))
 }
 
 /// One parsed delete statement.
@@ -638,7 +766,11 @@ fn delete_one(
         n: i64::try_from(ops.len()).unwrap_or(i64::MAX),
         ..StmtResult::default()
     };
-    let tag = if txn.is_some() { None } else { txn_tag(session, stmt, result.clone()) };
+    let tag = if txn.is_some() {
+        None
+    } else {
+        txn_tag(session, stmt, result.clone())
+    };
     let appended = if ops.is_empty() && tag.is_none() {
         None
     } else {
@@ -655,7 +787,10 @@ pub(super) async fn find_and_modify(ctx: &Ctx<'_>) -> Result<Document, CommandEr
     let raw = cmd.get_document("query").cloned().unwrap_or_default();
     let filter = Filter::parse(&raw)?;
     let sort = Sort::parse(&cmd.get_document("sort").cloned().unwrap_or_default())?;
-    let projection = query::Projection::parse(&cmd.get_document("fields").cloned().unwrap_or_default(), true)?;
+    let projection = query::Projection::parse(
+        &cmd.get_document("fields").cloned().unwrap_or_default(),
+        true,
+    )?;
     let remove = cmd.get_bool("remove").unwrap_or(false);
     let update = match cmd.get("update") {
         Some(u) => Some(Update::parse(u)?),
@@ -675,7 +810,7 @@ pub(super) async fn find_and_modify(ctx: &Ctx<'_>) -> Result<Document, CommandEr
             Target::Txn(t) => Some(t),
             Target::Oplog => None,
         };
-        let date = wall(st, now);
+        let date = date(shared, now);
         let (ops, result) = {
             let catalog = catalog_of(st, m, txn);
             let mut found = matching(st, m, catalog, &ns, &raw, &filter)?;
@@ -692,7 +827,13 @@ pub(super) async fn find_and_modify(ctx: &Ctx<'_>) -> Result<Document, CommandEr
                     result.value = Some(projection.apply(&old, None, &env)?);
                 }
                 (Some((old, pos)), Some(u)) => {
-                    let new = updated(st, catalog, &ns, &old, u, update_context(st, date, now, false, pos))?;
+                    let new = updated(
+                        catalog,
+                        &ns,
+                        &old,
+                        u,
+                        update_context(st, date, now, false, pos),
+                    )?;
                     if new != old {
                         ops.push(Op::Update {
                             ns: ns.clone(),
@@ -706,25 +847,41 @@ pub(super) async fn find_and_modify(ctx: &Ctx<'_>) -> Result<Document, CommandEr
                     result.value = Some(projection.apply(&shown, None, &env)?);
                 }
                 (None, Some(u)) if upsert => {
-                    let doc = upserted(st, catalog, &ns, &raw, u, update_context(st, date, now, true, None))?;
+                    let doc = upserted(
+                        catalog,
+                        &ns,
+                        &raw,
+                        u,
+                        update_context(st, date, now, true, None),
+                    )?;
                     result.n = 1;
                     result.upserted = doc.get("_id").cloned();
                     if return_new {
                         result.value = Some(projection.apply(&doc, None, &env)?);
                     }
-                    ops.push(Op::Insert { ns: ns.clone(), doc });
+                    ops.push(Op::Insert {
+                        ns: ns.clone(),
+                        doc,
+                    });
                 }
                 (None, _) => {}
             }
             (ops, result)
         };
-        let tag = if txn.is_some() { None } else { txn_tag(ctx.session.as_ref(), 0, result.clone()) };
+        let tag = if txn.is_some() {
+            None
+        } else {
+            txn_tag(ctx.session.as_ref(), 0, result.clone())
+        };
         let appended = if ops.is_empty() && tag.is_none() {
             None
         } else {
             commit_ops(st, m, now, target, ops, tag)?
         };
-        Ok((result, appended.or_else(|| Some(st.members[m].last_optime()))))
+        Ok((
+            result,
+            appended.or_else(|| Some(st.members[m].last_optime())),
+        ))
     })
     .await?;
     shared.notify();
@@ -754,7 +911,10 @@ pub(super) async fn find_and_modify(ctx: &Ctx<'_>) -> Result<Document, CommandEr
 
 /// Applies catalog changes (`create`, `createIndexes`, …) through the oplog and waits for the
 /// write concern.
-pub(super) async fn catalog_write(ctx: &Ctx<'_>, ops: Vec<Op>) -> Result<Option<Document>, CommandError> {
+pub(super) async fn catalog_write(
+    ctx: &Ctx<'_>,
+    ops: Vec<Op>,
+) -> Result<Option<Document>, CommandError> {
     let (shared, m) = (ctx.shared, ctx.m);
     writable(ctx).await?;
     let target = {

@@ -30,17 +30,69 @@ pub(crate) enum Expr {
 
 /// Operators whose arguments are a list (or one value).
 const LIST_OPERATORS: &[&str] = &[
-    "$add", "$subtract", "$multiply", "$divide", "$mod", "$abs", "$ceil", "$floor", "$round",
-    "$trunc", "$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$cmp", "$and", "$or", "$not", "$cond",
-    "$ifNull", "$in", "$size", "$arrayElemAt", "$first", "$last", "$concatArrays", "$isArray",
-    "$slice", "$reverseArray", "$concat", "$toUpper", "$toLower", "$substrCP", "$substr",
-    "$substrBytes", "$strLenCP", "$split", "$type", "$toString", "$toInt", "$toLong",
-    "$toDouble", "$toBool", "$mergeObjects", "$objectToArray", "$arrayToObject", "$sum", "$avg",
-    "$min", "$max",
+    "$add",
+    "$subtract",
+    "$multiply",
+    "$divide",
+    "$mod",
+    "$abs",
+    "$ceil",
+    "$floor",
+    "$round",
+    "$trunc",
+    "$eq",
+    "$ne",
+    "$gt",
+    "$gte",
+    "$lt",
+    "$lte",
+    "$cmp",
+    "$and",
+    "$or",
+    "$not",
+    "$cond",
+    "$ifNull",
+    "$in",
+    "$size",
+    "$arrayElemAt",
+    "$first",
+    "$last",
+    "$concatArrays",
+    "$isArray",
+    "$slice",
+    "$reverseArray",
+    "$concat",
+    "$toUpper",
+    "$toLower",
+    "$substrCP",
+    "$substr",
+    "$substrBytes",
+    "$strLenCP",
+    "$split",
+    "$type",
+    "$toString",
+    "$toInt",
+    "$toLong",
+    "$toDouble",
+    "$toBool",
+    "$mergeObjects",
+    "$objectToArray",
+    "$arrayToObject",
+    "$sum",
+    "$avg",
+    "$min",
+    "$max",
 ];
 
 /// Operators whose argument is a document of named arguments.
-const NAMED_OPERATORS: &[&str] = &["$map", "$filter", "$reduce", "$let", "$switch", "$regexMatch"];
+const NAMED_OPERATORS: &[&str] = &[
+    "$map",
+    "$filter",
+    "$reduce",
+    "$let",
+    "$switch",
+    "$regexMatch",
+];
 
 /// Every expression operator the embedded server evaluates (the docs list them).
 #[cfg(test)]
@@ -74,11 +126,17 @@ pub(crate) fn parse(v: &Bson) -> Result<Expr, CommandError> {
         }
         Bson::String(s) if s.starts_with('$') => {
             if s.len() == 1 {
-                return Err(fail(16872, "Location16872", "'$' by itself is not a valid FieldPath".into()));
+                return Err(fail(
+                    16872,
+                    "Location16872",
+                    "'$' by itself is not a valid FieldPath".into(),
+                ));
             }
             Ok(Expr::Field(s[1..].to_owned()))
         }
-        Bson::Array(items) => Ok(Expr::Array(items.iter().map(parse).collect::<Result<_, _>>()?)),
+        Bson::Array(items) => Ok(Expr::Array(
+            items.iter().map(parse).collect::<Result<_, _>>()?,
+        )),
         Bson::Document(d) => parse_doc(d),
         other => Ok(Expr::Literal(other.clone())),
     }
@@ -106,7 +164,11 @@ fn parse_doc(d: &Document) -> Result<Expr, CommandError> {
     let mut fields = Vec::new();
     for (k, v) in d {
         if k.starts_with('$') {
-            return Err(fail(16410, "Location16410", format!("FieldPath field names may not start with '$'. Consider using $getField or $setField.")));
+            return Err(fail(
+                16410,
+                "Location16410",
+                "FieldPath field names may not start with '$'. Consider using $getField or $setField.".to_owned(),
+            ));
         }
         fields.push((k.clone(), parse(v)?));
     }
@@ -127,7 +189,7 @@ fn parse_operator(name: &str, arg: &Bson) -> Result<Expr, CommandError> {
     if let Some(op) = NAMED_OPERATORS.iter().find(|o| **o == name) {
         let Bson::Document(d) = arg else {
             return Err(fail(
-                16878 ,
+                16878,
                 "Location16878",
                 format!("{name} only supports an object as its argument"),
             ));
@@ -157,7 +219,10 @@ fn parse_raw_container(v: &Bson) -> Result<Expr, CommandError> {
                 .collect::<Result<_, CommandError>>()?,
         )),
         Bson::Array(items) => Ok(Expr::Array(
-            items.iter().map(parse_raw_container).collect::<Result<_, _>>()?,
+            items
+                .iter()
+                .map(parse_raw_container)
+                .collect::<Result<_, _>>()?,
         )),
         other => parse(other),
     }
@@ -173,7 +238,10 @@ pub(crate) struct Env {
 
 impl Env {
     pub(crate) fn new(now: Option<bson::DateTime>) -> Self {
-        Self { vars: Vec::new(), now }
+        Self {
+            vars: Vec::new(),
+            now,
+        }
     }
 
     /// A copy with `name` bound to `value`.
@@ -184,7 +252,11 @@ impl Env {
     }
 
     fn get(&self, name: &str) -> Option<&Bson> {
-        self.vars.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v)
+        self.vars
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
     }
 }
 
@@ -207,7 +279,10 @@ pub(crate) fn eval(e: &Expr, doc: &Document, env: &Env) -> Result<Value, Command
                     Some(now) => Bson::DateTime(now),
                     None => return Err(undefined_var(name)),
                 },
-                other => env.get(other).cloned().ok_or_else(|| undefined_var(other))?,
+                other => env
+                    .get(other)
+                    .cloned()
+                    .ok_or_else(|| undefined_var(other))?,
             };
             Ok(match path {
                 None => Some(base),
@@ -244,7 +319,11 @@ pub(crate) fn eval(e: &Expr, doc: &Document, env: &Env) -> Result<Value, Command
 }
 
 fn undefined_var(name: &str) -> CommandError {
-    fail(17276, "Location17276", format!("Use of undefined variable: {name}"))
+    fail(
+        17276,
+        "Location17276",
+        format!("Use of undefined variable: {name}"),
+    )
 }
 
 fn arity(op: &str, args: &[Expr], n: usize) -> Result<(), CommandError> {
@@ -254,7 +333,10 @@ fn arity(op: &str, args: &[Expr], n: usize) -> Result<(), CommandError> {
         Err(fail(
             16020,
             "Location16020",
-            format!("Expression {op} takes exactly {n} arguments. {} were passed in.", args.len()),
+            format!(
+                "Expression {op} takes exactly {n} arguments. {} were passed in.",
+                args.len()
+            ),
         ))
     }
 }
@@ -279,9 +361,8 @@ fn type_of(v: &Value) -> &'static str {
 
 #[allow(clippy::too_many_lines)]
 fn eval_op(op: &str, args: &[Expr], doc: &Document, env: &Env) -> Result<Value, CommandError> {
-    let all = || -> Result<Vec<Value>, CommandError> {
-        args.iter().map(|a| eval(a, doc, env)).collect()
-    };
+    let all =
+        || -> Result<Vec<Value>, CommandError> { args.iter().map(|a| eval(a, doc, env)).collect() };
     let one = || -> Result<Value, CommandError> {
         arity(op, args, 1)?;
         eval(&args[0], doc, env)
@@ -302,12 +383,23 @@ fn eval_op(op: &str, args: &[Expr], doc: &Document, env: &Env) -> Result<Value, 
                 match v {
                     Bson::DateTime(d) => {
                         if date.replace(d.timestamp_millis()).is_some() {
-                            return Err(fail(16612, "Location16612", "only one date allowed in an $add expression".into()));
+                            return Err(fail(
+                                16612,
+                                "Location16612",
+                                "only one date allowed in an $add expression".into(),
+                            ));
                         }
                     }
                     n if is_number(&n) => sum = add(&sum, &n).unwrap_or(Bson::Null),
                     other => {
-                        return Err(fail(14, "TypeMismatch", format!("$add only supports numeric or date types, not {}", type_name(&other))));
+                        return Err(fail(
+                            14,
+                            "TypeMismatch",
+                            format!(
+                                "$add only supports numeric or date types, not {}",
+                                type_name(&other)
+                            ),
+                        ));
                     }
                 }
             }
@@ -326,7 +418,14 @@ fn eval_op(op: &str, args: &[Expr], doc: &Document, env: &Env) -> Result<Value, 
             let mut product = Bson::Int32(1);
             for v in vals.into_iter().flatten() {
                 product = multiply(&product, &v).ok_or_else(|| {
-                    fail(14, "TypeMismatch", format!("$multiply only supports numeric types, not {}", type_name(&v)))
+                    fail(
+                        14,
+                        "TypeMismatch",
+                        format!(
+                            "$multiply only supports numeric types, not {}",
+                            type_name(&v)
+                        ),
+                    )
                 })?;
             }
             Some(product)
@@ -340,15 +439,25 @@ fn eval_op(op: &str, args: &[Expr], doc: &Document, env: &Env) -> Result<Value, 
                 (Bson::DateTime(x), Bson::DateTime(y)) => {
                     Some(Bson::Int64(x.timestamp_millis() - y.timestamp_millis()))
                 }
-                (Bson::DateTime(x), n) if is_number(&n) => Some(Bson::DateTime(
-                    bson::DateTime::from_millis(x.timestamp_millis() - as_f64(&n).unwrap_or(0.0).round() as i64),
-                )),
+                (Bson::DateTime(x), n) if is_number(&n) => {
+                    Some(Bson::DateTime(bson::DateTime::from_millis(
+                        x.timestamp_millis() - as_f64(&n).unwrap_or(0.0).round() as i64,
+                    )))
+                }
                 (x, y) if is_number(&x) && is_number(&y) => {
                     let negated = multiply(&y, &Bson::Int32(-1)).unwrap_or(Bson::Null);
                     add(&x, &negated)
                 }
                 (x, y) => {
-                    return Err(fail(16556, "Location16556", format!("cant $subtract a {} from a {}", type_name(&y), type_name(&x))));
+                    return Err(fail(
+                        16556,
+                        "Location16556",
+                        format!(
+                            "cant $subtract a {} from a {}",
+                            type_name(&y),
+                            type_name(&x)
+                        ),
+                    ));
                 }
             }
         }
@@ -359,7 +468,15 @@ fn eval_op(op: &str, args: &[Expr], doc: &Document, env: &Env) -> Result<Value, 
             }
             let (x, y) = (a.unwrap_or(Bson::Null), b.unwrap_or(Bson::Null));
             let (Some(x), Some(y)) = (as_f64(&x), as_f64(&y)) else {
-                return Err(fail(16609, "Location16609", format!("$divide only supports numeric types, not {} and {}", type_name(&x), type_name(&y))));
+                return Err(fail(
+                    16609,
+                    "Location16609",
+                    format!(
+                        "$divide only supports numeric types, not {} and {}",
+                        type_name(&x),
+                        type_name(&y)
+                    ),
+                ));
             };
             if y == 0.0 {
                 return Err(fail(2, "BadValue", "can't $divide by zero".into()));
@@ -373,16 +490,31 @@ fn eval_op(op: &str, args: &[Expr], doc: &Document, env: &Env) -> Result<Value, 
             }
             let (x, y) = (a.unwrap_or(Bson::Null), b.unwrap_or(Bson::Null));
             match (as_i64(&x), as_i64(&y), &x, &y) {
-                (_, Some(0), _, _) => return Err(fail(16610, "Location16610", "can't $mod by zero".into())),
+                (_, Some(0), _, _) => {
+                    return Err(fail(16610, "Location16610", "can't $mod by zero".into()));
+                }
                 (Some(i), Some(j), Bson::Int32(_), Bson::Int32(_)) => {
                     Some(Bson::Int32(i32::try_from(i % j).unwrap_or(0)))
                 }
-                (Some(i), Some(j), Bson::Int32(_) | Bson::Int64(_), Bson::Int32(_) | Bson::Int64(_)) => {
-                    Some(Bson::Int64(i % j))
-                }
+                (
+                    Some(i),
+                    Some(j),
+                    Bson::Int32(_) | Bson::Int64(_),
+                    Bson::Int32(_) | Bson::Int64(_),
+                ) => Some(Bson::Int64(i % j)),
                 _ => match (as_f64(&x), as_f64(&y)) {
                     (Some(i), Some(j)) => Some(Bson::Double(i % j)),
-                    _ => return Err(fail(16611, "Location16611", format!("$mod only supports numeric types, not {} and {}", type_name(&x), type_name(&y)))),
+                    _ => {
+                        return Err(fail(
+                            16611,
+                            "Location16611",
+                            format!(
+                                "$mod only supports numeric types, not {} and {}",
+                                type_name(&x),
+                                type_name(&y)
+                            ),
+                        ));
+                    }
                 },
             }
         }
@@ -398,10 +530,17 @@ fn eval_op(op: &str, args: &[Expr], doc: &Document, env: &Env) -> Result<Value, 
             }
             let v = v.unwrap_or(Bson::Null);
             if !is_number(&v) {
-                return Err(fail(28765, "Location28765", format!("{op} only supports numeric types, not {}", type_name(&v))));
+                return Err(fail(
+                    28765,
+                    "Location28765",
+                    format!("{op} only supports numeric types, not {}", type_name(&v)),
+                ));
             }
             match (op, &v) {
-                ("$abs", Bson::Int32(i)) => Some(i.checked_abs().map_or(Bson::Int64(i64::from(*i).abs()), Bson::Int32)),
+                ("$abs", Bson::Int32(i)) => Some(
+                    i.checked_abs()
+                        .map_or(Bson::Int64(i64::from(*i).abs()), Bson::Int32),
+                ),
                 ("$abs", Bson::Int64(i)) => Some(Bson::Int64(i.abs())),
                 (_, Bson::Int32(_) | Bson::Int64(_)) if op != "$abs" && places >= 0 => Some(v),
                 _ => {
@@ -461,7 +600,11 @@ fn eval_op(op: &str, args: &[Expr], doc: &Document, env: &Env) -> Result<Value, 
         }
         "$ifNull" => {
             if args.len() < 2 {
-                return Err(fail(1257300, "Location1257300", "$ifNull needs at least two arguments".into()));
+                return Err(fail(
+                    1257300,
+                    "Location1257300",
+                    "$ifNull needs at least two arguments".into(),
+                ));
             }
             for a in &args[..args.len() - 1] {
                 let v = eval(a, doc, env)?;
@@ -474,7 +617,14 @@ fn eval_op(op: &str, args: &[Expr], doc: &Document, env: &Env) -> Result<Value, 
         "$in" => {
             let (v, list) = two()?;
             let Some(Bson::Array(items)) = list else {
-                return Err(fail(40081, "Location40081", format!("$in requires an array as a second argument, found: {}", type_of(&list))));
+                return Err(fail(
+                    40081,
+                    "Location40081",
+                    format!(
+                        "$in requires an array as a second argument, found: {}",
+                        type_of(&list)
+                    ),
+                ));
             };
             let v = v.unwrap_or(Bson::Undefined);
             Some(Bson::Boolean(items.iter().any(|i| equal(i, &v))))
@@ -482,7 +632,14 @@ fn eval_op(op: &str, args: &[Expr], doc: &Document, env: &Env) -> Result<Value, 
         "$size" => match one()? {
             Some(Bson::Array(a)) => Some(Bson::Int32(i32::try_from(a.len()).unwrap_or(i32::MAX))),
             other => {
-                return Err(fail(17124, "Location17124", format!("The argument to $size must be an array. Type of argument is {}", type_of(&other))));
+                return Err(fail(
+                    17124,
+                    "Location17124",
+                    format!(
+                        "The argument to $size must be an array. Type of argument is {}",
+                        type_of(&other)
+                    ),
+                ));
             }
         },
         "$isArray" => Some(Bson::Boolean(matches!(one()?, Some(Bson::Array(_))))),
@@ -492,22 +649,49 @@ fn eval_op(op: &str, args: &[Expr], doc: &Document, env: &Env) -> Result<Value, 
                 return Ok(Some(Bson::Null));
             }
             let Some(Bson::Array(items)) = a else {
-                return Err(fail(28689, "Location28689", format!("$arrayElemAt's first argument must be an array, but is {}", type_of(&a))));
+                return Err(fail(
+                    28689,
+                    "Location28689",
+                    format!(
+                        "$arrayElemAt's first argument must be an array, but is {}",
+                        type_of(&a)
+                    ),
+                ));
             };
             let Some(i) = i.as_ref().and_then(as_i64) else {
-                return Err(fail(28690, "Location28690", format!("$arrayElemAt's second argument must be a numeric value, but is {}", type_of(&i))));
+                return Err(fail(
+                    28690,
+                    "Location28690",
+                    format!(
+                        "$arrayElemAt's second argument must be a numeric value, but is {}",
+                        type_of(&i)
+                    ),
+                ));
             };
             let len = i64::try_from(items.len()).unwrap_or(i64::MAX);
             let at = if i < 0 { len + i } else { i };
-            usize::try_from(at).ok().and_then(|at| items.get(at).cloned())
+            usize::try_from(at)
+                .ok()
+                .and_then(|at| items.get(at).cloned())
         }
         "$first" | "$last" => match one()? {
             v if nullish(&v) => Some(Bson::Null),
             Some(Bson::Array(items)) => {
-                if op == "$first" { items.first().cloned() } else { items.last().cloned() }
+                if op == "$first" {
+                    items.first().cloned()
+                } else {
+                    items.last().cloned()
+                }
             }
             other => {
-                return Err(fail(28689, "Location28689", format!("{op}'s argument must be an array, but is {}", type_of(&other))));
+                return Err(fail(
+                    28689,
+                    "Location28689",
+                    format!(
+                        "{op}'s argument must be an array, but is {}",
+                        type_of(&other)
+                    ),
+                ));
             }
         },
         "$concatArrays" => {
@@ -517,7 +701,14 @@ fn eval_op(op: &str, args: &[Expr], doc: &Document, env: &Env) -> Result<Value, 
                     v if nullish(&v) => return Ok(Some(Bson::Null)),
                     Some(Bson::Array(items)) => out.extend(items),
                     other => {
-                        return Err(fail(28664, "Location28664", format!("$concatArrays only supports arrays, not {}", type_of(&other))));
+                        return Err(fail(
+                            28664,
+                            "Location28664",
+                            format!(
+                                "$concatArrays only supports arrays, not {}",
+                                type_of(&other)
+                            ),
+                        ));
                     }
                 }
             }
@@ -530,22 +721,50 @@ fn eval_op(op: &str, args: &[Expr], doc: &Document, env: &Env) -> Result<Value, 
                 Some(Bson::Array(items))
             }
             other => {
-                return Err(fail(34435, "Location34435", format!("The argument to $reverseArray must be an array, but was of type: {}", type_of(&other))));
+                return Err(fail(
+                    34435,
+                    "Location34435",
+                    format!(
+                        "The argument to $reverseArray must be an array, but was of type: {}",
+                        type_of(&other)
+                    ),
+                ));
             }
         },
         "$slice" => {
             if !(2..=3).contains(&args.len()) {
-                return Err(fail(28667, "Location28667", format!("Expression $slice takes at least 2 arguments, and at most 3, but {} were passed in.", args.len())));
+                return Err(fail(
+                    28667,
+                    "Location28667",
+                    format!(
+                        "Expression $slice takes at least 2 arguments, and at most 3, but {} were passed in.",
+                        args.len()
+                    ),
+                ));
             }
             let vals = all()?;
             if vals.iter().any(nullish) {
                 return Ok(Some(Bson::Null));
             }
             let Some(Bson::Array(items)) = &vals[0] else {
-                return Err(fail(28724, "Location28724", format!("First argument to $slice must be an array, but is of type: {}", type_of(&vals[0]))));
+                return Err(fail(
+                    28724,
+                    "Location28724",
+                    format!(
+                        "First argument to $slice must be an array, but is of type: {}",
+                        type_of(&vals[0])
+                    ),
+                ));
             };
-            let nums: Vec<i64> = vals[1..].iter().filter_map(|v| v.as_ref().and_then(as_i64)).collect();
-            Some(Bson::Array(slice(items, nums.first().copied().unwrap_or(0), nums.get(1).copied())))
+            let nums: Vec<i64> = vals[1..]
+                .iter()
+                .filter_map(|v| v.as_ref().and_then(as_i64))
+                .collect();
+            Some(Bson::Array(slice(
+                items,
+                nums.first().copied().unwrap_or(0),
+                nums.get(1).copied(),
+            )))
         }
         "$concat" => {
             let mut out = String::new();
@@ -554,7 +773,11 @@ fn eval_op(op: &str, args: &[Expr], doc: &Document, env: &Env) -> Result<Value, 
                     v if nullish(&v) => return Ok(Some(Bson::Null)),
                     Some(Bson::String(s)) => out.push_str(&s),
                     other => {
-                        return Err(fail(16702, "Location16702", format!("$concat only supports strings, not {}", type_of(&other))));
+                        return Err(fail(
+                            16702,
+                            "Location16702",
+                            format!("$concat only supports strings, not {}", type_of(&other)),
+                        ));
                     }
                 }
             }
@@ -562,13 +785,30 @@ fn eval_op(op: &str, args: &[Expr], doc: &Document, env: &Env) -> Result<Value, 
         }
         "$toUpper" | "$toLower" => {
             let v = one()?;
-            let s = if nullish(&v) { String::new() } else { to_string(v.as_ref().unwrap_or(&Bson::Null)) };
-            Some(Bson::String(if op == "$toUpper" { s.to_uppercase() } else { s.to_lowercase() }))
+            let s = if nullish(&v) {
+                String::new()
+            } else {
+                to_string(v.as_ref().unwrap_or(&Bson::Null))
+            };
+            Some(Bson::String(if op == "$toUpper" {
+                s.to_uppercase()
+            } else {
+                s.to_lowercase()
+            }))
         }
         "$strLenCP" => match one()? {
-            Some(Bson::String(s)) => Some(Bson::Int32(i32::try_from(s.chars().count()).unwrap_or(i32::MAX))),
+            Some(Bson::String(s)) => Some(Bson::Int32(
+                i32::try_from(s.chars().count()).unwrap_or(i32::MAX),
+            )),
             other => {
-                return Err(fail(34471, "Location34471", format!("$strLenCP requires a string argument, found: {}", type_of(&other))));
+                return Err(fail(
+                    34471,
+                    "Location34471",
+                    format!(
+                        "$strLenCP requires a string argument, found: {}",
+                        type_of(&other)
+                    ),
+                ));
             }
         },
         "$substrCP" | "$substr" | "$substrBytes" => {
@@ -583,11 +823,19 @@ fn eval_op(op: &str, args: &[Expr], doc: &Document, env: &Env) -> Result<Value, 
             let count = vals[2].as_ref().and_then(as_i64).unwrap_or(-1);
             let out: String = if op == "$substrCP" {
                 let it = s.chars().skip(start);
-                if count < 0 { it.collect() } else { it.take(count as usize).collect() }
+                if count < 0 {
+                    it.collect()
+                } else {
+                    it.take(count as usize).collect()
+                }
             } else {
                 let bytes = s.as_bytes();
                 let from = start.min(bytes.len());
-                let to = if count < 0 { bytes.len() } else { (from + count as usize).min(bytes.len()) };
+                let to = if count < 0 {
+                    bytes.len()
+                } else {
+                    (from + count as usize).min(bytes.len())
+                };
                 String::from_utf8_lossy(&bytes[from..to]).into_owned()
             };
             Some(Bson::String(out))
@@ -602,7 +850,15 @@ fn eval_op(op: &str, args: &[Expr], doc: &Document, env: &Env) -> Result<Value, 
                     Some(Bson::Array(s.split(d.as_str()).map(Bson::from).collect()))
                 }
                 (s, d) => {
-                    return Err(fail(40085, "Location40085", format!("$split requires an expression that evaluates to a string as a first argument and a non-empty delimiter, found: {} and {}", type_of(&s), type_of(&d))));
+                    return Err(fail(
+                        40085,
+                        "Location40085",
+                        format!(
+                            "$split requires an expression that evaluates to a string as a first argument and a non-empty delimiter, found: {} and {}",
+                            type_of(&s),
+                            type_of(&d)
+                        ),
+                    ));
                 }
             }
         }
@@ -626,7 +882,15 @@ fn eval_op(op: &str, args: &[Expr], doc: &Document, env: &Env) -> Result<Value, 
                     v if nullish(&v) => {}
                     Some(Bson::Document(d)) => out.extend(d),
                     other => {
-                        return Err(fail(40400, "Location40400", format!("$mergeObjects requires object inputs, but input {} is of type {}", other.as_ref().map(super::value::shell).unwrap_or_default(), type_of(&other))));
+                        return Err(fail(
+                            40400,
+                            "Location40400",
+                            format!(
+                                "$mergeObjects requires object inputs, but input {} is of type {}",
+                                other.as_ref().map(super::value::shell).unwrap_or_default(),
+                                type_of(&other)
+                            ),
+                        ));
                     }
                 }
             }
@@ -635,10 +899,19 @@ fn eval_op(op: &str, args: &[Expr], doc: &Document, env: &Env) -> Result<Value, 
         "$objectToArray" => match one()? {
             v if nullish(&v) => Some(Bson::Null),
             Some(Bson::Document(d)) => Some(Bson::Array(
-                d.into_iter().map(|(k, v)| Bson::Document(bson::doc! {"k": k, "v": v})).collect(),
+                d.into_iter()
+                    .map(|(k, v)| Bson::Document(bson::doc! {"k": k, "v": v}))
+                    .collect(),
             )),
             other => {
-                return Err(fail(40390, "Location40390", format!("$objectToArray requires a document input, found: {}", type_of(&other))));
+                return Err(fail(
+                    40390,
+                    "Location40390",
+                    format!(
+                        "$objectToArray requires a document input, found: {}",
+                        type_of(&other)
+                    ),
+                ));
             }
         },
         "$arrayToObject" => match one()? {
@@ -658,14 +931,25 @@ fn eval_op(op: &str, args: &[Expr], doc: &Document, env: &Env) -> Result<Value, 
                             }
                         }
                         _ => {
-                            return Err(fail(40398, "Location40398", "Unrecognised input type format for $arrayToObject".into()));
+                            return Err(fail(
+                                40398,
+                                "Location40398",
+                                "Unrecognised input type format for $arrayToObject".into(),
+                            ));
                         }
                     }
                 }
                 Some(Bson::Document(out))
             }
             other => {
-                return Err(fail(40386, "Location40386", format!("$arrayToObject requires an array input, found: {}", type_of(&other))));
+                return Err(fail(
+                    40386,
+                    "Location40386",
+                    format!(
+                        "$arrayToObject requires an array input, found: {}",
+                        type_of(&other)
+                    ),
+                ));
             }
         },
         "$sum" | "$avg" | "$min" | "$max" => {
@@ -704,7 +988,9 @@ pub(crate) fn fold_numbers(op: &str, items: &[Bson]) -> Value {
             }
         }
         _ => {
-            let present = items.iter().filter(|v| !matches!(v, Bson::Null | Bson::Undefined));
+            let present = items
+                .iter()
+                .filter(|v| !matches!(v, Bson::Null | Bson::Undefined));
             let best = if op == "$min" {
                 present.min_by(|a, b| compare(a, b))
             } else {
@@ -715,15 +1001,30 @@ pub(crate) fn fold_numbers(op: &str, items: &[Bson]) -> Value {
     }
 }
 
-fn eval_named(op: &str, args: &[(String, Expr)], doc: &Document, env: &Env) -> Result<Value, CommandError> {
+fn eval_named(
+    op: &str,
+    args: &[(String, Expr)],
+    doc: &Document,
+    env: &Env,
+) -> Result<Value, CommandError> {
     let arg = |name: &str| args.iter().find(|(k, _)| k == name).map(|(_, e)| e);
     let need = |name: &str| {
-        arg(name).ok_or_else(|| fail(28648, "Location28648", format!("Missing '{name}' parameter to {op}")))
+        arg(name).ok_or_else(|| {
+            fail(
+                28648,
+                "Location28648",
+                format!("Missing '{name}' parameter to {op}"),
+            )
+        })
     };
     Ok(match op {
         "$let" => {
             let Some(Expr::Object(vars)) = arg("vars") else {
-                return Err(fail(16876, "Location16876", "Missing 'vars' parameter to $let".into()));
+                return Err(fail(
+                    16876,
+                    "Location16876",
+                    "Missing 'vars' parameter to $let".into(),
+                ));
             };
             let mut scope = env.clone();
             for (name, e) in vars {
@@ -738,7 +1039,11 @@ fn eval_named(op: &str, args: &[(String, Expr)], doc: &Document, env: &Env) -> R
                 return Ok(Some(Bson::Null));
             }
             let Some(Bson::Array(items)) = input else {
-                return Err(fail(16883, "Location16883", format!("input to {op} must be an array not {}", type_of(&input))));
+                return Err(fail(
+                    16883,
+                    "Location16883",
+                    format!("input to {op} must be an array not {}", type_of(&input)),
+                ));
             };
             let name = match arg("as") {
                 Some(Expr::Literal(Bson::String(s))) => s.clone(),
@@ -768,7 +1073,14 @@ fn eval_named(op: &str, args: &[(String, Expr)], doc: &Document, env: &Env) -> R
                 return Ok(Some(Bson::Null));
             }
             let Some(Bson::Array(items)) = input else {
-                return Err(fail(40080, "Location40080", format!("$reduce requires that 'input' be an array, found: {}", type_of(&input))));
+                return Err(fail(
+                    40080,
+                    "Location40080",
+                    format!(
+                        "$reduce requires that 'input' be an array, found: {}",
+                        type_of(&input)
+                    ),
+                ));
             };
             let mut acc = eval(need("initialValue")?, doc, env)?.unwrap_or(Bson::Null);
             for item in items {
@@ -779,7 +1091,11 @@ fn eval_named(op: &str, args: &[(String, Expr)], doc: &Document, env: &Env) -> R
         }
         "$switch" => {
             let Some(Expr::Array(branches)) = arg("branches") else {
-                return Err(fail(40061, "Location40061", "$switch requires at least one branch".into()));
+                return Err(fail(
+                    40061,
+                    "Location40061",
+                    "$switch requires at least one branch".into(),
+                ));
             };
             for b in branches {
                 let Expr::Object(fields) = b else { continue };
@@ -807,7 +1123,14 @@ fn eval_named(op: &str, args: &[(String, Expr)], doc: &Document, env: &Env) -> R
                 Some(Bson::String(p)) => (p, String::new()),
                 Some(Bson::RegularExpression(r)) => (r.pattern, r.options),
                 other => {
-                    return Err(fail(51105, "Location51105", format!("$regexMatch needs 'regex' to be of type string or regex, found: {}", type_of(&other))));
+                    return Err(fail(
+                        51105,
+                        "Location51105",
+                        format!(
+                            "$regexMatch needs 'regex' to be of type string or regex, found: {}",
+                            type_of(&other)
+                        ),
+                    ));
                 }
             };
             if let Some(Bson::String(o)) = options {
@@ -815,9 +1138,18 @@ fn eval_named(op: &str, args: &[(String, Expr)], doc: &Document, env: &Env) -> R
             }
             match input {
                 v if nullish(&v) => Some(Bson::Boolean(false)),
-                Some(Bson::String(s)) => Some(Bson::Boolean(Regex::new(&pattern, &flags)?.is_match(&s))),
+                Some(Bson::String(s)) => {
+                    Some(Bson::Boolean(Regex::new(&pattern, &flags)?.is_match(&s)))
+                }
                 other => {
-                    return Err(fail(51104, "Location51104", format!("$regexMatch needs 'input' to be of type string, found: {}", type_of(&other))));
+                    return Err(fail(
+                        51104,
+                        "Location51104",
+                        format!(
+                            "$regexMatch needs 'input' to be of type string, found: {}",
+                            type_of(&other)
+                        ),
+                    ));
                 }
             }
         }
@@ -832,7 +1164,11 @@ pub(crate) fn slice(items: &[Bson], first: i64, second: Option<i64>) -> Vec<Bson
         None if first >= 0 => (0, first),
         None => ((len + first).max(0), -first),
         Some(count) => {
-            let pos = if first < 0 { (len + first).max(0) } else { first.min(len) };
+            let pos = if first < 0 {
+                (len + first).max(0)
+            } else {
+                first.min(len)
+            };
             (pos, count.max(0))
         }
     };
@@ -846,7 +1182,11 @@ pub(crate) fn slice(items: &[Bson], first: i64, second: Option<i64>) -> Vec<Bson
 
 fn round_half_even(x: f64) -> f64 {
     let r = x.round();
-    if (x - x.trunc()).abs() == 0.5 && r % 2.0 != 0.0 { r - x.signum() } else { r }
+    if (x - x.trunc()).abs() == 0.5 && r % 2.0 != 0.0 {
+        r - x.signum()
+    } else {
+        r
+    }
 }
 
 /// `$toString` of a value.
@@ -869,7 +1209,11 @@ fn convert(op: &str, v: Bson) -> Result<Bson, CommandError> {
         fail(
             241,
             "ConversionFailure",
-            format!("Unsupported conversion from {} to {} in $convert with no onError value", type_name(v), &op[3..].to_lowercase()),
+            format!(
+                "Unsupported conversion from {} to {} in $convert with no onError value",
+                type_name(v),
+                &op[3..].to_lowercase()
+            ),
         )
     };
     Ok(match op {
@@ -909,28 +1253,63 @@ mod tests {
     #[test]
     fn arithmetic_paths_and_conditions() {
         let d = doc! {"a": {"b": 2, "c": 3}, "n": [1, 2, 3], "s": "Ab"};
-        assert_eq!(run(Bson::from(doc! {"$add": ["$a.b", "$a.c", 1]}), &d), Some(Bson::Int32(6)));
-        assert_eq!(run(Bson::from(doc! {"$divide": ["$a.c", 2]}), &d), Some(Bson::Double(1.5)));
-        assert_eq!(run(Bson::from(doc! {"$size": "$n"}), &d), Some(Bson::Int32(3)));
-        assert_eq!(run(Bson::from(doc! {"$cond": [{"$gt": ["$a.b", 1]}, "big", "small"]}), &d), Some(Bson::from("big")));
-        assert_eq!(run(Bson::from(doc! {"$toUpper": "$s"}), &d), Some(Bson::from("AB")));
-        assert_eq!(run(Bson::from(doc! {"$add": ["$missing", 1]}), &d), Some(Bson::Null));
+        assert_eq!(
+            run(Bson::from(doc! {"$add": ["$a.b", "$a.c", 1]}), &d),
+            Some(Bson::Int32(6))
+        );
+        assert_eq!(
+            run(Bson::from(doc! {"$divide": ["$a.c", 2]}), &d),
+            Some(Bson::Double(1.5))
+        );
+        assert_eq!(
+            run(Bson::from(doc! {"$size": "$n"}), &d),
+            Some(Bson::Int32(3))
+        );
+        assert_eq!(
+            run(
+                Bson::from(doc! {"$cond": [{"$gt": ["$a.b", 1]}, "big", "small"]}),
+                &d
+            ),
+            Some(Bson::from("big"))
+        );
+        assert_eq!(
+            run(Bson::from(doc! {"$toUpper": "$s"}), &d),
+            Some(Bson::from("AB"))
+        );
+        assert_eq!(
+            run(Bson::from(doc! {"$add": ["$missing", 1]}), &d),
+            Some(Bson::Null)
+        );
         assert_eq!(run(Bson::from("$missing"), &d), None);
         assert_eq!(
-            run(Bson::from(doc! {"$map": {"input": "$n", "as": "x", "in": {"$multiply": ["$$x", 10]}}}), &d),
+            run(
+                Bson::from(
+                    doc! {"$map": {"input": "$n", "as": "x", "in": {"$multiply": ["$$x", 10]}}}
+                ),
+                &d
+            ),
             Some(Bson::Array(vec![10.into(), 20.into(), 30.into()]))
         );
         assert_eq!(
-            run(Bson::from(doc! {"$let": {"vars": {"t": 4}, "in": {"$subtract": ["$$t", "$a.b"]}}}), &d),
+            run(
+                Bson::from(doc! {"$let": {"vars": {"t": 4}, "in": {"$subtract": ["$$t", "$a.b"]}}}),
+                &d
+            ),
             Some(Bson::Int32(2))
         );
-        assert_eq!(run(Bson::from(doc! {"$eq": ["$missing", null]}), &d), Some(Bson::Boolean(false)));
+        assert_eq!(
+            run(Bson::from(doc! {"$eq": ["$missing", null]}), &d),
+            Some(Bson::Boolean(false))
+        );
     }
 
     #[test]
     fn unknown_operators_are_refused_when_parsed() {
         let e = parse(&Bson::from(doc! {"$sqrt": 4})).expect_err("not implemented");
-        assert_eq!((e.code, e.code_name.as_ref()), (168, "InvalidPipelineOperator"));
+        assert_eq!(
+            (e.code, e.code_name.as_ref()),
+            (168, "InvalidPipelineOperator")
+        );
         let e = parse(&Bson::from(doc! {"$add": [1, {"$nope": 1}]})).expect_err("nested");
         assert_eq!(e.code, 168);
     }
@@ -938,11 +1317,19 @@ mod tests {
     #[test]
     fn type_errors_are_the_servers() {
         let d = doc! {"s": "x"};
-        let e = eval(&parse(&Bson::from(doc! {"$size": "$s"})).expect("parses"), &d, &Env::default())
-            .expect_err("a string has no size");
+        let e = eval(
+            &parse(&Bson::from(doc! {"$size": "$s"})).expect("parses"),
+            &d,
+            &Env::default(),
+        )
+        .expect_err("a string has no size");
         assert_eq!(e.code, 17124);
-        let e = eval(&parse(&Bson::from(doc! {"$divide": [1, 0]})).expect("parses"), &d, &Env::default())
-            .expect_err("zero");
+        let e = eval(
+            &parse(&Bson::from(doc! {"$divide": [1, 0]})).expect("parses"),
+            &d,
+            &Env::default(),
+        )
+        .expect_err("zero");
         assert_eq!(e.errmsg, "can't $divide by zero");
     }
 }

@@ -10,7 +10,9 @@ use bson::{Bson, Document};
 use super::expr::{self, Env, Expr};
 use super::path::{Candidate, candidates};
 use super::regex::Regex;
-use super::value::{alias_numbers, as_f64, as_i64, compare, equal, is_number, truthy, type_number, type_rank};
+use super::value::{
+    alias_numbers, as_f64, as_i64, compare, equal, is_number, truthy, type_number, type_rank,
+};
 use crate::mongo::error::CommandError;
 use crate::mongo::refuse::Unsupported;
 
@@ -64,8 +66,23 @@ enum InItem {
 /// The query operators the matcher implements (the docs list them).
 #[cfg(test)]
 pub(crate) const QUERY_OPERATORS: &[&str] = &[
-    "$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$type", "$regex",
-    "$options", "$not", "$all", "$size", "$elemMatch", "$mod",
+    "$eq",
+    "$ne",
+    "$gt",
+    "$gte",
+    "$lt",
+    "$lte",
+    "$in",
+    "$nin",
+    "$exists",
+    "$type",
+    "$regex",
+    "$options",
+    "$not",
+    "$all",
+    "$size",
+    "$elemMatch",
+    "$mod",
 ];
 
 /// The top-level operators the matcher implements (the docs list them).
@@ -131,7 +148,11 @@ impl Filter {
     /// # Errors
     ///
     /// As [`Filter::matches`].
-    pub(crate) fn matches_at(&self, doc: &Document, pos: &mut Option<usize>) -> Result<bool, CommandError> {
+    pub(crate) fn matches_at(
+        &self,
+        doc: &Document,
+        pos: &mut Option<usize>,
+    ) -> Result<bool, CommandError> {
         self.eval_at(doc, pos, &Env::default())
     }
 
@@ -145,7 +166,12 @@ impl Filter {
         self.eval_at(doc, &mut pos, env)
     }
 
-    fn eval_at(&self, doc: &Document, pos: &mut Option<usize>, env: &Env) -> Result<bool, CommandError> {
+    fn eval_at(
+        &self,
+        doc: &Document,
+        pos: &mut Option<usize>,
+        env: &Env,
+    ) -> Result<bool, CommandError> {
         for c in &self.clauses {
             let ok = match c {
                 Node::And(subs) => {
@@ -222,7 +248,9 @@ impl Filter {
 fn parse_condition(cond: &Bson) -> Result<Vec<Pred>, CommandError> {
     match cond {
         Bson::RegularExpression(r) => Ok(vec![Pred::Regex(Regex::new(&r.pattern, &r.options)?)]),
-        Bson::Document(d) if d.keys().next().is_some_and(|k| k.starts_with('$')) => parse_operators(d),
+        Bson::Document(d) if d.keys().next().is_some_and(|k| k.starts_with('$')) => {
+            parse_operators(d)
+        }
         other => Ok(vec![Pred::Eq(other.clone())]),
     }
 }
@@ -244,14 +272,22 @@ fn parse_operators(d: &Document) -> Result<Vec<Pred>, CommandError> {
                 let mut list = Vec::new();
                 for i in items {
                     list.push(match i {
-                        Bson::RegularExpression(r) => InItem::Regex(Regex::new(&r.pattern, &r.options)?),
-                        Bson::Document(d) if d.keys().next().is_some_and(|k| k.starts_with('$')) => {
+                        Bson::RegularExpression(r) => {
+                            InItem::Regex(Regex::new(&r.pattern, &r.options)?)
+                        }
+                        Bson::Document(d)
+                            if d.keys().next().is_some_and(|k| k.starts_with('$')) =>
+                        {
                             return Err(bad_value("cannot nest $ under $in"));
                         }
                         v => InItem::Value(v.clone()),
                     });
                 }
-                if op == "$in" { Pred::In(list) } else { Pred::Nin(list) }
+                if op == "$in" {
+                    Pred::In(list)
+                } else {
+                    Pred::Nin(list)
+                }
             }
             "$exists" => Pred::Exists(truthy(Some(arg))),
             "$type" => Pred::Type(type_list(arg)?),
@@ -263,7 +299,11 @@ fn parse_operators(d: &Document) -> Result<Vec<Pred>, CommandError> {
                         if !options.is_empty() && !r.options.is_empty() {
                             return Err(bad_value("options set in both $regex and $options"));
                         }
-                        let flags = if options.is_empty() { r.options.as_str() } else { options };
+                        let flags = if options.is_empty() {
+                            r.options.as_str()
+                        } else {
+                            options
+                        };
                         Pred::Regex(Regex::new(&r.pattern, flags)?)
                     }
                     _ => return Err(bad_value("$regex has to be a string")),
@@ -276,11 +316,17 @@ fn parse_operators(d: &Document) -> Result<Vec<Pred>, CommandError> {
                 continue;
             }
             "$not" => match arg {
-                Bson::RegularExpression(r) => Pred::Not(vec![Pred::Regex(Regex::new(&r.pattern, &r.options)?)]),
-                Bson::Document(inner) if !inner.is_empty() && inner.keys().all(|k| k.starts_with('$')) => {
+                Bson::RegularExpression(r) => {
+                    Pred::Not(vec![Pred::Regex(Regex::new(&r.pattern, &r.options)?)])
+                }
+                Bson::Document(inner)
+                    if !inner.is_empty() && inner.keys().all(|k| k.starts_with('$')) =>
+                {
                     Pred::Not(parse_operators(inner)?)
                 }
-                Bson::Document(inner) if inner.is_empty() => return Err(bad_value("$not cannot be empty")),
+                Bson::Document(inner) if inner.is_empty() => {
+                    return Err(bad_value("$not cannot be empty"));
+                }
                 _ => return Err(bad_value("$not needs a regex or a document")),
             },
             "$all" => {
@@ -290,9 +336,16 @@ fn parse_operators(d: &Document) -> Result<Vec<Pred>, CommandError> {
                 let mut all = Vec::new();
                 for i in items {
                     all.push(match i {
-                        Bson::RegularExpression(r) => Pred::Regex(Regex::new(&r.pattern, &r.options)?),
-                        Bson::Document(em) if em.keys().next().map(String::as_str) == Some("$elemMatch") => {
-                            parse_operators(em)?.into_iter().next().unwrap_or(Pred::All(Vec::new()))
+                        Bson::RegularExpression(r) => {
+                            Pred::Regex(Regex::new(&r.pattern, &r.options)?)
+                        }
+                        Bson::Document(em)
+                            if em.keys().next().map(String::as_str) == Some("$elemMatch") =>
+                        {
+                            parse_operators(em)?
+                                .into_iter()
+                                .next()
+                                .unwrap_or(Pred::All(Vec::new()))
                         }
                         v => Pred::Eq(v.clone()),
                     });
@@ -308,10 +361,9 @@ fn parse_operators(d: &Document) -> Result<Vec<Pred>, CommandError> {
                 let Bson::Document(inner) = arg else {
                     return Err(bad_value("$elemMatch needs an Object"));
                 };
-                let value_form = inner
-                    .keys()
-                    .next()
-                    .is_some_and(|k| k.starts_with('$') && !matches!(k.as_str(), "$and" | "$or" | "$nor" | "$expr"));
+                let value_form = inner.keys().next().is_some_and(|k| {
+                    k.starts_with('$') && !matches!(k.as_str(), "$and" | "$or" | "$nor" | "$expr")
+                });
                 if value_form {
                     Pred::ElemMatchValue(parse_operators(inner)?)
                 } else {
@@ -330,7 +382,9 @@ fn parse_operators(d: &Document) -> Result<Vec<Pred>, CommandError> {
                     }));
                 }
                 let (Some(div), Some(rem)) = (as_f64(&items[0]), as_f64(&items[1])) else {
-                    return Err(bad_value("malformed mod, divisor and remainder not numbers"));
+                    return Err(bad_value(
+                        "malformed mod, divisor and remainder not numbers",
+                    ));
                 };
                 if div.trunc() == 0.0 {
                     return Err(bad_value("divisor cannot be 0"));
@@ -350,16 +404,18 @@ fn type_list(arg: &Bson) -> Result<Vec<i32>, CommandError> {
             Bson::String(alias) => alias_numbers(alias)
                 .ok_or_else(|| bad_value(format!("Unknown type name alias: {alias}"))),
             n if is_number(n) => {
-                let code = as_i64(n).and_then(|c| i32::try_from(c).ok()).ok_or_else(|| {
-                    bad_value("Invalid numerical type code")
-                })?;
+                let code = as_i64(n)
+                    .and_then(|c| i32::try_from(c).ok())
+                    .ok_or_else(|| bad_value("Invalid numerical type code"))?;
                 if (1..=19).contains(&code) || code == -1 || code == 127 {
                     Ok(vec![code])
                 } else {
                     Err(bad_value(format!("Invalid numerical type code: {code}")))
                 }
             }
-            _ => Err(bad_value("type must be represented as a number or a string")),
+            _ => Err(bad_value(
+                "type must be represented as a number or a string",
+            )),
         }
     };
     match arg {
@@ -412,8 +468,8 @@ fn cmp_matches(op: CmpOp, value: Option<&Bson>, target: &Bson) -> bool {
     match value {
         None => matches!(target, Bson::Null) && matches!(op, CmpOp::Gte | CmpOp::Lte),
         Some(v) => {
-            let comparable = type_rank(v) == type_rank(target)
-                || matches!(target, Bson::MinKey | Bson::MaxKey);
+            let comparable =
+                type_rank(v) == type_rank(target) || matches!(target, Bson::MinKey | Bson::MaxKey);
             comparable && want(compare(v, target))
         }
     }
@@ -428,26 +484,47 @@ fn in_matches(items: &[InItem], value: Option<&Bson>) -> bool {
 
 fn pred_matches(doc: &Document, path: &str, pred: &Pred, pos: &mut Option<usize>) -> bool {
     match pred {
-        Pred::Eq(t) => first_match(&candidates(doc, path, true), pos, |c| value_equals(c.value, t)),
-        Pred::Ne(t) => !candidates(doc, path, true).iter().any(|c| value_equals(c.value, t)),
-        Pred::Cmp(op, t) => first_match(&candidates(doc, path, true), pos, |c| cmp_matches(*op, c.value, t)),
-        Pred::In(items) => first_match(&candidates(doc, path, true), pos, |c| in_matches(items, c.value)),
-        Pred::Nin(items) => !candidates(doc, path, true).iter().any(|c| in_matches(items, c.value)),
-        Pred::Exists(want) => candidates(doc, path, false).iter().any(|c| c.value.is_some()) == *want,
+        Pred::Eq(t) => first_match(&candidates(doc, path, true), pos, |c| {
+            value_equals(c.value, t)
+        }),
+        Pred::Ne(t) => !candidates(doc, path, true)
+            .iter()
+            .any(|c| value_equals(c.value, t)),
+        Pred::Cmp(op, t) => first_match(&candidates(doc, path, true), pos, |c| {
+            cmp_matches(*op, c.value, t)
+        }),
+        Pred::In(items) => first_match(&candidates(doc, path, true), pos, |c| {
+            in_matches(items, c.value)
+        }),
+        Pred::Nin(items) => !candidates(doc, path, true)
+            .iter()
+            .any(|c| in_matches(items, c.value)),
+        Pred::Exists(want) => {
+            candidates(doc, path, false)
+                .iter()
+                .any(|c| c.value.is_some())
+                == *want
+        }
         Pred::Type(types) => first_match(&candidates(doc, path, true), pos, |c| {
             c.value.is_some_and(|v| types.contains(&type_number(v)))
         }),
-        Pred::Regex(r) => first_match(&candidates(doc, path, true), pos, |c| c.value.is_some_and(|v| r.matches_value(v))),
+        Pred::Regex(r) => first_match(&candidates(doc, path, true), pos, |c| {
+            c.value.is_some_and(|v| r.matches_value(v))
+        }),
         Pred::Not(preds) => {
             let mut ignored = None;
             !field_matches(doc, path, preds, &mut ignored)
         }
-        Pred::All(items) => !items.is_empty() && items.iter().all(|p| pred_matches(doc, path, p, pos)),
+        Pred::All(items) => {
+            !items.is_empty() && items.iter().all(|p| pred_matches(doc, path, p, pos))
+        }
         Pred::Size(n) => candidates(doc, path, false)
             .iter()
             .any(|c| matches!(c.value, Some(Bson::Array(a)) if a.len() as i64 == *n)),
         Pred::ElemMatchDoc(filter) => candidates(doc, path, false).iter().any(|c| {
-            let Some(Bson::Array(items)) = c.value else { return false };
+            let Some(Bson::Array(items)) = c.value else {
+                return false;
+            };
             items.iter().enumerate().any(|(i, e)| {
                 let hit = match e {
                     Bson::Document(d) => filter.matches(d).unwrap_or(false),
@@ -460,7 +537,9 @@ fn pred_matches(doc: &Document, path: &str, pred: &Pred, pos: &mut Option<usize>
             })
         }),
         Pred::ElemMatchValue(preds) => candidates(doc, path, false).iter().any(|c| {
-            let Some(Bson::Array(items)) = c.value else { return false };
+            let Some(Bson::Array(items)) = c.value else {
+                return false;
+            };
             items.iter().enumerate().any(|(i, e)| {
                 let wrapped = bson::doc! {"v": e.clone()};
                 let mut ignored = None;
@@ -541,7 +620,9 @@ impl Sort {
 
     /// Whether the sort is `$natural` descending (a reversed scan).
     pub(crate) fn natural_reversed(&self) -> bool {
-        self.keys.first().is_some_and(|(k, asc)| k == "$natural" && !asc)
+        self.keys
+            .first()
+            .is_some_and(|(k, asc)| k == "$natural" && !asc)
     }
 }
 
@@ -566,7 +647,10 @@ mod tests {
     use bson::doc;
 
     fn m(d: &Document, f: Document) -> bool {
-        Filter::parse(&f).expect("parses").matches(d).expect("matches")
+        Filter::parse(&f)
+            .expect("parses")
+            .matches(d)
+            .expect("matches")
     }
 
     #[test]
@@ -584,7 +668,10 @@ mod tests {
         assert!(m(&d, doc! {"items.n": 9, "items.k": "p"}));
         assert!(!m(&d, doc! {"items": {"$elemMatch": {"k": "p", "n": 9}}}));
         assert!(m(&d, doc! {"list": {"$elemMatch": {"$gt": 1, "$lt": 3}}}));
-        assert!(m(&d, doc! {"list": {"$size": 2}, "tag": {"$type": "string"}}));
+        assert!(m(
+            &d,
+            doc! {"list": {"$size": 2}, "tag": {"$type": "string"}}
+        ));
         assert!(m(&d, doc! {"seq": {"$not": {"$gt": 6}}}));
         assert!(m(&d, doc! {"$expr": {"$gt": ["$seq", 4]}}));
         assert!(m(&d, doc! {"seq": {"$mod": [2, 1]}}));
@@ -596,17 +683,30 @@ mod tests {
     fn the_matched_array_position_is_remembered() {
         let d = doc! {"grades": [80, 85, 90], "items": [{"sku": "a"}, {"sku": "b"}]};
         let mut pos = None;
-        assert!(Filter::parse(&doc! {"grades": 85}).expect("parses").matches_at(&d, &mut pos).expect("ok"));
+        assert!(
+            Filter::parse(&doc! {"grades": 85})
+                .expect("parses")
+                .matches_at(&d, &mut pos)
+                .expect("ok")
+        );
         assert_eq!(pos, Some(1));
         let mut pos = None;
-        assert!(Filter::parse(&doc! {"items.sku": "b"}).expect("parses").matches_at(&d, &mut pos).expect("ok"));
+        assert!(
+            Filter::parse(&doc! {"items.sku": "b"})
+                .expect("parses")
+                .matches_at(&d, &mut pos)
+                .expect("ok")
+        );
         assert_eq!(pos, Some(1));
     }
 
     #[test]
     fn operators_it_does_not_implement_are_refused_at_parse() {
         let e = Filter::parse(&doc! {"a": {"$near": [0, 0]}}).expect_err("refused");
-        assert_eq!((e.code, e.errmsg.starts_with("unknown operator: $near")), (2, true));
+        assert_eq!(
+            (e.code, e.errmsg.starts_with("unknown operator: $near")),
+            (2, true)
+        );
         let e = Filter::parse(&doc! {"$where": "true"}).expect_err("refused");
         assert!(e.errmsg.starts_with("unknown top level operator: $where"));
     }
@@ -614,9 +714,13 @@ mod tests {
     #[test]
     fn sorts_arrays_by_their_extreme_element() {
         let mut docs = vec![doc! {"n": [5, 1]}, doc! {"n": 3}, doc! {"n": 2.5}];
-        Sort::parse(&doc! {"n": 1}).expect("parses").apply(&mut docs);
+        Sort::parse(&doc! {"n": 1})
+            .expect("parses")
+            .apply(&mut docs);
         assert_eq!(docs[0], doc! {"n": [5, 1]});
-        Sort::parse(&doc! {"n": -1}).expect("parses").apply(&mut docs);
+        Sort::parse(&doc! {"n": -1})
+            .expect("parses")
+            .apply(&mut docs);
         assert_eq!(docs[0], doc! {"n": [5, 1]});
         assert_eq!(docs[2], doc! {"n": 2.5});
     }

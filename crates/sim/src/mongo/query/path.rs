@@ -20,7 +20,11 @@ pub(crate) struct Candidate<'a> {
 /// Every value the query path `path` reaches in `doc`. Arrays on the way are walked element by
 /// element (their documents' fields, or an element by a numeric part); with `expand_leaf`, an
 /// array at the end also yields each of its elements.
-pub(crate) fn candidates<'a>(doc: &'a Document, path: &str, expand_leaf: bool) -> Vec<Candidate<'a>> {
+pub(crate) fn candidates<'a>(
+    doc: &'a Document,
+    path: &str,
+    expand_leaf: bool,
+) -> Vec<Candidate<'a>> {
     let parts: Vec<&str> = path.split('.').collect();
     let mut out = Vec::new();
     from_doc(doc, &parts, None, expand_leaf, &mut out);
@@ -38,10 +42,7 @@ fn from_doc<'a>(
         return;
     };
     match d.get(*head) {
-        None => out.push(Candidate {
-            value: None,
-            index,
-        }),
+        None => out.push(Candidate { value: None, index }),
         Some(v) => from_value(v, rest, index, expand, out),
     }
 }
@@ -83,16 +84,10 @@ fn from_value<'a>(
                 }
             }
             if out.len() == before {
-                out.push(Candidate {
-                    value: None,
-                    index,
-                        });
+                out.push(Candidate { value: None, index });
             }
         }
-        _ => out.push(Candidate {
-            value: None,
-            index,
-        }),
+        _ => out.push(Candidate { value: None, index }),
     }
 }
 
@@ -256,20 +251,31 @@ mod tests {
             .collect();
         assert_eq!(
             ks,
-            vec![(Some(Bson::from("p")), Some(0)), (Some(Bson::from("q")), Some(1))]
+            vec![
+                (Some(Bson::from("p")), Some(0)),
+                (Some(Bson::from("q")), Some(1))
+            ]
         );
-        let n: Vec<_> = candidates(&d, "n", true).into_iter().map(|c| c.index).collect();
+        let n: Vec<_> = candidates(&d, "n", true)
+            .into_iter()
+            .map(|c| c.index)
+            .collect();
         assert_eq!(n, vec![None, Some(0), Some(1)]);
-        assert!(candidates(&d, "items.1.k", true)
-            .iter()
-            .any(|c| c.value == Some(&Bson::from("q"))));
+        assert!(
+            candidates(&d, "items.1.k", true)
+                .iter()
+                .any(|c| c.value == Some(&Bson::from("q")))
+        );
         assert!(candidates(&d, "missing.x", true)[0].value.is_none());
     }
 
     #[test]
     fn field_paths_map_over_arrays() {
         let d = doc! {"a": [{"b": 1}, {"b": 2}, {"c": 3}], "x": {"y": 5}};
-        assert_eq!(field_path(&d, "a.b"), Some(Bson::Array(vec![1.into(), 2.into()])));
+        assert_eq!(
+            field_path(&d, "a.b"),
+            Some(Bson::Array(vec![1.into(), 2.into()]))
+        );
         assert_eq!(field_path(&d, "x.y"), Some(Bson::Int32(5)));
         assert_eq!(field_path(&d, "x.z"), None);
     }
@@ -281,7 +287,10 @@ mod tests {
         set(&mut d, "arr.2", Bson::Int32(3)).expect("padded");
         assert_eq!(d, doc! {"a": {"b": 1}, "arr": [1, null, 3], "c": {"d": 2}});
         let e = set(&mut d, "a.b.c", Bson::Int32(1)).expect_err("b is a number");
-        assert_eq!((e.code, e.errmsg.as_str()), (28, "Cannot create field 'c' in element {b: 1}"));
+        assert_eq!(
+            (e.code, e.errmsg.as_str()),
+            (28, "Cannot create field 'c' in element {b: 1}")
+        );
         unset(&mut d, "arr.0");
         assert_eq!(get(&d, "arr.0"), Some(&Bson::Null));
         assert!(overlaps("a", "a.b") && overlaps("a.b", "a.b") && !overlaps("a", "ab"));

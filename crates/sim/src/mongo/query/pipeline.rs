@@ -13,13 +13,35 @@ use crate::mongo::refuse::Unsupported;
 
 /// The stages the server runs.
 pub(crate) const STAGES: &[&str] = &[
-    "$match", "$sort", "$skip", "$limit", "$project", "$addFields", "$set", "$unset", "$count",
-    "$group", "$unwind", "$lookup", "$replaceRoot", "$replaceWith", "$sortByCount", "$collStats",
+    "$match",
+    "$sort",
+    "$skip",
+    "$limit",
+    "$project",
+    "$addFields",
+    "$set",
+    "$unset",
+    "$count",
+    "$group",
+    "$unwind",
+    "$lookup",
+    "$replaceRoot",
+    "$replaceWith",
+    "$sortByCount",
+    "$collStats",
 ];
 
 /// The `$group` accumulators the server computes.
 pub(crate) const ACCUMULATORS: &[&str] = &[
-    "$sum", "$avg", "$min", "$max", "$push", "$addToSet", "$first", "$last", "$count",
+    "$sum",
+    "$avg",
+    "$min",
+    "$max",
+    "$push",
+    "$addToSet",
+    "$first",
+    "$last",
+    "$count",
     "$mergeObjects",
 ];
 
@@ -88,13 +110,22 @@ impl Pipeline {
                 ));
             };
             if stage.len() != 1 {
-                return Err(bad(40323, "A pipeline stage specification object must contain exactly one field."));
+                return Err(bad(
+                    40323,
+                    "A pipeline stage specification object must contain exactly one field.",
+                ));
             }
             let Some((name, arg)) = stage.iter().next() else {
-                return Err(bad(40323, "A pipeline stage specification object must contain exactly one field."));
+                return Err(bad(
+                    40323,
+                    "A pipeline stage specification object must contain exactly one field.",
+                ));
             };
             if name == "$collStats" && i != 0 {
-                return Err(bad(40602, "$collStats is only valid as the first stage in a pipeline"));
+                return Err(bad(
+                    40602,
+                    "$collStats is only valid as the first stage in a pipeline",
+                ));
             }
             out.push(parse_stage(name, arg)?);
         }
@@ -111,7 +142,10 @@ impl Pipeline {
         for s in stages {
             if let Bson::Document(d) = s
                 && let Some(name) = d.keys().next()
-                && !matches!(name.as_str(), "$addFields" | "$set" | "$project" | "$unset" | "$replaceRoot" | "$replaceWith")
+                && !matches!(
+                    name.as_str(),
+                    "$addFields" | "$set" | "$project" | "$unset" | "$replaceRoot" | "$replaceWith"
+                )
             {
                 if !STAGES.contains(&name.as_str()) {
                     return Err(Unsupported::Stage(name).error());
@@ -139,7 +173,11 @@ impl Pipeline {
     /// # Errors
     ///
     /// A stage that fails; a result that is not one document.
-    pub(crate) fn run_update(&self, doc: Document, env: &Env) -> Result<Vec<Document>, CommandError> {
+    pub(crate) fn run_update(
+        &self,
+        doc: Document,
+        env: &Env,
+    ) -> Result<Vec<Document>, CommandError> {
         let none = |_: &str| Ok(Vec::new());
         self.run(vec![doc], env, &none)
     }
@@ -149,7 +187,12 @@ impl Pipeline {
     /// # Errors
     ///
     /// Expressions that fail to evaluate, and reads of other collections that fail.
-    pub(crate) fn run(&self, mut docs: Vec<Document>, env: &Env, collections: Collections<'_>) -> Result<Vec<Document>, CommandError> {
+    pub(crate) fn run(
+        &self,
+        mut docs: Vec<Document>,
+        env: &Env,
+        collections: Collections<'_>,
+    ) -> Result<Vec<Document>, CommandError> {
         for stage in &self.stages {
             docs = run_stage(stage, docs, env, collections)?;
         }
@@ -159,15 +202,30 @@ impl Pipeline {
 
 fn positive(arg: &Bson, what: &str, code: i32) -> Result<usize, CommandError> {
     match as_i64(arg) {
-        Some(n) if n > 0 || (what == "skip" && n >= 0) => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
-        _ => Err(bad(code, format!("the {what} must be {}", if what == "skip" { "non-negative" } else { "positive" }))),
+        Some(n) if n > 0 || (what == "skip" && n >= 0) => {
+            Ok(usize::try_from(n).unwrap_or(usize::MAX))
+        }
+        _ => Err(bad(
+            code,
+            format!(
+                "the {what} must be {}",
+                if what == "skip" {
+                    "non-negative"
+                } else {
+                    "positive"
+                }
+            ),
+        )),
     }
 }
 
 fn parse_stage(name: &str, arg: &Bson) -> Result<Stage, CommandError> {
     let doc_arg = || match arg {
         Bson::Document(d) => Ok(d),
-        _ => Err(bad(15955, format!("{name} specification must be an object"))),
+        _ => Err(bad(
+            15955,
+            format!("{name} specification must be an object"),
+        )),
     };
     Ok(match name {
         "$match" => Stage::Match(Filter::parse(doc_arg()?)?),
@@ -177,7 +235,10 @@ fn parse_stage(name: &str, arg: &Bson) -> Result<Stage, CommandError> {
         "$project" => {
             let spec = doc_arg()?;
             if spec.is_empty() {
-                return Err(bad(51272, "$project specification must have at least one field"));
+                return Err(bad(
+                    51272,
+                    "$project specification must have at least one field",
+                ));
             }
             Stage::Project(Projection::parse(spec, false)?)
         }
@@ -185,8 +246,16 @@ fn parse_stage(name: &str, arg: &Bson) -> Result<Stage, CommandError> {
         "$unset" => {
             let fields: Vec<String> = match arg {
                 Bson::String(s) => vec![s.clone()],
-                Bson::Array(items) => items.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect(),
-                _ => return Err(bad(31002, "$unset specification must be a string or an array")),
+                Bson::Array(items) => items
+                    .iter()
+                    .filter_map(|i| i.as_str().map(str::to_owned))
+                    .collect(),
+                _ => {
+                    return Err(bad(
+                        31002,
+                        "$unset specification must be a string or an array",
+                    ));
+                }
             };
             let mut spec = Document::new();
             for f in fields {
@@ -202,7 +271,10 @@ fn parse_stage(name: &str, arg: &Bson) -> Result<Stage, CommandError> {
                 return Err(bad(40157, "the count field must be a non-empty string"));
             }
             if field.starts_with('$') || field.contains('.') {
-                return Err(bad(40160, "the count field cannot be a $-prefixed path or contain a '.'"));
+                return Err(bad(
+                    40160,
+                    "the count field cannot be a $-prefixed path or contain a '.'",
+                ));
             }
             Stage::Count(field.clone())
         }
@@ -215,8 +287,14 @@ fn parse_stage(name: &str, arg: &Bson) -> Result<Stage, CommandError> {
             },
             Bson::Document(d) => {
                 for k in d.keys() {
-                    if !matches!(k.as_str(), "path" | "includeArrayIndex" | "preserveNullAndEmptyArrays") {
-                        return Err(bad(28811, format!("unrecognized option to $unwind stage: {k}")));
+                    if !matches!(
+                        k.as_str(),
+                        "path" | "includeArrayIndex" | "preserveNullAndEmptyArrays"
+                    ) {
+                        return Err(bad(
+                            28811,
+                            format!("unrecognized option to $unwind stage: {k}"),
+                        ));
                     }
                 }
                 let Ok(p) = d.get_str("path") else {
@@ -228,13 +306,21 @@ fn parse_stage(name: &str, arg: &Bson) -> Result<Stage, CommandError> {
                     preserve: d.get_bool("preserveNullAndEmptyArrays").unwrap_or(false),
                 }
             }
-            _ => return Err(bad(15981, "expected either a string or an object as specification for $unwind stage")),
+            _ => {
+                return Err(bad(
+                    15981,
+                    "expected either a string or an object as specification for $unwind stage",
+                ));
+            }
         },
         "$lookup" => Stage::Lookup(Box::new(parse_lookup(doc_arg()?)?)),
         "$replaceRoot" => {
             let d = doc_arg()?;
             let Some(root) = d.get("newRoot") else {
-                return Err(bad(40231, "no newRoot specified for the $replaceRoot stage"));
+                return Err(bad(
+                    40231,
+                    "no newRoot specified for the $replaceRoot stage",
+                ));
             };
             Stage::ReplaceRoot(expr::parse(root)?)
         }
@@ -257,7 +343,12 @@ fn field_of(p: &str) -> Result<String, CommandError> {
     p.strip_prefix('$')
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
-        .ok_or_else(|| bad(28818, format!("path option to $unwind stage should be prefixed with a '$': {p}")))
+        .ok_or_else(|| {
+            bad(
+                28818,
+                format!("path option to $unwind stage should be prefixed with a '$': {p}"),
+            )
+        })
 }
 
 fn parse_group(spec: &Document) -> Result<Group, CommandError> {
@@ -271,13 +362,22 @@ fn parse_group(spec: &Document) -> Result<Group, CommandError> {
             continue;
         }
         let Bson::Document(acc) = acc else {
-            return Err(bad(40234, format!("The field '{field}' must be an accumulator object")));
+            return Err(bad(
+                40234,
+                format!("The field '{field}' must be an accumulator object"),
+            ));
         };
         if acc.len() != 1 {
-            return Err(bad(40238, format!("The field '{field}' must specify one accumulator")));
+            return Err(bad(
+                40238,
+                format!("The field '{field}' must specify one accumulator"),
+            ));
         }
         let Some((op, arg)) = acc.iter().next() else {
-            return Err(bad(40238, format!("The field '{field}' must specify one accumulator")));
+            return Err(bad(
+                40238,
+                format!("The field '{field}' must specify one accumulator"),
+            ));
         };
         let Some(op) = ACCUMULATORS.iter().find(|a| **a == op) else {
             return Err(Unsupported::Accumulator(op).error());
@@ -292,7 +392,10 @@ fn parse_group(spec: &Document) -> Result<Group, CommandError> {
 
 fn parse_lookup(d: &Document) -> Result<Lookup, CommandError> {
     for k in d.keys() {
-        if !matches!(k.as_str(), "from" | "as" | "localField" | "foreignField" | "let" | "pipeline") {
+        if !matches!(
+            k.as_str(),
+            "from" | "as" | "localField" | "foreignField" | "let" | "pipeline"
+        ) {
             return Err(bad(9, format!("unknown argument to $lookup: {k}")));
         }
     }
@@ -305,7 +408,12 @@ fn parse_lookup(d: &Document) -> Result<Lookup, CommandError> {
     let local = match (d.get_str("localField"), d.get_str("foreignField")) {
         (Ok(l), Ok(f)) => Some((l.to_owned(), f.to_owned())),
         (Err(_), Err(_)) => None,
-        _ => return Err(bad(9, "$lookup requires both or neither of 'localField' and 'foreignField' to be specified")),
+        _ => {
+            return Err(bad(
+                9,
+                "$lookup requires both or neither of 'localField' and 'foreignField' to be specified",
+            ));
+        }
     };
     let pipeline = match d.get("pipeline") {
         Some(Bson::Array(stages)) => Some(Pipeline::parse(stages)?),
@@ -313,7 +421,10 @@ fn parse_lookup(d: &Document) -> Result<Lookup, CommandError> {
         None => None,
     };
     if local.is_none() && pipeline.is_none() {
-        return Err(bad(9, "must specify 'pipeline' when 'localField' and 'foreignField' are not specified"));
+        return Err(bad(
+            9,
+            "must specify 'pipeline' when 'localField' and 'foreignField' are not specified",
+        ));
     }
     let vars = match d.get_document("let") {
         Ok(v) => v
@@ -331,7 +442,12 @@ fn parse_lookup(d: &Document) -> Result<Lookup, CommandError> {
     })
 }
 
-fn run_stage(stage: &Stage, docs: Vec<Document>, env: &Env, collections: Collections<'_>) -> Result<Vec<Document>, CommandError> {
+fn run_stage(
+    stage: &Stage,
+    docs: Vec<Document>,
+    env: &Env,
+    collections: Collections<'_>,
+) -> Result<Vec<Document>, CommandError> {
     Ok(match stage {
         Stage::Match(f) => {
             let mut kept = Vec::new();
@@ -349,8 +465,14 @@ fn run_stage(stage: &Stage, docs: Vec<Document>, env: &Env, collections: Collect
         }
         Stage::Skip(n) => docs.into_iter().skip(*n).collect(),
         Stage::Limit(n) => docs.into_iter().take(*n).collect(),
-        Stage::Project(p) => docs.iter().map(|d| p.apply(d, None, env)).collect::<Result<_, _>>()?,
-        Stage::AddFields(f) => docs.iter().map(|d| projection::add_fields(d, f, env)).collect::<Result<_, _>>()?,
+        Stage::Project(p) => docs
+            .iter()
+            .map(|d| p.apply(d, None, env))
+            .collect::<Result<_, _>>()?,
+        Stage::AddFields(f) => docs
+            .iter()
+            .map(|d| projection::add_fields(d, f, env))
+            .collect::<Result<_, _>>()?,
         Stage::Count(field) => {
             if docs.is_empty() {
                 Vec::new()
@@ -365,10 +487,19 @@ fn run_stage(stage: &Stage, docs: Vec<Document>, env: &Env, collections: Collect
                 fields: vec![("count".to_owned(), "$sum", Expr::Literal(Bson::Int32(1)))],
             };
             let mut out = group(&g, &docs, env)?;
-            out.sort_by(|a, b| compare(b.get("count").unwrap_or(&Bson::Null), a.get("count").unwrap_or(&Bson::Null)));
+            out.sort_by(|a, b| {
+                compare(
+                    b.get("count").unwrap_or(&Bson::Null),
+                    a.get("count").unwrap_or(&Bson::Null),
+                )
+            });
             out
         }
-        Stage::Unwind { path, index, preserve } => unwind(docs, path, index.as_deref(), *preserve),
+        Stage::Unwind {
+            path,
+            index,
+            preserve,
+        } => unwind(docs, path, index.as_deref(), *preserve),
         Stage::Lookup(l) => lookup(l, docs, env, collections)?,
         Stage::ReplaceRoot(e) => {
             let mut out = Vec::new();
@@ -376,11 +507,16 @@ fn run_stage(stage: &Stage, docs: Vec<Document>, env: &Env, collections: Collect
                 match expr::eval(e, d, env)? {
                     Some(Bson::Document(root)) => out.push(root),
                     other => {
-                        return Err(bad(40228, format!(
-                            "'newRoot' expression must evaluate to an object, but resulting value was: {}. Type of resulting value: '{}'.",
-                            other.as_ref().map_or_else(|| "MISSING".to_owned(), super::value::shell),
-                            other.as_ref().map_or("missing", super::value::type_name)
-                        )));
+                        return Err(bad(
+                            40228,
+                            format!(
+                                "'newRoot' expression must evaluate to an object, but resulting value was: {}. Type of resulting value: '{}'.",
+                                other
+                                    .as_ref()
+                                    .map_or_else(|| "MISSING".to_owned(), super::value::shell),
+                                other.as_ref().map_or("missing", super::value::type_name)
+                            ),
+                        ));
                     }
                 }
             }
@@ -431,7 +567,12 @@ fn group(g: &Group, docs: &[Document], env: &Env) -> Result<Vec<Document>, Comma
         let mut d = bson::doc! {"_id": acc.key};
         for ((field, op, _), values) in g.fields.iter().zip(acc.values) {
             let v = match *op {
-                "$sum" | "$count" => Some(values.iter().filter(|v| is_number(v)).fold(Bson::Int32(0), |s, v| add(&s, v).unwrap_or(s))),
+                "$sum" | "$count" => Some(
+                    values
+                        .iter()
+                        .filter(|v| is_number(v))
+                        .fold(Bson::Int32(0), |s, v| add(&s, v).unwrap_or(s)),
+                ),
                 "$avg" | "$min" | "$max" => fold_numbers(op, &values),
                 "$push" => Some(Bson::Array(values)),
                 "$addToSet" => {
@@ -499,7 +640,12 @@ fn unwind(docs: Vec<Document>, path: &str, index: Option<&str>, preserve: bool) 
     out
 }
 
-fn lookup(l: &Lookup, docs: Vec<Document>, env: &Env, collections: Collections<'_>) -> Result<Vec<Document>, CommandError> {
+fn lookup(
+    l: &Lookup,
+    docs: Vec<Document>,
+    env: &Env,
+    collections: Collections<'_>,
+) -> Result<Vec<Document>, CommandError> {
     let foreign = collections(&l.from)?;
     let mut out = Vec::with_capacity(docs.len());
     for mut d in docs {
@@ -529,7 +675,11 @@ fn lookup(l: &Lookup, docs: Vec<Document>, env: &Env, collections: Collections<'
             }
             matched = p.run(matched, &scope, collections)?;
         }
-        let _ = super::path::set(&mut d, &l.as_field, Bson::Array(matched.into_iter().map(Bson::Document).collect()));
+        let _ = super::path::set(
+            &mut d,
+            &l.as_field,
+            Bson::Array(matched.into_iter().map(Bson::Document).collect()),
+        );
         out.push(d);
     }
     Ok(out)
@@ -543,24 +693,58 @@ mod tests {
     fn run(docs: Vec<Document>, stages: Vec<Document>) -> Vec<Document> {
         let stages: Vec<Bson> = stages.into_iter().map(Bson::Document).collect();
         let none = |_: &str| Ok(Vec::new());
-        Pipeline::parse(&stages).expect("parses").run(docs, &Env::default(), &none).expect("runs")
+        Pipeline::parse(&stages)
+            .expect("parses")
+            .run(docs, &Env::default(), &none)
+            .expect("runs")
     }
 
     #[test]
     fn counts_like_the_drivers_count_documents_pipeline() {
         let docs = vec![doc! {"a": 1}, doc! {"a": 2}, doc! {"a": 3}];
-        let out = run(docs, vec![doc! {"$match": {"a": {"$gte": 2}}}, doc! {"$group": {"_id": 1, "n": {"$sum": 1}}}]);
+        let out = run(
+            docs,
+            vec![
+                doc! {"$match": {"a": {"$gte": 2}}},
+                doc! {"$group": {"_id": 1, "n": {"$sum": 1}}},
+            ],
+        );
         assert_eq!(out, vec![doc! {"_id": 1, "n": 2}]);
     }
 
     #[test]
     fn group_accumulators_unwind_and_add_fields() {
-        let docs = vec![doc! {"c": "a", "n": 1, "t": [1, 2]}, doc! {"c": "a", "n": 3, "t": []}, doc! {"c": "b", "n": 4}];
-        let out = run(docs.clone(), vec![doc! {"$group": {"_id": "$c", "avg": {"$avg": "$n"}, "all": {"$push": "$n"}, "first": {"$first": "$n"}, "k": {"$count": {}}}}]);
-        assert_eq!(out[0], doc! {"_id": "a", "avg": 2.0, "all": [1, 3], "first": 1, "k": 2});
-        let out = run(docs.clone(), vec![doc! {"$unwind": "$t"}, doc! {"$project": {"_id": 0, "t": 1}}]);
+        let docs = vec![
+            doc! {"c": "a", "n": 1, "t": [1, 2]},
+            doc! {"c": "a", "n": 3, "t": []},
+            doc! {"c": "b", "n": 4},
+        ];
+        let out = run(
+            docs.clone(),
+            vec![
+                doc! {"$group": {"_id": "$c", "avg": {"$avg": "$n"}, "all": {"$push": "$n"}, "first": {"$first": "$n"}, "k": {"$count": {}}}},
+            ],
+        );
+        assert_eq!(
+            out[0],
+            doc! {"_id": "a", "avg": 2.0, "all": [1, 3], "first": 1, "k": 2}
+        );
+        let out = run(
+            docs.clone(),
+            vec![
+                doc! {"$unwind": "$t"},
+                doc! {"$project": {"_id": 0, "t": 1}},
+            ],
+        );
         assert_eq!(out, vec![doc! {"t": 1}, doc! {"t": 2}]);
-        let out = run(docs, vec![doc! {"$limit": 1}, doc! {"$addFields": {"d": {"$multiply": ["$n", 2]}}}, doc! {"$project": {"d": 1, "_id": 0}}]);
+        let out = run(
+            docs,
+            vec![
+                doc! {"$limit": 1},
+                doc! {"$addFields": {"d": {"$multiply": ["$n", 2]}}},
+                doc! {"$project": {"d": 1, "_id": 0}},
+            ],
+        );
         assert_eq!(out, vec![doc! {"d": 2}]);
     }
 
@@ -571,19 +755,27 @@ mod tests {
             assert_eq!(name, "cats");
             Ok(cats.clone())
         };
-        let stages = vec![Bson::Document(doc! {"$lookup": {"from": "cats", "localField": "c", "foreignField": "_id", "as": "cat"}})];
+        let stages = vec![Bson::Document(
+            doc! {"$lookup": {"from": "cats", "localField": "c", "foreignField": "_id", "as": "cat"}},
+        )];
         let out = Pipeline::parse(&stages)
             .expect("parses")
             .run(vec![doc! {"c": "a"}], &Env::default(), &from)
             .expect("runs");
-        assert_eq!(out, vec![doc! {"c": "a", "cat": [{"_id": "a", "label": "A"}]}]);
+        assert_eq!(
+            out,
+            vec![doc! {"c": "a", "cat": [{"_id": "a", "label": "A"}]}]
+        );
     }
 
     #[test]
     fn refuses_what_it_does_not_run() {
         let e = Pipeline::parse(&[Bson::Document(doc! {"$facet": {}})]).expect_err("stage");
         assert_eq!(e.code, 40324);
-        let e = Pipeline::parse(&[Bson::Document(doc! {"$group": {"_id": 1, "x": {"$stdDevPop": "$a"}}})]).expect_err("accumulator");
+        let e = Pipeline::parse(&[Bson::Document(
+            doc! {"$group": {"_id": 1, "x": {"$stdDevPop": "$a"}}},
+        )])
+        .expect_err("accumulator");
         assert_eq!(e.code, 15952);
     }
 }

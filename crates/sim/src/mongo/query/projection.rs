@@ -90,7 +90,11 @@ impl Projection {
         id_explicit: &mut Option<bool>,
     ) -> Result<(), CommandError> {
         for (key, value) in spec {
-            let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+            let path = if prefix.is_empty() {
+                key.clone()
+            } else {
+                format!("{prefix}.{key}")
+            };
             let (path, spec) = if find && path.ends_with(".$") {
                 (path[..path.len() - 2].to_owned(), Spec::Positional)
             } else {
@@ -117,8 +121,22 @@ impl Projection {
                         self.add_all(d, &path, find, mode, id_explicit)?;
                         continue;
                     }
-                    Bson::Boolean(_) => (path, if truthy(Some(value)) { Spec::Include } else { Spec::Exclude }),
-                    n if is_number(n) => (path, if truthy(Some(value)) { Spec::Include } else { Spec::Exclude }),
+                    Bson::Boolean(_) => (
+                        path,
+                        if truthy(Some(value)) {
+                            Spec::Include
+                        } else {
+                            Spec::Exclude
+                        },
+                    ),
+                    n if is_number(n) => (
+                        path,
+                        if truthy(Some(value)) {
+                            Spec::Include
+                        } else {
+                            Spec::Exclude
+                        },
+                    ),
                     other => (path, Spec::Computed(expr::parse(other)?)),
                 }
             };
@@ -132,7 +150,9 @@ impl Projection {
                 let wants = match &spec {
                     // `$elemMatch` includes only what it names, like `arr.$`; `$slice` alone
                     // keeps every other field.
-                    Spec::Include | Spec::Computed(_) | Spec::Positional | Spec::ElemMatch(_) => Some(true),
+                    Spec::Include | Spec::Computed(_) | Spec::Positional | Spec::ElemMatch(_) => {
+                        Some(true)
+                    }
                     Spec::Exclude => Some(false),
                     _ => None,
                 };
@@ -142,14 +162,18 @@ impl Projection {
                             return Err(CommandError::new(
                                 31254,
                                 "Location31254",
-                                format!("Cannot do exclusion on field {path} in inclusion projection"),
+                                format!(
+                                    "Cannot do exclusion on field {path} in inclusion projection"
+                                ),
                             ));
                         }
                         Some(false) if w => {
                             return Err(CommandError::new(
                                 31253,
                                 "Location31253",
-                                format!("Cannot do inclusion on field {path} in exclusion projection"),
+                                format!(
+                                    "Cannot do inclusion on field {path} in exclusion projection"
+                                ),
                             ));
                         }
                         _ => *mode = Some(w),
@@ -166,7 +190,12 @@ impl Projection {
     /// # Errors
     ///
     /// A computed field that fails to evaluate; a positional projection without a match.
-    pub(crate) fn apply(&self, doc: &Document, pos: Option<usize>, env: &Env) -> Result<Document, CommandError> {
+    pub(crate) fn apply(
+        &self,
+        doc: &Document,
+        pos: Option<usize>,
+        env: &Env,
+    ) -> Result<Document, CommandError> {
         if self.empty {
             return Ok(doc.clone());
         }
@@ -185,21 +214,24 @@ impl Projection {
             if !self.id {
                 out.remove("_id");
             }
-            exclude(&mut out, doc, &self.root, pos, env)?;
+            exclude(&mut out, &self.root)?;
             Ok(out)
         }
     }
 }
 
 fn parse_slice(arg: &Bson) -> Result<Spec, CommandError> {
-    let bad = || CommandError::bad_value("$slice only supports numbers and [skip, limit] arrays".into());
+    let bad =
+        || CommandError::bad_value("$slice only supports numbers and [skip, limit] arrays".into());
     match arg {
         Bson::Array(items) if items.len() == 2 => {
             let (Some(skip), Some(limit)) = (as_i64(&items[0]), as_i64(&items[1])) else {
                 return Err(bad());
             };
             if limit <= 0 {
-                return Err(CommandError::bad_value("$slice limit must be positive".into()));
+                return Err(CommandError::bad_value(
+                    "$slice limit must be positive".into(),
+                ));
             }
             Ok(Spec::Slice(skip, Some(limit)))
         }
@@ -220,7 +252,8 @@ fn insert(node: &mut Node, path: &str, full: &str, spec: Spec) -> Result<(), Com
             let idx = match node.fields.iter().position(|(k, _)| k == head) {
                 Some(i) => i,
                 None => {
-                    node.fields.push((head.to_owned(), Spec::Sub(Node::default())));
+                    node.fields
+                        .push((head.to_owned(), Spec::Sub(Node::default())));
                     node.fields.len() - 1
                 }
             };
@@ -306,18 +339,18 @@ fn include(
     Ok(())
 }
 
-fn exclude(out: &mut Document, root: &Document, node: &Node, pos: Option<usize>, env: &Env) -> Result<(), CommandError> {
+fn exclude(out: &mut Document, node: &Node) -> Result<(), CommandError> {
     for (k, spec) in &node.fields {
         match spec {
             Spec::Exclude => {
                 out.remove(k);
             }
             Spec::Sub(child) => match out.get_mut(k) {
-                Some(Bson::Document(d)) => exclude(d, root, child, pos, env)?,
+                Some(Bson::Document(d)) => exclude(d, child)?,
                 Some(Bson::Array(items)) => {
                     for e in items.iter_mut() {
                         if let Bson::Document(d) = e {
-                            exclude(d, root, child, pos, env)?;
+                            exclude(d, child)?;
                         }
                     }
                 }
@@ -355,7 +388,9 @@ fn sliced(v: &Bson, a: i64, b: Option<i64>) -> Bson {
 }
 
 fn elem_match(v: &Bson, f: &Filter) -> Result<Option<Bson>, CommandError> {
-    let Bson::Array(items) = v else { return Ok(None) };
+    let Bson::Array(items) = v else {
+        return Ok(None);
+    };
     for e in items {
         if let Bson::Document(d) = e
             && f.matches(d)?
@@ -375,7 +410,10 @@ fn positional(v: &Bson, pos: Option<usize>) -> Result<Bson, CommandError> {
         )
     };
     match (v, pos) {
-        (Bson::Array(items), Some(i)) => items.get(i).map(|e| Bson::Array(vec![e.clone()])).ok_or_else(mismatch),
+        (Bson::Array(items), Some(i)) => items
+            .get(i)
+            .map(|e| Bson::Array(vec![e.clone()]))
+            .ok_or_else(mismatch),
         _ => Err(mismatch()),
     }
 }
@@ -391,11 +429,21 @@ pub(crate) fn parse_add_fields(spec: &Document) -> Result<Vec<(String, Expr)>, C
     Ok(out)
 }
 
-fn flatten_add_fields(spec: &Document, prefix: &str, out: &mut Vec<(String, Expr)>) -> Result<(), CommandError> {
+fn flatten_add_fields(
+    spec: &Document,
+    prefix: &str,
+    out: &mut Vec<(String, Expr)>,
+) -> Result<(), CommandError> {
     for (k, v) in spec {
-        let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        let path = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
         match v {
-            Bson::Document(d) if !d.is_empty() && !d.keys().next().is_some_and(|f| f.starts_with('$')) => {
+            Bson::Document(d)
+                if !d.is_empty() && !d.keys().next().is_some_and(|f| f.starts_with('$')) =>
+            {
                 flatten_add_fields(d, &path, out)?;
             }
             other => out.push((path, expr::parse(other)?)),
@@ -409,7 +457,11 @@ fn flatten_add_fields(spec: &Document, prefix: &str, out: &mut Vec<(String, Expr
 /// # Errors
 ///
 /// A field that fails to evaluate.
-pub(crate) fn add_fields(doc: &Document, fields: &[(String, Expr)], env: &Env) -> Result<Document, CommandError> {
+pub(crate) fn add_fields(
+    doc: &Document,
+    fields: &[(String, Expr)],
+    env: &Env,
+) -> Result<Document, CommandError> {
     let mut out = doc.clone();
     for (path, e) in fields {
         match expr::eval(e, doc, env)? {
@@ -426,23 +478,21 @@ fn set_creating(doc: &mut Document, path: &str, value: Bson) {
         None => {
             doc.insert(path, value);
         }
-        Some((head, rest)) => {
-            match doc.get_mut(head) {
-                Some(Bson::Document(inner)) => set_creating(inner, rest, value),
-                Some(Bson::Array(items)) => {
-                    for e in items.iter_mut() {
-                        if let Bson::Document(inner) = e {
-                            set_creating(inner, rest, value.clone());
-                        }
+        Some((head, rest)) => match doc.get_mut(head) {
+            Some(Bson::Document(inner)) => set_creating(inner, rest, value),
+            Some(Bson::Array(items)) => {
+                for e in items.iter_mut() {
+                    if let Bson::Document(inner) = e {
+                        set_creating(inner, rest, value.clone());
                     }
                 }
-                _ => {
-                    let mut inner = Document::new();
-                    set_creating(&mut inner, rest, value);
-                    doc.insert(head, inner);
-                }
             }
-        }
+            _ => {
+                let mut inner = Document::new();
+                set_creating(&mut inner, rest, value);
+                doc.insert(head, inner);
+            }
+        },
     }
 }
 
@@ -463,10 +513,22 @@ mod tests {
         let d = doc! {"_id": 1, "a": {"b": 1, "c": 2}, "d": 3, "arr": [{"x": 1, "y": 2}, 5]};
         assert_eq!(project(doc! {"_id": 1}, &d), doc! {"_id": 1});
         assert_eq!(project(doc! {"a.b": 1}, &d), doc! {"_id": 1, "a": {"b": 1}});
-        assert_eq!(project(doc! {"a": {"c": 1}, "_id": 0}, &d), doc! {"a": {"c": 2}});
-        assert_eq!(project(doc! {"arr.x": 1, "_id": 0}, &d), doc! {"arr": [{"x": 1}]});
-        assert_eq!(project(doc! {"a.b": 0, "arr": 0}, &d), doc! {"_id": 1, "a": {"c": 2}, "d": 3});
-        assert_eq!(project(doc! {"d": {"$add": ["$d", 1]}, "_id": 0}, &d), doc! {"d": 4});
+        assert_eq!(
+            project(doc! {"a": {"c": 1}, "_id": 0}, &d),
+            doc! {"a": {"c": 2}}
+        );
+        assert_eq!(
+            project(doc! {"arr.x": 1, "_id": 0}, &d),
+            doc! {"arr": [{"x": 1}]}
+        );
+        assert_eq!(
+            project(doc! {"a.b": 0, "arr": 0}, &d),
+            doc! {"_id": 1, "a": {"c": 2}, "d": 3}
+        );
+        assert_eq!(
+            project(doc! {"d": {"$add": ["$d", 1]}, "_id": 0}, &d),
+            doc! {"d": 4}
+        );
         assert_eq!(project(doc! {}, &d), d);
     }
 
@@ -483,16 +545,29 @@ mod tests {
     #[test]
     fn slice_elem_match_and_positional() {
         let d = doc! {"_id": 1, "arr": [1, 2, 3, 4], "docs": [{"k": 1}, {"k": 2}]};
-        assert_eq!(project(doc! {"arr": {"$slice": -2}}, &d)["arr"], Bson::from(vec![3, 4]));
-        assert_eq!(project(doc! {"docs": {"$elemMatch": {"k": 2}}, "_id": 0}, &d), doc! {"docs": [{"k": 2}]});
+        assert_eq!(
+            project(doc! {"arr": {"$slice": -2}}, &d)["arr"],
+            Bson::from(vec![3, 4])
+        );
+        assert_eq!(
+            project(doc! {"docs": {"$elemMatch": {"k": 2}}, "_id": 0}, &d),
+            doc! {"docs": [{"k": 2}]}
+        );
         let p = Projection::parse(&doc! {"arr.$": 1}, true).expect("parses");
-        assert_eq!(p.apply(&d, Some(2), &Env::default()).expect("applies"), doc! {"_id": 1, "arr": [3]});
+        assert_eq!(
+            p.apply(&d, Some(2), &Env::default()).expect("applies"),
+            doc! {"_id": 1, "arr": [3]}
+        );
     }
 
     #[test]
     fn add_fields_sets_nested_paths() {
         let d = doc! {"_id": 1, "a": {"b": 1}};
-        let f = parse_add_fields(&doc! {"a.c": {"$add": ["$a.b", 1]}, "z": "$a.b"}).expect("parses");
-        assert_eq!(add_fields(&d, &f, &Env::default()).expect("applies"), doc! {"_id": 1, "a": {"b": 1, "c": 2}, "z": 1});
+        let f =
+            parse_add_fields(&doc! {"a.c": {"$add": ["$a.b", 1]}, "z": "$a.b"}).expect("parses");
+        assert_eq!(
+            add_fields(&d, &f, &Env::default()).expect("applies"),
+            doc! {"_id": 1, "a": {"b": 1, "c": 2}, "z": 1}
+        );
     }
 }

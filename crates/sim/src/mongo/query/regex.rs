@@ -88,17 +88,34 @@ mod tests {
         assert!(Regex::new("^a", "i").expect("valid").is_match("Anna"));
         assert!(Regex::new("^b", "m").expect("valid").is_match("a\nb"));
         assert!(Regex::new("a.b", "s").expect("valid").is_match("a\nb"));
-        assert!(Regex::new("a b # comment", "x").expect("valid").is_match("ab"));
-        assert!(Regex::new("^.$", "").expect("valid").is_match("é"), "UTF mode");
-        assert!(Regex::new("(?<=a)b", "").expect("valid").is_match("ab"), "PCRE lookbehind");
+        assert!(
+            Regex::new("a b # comment", "x")
+                .expect("valid")
+                .is_match("ab")
+        );
+        assert!(
+            Regex::new("^.$", "").expect("valid").is_match("é"),
+            "UTF mode"
+        );
+        assert!(
+            Regex::new("(?<=a)b", "").expect("valid").is_match("ab"),
+            "PCRE lookbehind"
+        );
     }
 
     #[test]
     fn bad_patterns_and_options_get_the_servers_errors() {
         let e = Regex::new("(", "").expect_err("unbalanced");
         assert_eq!(e.code, 51091);
-        assert!(e.errmsg.starts_with("Regular expression is invalid: "), "{}", e.errmsg);
+        assert!(
+            e.errmsg.starts_with("Regular expression is invalid: "),
+            "{}",
+            e.errmsg
+        );
         let e = Regex::new("a", "z").expect_err("bad flag");
-        assert_eq!((e.code, e.errmsg.as_str()), (51108, "invalid flag in regex options: z"));
+        assert_eq!(
+            (e.code, e.errmsg.as_str()),
+            (51108, "invalid flag in regex options: z")
+        );
     }
 }

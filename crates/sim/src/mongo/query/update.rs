@@ -14,8 +14,20 @@ use crate::mongo::refuse::Unsupported;
 
 /// The update operators the server applies.
 pub(crate) const MODIFIERS: &[&str] = &[
-    "$set", "$setOnInsert", "$unset", "$inc", "$mul", "$min", "$max", "$rename", "$currentDate",
-    "$push", "$addToSet", "$pop", "$pull", "$pullAll",
+    "$set",
+    "$setOnInsert",
+    "$unset",
+    "$inc",
+    "$mul",
+    "$min",
+    "$max",
+    "$rename",
+    "$currentDate",
+    "$push",
+    "$addToSet",
+    "$pop",
+    "$pull",
+    "$pullAll",
 ];
 
 /// A parsed update.
@@ -146,13 +158,20 @@ fn resolve(doc: &Document, p: &str, pos: Option<usize>) -> Result<Vec<String>, C
     for part in parts {
         let mut next = Vec::new();
         for prefix in &paths {
-            let join = |s: &str| if prefix.is_empty() { s.to_owned() } else { format!("{prefix}.{s}") };
+            let join = |s: &str| {
+                if prefix.is_empty() {
+                    s.to_owned()
+                } else {
+                    format!("{prefix}.{s}")
+                }
+            };
             match part {
                 "$" => match pos {
                     Some(i) => next.push(join(&i.to_string())),
                     None => {
                         return Err(CommandError::bad_value(
-                            "The positional operator did not find the match needed from the query.".into(),
+                            "The positional operator did not find the match needed from the query."
+                                .into(),
                         ));
                     }
                 },
@@ -180,7 +199,11 @@ fn resolve(doc: &Document, p: &str, pos: Option<usize>) -> Result<Vec<String>, C
     Ok(paths)
 }
 
-fn apply_operators(doc: &Document, ops: &[(String, Document)], ctx: Context) -> Result<Document, CommandError> {
+fn apply_operators(
+    doc: &Document,
+    ops: &[(String, Document)],
+    ctx: Context,
+) -> Result<Document, CommandError> {
     // Resolve every target first: conflicting paths are refused before anything changes.
     let mut targets: Vec<(String, String, Bson)> = Vec::new();
     for (op, fields) in ops {
@@ -213,7 +236,11 @@ fn apply_operators(doc: &Document, ops: &[(String, Document)], ctx: Context) -> 
         }
         for m in mine {
             if let Some(other) = touched.iter().find(|t| path::overlaps(t, &m)) {
-                let at = if other.len() <= m.len() { other.clone() } else { m.clone() };
+                let at = if other.len() <= m.len() {
+                    other.clone()
+                } else {
+                    m.clone()
+                };
                 return Err(CommandError::new(
                     40,
                     "ConflictingUpdateOperators",
@@ -230,9 +257,20 @@ fn apply_operators(doc: &Document, ops: &[(String, Document)], ctx: Context) -> 
     Ok(out)
 }
 
-fn apply_one(out: &mut Document, original: &Document, op: &str, p: &str, arg: &Bson, ctx: Context) -> Result<(), CommandError> {
+fn apply_one(
+    out: &mut Document,
+    original: &Document,
+    op: &str,
+    p: &str,
+    arg: &Bson,
+    ctx: Context,
+) -> Result<(), CommandError> {
     let current = path::get(out, p).cloned();
-    let id_doc = || original.get("_id").map_or_else(|| "{}".to_owned(), |id| format!("{{_id: {}}}", shell(id)));
+    let id_doc = || {
+        original
+            .get("_id")
+            .map_or_else(|| "{}".to_owned(), |id| format!("{{_id: {}}}", shell(id)))
+    };
     match op {
         "$set" | "$setOnInsert" => path::set(out, p, arg.clone())?,
         "$unset" => path::unset(out, p),
@@ -240,16 +278,23 @@ fn apply_one(out: &mut Document, original: &Document, op: &str, p: &str, arg: &B
             if !is_number(arg) {
                 return Err(type_mismatch(format!(
                     "Cannot {} with non-numeric argument: {{{p}: {}}}",
-                    if op == "$inc" { "increment" } else { "multiply" },
+                    if op == "$inc" {
+                        "increment"
+                    } else {
+                        "multiply"
+                    },
                     shell(arg)
                 )));
             }
             let next = match &current {
                 None if op == "$inc" => arg.clone(),
                 None => multiply(arg, &Bson::Int32(0)).unwrap_or(Bson::Int32(0)),
-                Some(c) if is_number(c) => {
-                    if op == "$inc" { add(c, arg) } else { multiply(c, arg) }.unwrap_or(Bson::Null)
+                Some(c) if is_number(c) => if op == "$inc" {
+                    add(c, arg)
+                } else {
+                    multiply(c, arg)
                 }
+                .unwrap_or(Bson::Null),
                 Some(c) => {
                     return Err(type_mismatch(format!(
                         "Cannot apply {op} to a value of non-numeric type. {} has the field '{}' of non-numeric type {}",
@@ -325,7 +370,11 @@ fn apply_one(out: &mut Document, original: &Document, op: &str, p: &str, arg: &B
                     let adds = match arg {
                         Bson::Document(d) if d.contains_key("$each") => match d.get("$each") {
                             Some(Bson::Array(a)) => a.clone(),
-                            _ => return Err(CommandError::bad_value("The argument to $each in $addToSet must be an array".into())),
+                            _ => {
+                                return Err(CommandError::bad_value(
+                                    "The argument to $each in $addToSet must be an array".into(),
+                                ));
+                            }
                         },
                         v => vec![v.clone()],
                     };
@@ -429,7 +478,9 @@ fn push(items: &mut Vec<Bson>, arg: &Bson) -> Result<(), CommandError> {
     };
     for k in d.keys() {
         if !matches!(k.as_str(), "$each" | "$slice" | "$sort" | "$position") {
-            return Err(CommandError::bad_value(format!("Unrecognized clause in $push: {k}")));
+            return Err(CommandError::bad_value(format!(
+                "Unrecognized clause in $push: {k}"
+            )));
         }
     }
     let len = i64::try_from(items.len()).unwrap_or(i64::MAX);
@@ -437,7 +488,11 @@ fn push(items: &mut Vec<Bson>, arg: &Bson) -> Result<(), CommandError> {
         None => len,
         Some(Some(p)) if p < 0 => (len + p).max(0),
         Some(Some(p)) => p.min(len),
-        Some(None) => return Err(CommandError::bad_value("The value for $position must be an integer value".into())),
+        Some(None) => {
+            return Err(CommandError::bad_value(
+                "The value for $position must be an integer value".into(),
+            ));
+        }
     };
     let at = usize::try_from(at).unwrap_or(items.len());
     for (i, e) in each.iter().enumerate() {
@@ -448,7 +503,9 @@ fn push(items: &mut Vec<Bson>, arg: &Bson) -> Result<(), CommandError> {
             n if is_number(n) => {
                 let asc = as_i64(n) == Some(1);
                 if !asc && as_i64(n) != Some(-1) {
-                    return Err(CommandError::bad_value("The $sort element value must be either 1 or -1".into()));
+                    return Err(CommandError::bad_value(
+                        "The $sort element value must be either 1 or -1".into(),
+                    ));
                 }
                 items.sort_by(|a, b| if asc { compare(a, b) } else { compare(b, a) });
             }
@@ -474,7 +531,9 @@ fn push(items: &mut Vec<Bson>, arg: &Bson) -> Result<(), CommandError> {
     }
     if let Some(n) = d.get("$slice") {
         let Some(n) = as_i64(n) else {
-            return Err(CommandError::bad_value("The value for $slice must be an integer value".into()));
+            return Err(CommandError::bad_value(
+                "The value for $slice must be an integer value".into(),
+            ));
         };
         *items = super::expr::slice(items, n, None);
     }
@@ -510,7 +569,10 @@ mod tests {
             inserting: false,
             pos: None,
             now: bson::DateTime::from_millis(0),
-            ts: bson::Timestamp { time: 1, increment: 1 },
+            ts: bson::Timestamp {
+                time: 1,
+                increment: 1,
+            },
         }
     }
 
@@ -522,13 +584,24 @@ mod tests {
     fn operators_apply_like_the_servers() {
         let d = doc! {"_id": 1, "a": 1, "b": {"c": 1}, "t": ["a"], "s": [1, 2]};
         assert_eq!(
-            up(&d, doc! {"$set": {"b.c": 2}, "$inc": {"a": 2}, "$unset": {"x": ""}}).expect("valid"),
+            up(
+                &d,
+                doc! {"$set": {"b.c": 2}, "$inc": {"a": 2}, "$unset": {"x": ""}}
+            )
+            .expect("valid"),
             doc! {"_id": 1, "a": 3, "b": {"c": 2}, "t": ["a"], "s": [1, 2]}
         );
-        let r = up(&d, doc! {"$push": {"t": {"$each": ["b", "c"]}}, "$addToSet": {"s": {"$each": [2, 3]}}}).expect("valid");
+        let r = up(
+            &d,
+            doc! {"$push": {"t": {"$each": ["b", "c"]}}, "$addToSet": {"s": {"$each": [2, 3]}}},
+        )
+        .expect("valid");
         assert_eq!(r.get_array("t").expect("t").len(), 3);
         assert_eq!(r.get_array("s").expect("s").len(), 3);
-        assert_eq!(up(&d, doc! {"z": 1}).expect("replacement"), doc! {"_id": 1, "z": 1});
+        assert_eq!(
+            up(&d, doc! {"z": 1}).expect("replacement"),
+            doc! {"_id": 1, "z": 1}
+        );
         assert_eq!(up(&d, doc! {"_id": 2, "z": 1}).expect_err("id").code, 66);
         assert_eq!(up(&d, doc! {"$set": {"_id": 2}}).expect_err("id").code, 66);
     }
@@ -536,10 +609,30 @@ mod tests {
     #[test]
     fn refusals_and_conflicts() {
         let d = doc! {"_id": 1, "a": {"b": 1}};
-        assert_eq!(up(&d, doc! {"$bit": {"a": {"and": 1}}}).expect_err("refused").code, 9);
-        assert_eq!(up(&d, doc! {"$set": {"a.b": 1}, "$unset": {"a": 1}}).expect_err("conflict").code, 40);
-        assert_eq!(up(&d, doc! {"$inc": {"a": 1}}).expect_err("not a number").code, 14);
-        assert_eq!(up(&d, doc! {"$set": {"x.$": 1}}).expect_err("no match").code, 2);
+        assert_eq!(
+            up(&d, doc! {"$bit": {"a": {"and": 1}}})
+                .expect_err("refused")
+                .code,
+            9
+        );
+        assert_eq!(
+            up(&d, doc! {"$set": {"a.b": 1}, "$unset": {"a": 1}})
+                .expect_err("conflict")
+                .code,
+            40
+        );
+        assert_eq!(
+            up(&d, doc! {"$inc": {"a": 1}})
+                .expect_err("not a number")
+                .code,
+            14
+        );
+        assert_eq!(
+            up(&d, doc! {"$set": {"x.$": 1}})
+                .expect_err("no match")
+                .code,
+            2
+        );
     }
 
     #[test]
@@ -548,13 +641,20 @@ mod tests {
         let mut c = ctx();
         c.pos = Some(1);
         let u = Update::parse(&Bson::Document(doc! {"$set": {"g.$": 9}})).expect("parses");
-        assert_eq!(u.apply(&d, c).expect("applies"), doc! {"_id": 1, "g": [1, 9, 3]});
-        assert_eq!(up(&d, doc! {"$inc": {"g.$[]": 10}}).expect("applies"), doc! {"_id": 1, "g": [11, 12, 13]});
+        assert_eq!(
+            u.apply(&d, c).expect("applies"),
+            doc! {"_id": 1, "g": [1, 9, 3]}
+        );
+        assert_eq!(
+            up(&d, doc! {"$inc": {"g.$[]": 10}}).expect("applies"),
+            doc! {"_id": 1, "g": [11, 12, 13]}
+        );
     }
 
     #[test]
     fn upserts_start_from_the_filters_equalities() {
-        let seed = upsert_seed(&doc! {"k": "v", "n": {"$gt": 1}, "a.b": 2, "_id": 7}).expect("valid");
+        let seed =
+            upsert_seed(&doc! {"k": "v", "n": {"$gt": 1}, "a.b": 2, "_id": 7}).expect("valid");
         assert_eq!(seed, doc! {"_id": 7, "k": "v", "a": {"b": 2}});
     }
 }

@@ -62,7 +62,8 @@ pub(crate) fn compare(a: &Bson, b: &Bson) -> Ordering {
         (Bson::Int32(x), Bson::Int32(y)) => x.cmp(y),
         _ if ra == 2 => {
             let (x, y) = (as_f64(a).unwrap_or(0.0), as_f64(b).unwrap_or(0.0));
-            x.partial_cmp(&y).unwrap_or_else(|| x.is_nan().cmp(&y.is_nan()).reverse())
+            x.partial_cmp(&y)
+                .unwrap_or_else(|| x.is_nan().cmp(&y.is_nan()).reverse())
         }
         (Bson::String(x), Bson::String(y)) => x.cmp(y),
         (Bson::Symbol(x), Bson::Symbol(y)) => x.cmp(y),
@@ -249,10 +250,7 @@ pub(crate) fn shell(v: &Bson) -> String {
     match v {
         Bson::String(s) => format!("{s:?}"),
         Bson::Document(d) => shell_doc(d),
-        Bson::Array(a) => format!(
-            "[ {} ]",
-            a.iter().map(shell).collect::<Vec<_>>().join(", ")
-        ),
+        Bson::Array(a) => format!("[ {} ]", a.iter().map(shell).collect::<Vec<_>>().join(", ")),
         Bson::ObjectId(o) => format!("ObjectId('{o}')"),
         Bson::Double(d) if d.fract() == 0.0 && d.is_finite() => format!("{d:.1}"),
         other => other.to_string(),
@@ -263,7 +261,10 @@ pub(crate) fn shell_doc(d: &Document) -> String {
     if d.is_empty() {
         return "{}".to_owned();
     }
-    let fields: Vec<String> = d.iter().map(|(k, v)| format!("{k}: {}", shell(v))).collect();
+    let fields: Vec<String> = d
+        .iter()
+        .map(|(k, v)| format!("{k}: {}", shell(v)))
+        .collect();
     format!("{{ {} }}", fields.join(", "))
 }
 
@@ -274,8 +275,14 @@ mod tests {
 
     #[test]
     fn numbers_compare_by_value_and_types_by_rank() {
-        assert_eq!(compare(&Bson::Int32(1), &Bson::Double(1.0)), Ordering::Equal);
-        assert_eq!(compare(&Bson::Int64(2), &Bson::Double(1.5)), Ordering::Greater);
+        assert_eq!(
+            compare(&Bson::Int32(1), &Bson::Double(1.0)),
+            Ordering::Equal
+        );
+        assert_eq!(
+            compare(&Bson::Int64(2), &Bson::Double(1.5)),
+            Ordering::Greater
+        );
         assert_eq!(
             compare(&Bson::String("a".into()), &Bson::Int32(5)),
             Ordering::Greater
@@ -290,7 +297,10 @@ mod tests {
             add(&Bson::Int32(i32::MAX), &Bson::Int32(1)),
             Some(Bson::Int64(i64::from(i32::MAX) + 1))
         );
-        assert_eq!(add(&Bson::Int32(1), &Bson::Double(0.5)), Some(Bson::Double(1.5)));
+        assert_eq!(
+            add(&Bson::Int32(1), &Bson::Double(0.5)),
+            Some(Bson::Double(1.5))
+        );
         assert_eq!(
             multiply(&Bson::Int64(3), &Bson::Int32(2)),
             Some(Bson::Int64(6))
@@ -300,7 +310,10 @@ mod tests {
 
     #[test]
     fn prints_values_like_the_servers_error_messages() {
-        assert_eq!(shell_doc(&doc! {"email": "a@x", "n": 1}), r#"{ email: "a@x", n: 1 }"#);
+        assert_eq!(
+            shell_doc(&doc! {"email": "a@x", "n": 1}),
+            r#"{ email: "a@x", n: 1 }"#
+        );
         assert_eq!(shell(&Bson::Double(2.0)), "2.0");
     }
 }
