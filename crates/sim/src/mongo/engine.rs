@@ -215,6 +215,9 @@ pub(crate) struct Member {
     pub election_time: Option<(PlatformTime, Timestamp)>,
     /// Multi-document transactions open on this member (while it is primary), by session.
     pub transactions: HashMap<Vec<u8>, Transaction>,
+    /// The newest majority commit point this member has learned; it stays when the member is
+    /// cut off from the majority, as the server's `lastCommittedOpTime` does.
+    pub commit_known: OpTime,
 }
 
 impl Member {
@@ -321,6 +324,7 @@ impl SetState {
                 started: now,
                 election_time: None,
                 transactions: HashMap::new(),
+                commit_known: OpTime::default(),
             })
             .collect();
         let mut state = Self {
@@ -540,6 +544,19 @@ impl SetState {
             ))
     }
 
+    /// Member `m`'s data as of its majority commit point, when it holds writes past it (`None`
+    /// when all of its data is majority committed), with the sequence number of that point:
+    /// what a `readConcern: majority` read sees.
+    pub(crate) fn committed_catalog(&self, m: usize) -> Option<(Catalog, u64)> {
+        let mem = &self.members[m];
+        let committed = self.commit_point(m).0.max(mem.commit_known);
+        if mem.last_optime() <= committed {
+            return None;
+        }
+        let k = mem.oplog.partition_point(|e| e.optime <= committed);
+        Some((Store::rebuild(&mem.oplog[..k]).collections, committed.seq))
+    }
+
     /// Steps primary `m` down and keeps it from standing for `freeze`.
     pub(crate) fn step_down(&mut self, m: usize, now: PlatformTime, freeze: Duration) {
         let member = &mut self.members[m];
@@ -638,6 +655,11 @@ impl SetState {
         self.complete_election(now, &mut due);
         self.start_elections(now, &mut due);
 
+        for m in 0..self.members.len() {
+            let (committed, _, _) = self.commit_point(m);
+            let mem = &mut self.members[m];
+            mem.commit_known = mem.commit_known.max(committed);
+        }
         for mem in &mut self.members {
             if !mem.primary || !mem.up {
                 // A step-down or shutdown aborts every open transaction, as on the server.

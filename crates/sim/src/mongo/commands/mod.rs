@@ -531,6 +531,27 @@ fn catalog_of<'a>(st: &'a SetState, m: usize, txn: Option<&txn::TxnRef>) -> &'a 
         .map_or(&st.members[m].store.collections, |t| &t.data)
 }
 
+/// Whether the command reads majority-committed data (`readConcern` majority, or snapshot and
+/// linearizable, which read a majority snapshot too).
+fn reads_majority(cmd: &Document) -> bool {
+    cmd.get_document("readConcern")
+        .ok()
+        .and_then(|rc| rc.get_str("level").ok())
+        .is_some_and(|l| matches!(l, "majority" | "snapshot" | "linearizable"))
+}
+
+/// The data a read sees: in a transaction its snapshot; with a majority read concern the
+/// member's data as of its majority commit point; else the member's data.
+fn read_view<'a>(st: &'a SetState, m: usize, ctx: &Ctx<'_>) -> std::borrow::Cow<'a, Catalog> {
+    if ctx.txn.is_none()
+        && reads_majority(ctx.cmd)
+        && let Some((committed, _)) = st.committed_catalog(m)
+    {
+        return std::borrow::Cow::Owned(committed);
+    }
+    std::borrow::Cow::Borrowed(catalog_of(st, m, ctx.txn.as_ref()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::write::{WriteConcern, write_concern};

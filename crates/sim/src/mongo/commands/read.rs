@@ -176,14 +176,7 @@ pub(super) async fn find(ctx: &Ctx<'_>) -> Result<Document, CommandError> {
     let mut docs = {
         let st = shared.lock();
         check_readable(&st, m, cmd, ctx.kind)?;
-        matching(
-            &st,
-            m,
-            catalog_of(&st, m, ctx.txn.as_ref()),
-            &ns,
-            &raw,
-            &filter,
-        )?
+        matching(&st, m, &read_view(&st, m, ctx), &ns, &raw, &filter)?
     };
     if sort.natural_reversed() {
         docs.reverse();
@@ -224,7 +217,8 @@ pub(super) async fn aggregate(ctx: &Ctx<'_>) -> Result<Document, CommandError> {
     let (docs, snapshot, oplog) = {
         let st = shared.lock();
         check_readable(&st, m, cmd, ctx.kind)?;
-        let catalog = catalog_of(&st, m, ctx.txn.as_ref());
+        let view = read_view(&st, m, ctx);
+        let catalog: &Catalog = &view;
         let docs = match pipeline.coll_stats() {
             Some(spec) => vec![catalog::coll_stats_document(
                 shared, &st, m, catalog, &ns, spec,
@@ -266,15 +260,7 @@ pub(super) async fn count(ctx: &Ctx<'_>) -> Result<Document, CommandError> {
     wait_for_read_concern(ctx).await?;
     let st = shared.lock();
     check_readable(&st, m, cmd, ctx.kind)?;
-    let n = matching(
-        &st,
-        m,
-        catalog_of(&st, m, ctx.txn.as_ref()),
-        &ns,
-        &raw,
-        &filter,
-    )?
-    .len();
+    let n = matching(&st, m, &read_view(&st, m, ctx), &ns, &raw, &filter)?.len();
     let skip = number(cmd.get("skip")).unwrap_or(0.0).max(0.0) as usize;
     let limit = number(cmd.get("limit")).unwrap_or(0.0).abs() as usize;
     let mut n = n.saturating_sub(skip);
@@ -300,14 +286,7 @@ pub(super) async fn distinct(ctx: &Ctx<'_>) -> Result<Document, CommandError> {
     let docs = {
         let st = shared.lock();
         check_readable(&st, m, cmd, ctx.kind)?;
-        matching(
-            &st,
-            m,
-            catalog_of(&st, m, ctx.txn.as_ref()),
-            &ns,
-            &raw,
-            &filter,
-        )?
+        matching(&st, m, &read_view(&st, m, ctx), &ns, &raw, &filter)?
     };
     let mut values: Vec<Bson> = Vec::new();
     for (d, _) in &docs {

@@ -71,6 +71,14 @@ pub(super) fn join(
     if !st.members[m].primary || st.members[m].stepping_down {
         return Err(CommandError::not_writable_primary().with_label("TransientTransactionError"));
     }
+    // A transaction with a majority or snapshot read concern reads a majority-committed
+    // snapshot.
+    let committed =
+        if cmd.get_bool("startTransaction").unwrap_or(false) && super::reads_majority(cmd) {
+            st.committed_catalog(m)
+        } else {
+            None
+        };
     let mem = &mut st.members[m];
     let current = mem
         .transactions
@@ -99,8 +107,8 @@ pub(super) fn join(
                 ),
             ));
         }
-        let seq = mem.last_optime().seq;
-        let data = mem.store.collections.clone();
+        let (data, seq) =
+            committed.unwrap_or_else(|| (mem.store.collections.clone(), mem.last_optime().seq));
         mem.transactions.insert(
             session.lsid.clone(),
             Transaction::new(number, data, seq, now),
