@@ -464,6 +464,26 @@ class ReplicaSetSemantics(Case):
                         rs.advance_operation_time(s.operation_time)
                         self.assertEqual(c.find_one({"_id": i}, session=rs), {"_id": i})
 
+    def test_snapshot_sessions_read_every_statement_at_one_cluster_time(self):
+        c = self.coll("snapshots").with_options(write_concern=WriteConcern(w="majority"))
+        c.insert_many([{"_id": 1}, {"_id": 2}])
+        with self.client.start_session(snapshot=True) as s:
+            self.assertEqual([d["_id"] for d in c.find({}, session=s).sort("_id", 1)], [1, 2])
+            c.insert_one({"_id": 3})
+            self.assertEqual(c.count_documents({}), 3)
+            self.assertEqual([d["_id"] for d in c.find({}, session=s).sort("_id", 1)], [1, 2])
+            self.assertEqual(sorted(c.distinct("_id", session=s)), [1, 2])
+        with self.client.start_session(snapshot=True) as s:
+            self.assertEqual(len(list(c.find({}, session=s))), 3)
+
+    def test_majority_reads_and_natural_order(self):
+        c = self.coll("natural").with_options(write_concern=WriteConcern(w="majority"))
+        c.insert_many([{"_id": i} for i in [3, 1, 2]])
+        majority = c.with_options(read_concern=ReadConcern("majority"))
+        self.assertEqual([d["_id"] for d in majority.find()], [3, 1, 2])
+        self.assertEqual([d["_id"] for d in c.find().hint([("$natural", -1)])], [2, 1, 3])
+        self.assertEqual([d["_id"] for d in c.find().sort("$natural", -1)], [2, 1, 3])
+
     def test_unknown_write_concern_tag_is_error_79_after_the_write(self):
         c = self.coll("wtag")
         with self.assertRaises(WriteConcernError) as caught:

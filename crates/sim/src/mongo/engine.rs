@@ -557,6 +557,32 @@ impl SetState {
         Some((Store::rebuild(&mem.oplog[..k]).collections, committed.seq))
     }
 
+    /// The timestamp of member `m`'s majority commit point (the newest it has learned).
+    pub(crate) fn committed_ts(&self, m: usize) -> Timestamp {
+        let mem = &self.members[m];
+        let committed = self.commit_point(m).0.max(mem.commit_known);
+        let k = mem.oplog.partition_point(|e| e.optime <= committed);
+        k.checked_sub(1).map_or(
+            Timestamp {
+                time: 0,
+                increment: 0,
+            },
+            |i| mem.oplog[i].ts,
+        )
+    }
+
+    /// Member `m`'s data as of the cluster time `at` (every entry up to it applied): what a
+    /// snapshot read at `at` sees. `None` when that is all of its data.
+    pub(crate) fn catalog_at(&self, m: usize, at: Timestamp) -> Option<Catalog> {
+        let mem = &self.members[m];
+        let key = |t: Timestamp| (t.time, t.increment);
+        if key(mem.last_ts()) <= key(at) {
+            return None;
+        }
+        let k = mem.oplog.partition_point(|e| key(e.ts) <= key(at));
+        Some(Store::rebuild(&mem.oplog[..k]).collections)
+    }
+
     /// Steps primary `m` down and keeps it from standing for `freeze`.
     pub(crate) fn step_down(&mut self, m: usize, now: PlatformTime, freeze: Duration) {
         let member = &mut self.members[m];

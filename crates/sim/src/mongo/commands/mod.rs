@@ -531,18 +531,44 @@ fn catalog_of<'a>(st: &'a SetState, m: usize, txn: Option<&txn::TxnRef>) -> &'a 
         .map_or(&st.members[m].store.collections, |t| &t.data)
 }
 
-/// Whether the command reads majority-committed data (`readConcern` majority, or snapshot and
-/// linearizable, which read a majority snapshot too).
-fn reads_majority(cmd: &Document) -> bool {
+/// The read concern level of the command.
+fn read_level(cmd: &Document) -> Option<&str> {
     cmd.get_document("readConcern")
         .ok()
         .and_then(|rc| rc.get_str("level").ok())
-        .is_some_and(|l| matches!(l, "majority" | "snapshot" | "linearizable"))
 }
 
-/// The data a read sees: in a transaction its snapshot; with a majority read concern the
-/// member's data as of its majority commit point; else the member's data.
+/// Whether the command reads majority-committed data (`readConcern` majority, snapshot and
+/// linearizable all read a majority snapshot).
+fn reads_majority(cmd: &Document) -> bool {
+    read_level(cmd).is_some_and(|l| matches!(l, "majority" | "snapshot" | "linearizable"))
+}
+
+/// The cluster time a snapshot read outside a transaction reads at: its `atClusterTime`, or
+/// the member's majority commit point (which the reply names, so a snapshot session reads
+/// every later statement at the same time).
+fn snapshot_time(st: &SetState, m: usize, ctx: &Ctx<'_>) -> Option<bson::Timestamp> {
+    if ctx.txn.is_some() || read_level(ctx.cmd) != Some("snapshot") {
+        return None;
+    }
+    let at = ctx
+        .cmd
+        .get_document("readConcern")
+        .ok()
+        .and_then(|rc| rc.get_timestamp("atClusterTime").ok());
+    Some(at.unwrap_or_else(|| st.committed_ts(m)))
+}
+
+/// The data a read sees: in a transaction its snapshot; a snapshot read the data at its
+/// cluster time; with a majority read concern the member's data as of its majority commit
+/// point; else the member's data.
 fn read_view<'a>(st: &'a SetState, m: usize, ctx: &Ctx<'_>) -> std::borrow::Cow<'a, Catalog> {
+    if let Some(at) = snapshot_time(st, m, ctx) {
+        return match st.catalog_at(m, at) {
+            Some(view) => std::borrow::Cow::Owned(view),
+            None => std::borrow::Cow::Borrowed(&st.members[m].store.collections),
+        };
+    }
     if ctx.txn.is_none()
         && reads_majority(ctx.cmd)
         && let Some((committed, _)) = st.committed_catalog(m)

@@ -47,6 +47,14 @@ pub(super) async fn wait_for_read_concern(ctx: &Ctx<'_>) -> Result<(), CommandEr
     let Ok(rc) = ctx.cmd.get_document("readConcern") else {
         return Ok(());
     };
+    // `atClusterTime` (a read at a past time) would need history the server does not keep.
+    check_fields(
+        rc,
+        "readConcern",
+        &["level", "afterClusterTime", "atClusterTime", "provenance"],
+        false,
+        false,
+    )?;
     if let Ok(level) = rc.get_str("level")
         && !matches!(
             level,
@@ -56,6 +64,32 @@ pub(super) async fn wait_for_read_concern(ctx: &Ctx<'_>) -> Result<(), CommandEr
         return Err(CommandError::bad_value(format!(
             "Enumeration value '{level}' for field 'readConcern.level' is not a valid value."
         )));
+    }
+    if let Ok(at) = rc.get_timestamp("atClusterTime") {
+        if rc.get_str("level") != Ok("snapshot") || ctx.txn.is_some() {
+            return Err(CommandError::new(
+                72,
+                "InvalidOptions",
+                "atClusterTime is only allowed with readConcern level snapshot outside transactions",
+            ));
+        }
+        // A snapshot at a time a majority does not hold yet: wait until it does.
+        let m = ctx.m;
+        let deadline = ctx.shared.clock.now().plus(MAX_WAIT);
+        let reached = ctx
+            .shared
+            .wait_for(deadline, |st, _| {
+                let c = st.committed_ts(m);
+                ((c.time, c.increment) >= (at.time, at.increment)).then_some(())
+            })
+            .await;
+        if reached.is_none() {
+            return Err(CommandError::new(
+                246,
+                "SnapshotUnavailable",
+                "the read concern's atClusterTime is ahead of the majority commit point",
+            ));
+        }
     }
     let Ok(after) = rc.get_timestamp("afterClusterTime") else {
         return Ok(());
@@ -137,6 +171,14 @@ pub(super) fn matching(
     Ok(out)
 }
 
+/// Names the cluster time a snapshot read read at, so the session reads there again.
+fn with_snapshot_time(mut reply: Document, at: Option<bson::Timestamp>) -> Document {
+    if let (Some(at), Ok(cursor)) = (at, reply.get_document_mut("cursor")) {
+        cursor.insert("atClusterTime", at);
+    }
+    reply
+}
+
 fn cursor_reply(
     shared: &Shared,
     m: usize,
@@ -173,12 +215,18 @@ pub(super) async fn find(ctx: &Ctx<'_>) -> Result<Document, CommandError> {
         true,
     )?;
     wait_for_read_concern(ctx).await?;
-    let mut docs = {
+    let (mut docs, at) = {
         let st = shared.lock();
         check_readable(&st, m, cmd, ctx.kind)?;
-        matching(&st, m, &read_view(&st, m, ctx), &ns, &raw, &filter)?
+        let docs = matching(&st, m, &read_view(&st, m, ctx), &ns, &raw, &filter)?;
+        (docs, snapshot_time(&st, m, ctx))
     };
-    if sort.natural_reversed() {
+    let natural_hint = cmd
+        .get_document("hint")
+        .ok()
+        .and_then(|h| h.get("$natural"))
+        .and_then(|v| number(Some(v)));
+    if sort.natural_reversed() || natural_hint.is_some_and(|n| n < 0.0) {
         docs.reverse();
     }
     docs.sort_by(|a, b| sort.order(&a.0, &b.0));
@@ -199,7 +247,10 @@ pub(super) async fn find(ctx: &Ctx<'_>) -> Result<Document, CommandError> {
         out.push_back(projection.apply(&d, pos, &scope)?);
     }
     let batch = number(cmd.get("batchSize")).map_or(DEFAULT_BATCH_SIZE, |b| b.max(0.0) as usize);
-    Ok(cursor_reply(shared, m, ns, out, batch, single))
+    Ok(with_snapshot_time(
+        cursor_reply(shared, m, ns, out, batch, single),
+        at,
+    ))
 }
 
 pub(super) async fn aggregate(ctx: &Ctx<'_>) -> Result<Document, CommandError> {
@@ -214,7 +265,8 @@ pub(super) async fn aggregate(ctx: &Ctx<'_>) -> Result<Document, CommandError> {
         ));
     }
     wait_for_read_concern(ctx).await?;
-    let (docs, snapshot, oplog) = {
+    let (db, _) = split_ns(&ns);
+    let (docs, snapshot, local, at) = {
         let st = shared.lock();
         check_readable(&st, m, cmd, ctx.kind)?;
         let view = read_view(&st, m, ctx);
@@ -225,18 +277,18 @@ pub(super) async fn aggregate(ctx: &Ctx<'_>) -> Result<Document, CommandError> {
             )],
             None => scan(&st, m, catalog, &ns),
         };
-        (
-            docs,
-            catalog.clone(),
-            (admin::config_document(&st), oplog_documents(&st, m)),
-        )
+        // The replica set's own collections, for a `$lookup` inside `local` only.
+        let local = (db == "local").then(|| (admin::config_document(&st), oplog_documents(&st, m)));
+        (docs, catalog.clone(), local, snapshot_time(&st, m, ctx))
     };
-    let (db, _) = split_ns(&ns);
     let collections = |name: &str| -> Result<Vec<Document>, CommandError> {
         let foreign = format!("{db}.{name}");
         Ok(match foreign.as_str() {
-            "local.system.replset" => vec![oplog.0.clone()],
-            "local.oplog.rs" => oplog.1.clone(),
+            "local.system.replset" => local
+                .as_ref()
+                .map(|l| vec![l.0.clone()])
+                .unwrap_or_default(),
+            "local.oplog.rs" => local.as_ref().map(|l| l.1.clone()).unwrap_or_default(),
             _ => snapshot
                 .get(&foreign)
                 .map(|c| c.iter().cloned().collect())
@@ -249,7 +301,10 @@ pub(super) async fn aggregate(ctx: &Ctx<'_>) -> Result<Document, CommandError> {
         .ok()
         .and_then(|c| number(c.get("batchSize")))
         .map_or(DEFAULT_BATCH_SIZE, |b| b.max(0.0) as usize);
-    Ok(cursor_reply(shared, m, ns, out.into(), batch, false))
+    Ok(with_snapshot_time(
+        cursor_reply(shared, m, ns, out.into(), batch, false),
+        at,
+    ))
 }
 
 pub(super) async fn count(ctx: &Ctx<'_>) -> Result<Document, CommandError> {
@@ -283,10 +338,11 @@ pub(super) async fn distinct(ctx: &Ctx<'_>) -> Result<Document, CommandError> {
     let raw = cmd.get_document("query").cloned().unwrap_or_default();
     let filter = Filter::parse(&raw)?;
     wait_for_read_concern(ctx).await?;
-    let docs = {
+    let (docs, at) = {
         let st = shared.lock();
         check_readable(&st, m, cmd, ctx.kind)?;
-        matching(&st, m, &read_view(&st, m, ctx), &ns, &raw, &filter)?
+        let docs = matching(&st, m, &read_view(&st, m, ctx), &ns, &raw, &filter)?;
+        (docs, snapshot_time(&st, m, ctx))
     };
     let mut values: Vec<Bson> = Vec::new();
     for (d, _) in &docs {
@@ -303,7 +359,12 @@ pub(super) async fn distinct(ctx: &Ctx<'_>) -> Result<Document, CommandError> {
             }
         }
     }
-    Ok(doc! {"values": values, "ok": 1.0})
+    let mut reply = doc! {"values": values};
+    if let Some(at) = at {
+        reply.insert("atClusterTime", at);
+    }
+    reply.insert("ok", 1.0);
+    Ok(reply)
 }
 
 pub(super) fn get_more(shared: &Shared, cmd: &Document) -> Result<Document, CommandError> {
