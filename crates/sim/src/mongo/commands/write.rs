@@ -247,18 +247,25 @@ async fn writable(ctx: &Ctx<'_>) -> Result<(), CommandError> {
             (!st.members[m].stepping_down).then_some(())
         })
         .await;
-    let st = shared.lock();
-    if !st.members[m].primary || st.members[m].stepping_down {
-        let e = CommandError::not_writable_primary();
-        return Err(if ctx.txn.is_some() {
-            e.with_label("TransientTransactionError")
-        } else if ctx.session.as_ref().is_some_and(|s| s.txn_number.is_some()) {
-            e.with_label("RetryableWriteError")
-        } else {
-            e
-        });
+    still_primary(ctx, &shared.lock())
+}
+
+/// Refuses a write on a member that is not (or no longer) a writable primary, with the labels
+/// that make drivers retry it elsewhere. Checked under the same lock as each statement, since
+/// a step-down can land between two statements of a batch.
+fn still_primary(ctx: &Ctx<'_>, st: &SetState) -> Result<(), CommandError> {
+    let mem = &st.members[ctx.m];
+    if mem.primary && !mem.stepping_down {
+        return Ok(());
     }
-    Ok(())
+    let e = CommandError::not_writable_primary();
+    Err(if ctx.txn.is_some() {
+        e.with_label("TransientTransactionError")
+    } else if ctx.session.as_ref().is_some_and(|s| s.txn_number.is_some()) {
+        e.with_label("RetryableWriteError")
+    } else {
+        e
+    })
 }
 
 /// Runs one statement until it applies or fails, waiting while another session's transaction
@@ -279,6 +286,7 @@ async fn run_statement(
         let blocked = {
             let now = shared.clock.now();
             let mut st = shared.lock();
+            still_primary(ctx, &st)?;
             if ctx.txn.is_none()
                 && let Some(prev) = retried(&mut st, m, ctx.session.as_ref(), stmt)?
             {
@@ -376,8 +384,10 @@ pub(super) async fn write(ctx: &Ctx<'_>, kind: WriteKind) -> Result<Document, Co
                 }
                 outcome.last = appended.or(outcome.last);
             }
-            // In a transaction an error fails the whole command (and aborts the transaction).
-            Err(e) if ctx.txn.is_some() => return Err(e),
+            // In a transaction an error fails the whole command (and aborts the transaction);
+            // so does losing the primary role half-way, which a driver retries as a whole (the
+            // statements already applied are answered from the session's record).
+            Err(e) if ctx.txn.is_some() || e.code == 10107 => return Err(e),
             Err(e) => {
                 outcome.write_errors.push(write_error(i, &e));
                 if ordered {
@@ -920,6 +930,7 @@ pub(super) async fn catalog_write(
     let target = {
         let now = shared.clock.now();
         let mut st = shared.lock();
+        still_primary(ctx, &st)?;
         st.append(m, now, ops, None)
     };
     shared.notify();
