@@ -136,15 +136,15 @@ impl CommandError {
         self
     }
 
-    pub(crate) fn bad_value(errmsg: String) -> Self {
+    pub(crate) fn bad_value(errmsg: impl Into<String>) -> Self {
         Self::new(2, "BadValue", errmsg)
     }
 
-    pub(crate) fn failed_to_parse(errmsg: String) -> Self {
+    pub(crate) fn failed_to_parse(errmsg: impl Into<String>) -> Self {
         Self::new(9, "FailedToParse", errmsg)
     }
 
-    pub(crate) fn type_mismatch(errmsg: String) -> Self {
+    pub(crate) fn type_mismatch(errmsg: impl Into<String>) -> Self {
         Self::new(14, "TypeMismatch", errmsg)
     }
 

@@ -234,7 +234,7 @@ pub(super) async fn create_indexes(ctx: &Ctx<'_>) -> Result<Document, CommandErr
     for s in specs {
         let Bson::Document(d) = s else {
             return Err(CommandError::type_mismatch(
-                "each index specification must be an object".into(),
+                "each index specification must be an object",
             ));
         };
         wanted.push(parse_index(d)?);
@@ -347,9 +347,7 @@ pub(super) async fn drop_indexes(ctx: &Ctx<'_>) -> Result<Document, CommandError
                 let mut out = Vec::new();
                 for i in items {
                     let Some(name) = i.as_str() else {
-                        return Err(CommandError::type_mismatch(
-                            "index names must be strings".into(),
-                        ));
+                        return Err(CommandError::type_mismatch("index names must be strings"));
                     };
                     if name == "_id_" {
                         return Err(cannot_drop_id());
@@ -395,7 +393,7 @@ pub(super) async fn drop_indexes(ctx: &Ctx<'_>) -> Result<Document, CommandError
 pub(super) async fn rename_collection(ctx: &Ctx<'_>) -> Result<Document, CommandError> {
     let (Ok(from), Ok(to)) = (ctx.cmd.get_str("renameCollection"), ctx.cmd.get_str("to")) else {
         return Err(CommandError::type_mismatch(
-            "renameCollection needs the source and target namespaces as strings".into(),
+            "renameCollection needs the source and target namespaces as strings",
         ));
     };
     if from == to {

@@ -260,8 +260,7 @@ pub(super) async fn aggregate(ctx: &Ctx<'_>) -> Result<Document, CommandError> {
     let pipeline = Pipeline::parse(&stages)?;
     if !cmd.contains_key("cursor") {
         return Err(CommandError::failed_to_parse(
-            "The 'cursor' option is required, except for aggregate with the explain argument"
-                .into(),
+            "The 'cursor' option is required, except for aggregate with the explain argument",
         ));
     }
     wait_for_read_concern(ctx).await?;

@@ -136,15 +136,13 @@ fn check_document(doc: &Document, inserting: bool) -> Result<(), CommandError> {
         }
         match doc.get("_id") {
             Some(Bson::Array(_)) => {
-                return Err(CommandError::bad_value("can't use an array for _id".into()));
+                return Err(CommandError::bad_value("can't use an array for _id"));
             }
             Some(Bson::RegularExpression(_)) => {
-                return Err(CommandError::bad_value("can't use a regex for _id".into()));
+                return Err(CommandError::bad_value("can't use a regex for _id"));
             }
             Some(Bson::Undefined) => {
-                return Err(CommandError::bad_value(
-                    "can't use a undefined for _id".into(),
-                ));
+                return Err(CommandError::bad_value("can't use a undefined for _id"));
             }
             _ => {}
         }

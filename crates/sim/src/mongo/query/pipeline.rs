@@ -106,7 +106,7 @@ impl Pipeline {
         for (i, stage) in stages.iter().enumerate() {
             let Bson::Document(stage) = stage else {
                 return Err(CommandError::type_mismatch(
-                    "Each element of the 'pipeline' array must be an object".into(),
+                    "Each element of the 'pipeline' array must be an object",
                 ));
             };
             if stage.len() != 1 {
@@ -396,33 +396,41 @@ fn parse_lookup(d: &Document) -> Result<Lookup, CommandError> {
             k.as_str(),
             "from" | "as" | "localField" | "foreignField" | "let" | "pipeline"
         ) {
-            return Err(bad(9, format!("unknown argument to $lookup: {k}")));
+            return Err(CommandError::failed_to_parse(format!(
+                "unknown argument to $lookup: {k}"
+            )));
         }
     }
     let Ok(from) = d.get_str("from") else {
-        return Err(Unsupported::Field("$lookup.from (a collection of another database)").error());
+        return Err(CommandError::failed_to_parse(
+            "$lookup 'from' field must be a string (a collection of another database is not implemented)",
+        ));
     };
     let Ok(as_field) = d.get_str("as") else {
-        return Err(bad(9, "must specify 'as' field for a $lookup"));
+        return Err(CommandError::failed_to_parse(
+            "must specify 'as' field for a $lookup",
+        ));
     };
     let local = match (d.get_str("localField"), d.get_str("foreignField")) {
         (Ok(l), Ok(f)) => Some((l.to_owned(), f.to_owned())),
         (Err(_), Err(_)) => None,
         _ => {
-            return Err(bad(
-                9,
+            return Err(CommandError::failed_to_parse(
                 "$lookup requires both or neither of 'localField' and 'foreignField' to be specified",
             ));
         }
     };
     let pipeline = match d.get("pipeline") {
         Some(Bson::Array(stages)) => Some(Pipeline::parse(stages)?),
-        Some(_) => return Err(bad(9, "'pipeline' option must be specified as an array")),
+        Some(_) => {
+            return Err(CommandError::failed_to_parse(
+                "'pipeline' option must be specified as an array",
+            ));
+        }
         None => None,
     };
     if local.is_none() && pipeline.is_none() {
-        return Err(bad(
-            9,
+        return Err(CommandError::failed_to_parse(
             "must specify 'pipeline' when 'localField' and 'foreignField' are not specified",
         ));
     }

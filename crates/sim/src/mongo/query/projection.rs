@@ -221,17 +221,14 @@ impl Projection {
 }
 
 fn parse_slice(arg: &Bson) -> Result<Spec, CommandError> {
-    let bad =
-        || CommandError::bad_value("$slice only supports numbers and [skip, limit] arrays".into());
+    let bad = || CommandError::bad_value("$slice only supports numbers and [skip, limit] arrays");
     match arg {
         Bson::Array(items) if items.len() == 2 => {
             let (Some(skip), Some(limit)) = (as_i64(&items[0]), as_i64(&items[1])) else {
                 return Err(bad());
             };
             if limit <= 0 {
-                return Err(CommandError::bad_value(
-                    "$slice limit must be positive".into(),
-                ));
+                return Err(CommandError::bad_value("$slice limit must be positive"));
             }
             Ok(Spec::Slice(skip, Some(limit)))
         }

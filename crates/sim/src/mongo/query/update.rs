@@ -170,8 +170,7 @@ fn resolve(doc: &Document, p: &str, pos: Option<usize>) -> Result<Vec<String>, C
                     Some(i) => next.push(join(&i.to_string())),
                     None => {
                         return Err(CommandError::bad_value(
-                            "The positional operator did not find the match needed from the query."
-                                .into(),
+                            "The positional operator did not find the match needed from the query.",
                         ));
                     }
                 },
@@ -332,7 +331,7 @@ fn apply_one(
                     Ok("timestamp") => Bson::Timestamp(ctx.ts),
                     _ => {
                         return Err(CommandError::bad_value(
-                            "The '$type' string field is required to be 'date' or 'timestamp': {$currentDate: {field : {$type: 'date'}}}".into(),
+                            "The '$type' string field is required to be 'date' or 'timestamp': {$currentDate: {field : {$type: 'date'}}}",
                         ));
                     }
                 },
@@ -372,7 +371,7 @@ fn apply_one(
                             Some(Bson::Array(a)) => a.clone(),
                             _ => {
                                 return Err(CommandError::bad_value(
-                                    "The argument to $each in $addToSet must be an array".into(),
+                                    "The argument to $each in $addToSet must be an array",
                                 ));
                             }
                         },
@@ -490,7 +489,7 @@ fn push(items: &mut Vec<Bson>, arg: &Bson) -> Result<(), CommandError> {
         Some(Some(p)) => p.min(len),
         Some(None) => {
             return Err(CommandError::bad_value(
-                "The value for $position must be an integer value".into(),
+                "The value for $position must be an integer value",
             ));
         }
     };
@@ -504,7 +503,7 @@ fn push(items: &mut Vec<Bson>, arg: &Bson) -> Result<(), CommandError> {
                 let asc = as_i64(n) == Some(1);
                 if !asc && as_i64(n) != Some(-1) {
                     return Err(CommandError::bad_value(
-                        "The $sort element value must be either 1 or -1".into(),
+                        "The $sort element value must be either 1 or -1",
                     ));
                 }
                 items.sort_by(|a, b| if asc { compare(a, b) } else { compare(b, a) });
@@ -532,7 +531,7 @@ fn push(items: &mut Vec<Bson>, arg: &Bson) -> Result<(), CommandError> {
     if let Some(n) = d.get("$slice") {
         let Some(n) = as_i64(n) else {
             return Err(CommandError::bad_value(
-                "The value for $slice must be an integer value".into(),
+                "The value for $slice must be an integer value",
             ));
         };
         *items = super::expr::slice(items, n, None);
