@@ -1176,8 +1176,8 @@ async fn ordered_writes_stop_at_the_first_error_and_unordered_ones_report_every_
         (Some(2), vec![1, 3]),
         "{reply}"
     );
-    // update: a pipeline-style update (not implemented) at statement 1.
-    let bad = doc! {"q": {"_id": 3}, "u": []};
+    // update: an update operator the server does not implement ($bit) at statement 1.
+    let bad = doc! {"q": {"_id": 3}, "u": {"$bit": {"a": {"and": 1}}}};
     let reply = run(doc! {"update": "c", "$db": "d", "updates": [{"q": {"_id": 1}, "u": {"$set": {"a": 1}}}, bad.clone(), {"q": {"_id": 4}, "u": {"$set": {"a": 1}}}]}).await;
     assert_eq!(
         (reply.get_i32("n").ok(), error_indexes(&reply)),
@@ -1212,4 +1212,67 @@ async fn ordered_writes_stop_at_the_first_error_and_unordered_ones_report_every_
         Some(1),
         "left: _id 3 (2 was never inserted: the ordered insert stopped before it): {reply}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn majority_reads_see_only_what_a_majority_holds() {
+    // Real time: the cut-off primary keeps its role for the 10 s election timeout, long enough
+    // to read from it.
+    let set = start(
+        spec(
+            "rs-majority-read",
+            &[("us-west1", 2.0), ("us-west1", 1.0), ("us-west2", 1.0)],
+            17,
+        ),
+        1.0,
+    )
+    .await;
+    let hosts = set.hosts();
+    let primary = &hosts[0];
+    let insert = |id: i32| {
+        raw_command(
+            primary,
+            doc! {"insert": "c", "$db": "app", "documents": [{"_id": id}], "writeConcern": {"w": "majority"}},
+        )
+    };
+    assert_eq!(insert(1).await.get_i32("n").ok(), Some(1));
+    set.partition(&hosts[1]).expect("partition");
+    set.partition(&hosts[2]).expect("partition");
+    let reply = raw_command(
+        primary,
+        doc! {"insert": "c", "$db": "app", "documents": [{"_id": 2}], "writeConcern": {"w": 1}},
+    )
+    .await;
+    assert_eq!(reply.get_i32("n").ok(), Some(1), "{reply}");
+    let ids = |reply: Document| -> Vec<i32> {
+        reply
+            .get_document("cursor")
+            .and_then(|c| c.get_array("firstBatch"))
+            .map(|b| {
+                b.iter()
+                    .filter_map(|d| d.as_document()?.get_i32("_id").ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let read = |level: &'static str| {
+        raw_command(
+            primary,
+            doc! {"find": "c", "$db": "app", "readConcern": {"level": level}},
+        )
+    };
+    assert_eq!(ids(read("local").await), vec![1, 2]);
+    assert_eq!(
+        ids(read("majority").await),
+        vec![1],
+        "the w:1 write is on the primary only"
+    );
+    let count = raw_command(
+        primary,
+        doc! {"count": "c", "$db": "app", "readConcern": {"level": "majority"}},
+    )
+    .await;
+    assert_eq!(count.get_i32("n").ok(), Some(1), "{count}");
+    set.heal(&hosts[1]).expect("heal");
+    set.heal(&hosts[2]).expect("heal");
 }

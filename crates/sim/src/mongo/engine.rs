@@ -3,7 +3,7 @@
 //! rollback. Pure logic over a platform instant `now`: no I/O, no sleeping; the server drives
 //! it with [`SetState::tick`] and wakes waiters when it reports a change.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use bson::oid::ObjectId;
@@ -12,8 +12,11 @@ use rand::Rng;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+pub(crate) use super::catalog::Op;
+use super::catalog::{self, Catalog};
 use super::error::CommandError;
 use super::spec::{ReplicaSetSpec, Timing};
+use super::txn::{TRANSACTION_LIFETIME, Transaction, TxnState};
 use firedrill_core::clock::PlatformTime;
 
 /// A position in an oplog. Ordered by term, then by the set-wide sequence number.
@@ -42,16 +45,8 @@ pub(crate) struct TxnStmt {
     pub result: StmtResult,
 }
 
-/// One change to one document.
-#[derive(Debug, Clone)]
-pub(crate) enum Op {
-    Insert { ns: String, doc: Document },
-    Update { ns: String, id: Bson, doc: Document },
-    Delete { ns: String, id: Bson },
-    DropCollection { ns: String },
-}
-
-/// One oplog entry: the ops of one write statement, applied atomically.
+/// One oplog entry: the ops of one write statement (or one committed transaction), applied
+/// atomically.
 #[derive(Debug, Clone)]
 pub(crate) struct Entry {
     pub optime: OpTime,
@@ -59,51 +54,6 @@ pub(crate) struct Entry {
     pub wall: PlatformTime,
     pub ops: Vec<Op>,
     pub txn: Option<TxnStmt>,
-}
-
-/// The documents of one collection in natural (insertion) order.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Collection {
-    docs: BTreeMap<u64, Document>,
-    by_id: HashMap<Vec<u8>, u64>,
-    next: u64,
-}
-
-/// A canonical byte key of an `_id` value.
-pub(crate) fn id_key(id: &Bson) -> Vec<u8> {
-    let mut d = Document::new();
-    d.insert("", id.clone());
-    bson::to_vec(&d).unwrap_or_default()
-}
-
-impl Collection {
-    pub(crate) fn get(&self, id: &Bson) -> Option<&Document> {
-        self.by_id
-            .get(&id_key(id))
-            .and_then(|slot| self.docs.get(slot))
-    }
-
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &Document> {
-        self.docs.values()
-    }
-
-    fn upsert(&mut self, id: &Bson, doc: Document) {
-        let key = id_key(id);
-        if let Some(slot) = self.by_id.get(&key) {
-            self.docs.insert(*slot, doc);
-        } else {
-            let slot = self.next;
-            self.next += 1;
-            self.by_id.insert(key, slot);
-            self.docs.insert(slot, doc);
-        }
-    }
-
-    fn remove(&mut self, id: &Bson) {
-        if let Some(slot) = self.by_id.remove(&id_key(id)) {
-            self.docs.remove(&slot);
-        }
-    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -115,36 +65,14 @@ pub(crate) struct TxnRecord {
 /// A member's data, always the result of applying its oplog in order.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Store {
-    pub collections: HashMap<String, Collection>,
+    pub collections: Catalog,
     pub txns: HashMap<Vec<u8>, TxnRecord>,
 }
 
 impl Store {
     fn apply(&mut self, entry: &Entry) {
         for op in &entry.ops {
-            match op {
-                Op::Insert { ns, doc } => {
-                    let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
-                    self.collections
-                        .entry(ns.clone())
-                        .or_default()
-                        .upsert(&id, doc.clone());
-                }
-                Op::Update { ns, id, doc } => {
-                    self.collections
-                        .entry(ns.clone())
-                        .or_default()
-                        .upsert(id, doc.clone());
-                }
-                Op::Delete { ns, id } => {
-                    if let Some(c) = self.collections.get_mut(ns) {
-                        c.remove(id);
-                    }
-                }
-                Op::DropCollection { ns } => {
-                    self.collections.remove(ns);
-                }
-            }
+            catalog::apply(&mut self.collections, op, entry.optime.seq);
         }
         if let Some(t) = &entry.txn {
             let rec = self.txns.entry(t.lsid.clone()).or_default();
@@ -285,6 +213,11 @@ pub(crate) struct Member {
     pub seen_primary: Option<usize>,
     pub started: PlatformTime,
     pub election_time: Option<(PlatformTime, Timestamp)>,
+    /// Multi-document transactions open on this member (while it is primary), by session.
+    pub transactions: HashMap<Vec<u8>, Transaction>,
+    /// The newest majority commit point this member has learned; it stays when the member is
+    /// cut off from the majority, as the server's `lastCommittedOpTime` does.
+    pub commit_known: OpTime,
 }
 
 impl Member {
@@ -390,6 +323,8 @@ impl SetState {
                 seen_primary: None,
                 started: now,
                 election_time: None,
+                transactions: HashMap::new(),
+                commit_known: OpTime::default(),
             })
             .collect();
         let mut state = Self {
@@ -609,6 +544,45 @@ impl SetState {
             ))
     }
 
+    /// Member `m`'s data as of its majority commit point, when it holds writes past it (`None`
+    /// when all of its data is majority committed), with the sequence number of that point:
+    /// what a `readConcern: majority` read sees.
+    pub(crate) fn committed_catalog(&self, m: usize) -> Option<(Catalog, u64)> {
+        let mem = &self.members[m];
+        let committed = self.commit_point(m).0.max(mem.commit_known);
+        if mem.last_optime() <= committed {
+            return None;
+        }
+        let k = mem.oplog.partition_point(|e| e.optime <= committed);
+        Some((Store::rebuild(&mem.oplog[..k]).collections, committed.seq))
+    }
+
+    /// The timestamp of member `m`'s majority commit point (the newest it has learned).
+    pub(crate) fn committed_ts(&self, m: usize) -> Timestamp {
+        let mem = &self.members[m];
+        let committed = self.commit_point(m).0.max(mem.commit_known);
+        let k = mem.oplog.partition_point(|e| e.optime <= committed);
+        k.checked_sub(1).map_or(
+            Timestamp {
+                time: 0,
+                increment: 0,
+            },
+            |i| mem.oplog[i].ts,
+        )
+    }
+
+    /// Member `m`'s data as of the cluster time `at` (every entry up to it applied): what a
+    /// snapshot read at `at` sees. `None` when that is all of its data.
+    pub(crate) fn catalog_at(&self, m: usize, at: Timestamp) -> Option<Catalog> {
+        let mem = &self.members[m];
+        let key = |t: Timestamp| (t.time, t.increment);
+        if key(mem.last_ts()) <= key(at) {
+            return None;
+        }
+        let k = mem.oplog.partition_point(|e| key(e.ts) <= key(at));
+        Some(Store::rebuild(&mem.oplog[..k]).collections)
+    }
+
     /// Steps primary `m` down and keeps it from standing for `freeze`.
     pub(crate) fn step_down(&mut self, m: usize, now: PlatformTime, freeze: Duration) {
         let member = &mut self.members[m];
@@ -707,6 +681,27 @@ impl SetState {
         self.complete_election(now, &mut due);
         self.start_elections(now, &mut due);
 
+        for m in 0..self.members.len() {
+            let (committed, _, _) = self.commit_point(m);
+            let mem = &mut self.members[m];
+            mem.commit_known = mem.commit_known.max(committed);
+        }
+        for mem in &mut self.members {
+            if !mem.primary || !mem.up {
+                // A step-down or shutdown aborts every open transaction, as on the server.
+                mem.transactions.clear();
+            }
+            for t in mem.transactions.values_mut() {
+                if t.state == TxnState::Active {
+                    let expires = t.started.plus(TRANSACTION_LIFETIME);
+                    if now >= expires {
+                        t.abort();
+                    } else {
+                        due(expires);
+                    }
+                }
+            }
+        }
         for m in 0..self.members.len() {
             let seen = self.primary_for(m);
             if seen != self.members[m].seen_primary {

@@ -97,19 +97,38 @@ pub enum Error {
 #[error("{code_name} ({code}): {errmsg}")]
 pub(crate) struct CommandError {
     pub code: i32,
-    pub code_name: &'static str,
+    pub code_name: std::borrow::Cow<'static, str>,
     pub errmsg: String,
     pub labels: Vec<&'static str>,
+    /// Fields the real server adds to this error (`keyPattern`, `keyValue`, `errInfo`).
+    pub extra: Option<Box<Document>>,
 }
 
 impl CommandError {
-    pub(crate) fn new(code: i32, code_name: &'static str, errmsg: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        code: i32,
+        code_name: impl Into<std::borrow::Cow<'static, str>>,
+        errmsg: impl Into<String>,
+    ) -> Self {
         Self {
             code,
-            code_name,
+            code_name: code_name.into(),
             errmsg: errmsg.into(),
             labels: Vec::new(),
+            extra: None,
         }
+    }
+
+    /// An error of one of the server's numbered assertions (codeName `Location<code>`).
+    pub(crate) fn location(code: i32, errmsg: impl Into<String>) -> Self {
+        Self::new(code, format!("Location{code}"), errmsg)
+    }
+
+    pub(crate) fn with_extra(mut self, key: &str, value: impl Into<bson::Bson>) -> Self {
+        self.extra
+            .get_or_insert_with(Box::default)
+            .insert(key, value.into());
+        self
     }
 
     pub(crate) fn with_label(mut self, label: &'static str) -> Self {
@@ -117,15 +136,15 @@ impl CommandError {
         self
     }
 
-    pub(crate) fn bad_value(errmsg: String) -> Self {
+    pub(crate) fn bad_value(errmsg: impl Into<String>) -> Self {
         Self::new(2, "BadValue", errmsg)
     }
 
-    pub(crate) fn failed_to_parse(errmsg: String) -> Self {
+    pub(crate) fn failed_to_parse(errmsg: impl Into<String>) -> Self {
         Self::new(9, "FailedToParse", errmsg)
     }
 
-    pub(crate) fn type_mismatch(errmsg: String) -> Self {
+    pub(crate) fn type_mismatch(errmsg: impl Into<String>) -> Self {
         Self::new(14, "TypeMismatch", errmsg)
     }
 
@@ -155,8 +174,11 @@ impl CommandError {
             "ok": 0.0,
             "errmsg": &self.errmsg,
             "code": self.code,
-            "codeName": self.code_name,
+            "codeName": self.code_name.as_ref(),
         };
+        if let Some(extra) = &self.extra {
+            d.extend(extra.as_ref().clone());
+        }
         if !self.labels.is_empty() {
             d.insert("errorLabels", self.labels.clone());
         }

@@ -34,13 +34,16 @@
 //! # let _ = uri; Ok(()) }
 //! ```
 
+mod catalog;
 mod commands;
 mod engine;
 mod error;
 mod heartbeat;
 mod query;
+mod refuse;
 mod server;
 mod spec;
+mod txn;
 mod wire;
 
 pub use engine::{Election, ElectionReason, MemberState, Rollback};

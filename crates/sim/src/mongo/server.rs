@@ -27,8 +27,33 @@ pub(crate) struct Cursor {
     pub docs: VecDeque<Document>,
 }
 
+/// What `serverStatus` counts for one member: its connections and its operations.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub current: AtomicI64,
+    pub total_created: AtomicI64,
+    pub insert: AtomicI64,
+    pub query: AtomicI64,
+    pub update: AtomicI64,
+    pub delete: AtomicI64,
+    pub getmore: AtomicI64,
+    pub command: AtomicI64,
+}
+
+impl Counters {
+    pub(crate) fn add(counter: &AtomicI64, n: i64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn get(counter: &AtomicI64) -> i64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
 /// State shared by the listeners, the connections, the supervisor and the handle.
 pub(crate) struct Shared {
+    /// Per member, in `_id` order.
+    pub counters: Vec<Counters>,
     pub clock: Clock,
     state: Mutex<SetState>,
     changed: watch::Sender<u64>,
@@ -195,6 +220,7 @@ impl Bound {
         let state = SetState::new(&spec, &hosts, clock.now(), wall_origin);
         let (changed, _) = watch::channel(0);
         let shared = Arc::new(Shared {
+            counters: (0..ports.len()).map(|_| Counters::default()).collect(),
             clock,
             state: Mutex::new(state),
             changed,
@@ -601,7 +627,25 @@ async fn accept(shared: Arc<Shared>, m: usize, listener: TcpListener) {
     }
 }
 
+/// Counts a connection as current while it lives.
+struct Connected<'a>(&'a Counters);
+
+impl<'a> Connected<'a> {
+    fn new(counters: &'a Counters) -> Self {
+        Counters::add(&counters.current, 1);
+        Counters::add(&counters.total_created, 1);
+        Self(counters)
+    }
+}
+
+impl Drop for Connected<'_> {
+    fn drop(&mut self) {
+        Counters::add(&self.0.current, -1);
+    }
+}
+
 async fn serve(shared: Arc<Shared>, m: usize, stream: TcpStream, connection_id: i64) {
+    let _connected = shared.counters.get(m).map(Connected::new);
     let _ = stream.set_nodelay(true);
     let (reader, mut writer) = stream.into_split();
     let mut reader = BufReader::new(reader);
@@ -615,14 +659,7 @@ async fn serve(shared: Arc<Shared>, m: usize, stream: TcpStream, connection_id: 
                 return;
             }
         };
-        let outcome = commands::run(
-            &shared,
-            m,
-            connection_id,
-            request.command.clone(),
-            request.kind,
-        )
-        .await;
+        let outcome = commands::run(&shared, m, connection_id, &request).await;
         match outcome {
             Outcome::Reply(reply) => {
                 response_id = response_id.wrapping_add(1);

@@ -19,6 +19,10 @@ const MORE_TO_COME: u32 = 1 << 1;
 /// The largest message we accept; the same figure the hello reply advertises.
 pub(crate) const MAX_MESSAGE_SIZE: i32 = 48_000_000;
 
+/// The largest document the server reads off the wire (16 MiB of user data plus 16 KiB for the
+/// command around it, as the real server's `BSONObjMaxInternalSize`).
+pub(crate) const MAX_INTERNAL_DOCUMENT: usize = 16 * 1024 * 1024 + 16 * 1024;
+
 /// A malformed or unsupported message. The connection is closed after it.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum WireError {
@@ -56,6 +60,9 @@ pub(crate) struct Request {
     pub command: Document,
     /// How to frame the answer.
     pub kind: RequestKind,
+    /// The size of a document in it larger than [`MAX_INTERNAL_DOCUMENT`], which the server
+    /// refuses instead of running the command.
+    pub oversized: Option<usize>,
 }
 
 /// How a request arrived, which decides how (and whether) it is answered.
@@ -113,12 +120,16 @@ fn parse_msg(request_id: i32, body: &[u8]) -> Result<Request, WireError> {
     let mut at = 4;
     let mut command: Option<Document> = None;
     let mut sequences: Vec<(String, Vec<bson::Bson>)> = Vec::new();
+    let mut oversized = None;
     while at < end {
         let kind = body[at];
         at += 1;
         match kind {
             0 => {
                 let len = doc_len(body, at, end).ok_or(malformed("section 0 length"))?;
+                if len > MAX_INTERNAL_DOCUMENT {
+                    oversized = Some(len);
+                }
                 command = Some(Document::from_reader(&body[at..at + len])?);
                 at += len;
             }
@@ -142,6 +153,9 @@ fn parse_msg(request_id: i32, body: &[u8]) -> Result<Request, WireError> {
                 while p < section_end {
                     let len =
                         doc_len(body, p, section_end).ok_or(malformed("sequence document"))?;
+                    if len > MAX_INTERNAL_DOCUMENT {
+                        oversized = Some(len);
+                    }
                     docs.push(bson::Bson::Document(Document::from_reader(
                         &body[p..p + len],
                     )?));
@@ -166,6 +180,7 @@ fn parse_msg(request_id: i32, body: &[u8]) -> Result<Request, WireError> {
         request_id,
         command,
         kind,
+        oversized,
     })
 }
 
@@ -204,6 +219,7 @@ fn parse_query(request_id: i32, body: &[u8]) -> Result<Request, WireError> {
         request_id,
         command: query,
         kind: RequestKind::Query,
+        oversized: None,
     })
 }
 

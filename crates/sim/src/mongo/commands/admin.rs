@@ -85,6 +85,11 @@ pub(super) fn repl_set_get_status(shared: &Shared, m: usize) -> Document {
 
 pub(super) fn repl_set_get_config(shared: &Shared) -> Document {
     let st = shared.lock();
+    doc! {"config": config_document(&st), "ok": 1.0}
+}
+
+/// The replica set configuration, as `replSetGetConfig` and `local.system.replset` show it.
+pub(super) fn config_document(st: &SetState) -> Document {
     let term = st.members.iter().map(|m| m.term).max().unwrap_or(0);
     let members: Vec<Document> = st
         .config
@@ -106,26 +111,23 @@ pub(super) fn repl_set_get_config(shared: &Shared) -> Document {
         .collect();
     let timeout_ms = i64::try_from(st.timing.election_timeout.as_millis()).unwrap_or(i64::MAX);
     doc! {
-        "config": {
-            "_id": &st.name,
-            "version": st.config.version,
-            "term": term,
-            "protocolVersion": 1_i64,
-            "writeConcernMajorityJournalDefault": true,
-            "members": members,
-            "settings": {
-                "chainingAllowed": true,
-                "heartbeatIntervalMillis": 2000,
-                "heartbeatTimeoutSecs": 10,
-                "electionTimeoutMillis": timeout_ms,
-                "catchUpTimeoutMillis": -1,
-                "catchUpTakeoverDelayMillis": 30000,
-                "getLastErrorModes": {},
-                "getLastErrorDefaults": {"w": 1, "wtimeout": 0},
-                "replicaSetId": st.config.replica_set_id,
-            },
+        "_id": &st.name,
+        "version": st.config.version,
+        "term": term,
+        "protocolVersion": 1_i64,
+        "writeConcernMajorityJournalDefault": true,
+        "members": members,
+        "settings": {
+            "chainingAllowed": true,
+            "heartbeatIntervalMillis": 2000,
+            "heartbeatTimeoutSecs": 10,
+            "electionTimeoutMillis": timeout_ms,
+            "catchUpTimeoutMillis": -1,
+            "catchUpTakeoverDelayMillis": 30000,
+            "getLastErrorModes": {},
+            "getLastErrorDefaults": {"w": 1, "wtimeout": 0},
+            "replicaSetId": st.config.replica_set_id,
         },
-        "ok": 1.0,
     }
 }
 

@@ -114,18 +114,57 @@ pub(super) fn server_status(shared: &Shared, m: usize) -> Document {
         "setVersion": st.config.version,
         "isWritablePrimary": mem.primary,
         "secondary": !mem.primary,
+        "hosts": st.config.members.iter().map(|c| c.host.clone()).collect::<Vec<_>>(),
         "me": st.host(m),
     };
     if let Some(p) = st.primary_for(m) {
         repl.insert("primary", st.host(p));
     }
+    let c = &shared.counters[m];
+    let current = Counters::get(&c.current);
+    let (resident, virtual_mb) = process_memory_mb();
     doc! {
         "host": st.host(m),
         "version": "6.0.0-firedrill",
         "process": "mongod",
+        "pid": i64::from(std::process::id()),
         "uptime": now.saturating_since(mem.started).as_secs_f64(),
         "localTime": date(shared, now),
+        "connections": {
+            "current": i32::try_from(current).unwrap_or(i32::MAX),
+            "available": i32::try_from(MAX_CONNECTIONS - current).unwrap_or(0),
+            "totalCreated": Counters::get(&c.total_created),
+            "active": i32::try_from(current).unwrap_or(i32::MAX),
+        },
+        "opcounters": {
+            "insert": Counters::get(&c.insert),
+            "query": Counters::get(&c.query),
+            "update": Counters::get(&c.update),
+            "delete": Counters::get(&c.delete),
+            "getmore": Counters::get(&c.getmore),
+            "command": Counters::get(&c.command),
+        },
+        "opcountersRepl": {"insert": 0_i64, "query": 0_i64, "update": 0_i64, "delete": 0_i64, "getmore": 0_i64, "command": 0_i64},
+        "mem": {"bits": 64, "resident": resident, "virtual": virtual_mb, "supported": true},
         "repl": repl,
         "ok": 1.0,
     }
+}
+
+/// How many connections a member accepts (`maxIncomingConnections`' usual figure).
+const MAX_CONNECTIONS: i64 = 51_200;
+
+/// This process's resident and virtual memory in MiB, from /proc (0 where there is none): the
+/// members live in firedrill's process, so that is what they use.
+fn process_memory_mb() -> (i32, i32) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| -> i32 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|kb| kb.parse::<i64>().ok())
+            .map_or(0, |kb| i32::try_from(kb / 1024).unwrap_or(i32::MAX))
+    };
+    (field("VmRSS:"), field("VmSize:"))
 }

@@ -1,6 +1,11 @@
-//! Reads: `find`, `aggregate`, `count`, cursors and catalog listings.
+//! Reads: `find`, `aggregate`, `count`, `distinct`, cursors; the read preference, causal
+//! reads (`afterClusterTime`), a transaction's snapshot, and the replica set's own `local`
+//! collections (`system.replset`, `oplog.rs`).
 
 use super::*;
+use crate::mongo::catalog::split_ns;
+use crate::mongo::query::expr::Env;
+use crate::mongo::query::{Filter, Pipeline, Projection, Sort};
 
 pub(super) fn namespace(cmd: &Document, name: &str) -> Result<String, CommandError> {
     let db = cmd.get_str("$db").unwrap_or("test");
@@ -36,29 +41,142 @@ fn check_readable(
     }
 }
 
-pub(super) fn filtered(
+/// Waits until member `m` has applied the `afterClusterTime` of the read concern, so a causally
+/// consistent session reads its own writes on a secondary.
+pub(super) async fn wait_for_read_concern(ctx: &Ctx<'_>) -> Result<(), CommandError> {
+    let Ok(rc) = ctx.cmd.get_document("readConcern") else {
+        return Ok(());
+    };
+    // `atClusterTime` (a read at a past time) would need history the server does not keep.
+    check_fields(
+        rc,
+        "readConcern",
+        &["level", "afterClusterTime", "atClusterTime", "provenance"],
+        false,
+        false,
+    )?;
+    if let Ok(level) = rc.get_str("level")
+        && !matches!(
+            level,
+            "local" | "majority" | "available" | "snapshot" | "linearizable"
+        )
+    {
+        return Err(CommandError::bad_value(format!(
+            "Enumeration value '{level}' for field 'readConcern.level' is not a valid value."
+        )));
+    }
+    if let Ok(at) = rc.get_timestamp("atClusterTime") {
+        if rc.get_str("level") != Ok("snapshot") || ctx.txn.is_some() {
+            return Err(CommandError::new(
+                72,
+                "InvalidOptions",
+                "atClusterTime is only allowed with readConcern level snapshot outside transactions",
+            ));
+        }
+        // A snapshot at a time a majority does not hold yet: wait until it does.
+        let m = ctx.m;
+        let deadline = ctx.shared.clock.now().plus(MAX_WAIT);
+        let reached = ctx
+            .shared
+            .wait_for(deadline, |st, _| {
+                let c = st.committed_ts(m);
+                ((c.time, c.increment) >= (at.time, at.increment)).then_some(())
+            })
+            .await;
+        if reached.is_none() {
+            return Err(CommandError::new(
+                246,
+                "SnapshotUnavailable",
+                "the read concern's atClusterTime is ahead of the majority commit point",
+            ));
+        }
+    }
+    let Ok(after) = rc.get_timestamp("afterClusterTime") else {
+        return Ok(());
+    };
+    let wait = number(ctx.cmd.get("maxTimeMS")).map_or(MAX_WAIT, |ms| {
+        Duration::from_millis(ms.max(0.0) as u64).min(MAX_WAIT)
+    });
+    let deadline = ctx.shared.clock.now().plus(wait);
+    let m = ctx.m;
+    let reached = ctx
+        .shared
+        .wait_for(deadline, |st, _| {
+            let ts = st.members[m].last_ts();
+            ((ts.time, ts.increment) >= (after.time, after.increment)).then_some(())
+        })
+        .await;
+    reached
+        .ok_or_else(|| CommandError::new(50, "MaxTimeMSExpired", "operation exceeded time limit"))
+}
+
+/// The documents of `ns` the command sees, in natural order: the replica set's `local`
+/// collections, the transaction's snapshot, or the member's data.
+pub(super) fn scan(st: &SetState, m: usize, catalog: &Catalog, ns: &str) -> Vec<Document> {
+    match ns {
+        "local.system.replset" => vec![admin::config_document(st)],
+        "local.oplog.rs" => oplog_documents(st, m),
+        _ => catalog
+            .get(ns)
+            .map(|c| c.iter().cloned().collect())
+            .unwrap_or_default(),
+    }
+}
+
+/// Member `m`'s oplog as `local.oplog.rs` shows it.
+fn oplog_documents(st: &SetState, m: usize) -> Vec<Document> {
+    st.members[m]
+        .oplog
+        .iter()
+        .flat_map(|e| {
+            let (ts, t) = (e.ts, e.optime.term);
+            e.ops.iter().map(move |op| {
+                let (code, ns, o) = op.oplog_fields();
+                doc! {"ts": ts, "t": t, "v": 2_i64, "op": code, "ns": ns, "o": o}
+            })
+        })
+        .collect()
+}
+
+/// The documents of `ns` matching `filter`, each with the array position the filter matched.
+pub(super) fn matching(
     st: &SetState,
     m: usize,
+    catalog: &Catalog,
     ns: &str,
-    filter: &Document,
-) -> Result<Vec<Document>, CommandError> {
-    let Some(coll) = st.members[m].store.collections.get(ns) else {
-        return Ok(Vec::new());
-    };
+    raw: &Document,
+    filter: &Filter,
+) -> Result<Vec<(Document, Option<usize>)>, CommandError> {
     // Equality on _id alone (updates and deletes by key) is a lookup, not a scan.
-    if filter.len() == 1
-        && let Some(id) = filter.get("_id")
+    if raw.len() == 1
+        && let Some(id) = raw.get("_id")
         && !matches!(id, Bson::Document(d) if d.keys().any(|k| k.starts_with('$')))
+        && !matches!(id, Bson::RegularExpression(_) | Bson::Array(_))
+        && !ns.starts_with("local.")
     {
-        return Ok(coll.get(id).cloned().into_iter().collect());
+        return Ok(catalog
+            .get(ns)
+            .and_then(|c| c.get(id))
+            .map(|d| (d.clone(), None))
+            .into_iter()
+            .collect());
     }
     let mut out = Vec::new();
-    for d in coll.iter() {
-        if query::matches(d, filter)? {
-            out.push(d.clone());
+    for d in scan(st, m, catalog, ns) {
+        let mut pos = None;
+        if filter.matches_at(&d, &mut pos)? {
+            out.push((d, pos));
         }
     }
     Ok(out)
+}
+
+/// Names the cluster time a snapshot read read at, so the session reads there again.
+fn with_snapshot_time(mut reply: Document, at: Option<bson::Timestamp>) -> Document {
+    if let (Some(at), Ok(cursor)) = (at, reply.get_document_mut("cursor")) {
+        cursor.insert("atClusterTime", at);
+    }
+    reply
 }
 
 fn cursor_reply(
@@ -82,22 +200,36 @@ fn cursor_reply(
     doc! {"cursor": {"firstBatch": first, "id": id, "ns": ns}, "ok": 1.0}
 }
 
-pub(super) fn find(
-    shared: &Shared,
-    m: usize,
-    cmd: &Document,
-    kind: RequestKind,
-) -> Result<Document, CommandError> {
+fn env(shared: &Shared) -> Env {
+    Env::new(Some(date(shared, shared.clock.now())))
+}
+
+pub(super) async fn find(ctx: &Ctx<'_>) -> Result<Document, CommandError> {
+    let (shared, m, cmd) = (ctx.shared, ctx.m, ctx.cmd);
     let ns = namespace(cmd, "find")?;
-    let filter = cmd.get_document("filter").cloned().unwrap_or_default();
-    let mut docs = {
+    let raw = cmd.get_document("filter").cloned().unwrap_or_default();
+    let filter = Filter::parse(&raw)?;
+    let sort = Sort::parse(&cmd.get_document("sort").cloned().unwrap_or_default())?;
+    let projection = Projection::parse(
+        &cmd.get_document("projection").cloned().unwrap_or_default(),
+        true,
+    )?;
+    wait_for_read_concern(ctx).await?;
+    let (mut docs, at) = {
         let st = shared.lock();
-        check_readable(&st, m, cmd, kind)?;
-        filtered(&st, m, &ns, &filter)?
+        check_readable(&st, m, cmd, ctx.kind)?;
+        let docs = matching(&st, m, &read_view(&st, m, ctx), &ns, &raw, &filter)?;
+        (docs, snapshot_time(&st, m, ctx))
     };
-    if let Ok(s) = cmd.get_document("sort") {
-        query::sort(&mut docs, s);
+    let natural_hint = cmd
+        .get_document("hint")
+        .ok()
+        .and_then(|h| h.get("$natural"))
+        .and_then(|v| number(Some(v)));
+    if sort.natural_reversed() || natural_hint.is_some_and(|n| n < 0.0) {
+        docs.reverse();
     }
+    docs.sort_by(|a, b| sort.order(&a.0, &b.0));
     let skip = number(cmd.get("skip")).unwrap_or(0.0).max(0.0) as usize;
     let limit = number(cmd.get("limit")).unwrap_or(0.0);
     let mut single = cmd.get_bool("singleBatch").unwrap_or(false);
@@ -109,50 +241,80 @@ pub(super) fn find(
     } else {
         limit.abs() as usize
     };
-    let projection = cmd.get_document("projection").cloned().unwrap_or_default();
-    let docs: VecDeque<Document> = docs
-        .into_iter()
-        .skip(skip)
-        .take(limit)
-        .map(|d| query::project(&d, &projection))
-        .collect();
+    let scope = env(shared);
+    let mut out = VecDeque::new();
+    for (d, pos) in docs.into_iter().skip(skip).take(limit) {
+        out.push_back(projection.apply(&d, pos, &scope)?);
+    }
     let batch = number(cmd.get("batchSize")).map_or(DEFAULT_BATCH_SIZE, |b| b.max(0.0) as usize);
-    Ok(cursor_reply(shared, m, ns, docs, batch, single))
+    Ok(with_snapshot_time(
+        cursor_reply(shared, m, ns, out, batch, single),
+        at,
+    ))
 }
 
-pub(super) fn aggregate(
-    shared: &Shared,
-    m: usize,
-    cmd: &Document,
-    kind: RequestKind,
-) -> Result<Document, CommandError> {
+pub(super) async fn aggregate(ctx: &Ctx<'_>) -> Result<Document, CommandError> {
+    let (shared, m, cmd) = (ctx.shared, ctx.m, ctx.cmd);
     let ns = namespace(cmd, "aggregate")?;
-    let pipeline = cmd.get_array("pipeline").cloned().unwrap_or_default();
-    let docs = {
+    let stages = cmd.get_array("pipeline").cloned().unwrap_or_default();
+    let pipeline = Pipeline::parse(&stages)?;
+    if !cmd.contains_key("cursor") {
+        return Err(CommandError::failed_to_parse(
+            "The 'cursor' option is required, except for aggregate with the explain argument",
+        ));
+    }
+    wait_for_read_concern(ctx).await?;
+    let (db, _) = split_ns(&ns);
+    let (docs, snapshot, local, at) = {
         let st = shared.lock();
-        check_readable(&st, m, cmd, kind)?;
-        filtered(&st, m, &ns, &Document::new())?
+        check_readable(&st, m, cmd, ctx.kind)?;
+        let view = read_view(&st, m, ctx);
+        let catalog: &Catalog = &view;
+        let docs = match pipeline.coll_stats() {
+            Some(spec) => vec![catalog::coll_stats_document(
+                shared, &st, m, catalog, &ns, spec,
+            )],
+            None => scan(&st, m, catalog, &ns),
+        };
+        // The replica set's own collections, for a `$lookup` inside `local` only.
+        let local = (db == "local").then(|| (admin::config_document(&st), oplog_documents(&st, m)));
+        (docs, catalog.clone(), local, snapshot_time(&st, m, ctx))
     };
-    let out = query::aggregate(docs, &pipeline)?;
+    let collections = |name: &str| -> Result<Vec<Document>, CommandError> {
+        let foreign = format!("{db}.{name}");
+        Ok(match foreign.as_str() {
+            "local.system.replset" => local
+                .as_ref()
+                .map(|l| vec![l.0.clone()])
+                .unwrap_or_default(),
+            "local.oplog.rs" => local.as_ref().map(|l| l.1.clone()).unwrap_or_default(),
+            _ => snapshot
+                .get(&foreign)
+                .map(|c| c.iter().cloned().collect())
+                .unwrap_or_default(),
+        })
+    };
+    let out = pipeline.run(docs, &env(shared), &collections)?;
     let batch = cmd
         .get_document("cursor")
         .ok()
         .and_then(|c| number(c.get("batchSize")))
         .map_or(DEFAULT_BATCH_SIZE, |b| b.max(0.0) as usize);
-    Ok(cursor_reply(shared, m, ns, out.into(), batch, false))
+    Ok(with_snapshot_time(
+        cursor_reply(shared, m, ns, out.into(), batch, false),
+        at,
+    ))
 }
 
-pub(super) fn count(
-    shared: &Shared,
-    m: usize,
-    cmd: &Document,
-    kind: RequestKind,
-) -> Result<Document, CommandError> {
+pub(super) async fn count(ctx: &Ctx<'_>) -> Result<Document, CommandError> {
+    let (shared, m, cmd) = (ctx.shared, ctx.m, ctx.cmd);
     let ns = namespace(cmd, "count")?;
-    let filter = cmd.get_document("query").cloned().unwrap_or_default();
+    let raw = cmd.get_document("query").cloned().unwrap_or_default();
+    let filter = Filter::parse(&raw)?;
+    wait_for_read_concern(ctx).await?;
     let st = shared.lock();
-    check_readable(&st, m, cmd, kind)?;
-    let n = filtered(&st, m, &ns, &filter)?.len();
+    check_readable(&st, m, cmd, ctx.kind)?;
+    let n = matching(&st, m, &read_view(&st, m, ctx), &ns, &raw, &filter)?.len();
     let skip = number(cmd.get("skip")).unwrap_or(0.0).max(0.0) as usize;
     let limit = number(cmd.get("limit")).unwrap_or(0.0).abs() as usize;
     let mut n = n.saturating_sub(skip);
@@ -160,6 +322,48 @@ pub(super) fn count(
         n = n.min(limit);
     }
     Ok(doc! {"n": i32::try_from(n).unwrap_or(i32::MAX), "ok": 1.0})
+}
+
+pub(super) async fn distinct(ctx: &Ctx<'_>) -> Result<Document, CommandError> {
+    let (shared, m, cmd) = (ctx.shared, ctx.m, ctx.cmd);
+    let ns = namespace(cmd, "distinct")?;
+    let Ok(key) = cmd.get_str("key") else {
+        return Err(CommandError::new(
+            40414,
+            "Location40414",
+            "BSON field 'distinct.key' is missing but a required field",
+        ));
+    };
+    let raw = cmd.get_document("query").cloned().unwrap_or_default();
+    let filter = Filter::parse(&raw)?;
+    wait_for_read_concern(ctx).await?;
+    let (docs, at) = {
+        let st = shared.lock();
+        check_readable(&st, m, cmd, ctx.kind)?;
+        let docs = matching(&st, m, &read_view(&st, m, ctx), &ns, &raw, &filter)?;
+        (docs, snapshot_time(&st, m, ctx))
+    };
+    let mut values: Vec<Bson> = Vec::new();
+    for (d, _) in &docs {
+        for c in crate::mongo::query::path::candidates(d, key, false) {
+            let found: Vec<Bson> = match c.value {
+                Some(Bson::Array(items)) => items.clone(),
+                Some(v) => vec![v.clone()],
+                None => Vec::new(),
+            };
+            for v in found {
+                if !values.iter().any(|x| query::value::equal(x, &v)) {
+                    values.push(v);
+                }
+            }
+        }
+    }
+    let mut reply = doc! {"values": values};
+    if let Some(at) = at {
+        reply.insert("atClusterTime", at);
+    }
+    reply.insert("ok", 1.0);
+    Ok(reply)
 }
 
 pub(super) fn get_more(shared: &Shared, cmd: &Document) -> Result<Document, CommandError> {
@@ -195,39 +399,4 @@ pub(super) fn kill_cursors(shared: &Shared, cmd: &Document) -> Document {
     let (killed, missing): (Vec<i64>, Vec<i64>) =
         ids.into_iter().partition(|id| shared.close_cursor(*id));
     doc! {"cursorsKilled": killed, "cursorsNotFound": missing, "cursorsAlive": [], "cursorsUnknown": [], "ok": 1.0}
-}
-
-pub(super) fn list_collections(shared: &Shared, m: usize, cmd: &Document) -> Document {
-    let db = cmd.get_str("$db").unwrap_or("test").to_owned();
-    let prefix = format!("{db}.");
-    let st = shared.lock();
-    let mut names: Vec<String> = st.members[m]
-        .store
-        .collections
-        .keys()
-        .filter_map(|ns| ns.strip_prefix(&prefix).map(str::to_owned))
-        .collect();
-    names.sort();
-    let batch: Vec<Document> = names
-        .into_iter()
-        .map(|name| doc! {"name": name, "type": "collection", "options": {}, "info": {"readOnly": false}})
-        .collect();
-    doc! {"cursor": {"firstBatch": batch, "id": 0_i64, "ns": format!("{db}.$cmd.listCollections")}, "ok": 1.0}
-}
-
-pub(super) fn list_databases(shared: &Shared, m: usize) -> Document {
-    let st = shared.lock();
-    let mut dbs: Vec<String> = st.members[m]
-        .store
-        .collections
-        .keys()
-        .filter_map(|ns| ns.split('.').next().map(str::to_owned))
-        .collect();
-    dbs.sort();
-    dbs.dedup();
-    let list: Vec<Document> = dbs
-        .into_iter()
-        .map(|name| doc! {"name": name, "sizeOnDisk": 0_i64, "empty": false})
-        .collect();
-    doc! {"databases": list, "totalSize": 0_i64, "ok": 1.0}
 }
