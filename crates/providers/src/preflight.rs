@@ -1,14 +1,12 @@
 //! Preflight: every provider the selected scenarios need is reachable and allowed, before
-//! anything is injected (safety rule 1).
+//! anything is injected (safety rule 1). What each [`Need`] asks is the provider's own
+//! `preflight.rs`; this module only dispatches and gathers the problems.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
-use crate::command::locate_program;
-use crate::toxiproxy::{Error as ToxiproxyError, ToxiproxyClient};
+use crate::{command, http, kube, mongo, toxiproxy};
 use firedrill_core::clock::Clock;
-use firedrill_core::diagnostic::{Problem, Problems};
-use firedrill_platform::Link;
+use firedrill_core::diagnostic::Problems;
 use firedrill_platform::Platform;
 
 /// What a provider must offer for a step to run; checked at preflight.
@@ -47,96 +45,24 @@ pub async fn check(
     let mut toxiproxy_ok = false;
     for need in needs {
         match need {
-            Need::Program(program) => {
-                if locate_program(program, &platform.base_dir()).is_none() {
-                    problems.push(
-                        Problem::at(
-                            platform.locate("commands"),
-                            format!("program `{program}` is not installed or not on PATH"),
-                        )
-                        .hint("install it, or give its absolute path in the platform file"),
-                    );
-                }
-            }
-            Need::Mongo(database) => {
-                crate::mongo::preflight(database, platform, &mut problems).await;
-            }
+            Need::Program(program) => command::preflight(program, platform, &mut problems),
+            Need::Mongo(database) => mongo::preflight(database, platform, &mut problems).await,
             Need::MongoKill(database) => {
-                crate::mongo::preflight_kill(database, platform, &mut problems).await;
+                mongo::preflight_kill(database, platform, &mut problems).await;
             }
             Need::Kube(context, requirement) => {
-                for e in crate::kube::preflight(platform, context, requirement).await {
-                    problems.push(Problem::at(
-                        platform.locate("safety.allow.kube-contexts"),
-                        e.to_string(),
-                    ));
-                }
+                kube::preflight_into(platform, context, requirement, &mut problems).await;
             }
             Need::Probe(name) => {
-                let Some(probe) = platform.probes.get(name) else {
-                    continue;
-                };
-                // Any HTTP answer proves the endpoint is reachable; whether it is *healthy* is
-                // a step of the drill ("the platform is healthy").
-                // Reachability is a wall-clock question: at least 2 s, whatever the time scale.
-                let deadline = clock.to_wall(probe.timeout).max(Duration::from_secs(2));
-                let attempt = tokio::time::timeout(deadline, http.get(&probe.url).send()).await;
-                let error = match attempt {
-                    Ok(Ok(_)) => None,
-                    Ok(Err(e)) if e.is_connect() => {
-                        Some("connection refused or unreachable".to_owned())
-                    }
-                    Ok(Err(e)) => Some(e.to_string()),
-                    Err(_) => Some("no answer before the probe's timeout".to_owned()),
-                };
-                if let Some(error) = error {
-                    problems.push(
-                        Problem::at(
-                            platform.locate(&format!("probes.{name}.url")),
-                            format!("probe \"{name}\" cannot reach {}: {error}", probe.url),
-                        )
-                        .hint("is the service up and the URL right? Nothing was injected"),
-                    );
-                }
+                http::preflight(name, platform, http, clock, &mut problems).await;
             }
-            Need::Toxiproxy => match toxiproxy_version(platform).await {
-                Ok(_) => toxiproxy_ok = true,
-                Err(e) => {
-                    let text = e.to_string();
-                    let (message, hint) = split_hint(&text);
-                    problems.push(Problem::at(platform.locate("toxiproxy.url"), message).hint(
-                        format!(
-                            "{}; nothing was injected",
-                            hint.unwrap_or("start Toxiproxy or fix toxiproxy.url")
-                        ),
-                    ));
-                }
-            },
-            Need::ToxiproxyLink(name) => {
-                if !toxiproxy_ok {
-                    continue;
-                }
-                let Some((client, link)) = link(platform, name) else {
-                    continue;
-                };
-                match client.proxy(&link.proxy).await {
-                    Ok(_) => {}
-                    Err(ToxiproxyError::ProxyNotFound { .. }) if link.create => {}
-                    Err(e) => {
-                        let text = e.to_string();
-                        let (message, _) = split_hint(&text);
-                        problems.push(
-                            Problem::at(
-                                platform.locate(&format!("toxiproxy.links.{name}.proxy")),
-                                format!("link \"{name}\": {message}"),
-                            )
-                            .hint(
-                                "create the proxy, or give the link listen, upstream and `create: true`; nothing was injected",
-                            ),
-                        );
-                    }
-                }
+            Need::Toxiproxy => {
+                toxiproxy_ok = toxiproxy::preflight_server(platform, &mut problems).await;
             }
+            Need::ToxiproxyLink(name) if toxiproxy_ok => {
+                toxiproxy::preflight_link(name, platform, &mut problems).await;
+            }
+            Need::ToxiproxyLink(_) => {}
         }
     }
     if problems.is_empty() {
@@ -144,24 +70,6 @@ pub async fn check(
     } else {
         Err(problems)
     }
-}
-
-/// Asks the platform's Toxiproxy for its version: proof it is there and speaks the API.
-async fn toxiproxy_version(platform: &Platform) -> Result<String, ToxiproxyError> {
-    let toxiproxy = platform
-        .toxiproxy
-        .as_ref()
-        .ok_or_else(|| ToxiproxyError::NotConfigured {
-            link: "*".to_owned(),
-        })?;
-    ToxiproxyClient::new(&toxiproxy.url)?.version().await
-}
-
-/// The client and definition of link `name`, when the platform has both.
-fn link<'p>(platform: &'p Platform, name: &str) -> Option<(ToxiproxyClient, &'p Link)> {
-    let toxiproxy = platform.toxiproxy.as_ref()?;
-    let link = toxiproxy.links.get(name)?;
-    Some((ToxiproxyClient::new(&toxiproxy.url).ok()?, link))
 }
 
 /// Setup before the first scenario, after preflight passed: creates the proxy of every needed
@@ -175,34 +83,8 @@ pub async fn setup(needs: &BTreeSet<Need>, platform: &Platform) -> Result<Vec<St
     let mut problems = Problems::default();
     let mut created = Vec::new();
     for need in needs {
-        let Need::ToxiproxyLink(name) = need else {
-            continue;
-        };
-        let Some((client, link)) = link(platform, name) else {
-            continue;
-        };
-        let (true, Some(listen), Some(upstream)) = (link.create, &link.listen, &link.upstream)
-        else {
-            continue;
-        };
-        let outcome = match client.proxy(&link.proxy).await {
-            Ok(_) => continue,
-            Err(ToxiproxyError::ProxyNotFound { .. }) => {
-                client.create_proxy(&link.proxy, listen, upstream).await
-            }
-            Err(e) => Err(e),
-        };
-        match outcome {
-            Ok(_) => created.push(link.proxy.clone()),
-            // Someone created it meanwhile: it is there, which is all setup wants.
-            Err(ToxiproxyError::ProxyAlreadyExists { .. }) => {}
-            Err(e) => problems.push(
-                Problem::at(
-                    platform.locate(&format!("toxiproxy.links.{name}")),
-                    format!("link \"{name}\": cannot create its proxy: {e}"),
-                )
-                .hint("check listen and upstream; nothing was injected"),
-            ),
+        if let Need::ToxiproxyLink(name) = need {
+            created.extend(toxiproxy::setup_link(name, platform, &mut problems).await);
         }
     }
     if problems.is_empty() {
@@ -213,9 +95,23 @@ pub async fn setup(needs: &BTreeSet<Need>, platform: &Platform) -> Result<Vec<St
 }
 
 /// A provider message and its trailing `(hint: …)`, apart, so a problem shows one hint.
-fn split_hint(text: &str) -> (&str, Option<&str>) {
+pub(crate) fn split_hint(text: &str) -> (&str, Option<&str>) {
     match text.rsplit_once(" (hint: ") {
         Some((message, hint)) => (message, Some(hint.strip_suffix(')').unwrap_or(hint))),
         None => (text, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_hint;
+
+    #[test]
+    fn a_message_and_its_last_hint_come_apart() {
+        assert_eq!(
+            split_hint("proxy \"p\" is gone (hint: create it (or not))"),
+            ("proxy \"p\" is gone", Some("create it (or not)"))
+        );
+        assert_eq!(split_hint("no hint here"), ("no hint here", None));
     }
 }

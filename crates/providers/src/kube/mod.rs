@@ -39,7 +39,7 @@ pub use config::{check_allowed, kubeconfig_path, region_context, zone_region};
 pub use conn::Conn;
 pub use error::{Call, KubeError, ObjectCall};
 pub use faults::{Kill, services};
-pub use preflight::{Requirement, preflight};
+pub use preflight::{Requirement, preflight, preflight_into};
 pub use retry::Backoff;
 pub use snapshot::{NamespaceSnapshot, PodState};
 pub use switch::{Switch, SwitchKind};

@@ -10,6 +10,7 @@ use k8s_openapi::api::authorization::v1::{
 use k8s_openapi::api::core::v1::Namespace;
 
 use super::{Backoff, Call, Conn, KubeError, ObjectCall};
+use firedrill_core::diagnostic::{Problem, Problems};
 use firedrill_platform::Platform;
 
 /// What a drill needs of one cluster, checked before anything is injected.
@@ -22,6 +23,22 @@ pub struct Requirement {
     /// `(verb, resource)` pairs that must be allowed (`("patch", "nodes")`); a namespaced
     /// resource in each of `namespaces`.
     pub verbs: BTreeSet<(String, String)>,
+}
+
+/// Preflight for [`Need::Kube`](crate::preflight::Need::Kube): every failure of [`preflight`]
+/// as a problem at `safety.allow.kube-contexts`, the list that lets firedrill near a context.
+pub async fn preflight_into(
+    platform: &Platform,
+    context: &str,
+    need: &Requirement,
+    problems: &mut Problems,
+) {
+    for e in preflight(platform, context, need).await {
+        problems.push(Problem::at(
+            platform.locate("safety.allow.kube-contexts"),
+            e.to_string(),
+        ));
+    }
 }
 
 /// Preflight for one context: the context is allowed, the API answers, the namespaces exist,

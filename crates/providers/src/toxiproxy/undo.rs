@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Error, ToxiproxyClient};
+use super::{Error, client_for};
 use firedrill_platform::Platform;
 
 /// Takes one Toxiproxy change back.
@@ -60,13 +60,7 @@ impl ToxiproxyUndo {
     /// [`Error::NotConfigured`] when the platform has no `toxiproxy` section; the client's
     /// errors when the server is unreachable or the change does not read back.
     pub async fn apply(&self, platform: &Platform) -> Result<(), Error> {
-        let toxiproxy = platform
-            .toxiproxy
-            .as_ref()
-            .ok_or_else(|| Error::NotConfigured {
-                link: self.link.clone(),
-            })?;
-        let client = ToxiproxyClient::new(&toxiproxy.url)?;
+        let client = client_for(platform, &self.link)?;
         match &self.action {
             Action::RemoveToxic { toxic } => match client.remove_toxic(&self.proxy, toxic).await {
                 // A proxy that no longer exists holds no toxic either.
@@ -81,7 +75,7 @@ impl ToxiproxyUndo {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::toxiproxy::{Stream, ToxicKind, ToxicSpec};
+    use crate::toxiproxy::{Stream, ToxicKind, ToxicSpec, ToxiproxyClient};
     use firedrill_core::clock::Clock;
     use std::net::SocketAddr;
     use std::time::Duration;
