@@ -5,9 +5,11 @@
 //! runs.
 
 pub mod command;
+mod error_chain;
 pub mod http;
 pub mod kube;
 pub mod mongo;
+mod poll;
 pub mod preflight;
 pub mod toxiproxy;
 pub mod undo;

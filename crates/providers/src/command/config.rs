@@ -85,7 +85,6 @@ impl CommandRef {
     }
 }
 
-
 /// Replaces `{name}` placeholders.
 pub(super) fn substitute(text: &str, substitutions: &[(String, String)]) -> String {
     substitutions
@@ -104,4 +103,3 @@ pub fn argv(command: &Command, substitutions: &[(String, String)]) -> Vec<String
         .map(|a| substitute(a, substitutions))
         .collect()
 }
-

@@ -26,7 +26,7 @@ pub use config::traffic_probe;
 pub use error::HttpError;
 pub use firedrill_core::observed::{Observation, ProbeState, Streak};
 pub use preflight::preflight;
-pub use probe::{await_region, client, observe};
 pub(crate) use probe::describe;
+pub use probe::{await_region, client, observe};
 pub use running::{OnMilestone, Running, spawn};
 pub use tracker::{ProbeMilestone, Tracker};

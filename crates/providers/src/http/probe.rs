@@ -94,16 +94,9 @@ pub(crate) fn describe(e: &reqwest::Error) -> String {
     } else if e.is_timeout() {
         "timed out".to_owned()
     } else {
-        let mut text = e.to_string();
-        let mut source = std::error::Error::source(e);
-        while let Some(s) = source {
-            text = format!("{text}: {s}");
-            source = s.source();
-        }
-        text
+        crate::error_chain::error_chain(e)
     }
 }
-
 
 /// Probes now and then at the probe's interval until a good answer comes from `region`, for at
 /// most `within` (platform time).
@@ -119,21 +112,18 @@ pub async fn await_region(
     within: Duration,
     clock: &Clock,
 ) -> Result<(), String> {
-    let deadline = clock.now().plus(within);
-    let mut ticks = clock.interval(probe.interval);
-    let mut last = String::from("no answer yet");
-    while clock.now() < deadline {
-        ticks.tick().await;
+    crate::poll::until(clock, probe.interval, within, || async {
         let obs = observe(client, probe, clock).await;
         if obs.good && obs.region.as_deref() == Some(region) {
             return Ok(());
         }
-        last = format!(
+        Err(Some(format!(
             "{} from {}",
             obs.status
                 .map_or_else(|| obs.error.unwrap_or_default(), |s| s.to_string()),
             obs.region.unwrap_or_else(|| "no region".into())
-        );
-    }
-    Err(last)
+        )))
+    })
+    .await
+    .map_err(|last| last.unwrap_or_else(|| "no answer yet".to_owned()))
 }

@@ -101,7 +101,6 @@ fn named(what: &str, region: &str) -> String {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,4 +181,3 @@ mod tests {
         assert_eq!(tracker.state().streak.as_ref().map(|s| s.length), Some(1));
     }
 }
-

@@ -54,6 +54,20 @@ pub struct Drained {
     pub forced: Vec<String>,
 }
 
+/// Runs `writes` [`IN_FLIGHT`] at a time; the first error ends it. Taken as a `Vec`, built
+/// before the stream: a stream over the closure trips the compiler's `Send` inference
+/// (rust#64552) when an undo is applied from a `Send` future.
+async fn all_at_once<F>(writes: Vec<F>) -> Result<(), KubeError>
+where
+    F: std::future::Future<Output = Result<(), KubeError>>,
+{
+    futures::stream::iter(writes)
+        .buffer_unordered(IN_FLIGHT)
+        .try_collect::<Vec<()>>()
+        .await
+        .map(|_| ())
+}
+
 fn is_ready(pod: &Pod) -> bool {
     pod.metadata.deletion_timestamp.is_none()
         && pod
@@ -146,26 +160,17 @@ impl Conn {
     ///
     /// [`KubeError`] naming the node.
     pub async fn set_taint(&self, nodes: &[String], on: bool) -> Result<(), KubeError> {
-        // Collected first: a stream over the closure trips the compiler's `Send` inference
-        // (rust#64552) when an undo is applied from a `Send` future.
-        let writes: Vec<_> = nodes.iter().map(|name| self.taint_one(name, on)).collect();
-        futures::stream::iter(writes)
-            .buffer_unordered(IN_FLIGHT)
-            .try_collect::<Vec<()>>()
-            .await
-            .map(|_| ())
+        all_at_once(nodes.iter().map(|name| self.taint_one(name, on)).collect()).await
     }
 
     async fn taint_one(&self, name: &str, on: bool) -> Result<(), KubeError> {
         let api: Api<Node> = Api::all(self.client.clone());
-        let node = match self
-            .try_call(self.call("", "nodes", name, "get"), || api.get(name))
+        // A node that is gone has no taint left to remove.
+        let Some(node) = self
+            .call_unless_gone(self.call("", "nodes", name, "get"), !on, || api.get(name))
             .await?
-        {
-            Ok(node) => node,
-            // A node that is gone has no taint left to remove.
-            Err(::kube::Error::Api(s)) if s.code == 404 && !on => return Ok(()),
-            Err(e) => return Err(self.call("", "nodes", name, "get").error(&e)),
+        else {
+            return Ok(());
         };
         let mut taints: Vec<Taint> = node.spec.and_then(|s| s.taints).unwrap_or_default();
         let has = taints.iter().any(|t| t.key == ZONE_OUTAGE_TAINT);
@@ -205,30 +210,20 @@ impl Conn {
         let body = json!({"spec": {"unschedulable": on}});
         let patch = Patch::Merge(&body);
         let params = PatchParams::default();
-        // Collected first, as in `set_taint`.
-        let writes: Vec<_> = nodes
+        let writes = nodes
             .iter()
             .map(|name| {
                 let (api, patch, params) = (&api, &patch, &params);
                 async move {
-                    match self
-                        .try_call(self.call("", "nodes", name, "patch"), || {
-                            api.patch(name, params, patch)
-                        })
-                        .await?
-                    {
-                        Ok(_) => Ok(()),
-                        Err(::kube::Error::Api(s)) if s.code == 404 && !on => Ok(()),
-                        Err(e) => Err(self.call("", "nodes", name, "patch").error(&e)),
-                    }
+                    self.call_unless_gone(self.call("", "nodes", name, "patch"), !on, || {
+                        api.patch(name, params, patch)
+                    })
+                    .await
+                    .map(|_| ())
                 }
             })
             .collect();
-        futures::stream::iter(writes)
-            .buffer_unordered(IN_FLIGHT)
-            .try_collect::<Vec<()>>()
-            .await
-            .map(|_| ())
+        all_at_once(writes).await
     }
 
     /// The pods of `namespaces` running on `nodes`, as `(namespace, name)`: one list per
@@ -342,26 +337,21 @@ impl Conn {
         } else {
             DeleteParams::default()
         };
-        futures::stream::iter(pods.iter().map(|(ns, name)| {
-            let params = &params;
-            async move {
-                let api: Api<Pod> = Api::namespaced(self.client.clone(), ns);
-                match self
-                    .try_call(self.call(ns, "pods", name, "delete"), || {
+        let deletes = pods
+            .iter()
+            .map(|(ns, name)| {
+                let params = &params;
+                async move {
+                    let api: Api<Pod> = Api::namespaced(self.client.clone(), ns);
+                    self.call_unless_gone(self.call(ns, "pods", name, "delete"), true, || {
                         api.delete(name, params)
                     })
-                    .await?
-                {
-                    Ok(_) => Ok(()),
-                    Err(::kube::Error::Api(s)) if s.code == 404 => Ok(()),
-                    Err(e) => Err(self.call(ns, "pods", name, "delete").error(&e)),
+                    .await
+                    .map(|_| ())
                 }
-            }
-        }))
-        .buffer_unordered(IN_FLIGHT)
-        .try_collect::<Vec<()>>()
-        .await
-        .map(|_| ())
+            })
+            .collect();
+        all_at_once(deletes).await
     }
 
     /// Ready pods of `namespace` matching `selector` ("" for all), by name.

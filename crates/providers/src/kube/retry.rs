@@ -5,7 +5,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use super::{Call, Conn, KubeError};
-use firedrill_core::clock::format_duration;
+use firedrill_core::clock::{Clock, PlatformTime, format_duration};
 
 /// How often and how long a call is retried while the API server is unreachable (transport
 /// errors, 500/502/503/504). Other errors (403, 404, 409, a budget's 429) are not retried.
@@ -28,6 +28,14 @@ impl Default for Backoff {
             first: Duration::from_secs(1),
             max: Duration::from_secs(16),
         }
+    }
+}
+
+impl Backoff {
+    /// The pause after `pause`: twice as long, at most [`Backoff::max`].
+    #[must_use]
+    pub fn after(&self, pause: Duration) -> Duration {
+        (pause * 2).min(self.max)
     }
 }
 
@@ -82,11 +90,31 @@ impl Conn {
                         format_duration(pause)
                     );
                     self.clock.sleep(pause).await;
-                    pause = (pause * 2).min(self.backoff.max);
+                    pause = self.backoff.after(pause);
                     attempt += 1;
                 }
                 other => return Ok(other),
             }
+        }
+    }
+
+    /// [`Conn::try_call`] for a call on an object that may be gone: a 404 is `Ok(None)` when
+    /// `gone_is_fine` (a node without a taint left to remove, a pod already deleted); every
+    /// other API error is a [`KubeError`] naming the call.
+    pub(crate) async fn call_unless_gone<T, F, Fut>(
+        &self,
+        call: Call<'_>,
+        gone_is_fine: bool,
+        f: F,
+    ) -> Result<Option<T>, KubeError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, ::kube::Error>>,
+    {
+        match self.try_call(call, f).await? {
+            Ok(found) => Ok(Some(found)),
+            Err(::kube::Error::Api(s)) if s.code == 404 && gone_is_fine => Ok(None),
+            Err(e) => Err(call.error(&e)),
         }
     }
 
@@ -97,5 +125,80 @@ impl Conn {
         Fut: Future<Output = Result<T, ::kube::Error>>,
     {
         self.try_call(call, f).await?.map_err(|e| call.error(&e))
+    }
+}
+
+/// The [`Backoff`] of a watch: a watch stream does not fail once and return, it yields an error
+/// and re-lists on its next poll. Errors in a row are counted (a good event starts the count
+/// again), each is followed by a pause in platform time, and after [`Backoff::attempts`] the
+/// watch gives up with [`KubeError::Unreachable`].
+pub(super) struct WatchRetry<'c> {
+    conn: &'c Conn,
+    clock: &'c Clock,
+    began: PlatformTime,
+    errors: u32,
+    pause: Duration,
+}
+
+impl<'c> WatchRetry<'c> {
+    /// The retry state of a watch on `conn` starting now.
+    pub(super) fn new(conn: &'c Conn, clock: &'c Clock) -> Self {
+        Self {
+            conn,
+            clock,
+            began: clock.now(),
+            errors: 0,
+            pause: conn.backoff.first,
+        }
+    }
+
+    /// A watch error on the pods of `namespace`: pauses before the watcher's next poll.
+    ///
+    /// # Errors
+    ///
+    /// [`KubeError::Unreachable`] naming the watch, once errors in a row reach the attempts.
+    pub(super) async fn failed(
+        &mut self,
+        namespace: &str,
+        e: &::kube::runtime::watcher::Error,
+    ) -> Result<(), KubeError> {
+        self.errors += 1;
+        if self.errors >= self.conn.backoff.attempts.max(1) {
+            return Err(KubeError::Unreachable {
+                call: Box::new(self.conn.call(namespace, "pods", "", "watch").owned()),
+                attempts: self.errors,
+                waited: format_duration(self.clock.now().saturating_since(self.began)),
+                message: e.to_string(),
+            });
+        }
+        self.clock.sleep(self.pause).await;
+        self.pause = self.conn.backoff.after(self.pause);
+        Ok(())
+    }
+
+    /// A good event: the next error is the first of a new run.
+    pub(super) fn succeeded(&mut self) {
+        self.errors = 0;
+        self.pause = self.conn.backoff.first;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_pause_doubles_up_to_the_longest() {
+        let backoff = Backoff {
+            attempts: 6,
+            first: Duration::from_secs(1),
+            max: Duration::from_secs(5),
+        };
+        let pauses: Vec<u64> =
+            std::iter::successors(Some(backoff.first), |p| Some(backoff.after(*p)))
+                .take(5)
+                .map(|p| p.as_secs())
+                .collect();
+        assert_eq!(pauses, [1, 2, 4, 5, 5]);
     }
 }

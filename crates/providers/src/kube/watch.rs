@@ -9,6 +9,7 @@ use ::kube::runtime::watcher;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 
+use super::retry::WatchRetry;
 use super::{Conn, KubeError, Replicas};
 use firedrill_core::clock::{Clock, PlatformTime, format_duration};
 
@@ -98,8 +99,7 @@ impl Conn {
             seen.all_ready = Some(now);
             return Ok(seen);
         }
-        let mut errors = 0u32;
-        let mut pause = self.backoff.first;
+        let mut retry = WatchRetry::new(self, clock);
         let watch = async {
             let mut stream = stream;
             while let Some(event) = stream.next().await {
@@ -124,22 +124,11 @@ impl Conn {
                     Ok(_) => continue,
                     // The watcher re-lists on its next poll; pause first, in platform time.
                     Err(e) => {
-                        errors += 1;
-                        if errors >= self.backoff.attempts.max(1) {
-                            return Err(KubeError::Unreachable {
-                                call: Box::new(self.call("", "pods", "", "watch").owned()),
-                                attempts: errors,
-                                waited: format_duration(clock.now().saturating_since(began)),
-                                message: e.to_string(),
-                            });
-                        }
-                        clock.sleep(pause).await;
-                        pause = (pause * 2).min(self.backoff.max);
+                        retry.failed("", &e).await?;
                         continue;
                     }
                 };
-                errors = 0;
-                pause = self.backoff.first;
+                retry.succeeded();
                 for pod in pods {
                     let (Some(ns), Some(name)) =
                         (pod.metadata.namespace.clone(), pod.metadata.name.clone())
@@ -233,8 +222,7 @@ impl Conn {
         // (namespace, pod) still on the zone's nodes, and namespaces whose initial list is in.
         let mut left: BTreeSet<(String, String)> = BTreeSet::new();
         let mut listed: BTreeSet<String> = BTreeSet::new();
-        let mut errors = 0u32;
-        let mut pause = self.backoff.first;
+        let mut retry = WatchRetry::new(self, clock);
         let watch = async {
             while let Some((ns, event)) = stream.next().await {
                 let now = clock.now();
@@ -266,22 +254,11 @@ impl Conn {
                         }
                     }
                     Err(e) => {
-                        errors += 1;
-                        if errors >= self.backoff.attempts.max(1) {
-                            return Err(KubeError::Unreachable {
-                                call: Box::new(self.call(&ns, "pods", "", "watch").owned()),
-                                attempts: errors,
-                                waited: format_duration(clock.now().saturating_since(began)),
-                                message: e.to_string(),
-                            });
-                        }
-                        clock.sleep(pause).await;
-                        pause = (pause * 2).min(self.backoff.max);
+                        retry.failed(&ns, &e).await?;
                         continue;
                     }
                 }
-                errors = 0;
-                pause = self.backoff.first;
+                retry.succeeded();
                 if left.is_empty() && listed.len() == namespaces.len() {
                     return Ok(now);
                 }

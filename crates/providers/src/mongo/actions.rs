@@ -186,26 +186,20 @@ impl Target {
         within: Duration,
         clock: &Clock,
     ) -> Result<String, MongoError> {
-        let deadline = clock.now().plus(within);
-        let mut ticks = clock.interval(Duration::from_millis(500));
-        let mut last = "none".to_owned();
-        loop {
-            ticks.tick().await;
-            if let Ok(p) = self.primary().await {
-                if self.region_in(members, &p).as_deref() == Some(region) {
-                    return Ok(p);
-                }
-                last = p;
+        crate::poll::until(clock, Duration::from_millis(500), within, || async {
+            match self.primary().await {
+                Ok(p) if self.region_in(members, &p).as_deref() == Some(region) => Ok(p),
+                Ok(p) => Err(Some(p)),
+                Err(_) => Err(None),
             }
-            if clock.now() >= deadline {
-                return Err(MongoError::NotMoved {
-                    database: self.database.clone(),
-                    region: region.to_owned(),
-                    within: firedrill_core::clock::format_duration(within),
-                    last,
-                });
-            }
-        }
+        })
+        .await
+        .map_err(|last| MongoError::NotMoved {
+            database: self.database.clone(),
+            region: region.to_owned(),
+            within: firedrill_core::clock::format_duration(within),
+            last: last.unwrap_or_else(|| "none".to_owned()),
+        })
     }
 }
 

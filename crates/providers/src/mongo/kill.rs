@@ -150,6 +150,21 @@ async fn pods(platform: &Platform, context: &str, namespace: &str) -> Result<Api
         .map_err(|e| e.to_string())
 }
 
+/// A [`MongoError::Pod`] about `namespace/pod` of `database` in `context`, from a message.
+fn pod_error<'a>(
+    database: &'a str,
+    context: &'a str,
+    namespace: &'a str,
+    pod: &'a str,
+) -> impl Fn(String) -> MongoError + Copy + 'a {
+    move |message| MongoError::Pod {
+        database: database.to_owned(),
+        pod: format!("{namespace}/{pod}"),
+        context: context.to_owned(),
+        message,
+    }
+}
+
 /// The uid of the running pod (recorded in the undo before it is deleted, so the undo knows
 /// the re-created pod from the deleted one).
 ///
@@ -163,12 +178,7 @@ pub async fn pod_uid(
     namespace: &str,
     pod: &str,
 ) -> Result<String, MongoError> {
-    let err = |message: String| MongoError::Pod {
-        database: database.to_owned(),
-        pod: format!("{namespace}/{pod}"),
-        context: context.to_owned(),
-        message,
-    };
+    let err = pod_error(database, context, namespace, pod);
     let api = pods(platform, context, namespace).await.map_err(err)?;
     let found = api.get(pod).await.map_err(|e| err(e.to_string()))?;
     Ok(found.metadata.uid.unwrap_or_default())
@@ -186,12 +196,7 @@ pub async fn delete_pod(
     namespace: &str,
     pod: &str,
 ) -> Result<(), MongoError> {
-    let err = |message: String| MongoError::Pod {
-        database: database.to_owned(),
-        pod: format!("{namespace}/{pod}"),
-        context: context.to_owned(),
-        message,
-    };
+    let err = pod_error(database, context, namespace, pod);
     let api = pods(platform, context, namespace).await.map_err(err)?;
     api.delete(pod, &DeleteParams::default())
         .await
@@ -230,17 +235,9 @@ pub async fn wait_pod_back(
         .map_or(Duration::from_secs(300), |p| p.ready_within);
     let api = pods(platform, context, namespace)
         .await
-        .map_err(|message| MongoError::Pod {
-            database: database.to_owned(),
-            pod: format!("{namespace}/{pod}"),
-            context: context.to_owned(),
-            message,
-        })?;
-    let deadline = clock.now().plus(within);
-    let mut ticks = clock.interval(LOOK_EVERY);
-    loop {
-        ticks.tick().await;
-        let last = match api.get_opt(pod).await {
+        .map_err(pod_error(database, context, namespace, pod))?;
+    crate::poll::until(clock, LOOK_EVERY, within, || async {
+        Err(Some(match api.get_opt(pod).await {
             Ok(Some(p)) if p.metadata.uid.as_deref() == Some(deleted_uid) => {
                 "the deleted pod is still terminating".to_owned()
             }
@@ -248,16 +245,15 @@ pub async fn wait_pod_back(
             Ok(Some(_)) => "re-created, not Ready yet".to_owned(),
             Ok(None) => "no pod of that name (is it part of a StatefulSet?)".to_owned(),
             Err(e) => e.to_string(),
-        };
-        if clock.now() >= deadline {
-            return Err(MongoError::NotBack {
-                database: database.to_owned(),
-                host: host.to_owned(),
-                within: firedrill_core::clock::format_duration(within),
-                last,
-            });
-        }
-    }
+        }))
+    })
+    .await
+    .map_err(|last| MongoError::NotBack {
+        database: database.to_owned(),
+        host: host.to_owned(),
+        within: firedrill_core::clock::format_duration(within),
+        last: last.unwrap_or_default(),
+    })
 }
 
 /// Runs the platform's restart command for `host`, then waits until it answers `hello`.
@@ -303,21 +299,17 @@ pub async fn restart_by_command(
 ///
 /// [`MongoError::NotBack`].
 pub async fn wait_answers(target: &Target, host: &str, clock: &Clock) -> Result<(), MongoError> {
-    let deadline = clock.now().plus(BACK_WITHIN);
-    let mut ticks = clock.interval(LOOK_EVERY);
-    loop {
-        ticks.tick().await;
-        let last = match target.hello(host).await {
-            Ok(_) => return Ok(()),
-            Err(e) => target.clean(&e.to_string()),
-        };
-        if clock.now() >= deadline {
-            return Err(MongoError::NotBack {
-                database: target.database.clone(),
-                host: host.to_owned(),
-                within: firedrill_core::clock::format_duration(BACK_WITHIN),
-                last,
-            });
+    crate::poll::until(clock, LOOK_EVERY, BACK_WITHIN, || async {
+        match target.hello(host).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(Some(target.clean(&e.to_string()))),
         }
-    }
+    })
+    .await
+    .map_err(|last| MongoError::NotBack {
+        database: target.database.clone(),
+        host: host.to_owned(),
+        within: firedrill_core::clock::format_duration(BACK_WITHIN),
+        last: last.unwrap_or_default(),
+    })
 }

@@ -83,19 +83,12 @@ impl Target {
 
 /// Preflight of one database: every member reachable and in the platform's replica set.
 /// Problems are located at `databases.<database>` of the platform file.
-pub async fn preflight(
-    database: &str,
-    platform: &Platform,
-    problems: &mut Problems,
-) {
+pub async fn preflight(database: &str, platform: &Platform, problems: &mut Problems) {
     let at = |key: &str| platform.locate(&format!("databases.{database}{key}"));
     let target = match Target::resolve(platform, database) {
         Ok(t) => t,
         Err(e) => {
-            problems.push(Problem::at(
-                at(".uri"),
-                e.to_string(),
-            ));
+            problems.push(Problem::at(at(".uri"), e.to_string()));
             return;
         }
     };
@@ -105,10 +98,7 @@ pub async fn preflight(
                 MongoError::WrongSet { .. } => ".replica-set",
                 _ => ".uri",
             };
-            problems.push(Problem::at(
-                at(key),
-                target.clean(&e.to_string()),
-            ));
+            problems.push(Problem::at(at(key), target.clean(&e.to_string())));
         }
     }
 }
@@ -116,11 +106,7 @@ pub async fn preflight(
 /// Preflight of a kill: every member of the replica set has a way to be killed and brought
 /// back ([`kill::way`]), so whichever is primary when the step runs, its kill can be undone.
 /// Problems are located at `databases.<database>.kill`.
-pub async fn preflight_kill(
-    database: &str,
-    platform: &Platform,
-    problems: &mut Problems,
-) {
+pub async fn preflight_kill(database: &str, platform: &Platform, problems: &mut Problems) {
     let at = platform.locate(&format!("databases.{database}.kill"));
     let Ok(target) = Target::resolve(platform, database) else {
         return; // the Mongo preflight reports it
@@ -131,10 +117,7 @@ pub async fn preflight_kill(
     };
     for host in hosts {
         if let Err(e) = kill::way(platform, database, &host) {
-            problems.push(Problem::at(
-                at.clone(),
-                target.clean(&e.to_string()),
-            ));
+            problems.push(Problem::at(at.clone(), target.clean(&e.to_string())));
         }
     }
 }

@@ -8,6 +8,7 @@
 
 use super::error::Error;
 use super::spec::ToxicSpec;
+use crate::error_chain::error_chain;
 use reqwest::{Method, StatusCode, Url};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -595,16 +596,4 @@ impl ToxiproxyClient {
         }
         Ok(())
     }
-}
-
-/// An error with its sources, since reqwest's top-level message hides the cause.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }

@@ -56,14 +56,20 @@ pub async fn preflight_link(name: &str, platform: &Platform, problems: &mut Prob
 /// Setup of link `name` before the first scenario, after preflight passed: creates its proxy
 /// when the link says `create: true` and it is missing. A created proxy stays (it is the
 /// estate's plumbing, not a fault); returns its name.
-pub async fn setup_link(name: &str, platform: &Platform, problems: &mut Problems) -> Option<String> {
+pub async fn setup_link(
+    name: &str,
+    platform: &Platform,
+    problems: &mut Problems,
+) -> Option<String> {
     let (client, link) = link(platform, name)?;
     let (true, Some(listen), Some(upstream)) = (link.create, &link.listen, &link.upstream) else {
         return None;
     };
     let outcome = match client.proxy(&link.proxy).await {
         Ok(_) => return None,
-        Err(Error::ProxyNotFound { .. }) => client.create_proxy(&link.proxy, listen, upstream).await,
+        Err(Error::ProxyNotFound { .. }) => {
+            client.create_proxy(&link.proxy, listen, upstream).await
+        }
         Err(e) => Err(e),
     };
     match outcome {
