@@ -6,6 +6,8 @@
 
 pub mod command;
 mod error_chain;
+#[cfg(test)]
+mod hints;
 pub mod http;
 pub mod kube;
 pub mod mongo;

@@ -73,7 +73,8 @@ mod tests {
 
     #[tokio::test]
     async fn at_the_deadline_it_names_the_last_state_described() {
-        let clock = Clock::scaled(1000.0).expect("scale");
+        // Looks every 10 ms of wall time for 50 ms.
+        let clock = Clock::scaled(100.0).expect("scale");
         let looks = Cell::new(0u32);
         let started = clock.now();
         let outcome: Result<(), _> = until(
@@ -90,6 +91,6 @@ mod tests {
         .await;
         assert_eq!(outcome, Err(Some("first".to_owned())));
         assert!(clock.now().saturating_since(started) >= Duration::from_secs(5));
-        assert!(looks.get() >= 5, "looked {} times", looks.get());
+        assert!(looks.get() >= 2, "looked {} times", looks.get());
     }
 }

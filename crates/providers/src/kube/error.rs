@@ -161,7 +161,9 @@ pub enum KubeError {
         waiting: String,
     },
     /// Pods not Ready in time.
-    #[error("[{context}] pods not Ready within {within}: {waiting}")]
+    #[error(
+        "[{context}] pods not Ready within {within}: {waiting} (hint: `kubectl describe pods` in their namespace says why; raise the step's deadline if they are only slow)"
+    )]
     NotReady {
         /// The context.
         context: String,
@@ -224,5 +226,14 @@ impl Call<'_> {
         } else {
             KubeError::Api { call, message }
         }
+    }
+}
+
+#[cfg(test)]
+mod hint_tests {
+    #[test]
+    fn every_message_ends_with_a_hint() {
+        let missing = crate::hints::messages_without_hint(include_str!("error.rs"));
+        assert!(missing.is_empty(), "messages without a hint: {missing:#?}");
     }
 }

@@ -68,7 +68,9 @@ pub enum MongoError {
         database: String,
     },
     /// A command was refused.
-    #[error("database \"{database}\": {command} on {host} failed: {message}")]
+    #[error(
+        "database \"{database}\": {command} on {host} failed: {message} (hint: the server's answer says why; a managed service such as Atlas refuses replSet* commands: drive it with a command step)"
+    )]
     Command {
         /// The database.
         database: String,
@@ -145,7 +147,7 @@ pub enum MongoError {
     },
     /// The restart command failed.
     #[error(
-        "database \"{database}\": restarting member {host} with command \"{command}\" failed: {message}"
+        "database \"{database}\": restarting member {host} with command \"{command}\" failed: {message} (hint: the member may still be down: define or fix commands.{command}, run it by hand, then `firedrill recover`)"
     )]
     Restart {
         /// The database.
@@ -329,5 +331,14 @@ mod tests {
             tidied.contains("Error: I/O error: Connection refused (os error 111) }"),
             "{tidied}"
         );
+    }
+}
+
+#[cfg(test)]
+mod hint_tests {
+    #[test]
+    fn every_message_ends_with_a_hint() {
+        let missing = crate::hints::messages_without_hint(include_str!("error.rs"));
+        assert!(missing.is_empty(), "messages without a hint: {missing:#?}");
     }
 }

@@ -288,7 +288,7 @@ pub async fn restart_by_command(
         clock,
     )
     .await
-    .map_err(|e| restart_err(e.to_string()))?;
+    .map_err(|e| restart_err(crate::preflight::split_hint(&e.to_string()).0.to_owned()))?;
     let target = Target::resolve(platform, database)?;
     wait_answers(&target, host, clock).await
 }

@@ -77,7 +77,9 @@ pub enum Error {
         toxic: String,
     },
     /// Toxiproxy answered with an error status (400, 500, …).
-    #[error("Toxiproxy at {url} refused to {action}: HTTP {status}: {message}")]
+    #[error(
+        "Toxiproxy at {url} refused to {action}: HTTP {status}: {message} (hint: its message says why; compare the proxy and toxic with GET {url}/proxies)"
+    )]
     Rejected {
         /// The Toxiproxy base URL.
         url: String,
@@ -126,4 +128,13 @@ pub enum Error {
         /// What was wrong with the answer.
         detail: String,
     },
+}
+
+#[cfg(test)]
+mod hint_tests {
+    #[test]
+    fn every_message_ends_with_a_hint() {
+        let missing = crate::hints::messages_without_hint(include_str!("error.rs"));
+        assert!(missing.is_empty(), "messages without a hint: {missing:#?}");
+    }
 }
