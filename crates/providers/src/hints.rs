@@ -25,6 +25,23 @@ mod tests {
     use super::messages_without_hint;
 
     #[test]
+    fn every_provider_error_message_ends_with_a_hint() {
+        for (file, source) in [
+            ("command/error.rs", include_str!("command/error.rs")),
+            ("http/error.rs", include_str!("http/error.rs")),
+            ("kube/error.rs", include_str!("kube/error.rs")),
+            ("mongo/error.rs", include_str!("mongo/error.rs")),
+            ("toxiproxy/error.rs", include_str!("toxiproxy/error.rs")),
+        ] {
+            let missing = messages_without_hint(source);
+            assert!(
+                missing.is_empty(),
+                "{file}: messages without a hint: {missing:#?}"
+            );
+        }
+    }
+
+    #[test]
     fn a_message_without_a_hint_is_named() {
         let source = r#"
             #[error("no proxy {proxy} (hint: create it)")]

@@ -16,12 +16,3 @@ pub enum HttpError {
         message: String,
     },
 }
-
-#[cfg(test)]
-mod hint_tests {
-    #[test]
-    fn every_message_ends_with_a_hint() {
-        let missing = crate::hints::messages_without_hint(include_str!("error.rs"));
-        assert!(missing.is_empty(), "messages without a hint: {missing:#?}");
-    }
-}

@@ -10,7 +10,7 @@ use firedrill_core::diagnostic::{Problem, Problems};
 use firedrill_platform::Platform;
 
 /// Reachability is a wall-clock question: at least this long, whatever the time scale.
-const MIN_WALL_TIMEOUT: Duration = Duration::from_secs(2);
+const MIN_WALL_REACH: Duration = Duration::from_secs(2);
 
 /// Preflight for [`Need::Probe`](crate::preflight::Need::Probe): a problem at
 /// `probes.<name>.url` unless the probe's URL gives any HTTP answer within the probe's
@@ -25,7 +25,7 @@ pub async fn preflight(
     let Some(probe) = platform.probes.get(name) else {
         return;
     };
-    let deadline = clock.to_wall(probe.timeout).max(MIN_WALL_TIMEOUT);
+    let deadline = clock.to_wall(probe.timeout).max(MIN_WALL_REACH);
     let message = match tokio::time::timeout(deadline, http.get(&probe.url).send()).await {
         Ok(Ok(_)) => return,
         Ok(Err(e)) => describe(&e),

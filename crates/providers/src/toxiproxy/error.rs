@@ -129,12 +129,3 @@ pub enum Error {
         detail: String,
     },
 }
-
-#[cfg(test)]
-mod hint_tests {
-    #[test]
-    fn every_message_ends_with_a_hint() {
-        let missing = crate::hints::messages_without_hint(include_str!("error.rs"));
-        assert!(missing.is_empty(), "messages without a hint: {missing:#?}");
-    }
-}
