@@ -105,3 +105,23 @@ pub async fn apply(undo: &Undo, platform: &Platform, clock: &Clock) -> Result<()
         Undo::Command(undo) => Ok(undo.apply(platform, clock).await?),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_undo_whose_effect_was_not_seen_is_settling_and_a_failed_one_is_not() {
+        let not_settled = UndoError::from(CommandError::NotSettled {
+            what: "the traffic switch to \"us-west1\"".into(),
+            expected: "traffic served from \"us-west1\"".into(),
+            within: "5m".into(),
+            last: "503 from us-west2".into(),
+        });
+        assert!(not_settled.is_settling(), "{not_settled}");
+        let unknown = UndoError::from(CommandError::Unknown {
+            what: "command \"switch\"".into(),
+        });
+        assert!(!unknown.is_settling(), "{unknown}");
+    }
+}
