@@ -5,28 +5,8 @@ use serde::{Deserialize, Serialize};
 use crate::clock::PlatformTime;
 use crate::target::Verdict;
 
-/// Phases firedrill measures by name, with how each is measured: the names a drill's `the
-/// {phase} time is within …` step accepts and the keys a platform's `targets:` may have.
-pub const PHASES: &[(&str, &str)] = &[
-    (
-        "failover",
-        "from `fault injected` to the first `service answers from {region}` of a failover region",
-    ),
-    (
-        "recovery",
-        "from `fault injected` to the first `service answers from {region}` after it, any region",
-    ),
-    ("detection", "from `fault injected` to `outage detected`"),
-    (
-        "switch",
-        "from `traffic switch started` to the first `traffic switched to {region}` after it",
-    ),
-];
-
-/// The names of [`PHASES`].
-pub fn phase_names() -> impl Iterator<Item = &'static str> {
-    PHASES.iter().map(|(name, _)| *name)
-}
+/// The phases firedrill measures live with the milestone names they are measured between.
+pub use crate::names::{PHASES, phase_names};
 
 /// A named instant on the drill timeline, stamped when it was *observed*.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
