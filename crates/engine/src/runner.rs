@@ -14,6 +14,7 @@ use std::sync::atomic::Ordering;
 use cucumber::codegen::WorldInventory;
 use cucumber::gherkin;
 use cucumber::{WriterExt as _, event, parser, writer};
+use firedrill_core::names::MilestoneName;
 use futures::FutureExt as _;
 use futures::future::LocalBoxFuture;
 
@@ -282,7 +283,7 @@ pub async fn execute<W: DrillWorld>(
                     if let Some(hooks) = engine.run.hooks.clone() {
                         for (name, at) in hooks.ground_truth(engine.started) {
                             engine.milestone(
-                                format!("ground truth: {name}"),
+                                MilestoneName::GroundTruth(name),
                                 at,
                                 "embedded platform",
                             );

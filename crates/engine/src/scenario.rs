@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use firedrill_core::clock::{Clock, PlatformTime};
+use firedrill_core::names::{FAULT_INJECTED, MilestoneName};
 use firedrill_core::timeline::{Milestone, Timeline};
 use firedrill_platform::Platform;
 use futures::future::BoxFuture;
@@ -67,10 +68,16 @@ pub struct RunContext<U> {
     pub undo_failed: AtomicBool,
     /// How the changes of a @gameday scenario are approved.
     pub approval: Approval,
+    /// Asks a person under [`Approval::Prompt`]: the question in, the answer line out (`None`
+    /// when nobody can answer). The terminal ([`ask`]) unless a test answers.
+    pub prompt: Prompt,
     /// What the embedded platform adds; `None` on a real estate.
     pub hooks: Option<Arc<dyn Hooks>>,
     next_fault: AtomicU64,
 }
+
+/// Asks a question and returns the answer line, or `None` when nobody can answer.
+pub type Prompt = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
 /// How the changes of a @gameday scenario are approved before they act.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,6 +115,7 @@ impl<U: Undo> RunContext<U> {
             events,
             undo_failed: AtomicBool::new(false),
             approval: Approval::Prompt,
+            prompt: Arc::new(ask),
             hooks: None,
             next_fault: AtomicU64::new(1),
         }
@@ -203,13 +211,40 @@ pub enum DrillError {
     #[error("no run context: steps only run under `firedrill run`")]
     NoRun,
     /// The person at the GameDay prompt did not approve the change.
-    #[error("\"{fault}\" was NOT injected: not approved at the GameDay prompt (answer: {}); the drill stops here and undoes what it did", answer.as_deref().map_or("none, stdin closed".to_owned(), |a| format!("\"{a}\"")))]
+    #[error("\"{fault}\" was NOT injected: not approved at the GameDay prompt (answer: {}); the drill stops here and undoes what it did (hint: answer y to let a change act; unattended, a @gameday drill needs --auto-approve)", answer.as_deref().map_or("none, stdin closed".to_owned(), |a| format!("\"{a}\"")))]
     NotApproved {
         /// The change.
         fault: String,
         /// What was typed, if anything.
         answer: Option<String>,
     },
+    /// A step asked to undo a change this scenario did not make (a firedrill bug).
+    #[error(
+        "no change {id} in this scenario, so there is nothing to undo (hint: this is a firedrill bug; please report the drill)"
+    )]
+    NoSuchChange {
+        /// The ledger id asked for.
+        id: String,
+    },
+    /// The undo a step ran now failed; it stays scheduled.
+    #[error(
+        "the undo of \"{fault}\" failed; it will be retried at the end of the scenario (hint: the run's output names why; `firedrill recover` applies it if the run cannot)"
+    )]
+    UndoFailed {
+        /// The change.
+        fault: String,
+    },
+}
+
+/// Why [`Scenario::inject`] did not end well.
+#[derive(Debug, thiserror::Error)]
+pub enum InjectError<E> {
+    /// Nothing was injected: not approved, or the ledger could not record the undo.
+    #[error(transparent)]
+    NotInjected(#[from] DrillError),
+    /// The change itself failed; it may have partly acted, and its undo stays scheduled.
+    #[error(transparent)]
+    Failed(E),
 }
 
 /// One scenario's engine state: its timeline, and the changes it made with their undos.
@@ -266,9 +301,9 @@ impl Recorder {
     }
 
     /// Records the milestone `name`, observed at `at` by `source`.
-    pub fn mark(&self, name: &str, at: PlatformTime, source: &str) {
+    pub fn mark(&self, name: impl Into<String>, at: PlatformTime, source: &str) {
         self.record(Milestone {
-            name: name.to_owned(),
+            name: name.into(),
             at,
             source: source.to_owned(),
         });
@@ -341,19 +376,26 @@ impl<U: Undo> Scenario<U> {
     /// makes that must be taken back, like a traffic switch). The change is tracked for
     /// undo even when `inject` fails halfway: it may have partly taken effect.
     ///
+    /// The change's clock starts here, not in the step: once it is approved (in a @gameday
+    /// scenario) and its undo is on disk, the engine stamps `milestones` (the step's own, such
+    /// as `fault injected: {what}`), and for the scenario's first [`Change::Fault`] also
+    /// `fault injected` — all at that instant, before `inject` acts. Nothing is stamped when
+    /// the change is not approved or the ledger write fails.
+    ///
     /// # Errors
     ///
-    /// The ledger error (nothing injected) or `inject`'s error (undo still scheduled).
+    /// [`InjectError::NotInjected`] (nothing injected, nothing stamped), or
+    /// [`InjectError::Failed`] with `inject`'s error (undo still scheduled).
     pub async fn inject<F, T, E>(
         &mut self,
         change: Change,
         fault: &str,
         undo: U,
+        milestones: &[MilestoneName],
         inject: F,
-    ) -> Result<T, Box<dyn std::error::Error + Send + Sync>>
+    ) -> Result<T, InjectError<E>>
     where
         F: std::future::Future<Output = Result<T, E>>,
-        E: std::error::Error + Send + Sync + 'static,
     {
         if self.gameday {
             self.approve(fault, &undo).await?;
@@ -391,10 +433,13 @@ impl<U: Undo> Scenario<U> {
         });
         // A fault's clock starts once its undo is on disk and it is about to act, not before
         // the ledger's fsync: in compressed time a slow flush is seconds of platform time.
-        if change == Change::Fault && self.timeline().first("fault injected").is_none() {
-            self.milestone("fault injected", at, "engine");
+        if change == Change::Fault && self.timeline().first(FAULT_INJECTED).is_none() {
+            self.milestone(MilestoneName::FaultInjected, at, "engine");
         }
-        Ok(inject.await?)
+        for name in milestones {
+            self.milestone(name.clone(), at, "engine");
+        }
+        inject.await.map_err(InjectError::Failed)
     }
 
     /// In a @gameday scenario, waits for a person to approve `fault` (or approves it at once
@@ -408,7 +453,8 @@ impl<U: Undo> Scenario<U> {
                     "\n  ? GameDay: approve \"{fault}\" (undo: {})? [y/N] ",
                     undo.describe()
                 );
-                let answer = tokio::task::spawn_blocking(move || ask(&question))
+                let prompt = Arc::clone(&self.run.prompt);
+                let answer = tokio::task::spawn_blocking(move || prompt(&question))
                     .await
                     .ok()
                     .flatten();
@@ -425,7 +471,7 @@ impl<U: Undo> Scenario<U> {
             }
         };
         let at = self.clock().now();
-        self.milestone(format!("approved: {fault}"), at, source);
+        self.milestone(MilestoneName::Approved(fault.to_owned()), at, source);
         Ok(())
     }
 
@@ -449,19 +495,17 @@ impl<U: Undo> Scenario<U> {
     ///
     /// # Errors
     ///
-    /// When its undo failed (it stays scheduled for the end of the scenario).
-    pub async fn undo_now(&mut self, id: &str) -> Result<(), String> {
+    /// [`DrillError::UndoFailed`] when its undo failed (it stays scheduled for the end of the
+    /// scenario); [`DrillError::NoSuchChange`] when this scenario made no change `id`.
+    pub async fn undo_now(&mut self, id: &str) -> Result<(), DrillError> {
         let Some(fault) = self.faults.iter().find(|f| f.id == id).cloned() else {
-            return Err(format!("no fault {id} in this scenario"));
+            return Err(DrillError::NoSuchChange { id: id.to_owned() });
         };
         if self.run.undo(&fault).await {
             self.undone.push(fault.id);
             Ok(())
         } else {
-            Err(format!(
-                "the undo of \"{}\" failed; it will be retried at the end of the scenario",
-                fault.fault
-            ))
+            Err(DrillError::UndoFailed { fault: fault.fault })
         }
     }
 
@@ -523,5 +567,158 @@ pub fn ask(question: &str) -> Option<String> {
     match std::io::stdin().lock().read_line(&mut line) {
         Ok(0) | Err(_) => None,
         Ok(_) => Some(line),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::FnSink;
+    use crate::undo::Marker;
+    use std::path::{Path, PathBuf};
+
+    /// What a sink saw when the milestone `name` went out: whether the ledger file held the
+    /// inject line of `fault` at that moment.
+    type Seen = Arc<Mutex<Vec<(String, bool)>>>;
+
+    fn run(ledger: Ledger<Marker>, path: PathBuf, seen: &Seen) -> RunContext<Marker> {
+        let platform = firedrill_platform::load_str(
+            Path::new("t.yaml"),
+            "name: t\nregions:\n  a: { role: primary }\n  b: { role: failover }\n",
+            &|_| None,
+        )
+        .unwrap_or_else(|p| panic!("platform: {p}"));
+        let events = Bus::default();
+        let seen = Arc::clone(seen);
+        events.subscribe(Box::new(FnSink(move |event: &Event| {
+            if let Event::Milestone(m) = event {
+                let on_disk = std::fs::read_to_string(&path)
+                    .is_ok_and(|text| text.contains("\"op\":\"inject\""));
+                if let Ok(mut seen) = seen.lock() {
+                    seen.push((m.name.clone(), on_disk));
+                }
+            }
+        })));
+        RunContext::new(
+            "r".into(),
+            Arc::new(platform),
+            Clock::real(),
+            ledger,
+            events,
+        )
+    }
+
+    fn marker(fault: &str) -> Marker {
+        Marker {
+            fault: fault.to_owned(),
+        }
+    }
+
+    fn acted() -> std::future::Ready<Result<(), std::io::Error>> {
+        std::future::ready(Ok(()))
+    }
+
+    #[tokio::test]
+    async fn fault_milestones_are_stamped_once_the_undo_is_on_disk() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ledger.jsonl");
+        let seen = Seen::default();
+        let ledger = Ledger::open(&path).expect("ledger");
+        let mut scenario = Scenario::new(Arc::new(run(ledger, path, &seen)));
+        let own = MilestoneName::FaultInjectedAs("m".into());
+        scenario
+            .inject(
+                Change::Fault,
+                "m",
+                marker("m"),
+                std::slice::from_ref(&own),
+                acted(),
+            )
+            .await
+            .expect("injected");
+        let seen = seen.lock().map(|s| s.clone()).unwrap_or_default();
+        assert_eq!(
+            seen,
+            [
+                ("fault injected".to_owned(), true),
+                ("fault injected: m".to_owned(), true)
+            ]
+        );
+        let timeline = scenario.timeline();
+        assert_eq!(
+            timeline.first(FAULT_INJECTED).map(|m| m.at),
+            timeline.first(&own.to_string()).map(|m| m.at),
+            "stamped at one instant"
+        );
+    }
+
+    #[tokio::test]
+    async fn nothing_is_stamped_when_the_ledger_cannot_record_the_undo() {
+        let path = Path::new("/dev/full");
+        if !path.exists() {
+            return;
+        }
+        let seen = Seen::default();
+        // Tests run in parallel, and each opens /dev/full: none may wait for the lock.
+        let ledger = Ledger::open_ignoring_lock(path).expect("ledger");
+        let mut scenario = Scenario::new(Arc::new(run(ledger, path.to_path_buf(), &seen)));
+        let err = scenario
+            .inject(
+                Change::Fault,
+                "m",
+                marker("m"),
+                &[MilestoneName::FaultInjectedAs("m".into())],
+                acted(),
+            )
+            .await
+            .expect_err("the ledger is full");
+        assert!(
+            matches!(err, InjectError::NotInjected(DrillError::Ledger { .. })),
+            "{err}"
+        );
+        assert_eq!(scenario.timeline().milestones(), []);
+        assert!(scenario.faults.is_empty());
+    }
+
+    #[tokio::test]
+    async fn nothing_is_stamped_or_written_when_the_gameday_prompt_declines() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ledger.jsonl");
+        let seen = Seen::default();
+        let ledger = Ledger::open(&path).expect("ledger");
+        let mut context = run(ledger, path.clone(), &seen);
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let questions = Arc::clone(&asked);
+        context.prompt = Arc::new(move |q: &str| {
+            if let Ok(mut q_seen) = questions.lock() {
+                q_seen.push(q.to_owned());
+            }
+            Some("n\n".to_owned())
+        });
+        let mut scenario = Scenario::new(Arc::new(context));
+        scenario.gameday = true;
+        let err = scenario
+            .inject(
+                Change::Fault,
+                "m",
+                marker("m"),
+                &[MilestoneName::FaultInjectedAs("m".into())],
+                acted(),
+            )
+            .await
+            .expect_err("declined");
+        assert!(
+            matches!(&err, InjectError::NotInjected(DrillError::NotApproved { answer: Some(a), .. }) if a == "n"),
+            "{err}"
+        );
+        assert!(err.to_string().ends_with(")"), "{err}");
+        assert_eq!(asked.lock().map(|a| a.len()).unwrap_or_default(), 1);
+        assert_eq!(scenario.timeline().milestones(), []);
+        assert!(
+            !std::fs::read_to_string(&path)
+                .unwrap_or_default()
+                .contains("\"op\":\"inject\""),
+            "a declined change reached the ledger"
+        );
     }
 }

@@ -5,6 +5,7 @@ use cucumber::when;
 
 use super::{Analysis, Args, Effect, Failure, Need, StepDoc};
 use crate::world::Drill;
+use firedrill_core::names::MilestoneName;
 use firedrill_engine::events::Event;
 use firedrill_engine::scenario::Change;
 use firedrill_platform::Platform;
@@ -115,13 +116,12 @@ async fn fault_is_injected(world: &mut Drill, fault: String) -> Result<(), Failu
     let inject_ref = CommandRef::FaultInject {
         fault: fault.clone(),
     };
-    let at = clock.now();
-    world.milestone(format!("fault injected: {fault}"), at, "engine");
     let finished = world
         .inject(
             Change::Fault,
             &format!("{fault}: {}", spec.description),
             undo,
+            &[MilestoneName::FaultInjectedAs(fault.clone())],
             command::run(&inject_ref.describe(), &spec.inject, &[], &base, &clock),
         )
         .await
@@ -138,7 +138,7 @@ async fn fault_is_removed(world: &mut Drill, fault: String) -> Result<(), Failur
             "fault \"{fault}\" was not injected in this scenario, so there is nothing to remove"
         ))
     })?;
-    world.undo_now(&id).await.map_err(Failure)?;
+    world.undo_now(&id).await?;
     let now = world.clock().now();
     world.milestone(format!("fault removed: {fault}"), now, "engine");
     Ok(())

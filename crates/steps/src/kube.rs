@@ -9,6 +9,7 @@ use cucumber::{then, when};
 use super::{Analysis, Args, Effect, Failure, Need, StepDoc};
 use crate::world::Drill;
 use firedrill_core::clock::{PlatformTime, format_duration};
+use firedrill_core::names::MilestoneName;
 use firedrill_core::target::parse_duration;
 use firedrill_engine::events::Event;
 use firedrill_engine::scenario::Change;
@@ -606,9 +607,9 @@ fn failure(e: impl std::fmt::Display) -> Failure {
     Failure(e.to_string())
 }
 
-fn mark_fault(world: &Drill, name: &str) {
-    let at = world.clock().now();
-    world.milestone(format!("fault injected: {name}"), at, "engine");
+/// The fault's own milestone, which the engine stamps once its undo is on disk.
+fn fault_milestone(name: &str) -> [MilestoneName; 1] {
+    [MilestoneName::FaultInjectedAs(name.to_owned())]
 }
 
 /// A connection to `ctx` whose retries sleep on the run's clock.
@@ -638,7 +639,6 @@ async fn zone_fault(world: &mut Drill, zone: String, mode: ZoneMode) -> Result<(
             let name = format!("zone-drained {zone}");
             // Only the nodes not already cordoned are ours to uncordon.
             let ours = conn.uncordoned(&nodes).await.map_err(failure)?;
-            mark_fault(world, &name);
             let undo = Undo::Kube(KubeUndo::Uncordon {
                 context: ctx.to_owned(),
                 zone: zone.clone(),
@@ -649,6 +649,7 @@ async fn zone_fault(world: &mut Drill, zone: String, mode: ZoneMode) -> Result<(
                     Change::Fault,
                     &format!("{name}: cordon {} nodes and evict their pods", ours.len()),
                     undo,
+                    &fault_milestone(&name),
                     async {
                         conn.set_cordon(&ours, true).await?;
                         let pods = conn.pods_on(&namespaces, &nodes).await?;
@@ -667,10 +668,10 @@ async fn zone_fault(world: &mut Drill, zone: String, mode: ZoneMode) -> Result<(
                 );
                 let at = world.clock().now();
                 world.milestone(
-                    format!(
-                        "disruption budgets forced in zone {zone}: {}",
-                        drained.forced.join(", ")
-                    ),
+                    MilestoneName::DisruptionBudgetsForced {
+                        zone: zone.clone(),
+                        pods: drained.forced.join(", "),
+                    },
                     at,
                     "kube",
                 );
@@ -689,7 +690,6 @@ async fn zone_fault(world: &mut Drill, zone: String, mode: ZoneMode) -> Result<(
                     ready: conn.ready_pods(ns, "").await.map_err(failure)?.len(),
                 });
             }
-            mark_fault(world, &name);
             let undo = Undo::Kube(KubeUndo::Replaced {
                 context: ctx.to_owned(),
                 pods: before,
@@ -700,6 +700,7 @@ async fn zone_fault(world: &mut Drill, zone: String, mode: ZoneMode) -> Result<(
                     Change::Fault,
                     &format!("{name}: delete {} pods", pods.len()),
                     undo,
+                    &fault_milestone(&name),
                     conn.delete_pods(&pods, false),
                 )
                 .await
@@ -707,7 +708,6 @@ async fn zone_fault(world: &mut Drill, zone: String, mode: ZoneMode) -> Result<(
         }
         ZoneMode::Taint => {
             let name = format!("zone-outage {zone}");
-            mark_fault(world, &name);
             let undo = Undo::Kube(KubeUndo::Untaint {
                 context: ctx.to_owned(),
                 zone: zone.clone(),
@@ -721,6 +721,7 @@ async fn zone_fault(world: &mut Drill, zone: String, mode: ZoneMode) -> Result<(
                         nodes.len()
                     ),
                     undo,
+                    &fault_milestone(&name),
                     conn.set_taint(&nodes, true),
                 )
                 .await
@@ -749,7 +750,7 @@ fn watch_drained(
             .watch_drained(&namespaces, &nodes, &clock, deadline)
             .await
         {
-            Ok(at) => recorder.mark(&format!("zone drained: {zone}"), at, "kube-watch"),
+            Ok(at) => recorder.mark(MilestoneName::ZoneDrained(zone), at, "kube-watch"),
             Err(e) => tracing::warn!(error = %e, zone = %zone, "zone drain watch ended"),
         }
     });
@@ -802,7 +803,6 @@ async fn region_goes_dark(world: &mut Drill, region: String) -> Result<(), Failu
         })
         .collect();
     let name = format!("region-dark {region}");
-    mark_fault(world, &name);
     let undo = Undo::Kube(KubeUndo::Scale {
         context: ctx.to_owned(),
         replicas: before,
@@ -812,6 +812,7 @@ async fn region_goes_dark(world: &mut Drill, region: String) -> Result<(), Failu
             Change::Fault,
             &format!("{name}: scale {} services to 0", zero.len()),
             undo,
+            &fault_milestone(&name),
             conn.scale(&zero),
         )
         .await
@@ -866,7 +867,6 @@ async fn pods_are_killed(
         "pod-kill {} of \"{selector}\" in {namespace}",
         victims.len()
     );
-    mark_fault(world, &name);
     let undo = Undo::Kube(KubeUndo::Replaced {
         context: ctx.to_owned(),
         pods: vec![ReadyPods {
@@ -885,6 +885,7 @@ async fn pods_are_killed(
             Change::Fault,
             &format!("{name}: {}", victims.join(", ")),
             undo,
+            &fault_milestone(&name),
             conn.delete_pods(&pods, false),
         )
         .await
@@ -906,11 +907,6 @@ async fn failover_scaled_up(world: &mut Drill, region: String) -> Result<(), Fai
     let before = conn.current_replicas(&want).await.map_err(failure)?;
     let clock = world.clock();
     let started = clock.now();
-    world.milestone(
-        format!("failover scale-up started: {region}"),
-        started,
-        "engine",
-    );
     // The watch starts before the scale, so no Ready event can slip past it.
     let recorder = world.recorder();
     let (watch_conn, watch_want) = (conn.clone(), want.clone());
@@ -923,18 +919,18 @@ async fn failover_scaled_up(world: &mut Drill, region: String) -> Result<(), Fai
                 &clock,
                 started.plus(WATCH_LIMIT),
                 |at, reported| {
-                    first.mark("first failover pod ready", at, "kube-watch");
+                    first.mark(MilestoneName::FirstFailoverPodReady, at, "kube-watch");
                     // The API's own Ready transition time (second precision), for comparison.
                     // Timestamps are wall-clock time, also on a compressed platform.
                     if let Ok(offset) = reported.duration_since(clock.wall_origin()) {
                         first.mark(
-                            "first failover pod ready (API transition time)",
+                            MilestoneName::FirstFailoverPodReadyReported,
                             PlatformTime::from_offset(clock.to_platform(offset)),
                             "kube-api",
                         );
                     }
                 },
-                |at| all.mark("failover pods ready", at, "kube-watch"),
+                |at| all.mark(MilestoneName::FailoverPodsReady, at, "kube-watch"),
             )
             .await;
         if let Err(e) = outcome {
@@ -953,6 +949,7 @@ async fn failover_scaled_up(world: &mut Drill, region: String) -> Result<(), Fai
                 want.len()
             ),
             undo,
+            &[MilestoneName::FailoverScaleUpStarted(region.clone())],
             conn.scale(&want),
         )
         .await
@@ -1095,8 +1092,6 @@ async fn switch(world: &mut Drill, region: &str, switch: Switch) -> Result<(), F
     let conn = connect(world, ctx).await?;
     let (forward, restore) = conn.prepare_switch(&switch).await.map_err(failure)?;
     let what = switch.describe();
-    let started = world.clock().now();
-    world.milestone("traffic switch started", started, "kube");
     let undo = Undo::Kube(KubeUndo::Restore {
         context: ctx.to_owned(),
         switch: Box::new(switch.clone()),
@@ -1107,12 +1102,13 @@ async fn switch(world: &mut Drill, region: &str, switch: Switch) -> Result<(), F
             Change::Remediation,
             &format!("traffic-switch [{ctx}] {what}"),
             undo,
+            &[MilestoneName::TrafficSwitchStarted],
             conn.restore(&switch, &forward),
         )
         .await
         .map_err(failure)?;
     let at = world.clock().now();
-    world.milestone(format!("traffic switched: {what}"), at, "kube");
+    world.milestone(MilestoneName::TrafficSwitched(what), at, "kube");
     Ok(())
 }
 

@@ -10,9 +10,10 @@ use cucumber::{given, then, when};
 use super::{Analysis, Args, Effect, Failure, Need, StepDoc};
 use crate::world::Drill;
 use firedrill_core::clock::{PlatformTime, format_duration};
+use firedrill_core::names::MilestoneName;
 use firedrill_core::target::parse_duration;
 use firedrill_engine::events::Event;
-use firedrill_engine::scenario::Change;
+use firedrill_engine::scenario::{Change, InjectError};
 use firedrill_platform::Platform;
 use firedrill_providers::Undo;
 use firedrill_providers::mongo::checker::{Checker, Concern, WriteReport, collection_for};
@@ -342,9 +343,10 @@ async fn observe(world: &mut Drill, target: &Target) -> Result<(), Failure> {
     Ok(())
 }
 
-fn fault_milestones(world: &mut Drill, what: &str) {
-    let at = world.clock().now();
-    world.milestone(what, at, "engine");
+/// The milestone of a step-down or kill of `namespace`'s primary, stamped by the engine once
+/// the undo is on disk.
+fn mongo_fault(namespace: &str) -> [MilestoneName; 1] {
+    [MilestoneName::MongoFault(namespace.to_owned())]
 }
 
 #[when(regex = r#"^the Mongo primary of "(?P<namespace>[^"]+)" is stepped down$"#)]
@@ -356,12 +358,12 @@ async fn stepped_down(world: &mut Drill, namespace: String) -> Result<(), Failur
         database: t.database.clone(),
         host: primary.clone(),
     });
-    fault_milestones(world, &format!("mongo fault: {namespace}"));
     world
         .inject(
             Change::Fault,
             &format!("step-down of the primary {primary} of {}", t.database),
             undo,
+            &mongo_fault(&namespace),
             t.step_down(&primary, STEP_DOWN_SECS, CATCH_UP_SECS),
         )
         .await
@@ -397,12 +399,12 @@ async fn killed(world: &mut Drill, namespace: String) -> Result<(), Failure> {
                     toxic: toxic.clone(),
                 },
             });
-            fault_milestones(world, &format!("mongo fault: {namespace}"));
             world
                 .inject(
                     Change::Fault,
                     &fault,
                     undo,
+                    &mongo_fault(&namespace),
                     kill::cut_link(&t.database, &primary, &url, &proxy, &toxic),
                 )
                 .await
@@ -423,12 +425,12 @@ async fn killed(world: &mut Drill, namespace: String) -> Result<(), Failure> {
                 pod: pod.clone(),
                 deleted_uid,
             });
-            fault_milestones(world, &format!("mongo fault: {namespace}"));
             world
                 .inject(
                     Change::Fault,
                     &fault,
                     undo,
+                    &mongo_fault(&namespace),
                     kill::delete_pod(&platform, &t.database, &context, &pod_namespace, &pod),
                 )
                 .await
@@ -439,9 +441,14 @@ async fn killed(world: &mut Drill, namespace: String) -> Result<(), Failure> {
                 host: primary.clone(),
                 command,
             });
-            fault_milestones(world, &format!("mongo fault: {namespace}"));
             world
-                .inject(Change::Fault, &fault, undo, t.shutdown(&primary))
+                .inject(
+                    Change::Fault,
+                    &fault,
+                    undo,
+                    &mongo_fault(&namespace),
+                    t.shutdown(&primary),
+                )
                 .await
         }
     };
@@ -489,12 +496,11 @@ async fn frozen(
             Change::Fault,
             &format!("freeze of {host} of {} for {secs}s", t.database),
             undo,
+            &[MilestoneName::MongoMemberFrozen(namespace)],
             t.freeze(&host, secs),
         )
         .await
         .map_err(|e| Failure(t.clean(&e.to_string())))?;
-    let now = world.clock().now();
-    world.milestone(format!("mongo member frozen: {namespace}"), now, "engine");
     Ok(())
 }
 
@@ -509,18 +515,21 @@ async fn flips(world: &mut Drill, namespace: String, region: String) -> Result<(
         database: t.database.clone(),
         saved,
     });
-    let now = world.clock().now();
-    world.milestone(format!("database flip started: {namespace}"), now, "engine");
-    world.mongo.last_fault = Some(now);
-    world
+    let flipped = world
         .inject(
             Change::Remediation,
             &format!("flip of {} to {region}", t.database),
             undo,
+            &[MilestoneName::DatabaseFlipStarted(namespace)],
             t.set_priorities(&wanted),
         )
-        .await
-        .map_err(|e| Failure(t.clean(&e.to_string())))?;
+        .await;
+    // The flip's election is timed from its reconfiguration, once its undo is on disk (also
+    // when the reconfiguration failed halfway: it may have acted).
+    if !matches!(flipped, Err(InjectError::NotInjected(_))) {
+        world.mongo.last_fault = world.last_injected_at();
+    }
+    flipped.map_err(|e| Failure(t.clean(&e.to_string())))?;
     let clock = world.clock();
     t.wait_primary_in(&members, &region, FLIP_WITHIN, &clock)
         .await?;
@@ -554,7 +563,7 @@ async fn flips_back(world: &mut Drill, namespace: String) -> Result<(), Failure>
     });
     let now = world.clock().now();
     world.mongo.last_fault = Some(now);
-    world.undo_now(&id).await.map_err(Failure)?;
+    world.undo_now(&id).await?;
     if let Some(home) = home {
         let clock = world.clock();
         t.wait_primary_in(&members, &home, FLIP_WITHIN, &clock)

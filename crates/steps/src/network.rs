@@ -14,6 +14,7 @@ use cucumber::{then, when};
 use super::{Analysis, Args, Effect, Failure, Need, StepDoc};
 use crate::world::Drill;
 use firedrill_core::clock::format_duration;
+use firedrill_core::names::MilestoneName;
 use firedrill_core::target::parse_duration;
 use firedrill_engine::scenario::Change;
 use firedrill_platform::Platform;
@@ -351,10 +352,12 @@ fn resolve(world: &Drill, link: &str) -> Result<(String, String), Failure> {
     Ok((toxiproxy.url.clone(), proxy))
 }
 
-/// Records `fault injected` (the first fault of the scenario) and the link's milestone.
-fn faulted(world: &Drill, link: &str, what: &str) {
-    let at = world.clock().now();
-    world.milestone(format!("link {link} faulted: {what}"), at, "toxiproxy");
+/// The link's fault milestone, which the engine stamps once the first undo is on disk.
+fn faulted(link: &str, what: &str) -> MilestoneName {
+    MilestoneName::LinkFaulted {
+        link: link.to_owned(),
+        what: what.to_owned(),
+    }
 }
 
 /// Adds one toxic per stream, each with its own undo in the ledger first.
@@ -383,7 +386,7 @@ async fn add_toxics(
     for spec in &specs {
         spec.validate()?;
     }
-    faulted(world, link, what);
+    let mut milestones = vec![faulted(link, what)];
     for spec in specs {
         let undo = Undo::Toxiproxy(ToxiproxyUndo {
             link: link.to_owned(),
@@ -397,6 +400,8 @@ async fn add_toxics(
                 Change::Fault,
                 &format!("link \"{link}\": {what} {}", spec.stream),
                 undo,
+                // Stamped with the first stream's toxic: the link is faulted from then on.
+                &std::mem::take(&mut milestones),
                 client.add_toxic(&proxy, &spec),
             )
             .await
@@ -447,12 +452,12 @@ async fn link_is_cut(world: &mut Drill, link: String) -> Result<(), Failure> {
         proxy: proxy.clone(),
         action: Action::Enable,
     });
-    faulted(world, &link, "cut");
     world
         .inject(
             Change::Fault,
             &format!("link \"{link}\": cut (proxy \"{proxy}\" disabled)"),
             undo,
+            &[faulted(&link, "cut")],
             client.set_enabled(&proxy, false),
         )
         .await
@@ -536,7 +541,7 @@ async fn link_is_restored(world: &mut Drill, link: String) -> Result<(), Failure
     // that confirms it comes after, and probes may see the link whole before that.
     let at = world.clock().now();
     for id in ids {
-        world.undo_now(&id).await.map_err(Failure)?;
+        world.undo_now(&id).await?;
     }
     world.milestone(format!("link {link} restored"), at, "toxiproxy");
     Ok(())

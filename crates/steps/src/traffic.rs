@@ -4,6 +4,7 @@ use cucumber::{given, then, when};
 
 use super::{Analysis, Args, Effect, Failure, Need, StepDoc};
 use crate::world::Drill;
+use firedrill_core::names::MilestoneName;
 use firedrill_engine::scenario::Change;
 use firedrill_platform::Platform;
 use firedrill_providers::Undo;
@@ -195,8 +196,6 @@ async fn traffic_is_switched(world: &mut Drill, region: String) -> Result<(), Fa
             region: back.clone(),
         }),
     });
-    let started = world.clock().now();
-    world.milestone("traffic switch started", started, "command");
     let clock = world.clock();
     let base = world.platform().base_dir();
     let substitutions = vec![("region".to_owned(), region.clone())];
@@ -205,6 +204,7 @@ async fn traffic_is_switched(world: &mut Drill, region: String) -> Result<(), Fa
             Change::Remediation,
             &format!("traffic switched from \"{back}\" to \"{region}\""),
             undo,
+            &[MilestoneName::TrafficSwitchStarted],
             command::run(
                 &forward.describe(),
                 &traffic.switch,
@@ -216,7 +216,7 @@ async fn traffic_is_switched(world: &mut Drill, region: String) -> Result<(), Fa
         .await
         .map_err(|e| Failure(e.to_string()))?;
     world.milestone(
-        format!("traffic switched to {region}"),
+        MilestoneName::TrafficSwitchedTo(region),
         finished.finished,
         "command",
     );
