@@ -74,7 +74,7 @@ pub fn check(
                 };
                 match catalog.matched(step) {
                     Matched::One { doc, args } => {
-                        let analysis = (doc.analyze)(&args, platform);
+                        let analysis = doc.analysis(&args, platform);
                         for p in analysis.problems {
                             problems.push(
                                 Problem::at(

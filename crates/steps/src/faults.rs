@@ -3,7 +3,7 @@
 
 use cucumber::when;
 
-use super::{Analysis, Args, Effect, Failure, Need, StepDoc};
+use super::{Analysis, Args, Effect, Failure, Need, StepDoc, param};
 use crate::world::Drill;
 use firedrill_core::names::MilestoneName;
 use firedrill_engine::events::Event;
@@ -16,7 +16,7 @@ use firedrill_providers::command::{self, CommandRef, CommandUndo};
 pub const DOCS: &[StepDoc] = &[
     StepDoc {
         keyword: "When",
-        pattern: "the fault \"{fault}\" is injected",
+        pattern: "the fault {fault} is injected",
         example: "the fault \"us-west1-dark\" is injected",
         doc: "Runs the inject command of a fault defined under `faults:` in the platform, after writing its undo command to the ledger. The first fault of a scenario is the milestone `fault injected` (\"the fault\").",
         domain: "faults",
@@ -24,7 +24,7 @@ pub const DOCS: &[StepDoc] = &[
     },
     StepDoc {
         keyword: "When",
-        pattern: "the fault \"{fault}\" is removed",
+        pattern: "the fault {fault} is removed",
         example: "the fault \"us-west1-dark\" is removed",
         doc: "Runs the fault's undo now instead of at the end of the scenario; milestone `fault removed: {fault}`.",
         domain: "faults",
@@ -32,7 +32,7 @@ pub const DOCS: &[StepDoc] = &[
     },
     StepDoc {
         keyword: "When",
-        pattern: "the command \"{command}\" is run",
+        pattern: "the command {command} is run",
         example: "the command \"atlas-primary-to-us-west2\" is run",
         doc: "Runs a command defined under `commands:` (no undo: use a fault for changes that must be taken back); milestone `command {command} finished` at its exit.",
         domain: "faults",
@@ -96,8 +96,9 @@ fn analyze_command(args: &Args, platform: &Platform) -> Analysis {
     a
 }
 
-#[when(regex = r#"^the fault "(?P<fault>[^"]+)" is injected$"#)]
-async fn fault_is_injected(world: &mut Drill, fault: String) -> Result<(), Failure> {
+#[when(expr = "the fault {fault} is injected")]
+async fn fault_is_injected(world: &mut Drill, fault: param::Fault) -> Result<(), Failure> {
+    let fault = fault.0;
     let spec = world
         .platform()
         .faults
@@ -130,8 +131,8 @@ async fn fault_is_injected(world: &mut Drill, fault: String) -> Result<(), Failu
     Ok(())
 }
 
-#[when(regex = r#"^the fault "(?P<fault>[^"]+)" is removed$"#)]
-async fn fault_is_removed(world: &mut Drill, fault: String) -> Result<(), Failure> {
+#[when(expr = "the fault {fault} is removed")]
+async fn fault_is_removed(world: &mut Drill, fault: param::Fault) -> Result<(), Failure> {
     let prefix = format!("{fault}: ");
     let id = world.outstanding(&prefix).ok_or_else(|| {
         Failure(format!(
@@ -144,8 +145,9 @@ async fn fault_is_removed(world: &mut Drill, fault: String) -> Result<(), Failur
     Ok(())
 }
 
-#[when(regex = r#"^the command "(?P<command>[^"]+)" is run$"#)]
-async fn command_is_run(world: &mut Drill, name: String) -> Result<(), Failure> {
+#[when(expr = "the command {command} is run")]
+async fn command_is_run(world: &mut Drill, name: param::Command) -> Result<(), Failure> {
+    let name = name.0;
     let cmd = world
         .platform()
         .commands

@@ -1,16 +1,15 @@
 //! Kubernetes steps: zone, region and pod faults, the failover scale-up and its readiness, the
 //! in-cluster traffic switch, and namespaces a drill must leave alone.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use cucumber::{then, when};
 
-use super::{Analysis, Args, Effect, Failure, Need, StepDoc};
+use super::{Analysis, Args, Effect, Failure, Need, StepDoc, param};
 use crate::world::Drill;
 use firedrill_core::clock::{PlatformTime, format_duration};
-use firedrill_core::names::MilestoneName;
-use firedrill_core::target::parse_duration;
+use firedrill_core::names::{FAILOVER_PODS_READY, MilestoneName};
 use firedrill_engine::events::Event;
 use firedrill_engine::scenario::Change;
 use firedrill_platform::Platform;
@@ -24,7 +23,7 @@ use firedrill_providers::kube::{
 pub const DOCS: &[StepDoc] = &[
     StepDoc {
         keyword: "When",
-        pattern: "zone \"{zone}\" goes down",
+        pattern: "zone {zone} goes down",
         example: "zone \"us-west1-a\" goes down",
         doc: "Puts the NoExecute taint `firedrill.dev/zone-outage` on every node of the zone (label `topology.kubernetes.io/zone`) in its region's cluster, so its pods are evicted and none schedule there; the undo, written to the ledger first, removes exactly that taint from exactly those nodes. Milestones `fault injected`, and `zone drained: {zone}` when the watch sees the last pod of the platform's namespaces leave the zone.",
         domain: "kube",
@@ -32,7 +31,7 @@ pub const DOCS: &[StepDoc] = &[
     },
     StepDoc {
         keyword: "When",
-        pattern: "zone \"{zone}\" is drained[, forcing past disruption budgets]",
+        pattern: "zone {zone} is drained{force}",
         example: "zone \"us-west1-b\" is drained",
         doc: "Cordons every node of the zone, then evicts their pods of the platform's namespaces through the Eviction API (PodDisruptionBudgets apply; a blocked eviction fails the step and names the pods). With `, forcing past disruption budgets` a pod a budget protects is deleted instead, and the step names it. The undo uncordons exactly the nodes this drill cordoned. Milestone `zone drained: {zone}` as for `goes down`.",
         domain: "kube",
@@ -40,7 +39,7 @@ pub const DOCS: &[StepDoc] = &[
     },
     StepDoc {
         keyword: "When",
-        pattern: "the pods of zone \"{zone}\" are deleted",
+        pattern: "the pods of zone {zone} are deleted",
         example: "the pods of zone \"us-west1-c\" are deleted",
         doc: "Deletes every pod of the platform's namespaces on the zone's nodes (no budget applies; the nodes stay schedulable, so replacements may land there again). The undo waits until each namespace has as many Ready pods as before.",
         domain: "kube",
@@ -48,7 +47,7 @@ pub const DOCS: &[StepDoc] = &[
     },
     StepDoc {
         keyword: "When",
-        pattern: "every zone of region \"{region}\" goes down",
+        pattern: "every zone of region {region} goes down",
         example: "every zone of region \"us-west1\" goes down",
         doc: "A region outage by its zones: `zone \"{zone}\" goes down` for every zone the platform lists for the region (one fault, one undo per zone).",
         domain: "kube",
@@ -56,7 +55,7 @@ pub const DOCS: &[StepDoc] = &[
     },
     StepDoc {
         keyword: "When",
-        pattern: "region \"{region}\" goes dark",
+        pattern: "region {region} goes dark",
         example: "region \"us-west1\" goes dark",
         doc: "Scales every platform service of every platform namespace in the region's cluster to 0, recording each replica count in the ledger first; the undo scales them back and waits (at most 10m) until each deployment runs that many pods, Ready.",
         domain: "kube",
@@ -64,7 +63,7 @@ pub const DOCS: &[StepDoc] = &[
     },
     StepDoc {
         keyword: "When",
-        pattern: "{count} pods of \"{selector}\" in \"{namespace}\"[ of region \"{region}\"] are killed",
+        pattern: "{pods} of {selector} in {namespace}{of-region} is/are killed",
         example: "2 pods of \"app=storefront\" in \"prod-1\" are killed",
         doc: "Deletes that many pods matching the label selector (not already being deleted) (or `{percent}% of the pods of \"{selector}\" in \"{namespace}\"`, rounded up), chosen by a seeded generator, in the cluster of the region (default: the primary region). The undo waits until as many pods are Ready as before.",
         domain: "kube",
@@ -72,7 +71,7 @@ pub const DOCS: &[StepDoc] = &[
     },
     StepDoc {
         keyword: "When",
-        pattern: "the failover cluster in \"{region}\" is scaled up",
+        pattern: "the failover cluster in {region} is scaled up",
         example: "the failover cluster in \"us-west2\" is scaled up",
         doc: "Scales every platform service in the region's cluster to its `failover-replicas` (a remediation: undone after the faults, back to the recorded counts, waiting at most 10m until the deployments run them) and watches the pods; milestones `first failover pod ready` and `failover pods ready` are stamped when the API's watch event arrives.",
         domain: "kube",
@@ -80,7 +79,7 @@ pub const DOCS: &[StepDoc] = &[
     },
     StepDoc {
         keyword: "Then",
-        pattern: "the failover pods in \"{region}\" are ready within {duration}",
+        pattern: "the failover pods in {region} are ready within {duration}",
         example: "the failover pods in \"us-west2\" are ready within 10m",
         doc: "Waits (on the watch, no polling) until the milestone `failover pods ready` of the scale-up, at most `duration` after the scale-up started.",
         domain: "kube",
@@ -88,7 +87,7 @@ pub const DOCS: &[StepDoc] = &[
     },
     StepDoc {
         keyword: "Then",
-        pattern: "namespaces \"{namespace}\" and \"{namespace}\" were never touched",
+        pattern: UNTOUCHED,
         example: "namespaces \"prod-2\" and \"prod-3\" were never touched",
         doc: "Compares these namespaces, in every region's cluster, with a snapshot taken when the scenario started (pods by uid with their restart counts, deployments' replicas): a pod created, deleted, replaced, restarted or being deleted, or a deployment scaled, fails the step and is named. Also `namespace \"prod-2\" was never touched`, or a comma list.",
         domain: "kube",
@@ -96,7 +95,7 @@ pub const DOCS: &[StepDoc] = &[
     },
     StepDoc {
         keyword: "When",
-        pattern: "the selector of service \"{service}\" in \"{namespace}\" of region \"{region}\" is set to \"{labels}\"",
+        pattern: "the selector of service {service} in {namespace} of region {region} is set to {labels}",
         example: "the selector of service \"front\" in \"prod-1\" of region \"us-west1\" is set to \"region=us-west2\"",
         doc: "An in-cluster traffic switch: sets these labels (`k=v,k2=v2`) in the Service's selector (other selector labels stay). The old values go to the ledger first; the undo puts them back (a label that was not there is removed). Milestone `traffic switched: …`.",
         domain: "kube",
@@ -104,7 +103,7 @@ pub const DOCS: &[StepDoc] = &[
     },
     StepDoc {
         keyword: "When",
-        pattern: "ingress \"{ingress}\" in \"{namespace}\" of region \"{region}\" is pointed at service \"{service}\"",
+        pattern: "ingress {ingress} in {namespace} of region {region} is pointed at service {service}",
         example: "ingress \"front\" in \"prod-1\" of region \"us-west1\" is pointed at service \"storefront-us-west2\"",
         doc: "An in-cluster traffic switch: every backend of the Ingress (each rule's paths and the default backend) now names this Service (ports stay). The undo puts the old rules and default backend back. Milestone `traffic switched: …`.",
         domain: "kube",
@@ -112,7 +111,7 @@ pub const DOCS: &[StepDoc] = &[
     },
     StepDoc {
         keyword: "When",
-        pattern: "key \"{key}\" of configmap \"{configmap}\" in \"{namespace}\" of region \"{region}\" is set to \"{value}\"",
+        pattern: "key {key} of configmap {configmap} in {namespace} of region {region} is set to {value}",
         example: "key \"active-region\" of configmap \"front-door\" in \"prod-1\" of region \"us-west1\" is set to \"us-west2\"",
         doc: "An in-cluster traffic switch: sets one key of a ConfigMap the front door reads. The undo puts the old value back (or removes a key that was not there). Milestone `traffic switched: …`.",
         domain: "kube",
@@ -263,7 +262,7 @@ fn analyze_zone_down(args: &Args, platform: &Platform) -> Analysis {
 
 fn analyze_zone_drained(args: &Args, platform: &Platform) -> Analysis {
     let mut a = Analysis::default();
-    let force = args.has("force") && !args.get("force").is_empty();
+    let force = args.value::<param::Force>().is_some_and(|f| f.0);
     zone(
         &mut a,
         args.get("zone"),
@@ -355,10 +354,10 @@ fn analyze_region_dark(args: &Args, platform: &Platform) -> Analysis {
 
 /// The region a step names, else the platform's primary region.
 fn region_or_primary<'a>(args: &'a Args, platform: &'a Platform) -> Option<&'a str> {
-    if args.get("region").is_empty() {
+    if args.get("of-region").is_empty() {
         platform.primary_region()
     } else {
-        Some(args.get("region"))
+        Some(args.get("of-region"))
     }
 }
 
@@ -380,13 +379,6 @@ fn analyze_pod_kill(args: &Args, platform: &Platform) -> Analysis {
     let mut a = Analysis::default();
     let ns = args.get("namespace");
     allowed_namespace(&mut a, ns, platform);
-    if let Err(e) = kill_of(args.get("count"), args.get("percent")) {
-        a.problem(
-            "count",
-            e.0,
-            "write e.g. `2 pods of …` or `50% of the pods of …`",
-        );
-    }
     let Some(region) = region_or_primary(args, platform) else {
         a.problem(
             "namespace",
@@ -395,18 +387,18 @@ fn analyze_pod_kill(args: &Args, platform: &Platform) -> Analysis {
         );
         return a;
     };
-    a.region("region", region, platform);
+    a.region("of-region", region, platform);
     if !platform.regions.contains_key(region) {
         return a;
     }
-    if let Some(ctx) = context(&mut a, "region", region, platform) {
+    if let Some(ctx) = context(&mut a, "of-region", region, platform) {
         a.effects.push(Effect {
             what: format!(
                 "[{ctx}] delete {} of the Ready pods \"{}\" in {ns}",
-                if args.get("percent").is_empty() {
-                    args.get("count").to_owned()
-                } else {
-                    format!("{}%", args.get("percent"))
+                match args.value::<param::Pods>().map(|p| p.0) {
+                    Some(Kill::Percent(p)) => format!("{p}%"),
+                    Some(Kill::Count(n)) => n.to_string(),
+                    None => args.get("pods").to_owned(),
                 },
                 args.get("selector")
             ),
@@ -424,28 +416,6 @@ fn analyze_pod_kill(args: &Args, platform: &Platform) -> Analysis {
     a
 }
 
-fn kill_of(count: &str, percent: &str) -> Result<Kill, Failure> {
-    if percent.is_empty() {
-        let n: usize = count
-            .parse()
-            .map_err(|_| Failure(format!("\"{count}\" is not a pod count")))?;
-        if n == 0 {
-            return Err(Failure("killing 0 pods does nothing".into()));
-        }
-        Ok(Kill::Count(n))
-    } else {
-        let p: u32 = percent
-            .parse()
-            .map_err(|_| Failure(format!("\"{percent}%\" is not a percentage")))?;
-        if p == 0 || p > 100 {
-            return Err(Failure(format!(
-                "{p}% is not a percentage of pods between 1 and 100"
-            )));
-        }
-        Ok(Kill::Percent(p))
-    }
-}
-
 fn analyze_scale_up(args: &Args, platform: &Platform) -> Analysis {
     let mut a = Analysis::default();
     if let Some(ctx) = scaling(&mut a, args, platform, true) {
@@ -460,22 +430,15 @@ fn analyze_scale_up(args: &Args, platform: &Platform) -> Analysis {
 fn analyze_ready_within(args: &Args, platform: &Platform) -> Analysis {
     let mut a = Analysis::default();
     a.region("region", args.get("region"), platform);
-    a.duration("duration", args.get("duration"));
     a
-}
-
-/// The quoted names of a `"a", "b" and "c"` list.
-fn names(list: &str) -> Vec<String> {
-    list.split('"')
-        .skip(1)
-        .step_by(2)
-        .map(str::to_owned)
-        .collect()
 }
 
 fn analyze_untouched(args: &Args, platform: &Platform) -> Analysis {
     let mut a = Analysis::default();
-    let namespaces = names(args.get("namespaces"));
+    let namespaces = args
+        .value::<param::Namespaces>()
+        .map(|n| n.0)
+        .unwrap_or_default();
     for ns in &namespaces {
         if !platform.namespaces.contains_key(ns) {
             a.problem(
@@ -544,20 +507,8 @@ fn analyze_switch(args: &Args, platform: &Platform, resource: &str, what: String
     a
 }
 
-fn labels(text: &str) -> Result<BTreeMap<String, String>, Failure> {
-    text.split(',')
-        .map(|pair| {
-            pair.trim()
-                .split_once('=')
-                .filter(|(k, _)| !k.trim().is_empty())
-                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-                .ok_or_else(|| Failure(format!("\"{pair}\" is not a label `key=value`")))
-        })
-        .collect()
-}
-
 fn analyze_switch_service(args: &Args, platform: &Platform) -> Analysis {
-    let mut a = analyze_switch(
+    analyze_switch(
         args,
         platform,
         "services",
@@ -567,11 +518,7 @@ fn analyze_switch_service(args: &Args, platform: &Platform) -> Analysis {
             args.get("namespace"),
             args.get("service")
         ),
-    );
-    if let Err(e) = labels(args.get("labels")) {
-        a.problem("labels", e.0, "write labels as `key=value,key2=value2`");
-    }
-    a
+    )
 }
 
 fn analyze_switch_ingress(args: &Args, platform: &Platform) -> Analysis {
@@ -756,26 +703,28 @@ fn watch_drained(
     });
 }
 
-#[when(regex = r#"^zone "(?P<zone>[^"]+)" goes down$"#)]
-async fn zone_goes_down(world: &mut Drill, zone: String) -> Result<(), Failure> {
-    zone_fault(world, zone, ZoneMode::Taint).await
+#[when(expr = "zone {zone} goes down")]
+async fn zone_goes_down(world: &mut Drill, zone: param::Zone) -> Result<(), Failure> {
+    zone_fault(world, zone.0, ZoneMode::Taint).await
 }
 
-#[when(
-    regex = r#"^zone "(?P<zone>[^"]+)" is drained(?P<force>, forcing past disruption budgets)?$"#
-)]
-async fn zone_is_drained(world: &mut Drill, zone: String, force: String) -> Result<(), Failure> {
-    let force = !force.is_empty();
-    zone_fault(world, zone, ZoneMode::Drain { force }).await
+#[when(expr = "zone {zone} is drained{force}")]
+async fn zone_is_drained(
+    world: &mut Drill,
+    zone: param::Zone,
+    force: param::Force,
+) -> Result<(), Failure> {
+    zone_fault(world, zone.0, ZoneMode::Drain { force: force.0 }).await
 }
 
-#[when(regex = r#"^the pods of zone "(?P<zone>[^"]+)" are deleted$"#)]
-async fn zone_pods_deleted(world: &mut Drill, zone: String) -> Result<(), Failure> {
-    zone_fault(world, zone, ZoneMode::DeletePods).await
+#[when(expr = "the pods of zone {zone} are deleted")]
+async fn zone_pods_deleted(world: &mut Drill, zone: param::Zone) -> Result<(), Failure> {
+    zone_fault(world, zone.0, ZoneMode::DeletePods).await
 }
 
-#[when(regex = r#"^every zone of region "(?P<region>[^"]+)" goes down$"#)]
-async fn region_zones_down(world: &mut Drill, region: String) -> Result<(), Failure> {
+#[when(expr = "every zone of region {region} goes down")]
+async fn region_zones_down(world: &mut Drill, region: param::Region) -> Result<(), Failure> {
+    let region = region.0;
     let zones = world
         .platform()
         .regions
@@ -788,8 +737,8 @@ async fn region_zones_down(world: &mut Drill, region: String) -> Result<(), Fail
     Ok(())
 }
 
-#[when(regex = r#"^region "(?P<region>[^"]+)" goes dark$"#)]
-async fn region_goes_dark(world: &mut Drill, region: String) -> Result<(), Failure> {
+#[when(expr = "region {region} goes dark")]
+async fn region_goes_dark(world: &mut Drill, region: param::Region) -> Result<(), Failure> {
     let platform = world.run.platform.clone();
     let ctx = provider::region_context(&platform, &region).map_err(failure)?;
     let conn = connect(world, ctx).await?;
@@ -830,26 +779,22 @@ fn seed_of(parts: &[&str]) -> u64 {
     h
 }
 
-#[when(
-    regex = r#"^(?:(?P<count>\d+) pods?|(?P<percent>\d+)% of the pods) of "(?P<selector>[^"]+)" in "(?P<namespace>[^"]+)"(?: of region "(?P<region>[^"]+)")? (?:is|are) killed$"#
-)]
+#[when(expr = "{pods} of {selector} in {namespace}{of-region} is/are killed")]
 async fn pods_are_killed(
     world: &mut Drill,
-    count: String,
-    percent: String,
-    selector: String,
-    namespace: String,
-    region: String,
+    pods: param::Pods,
+    selector: param::Selector,
+    namespace: param::Namespace,
+    region: param::OfRegion,
 ) -> Result<(), Failure> {
     let platform = world.run.platform.clone();
-    let kill = kill_of(&count, &percent)?;
-    let region = if region.is_empty() {
-        platform
+    let (kill, selector, namespace) = (pods.0, selector.0, namespace.0);
+    let region = match region.0 {
+        Some(region) => region,
+        None => platform
             .primary_region()
             .ok_or_else(|| Failure("the platform has no primary region".into()))?
-            .to_owned()
-    } else {
-        region
+            .to_owned(),
     };
     let ctx = provider::region_context(&platform, &region).map_err(failure)?;
     let conn = connect(world, ctx).await?;
@@ -896,8 +841,9 @@ async fn pods_are_killed(
 /// How long the background readiness watch may run (platform time) if no step waits on it.
 const WATCH_LIMIT: Duration = Duration::from_secs(3600);
 
-#[when(regex = r#"^the failover cluster in "(?P<region>[^"]+)" is scaled up$"#)]
-async fn failover_scaled_up(world: &mut Drill, region: String) -> Result<(), Failure> {
+#[when(expr = "the failover cluster in {region} is scaled up")]
+async fn failover_scaled_up(world: &mut Drill, region: param::Region) -> Result<(), Failure> {
+    let region = region.0;
     let platform = world.run.platform.clone();
     let ctx = provider::region_context(&platform, &region)
         .map_err(failure)?
@@ -957,16 +903,14 @@ async fn failover_scaled_up(world: &mut Drill, region: String) -> Result<(), Fai
     Ok(())
 }
 
-#[then(
-    regex = r#"^the failover pods in "(?P<region>[^"]+)" are ready within (?P<duration>\d[^\s]*(?: (?:ms|milliseconds?|seconds?|secs?|minutes?|mins?|hours?))?)$"#
-)]
+#[then(expr = "the failover pods in {region} are ready within {duration}")]
 async fn failover_ready_within(
     world: &mut Drill,
-    region: String,
-    within: String,
+    region: param::Region,
+    within: param::Duration,
 ) -> Result<(), Failure> {
-    let within = parse_duration(&within).map_err(|e| Failure(e.parts().0))?;
-    let started_name = format!("failover scale-up started: {region}");
+    let (region, within) = (region.0, within.value);
+    let started_name = MilestoneName::FailoverScaleUpStarted(region.clone()).to_string();
     let started = world.timeline().first(&started_name).cloned().ok_or_else(|| {
         Failure(format!(
             "the failover cluster in \"{region}\" was not scaled up in this scenario (hint: add `When the failover cluster in \"{region}\" is scaled up` before this step)"
@@ -974,13 +918,13 @@ async fn failover_ready_within(
     })?;
     let deadline = started.at.plus(within);
     world.run.events.emit(&Event::Waiting {
-        what: "failover pods ready".into(),
+        what: MilestoneName::FailoverPodsReady.to_string(),
         since: started.at,
         deadline,
     });
     let ready = world
         .wait_for(deadline, |t| {
-            t.first_since("failover pods ready", started.at).cloned()
+            t.first_since(FAILOVER_PODS_READY, started.at).cloned()
         })
         .await;
     match ready {
@@ -992,8 +936,8 @@ async fn failover_ready_within(
     }
 }
 
-/// The pattern of the untouched step (also scanned at scenario start, to know what to snapshot).
-const UNTOUCHED: &str = r#"^namespaces? (?P<namespaces>"[^"]+"(?:(?:, | and |, and )"[^"]+")*) (?:was|were) never touched$"#;
+/// The untouched step (also scanned at scenario start, to know what to snapshot).
+const UNTOUCHED: &str = "namespace(s) {namespaces} was/were never touched";
 
 /// What the Kubernetes steps keep for one scenario.
 #[derive(Debug, Default)]
@@ -1009,14 +953,14 @@ pub struct Scenario {
 /// region's cluster.
 pub async fn scenario_started(world: &mut Drill, steps: &[String]) {
     world.kube = Scenario::default();
-    let Ok(pattern) = regex::Regex::new(UNTOUCHED) else {
+    let Some(untouched) = DOCS.iter().find(|d| d.pattern == UNTOUCHED) else {
         return;
     };
     let namespaces: BTreeSet<String> = steps
         .iter()
-        .filter_map(|s| pattern.captures(s))
-        .filter_map(|c| c.name("namespaces").map(|m| names(m.as_str())))
-        .flatten()
+        .filter_map(|s| untouched.read(s))
+        .filter_map(|args| args.value::<param::Namespaces>())
+        .flat_map(|n| n.0)
         .collect();
     if namespaces.is_empty() {
         return;
@@ -1039,12 +983,15 @@ pub async fn scenario_started(world: &mut Drill, steps: &[String]) {
     }
 }
 
-#[then(
-    regex = r#"^namespaces? (?P<namespaces>"[^"]+"(?:(?:, | and |, and )"[^"]+")*) (?:was|were) never touched$"#
-)]
-async fn never_touched(world: &mut Drill, namespaces: String) -> Result<(), Failure> {
+#[then(expr = "namespace(s) {namespaces} was/were never touched")]
+async fn never_touched(world: &mut Drill, wanted: param::Namespaces) -> Result<(), Failure> {
     let platform = world.run.platform.clone();
-    let wanted = names(&namespaces);
+    let wanted = wanted.0;
+    let namespaces = wanted
+        .iter()
+        .map(|n| format!("\"{n}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
     if !world.kube.problems.is_empty() {
         return Err(Failure(format!(
             "namespaces {namespaces} cannot be checked: the snapshot at scenario start failed: {}",
@@ -1113,22 +1060,22 @@ async fn switch(world: &mut Drill, region: &str, switch: Switch) -> Result<(), F
 }
 
 #[when(
-    regex = r#"^the selector of service "(?P<service>[^"]+)" in "(?P<namespace>[^"]+)" of region "(?P<region>[^"]+)" is set to "(?P<labels>[^"]+)"$"#
+    expr = "the selector of service {service} in {namespace} of region {region} is set to {labels}"
 )]
 async fn switch_service(
     world: &mut Drill,
-    service: String,
-    namespace: String,
-    region: String,
-    labels_text: String,
+    service: param::Service,
+    namespace: param::Namespace,
+    region: param::Region,
+    labels: param::Labels,
 ) -> Result<(), Failure> {
-    let labels = labels(&labels_text)?;
+    let labels = labels.0;
     switch(
         world,
         &region,
         Switch {
-            namespace,
-            name: service,
+            namespace: namespace.0,
+            name: service.0,
             change: SwitchKind::ServiceSelector { labels },
         },
     )
@@ -1136,45 +1083,48 @@ async fn switch_service(
 }
 
 #[when(
-    regex = r#"^ingress "(?P<ingress>[^"]+)" in "(?P<namespace>[^"]+)" of region "(?P<region>[^"]+)" is pointed at service "(?P<service>[^"]+)"$"#
+    expr = "ingress {ingress} in {namespace} of region {region} is pointed at service {service}"
 )]
 async fn switch_ingress(
     world: &mut Drill,
-    ingress: String,
-    namespace: String,
-    region: String,
-    service: String,
+    ingress: param::Ingress,
+    namespace: param::Namespace,
+    region: param::Region,
+    service: param::Service,
 ) -> Result<(), Failure> {
     switch(
         world,
         &region,
         Switch {
-            namespace,
-            name: ingress,
-            change: SwitchKind::IngressBackend { service },
+            namespace: namespace.0,
+            name: ingress.0,
+            change: SwitchKind::IngressBackend { service: service.0 },
         },
     )
     .await
 }
 
 #[when(
-    regex = r#"^key "(?P<key>[^"]+)" of configmap "(?P<configmap>[^"]+)" in "(?P<namespace>[^"]+)" of region "(?P<region>[^"]+)" is set to "(?P<value>[^"]*)"$"#
+    expr = "key {key} of configmap {configmap} in {namespace} of region {region} is set to {value}"
 )]
 async fn switch_configmap(
     world: &mut Drill,
-    key: String,
-    configmap: String,
-    namespace: String,
-    region: String,
-    value: String,
+    key: param::Key,
+    configmap: param::ConfigMap,
+    namespace: param::Namespace,
+    region: param::Region,
+    value: param::Value,
 ) -> Result<(), Failure> {
     switch(
         world,
         &region,
         Switch {
-            namespace,
-            name: configmap,
-            change: SwitchKind::ConfigMapKey { key, value },
+            namespace: namespace.0,
+            name: configmap.0,
+            change: SwitchKind::ConfigMapKey {
+                key: key.0,
+                value: value.0,
+            },
         },
     )
     .await
@@ -1185,31 +1135,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn untouched_pattern_finds_every_quoted_namespace() {
-        let re = regex::Regex::new(UNTOUCHED).expect("pattern");
-        let caps = re
-            .captures("namespaces \"prod-1\", \"prod-2\" and \"prod-3\" were never touched")
-            .expect("matches");
-        assert_eq!(names(&caps["namespaces"]), ["prod-1", "prod-2", "prod-3"]);
-        assert!(re.is_match("namespace \"prod-2\" was never touched"));
-    }
-
-    #[test]
-    fn kill_counts_and_labels_parse_or_say_why_not() {
-        assert_eq!(kill_of("2", "").ok(), Some(Kill::Count(2)));
-        assert_eq!(kill_of("", "50").ok(), Some(Kill::Percent(50)));
-        assert!(kill_of("0", "").is_err());
-        assert!(kill_of("", "101").is_err());
+    fn the_untouched_step_finds_every_quoted_namespace() {
+        let untouched = DOCS
+            .iter()
+            .find(|d| d.pattern == UNTOUCHED)
+            .expect("the untouched step's doc");
+        let read = |text: &str| {
+            untouched
+                .read(text)
+                .and_then(|args| args.value::<param::Namespaces>())
+                .map(|n| n.0)
+        };
         assert_eq!(
-            labels("region=us-west2, track=b").ok(),
-            Some(
-                [
-                    ("region".to_owned(), "us-west2".to_owned()),
-                    ("track".to_owned(), "b".to_owned())
-                ]
-                .into()
-            )
+            read("namespaces \"prod-1\", \"prod-2\" and \"prod-3\" were never touched"),
+            Some(vec!["prod-1".into(), "prod-2".into(), "prod-3".into()])
         );
-        assert!(labels("region").is_err());
+        assert_eq!(
+            read("namespace \"prod-2\" was never touched"),
+            Some(vec!["prod-2".into()])
+        );
+        assert_eq!(read("region \"us-west1\" goes dark"), None);
     }
 }

@@ -13,6 +13,7 @@ pub mod faults;
 pub mod kube;
 pub mod mongo;
 pub mod network;
+pub mod param;
 pub mod probes;
 pub mod timing;
 pub mod traffic;
@@ -24,10 +25,10 @@ pub use world::Drill;
 use std::collections::HashMap;
 use std::fmt;
 
+use cucumber::codegen::{Expression, Regex};
 use cucumber::gherkin::{self, StepType};
 use cucumber::step::{Collection, Location};
 
-use firedrill_core::target::{Target, parse_duration};
 use firedrill_platform::Platform;
 
 /// A step failed: the message tells the operator what was expected and what was seen.
@@ -51,7 +52,8 @@ impl<E: std::error::Error> From<E> for Failure {
 pub struct StepDoc {
     /// `Given`, `When` or `Then`.
     pub keyword: &'static str,
-    /// The step as a reader sees it, with `{placeholders}`.
+    /// The step's cucumber expression, exactly as its definition's attribute writes it, over
+    /// the parameters of [`param`]; [`StepDoc::shown`] is how a reader sees it.
     pub pattern: &'static str,
     /// A complete example (without the keyword).
     pub example: &'static str,
@@ -71,30 +73,180 @@ impl fmt::Debug for StepDoc {
     }
 }
 
-/// A step's named arguments with their offsets in the step text.
+impl StepDoc {
+    /// The names of the parameters its expression uses, in order.
+    #[must_use]
+    pub fn params(&self) -> Vec<&'static str> {
+        self.pattern
+            .split('{')
+            .skip(1)
+            .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
+            .collect()
+    }
+
+    /// The step as a reader sees it: each `{parameter}` as [`param::ParamDoc::shown`], the
+    /// expression's escapes (`\/`, `\(`) as the characters they stand for.
+    #[must_use]
+    pub fn shown(&self) -> String {
+        let pattern = self.pattern.replace("\\/", "/").replace("\\(", "(");
+        let mut shown = String::with_capacity(pattern.len());
+        let mut rest = pattern.as_str();
+        while let Some((before, after)) = rest.split_once('{') {
+            shown.push_str(before);
+            let Some((name, tail)) = after.split_once('}') else {
+                shown.push('{');
+                rest = after;
+                continue;
+            };
+            match param::doc(name) {
+                Some(p) => shown.push_str(p.shown),
+                None => {
+                    shown.push('{');
+                    shown.push_str(name);
+                    shown.push('}');
+                }
+            }
+            rest = tail;
+        }
+        shown.push_str(rest);
+        shown
+    }
+
+    /// The regex its expression expands to, as cucumber expands its definition's.
+    ///
+    /// # Errors
+    ///
+    /// When the expression does not parse or names an unknown parameter (a firedrill bug).
+    pub fn regex(&self) -> Result<Regex, CatalogError> {
+        let parameters: HashMap<&str, &str> = param::PARAMETERS
+            .iter()
+            .map(|p| (p.name, p.regex))
+            .collect();
+        Expression::regex_with_parameters(self.pattern, &parameters).map_err(|e| CatalogError {
+            pattern: self.pattern,
+            problem: format!("its expression does not expand: {e}"),
+        })
+    }
+
+    /// The arguments of `text` when it is this step (its text without the keyword).
+    #[must_use]
+    pub fn read(&self, text: &str) -> Option<Args> {
+        let regex = self.regex().ok()?;
+        regex
+            .is_match(text)
+            .then(|| Args::read(&regex, &self.params(), text))
+    }
+
+    /// The step's analysis: every argument read by its parameter (as the runner will, so a
+    /// drill that validated meets no parse error at run time), then, if all read, the
+    /// domain's `analyze`.
+    #[must_use]
+    pub fn analysis(&self, args: &Args, platform: &Platform) -> Analysis {
+        let mut a = Analysis::default();
+        for (name, value, _) in &args.values {
+            if let Some(p) = param::doc(name)
+                && let Err(e) = (p.check)(value)
+            {
+                let (message, hint) = e.parts();
+                a.problem(name, message, hint);
+            }
+        }
+        if a.problems.is_empty() {
+            a = (self.analyze)(args, platform);
+        }
+        a
+    }
+}
+
+/// A step's arguments, by parameter name, with their columns in the step text.
 #[derive(Clone, Debug, Default)]
 pub struct Args {
-    values: HashMap<String, (String, usize)>,
+    /// `(parameter, value, column)` in the order the expression names them.
+    values: Vec<(&'static str, String, usize)>,
 }
 
 impl Args {
-    /// The argument `name` (empty when the optional group did not match).
+    /// The first argument of parameter `name` (empty when absent or an optional one is left out).
     #[must_use]
     pub fn get(&self, name: &str) -> &str {
-        self.values.get(name).map_or("", |(v, _)| v.as_str())
+        self.nth(name, 0)
     }
 
-    /// Whether the group `name` matched.
+    /// The `n`th (from 0) argument of parameter `name`, for a step that names it twice.
     #[must_use]
-    pub fn has(&self, name: &str) -> bool {
-        self.values.contains_key(name)
+    pub fn nth(&self, name: &str, n: usize) -> &str {
+        self.values
+            .iter()
+            .filter(|(p, _, _)| *p == name)
+            .nth(n)
+            .map_or("", |(_, v, _)| v.as_str())
     }
 
-    /// Offset of `name` in the step text, in characters (0 when absent).
+    /// The first argument of parameter `P`, read as the runner reads it (`None` when it does
+    /// not read: [`StepDoc::analysis`] has reported that before a domain's `analyze` runs).
+    #[must_use]
+    pub fn value<P: param::Param>(&self) -> Option<P> {
+        self.get(P::NAME).parse().ok()
+    }
+
+    /// Column of the first argument `name` in the step text, in characters (0 when absent).
     #[must_use]
     pub fn offset(&self, name: &str) -> usize {
-        self.values.get(name).map_or(0, |(_, o)| *o)
+        self.values
+            .iter()
+            .find(|(p, _, _)| *p == name)
+            .map_or(0, |(_, _, o)| *o)
     }
+
+    /// Reads `text`'s arguments with `regex`, the expansion of an expression naming `names`:
+    /// as the runner does, the groups cucumber-expressions renamed `__{id}_{n}` are one
+    /// argument (its first non-empty group), and every other group is one.
+    fn read(regex: &Regex, names: &[&'static str], text: &str) -> Self {
+        let Some(captures) = regex.captures(text) else {
+            return Self::default();
+        };
+        let values = arguments(regex)
+            .into_iter()
+            .zip(names)
+            .map(|(groups, name)| {
+                let value = groups
+                    .clone()
+                    .filter_map(|g| captures.get(g))
+                    .find(|m| !m.as_str().is_empty())
+                    .or_else(|| groups.clone().find_map(|g| captures.get(g)));
+                let (value, start) =
+                    value.map_or((String::new(), 0), |m| (m.as_str().to_owned(), m.start()));
+                // Columns count characters (a `±` before the argument is one).
+                let column = text.get(..start).map_or(start, |b| b.chars().count());
+                (*name, value, column)
+            })
+            .collect();
+        Self { values }
+    }
+}
+
+/// The capture groups of each argument of an expanded expression, in order: as the runner
+/// reads them, the groups cucumber-expressions renamed `__{id}_{n}` are one argument, every
+/// other group is one.
+fn arguments(regex: &Regex) -> Vec<std::ops::Range<usize>> {
+    let names: Vec<Option<&str>> = regex.capture_names().collect();
+    let mut arguments = Vec::new();
+    let mut group = 1;
+    while group < names.len() {
+        let prefix = names[group].filter(|n| n.starts_with("__")).map(|n| {
+            let id = n[2..].find('_').map_or(n.len(), |i| i + 2);
+            format!("{}_", &n[..id])
+        });
+        let mut end = group + 1;
+        if let Some(prefix) = &prefix {
+            while end < names.len() && names[end].is_some_and(|n| n.starts_with(prefix.as_str())) {
+                end += 1;
+            }
+        }
+        arguments.push(group..end);
+        group = end;
+    }
+    arguments
 }
 
 pub use firedrill_providers::preflight::Need;
@@ -159,22 +311,6 @@ impl Analysis {
         }
     }
 
-    /// Checks a duration argument.
-    pub fn duration(&mut self, arg: &'static str, text: &str) {
-        if let Err(e) = parse_duration(text) {
-            let (message, hint) = e.parts();
-            self.problem(arg, message, hint);
-        }
-    }
-
-    /// Checks a target argument.
-    pub fn target(&mut self, arg: &'static str, text: &str) {
-        if let Err(e) = text.parse::<Target>() {
-            let (message, hint) = e.parts();
-            self.problem(arg, message, hint);
-        }
-    }
-
     /// Needs the traffic section; records its probe.
     pub fn traffic(&mut self, arg: &'static str, platform: &Platform) {
         match &platform.traffic {
@@ -206,19 +342,27 @@ pub fn docs() -> Vec<StepDoc> {
 /// The step definitions with their docs, as the runner and `validate` see them.
 pub struct Catalog {
     collection: Collection<Drill>,
-    by_location: HashMap<Location, StepDoc>,
+    by_location: HashMap<Location, Entry>,
 }
 
-/// A doc that does not match exactly one definition (a bug in firedrill, caught by tests).
+/// A doc that does not match exactly one definition, or whose expression does not expand (a
+/// bug in firedrill, caught by tests).
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "step doc \"{pattern}\": its example matches {matches} definitions (hint: fix the example or the regex)"
+    "step doc \"{pattern}\": {problem} (hint: fix the doc's example or expression, or the definition's)"
 )]
 pub struct CatalogError {
-    /// The doc's pattern.
+    /// The doc's expression.
     pub pattern: &'static str,
-    /// How many definitions matched.
-    pub matches: String,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+/// A doc with what reading its arguments takes.
+struct Entry {
+    doc: StepDoc,
+    regex: Regex,
+    params: Vec<&'static str>,
 }
 
 /// A feature step matched against the catalog.
@@ -255,23 +399,23 @@ impl Catalog {
         let mut by_location = HashMap::new();
         for doc in docs() {
             let step = step(doc.keyword, doc.example);
-            match collection.find(&step) {
+            let matches = match collection.find(&step) {
                 Ok(Some((_, _, Some(location), _))) => {
-                    by_location.insert(location, doc);
+                    let entry = Entry {
+                        regex: doc.regex()?,
+                        params: doc.params(),
+                        doc,
+                    };
+                    by_location.insert(location, entry);
+                    continue;
                 }
-                Ok(_) => {
-                    return Err(CatalogError {
-                        pattern: doc.pattern,
-                        matches: "no".into(),
-                    });
-                }
-                Err(e) => {
-                    return Err(CatalogError {
-                        pattern: doc.pattern,
-                        matches: e.possible_matches.len().to_string(),
-                    });
-                }
-            }
+                Ok(_) => "no".to_owned(),
+                Err(e) => e.possible_matches.len().to_string(),
+            };
+            return Err(CatalogError {
+                pattern: doc.pattern,
+                problem: format!("its example matches {matches} definitions"),
+            });
         }
         Ok(Self {
             collection,
@@ -279,24 +423,47 @@ impl Catalog {
         })
     }
 
-    /// Definitions that have no doc (their source locations); empty when the catalog is whole.
-    #[must_use]
-    pub fn undocumented(&self) -> Vec<Location> {
+    /// Every definition: its source location and its regex.
+    fn definitions() -> Vec<(Location, Regex)> {
         use cucumber::codegen::inventory::iter;
         use cucumber::codegen::{StepConstructor as _, WorldInventory};
         let given = iter::<<Drill as WorldInventory>::Given>
             .into_iter()
-            .map(|s| s.inner().0);
+            .map(|s| s.inner());
         let when = iter::<<Drill as WorldInventory>::When>
             .into_iter()
-            .map(|s| s.inner().0);
+            .map(|s| s.inner());
         let then = iter::<<Drill as WorldInventory>::Then>
             .into_iter()
-            .map(|s| s.inner().0);
+            .map(|s| s.inner());
         given
             .chain(when)
             .chain(then)
+            .map(|(location, regex, _)| (location, regex()))
+            .collect()
+    }
+
+    /// Definitions that have no doc (their source locations); empty when the catalog is whole.
+    #[must_use]
+    pub fn undocumented(&self) -> Vec<Location> {
+        Self::definitions()
+            .into_iter()
+            .map(|(l, _)| l)
             .filter(|l| !self.by_location.contains_key(l))
+            .collect()
+    }
+
+    /// Docs whose expression is not their definition's: `(doc's expansion, definition's
+    /// regex)`; empty when every doc writes its definition's expression.
+    #[must_use]
+    pub fn drifted(&self) -> Vec<(String, String)> {
+        Self::definitions()
+            .into_iter()
+            .filter_map(|(l, regex)| {
+                let entry = self.by_location.get(&l)?;
+                (entry.regex.as_str() != regex.as_str())
+                    .then(|| (entry.regex.to_string(), regex.to_string()))
+            })
             .collect()
     }
 
@@ -304,23 +471,12 @@ impl Catalog {
     #[must_use]
     pub fn matched(&self, feature_step: &gherkin::Step) -> Matched {
         match self.collection.find(feature_step) {
-            Ok(Some((_, captures, location, context))) => {
-                let doc = location.and_then(|l| self.by_location.get(&l).copied());
-                match doc {
-                    Some(doc) => {
-                        let mut args = Args::default();
-                        for (i, (name, value)) in context.matches.iter().enumerate() {
-                            if let (Some(name), Some((start, _))) = (name, captures.get(i)) {
-                                // Columns count characters (a `±` before the argument is one).
-                                let column = feature_step
-                                    .value
-                                    .get(..start)
-                                    .map_or(start, |before| before.chars().count());
-                                args.values.insert(name.clone(), (value.clone(), column));
-                            }
-                        }
-                        Matched::One { doc, args }
-                    }
+            Ok(Some((_, _, location, _))) => {
+                match location.and_then(|l| self.by_location.get(&l)) {
+                    Some(entry) => Matched::One {
+                        doc: entry.doc,
+                        args: Args::read(&entry.regex, &entry.params, &feature_step.value),
+                    },
                     None => Matched::Undefined {
                         suggestions: Vec::new(),
                     },
@@ -349,7 +505,7 @@ impl Catalog {
             .map(|d| {
                 (
                     strsim::normalized_levenshtein(&value, d.example)
-                        .max(strsim::normalized_levenshtein(&value, d.pattern)),
+                        .max(strsim::normalized_levenshtein(&value, &d.shown())),
                     d,
                 )
             })
@@ -358,7 +514,7 @@ impl Catalog {
         scored
             .into_iter()
             .take(3)
-            .map(|(_, d)| format!("{} {}", d.keyword, d.pattern))
+            .map(|(_, d)| format!("{} {}", d.keyword, d.shown()))
             .collect()
     }
 }
@@ -382,20 +538,6 @@ pub fn step(keyword: &str, text: &str) -> gherkin::Step {
     }
 }
 
-/// A milestone reference as steps write it: `the fault`, `the switch`, or `"a milestone"`.
-#[must_use]
-pub fn milestone_ref(text: &str) -> String {
-    match text {
-        "the fault" => "fault injected".to_owned(),
-        "the switch" => "traffic switch started".to_owned(),
-        quoted => quoted.trim_matches('"').to_owned(),
-    }
-}
-
-/// The regex fragment of a duration: `90s`, `5m`, `25 minutes`, `1h 30m`.
-pub const DURATION: &str =
-    r"\d[^\s]*(?: (?:ms|milliseconds?|seconds?|secs?|minutes?|mins?|hours?))?";
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -413,6 +555,11 @@ mod tests {
             Vec::<Location>::new(),
             "step definitions without a StepDoc"
         );
+        assert_eq!(
+            catalog.drifted(),
+            Vec::<(String, String)>::new(),
+            "docs whose expression is not their definition's"
+        );
     }
 
     #[test]
@@ -427,7 +574,7 @@ mod tests {
             match catalog.matched(&step(doc.keyword, doc.example)) {
                 Matched::One { doc: found, args } => {
                     assert_eq!(found.pattern, doc.pattern);
-                    let analysis = (doc.analyze)(&args, &platform);
+                    let analysis = doc.analysis(&args, &platform);
                     assert!(
                         analysis.problems.is_empty(),
                         "{}: {:?}",
@@ -464,6 +611,26 @@ mod tests {
             catalog.matched(&step("When", "nothing like it")),
             Matched::Undefined { .. }
         ));
+    }
+
+    #[test]
+    fn a_pattern_shows_each_parameter_as_it_is_written() {
+        let doc = |pattern| StepDoc {
+            keyword: "Then",
+            pattern,
+            example: "",
+            doc: "",
+            domain: "timing",
+            analyze: |_, _| Analysis::default(),
+        };
+        assert_eq!(
+            doc("{milestone} is reached within {duration} of {milestone}").shown(),
+            "\"{milestone}\" is reached within {duration} of \"{milestone}\""
+        );
+        assert_eq!(
+            doc("the link {link} is limited to {bandwidth} KB\\/s{stream}").shown(),
+            "the link \"{link}\" is limited to {bandwidth} KB/s[ upstream|downstream|both]"
+        );
     }
 
     #[test]

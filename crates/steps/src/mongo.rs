@@ -7,18 +7,17 @@ use std::time::Duration;
 
 use cucumber::{given, then, when};
 
-use super::{Analysis, Args, Effect, Failure, Need, StepDoc};
+use super::{Analysis, Args, Effect, Failure, Need, StepDoc, param};
 use crate::world::Drill;
 use firedrill_core::clock::{PlatformTime, format_duration};
 use firedrill_core::names::MilestoneName;
-use firedrill_core::target::parse_duration;
 use firedrill_engine::events::Event;
 use firedrill_engine::scenario::{Change, InjectError};
 use firedrill_platform::Platform;
 use firedrill_providers::Undo;
-use firedrill_providers::mongo::checker::{Checker, Concern, WriteReport, collection_for};
+use firedrill_providers::mongo::checker::{Checker, WriteReport, collection_for};
 use firedrill_providers::mongo::kill::{self, Way};
-use firedrill_providers::mongo::observer::{NEW_PRIMARY, Observer, OnMilestone};
+use firedrill_providers::mongo::observer::{Observer, OnMilestone};
 use firedrill_providers::mongo::{MongoUndo, Target, database_of};
 use firedrill_providers::toxiproxy::{Action, ToxiproxyUndo};
 
@@ -36,7 +35,7 @@ const FLIP_WITHIN: Duration = Duration::from_secs(120);
 pub const DOCS: &[StepDoc] = &[
     StepDoc {
         keyword: "When",
-        pattern: "the Mongo primary of \"{namespace}\" is stepped down",
+        pattern: "the Mongo primary of {namespace} is stepped down",
         example: "the Mongo primary of \"prod-1\" is stepped down",
         doc: "Runs `replSetStepDown` (stepDownSecs 60, secondaryCatchUpPeriodSecs 10) on the primary of the namespace's database, after writing its undo (`replSetFreeze 0` on the old primary, which ends its ineligibility) to the ledger. Starts the topology observer: milestones `primary lost` and `new primary elected in {region}`; this step is `mongo fault: {namespace}`.",
         domain: "mongo",
@@ -44,7 +43,7 @@ pub const DOCS: &[StepDoc] = &[
     },
     StepDoc {
         keyword: "When",
-        pattern: "the Mongo primary of \"{namespace}\" is killed",
+        pattern: "the Mongo primary of {namespace} is killed",
         example: "the Mongo primary of \"prod-1\" is killed",
         doc: "Kills the primary the way the platform's `databases.<db>.kill` says for that member: cuts its Toxiproxy link (`links`, a `timeout` toxic; undo removes exactly that toxic), deletes its pod (`pods`; undo waits until the StatefulSet has it Ready again), or sends `shutdown` (force) with `restart` as the undo (a platform command, `{host}` = the member). The embedded platform run in this process restarts its own members. Refused at preflight when a member would have no way back. Milestones as for a step-down.",
         domain: "mongo",
@@ -52,7 +51,7 @@ pub const DOCS: &[StepDoc] = &[
     },
     StepDoc {
         keyword: "When",
-        pattern: "a Mongo member of \"{namespace}\" in \"{region}\" is frozen for {duration}",
+        pattern: "a Mongo member of {namespace} in {region} is frozen for {duration}",
         example: "a Mongo member of \"prod-1\" in \"us-west2\" is frozen for 30s",
         doc: "Runs `replSetFreeze` for {duration} on a secondary in {region}, so it cannot be elected; undo `replSetFreeze 0`.",
         domain: "mongo",
@@ -60,7 +59,7 @@ pub const DOCS: &[StepDoc] = &[
     },
     StepDoc {
         keyword: "When",
-        pattern: "the database of \"{namespace}\" flips to \"{region}\"",
+        pattern: "the database of {namespace} flips to {region}",
         example: "the database of \"prod-1\" flips to \"us-west2\"",
         doc: "Reconfigures the replica set (`replSetReconfig`) raising the priorities of {region}'s members above the others' and lowering the rest, then waits (2m) until the primary is in {region}. The ledger keeps the original priorities and version, so the undo (or `firedrill recover`) restores them at a new version. Milestones `database flip started: {namespace}` and `new primary elected in {region}`.",
         domain: "mongo",
@@ -68,7 +67,7 @@ pub const DOCS: &[StepDoc] = &[
     },
     StepDoc {
         keyword: "When",
-        pattern: "the database of \"{namespace}\" flips back",
+        pattern: "the database of {namespace} flips back",
         example: "the database of \"prod-1\" flips back",
         doc: "Undoes this scenario's last flip of the database now (restores the original priorities) and waits (2m) until the primary is back in the region it was in before the flip.",
         domain: "mongo",
@@ -80,11 +79,11 @@ pub const DOCS: &[StepDoc] = &[
         example: "a new primary is elected within 12s",
         doc: "Waits until the observer sees a member become primary, at most {duration} after the last Mongo fault of the scenario; fails with what it saw otherwise.",
         domain: "mongo",
-        analyze: analyze_duration,
+        analyze: analyze_nothing,
     },
     StepDoc {
         keyword: "Then",
-        pattern: "the primary of \"{namespace}\" is in \"{region}\"",
+        pattern: "the primary of {namespace} is in {region}",
         example: "the primary of \"prod-1\" is in \"us-west2\"",
         doc: "Asks the members (`hello`) which is primary and checks its region (platform `members:` map, else the member's `tags.region`).",
         domain: "mongo",
@@ -92,7 +91,7 @@ pub const DOCS: &[StepDoc] = &[
     },
     StepDoc {
         keyword: "Given",
-        pattern: "a write checker runs against the \"{namespace}\" database at {rate} writes per second[ with w:1]",
+        pattern: "a write checker runs against the {namespace} database at {rate} writes per second{concern}",
         example: "a write checker runs against the \"prod-1\" database at 50 writes per second",
         doc: "Inserts sequence numbers into `firedrill.writecheck_<run>` at {rate} per platform second (at most 100 per wall second on a compressed clock), up to 64 writes in flight, with w:majority (or w:1), recording every acknowledged one. An unavailability window opens at the first failed write and closes at the first success of a write sent after that failure; milestone `writes available again` then.",
         domain: "mongo",
@@ -112,7 +111,7 @@ pub const DOCS: &[StepDoc] = &[
         example: "writes were unavailable for at most 15s",
         doc: "Stops the write checkers (if still running) and checks the longest window from the first failed write to the next acknowledged one.",
         domain: "mongo",
-        analyze: analyze_duration,
+        analyze: analyze_nothing,
     },
 ];
 
@@ -238,7 +237,6 @@ fn analyze_freeze(args: &Args, platform: &Platform) -> Analysis {
     let mut a = Analysis::default();
     database_checks(&mut a, args.get("namespace"), platform);
     a.region("region", args.get("region"), platform);
-    a.duration("duration", args.get("duration"));
     a.effects.push(Effect {
         what: format!(
             "replSetFreeze {} on a member of \"{}\" in {}",
@@ -276,20 +274,6 @@ fn analyze_region(args: &Args, platform: &Platform) -> Analysis {
 fn analyze_checker(args: &Args, platform: &Platform) -> Analysis {
     let mut a = Analysis::default();
     database_checks(&mut a, args.get("namespace"), platform);
-    match args.get("rate").parse::<f64>() {
-        Ok(r) if r > 0.0 && r.is_finite() => {}
-        _ => a.problem(
-            "rate",
-            format!("\"{}\" is not a positive rate", args.get("rate")),
-            "write e.g. 50 writes per second",
-        ),
-    }
-    a
-}
-
-fn analyze_duration(args: &Args, _: &Platform) -> Analysis {
-    let mut a = Analysis::default();
-    a.duration("duration", args.get("duration"));
     a
 }
 
@@ -349,8 +333,9 @@ fn mongo_fault(namespace: &str) -> [MilestoneName; 1] {
     [MilestoneName::MongoFault(namespace.to_owned())]
 }
 
-#[when(regex = r#"^the Mongo primary of "(?P<namespace>[^"]+)" is stepped down$"#)]
-async fn stepped_down(world: &mut Drill, namespace: String) -> Result<(), Failure> {
+#[when(expr = "the Mongo primary of {namespace} is stepped down")]
+async fn stepped_down(world: &mut Drill, namespace: param::Namespace) -> Result<(), Failure> {
+    let namespace = namespace.0;
     let t = target(world, &namespace)?;
     observe(world, &t).await?;
     let primary = t.primary().await?;
@@ -377,8 +362,9 @@ async fn stepped_down(world: &mut Drill, namespace: String) -> Result<(), Failur
 /// Numbers the kill toxics of this process, so each name is unique to the drill.
 static NEXT_KILL: AtomicU64 = AtomicU64::new(1);
 
-#[when(regex = r#"^the Mongo primary of "(?P<namespace>[^"]+)" is killed$"#)]
-async fn killed(world: &mut Drill, namespace: String) -> Result<(), Failure> {
+#[when(expr = "the Mongo primary of {namespace} is killed")]
+async fn killed(world: &mut Drill, namespace: param::Namespace) -> Result<(), Failure> {
+    let namespace = namespace.0;
     let t = target(world, &namespace)?;
     observe(world, &t).await?;
     let primary = t.primary().await?;
@@ -459,16 +445,15 @@ async fn killed(world: &mut Drill, namespace: String) -> Result<(), Failure> {
     Ok(())
 }
 
-#[when(
-    regex = r#"^a Mongo member of "(?P<namespace>[^"]+)" in "(?P<region>[^"]+)" is frozen for (?P<duration>\d[^\s]*(?: (?:ms|milliseconds?|seconds?|secs?|minutes?|mins?|hours?))?)$"#
-)]
+#[when(expr = "a Mongo member of {namespace} in {region} is frozen for {duration}")]
 async fn frozen(
     world: &mut Drill,
-    namespace: String,
-    region: String,
-    duration: String,
+    namespace: param::Namespace,
+    region: param::Region,
+    duration: param::Duration,
 ) -> Result<(), Failure> {
-    let secs = parse_duration(&duration)?.as_secs().max(1);
+    let (namespace, region) = (namespace.0, region.0);
+    let secs = duration.value.as_secs().max(1);
     let t = target(world, &namespace)?;
     let members = t.members().await?;
     let primary = t.primary().await?;
@@ -504,8 +489,13 @@ async fn frozen(
     Ok(())
 }
 
-#[when(regex = r#"^the database of "(?P<namespace>[^"]+)" flips to "(?P<region>[^"]+)"$"#)]
-async fn flips(world: &mut Drill, namespace: String, region: String) -> Result<(), Failure> {
+#[when(expr = "the database of {namespace} flips to {region}")]
+async fn flips(
+    world: &mut Drill,
+    namespace: param::Namespace,
+    region: param::Region,
+) -> Result<(), Failure> {
+    let (namespace, region) = (namespace.0, region.0);
     let t = target(world, &namespace)?;
     observe(world, &t).await?;
     let members = t.members().await?;
@@ -536,8 +526,9 @@ async fn flips(world: &mut Drill, namespace: String, region: String) -> Result<(
     Ok(())
 }
 
-#[when(regex = r#"^the database of "(?P<namespace>[^"]+)" flips back$"#)]
-async fn flips_back(world: &mut Drill, namespace: String) -> Result<(), Failure> {
+#[when(expr = "the database of {namespace} flips back")]
+async fn flips_back(world: &mut Drill, namespace: param::Namespace) -> Result<(), Failure> {
+    let namespace = namespace.0;
     let t = target(world, &namespace)?;
     let prefix = format!("flip of {} to ", t.database);
     let id = world.outstanding(&prefix).ok_or_else(|| {
@@ -572,9 +563,9 @@ async fn flips_back(world: &mut Drill, namespace: String) -> Result<(), Failure>
     Ok(())
 }
 
-#[then(regex = r"^a new primary is elected within (?P<duration>.+)$")]
-async fn elected_within(world: &mut Drill, duration: String) -> Result<(), Failure> {
-    let within = parse_duration(&duration)?;
+#[then(expr = "a new primary is elected within {duration}")]
+async fn elected_within(world: &mut Drill, duration: param::Duration) -> Result<(), Failure> {
+    let within = duration.value;
     let from = world.mongo.last_fault.ok_or_else(|| {
         Failure("no Mongo fault was injected in this scenario, so no election is expected".into())
     })?;
@@ -582,7 +573,12 @@ async fn elected_within(world: &mut Drill, duration: String) -> Result<(), Failu
         .wait_for(from.plus(within), |t| {
             t.milestones()
                 .iter()
-                .find(|m| m.name.starts_with(NEW_PRIMARY) && m.at >= from)
+                .find(|m| {
+                    matches!(
+                        MilestoneName::parse(&m.name),
+                        MilestoneName::NewPrimaryElectedIn(_)
+                    ) && m.at >= from
+                })
                 .cloned()
         })
         .await;
@@ -600,8 +596,13 @@ async fn elected_within(world: &mut Drill, duration: String) -> Result<(), Failu
     }
 }
 
-#[then(regex = r#"^the primary of "(?P<namespace>[^"]+)" is in "(?P<region>[^"]+)"$"#)]
-async fn primary_in(world: &mut Drill, namespace: String, region: String) -> Result<(), Failure> {
+#[then(expr = "the primary of {namespace} is in {region}")]
+async fn primary_in(
+    world: &mut Drill,
+    namespace: param::Namespace,
+    region: param::Region,
+) -> Result<(), Failure> {
+    let (namespace, region) = (namespace.0, region.0);
     let t = target(world, &namespace)?;
     let members = t.members().await?;
     let primary = t.primary().await?;
@@ -615,24 +616,17 @@ async fn primary_in(world: &mut Drill, namespace: String, region: String) -> Res
 }
 
 #[given(
-    regex = r#"^a write checker runs against the "(?P<namespace>[^"]+)" database at (?P<rate>[0-9.]+) writes per second(?P<w1> with w:1)?$"#
+    expr = "a write checker runs against the {namespace} database at {rate} writes per second{concern}"
 )]
 async fn checker_runs(
     world: &mut Drill,
-    namespace: String,
-    rate: String,
-    w1: String,
+    namespace: param::Namespace,
+    rate: param::Rate,
+    concern: param::WriteConcern,
 ) -> Result<(), Failure> {
-    let rate: f64 = rate
-        .parse()
-        .map_err(|_| Failure(format!("\"{rate}\" is not a rate")))?;
+    let (namespace, rate, concern) = (namespace.0, rate.0, concern.0);
     let t = target(world, &namespace)?;
     observe(world, &t).await?;
-    let concern = if w1.is_empty() {
-        Concern::Majority
-    } else {
-        Concern::One
-    };
     let collection = collection_for(&format!("{}_{}", world.run.run_id, t.database));
     let checker = Checker::start(
         &t,
@@ -679,7 +673,7 @@ pub async fn scenario_finished(world: &mut Drill) {
     world.mongo.observers.clear();
 }
 
-#[then(regex = r"^no acknowledged write was lost$")]
+#[then(expr = "no acknowledged write was lost")]
 async fn none_lost(world: &mut Drill) -> Result<(), Failure> {
     finish_checkers(world).await?;
     let lost: Vec<String> = world
@@ -708,11 +702,9 @@ async fn none_lost(world: &mut Drill) -> Result<(), Failure> {
     }
 }
 
-#[then(
-    regex = r"^writes were unavailable for at most (?P<duration>\d[^\s]*(?: (?:ms|milliseconds?|seconds?|secs?|minutes?|mins?|hours?))?)$"
-)]
-async fn unavailable_at_most(world: &mut Drill, duration: String) -> Result<(), Failure> {
-    let limit = parse_duration(&duration)?;
+#[then(expr = "writes were unavailable for at most {duration}")]
+async fn unavailable_at_most(world: &mut Drill, duration: param::Duration) -> Result<(), Failure> {
+    let limit = duration.value;
     finish_checkers(world).await?;
     let worst = world
         .mongo

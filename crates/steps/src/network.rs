@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use cucumber::{then, when};
 
-use super::{Analysis, Args, Effect, Failure, Need, StepDoc};
+use super::{Analysis, Args, Effect, Failure, Need, StepDoc, param};
 use crate::world::Drill;
 use firedrill_core::clock::format_duration;
+use firedrill_core::names::FAULT_INJECTED;
 use firedrill_core::names::MilestoneName;
-use firedrill_core::target::parse_duration;
 use firedrill_engine::scenario::Change;
 use firedrill_platform::Platform;
 use firedrill_providers::Undo;
@@ -27,7 +27,7 @@ use firedrill_providers::toxiproxy::{
 pub const DOCS: &[StepDoc] = &[
     StepDoc {
         keyword: "When",
-        pattern: "the link \"{link}\" has {latency} latency (±{jitter}) upstream|downstream|both",
+        pattern: "the link {link} has {latency} latency{jitter}{stream}",
         example: "the link \"app-to-mongo\" has 300ms latency (±50ms)",
         doc: "Adds a latency toxic to the link's Toxiproxy proxy: every chunk is delayed by {latency} ± {jitter} (jitter and the stream are optional; the stream defaults to downstream, the answers). Milestone `link {link} faulted: {what}`; the first fault of a scenario is also `fault injected`. Undo: remove exactly that toxic.",
         domain: "network",
@@ -35,7 +35,7 @@ pub const DOCS: &[StepDoc] = &[
     },
     StepDoc {
         keyword: "When",
-        pattern: "the link \"{link}\" is cut",
+        pattern: "the link {link} is cut",
         example: "the link \"app-to-mongo\" is cut",
         doc: "Disables the link's proxy: its listener closes and open connections are cut, so clients get connection refused. Fails without touching anything when the proxy is already disabled. Undo: enable the proxy again.",
         domain: "network",
@@ -43,15 +43,15 @@ pub const DOCS: &[StepDoc] = &[
     },
     StepDoc {
         keyword: "When",
-        pattern: "the link \"{link}\" drops connections after {timeout} upstream|downstream|both",
+        pattern: "the link {link} drops connections after {duration}{stream}",
         example: "the link \"app-to-mongo\" drops connections after 5s",
-        doc: "Adds a timeout toxic: no data gets through, and each connection is closed {timeout} after it opened (0s: held open forever). Undo: remove exactly that toxic.",
+        doc: "Adds a timeout toxic: no data gets through, and each connection is closed {duration} after it opened (0s: held open forever). Undo: remove exactly that toxic.",
         domain: "network",
         analyze: analyze_timeout,
     },
     StepDoc {
         keyword: "When",
-        pattern: "the link \"{link}\" resets connections upstream|downstream|both",
+        pattern: "the link {link} resets connections{stream}",
         example: "the link \"app-to-mongo\" resets connections",
         doc: "Adds a reset_peer toxic: connections are reset (TCP RST) as soon as data arrives. Undo: remove exactly that toxic.",
         domain: "network",
@@ -59,15 +59,15 @@ pub const DOCS: &[StepDoc] = &[
     },
     StepDoc {
         keyword: "When",
-        pattern: "the link \"{link}\" is limited to {rate} KB/s upstream|downstream|both",
+        pattern: "the link {link} is limited to {bandwidth} KB\\/s{stream}",
         example: "the link \"app-to-mongo\" is limited to 100 KB/s",
-        doc: "Adds a bandwidth toxic: at most {rate} KB/s (1 KB = 1000 bytes) get through. Undo: remove exactly that toxic.",
+        doc: "Adds a bandwidth toxic: at most {bandwidth} KB/s (1 KB = 1000 bytes) get through. Undo: remove exactly that toxic.",
         domain: "network",
         analyze: analyze_bandwidth,
     },
     StepDoc {
         keyword: "When",
-        pattern: "the link \"{link}\" is restored",
+        pattern: "the link {link} is restored",
         example: "the link \"app-to-mongo\" is restored",
         doc: "Undoes every fault this scenario put on the link now (newest first) instead of at the end of the scenario; milestone `link {link} restored`, stamped when the removal was asked for, once they are gone.",
         domain: "network",
@@ -75,7 +75,7 @@ pub const DOCS: &[StepDoc] = &[
     },
     StepDoc {
         keyword: "Then",
-        pattern: "the \"{probe}\" probe gets {count} good answers slower than {latency} within {duration}",
+        pattern: "the {probe} probe gets {count} good answer(s) slower than {latency} within {duration}",
         example: "the \"storefront\" probe gets 3 good answers slower than 250ms within 2m",
         doc: "Waits until the running probe has {count} good answers that took longer than {latency} since `fault injected` (since the scenario started when there is no fault), at most {duration}: a slow link is visible to users, yet they are served.",
         domain: "network",
@@ -119,35 +119,6 @@ fn link(a: &mut Analysis, args: &Args, platform: &Platform) -> Option<String> {
     }
 }
 
-/// A duration argument that may be written negative (so the mistake is named, not undefined).
-fn duration(a: &mut Analysis, arg: &'static str, text: &str) -> Option<Duration> {
-    if text.starts_with('-') {
-        a.problem(
-            arg,
-            format!("{arg} {text} is negative"),
-            "give a duration of zero or more, e.g. 300ms",
-        );
-        return None;
-    }
-    match parse_duration(text) {
-        Ok(d) => Some(d),
-        Err(e) => {
-            let (message, hint) = e.parts();
-            a.problem(arg, message, hint);
-            None
-        }
-    }
-}
-
-/// The streams a step names: downstream (Toxiproxy's default) unless told.
-fn streams(text: &str) -> Vec<Stream> {
-    match text {
-        "upstream" => vec![Stream::Upstream],
-        "both" => vec![Stream::Upstream, Stream::Downstream],
-        _ => vec![Stream::Downstream],
-    }
-}
-
 /// Checks the toxic's attributes the way the client will before sending it; records the effect.
 fn toxic(
     a: &mut Analysis,
@@ -171,7 +142,11 @@ fn toxic(
         return;
     }
     if let Some(proxy) = proxy {
-        for stream in streams(args.get("stream")) {
+        for stream in args
+            .value::<param::Streams>()
+            .map(|s| s.0)
+            .unwrap_or_default()
+        {
             a.effects.push(Effect {
                 what: format!(
                     "link \"{}\" (proxy \"{proxy}\"): {what} {stream}",
@@ -184,16 +159,6 @@ fn toxic(
             });
         }
     }
-}
-
-fn latency_of(args: &Args, a: &mut Analysis) -> Option<(Duration, Duration)> {
-    let latency = duration(a, "latency", args.get("latency"));
-    let jitter = if args.get("jitter").is_empty() {
-        Some(Duration::ZERO)
-    } else {
-        duration(a, "jitter", args.get("jitter"))
-    };
-    Some((latency?, jitter?))
 }
 
 fn latency_text(latency: Duration, jitter: Duration) -> String {
@@ -211,7 +176,9 @@ fn latency_text(latency: Duration, jitter: Duration) -> String {
 fn analyze_latency(args: &Args, platform: &Platform) -> Analysis {
     let mut a = Analysis::default();
     let proxy = link(&mut a, args, platform);
-    if let Some((latency, jitter)) = latency_of(args, &mut a) {
+    if let (Some(param::Latency(latency)), Some(param::Jitter(jitter))) =
+        (args.value(), args.value())
+    {
         let what = latency_text(latency, jitter);
         toxic(
             &mut a,
@@ -248,7 +215,7 @@ fn analyze_cut(args: &Args, platform: &Platform) -> Analysis {
 fn analyze_timeout(args: &Args, platform: &Platform) -> Analysis {
     let mut a = Analysis::default();
     let proxy = link(&mut a, args, platform);
-    if let Some(timeout) = duration(&mut a, "timeout", args.get("timeout")) {
+    if let Some(param::Duration { value: timeout, .. }) = args.value() {
         let what = format!("connections dropped after {}", format_duration(timeout));
         toxic(
             &mut a,
@@ -256,7 +223,7 @@ fn analyze_timeout(args: &Args, platform: &Platform) -> Analysis {
             proxy,
             &ToxicKind::timeout(timeout),
             &what,
-            |_| "timeout",
+            |_| "duration",
         );
     }
     a
@@ -276,24 +243,10 @@ fn analyze_reset(args: &Args, platform: &Platform) -> Analysis {
     a
 }
 
-fn rate_of(args: &Args, a: &mut Analysis) -> Option<i64> {
-    match args.get("rate").parse::<i64>() {
-        Ok(rate) => Some(rate),
-        Err(_) => {
-            a.problem(
-                "rate",
-                format!("rate {} is not a whole number of KB/s", args.get("rate")),
-                "write e.g. 100 KB/s",
-            );
-            None
-        }
-    }
-}
-
 fn analyze_bandwidth(args: &Args, platform: &Platform) -> Analysis {
     let mut a = Analysis::default();
     let proxy = link(&mut a, args, platform);
-    if let Some(rate) = rate_of(args, &mut a) {
+    if let Some(param::Bandwidth(rate)) = args.value() {
         toxic(
             &mut a,
             args,
@@ -302,7 +255,7 @@ fn analyze_bandwidth(args: &Args, platform: &Platform) -> Analysis {
                 rate_kb_per_s: rate,
             },
             &format!("bandwidth limited to {rate} KB/s"),
-            |_| "rate",
+            |_| "bandwidth",
         );
     }
     a
@@ -329,11 +282,6 @@ fn analyze_slow_answers(args: &Args, platform: &Platform) -> Analysis {
             ),
         );
     }
-    if !matches!(args.get("count").parse::<u32>(), Ok(n) if n >= 1) {
-        a.problem("count", "the count must be at least 1", "e.g. 3");
-    }
-    a.duration("latency", args.get("latency"));
-    a.duration("duration", args.get("duration"));
     a
 }
 
@@ -364,13 +312,13 @@ fn faulted(link: &str, what: &str) -> MilestoneName {
 async fn add_toxics(
     world: &mut Drill,
     link: &str,
-    stream: &str,
+    streams: Vec<Stream>,
     kind: ToxicKind,
     what: &str,
 ) -> Result<(), Failure> {
     let (url, proxy) = resolve(world, link)?;
     let client = ToxiproxyClient::new(&url)?;
-    let specs: Vec<ToxicSpec> = streams(stream)
+    let specs: Vec<ToxicSpec> = streams
         .into_iter()
         .map(|stream| {
             let n = NEXT_TOXIC.fetch_add(1, Ordering::SeqCst);
@@ -410,35 +358,29 @@ async fn add_toxics(
     Ok(())
 }
 
-#[when(
-    regex = r#"^the link "(?P<link>[^"]+)" has (?P<latency>-?\d[^\s)]*(?: (?:ms|milliseconds?|seconds?|secs?|minutes?|mins?|hours?))?) latency(?: \(±(?P<jitter>-?\d[^\s)]*(?: (?:ms|milliseconds?|seconds?|secs?|minutes?|mins?|hours?))?)\))?(?: (?P<stream>upstream|downstream|both))?$"#
-)]
+#[when(expr = "the link {link} has {latency} latency{jitter}{stream}")]
 async fn link_has_latency(
     world: &mut Drill,
-    link: String,
-    latency: String,
-    jitter: String,
-    stream: String,
+    link: param::Link,
+    latency: param::Latency,
+    jitter: param::Jitter,
+    stream: param::Streams,
 ) -> Result<(), Failure> {
-    let latency = parse_duration(&latency)?;
-    let jitter = if jitter.is_empty() {
-        Duration::ZERO
-    } else {
-        parse_duration(&jitter)?
-    };
+    let (latency, jitter) = (latency.0, jitter.0);
     let what = latency_text(latency, jitter);
     add_toxics(
         world,
         &link,
-        &stream,
+        stream.0,
         ToxicKind::latency(latency, jitter),
         &what,
     )
     .await
 }
 
-#[when(regex = r#"^the link "(?P<link>[^"]+)" is cut$"#)]
-async fn link_is_cut(world: &mut Drill, link: String) -> Result<(), Failure> {
+#[when(expr = "the link {link} is cut")]
+async fn link_is_cut(world: &mut Drill, link: param::Link) -> Result<(), Failure> {
+    let link = link.0;
     let (url, proxy) = resolve(world, &link)?;
     let client = ToxiproxyClient::new(&url)?;
     // Enabling a proxy someone else disabled would be undoing their change, not ours.
@@ -465,55 +407,47 @@ async fn link_is_cut(world: &mut Drill, link: String) -> Result<(), Failure> {
     Ok(())
 }
 
-#[when(
-    regex = r#"^the link "(?P<link>[^"]+)" drops connections after (?P<timeout>-?\d[^\s]*(?: (?:ms|milliseconds?|seconds?|secs?|minutes?|mins?|hours?))?)(?: (?P<stream>upstream|downstream|both))?$"#
-)]
+#[when(expr = "the link {link} drops connections after {duration}{stream}")]
 async fn link_drops_connections(
     world: &mut Drill,
-    link: String,
-    timeout: String,
-    stream: String,
+    link: param::Link,
+    timeout: param::Duration,
+    stream: param::Streams,
 ) -> Result<(), Failure> {
-    let timeout = parse_duration(&timeout)?;
+    let timeout = timeout.value;
     let what = format!("connections dropped after {}", format_duration(timeout));
-    add_toxics(world, &link, &stream, ToxicKind::timeout(timeout), &what).await
+    add_toxics(world, &link, stream.0, ToxicKind::timeout(timeout), &what).await
 }
 
-#[when(
-    regex = r#"^the link "(?P<link>[^"]+)" resets connections(?: (?P<stream>upstream|downstream|both))?$"#
-)]
+#[when(expr = "the link {link} resets connections{stream}")]
 async fn link_resets_connections(
     world: &mut Drill,
-    link: String,
-    stream: String,
+    link: param::Link,
+    stream: param::Streams,
 ) -> Result<(), Failure> {
     add_toxics(
         world,
         &link,
-        &stream,
+        stream.0,
         ToxicKind::reset_peer(Duration::ZERO),
         "connections reset",
     )
     .await
 }
 
-#[when(
-    regex = r#"^the link "(?P<link>[^"]+)" is limited to (?P<rate>-?\d+) KB/s(?: (?P<stream>upstream|downstream|both))?$"#
-)]
+#[when(expr = "the link {link} is limited to {bandwidth} KB\\/s{stream}")]
 async fn link_is_limited(
     world: &mut Drill,
-    link: String,
-    rate: String,
-    stream: String,
+    link: param::Link,
+    rate: param::Bandwidth,
+    stream: param::Streams,
 ) -> Result<(), Failure> {
-    let rate: i64 = rate
-        .parse()
-        .map_err(|_| Failure(format!("rate {rate} is not a whole number of KB/s")))?;
+    let rate = rate.0;
     let what = format!("bandwidth limited to {rate} KB/s");
     add_toxics(
         world,
         &link,
-        &stream,
+        stream.0,
         ToxicKind::Bandwidth {
             rate_kb_per_s: rate,
         },
@@ -522,8 +456,9 @@ async fn link_is_limited(
     .await
 }
 
-#[when(regex = r#"^the link "(?P<link>[^"]+)" is restored$"#)]
-async fn link_is_restored(world: &mut Drill, link: String) -> Result<(), Failure> {
+#[when(expr = "the link {link} is restored")]
+async fn link_is_restored(world: &mut Drill, link: param::Link) -> Result<(), Failure> {
+    let link = link.0;
     let ids: Vec<String> = world
         .faults
         .iter()
@@ -543,26 +478,22 @@ async fn link_is_restored(world: &mut Drill, link: String) -> Result<(), Failure
     for id in ids {
         world.undo_now(&id).await?;
     }
-    world.milestone(format!("link {link} restored"), at, "toxiproxy");
+    world.milestone(MilestoneName::LinkRestored(link), at, "toxiproxy");
     Ok(())
 }
 
 #[then(
-    regex = r#"^the "(?P<probe>[^"]+)" probe gets (?P<count>\d+) good answers? slower than (?P<latency>\d[^\s]*(?: (?:ms|milliseconds?|seconds?|secs?|minutes?|mins?|hours?))?) within (?P<duration>\d[^\s]*(?: (?:ms|milliseconds?|seconds?|secs?|minutes?|mins?|hours?))?)$"#
+    expr = "the {probe} probe gets {count} good answer(s) slower than {latency} within {duration}"
 )]
-async fn probe_gets_slow_answers(
+async fn slow_answers_within(
     world: &mut Drill,
-    probe: String,
-    count: String,
-    latency: String,
-    within: String,
+    probe: param::Probe,
+    count: param::Count,
+    latency: param::Latency,
+    within: param::Duration,
 ) -> Result<(), Failure> {
-    let count: usize = count
-        .parse()
-        .map_err(|_| Failure(format!("{count} is not a count")))?;
-    let slower = parse_duration(&latency)?;
-    let within = parse_duration(&within)?;
-    let since = world.timeline().first("fault injected").map(|m| m.at);
+    let (probe, count, slower, within) = (probe.0, count.0, latency.0, within.value);
+    let since = world.timeline().first(FAULT_INJECTED).map(|m| m.at);
     let mut answers = world.start_probe(&probe).map_err(Failure)?.subscribe();
     let clock = world.clock();
     let deadline = clock.now().plus(within);
@@ -615,7 +546,7 @@ mod tests {
         .unwrap_or_else(|p| panic!("platform: {p}"));
         let catalog = Catalog::build().expect("catalog");
         match catalog.matched(&step("When", text)) {
-            Matched::One { doc, args } => (doc.analyze)(&args, &platform),
+            Matched::One { doc, args } => doc.analysis(&args, &platform),
             other => panic!("{text}: {other:?}"),
         }
     }
@@ -659,14 +590,17 @@ mod tests {
         assert_eq!(problem("the link \"l\" has 61m latency").0, "latency");
         assert_eq!(problem("the link \"l\" has -1s latency").0, "latency");
         assert_eq!(problem("the link \"l\" has 1s latency (±2s)").0, "jitter");
-        assert_eq!(problem("the link \"l\" is limited to 0 KB/s").0, "rate");
+        assert_eq!(
+            problem("the link \"l\" is limited to 0 KB/s").0,
+            "bandwidth"
+        );
         assert_eq!(
             problem("the link \"l\" is limited to -5 KB/s upstream").0,
-            "rate"
+            "bandwidth"
         );
         assert_eq!(
             problem("the link \"l\" drops connections after 2h").0,
-            "timeout"
+            "duration"
         );
     }
 }

@@ -2,16 +2,17 @@
 
 use cucumber::{given, then};
 
-use super::{Analysis, Args, Failure, Need, StepDoc};
+use super::{Analysis, Args, Failure, Need, StepDoc, param};
 use crate::world::Drill;
 use firedrill_core::clock::format_duration;
+use firedrill_core::names::FAULT_INJECTED;
 use firedrill_platform::Platform;
 
 /// The probe steps.
 pub const DOCS: &[StepDoc] = &[
     StepDoc {
         keyword: "Given",
-        pattern: "the \"{probe}\" probe is running",
+        pattern: "the {probe} probe is running",
         example: "the \"storefront\" probe is running",
         doc: "Starts probing continuously at the probe's interval (the traffic probe always runs). Its answers produce the milestones `first bad answer`, `first good answer from {region}` and `service answers from {region}` (stable-after consecutive good answers; stamped at the first of them).",
         domain: "probes",
@@ -19,15 +20,15 @@ pub const DOCS: &[StepDoc] = &[
     },
     StepDoc {
         keyword: "Then",
-        pattern: "at most {percent}% of the \"{probe}\" probe's answers were bad",
+        pattern: "at most {percent}% of the {probe} probe's answers were bad",
         example: "at most 1% of the \"storefront\" probe's answers were bad",
         doc: "The error rate seen by a running probe since the scenario started is within the budget (e.g. the platform's SLO during a zone outage).",
         domain: "probes",
-        analyze: analyze_error_rate,
+        analyze: analyze_probe,
     },
     StepDoc {
         keyword: "Then",
-        pattern: "the \"{probe}\" probe's error rate is within its SLO",
+        pattern: "the {probe} probe's error rate is within its SLO",
         example: "the \"storefront\" probe's error rate is within its SLO",
         doc: "As `at most {percent}% …were bad`, with the error budget the platform gives the probe: 100% minus its `slo` (e.g. `slo: 99%` allows 1% bad answers).",
         domain: "probes",
@@ -35,19 +36,19 @@ pub const DOCS: &[StepDoc] = &[
     },
     StepDoc {
         keyword: "Then",
-        pattern: "at most {percent}% of the \"{probe}\" probe's answers were slower than {latency}",
+        pattern: "at most {percent}% of the {probe} probe's answers were slower than {latency}",
         example: "at most 5% of the \"prod-1-orders\" probe's answers were slower than 2s",
         doc: "A latency budget: of the running probe's answers since `fault injected` (since the scenario started when there is no fault), at most {percent}% were bad or took longer than {latency}. The verdict names the p50 and p95 of the good answers.",
         domain: "probes",
-        analyze: analyze_latency_budget,
+        analyze: analyze_probe,
     },
     StepDoc {
         keyword: "Then",
-        pattern: "the \"{probe}\" probe's median latency rose by at most {latency}",
+        pattern: "the {probe} probe's median latency rose by at most {latency}",
         example: "the \"prod-1-orders\" probe's median latency rose by at most 2s",
         doc: "A degradation budget: the median latency of the running probe's good answers after `fault injected` exceeds its median before the fault by at most {latency}. Relative to the same platform's own baseline, so it holds in compressed time too, where every answer also carries the embedded platform's wall-clock cost.",
         domain: "probes",
-        analyze: analyze_latency_rise,
+        analyze: analyze_probe,
     },
 ];
 
@@ -69,22 +70,6 @@ fn analyze_probe(args: &Args, platform: &Platform) -> Analysis {
     a
 }
 
-fn analyze_error_rate(args: &Args, platform: &Platform) -> Analysis {
-    let mut a = analyze_probe(args, platform);
-    match args.get("percent").parse::<f64>() {
-        Ok(p) if (0.0..=100.0).contains(&p) => {}
-        _ => a.problem(
-            "percent",
-            format!(
-                "\"{}\" is not a percentage between 0 and 100",
-                args.get("percent")
-            ),
-            "write e.g. 1 or 0.5",
-        ),
-    }
-    a
-}
-
 fn analyze_slo(args: &Args, platform: &Platform) -> Analysis {
     let mut a = analyze_probe(args, platform);
     let probe = args.get("probe");
@@ -100,25 +85,14 @@ fn analyze_slo(args: &Args, platform: &Platform) -> Analysis {
     a
 }
 
-fn analyze_latency_budget(args: &Args, platform: &Platform) -> Analysis {
-    let mut a = analyze_error_rate(args, platform);
-    a.duration("latency", args.get("latency"));
-    a
-}
-
-fn analyze_latency_rise(args: &Args, platform: &Platform) -> Analysis {
-    let mut a = analyze_probe(args, platform);
-    a.duration("latency", args.get("latency"));
-    a
-}
-
-#[given(regex = r#"^the "(?P<probe>[^"]+)" probe is running$"#)]
-async fn probe_is_running(world: &mut Drill, probe: String) -> Result<(), Failure> {
+#[given(expr = "the {probe} probe is running")]
+async fn probe_is_running(world: &mut Drill, probe: param::Probe) -> Result<(), Failure> {
     world.start_probe(&probe).map(|_| ()).map_err(Failure)
 }
 
-#[then(regex = r#"^the "(?P<probe>[^"]+)" probe's error rate is within its SLO$"#)]
-async fn error_rate_within_slo(world: &mut Drill, probe: String) -> Result<(), Failure> {
+#[then(expr = "the {probe} probe's error rate is within its SLO")]
+async fn error_rate_within_slo(world: &mut Drill, probe: param::Probe) -> Result<(), Failure> {
+    let probe = probe.0;
     let slo = world
         .platform()
         .probes
@@ -128,18 +102,13 @@ async fn error_rate_within_slo(world: &mut Drill, probe: String) -> Result<(), F
     error_rate_at_most(world, 100.0 - slo, &probe)
 }
 
-#[then(
-    regex = r#"^at most (?P<percent>[0-9.]+)% of the "(?P<probe>[^"]+)" probe's answers were bad$"#
-)]
+#[then(expr = "at most {percent}% of the {probe} probe's answers were bad")]
 async fn error_rate_within(
     world: &mut Drill,
-    percent: String,
-    probe: String,
+    percent: param::Percent,
+    probe: param::Probe,
 ) -> Result<(), Failure> {
-    let budget: f64 = percent
-        .parse()
-        .map_err(|_| Failure(format!("\"{percent}\" is not a percentage")))?;
-    error_rate_at_most(world, budget, &probe)
+    error_rate_at_most(world, percent.0, &probe)
 }
 
 /// The running probe `probe`, or a failure that says how to start it.
@@ -172,20 +141,15 @@ fn error_rate_at_most(world: &Drill, budget: f64, probe: &str) -> Result<(), Fai
     }
 }
 
-#[then(
-    regex = r#"^at most (?P<percent>[0-9.]+)% of the "(?P<probe>[^"]+)" probe's answers were slower than (?P<latency>\d[^\s]*(?: (?:ms|milliseconds?|seconds?|secs?|minutes?|mins?|hours?))?)$"#
-)]
+#[then(expr = "at most {percent}% of the {probe} probe's answers were slower than {latency}")]
 async fn latency_within(
     world: &mut Drill,
-    percent: String,
-    probe: String,
-    latency: String,
+    percent: param::Percent,
+    probe: param::Probe,
+    latency: param::Latency,
 ) -> Result<(), Failure> {
-    let budget: f64 = percent
-        .parse()
-        .map_err(|_| Failure(format!("\"{percent}\" is not a percentage")))?;
-    let limit = firedrill_core::target::parse_duration(&latency)?;
-    let since = world.timeline().first("fault injected").map(|m| m.at);
+    let (budget, probe, limit) = (percent.0, probe.0, latency.0);
+    let since = world.timeline().first(FAULT_INJECTED).map(|m| m.at);
     let running = running_probe(world, &probe)?;
     let state = running.state();
     let seen: Vec<_> = state
@@ -219,18 +183,16 @@ async fn latency_within(
     }
 }
 
-#[then(
-    regex = r#"^the "(?P<probe>[^"]+)" probe's median latency rose by at most (?P<latency>\d[^\s]*(?: (?:ms|milliseconds?|seconds?|secs?|minutes?|mins?|hours?))?)$"#
-)]
+#[then(expr = "the {probe} probe's median latency rose by at most {latency}")]
 async fn latency_rise_within(
     world: &mut Drill,
-    probe: String,
-    latency: String,
+    probe: param::Probe,
+    latency: param::Latency,
 ) -> Result<(), Failure> {
-    let limit = firedrill_core::target::parse_duration(&latency)?;
+    let (probe, limit) = (probe.0, latency.0);
     let fault = world
         .timeline()
-        .first("fault injected")
+        .first(FAULT_INJECTED)
         .map(|m| m.at)
         .ok_or_else(|| {
             Failure("no fault was injected, so there is no before and after to compare".into())

@@ -4,10 +4,11 @@ use std::time::Duration;
 
 use cucumber::{then, when};
 
-use super::{Analysis, Args, Failure, StepDoc, milestone_ref};
+use super::{Analysis, Args, Failure, StepDoc, param};
 use crate::world::Drill;
 use firedrill_core::clock::{PlatformTime, format_duration};
-use firedrill_core::target::{Target, parse_duration};
+use firedrill_core::names::{Bounds, FIRST_BAD_ANSWER, MilestoneName, OUTAGE_DETECTED, PhaseName};
+use firedrill_core::target::Target;
 use firedrill_core::timeline::{Milestone, Phase, Timeline};
 use firedrill_engine::events::Event;
 use firedrill_platform::{Platform, Role};
@@ -24,7 +25,7 @@ pub const DOCS: &[StepDoc] = &[
         example: "5m pass",
         doc: "Lets the platform run for {duration} of platform time while the probes, watches and write checkers keep observing, e.g. to hold a zone outage before judging the error rate. Milestone `{duration} passed`.",
         domain: "timing",
-        analyze: analyze_detected,
+        analyze: analyze_nothing_more,
     },
     StepDoc {
         keyword: "Then",
@@ -32,11 +33,11 @@ pub const DOCS: &[StepDoc] = &[
         example: "the outage is detected within 2m",
         doc: "Waits until a running probe gets its first bad answer after `fault injected`, at most {duration} after it; records `outage detected` at that answer.",
         domain: "timing",
-        analyze: analyze_detected,
+        analyze: analyze_nothing_more,
     },
     StepDoc {
         keyword: "Then",
-        pattern: "the service answers from \"{region}\" within {duration} of the fault|the switch|\"{milestone}\"",
+        pattern: "the service answers from {region} within {duration} of {reference}",
         example: "the service answers from \"us-west2\" within 25m of the fault",
         doc: "Waits until the traffic probe's answers come from {region} for stable-after consecutive probes, and checks the first of them came within {duration} of the reference milestone. The milestone is `service answers from {region}`.",
         domain: "timing",
@@ -48,7 +49,7 @@ pub const DOCS: &[StepDoc] = &[
         example: "the failover time is within the 20m..25m target",
         doc: "Measures a named phase (failover, recovery, detection, switch) and judges it against a target: `25m` or a band `20m..25m`. The verdict shows measured, target and margin.",
         domain: "timing",
-        analyze: analyze_phase_target,
+        analyze: analyze_nothing_more,
     },
     StepDoc {
         keyword: "Then",
@@ -60,53 +61,28 @@ pub const DOCS: &[StepDoc] = &[
     },
     StepDoc {
         keyword: "Then",
-        pattern: "\"{milestone}\" is reached within {duration} of \"{milestone}\"",
+        pattern: "{milestone} is reached within {duration} of {milestone}",
         example: "\"traffic switched to us-west2\" is reached within 20m of \"fault injected\"",
         doc: "Waits for a milestone, at most {duration} after another, and judges the interval.",
         domain: "timing",
-        analyze: analyze_between,
+        analyze: analyze_nothing_more,
     },
 ];
 
-fn analyze_detected(args: &Args, _: &Platform) -> Analysis {
-    let mut a = Analysis::default();
-    a.duration("duration", args.get("duration"));
-    a
+fn analyze_nothing_more(_: &Args, _: &Platform) -> Analysis {
+    Analysis::default()
 }
 
 fn analyze_answers(args: &Args, platform: &Platform) -> Analysis {
     let mut a = Analysis::default();
     a.region("region", args.get("region"), platform);
-    a.duration("duration", args.get("duration"));
     a.traffic("region", platform);
-    a
-}
-
-fn analyze_phase(a: &mut Analysis, phase: &str) {
-    if !PHASES.iter().any(|(p, _)| *p == phase) {
-        let known: Vec<&str> = PHASES.iter().map(|(p, _)| *p).collect();
-        a.problem(
-            "phase",
-            format!("\"{phase}\" is not a phase firedrill measures"),
-            format!(
-                "known phases: {}",
-                firedrill_core::diagnostic::one_of(&known)
-            ),
-        );
-    }
-}
-
-fn analyze_phase_target(args: &Args, _: &Platform) -> Analysis {
-    let mut a = Analysis::default();
-    analyze_phase(&mut a, args.get("phase"));
-    a.target("target", args.get("target"));
     a
 }
 
 fn analyze_phase_platform_target(args: &Args, platform: &Platform) -> Analysis {
     let mut a = Analysis::default();
     let phase = args.get("phase");
-    analyze_phase(&mut a, phase);
     if !platform.targets.contains_key(phase) {
         a.problem(
             "phase",
@@ -117,18 +93,8 @@ fn analyze_phase_platform_target(args: &Args, platform: &Platform) -> Analysis {
     a
 }
 
-fn analyze_between(args: &Args, _: &Platform) -> Analysis {
-    let mut a = Analysis::default();
-    a.duration("duration", args.get("duration"));
-    a
-}
-
-fn duration(text: &str) -> Result<Duration, Failure> {
-    parse_duration(text).map_err(Failure::from)
-}
-
-fn reference(timeline: &Timeline, name: &str) -> Result<Milestone, Failure> {
-    timeline.first(name).cloned().ok_or_else(|| {
+fn reference(timeline: &Timeline, name: &MilestoneName) -> Result<Milestone, Failure> {
+    timeline.first(&name.to_string()).cloned().ok_or_else(|| {
         Failure(format!("milestone \"{name}\" was never reached, so nothing can be timed from it (reached so far: {})", firedrill_core::diagnostic::one_of(&timeline.names())))
     })
 }
@@ -185,38 +151,33 @@ fn grace(world: &Drill) -> Duration {
         .map_or(Duration::ZERO, |p| p.interval * p.stable_after + p.timeout)
 }
 
-#[when(
-    regex = r"^(?P<duration>\d[^\s]*(?: (?:ms|milliseconds?|seconds?|secs?|minutes?|mins?|hours?))?) pass$"
-)]
-async fn time_passes(world: &mut Drill, text: String) -> Result<(), Failure> {
-    let wait = duration(&text)?;
-    world.clock().sleep(wait).await;
+#[when(expr = "{duration} pass")]
+async fn time_passes(world: &mut Drill, wait: param::Duration) -> Result<(), Failure> {
+    world.clock().sleep(wait.value).await;
     let at = world.clock().now();
-    world.milestone(format!("{text} passed"), at, "engine");
+    world.milestone(MilestoneName::Passed(wait.text), at, "engine");
     Ok(())
 }
 
-#[then(
-    regex = r"^the outage is detected within (?P<duration>\d[^\s]*(?: (?:ms|milliseconds?|seconds?|secs?|minutes?|mins?|hours?))?)$"
-)]
-async fn outage_detected(world: &mut Drill, within: String) -> Result<(), Failure> {
-    let within = duration(&within)?;
-    let fault = reference(&world.timeline(), "fault injected")?;
+#[then(expr = "the outage is detected within {duration}")]
+async fn outage_detected(world: &mut Drill, within: param::Duration) -> Result<(), Failure> {
+    let within = within.value;
+    let fault = reference(&world.timeline(), &MilestoneName::FaultInjected)?;
     let deadline = fault.at.plus(within);
     world.run.events.emit(&Event::Waiting {
-        what: "outage detected".into(),
+        what: MilestoneName::OutageDetected.to_string(),
         since: fault.at,
         deadline,
     });
     let bad = world
         .wait_for(deadline, |t| {
-            t.first_since("first bad answer", fault.at).cloned()
+            t.first_since(FIRST_BAD_ANSWER, fault.at).cloned()
         })
         .await;
     if let Some(bad) = &bad {
-        world.milestone("outage detected", bad.at, &bad.source);
+        world.milestone(MilestoneName::OutageDetected, bad.at, &bad.source);
     }
-    let detected = world.timeline().first("outage detected").cloned();
+    let detected = world.timeline().first(OUTAGE_DETECTED).cloned();
     if detected.is_none() {
         return Err(Failure(format!(
             "the outage was not detected within {} of the fault ({})",
@@ -226,25 +187,23 @@ async fn outage_detected(world: &mut Drill, within: String) -> Result<(), Failur
     }
     measure(
         world,
-        "detection",
+        PhaseName::Detection.as_str(),
         &fault,
         detected.as_ref(),
         Target::Within { limit: within },
     )
 }
 
-#[then(
-    regex = r#"^the service answers from "(?P<region>[^"]+)" within (?P<duration>\d[^\s]*(?: (?:ms|milliseconds?|seconds?|secs?|minutes?|mins?|hours?))?) of (?P<reference>the fault|the switch|"[^"]+")$"#
-)]
+#[then(expr = "the service answers from {region} within {duration} of {reference}")]
 async fn service_answers_from(
     world: &mut Drill,
-    region: String,
-    within: String,
-    reference_text: String,
+    region: param::Region,
+    within: param::Duration,
+    since: param::Reference,
 ) -> Result<(), Failure> {
-    let within = duration(&within)?;
-    let from = reference(&world.timeline(), &milestone_ref(&reference_text))?;
-    let name = format!("service answers from {region}");
+    let (region, within) = (region.0, within.value);
+    let from = reference(&world.timeline(), &since.0)?;
+    let name = MilestoneName::ServiceAnswersFrom(region.clone()).to_string();
     let deadline = from.at.plus(within);
     world.run.events.emit(&Event::Waiting {
         what: name.clone(),
@@ -272,86 +231,60 @@ async fn service_answers_from(
     )
 }
 
-/// The end milestone of a named phase, if reached.
-fn phase_bounds(world: &Drill, phase: &str) -> Result<(Milestone, Option<Milestone>), Failure> {
-    let timeline = world.timeline();
+/// A phase's bounds on the timeline: its start, and its end if reached.
+fn phase_bounds(world: &Drill, phase: PhaseName) -> Result<Bounds, Failure> {
     let platform = world.platform();
-    let failover_regions: Vec<String> = platform
+    let failover_regions: Vec<&str> = platform
         .regions
         .iter()
         .filter(|(_, r)| r.role == Role::Failover)
-        .map(|(n, _)| format!("service answers from {n}"))
+        .map(|(n, _)| n.as_str())
         .collect();
-    match phase {
-        "failover" => {
-            let from = reference(&timeline, "fault injected")?;
-            let to = timeline
-                .first_matching_since(from.at, |n| failover_regions.iter().any(|f| f == n))
-                .cloned();
-            Ok((from, to))
-        }
-        "recovery" => {
-            let from = reference(&timeline, "fault injected")?;
-            let to = timeline
-                .first_matching_since(from.at, |n| n.starts_with("service answers from "))
-                .cloned();
-            Ok((from, to))
-        }
-        "detection" => {
-            let from = reference(&timeline, "fault injected")?;
-            Ok((
-                from.clone(),
-                timeline.first_since("outage detected", from.at).cloned(),
-            ))
-        }
-        "switch" => {
-            let from = reference(&timeline, "traffic switch started")?;
-            let to = timeline
-                .first_matching_since(from.at, |n| n.starts_with("traffic switched to "))
-                .cloned();
-            Ok((from, to))
-        }
-        other => Err(Failure(format!(
-            "\"{other}\" is not a phase firedrill measures"
-        ))),
-    }
+    let timeline = world.timeline();
+    phase
+        .bounds(&timeline, &failover_regions)
+        .map_err(|start| match reference(&timeline, &start) {
+            Err(never) => never,
+            Ok(_) => Failure(format!("milestone \"{start}\" was never reached")),
+        })
 }
 
-fn judge_phase(world: &Drill, phase: &str, target: Target) -> Result<(), Failure> {
+fn judge_phase(world: &Drill, phase: PhaseName, target: Target) -> Result<(), Failure> {
     let (from, to) = phase_bounds(world, phase)?;
-    measure(world, phase, &from, to.as_ref(), target)
+    measure(world, phase.as_str(), &from, to.as_ref(), target)
 }
 
-#[then(regex = r"^the (?P<phase>[a-z-]+) time is within the (?P<target>\S+) target$")]
+#[then(expr = "the {phase} time is within the {target} target")]
 async fn phase_within_target(
     world: &mut Drill,
-    phase: String,
-    target: String,
+    phase: param::Phase,
+    target: param::Target,
 ) -> Result<(), Failure> {
-    let target: Target = target.parse()?;
-    judge_phase(world, &phase, target)
+    judge_phase(world, phase.0, target.0)
 }
 
-#[then(regex = r"^the (?P<phase>[a-z-]+) time is within its target$")]
-async fn phase_within_platform_target(world: &mut Drill, phase: String) -> Result<(), Failure> {
+#[then(expr = "the {phase} time is within its target")]
+async fn phase_within_platform_target(
+    world: &mut Drill,
+    phase: param::Phase,
+) -> Result<(), Failure> {
+    let phase = phase.0;
     let target = *world
         .platform()
         .targets
-        .get(&phase)
+        .get(phase.as_str())
         .ok_or_else(|| Failure(format!("the platform has no target for \"{phase}\"")))?;
-    judge_phase(world, &phase, target)
+    judge_phase(world, phase, target)
 }
 
-#[then(
-    regex = r#"^"(?P<milestone>[^"]+)" is reached within (?P<duration>\d[^\s]*(?: (?:ms|milliseconds?|seconds?|secs?|minutes?|mins?|hours?))?) of "(?P<since>[^"]+)"$"#
-)]
+#[then(expr = "{milestone} is reached within {duration} of {milestone}")]
 async fn milestone_within(
     world: &mut Drill,
-    milestone: String,
-    within: String,
-    since: String,
+    milestone: param::Milestone,
+    within: param::Duration,
+    since: param::Milestone,
 ) -> Result<(), Failure> {
-    let within = duration(&within)?;
+    let (milestone, within, since) = (milestone.0.to_string(), within.value, since.0);
     let from = reference(&world.timeline(), &since)?;
     let deadline: PlatformTime = from.at.plus(within);
     world.run.events.emit(&Event::Waiting {

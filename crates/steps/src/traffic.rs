@@ -2,7 +2,7 @@
 
 use cucumber::{given, then, when};
 
-use super::{Analysis, Args, Effect, Failure, Need, StepDoc};
+use super::{Analysis, Args, Effect, Failure, Need, StepDoc, param};
 use crate::world::Drill;
 use firedrill_core::names::MilestoneName;
 use firedrill_engine::scenario::Change;
@@ -23,7 +23,7 @@ pub const DOCS: &[StepDoc] = &[
     },
     StepDoc {
         keyword: "Given",
-        pattern: "traffic is served from region \"{region}\"",
+        pattern: "traffic is served from region {region}",
         example: "traffic is served from region \"us-west1\"",
         doc: "The traffic probe gets a good answer whose region header names {region}.",
         domain: "traffic",
@@ -31,7 +31,7 @@ pub const DOCS: &[StepDoc] = &[
     },
     StepDoc {
         keyword: "Then",
-        pattern: "traffic is still served from region \"{region}\"",
+        pattern: "traffic is still served from region {region}",
         example: "traffic is still served from region \"us-west1\"",
         doc: "No failover happened: since the scenario started the traffic probe got no good answer from another region, and its answer now is a good one from {region}.",
         domain: "traffic",
@@ -39,7 +39,7 @@ pub const DOCS: &[StepDoc] = &[
     },
     StepDoc {
         keyword: "When",
-        pattern: "traffic is switched to \"{region}\"",
+        pattern: "traffic is switched to {region}",
         example: "traffic is switched to \"us-west2\"",
         doc: "Runs the platform's traffic switch (e.g. a Terraform apply) with {region}; milestones `traffic switch started` and `traffic switched to {region}` (command exit). Undo: the switch back to the region that served before.",
         domain: "traffic",
@@ -128,8 +128,12 @@ async fn platform_is_healthy(world: &mut Drill) -> Result<(), Failure> {
     }
 }
 
-#[given(regex = r#"^traffic is served from region "(?P<region>[^"]+)"$"#)]
-async fn traffic_is_served_from(world: &mut Drill, region: String) -> Result<(), Failure> {
+#[given(expr = "traffic is served from region {region}")]
+async fn traffic_is_served_from(world: &mut Drill, region: param::Region) -> Result<(), Failure> {
+    served_from(world, region.0).await
+}
+
+async fn served_from(world: &mut Drill, region: String) -> Result<(), Failure> {
     let (name, probe) = traffic_probe(world)?;
     let obs = http::observe(&world.http, &probe, &world.clock()).await;
     match (&obs.region, obs.good) {
@@ -149,15 +153,20 @@ async fn traffic_is_served_from(world: &mut Drill, region: String) -> Result<(),
     }
 }
 
-#[then(regex = r#"^traffic is still served from region "(?P<region>[^"]+)"$"#)]
-async fn traffic_is_still_served_from(world: &mut Drill, region: String) -> Result<(), Failure> {
+#[then(expr = "traffic is still served from region {region}")]
+async fn traffic_is_still_served_from(
+    world: &mut Drill,
+    region: param::Region,
+) -> Result<(), Failure> {
+    let region = region.0;
     let elsewhere: Vec<String> = world
         .timeline()
         .milestones()
         .iter()
-        .filter_map(|m| m.name.strip_prefix("first good answer from "))
-        .filter(|r| *r != region)
-        .map(str::to_owned)
+        .filter_map(|m| match MilestoneName::parse(&m.name) {
+            MilestoneName::FirstGoodAnswerFrom(r) if r != region => Some(r),
+            _ => None,
+        })
         .collect();
     if let Some(other) = elsewhere.first() {
         return Err(Failure(format!(
@@ -165,11 +174,12 @@ async fn traffic_is_still_served_from(world: &mut Drill, region: String) -> Resu
             traffic_probe(world)?.0
         )));
     }
-    traffic_is_served_from(world, region).await
+    served_from(world, region).await
 }
 
-#[when(regex = r#"^traffic is switched to "(?P<region>[^"]+)"$"#)]
-async fn traffic_is_switched(world: &mut Drill, region: String) -> Result<(), Failure> {
+#[when(expr = "traffic is switched to {region}")]
+async fn traffic_is_switched(world: &mut Drill, region: param::Region) -> Result<(), Failure> {
+    let region = region.0;
     let (_, probe) = traffic_probe(world)?;
     // Undo goes back to whoever served before; ask the service, not the plan.
     let before = http::observe(&world.http, &probe, &world.clock())

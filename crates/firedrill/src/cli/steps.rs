@@ -39,14 +39,18 @@ pub fn render(format: Format) -> String {
             let _ = writeln!(
                 out,
                 "{} {}\n    e.g. {} {}\n    {}\n",
-                d.keyword, d.pattern, d.keyword, d.example, d.doc
+                d.keyword,
+                d.shown(),
+                d.keyword,
+                d.example,
+                d.doc
             );
             out
         }),
         Format::Json => {
             let items: Vec<serde_json::Value> = docs
                 .iter()
-                .map(|d| serde_json::json!({ "keyword": d.keyword, "pattern": d.pattern, "example": format!("{} {}", d.keyword, d.example), "doc": d.doc, "domain": d.domain }))
+                .map(|d| serde_json::json!({ "keyword": d.keyword, "pattern": d.shown(), "expression": d.pattern, "example": format!("{} {}", d.keyword, d.example), "doc": d.doc, "domain": d.domain }))
                 .collect();
             serde_json::to_string_pretty(&items)
                 .map(|s| s + "\n")
@@ -70,10 +74,22 @@ fn markdown(docs: &[StepDoc]) -> String {
             out,
             "\n### {} {}\n\n```gherkin\n{} {}\n```\n\n{}\n",
             d.keyword,
-            d.pattern.replace('|', "\\|"),
+            d.shown().replace('|', "\\|"),
             d.keyword,
             d.example,
             d.doc
+        );
+    }
+    out.push_str(
+        "\n## Parameters\n\nEvery argument of a step is one of these, read the same way by `validate` and at run time.\n\n| parameter | written | what it is |\n| --- | --- | --- |\n",
+    );
+    for p in firedrill_steps::param::PARAMETERS {
+        let _ = writeln!(
+            out,
+            "| `{{{}}}` | `{}` | {} |",
+            p.name,
+            p.shown.replace('|', "\\|"),
+            p.about.replace('|', "\\|")
         );
     }
     out
