@@ -188,3 +188,19 @@ async fn command_is_run(world: &mut Drill, name: param::Command) -> Result<(), F
         Err(e) => Err(e.into()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::fault_milestone_follows_the_ledger;
+
+    #[tokio::test]
+    async fn a_fault_is_stamped_by_the_engine_once_its_undo_is_on_disk_and_never_otherwise() {
+        for name in ["fault injected: marker", "fault injected"] {
+            fault_milestone_follows_the_ledger(name, |w| {
+                Box::pin(fault_is_injected(w, param::Fault("marker".into())))
+            })
+            .await;
+        }
+    }
+}

@@ -15,6 +15,8 @@ pub mod mongo;
 pub mod network;
 pub mod param;
 pub mod probes;
+#[cfg(test)]
+mod testing;
 pub mod timing;
 pub mod traffic;
 pub mod world;

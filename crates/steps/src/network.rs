@@ -536,6 +536,23 @@ async fn slow_answers_within(
 mod tests {
     use super::super::{Catalog, Matched, step};
     use super::*;
+    use crate::testing::fault_milestone_follows_the_ledger;
+
+    #[tokio::test]
+    async fn a_link_is_faulted_once_the_toxics_undo_is_on_disk_and_never_otherwise() {
+        for name in ["link l faulted: 300ms latency", "fault injected"] {
+            fault_milestone_follows_the_ledger(name, |w| {
+                Box::pin(link_has_latency(
+                    w,
+                    param::Link("l".into()),
+                    param::Latency(Duration::from_millis(300)),
+                    param::Jitter(Duration::ZERO),
+                    param::Streams(vec![Stream::Downstream]),
+                ))
+            })
+            .await;
+        }
+    }
 
     fn analyze(text: &str) -> Analysis {
         let platform = firedrill_platform::load_str(

@@ -247,3 +247,17 @@ fn traffic_probe(world: &Drill) -> Result<(String, firedrill_platform::Probe), F
         .ok_or_else(|| Failure(format!("probe \"{name}\" is not defined")))?;
     Ok((name, probe))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::fault_milestone_follows_the_ledger;
+
+    #[tokio::test]
+    async fn a_switch_starts_once_its_way_back_is_on_disk_and_never_otherwise() {
+        fault_milestone_follows_the_ledger("traffic switch started", |w| {
+            Box::pin(traffic_is_switched(w, param::Region("b".into())))
+        })
+        .await;
+    }
+}

@@ -9,7 +9,7 @@ use std::ops::{Deref, DerefMut};
 use firedrill_core::timeline::Milestone;
 use firedrill_engine::events::Event;
 use firedrill_engine::runner::DrillWorld;
-use firedrill_engine::scenario::{self, Scenario};
+use firedrill_engine::scenario::{self, RunContext, Scenario};
 use firedrill_providers::Undo;
 use firedrill_providers::http::{self, Running};
 use futures::future::LocalBoxFuture;
@@ -67,7 +67,15 @@ impl DerefMut for Drill {
 
 impl Drill {
     async fn new() -> Result<Self, WorldError> {
-        let run = scenario::current::<Undo>().ok_or(WorldError::NoRun)?;
+        Self::with_run(scenario::current::<Undo>().ok_or(WorldError::NoRun)?)
+    }
+
+    /// The world of a scenario of `run`.
+    ///
+    /// # Errors
+    ///
+    /// When the probes' HTTP client cannot be built.
+    pub fn with_run(run: Arc<RunContext<Undo>>) -> Result<Self, WorldError> {
         Ok(Self {
             engine: Scenario::new(run),
             http: http::client()?,
