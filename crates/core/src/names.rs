@@ -111,18 +111,27 @@ pub enum MilestoneName {
     Named(String),
 }
 
+/// Makes a name from its value.
+type Make = fn(String) -> MilestoneName;
+
 /// Names of the form `{prefix}{value}`, in parsing order.
-const PREFIXED: &[(&str, fn(String) -> MilestoneName)] = &[
+const PREFIXED: &[(&str, Make)] = &[
     ("fault injected: ", MilestoneName::FaultInjectedAs),
     ("fault removed: ", MilestoneName::FaultRemoved),
     ("approved: ", MilestoneName::Approved),
     ("traffic switched to ", MilestoneName::TrafficSwitchedTo),
     ("traffic switched: ", MilestoneName::TrafficSwitched),
-    ("first good answer from ", MilestoneName::FirstGoodAnswerFrom),
+    (
+        "first good answer from ",
+        MilestoneName::FirstGoodAnswerFrom,
+    ),
     ("service answers from ", MilestoneName::ServiceAnswersFrom),
     ("mongo fault: ", MilestoneName::MongoFault),
     ("mongo member frozen: ", MilestoneName::MongoMemberFrozen),
-    ("database flip started: ", MilestoneName::DatabaseFlipStarted),
+    (
+        "database flip started: ",
+        MilestoneName::DatabaseFlipStarted,
+    ),
     (NEW_PRIMARY_ELECTED_IN, MilestoneName::NewPrimaryElectedIn),
     ("zone drained: ", MilestoneName::ZoneDrained),
     (
@@ -140,7 +149,10 @@ const FIXED: &[(&str, MilestoneName)] = &[
     (OUTAGE_DETECTED, MilestoneName::OutageDetected),
     (PRIMARY_LOST, MilestoneName::PrimaryLost),
     (WRITES_AVAILABLE_AGAIN, MilestoneName::WritesAvailableAgain),
-    (FIRST_FAILOVER_POD_READY, MilestoneName::FirstFailoverPodReady),
+    (
+        FIRST_FAILOVER_POD_READY,
+        MilestoneName::FirstFailoverPodReady,
+    ),
     (
         FIRST_FAILOVER_POD_READY_REPORTED,
         MilestoneName::FirstFailoverPodReadyReported,
@@ -291,7 +303,10 @@ pub enum PhaseName {
 pub const PHASES: &[(&str, &str)] = &[
     (PhaseName::Failover.as_str(), PhaseName::Failover.measured()),
     (PhaseName::Recovery.as_str(), PhaseName::Recovery.measured()),
-    (PhaseName::Detection.as_str(), PhaseName::Detection.measured()),
+    (
+        PhaseName::Detection.as_str(),
+        PhaseName::Detection.measured(),
+    ),
     (PhaseName::Switch.as_str(), PhaseName::Switch.measured()),
 ];
 
@@ -305,7 +320,12 @@ pub type Bounds = (Milestone, Option<Milestone>);
 
 impl PhaseName {
     /// Every phase, in the order the catalog lists them.
-    pub const ALL: [Self; 4] = [Self::Failover, Self::Recovery, Self::Detection, Self::Switch];
+    pub const ALL: [Self; 4] = [
+        Self::Failover,
+        Self::Recovery,
+        Self::Detection,
+        Self::Switch,
+    ];
 
     /// Its name, as drills and `targets:` write it.
     #[must_use]
@@ -371,10 +391,7 @@ impl PhaseName {
         failover_regions: &[&str],
     ) -> Result<Bounds, MilestoneName> {
         let start = self.start();
-        let from = timeline
-            .first(&start.to_string())
-            .cloned()
-            .ok_or(start)?;
+        let from = timeline.first(&start.to_string()).cloned().ok_or(start)?;
         let to = timeline
             .first_matching_since(from.at, |name| {
                 self.ends_at(&MilestoneName::parse(name), failover_regions)
@@ -439,7 +456,9 @@ mod tests {
             M::CommandFinished(v("wait-90s")),
             M::TrafficSwitchStarted,
             M::TrafficSwitchedTo(v("us-west2")),
-            M::TrafficSwitched(v("set region=us-west2 in the selector of Service prod-1/front")),
+            M::TrafficSwitched(v(
+                "set region=us-west2 in the selector of Service prod-1/front",
+            )),
             M::FirstBadAnswer,
             M::FirstGoodAnswerFrom(v("us-west2")),
             M::ServiceAnswersFrom(v("us-west2")),

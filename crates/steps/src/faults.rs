@@ -141,7 +141,7 @@ async fn fault_is_removed(world: &mut Drill, fault: param::Fault) -> Result<(), 
     })?;
     world.undo_now(&id).await?;
     let now = world.clock().now();
-    world.milestone(format!("fault removed: {fault}"), now, "engine");
+    world.milestone(MilestoneName::FaultRemoved(fault.0), now, "engine");
     Ok(())
 }
 
@@ -166,7 +166,7 @@ async fn command_is_run(world: &mut Drill, name: param::Command) -> Result<(), F
     match result {
         Ok(finished) => {
             world.milestone(
-                format!("command {name} finished"),
+                MilestoneName::CommandFinished(name),
                 finished.finished,
                 "command",
             );

@@ -956,8 +956,12 @@ pub async fn scenario_started(world: &mut Drill, steps: &[String]) {
     let Some(untouched) = DOCS.iter().find(|d| d.pattern == UNTOUCHED) else {
         return;
     };
+    let Ok(regex) = untouched.regex() else {
+        return;
+    };
     let namespaces: BTreeSet<String> = steps
         .iter()
+        .filter(|s| regex.is_match(s))
         .filter_map(|s| untouched.read(s))
         .filter_map(|args| args.value::<param::Namespaces>())
         .flat_map(|n| n.0)
@@ -987,11 +991,12 @@ pub async fn scenario_started(world: &mut Drill, steps: &[String]) {
 async fn never_touched(world: &mut Drill, wanted: param::Namespaces) -> Result<(), Failure> {
     let platform = world.run.platform.clone();
     let wanted = wanted.0;
-    let namespaces = wanted
-        .iter()
-        .map(|n| format!("\"{n}\""))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let quoted: Vec<String> = wanted.iter().map(|n| format!("\"{n}\"")).collect();
+    // As the step wrote them: `"a", "b" and "c"`.
+    let namespaces = match quoted.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => quoted.join(""),
+    };
     if !world.kube.problems.is_empty() {
         return Err(Failure(format!(
             "namespaces {namespaces} cannot be checked: the snapshot at scenario start failed: {}",

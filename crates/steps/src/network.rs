@@ -134,9 +134,15 @@ fn toxic(
     }) = spec.validate()
     {
         let arg = arg_of(attribute);
+        // The message names what the value is to Toxiproxy, not the parameter it was read by.
+        let word = match arg {
+            "bandwidth" => "rate",
+            "duration" => "timeout",
+            other => other,
+        };
         a.problem(
             arg,
-            format!("{arg} {} is out of range", args.get(arg)),
+            format!("{word} {} is out of range", args.get(arg)),
             hint.trim_start_matches("hint: ").to_owned(),
         );
         return;
@@ -607,9 +613,10 @@ mod tests {
         assert_eq!(problem("the link \"l\" has 61m latency").0, "latency");
         assert_eq!(problem("the link \"l\" has -1s latency").0, "latency");
         assert_eq!(problem("the link \"l\" has 1s latency (±2s)").0, "jitter");
+        let (arg, message, _) = problem("the link \"l\" is limited to 0 KB/s");
         assert_eq!(
-            problem("the link \"l\" is limited to 0 KB/s").0,
-            "bandwidth"
+            (arg, message.as_str()),
+            ("bandwidth", "rate 0 is out of range")
         );
         assert_eq!(
             problem("the link \"l\" is limited to -5 KB/s upstream").0,

@@ -2,6 +2,7 @@
 //! answer, first good answer from a region, the service answering from it). Pure.
 
 use firedrill_core::clock::PlatformTime;
+use firedrill_core::names::{FIRST_BAD_ANSWER, MilestoneName};
 use firedrill_core::observed::{Observation, ProbeState, Streak};
 
 /// Most observations kept per probe for the report (25 minutes at one per second fits).
@@ -54,7 +55,7 @@ impl Tracker {
                 },
                 _ => {
                     milestones.push(ProbeMilestone {
-                        name: named("first good answer", &region),
+                        name: named(MilestoneName::FirstGoodAnswerFrom, &region),
                         at: obs.at,
                     });
                     Streak {
@@ -66,7 +67,7 @@ impl Tracker {
             };
             if streak.length == self.stable_after {
                 milestones.push(ProbeMilestone {
-                    name: named("service answers", &region),
+                    name: named(MilestoneName::ServiceAnswersFrom, &region),
                     at: streak.since,
                 });
             }
@@ -78,7 +79,7 @@ impl Tracker {
                 // An answer is known to be bad when it arrives (or the request times out): a
                 // request sent just before a fault acted comes back bad after it.
                 milestones.push(ProbeMilestone {
-                    name: "first bad answer".to_owned(),
+                    name: FIRST_BAD_ANSWER.to_owned(),
                     at: obs.at.plus(obs.latency),
                 });
             }
@@ -93,11 +94,14 @@ impl Tracker {
     }
 }
 
-fn named(what: &str, region: &str) -> String {
+/// The milestone `name` of `region`; without a region (no region header) the name without
+/// its ` from {region}`.
+fn named(name: fn(String) -> MilestoneName, region: &str) -> String {
+    let named = name(region.to_owned()).to_string();
     if region.is_empty() {
-        what.to_owned()
+        named.trim_end_matches(" from ").to_owned()
     } else {
-        format!("{what} from {region}")
+        named
     }
 }
 

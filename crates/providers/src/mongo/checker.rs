@@ -25,7 +25,7 @@ use super::{MongoError, Target};
 use firedrill_core::clock::{Clock, PlatformTime};
 
 /// Milestone: the first acknowledged write after an outage.
-pub const WRITES_AVAILABLE: &str = "writes available again";
+pub const WRITES_AVAILABLE: &str = firedrill_core::names::WRITES_AVAILABLE_AGAIN;
 
 /// The database firedrill's check collections live in.
 pub const DATABASE: &str = "firedrill";

@@ -22,9 +22,9 @@ const WALL_FLOOR: Duration = Duration::from_millis(10);
 pub type OnMilestone = Arc<dyn Fn(&str, PlatformTime, &str) + Send + Sync>;
 
 /// Milestone: no member reports itself primary any more.
-pub const PRIMARY_LOST: &str = "primary lost";
+pub const PRIMARY_LOST: &str = firedrill_core::names::PRIMARY_LOST;
 /// Milestone prefix: `new primary elected in <region>`.
-pub const NEW_PRIMARY: &str = "new primary elected in ";
+pub const NEW_PRIMARY: &str = firedrill_core::names::NEW_PRIMARY_ELECTED_IN;
 
 /// An election the observer saw.
 #[derive(Clone, Debug, PartialEq)]
