@@ -1,13 +1,16 @@
 //! What firedrill's tests share, in one place instead of a copy per test file: the repository
 //! root, the `firedrill` binary run with its output captured ([`process`]), waiting for an
 //! observed condition with a deadline ([`wait`]), `firedrill sim up` in another process with
-//! its env file ([`sim_up`]), in-process clusters with their kubeconfig ([`kube`]), and
-//! platform files that name their own kubeconfig ([`platform`]).
+//! its env file ([`sim_up`]), in-process clusters with their kubeconfig ([`kube`]), replica
+//! sets behind Toxiproxy links ([`mongo`]), and platform files that name their own kubeconfig
+//! ([`platform`]); and the harness of the benches too large for criterion ([`bench`]).
 //!
 //! A dev-dependency only: it panics with what it saw instead of returning errors, as a test
 //! wants.
 
+pub mod bench;
 pub mod kube;
+pub mod mongo;
 pub mod platform;
 pub mod process;
 pub mod sim_up;

@@ -286,7 +286,10 @@ impl Drop for Started {
     }
 }
 
-fn collect(mut pipe: impl std::io::Read + Send + 'static, sink: Arc<Mutex<String>>) -> JoinHandle<()> {
+fn collect(
+    mut pipe: impl std::io::Read + Send + 'static,
+    sink: Arc<Mutex<String>>,
+) -> JoinHandle<()> {
     std::thread::spawn(move || {
         let mut buf = [0u8; 4096];
         while let Ok(n) = pipe.read(&mut buf) {

@@ -34,10 +34,7 @@ impl SimUp {
     #[must_use]
     pub fn start(bin: Binary, args: &[&str]) -> Self {
         let mut sim = Self::spawn_owned(bin, args);
-        Wait::new("sim up writes its env file", START_DEADLINE)
-            .every(Duration::from_millis(20))
-            .blocking(|| sim.written());
-        sim.read_env();
+        sim.ready_blocking();
         sim
     }
 
@@ -61,6 +58,19 @@ impl SimUp {
     pub async fn start_in(bin: Binary, dir: &Path, env_file: &str, args: &[&str]) -> Self {
         let mut sim = Self::spawn(bin, dir, Path::new(env_file), args, None);
         sim.ready().await;
+        sim
+    }
+
+    /// Starts `firedrill sim up ARGS --env-file DIR/sim.env` in `dir` (its log in DIR/sim.log)
+    /// and waits, blocking this thread, until the env file is written.
+    ///
+    /// # Panics
+    ///
+    /// As [`SimUp::start`].
+    #[must_use]
+    pub fn start_in_blocking(bin: Binary, dir: &Path, args: &[&str]) -> Self {
+        let mut sim = Self::spawn(bin, dir, Path::new("sim.env"), args, None);
+        sim.ready_blocking();
         sim
     }
 
@@ -100,6 +110,13 @@ impl SimUp {
         }
     }
 
+    fn ready_blocking(&mut self) {
+        Wait::new("sim up writes its env file", START_DEADLINE)
+            .every(Duration::from_millis(20))
+            .blocking(|| self.written());
+        self.read_env();
+    }
+
     async fn ready(&mut self) {
         Wait::new("sim up writes its env file", START_DEADLINE)
             .every(Duration::from_millis(20))
@@ -111,7 +128,10 @@ impl SimUp {
     /// Whether the env file is there (written atomically); fails at once when `sim up` exited.
     fn written(&mut self) -> bool {
         if let Ok(Some(status)) = self.child.try_wait() {
-            panic!("sim up exited {status} before writing its env file:\n{}", self.log());
+            panic!(
+                "sim up exited {status} before writing its env file:\n{}",
+                self.log()
+            );
         }
         self.env_file.exists()
     }
@@ -193,8 +213,7 @@ mod tests {
     fn env_lines_unquote_as_a_shell_reads_them() {
         assert_eq!(
             parse_env("A='x'\nB='it'\\''s'\nC=bare\nnot a line\n"),
-            [("A", "x"), ("B", "it's"), ("C", "bare")]
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            [("A", "x"), ("B", "it's"), ("C", "bare")].map(|(k, v)| (k.to_owned(), v.to_owned()))
         );
     }
 }

@@ -16,8 +16,9 @@ use firedrill_providers::mongo::kill::{self, Way};
 use firedrill_providers::mongo::observer::{NEW_PRIMARY, Observer, OnMilestone, PRIMARY_LOST};
 use firedrill_providers::mongo::{MongoError, Target};
 use firedrill_providers::toxiproxy::{Action, ToxiproxyClient, ToxiproxyUndo};
-use firedrill_sim::mongo::{MemberSpec, MemberState, ReplicaSet, ReplicaSetSpec, Timing};
+use firedrill_sim::mongo::{MemberState, ReplicaSet};
 use firedrill_sim::toxiproxy::ToxiproxyServer;
+use firedrill_testkit::mongo::{behind_proxies, linked_platform, three_members};
 
 const WALL_DEADLINE: Duration = Duration::from_secs(30);
 const SCALE: f64 = 20.0;
@@ -33,60 +34,13 @@ fn collect() -> (Seen, OnMilestone) {
     (seen, on)
 }
 
-fn spec(name: &str) -> ReplicaSetSpec {
-    ReplicaSetSpec {
-        name: name.to_owned(),
-        members: vec![
-            MemberSpec::new("us-west1", 2.0),
-            MemberSpec::new("us-west1", 1.0),
-            MemberSpec::new("us-west2", 0.5),
-        ],
-        seed: 21,
-        timing: Timing::default(),
-    }
-}
-
-/// A replica set whose members are each behind a proxy `mongo-<i>` of `toxiproxy`.
-async fn behind_proxies(toxiproxy: &ToxiproxyServer, clock: Clock) -> ReplicaSet {
-    let mut bound = ReplicaSet::bind(spec("rs-linked")).await.expect("ports");
-    for (i, upstream) in bound.listen_addrs().iter().enumerate() {
-        let listen = toxiproxy
-            .create_proxy(&format!("mongo-{i}"), "127.0.0.1:0", upstream)
-            .await
-            .expect("proxy");
-        bound.advertise(i, listen.to_string()).expect("advertise");
-    }
-    bound.start(clock).await.expect("set starts")
-}
-
 fn platform(
     dir: &std::path::Path,
     set: &ReplicaSet,
     toxiproxy_url: &str,
 ) -> firedrill_platform::Platform {
-    write_platform(dir, set, toxiproxy_url, "");
-    firedrill_platform::load(&dir.join("platform.yaml")).unwrap_or_else(|p| panic!("platform: {p}"))
-}
-
-/// Writes `platform.yaml` (and the URI file): every member killed through its own link.
-/// `extra` is added at the top level.
-fn write_platform(dir: &std::path::Path, set: &ReplicaSet, toxiproxy_url: &str, extra: &str) {
-    std::fs::write(dir.join("uri"), set.connection_string()).expect("uri file");
-    let links: String = (0..3)
-        .map(|i| format!("    mongo-{i}: {{ proxy: mongo-{i} }}\n"))
-        .collect();
-    let kill: String = set
-        .hosts()
-        .iter()
-        .enumerate()
-        .map(|(i, h)| format!("        \"{h}\": mongo-{i}\n"))
-        .collect();
-    let yaml = format!(
-        "name: linked\n{extra}regions:\n  us-west1: {{ role: primary }}\n  us-west2: {{ role: failover }}\nnamespaces:\n  prod-1: {{ database: prod-1 }}\ntoxiproxy:\n  url: {toxiproxy_url}\n  links:\n{links}databases:\n  prod-1:\n    replica-set: {}\n    uri: {{ file: uri }}\n    kill:\n      links:\n{kill}safety:\n  allow:\n    replica-sets: [{}]\n",
-        set.name(),
-        set.name()
-    );
-    std::fs::write(dir.join("platform.yaml"), yaml).expect("platform");
+    let path = linked_platform(dir, set, toxiproxy_url, "");
+    firedrill_platform::load(&path).unwrap_or_else(|p| panic!("platform: {p}"))
 }
 
 async fn wait_seen(seen: &Seen, name: &str, after: PlatformTime) -> PlatformTime {
@@ -114,7 +68,7 @@ async fn cutting_the_primarys_toxiproxy_link_elects_another_and_removing_the_tox
     let toxiproxy = ToxiproxyServer::start(SocketAddr::from(([127, 0, 0, 1], 0)), clock, 3)
         .await
         .expect("toxiproxy");
-    let set = behind_proxies(&toxiproxy, clock).await;
+    let set = behind_proxies(&toxiproxy, three_members("rs-linked", 21), clock).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let platform = platform(dir.path(), &set, &toxiproxy.url());
     let t = Target::resolve(&platform, "prod-1").expect("target");
@@ -245,7 +199,7 @@ async fn cutting_the_primarys_toxiproxy_link_elects_another_and_removing_the_tox
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kill_with_no_way_back_is_refused_naming_the_database() {
     let clock = Clock::scaled(SCALE).expect("scale");
-    let set = ReplicaSet::start(spec("rs-no-way-back"), clock)
+    let set = ReplicaSet::start(three_members("rs-no-way-back", 21), clock)
         .await
         .expect("set");
     let dir = tempfile::tempdir().expect("tempdir");
@@ -278,79 +232,6 @@ async fn a_kill_with_no_way_back_is_refused_naming_the_database() {
             .count(),
         0
     );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_kill_step_cuts_the_link_from_another_process_and_the_scenario_end_removes_the_toxic() {
-    let clock = Clock::scaled(SCALE).expect("scale");
-    let toxiproxy = ToxiproxyServer::start(SocketAddr::from(([127, 0, 0, 1], 0)), clock, 5)
-        .await
-        .expect("toxiproxy");
-    let set = behind_proxies(&toxiproxy, clock).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    // The set runs in this test, on the same time scale as the drill's clock.
-    write_platform(
-        dir.path(),
-        &set,
-        &toxiproxy.url(),
-        &format!("time-scale: {SCALE}\n"),
-    );
-    std::fs::write(
-        dir.path().join("kill.feature"),
-        "Feature: kill\n  Scenario: the primary is killed through its link\n    Given a write checker runs against the \"prod-1\" database at 20 writes per second\n    When the Mongo primary of \"prod-1\" is killed\n    Then a new primary is elected within 40s\n    And no acknowledged write was lost\n",
-    )
-    .expect("drill");
-    let old = set.primary().expect("primary");
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_firedrill"))
-        .args([
-            "run",
-            "kill.feature",
-            "--platform",
-            "platform.yaml",
-            "--yes",
-        ])
-        .current_dir(dir.path())
-        .env_remove("FIREDRILL_PLATFORM")
-        .env_remove("FIREDRILL_LEDGER")
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    // Awaited, not blocked on: the replica set and Toxiproxy answer on this test's runtime.
-    let out = tokio::time::timeout(Duration::from_secs(60), out)
-        .await
-        .expect("firedrill finishes within 60 s")
-        .expect("firedrill runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.status.code(), Some(0), "{text}");
-    assert!(
-        text.contains(&format!(
-            "kill of the primary {old} of prod-1: cut Toxiproxy link \"mongo-0\""
-        )),
-        "{text}"
-    );
-    assert!(text.contains("undone: kill of the primary"), "{text}");
-    assert!(text.contains("0 lost"), "{text}");
-    // Another member was elected while the link was cut (after the undo, the old primary,
-    // with the highest priority, may take it back).
-    let elections = set.elections();
-    assert!(elections.iter().any(|e| e.host != old), "{elections:?}");
-    // Exactly the kill's toxic is gone and the member is back with the others.
-    let client = ToxiproxyClient::new(&toxiproxy.url()).expect("client");
-    for i in 0..3 {
-        let state = client.proxy(&format!("mongo-{i}")).await.expect("proxy");
-        assert_eq!(state.toxics.len(), 0, "mongo-{i}: {:?}", state.toxics);
-    }
-    clock
-        .timeout(
-            Duration::from_secs(120),
-            set.wait_until(|s| (!s.members[0].link_down).then_some(())),
-        )
-        .await
-        .expect("the member's link is back");
 }
 
 /// Creates a pod as the StatefulSet controller would (re-)create it; the cluster's scheduler
@@ -431,12 +312,17 @@ async fn a_pod_kill_deletes_the_pod_and_its_undo_waits_for_the_re_created_one_to
         pod: "mongo-0".into(),
         deleted_uid: uid.clone(),
     };
+    let asked = cluster.request_log().len();
     let waiting = {
         let platform = platform.clone();
         let undo = undo.clone();
         tokio::spawn(async move { undo.apply(&platform, &clock).await })
     };
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The undo is waiting once it has asked the server about the pod.
+    firedrill_testkit::until("the undo asks for the pod", WALL_DEADLINE, || {
+        cluster.request_log().len() > asked
+    })
+    .await;
     assert!(
         !waiting.is_finished(),
         "the undo waits while there is no pod"
@@ -467,7 +353,7 @@ async fn a_pod_kill_deletes_the_pod_and_its_undo_waits_for_the_re_created_one_to
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shutdown_kill_is_undone_by_the_platforms_restart_command_naming_the_member() {
     let clock = Clock::scaled(SCALE).expect("scale");
-    let set = ReplicaSet::start(spec("rs-restart"), clock)
+    let set = ReplicaSet::start(three_members("rs-restart", 21), clock)
         .await
         .expect("set");
     let dir = tempfile::tempdir().expect("tempdir");
