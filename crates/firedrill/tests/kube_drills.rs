@@ -9,7 +9,8 @@ use std::time::Duration;
 use firedrill_core::clock::Clock;
 use firedrill_sim::kube::Cluster;
 use firedrill_testkit::kube::{
-    STOREFRONTS_PLATFORM, live_uids, nodes_of, ready_uids, start_ready, storefronts, zone_taints,
+    STOREFRONTS_PLATFORM, live_uids, nodes_of, ready_uids, start_storefronts, storefronts,
+    zone_taints,
 };
 use firedrill_testkit::platform::Folder;
 use firedrill_testkit::{Output, firedrill};
@@ -83,16 +84,6 @@ fn setup(cluster: &Cluster, drill: &str) -> Folder {
     folder.write_platform("p.yaml", STOREFRONTS_PLATFORM);
     folder.write("d.feature", drill);
     folder
-}
-
-/// A started storefronts cluster with `replicas` pods per namespace, all Ready.
-async fn started(replicas: u32) -> Cluster {
-    let clock = Clock::scaled(1_000.0).expect("scale");
-    start_ready(
-        storefronts("us-west1", clock, 11, replicas),
-        2 * replicas as usize,
-    )
-    .await
 }
 
 #[tokio::test]
@@ -219,7 +210,7 @@ async fn a_failed_drill_restores_every_node_and_deployment_it_faulted() {
 
 #[tokio::test]
 async fn an_api_server_lost_mid_drill_fails_the_step_after_backoff_and_recover_undoes_later() {
-    let cluster = started(1).await;
+    let cluster = start_storefronts(11, 1).await;
     let folder = setup(
         &cluster,
         "Feature: f\n  Scenario: s\n    When zone \"us-west1-a\" goes down\n    And the command \"wait-for-go\" is run\n    And zone \"us-west1-b\" goes down\n",
@@ -264,7 +255,7 @@ async fn an_api_server_lost_mid_drill_fails_the_step_after_backoff_and_recover_u
 
 #[tokio::test]
 async fn sigint_mid_drill_undoes_the_zone_outage() {
-    let cluster = started(1).await;
+    let cluster = start_storefronts(11, 1).await;
     let folder = setup(
         &cluster,
         "Feature: f\n  Scenario: s\n    When zone \"us-west1-a\" goes down\n    And the command \"wait-long\" is run\n",
@@ -291,7 +282,7 @@ async fn sigint_mid_drill_undoes_the_zone_outage() {
 
 #[tokio::test]
 async fn a_pod_kill_passes_when_other_namespaces_stay_untouched_and_fails_when_they_do_not() {
-    let cluster = started(3).await;
+    let cluster = start_storefronts(11, 3).await;
     let folder = setup(
         &cluster,
         "Feature: f\n  Scenario: prod-1 loses two pods\n    When 2 pods of \"app=storefront\" in \"prod-1\" are killed\n    Then namespace \"prod-2\" was never touched\n\n  Scenario: prod-2 loses a third of its pods\n    When 34% of the pods of \"app=storefront\" in \"prod-2\" of region \"us-west1\" are killed\n    Then namespaces \"prod-1\" and \"prod-2\" were never touched\n",
@@ -332,7 +323,7 @@ async fn a_pod_kill_passes_when_other_namespaces_stay_untouched_and_fails_when_t
 
 #[tokio::test]
 async fn every_zone_of_a_region_goes_down_and_a_zones_pods_are_deleted_each_undone() {
-    let cluster = started(3).await;
+    let cluster = start_storefronts(11, 3).await;
     let folder = setup(
         &cluster,
         "Feature: f\n  Scenario: zone pods\n    When the pods of zone \"us-west1-b\" are deleted\n\n  Scenario: every zone\n    When every zone of region \"us-west1\" goes down\n    And the command \"wait-for-go\" is run\n",

@@ -17,18 +17,7 @@ use firedrill_testkit::platform::Folder;
 /// The zone drain done by firedrill's own provider (`Conn`): cordon the zone's nodes, list
 /// the platform namespace's pods once, evict the zone's pods (its own concurrency).
 async fn zone_drain_via_the_provider(size: Size) {
-    let fleet = size.pick(
-        Fleet {
-            nodes: 100,
-            deployments: 40,
-            replicas: 150,
-        },
-        Fleet {
-            nodes: 2,
-            deployments: 2,
-            replicas: 6,
-        },
-    );
+    let fleet = Fleet::zone_drain(size);
     let in_zone = fleet.pods() / 3;
     let cluster = fleet.start(1).await;
     let dir = Folder::with_kubeconfig(&[("us-west1", &cluster)]);

@@ -6,28 +6,15 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use firedrill_core::clock::Clock;
 use firedrill_providers::kube::{
     Conn, Kill, KubeError, KubeUndo, ReadyPods, Requirement, Switch, SwitchKind,
 };
-use firedrill_sim::kube::Cluster;
 use firedrill_testkit::kube::{
-    STOREFRONTS_PLATFORM as PLATFORM, live_uids as live, ready_uids as ready, start_ready,
-    storefronts,
+    STOREFRONTS_PLATFORM as PLATFORM, live_uids as live, ready_uids as ready, start_storefronts,
 };
 use firedrill_testkit::platform::Folder;
 use kube::api::{Api, PostParams};
 use serde_json::json;
-
-/// A started cluster for [`PLATFORM`] with `replicas` storefront pods per namespace, all Ready.
-async fn started(replicas: u32) -> Cluster {
-    let clock = Clock::scaled(1_000.0).expect("scale");
-    start_ready(
-        storefronts("us-west1", clock, 11, replicas),
-        2 * replicas as usize,
-    )
-    .await
-}
 
 /// Waits (bounded) until `cond` holds on the server's ground truth.
 async fn until(what: &str, cond: impl FnMut() -> bool) {
@@ -36,7 +23,7 @@ async fn until(what: &str, cond: impl FnMut() -> bool) {
 
 #[tokio::test]
 async fn a_pod_kill_takes_the_count_or_the_percentage_and_its_undo_waits_for_replacements() {
-    let cluster = started(6).await;
+    let cluster = start_storefronts(11, 6).await;
     let folder = Folder::with_kubeconfig(&[("us-west1", &cluster)]);
     let platform = folder.platform("p.yaml", PLATFORM);
     let conn = Conn::connect(&platform, "us-west1").await.expect("conn");
@@ -112,7 +99,7 @@ async fn a_pod_kill_takes_the_count_or_the_percentage_and_its_undo_waits_for_rep
 
 #[tokio::test]
 async fn a_forced_drain_deletes_the_pods_a_budget_protects_and_names_them() {
-    let cluster = started(3).await;
+    let cluster = start_storefronts(11, 3).await;
     let folder = Folder::with_kubeconfig(&[("us-west1", &cluster)]);
     let platform = folder.platform("p.yaml", PLATFORM);
     let conn = Conn::connect(&platform, "us-west1").await.expect("conn");
@@ -150,7 +137,7 @@ async fn a_forced_drain_deletes_the_pods_a_budget_protects_and_names_them() {
 
 #[tokio::test]
 async fn traffic_switches_patch_the_object_and_their_undo_puts_back_exactly_what_was_there() {
-    let cluster = started(1).await;
+    let cluster = start_storefronts(11, 1).await;
     let folder = Folder::with_kubeconfig(&[("us-west1", &cluster)]);
     let platform = folder.platform("p.yaml", PLATFORM);
     let conn = Conn::connect(&platform, "us-west1").await.expect("conn");
@@ -288,7 +275,7 @@ async fn traffic_switches_patch_the_object_and_their_undo_puts_back_exactly_what
 
 #[tokio::test]
 async fn preflight_asks_rbac_per_namespace_for_pods_and_cluster_wide_for_nodes() {
-    let cluster = started(1).await;
+    let cluster = start_storefronts(11, 1).await;
     let folder = Folder::with_kubeconfig(&[("us-west1", &cluster)]);
     let platform = folder.platform("p.yaml", PLATFORM);
     let need = Requirement {

@@ -6,33 +6,25 @@
 
 #![allow(clippy::disallowed_macros)] // measurements and diagnostics printed for `--nocapture`
 
+mod support;
+
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use firedrill_core::clock::{Clock, PlatformTime};
+use firedrill_core::clock::Clock;
 use firedrill_providers::mongo::checker::{Checker, Concern};
 use firedrill_providers::mongo::kill::{self, Way};
-use firedrill_providers::mongo::observer::{NEW_PRIMARY, Observer, OnMilestone, PRIMARY_LOST};
+use firedrill_providers::mongo::observer::{NEW_PRIMARY, Observer, PRIMARY_LOST};
 use firedrill_providers::mongo::{MongoError, Target};
 use firedrill_providers::toxiproxy::{Action, ToxiproxyClient, ToxiproxyUndo};
 use firedrill_sim::mongo::{MemberState, ReplicaSet};
 use firedrill_sim::toxiproxy::ToxiproxyServer;
 use firedrill_testkit::mongo::{behind_proxies, linked_platform, three_members};
+use support::{collect, wait_seen};
 
 const WALL_DEADLINE: Duration = Duration::from_secs(30);
 const SCALE: f64 = 20.0;
-
-type Seen = Arc<Mutex<Vec<(String, PlatformTime)>>>;
-
-fn collect() -> (Seen, OnMilestone) {
-    let seen: Seen = Arc::default();
-    let sink = Arc::clone(&seen);
-    let on: OnMilestone = Arc::new(move |name: &str, at: PlatformTime, _: &str| {
-        sink.lock().expect("lock").push((name.to_owned(), at));
-    });
-    (seen, on)
-}
 
 fn platform(
     dir: &std::path::Path,
@@ -41,24 +33,6 @@ fn platform(
 ) -> firedrill_platform::Platform {
     let path = linked_platform(dir, set, toxiproxy_url, "");
     firedrill_platform::load(&path).unwrap_or_else(|p| panic!("platform: {p}"))
-}
-
-async fn wait_seen(seen: &Seen, name: &str, after: PlatformTime) -> PlatformTime {
-    let found = tokio::time::timeout(WALL_DEADLINE, async {
-        loop {
-            if let Some((_, at)) = seen
-                .lock()
-                .expect("lock")
-                .iter()
-                .find(|(n, at)| n.starts_with(name) && *at >= after)
-            {
-                return *at;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
-    found.unwrap_or_else(|_| panic!("{name} never observed: {:?}", seen.lock().expect("lock")))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -120,8 +94,8 @@ async fn cutting_the_primarys_toxiproxy_link_elects_another_and_removing_the_tox
     kill::cut_link("prod-1", &old, &url, &proxy, "firedrill-test-kill-upstream")
         .await
         .expect("cut");
-    let lost = wait_seen(&seen, PRIMARY_LOST, cut_at).await;
-    let elected = wait_seen(&seen, NEW_PRIMARY, cut_at).await;
+    let lost = wait_seen(&seen, PRIMARY_LOST, cut_at, WALL_DEADLINE).await;
+    let elected = wait_seen(&seen, NEW_PRIMARY, cut_at, WALL_DEADLINE).await;
     let truth = set.elections().last().cloned().expect("an election");
     assert_ne!(truth.host, old, "another member was elected");
     assert!(truth.at >= cut_at, "the election followed the cut");

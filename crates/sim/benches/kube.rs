@@ -25,26 +25,10 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, EvictParams, ListParams};
 use kube::runtime::watcher;
 
-/// 300 nodes and 6,000 pods (40 deployments of 150, 2,000 pods per zone), or a few of each.
-fn fleet(size: Size) -> Fleet {
-    size.pick(
-        Fleet {
-            nodes: 100,
-            deployments: 40,
-            replicas: 150,
-        },
-        Fleet {
-            nodes: 2,
-            deployments: 2,
-            replicas: 6,
-        },
-    )
-}
-
-/// The [`fleet`]'s zone a drained through the API the way firedrill's kube provider would
+/// Zone a of [`Fleet::zone_drain`] drained through the API the way firedrill's kube provider would
 /// (cordon each node, evict each pod, 64 in flight).
 async fn zone_drain_via_kube_rs(size: Size) {
-    let fleet = fleet(size);
+    let fleet = Fleet::zone_drain(size);
     let (total, in_zone) = (fleet.pods(), fleet.pods() / 3);
     let started = Instant::now();
     let cluster = fleet.start(1).await;
@@ -175,7 +159,7 @@ async fn ready_to_watch_event_latency(size: Size) {
 
 /// The same zone drain done by kubectl: `kubectl drain -l topology.kubernetes.io/zone=…`.
 async fn zone_drain_via_kubectl(size: Size) {
-    let fleet = fleet(size);
+    let fleet = Fleet::zone_drain(size);
     let cluster = fleet.start(1).await;
     let dir = Folder::with_kubeconfig(&[("us-west1", &cluster)]);
     let kubeconfig = dir.kubeconfig();

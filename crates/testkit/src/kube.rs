@@ -70,6 +70,21 @@ pub fn storefronts(region: &str, clock: Clock, seed: u64, replicas: u32) -> Clus
         .deployment("prod-2", "storefront", replicas, Some("prod-2"))
 }
 
+/// Starts [`storefronts`] in `us-west1` at 1000× real time, seeded by `seed`, and waits until
+/// its `2 × replicas` pods are Ready.
+///
+/// # Panics
+///
+/// As [`start_ready`].
+pub async fn start_storefronts(seed: u64, replicas: u32) -> Cluster {
+    let clock = Clock::scaled(1_000.0).expect("a valid time scale");
+    start_ready(
+        storefronts("us-west1", clock, seed, replicas),
+        2 * replicas as usize,
+    )
+    .await
+}
+
 /// Starts `spec` and waits until `pods` pods are Ready.
 ///
 /// # Panics
@@ -202,6 +217,24 @@ pub struct Fleet {
 }
 
 impl Fleet {
+    /// The measured fleet of a zone drain: 300 nodes and 6,000 pods (40 deployments of 150,
+    /// 2,000 a zone) at full size; 6 nodes and 12 pods when quick.
+    #[must_use]
+    pub fn zone_drain(size: crate::bench::Size) -> Self {
+        size.pick(
+            Self {
+                nodes: 100,
+                deployments: 40,
+                replicas: 150,
+            },
+            Self {
+                nodes: 2,
+                deployments: 2,
+                replicas: 6,
+            },
+        )
+    }
+
     /// Every pod of the fleet.
     #[must_use]
     pub fn pods(&self) -> usize {
