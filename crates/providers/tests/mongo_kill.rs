@@ -8,6 +8,8 @@
 
 mod support;
 
+use support::until;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,13 +62,7 @@ async fn cutting_the_primarys_toxiproxy_link_elects_another_and_removing_the_tox
     let checker = Checker::start(&t, "writecheck_kill", 100.0, Concern::Majority, clock, on)
         .await
         .expect("checker");
-    tokio::time::timeout(WALL_DEADLINE, async {
-        while checker.acknowledged() < 10 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await
-    .expect("writes before the kill");
+    until("writes before the kill", || checker.acknowledged() >= 10).await;
 
     let old = t.primary().await.expect("primary");
     assert_eq!(old, set.hosts()[0]);
@@ -138,27 +134,22 @@ async fn cutting_the_primarys_toxiproxy_link_elects_another_and_removing_the_tox
         .expect("the member's link is back");
     // Back for clients too: it answers through its proxy and knows the new primary. Having
     // the highest priority, it takes the primary back (priority takeover).
-    tokio::time::timeout(WALL_DEADLINE, async {
-        loop {
-            if let Ok(h) = t.hello(&old).await
-                && h.set_name.as_deref() == Some(set.name())
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .expect("the member answers through its proxy again");
+    firedrill_testkit::until_async(
+        "the member answers through its proxy again",
+        WALL_DEADLINE,
+        || async {
+            t.hello(&old)
+                .await
+                .is_ok_and(|h| h.set_name.as_deref() == Some(set.name()))
+        },
+    )
+    .await;
 
     let after = checker.acknowledged();
-    tokio::time::timeout(WALL_DEADLINE, async {
-        while checker.acknowledged() < after + 10 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+    until("writes after the kill", || {
+        checker.acknowledged() >= after + 10
     })
-    .await
-    .expect("writes after the kill");
+    .await;
     let report = checker.finish().await.expect("read back");
     println!(
         "{} sent, {} acknowledged, {} failed, longest unavailable {:?}",
@@ -293,7 +284,7 @@ async fn a_pod_kill_deletes_the_pod_and_its_undo_waits_for_the_re_created_one_to
         tokio::spawn(async move { undo.apply(&platform, &clock).await })
     };
     // The undo is waiting once it has asked the server about the pod.
-    firedrill_testkit::until("the undo asks for the pod", WALL_DEADLINE, || {
+    until("the undo asks for the pod", || {
         cluster.request_log().len() > asked
     })
     .await;
@@ -355,13 +346,10 @@ async fn a_shutdown_kill_is_undone_by_the_platforms_restart_command_naming_the_m
 
     let note = dir.path().join(format!("restart-{old}"));
     let operator = async {
-        tokio::time::timeout(WALL_DEADLINE, async {
-            while !note.exists() {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
+        until("the restart command ran for the killed member", || {
+            note.exists()
         })
-        .await
-        .expect("the restart command ran for the killed member");
+        .await;
         set.restart(&old).await.expect("restart");
     };
     let undo = firedrill_providers::mongo::MongoUndo::RestartByCommand {

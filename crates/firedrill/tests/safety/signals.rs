@@ -155,15 +155,10 @@ fn outstanding(dir: &Path) -> usize {
 }
 
 async fn until_file(path: &Path) {
-    let deadline = std::time::Instant::now() + crate::support::DEADLINE;
-    while !path.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{} never appeared",
-            path.display()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    firedrill_testkit::until(format!("{} written", path.display()), DEADLINE, || {
+        path.exists()
+    })
+    .await;
 }
 
 /// Ctrl-C, then an impatient second Ctrl-C on the terminal and SIGTERM, SIGHUP and SIGQUIT

@@ -439,21 +439,18 @@ impl Terminal {
 
     /// Waits until the terminal shows `text`.
     pub async fn wait_for(&mut self, text: &str) {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            let seen = self.output();
-            if seen.contains(text) {
-                return;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("firedrill exited {status} before \"{text}\" appeared:\n{seen}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "\"{text}\" never appeared on the terminal:\n{seen}"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        Wait::new(format!("\"{text}\" on the terminal"), DEADLINE)
+            .until(|| {
+                let seen = self.output();
+                if seen.contains(text) {
+                    return Ok(());
+                }
+                if let Ok(Some(status)) = self.child.try_wait() {
+                    panic!("firedrill exited {status} before \"{text}\" appeared:\n{seen}");
+                }
+                Err(seen)
+            })
+            .await;
     }
 
     /// Types `text` (`\u{3}` is Ctrl-C).

@@ -20,6 +20,15 @@ pub fn collect() -> (Seen, OnMilestone) {
     (seen, on)
 }
 
+/// Waits (at most 30 s, looking every 5 ms) until `check` holds.
+#[allow(dead_code)] // each test binary uses a different part of this module
+pub async fn until(what: &str, check: impl FnMut() -> bool) {
+    firedrill_testkit::Wait::new(what, Duration::from_secs(30))
+        .every(Duration::from_millis(5))
+        .until(check)
+        .await;
+}
+
 /// When the first milestone named `name…` at or after `after` was seen (within `within`).
 pub async fn wait_seen(
     seen: &Seen,
