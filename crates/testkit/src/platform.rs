@@ -137,8 +137,7 @@ pub fn load_str(text: &str) -> Platform {
 mod tests {
     use super::*;
 
-    const TWO_REGIONS: &str =
-        "\nname: t\nregions:\n  a: { role: primary, kube-context: a }\n  b: { role: failover }\n";
+    const TWO_REGIONS: &str = "\nname: t\nregions:\n  a: { role: primary, kube-context: a }\n  b: { role: failover }\nsafety:\n  allow:\n    kube-contexts: [a]\n";
 
     #[test]
     fn a_platform_in_the_folder_names_the_folders_kubeconfig_wherever_it_is() {
