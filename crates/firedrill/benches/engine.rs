@@ -6,10 +6,10 @@
 //! - `binary/start`: process start to first output, under 50 ms.
 //! - `metrics/scrape-10k-series`: encoding /metrics with 10,000 series, under 10 ms.
 //!
-//! Run with `cargo bench --bench engine`.
+//! Run with `cargo bench -p firedrill --bench engine`; `cargo test --benches` runs each once.
 
 use std::path::Path;
-use std::process::Command;
+use std::process::Stdio;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -17,17 +17,13 @@ use firedrill_core::clock::Clock;
 use firedrill_core::timeline::{Milestone, Timeline};
 use firedrill_engine::events::{Bus, Event, FnSink};
 
-const BIN: &str = env!("CARGO_BIN_EXE_firedrill");
-
 fn drills_folder(n: usize) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     let drills = dir.path().join("drills");
     std::fs::create_dir(&drills).expect("mkdir");
-    let source = std::fs::read_to_string(
-        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-            .join("drills/region-outage.feature"),
-    )
-    .expect("drill");
+    let source =
+        std::fs::read_to_string(firedrill_testkit::root().join("drills/regional-failover.feature"))
+            .expect("a shipped drill");
     for i in 0..n {
         std::fs::write(
             drills.join(format!("drill-{i:03}.feature")),
@@ -39,7 +35,7 @@ fn drills_folder(n: usize) -> tempfile::TempDir {
 }
 
 fn steps_platform(dir: &Path, steps: usize) {
-    std::fs::write(dir.join("platform.yaml"), "name: bench\nembedded: true\nregions:\n  a: { role: primary }\n  b: { role: failover }\nfaults:\n  noop:\n    description: nothing\n    inject: { run: [\"true\"] }\n    undo: { run: [\"true\"] }\n").expect("platform");
+    std::fs::write(dir.join("platform.yaml"), "name: bench\nregions:\n  a: { role: primary }\n  b: { role: failover }\nfaults:\n  noop:\n    description: nothing\n    inject: { run: [\"true\"] }\n    undo: { run: [\"true\"] }\n").expect("platform");
     let mut feature = String::from(
         "Feature: steps\n  Scenario: many steps\n    When the fault \"noop\" is injected\n",
     );
@@ -52,11 +48,10 @@ fn steps_platform(dir: &Path, steps: usize) {
 }
 
 fn run_in(dir: &Path, args: &[&str]) {
-    let status = Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+    let status = firedrill_testkit::firedrill!()
+        .command(dir, args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .status()
         .expect("run");
     assert!(status.success(), "firedrill {args:?} failed");
@@ -82,10 +77,15 @@ fn benches(c: &mut Criterion) {
         .sample_size(10)
         .measurement_time(Duration::from_secs(10));
     group.bench_function("run-201-steps", |b| {
-        b.iter(|| run_in(many.path(), &["run", "--platform", "platform.yaml"]))
+        b.iter(|| {
+            run_in(
+                many.path(),
+                &["run", "--platform", "platform.yaml", "--yes"],
+            )
+        })
     });
     group.bench_function("run-1-step", |b| {
-        b.iter(|| run_in(one.path(), &["run", "--platform", "platform.yaml"]))
+        b.iter(|| run_in(one.path(), &["run", "--platform", "platform.yaml", "--yes"]))
     });
     group.finish();
 

@@ -10,14 +10,14 @@ mod ci_support;
 use std::collections::BTreeSet;
 use std::process::Command;
 
-use ci_support::{BIN, SimUp, ci_tags, root, run, text};
+use ci_support::{BIN, SimUp, ci_tags, root, run, sim_up, text};
 
 /// The embedded platform's failover target: its failover cluster scales from 0 nodes.
 const EMBEDDED_FAILOVER: &str = "20m..25m";
 
 /// `firedrill` with the sim's endpoints, as ci/scripts/run-drills.sh runs it with kind's.
 fn firedrill(sim: &SimUp, dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    let mut command = Command::new(BIN);
+    let mut command = Command::new(BIN.path());
     command
         .args(args)
         .current_dir(root())
@@ -25,7 +25,7 @@ fn firedrill(sim: &SimUp, dir: &std::path::Path, args: &[&str]) -> std::process:
         .env("FIREDRILL_LEDGER", dir.join("ledger.jsonl"))
         // The stand-in's failover cluster starts cold (0 nodes), unlike kind's.
         .env("FIREDRILL_FAILOVER_TARGET", EMBEDDED_FAILOVER);
-    for (name, value) in &sim.env {
+    for (name, value) in sim.env() {
         if name != "FIREDRILL_PLATFORM" {
             command.env(name, value);
         }
@@ -36,7 +36,7 @@ fn firedrill(sim: &SimUp, dir: &std::path::Path, args: &[&str]) -> std::process:
 #[test]
 fn the_ci_drills_pass_on_the_embedded_platform_under_the_kind_context_names() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let sim = SimUp::start(
+    let sim = sim_up(
         dir.path(),
         &[
             "--context",
@@ -100,7 +100,7 @@ fn the_ci_drills_pass_on_the_embedded_platform_under_the_kind_context_names() {
     std::fs::create_dir_all(&out_dir).expect("create the CI out folder");
     let quote = |v: &str| format!("'{}'", v.replace('\'', r"'\''"));
     let mut kind_env: String = sim
-        .env
+        .env()
         .iter()
         .filter(|(k, _)| k != "FIREDRILL_PLATFORM")
         .map(|(k, v)| format!("{k}={}\n", quote(v)))

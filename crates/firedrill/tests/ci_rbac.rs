@@ -9,7 +9,7 @@ mod ci_support;
 use std::collections::BTreeSet;
 use std::process::Command;
 
-use ci_support::{BIN, SimUp, documents, kustomize, root, run, text};
+use ci_support::{BIN, documents, kustomize, root, run, sim_up, text};
 use firedrill_sim::kube::audit::Entry;
 
 /// Every Kubernetes step of the catalog, in scenarios that pass on the embedded platform. Add
@@ -217,7 +217,7 @@ fn grants() -> Vec<Grant> {
 fn audit_of_the_kube_drills() -> Vec<Entry> {
     let dir = tempfile::tempdir().expect("temp dir");
     let audit = dir.path().join("audit.jsonl");
-    let sim = SimUp::start(
+    let sim = sim_up(
         dir.path(),
         &[
             "--time-scale",
@@ -229,7 +229,7 @@ fn audit_of_the_kube_drills() -> Vec<Entry> {
     let feature = dir.path().join("kube.feature");
     std::fs::write(&feature, KUBE_STEPS).expect("write the feature");
     let firedrill = |paths: &[&std::path::Path]| {
-        let mut command = Command::new(BIN);
+        let mut command = Command::new(BIN.path());
         command
             .arg("run")
             .arg("--platform")
@@ -238,7 +238,7 @@ fn audit_of_the_kube_drills() -> Vec<Entry> {
             .args(["--tags", "not @member-kill", "--yes"])
             .current_dir(root())
             .env("FIREDRILL_LEDGER", dir.path().join("ledger.jsonl"));
-        for (name, value) in &sim.env {
+        for (name, value) in sim.env() {
             command.env(name, value);
         }
         run(&mut command)

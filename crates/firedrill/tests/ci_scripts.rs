@@ -157,7 +157,7 @@ fn e2e_makes_the_clusters_deploys_runs_the_drills_and_deletes_the_clusters() {
         }
     }
     let env = std::fs::read_to_string(run.out_dir.join("kind.env")).expect("read kind.env");
-    let env = ci_support::parse_env(&env);
+    let env = firedrill_testkit::sim_up::parse_env(&env);
     let var = |name: &str| {
         env.iter()
             .find(|(k, _)| k == name)

@@ -415,7 +415,7 @@ fn the_drills_config_map_holds_every_shipped_drill() {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("platform.yaml");
     std::fs::write(&file, platform).expect("write platform");
-    let out = run(Command::new(ci_support::BIN)
+    let out = run(Command::new(ci_support::BIN.path())
         .args(["validate", "--platform"])
         .arg(&file)
         .args(["--tags", "@quarterly"])

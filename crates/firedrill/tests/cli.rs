@@ -1,31 +1,27 @@
 //! The binary's command-line surface: help, exit codes, the step catalog and its generated docs.
 
-use std::process::Command;
+use std::path::Path;
 
-const BIN: &str = env!("CARGO_BIN_EXE_firedrill");
+use firedrill_testkit::{Binary, root};
 
+const BIN: Binary = firedrill_testkit::firedrill!();
+
+/// `firedrill ARGS` in `dir`: its exit code (-1 for a signal), stdout and stderr.
+fn firedrill_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = BIN.run(dir, args);
+    (out.code().unwrap_or(-1), out.stdout, out.stderr)
+}
+
+/// `firedrill ARGS` where the test runs.
 fn firedrill(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(BIN)
-        .args(args)
-        .output()
-        .expect("run firedrill");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    firedrill_in(Path::new("."), args)
 }
 
 #[test]
 fn docs_steps_md_is_the_generated_catalog() {
     let (code, generated, _) = firedrill(&["steps", "--format", "md"]);
     assert_eq!(code, 0);
-    let committed = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../..",
-        "/docs/STEPS.md"
-    ))
-    .expect("docs/STEPS.md");
+    let committed = std::fs::read_to_string(root().join("docs/STEPS.md")).expect("docs/STEPS.md");
     assert!(
         generated == committed,
         "docs/STEPS.md drifted from the step definitions: run `cargo run -- steps --format md > docs/STEPS.md`"
@@ -81,22 +77,11 @@ fn a_usage_error_exits_2() {
 
 #[test]
 fn the_annotated_production_example_validates() {
-    let example = concat!(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../.."),
-        "/fixtures/platforms/production.example.yaml"
-    );
+    let example = root().join("fixtures/platforms/production.example.yaml");
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = Command::new(BIN)
-        .args(["validate", "--platform", example])
-        .current_dir(dir.path())
-        .output()
-        .expect("run");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let example = example.to_str().expect("a UTF-8 path");
+    let (code, _, stderr) = firedrill_in(dir.path(), &["validate", "--platform", example]);
+    assert_eq!(code, 0, "{stderr}");
 }
 
 #[test]
@@ -104,26 +89,12 @@ fn json_log_format_prints_one_event_per_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir(dir.path().join("drills")).expect("mkdir");
     std::fs::copy(
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../..",
-            "/drills/traffic-switch.feature"
-        ),
+        root().join("drills/traffic-switch.feature"),
         dir.path().join("drills/t.feature"),
     )
     .expect("copy");
-    let out = Command::new(BIN)
-        .args(["run", "--log-format", "json"])
-        .current_dir(dir.path())
-        .output()
-        .expect("run");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (code, stdout, stderr) = firedrill_in(dir.path(), &["run", "--log-format", "json"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
     let events: Vec<serde_json::Value> = stdout
         .lines()
         .filter(|l| l.starts_with('{'))
@@ -145,9 +116,7 @@ fn json_log_format_prints_one_event_per_line() {
 
 #[test]
 fn the_readme_lists_every_step_of_the_catalog() {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../..", "/README.md"))
-            .expect("README.md");
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
     let (_, json, _) = firedrill(&["steps", "--format", "json"]);
     let steps: Vec<serde_json::Value> = serde_json::from_str(&json).expect("json");
     for step in steps {

@@ -9,89 +9,23 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::AsyncBufReadExt as _;
+use firedrill_testkit::{SimUp, firedrill, root};
 
-/// How long `sim up` may take to write its env file.
-const SIM_START: Duration = Duration::from_secs(60);
 /// How long one client may take for all its cases.
 const CLIENT_RUN: Duration = Duration::from_secs(120);
 
-fn root() -> PathBuf {
-    let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
-    root.canonicalize().unwrap_or(root)
-}
-
-/// A running `firedrill sim up --only mongo` and the environment its env file holds.
-struct Sim {
-    _child: tokio::process::Child,
-    env: Vec<(String, String)>,
-    _dir: tempfile::TempDir,
-}
-
-/// Starts the embedded replica sets in real time and waits until the env file is written (the
-/// command prints its path once it is).
-async fn sim_up() -> Sim {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let env_file = dir.path().join("sim.env");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_firedrill"))
-        .args(["sim", "up", "--only", "mongo", "--env-file"])
-        .arg(&env_file)
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("firedrill sim up");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = tokio::io::BufReader::new(stdout).lines();
-    let written = tokio::time::timeout(SIM_START, async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if line.trim_start().starts_with("env file:") {
-                return true;
-            }
-        }
-        false
-    })
-    .await
-    .unwrap_or(false);
-    assert!(
-        written,
-        "`firedrill sim up --only mongo` wrote no env file within {SIM_START:?}"
-    );
-    // Keep reading, so the server never writes into a closed pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    let text = std::fs::read_to_string(&env_file).expect("env file");
-    Sim {
-        _child: child,
-        env: parse_env(&text),
-        _dir: dir,
-    }
-}
-
-/// `NAME='value'` lines, as `sim up` writes them.
-fn parse_env(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .filter_map(|line| line.split_once('='))
-        .map(|(k, v)| {
-            let v = v
-                .strip_prefix('\'')
-                .and_then(|v| v.strip_suffix('\''))
-                .unwrap_or(v);
-            (k.to_owned(), v.replace(r"'\''", "'"))
-        })
-        .collect()
+/// The embedded replica sets in real time, once the env file is written.
+async fn sim_up() -> SimUp {
+    SimUp::start_async(firedrill!(), &["--only", "mongo"]).await
 }
 
 /// Runs one client's cases with the sim's environment (an argument `$NAME` is replaced by the
 /// value of NAME there); fails with the client's output.
-async fn run_client(sim: &Sim, client: &str, program: &Path, args: &[&str]) {
+async fn run_client(sim: &SimUp, client: &str, program: &Path, args: &[&str]) {
     let args: Vec<String> = args
         .iter()
         .map(|a| match a.strip_prefix('$') {
-            Some(name) => sim
-                .env
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-                .unwrap_or_else(|| panic!("the env file has no {name}")),
+            Some(name) => sim.var(name).to_owned(),
             None => (*a).to_owned(),
         })
         .collect();
@@ -99,7 +33,7 @@ async fn run_client(sim: &Sim, client: &str, program: &Path, args: &[&str]) {
     command
         .args(&args)
         .current_dir(root().join("conformance").join(client))
-        .envs(sim.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .envs(sim.env().iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
         .kill_on_drop(true);
     let output = tokio::time::timeout(CLIENT_RUN, command.output())

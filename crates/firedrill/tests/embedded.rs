@@ -7,6 +7,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use firedrill_testkit::Started;
+use firedrill_testkit::process::RUN_DEADLINE;
 use serde_json::Value;
 
 const FAILOVER: &str = "drills/regional-failover.feature";
@@ -23,27 +25,19 @@ fn alone() -> std::sync::MutexGuard<'static, ()> {
 fn run(dir: &Path, args: &[&str]) -> (i32, String, Value) {
     let report = dir.join("report.json");
     let ledger = dir.join("ledger.jsonl");
-    let out = Command::new(env!("CARGO_BIN_EXE_firedrill"))
-        .arg("run")
-        .args(args)
+    let mut cmd = firedrill_testkit::firedrill!().command(&firedrill_testkit::root(), &["run"]);
+    cmd.args(args)
         .arg("--json")
         .arg(&report)
         .arg("--ledger")
-        .arg(&ledger)
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-        .stdin(Stdio::null())
-        .output()
-        .expect("run firedrill");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .arg(&ledger);
+    let out = Started::spawn(&mut cmd).exit_blocking(RUN_DEADLINE);
+    let text = out.text();
     let json = std::fs::read_to_string(&report)
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or(Value::Null);
-    (out.status.code().unwrap_or(-1), text, json)
+    (out.code().unwrap_or(-1), text, json)
 }
 
 /// The first milestone called `name` of the report's first scenario, in platform seconds.
@@ -494,24 +488,20 @@ async fn the_kind_setups_app_and_front_door_serve_and_switch_like_the_embedded_o
         .output()
         .expect("traffic switch");
     assert!(switched.status.success(), "{switched:?}");
-    let mut last = None;
-    for _ in 0..200 {
-        let answer = http
-            .get(format!("{door}/"))
-            .send()
-            .await
-            .expect("front door");
-        last = served_by(&answer);
-        if last.as_deref() == Some("us-west2") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert_eq!(
-        last.as_deref(),
-        Some("us-west2"),
-        "the front door never followed the switch"
-    );
+    firedrill_testkit::Wait::new("the front door follows the switch", Duration::from_secs(5))
+        .every(Duration::from_millis(25))
+        .until_async(|| async {
+            let answer = http
+                .get(format!("{door}/"))
+                .send()
+                .await
+                .expect("front door");
+            match served_by(&answer) {
+                Some(region) if region == "us-west2" => Ok(()),
+                other => Err(other),
+            }
+        })
+        .await;
 }
 
 #[test]

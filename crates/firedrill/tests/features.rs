@@ -6,15 +6,16 @@
 
 #![allow(clippy::disallowed_macros)] // measurements and diagnostics printed for `--nocapture`
 
-use std::io::{BufRead as _, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cucumber::{World, gherkin::Step, given, then, when};
+use firedrill_testkit::{Binary, Started, Wait};
 
-const BIN: &str = env!("CARGO_BIN_EXE_firedrill");
+const BIN: Binary = firedrill_testkit::firedrill!();
+/// How long a started firedrill may take to show something or to exit.
+const BACKGROUND_DEADLINE: Duration = Duration::from_secs(60);
 
 #[derive(Debug, World)]
 #[world(init = Self::new)]
@@ -23,7 +24,7 @@ struct Harness {
     exit: Option<i32>,
     stdout: String,
     stderr: String,
-    background: Option<Background>,
+    background: Option<Started>,
     sim: Option<KillOnDrop>,
     /// Extra environment for every firedrill this scenario runs.
     env: Vec<(String, String)>,
@@ -37,13 +38,6 @@ impl std::fmt::Debug for EmbeddedToxiproxy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "EmbeddedToxiproxy({})", self.0.url())
     }
-}
-
-#[derive(Debug)]
-struct Background {
-    child: Child,
-    stdout: Arc<Mutex<String>>,
-    stderr: Arc<Mutex<String>>,
 }
 
 impl Harness {
@@ -69,23 +63,11 @@ impl Harness {
     }
 
     fn command(&self, args: &str) -> Command {
-        let mut cmd = Command::new(BIN);
-        cmd.args(split(args))
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null())
-            .env_remove("FIREDRILL_PLATFORM")
-            .env_remove("FIREDRILL_LEDGER")
-            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        let args = split(args);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut cmd = BIN.command(self.dir.path(), &args);
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd
-    }
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        if let Some(bg) = &mut self.background {
-            let _ = bg.child.kill();
-            let _ = bg.child.wait();
-        }
     }
 }
 
@@ -130,7 +112,7 @@ fn file(world: &mut Harness, name: String, step: &Step) {
 
 #[given(regex = r#"^the shipped drills and platform$"#)]
 fn shipped(world: &mut Harness) {
-    let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+    let root = firedrill_testkit::root();
     std::fs::create_dir_all(world.path("drills")).expect("mkdir");
     for entry in std::fs::read_dir(root.join("drills")).expect("drills/") {
         let entry = entry.expect("entry");
@@ -149,67 +131,13 @@ fn run(world: &mut Harness, args: String) {
 
 #[when(regex = r#"^I start `firedrill ([^`]*)`$"#)]
 fn start(world: &mut Harness, args: String) {
-    let mut child = world
-        .command(&args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start firedrill");
-    let stdout = Arc::new(Mutex::new(String::new()));
-    let stderr = Arc::new(Mutex::new(String::new()));
-    for (pipe, sink) in [
-        (
-            child
-                .stdout
-                .take()
-                .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
-            Arc::clone(&stdout),
-        ),
-        (
-            child
-                .stderr
-                .take()
-                .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
-            Arc::clone(&stderr),
-        ),
-    ] {
-        if let Some(pipe) = pipe {
-            std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                    if let Ok(mut s) = sink.lock() {
-                        s.push_str(&line);
-                        s.push('\n');
-                    }
-                }
-            });
-        }
-    }
-    world.background = Some(Background {
-        child,
-        stdout,
-        stderr,
-    });
+    world.background = Some(Started::spawn(&mut world.command(&args)));
 }
 
 #[when(regex = r#"^its output shows "([^"]+)"$"#)]
 async fn output_shows(world: &mut Harness, text: String) {
-    let bg = world.background.as_ref().expect("a started firedrill");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let seen = format!(
-            "{}{}",
-            bg.stdout.lock().map(|s| s.clone()).unwrap_or_default(),
-            bg.stderr.lock().map(|s| s.clone()).unwrap_or_default()
-        );
-        if seen.contains(&text) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "\"{text}\" never appeared; output so far:\n{seen}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let bg = world.background.as_mut().expect("a started firedrill");
+    bg.wait_for(&text, BACKGROUND_DEADLINE).await;
 }
 
 #[when(regex = r"^I send it (SIGINT|SIGTERM|SIGKILL)$")]
@@ -217,7 +145,7 @@ fn send_signal(world: &mut Harness, signal: String) {
     let bg = world.background.as_ref().expect("a started firedrill");
     let status = Command::new("kill")
         .arg(format!("-{}", signal.trim_start_matches("SIG")))
-        .arg(bg.child.id().to_string())
+        .arg(bg.id().to_string())
         .status()
         .expect("kill");
     assert!(status.success(), "kill failed");
@@ -225,20 +153,12 @@ fn send_signal(world: &mut Harness, signal: String) {
 
 #[when("it exits")]
 async fn it_exits(world: &mut Harness) {
-    let mut bg = world.background.take().expect("a started firedrill");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = bg.child.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "firedrill did not exit");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    // Let the reader threads drain the pipes.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    world.exit = status.code();
-    world.stdout = bg.stdout.lock().map(|s| s.clone()).unwrap_or_default();
-    world.stderr = bg.stderr.lock().map(|s| s.clone()).unwrap_or_default();
+    let bg = world.background.take().expect("a started firedrill");
+    // Its output ends with its pipes, not at a guessed moment after the exit.
+    let out = bg.exit(BACKGROUND_DEADLINE).await;
+    world.exit = out.code();
+    world.stdout = out.stdout;
+    world.stderr = out.stderr;
 }
 
 #[then(regex = r"^the exit code is (\d+)$")]
@@ -364,9 +284,9 @@ fn background_status(world: &mut Harness) -> String {
     match &mut world.background {
         Some(bg) => format!(
             "background firedrill: {:?}\nstdout:\n{}\nstderr:\n{}",
-            bg.child.try_wait(),
-            bg.stdout.lock().map(|s| s.clone()).unwrap_or_default(),
-            bg.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+            bg.child().try_wait(),
+            bg.stdout(),
+            bg.stderr()
         ),
         None => "no background firedrill".to_owned(),
     }
@@ -470,18 +390,16 @@ async fn proxy_enabled(world: &mut Harness, proxy: String, state: String) {
 
 #[when(regex = r#"^the proxy "([^"]+)" becomes (enabled|disabled)$"#)]
 async fn proxy_becomes(world: &mut Harness, proxy: String, state: String) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let read = read_proxy(world, &proxy).await;
-        if read.enabled == (state == "enabled") {
-            return;
+    let wait = Wait::new(format!("proxy {proxy} {state}"), BACKGROUND_DEADLINE);
+    let client = toxiproxy(world);
+    let want = state == "enabled";
+    wait.until_async(|| async {
+        match client.proxy(&proxy).await {
+            Ok(read) if read.enabled == want => Ok(()),
+            read => Err(read),
         }
-        assert!(
-            Instant::now() < deadline,
-            "proxy never became {state}: {read:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await;
 }
 
 #[then(regex = r#"^the report "([^"]+)" has a "([^"]+)" probe answer slower than (\d+)ms$"#)]
@@ -527,28 +445,32 @@ async fn sim_in_background(world: &mut Harness, env_file: String) {
         .spawn()
         .expect("start firedrill sim up");
     world.sim = Some(KillOnDrop(child));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !world.path(&env_file).exists() {
-        assert!(Instant::now() < deadline, "sim up never wrote {env_file}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let written = world.path(&env_file);
+    firedrill_testkit::until(
+        format!("sim up writes {env_file}"),
+        Duration::from_secs(30),
+        || written.exists(),
+    )
+    .await;
 }
 
 #[then(regex = r#"^the file "([^"]+)" contains "([^"]+)"$"#)]
 async fn file_contains(world: &mut Harness, name: String, text: String) {
     // The file may be written by a background process: wait for it with a deadline.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let content = std::fs::read_to_string(world.path(&name)).unwrap_or_default();
-        if content.contains(&text) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{name} never contained \"{text}\"; it holds:\n{content}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let path = world.path(&name);
+    firedrill_testkit::until(
+        format!("{name} contains \"{text}\""),
+        Duration::from_secs(30),
+        || {
+            let content = std::fs::read_to_string(&path).unwrap_or_default();
+            if content.contains(&text) {
+                Ok(())
+            } else {
+                Err(format!("it holds:\n{content}"))
+            }
+        },
+    )
+    .await;
 }
 
 fn main() {
@@ -561,7 +483,7 @@ fn main() {
             .max_concurrent_scenarios(2)
             .fail_on_skipped()
             .with_default_cli()
-            .run(concat!(env!("CARGO_MANIFEST_DIR"), "/../..", "/features")),
+            .run(firedrill_testkit::root().join("features")),
     );
     use cucumber::writer::Stats as _;
     let failed = writer.failed_steps() + writer.parsing_errors() + writer.hook_errors();
@@ -628,7 +550,7 @@ fn run_no_file_may_grow(world: &mut Harness, args: String) {
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
         .arg("trap '' XFSZ; ulimit -f 0 && exec \"$0\" \"$@\"")
-        .arg(BIN)
+        .arg(BIN.path())
         .args(split(&args))
         .current_dir(world.dir.path())
         .stdin(Stdio::null())

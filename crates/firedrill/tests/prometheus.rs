@@ -5,13 +5,14 @@ use std::io::Write as _;
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use firedrill_core::clock::PlatformTime;
 use firedrill_core::target::Target;
 use firedrill_core::timeline::{Milestone, Phase};
 use firedrill_engine::events::{Event, Sink as _};
 use firedrill_report::metrics::{Metrics, NAMES};
+use firedrill_testkit::Wait;
 
 const BIN: &str = env!("CARGO_BIN_EXE_firedrill");
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
@@ -47,14 +48,9 @@ fn free_port() -> u16 {
 }
 
 fn wait_ready(url: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if reqwest::blocking::get(url).is_ok_and(|r| r.status().is_success()) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("{url} never became ready");
+    Wait::new(format!("{url} ready"), Duration::from_secs(30))
+        .every(Duration::from_millis(100))
+        .blocking(|| reqwest::blocking::get(url).is_ok_and(|r| r.status().is_success()));
 }
 
 fn at(s: u64) -> PlatformTime {
@@ -198,16 +194,18 @@ fn query(prometheus: &str, promql: &str) -> Vec<serde_json::Value> {
         .unwrap_or_default()
 }
 
-/// Queries until `n` series answer (scrapes land every second) or 30 s pass.
+/// Queries until `n` series answer (scrapes land every second), at most 30 s.
 fn wait_for_result(prometheus: &str, promql: &str, n: usize) -> Vec<serde_json::Value> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let result = query(prometheus, promql);
-        if result.len() >= n || Instant::now() > deadline {
-            return result;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    Wait::new(format!("{n} series for {promql}"), Duration::from_secs(30))
+        .every(Duration::from_millis(250))
+        .blocking(|| {
+            let result = query(prometheus, promql);
+            if result.len() >= n {
+                Ok(result)
+            } else {
+                Err(result)
+            }
+        })
 }
 
 fn value(sample: &serde_json::Value) -> f64 {

@@ -44,18 +44,8 @@ async fn send(c: &Cluster, method: &str, path: &str, body: Option<Value>) -> (u1
 }
 
 /// Polls `check` (every 10 ms, at most 10 s) until it returns Some.
-async fn until<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: not within 10 s"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+async fn until<T>(what: &str, check: impl FnMut() -> Option<T>) -> T {
+    firedrill_testkit::until(what, Duration::from_secs(10), check).await
 }
 
 fn secs(t: SystemTime) -> i64 {
@@ -85,7 +75,7 @@ async fn timestamps_stay_on_the_wall_clock_under_compression() {
     // Let 30 platform seconds pass (30 ms of wall time at 1000x) before the write: the old
     // mapping stamped objects that far ahead of the wall clock.
     let clock_start = SystemTime::now();
-    until("30 platform seconds", async || {
+    until("30 platform seconds", || {
         (SystemTime::now()
             .duration_since(clock_start)
             .unwrap_or_default()
@@ -190,7 +180,7 @@ async fn services_get_a_cluster_ip_endpoints_and_endpoint_slices() {
         .filter_map(|p| p["status"]["podIP"].as_str().map(str::to_owned))
         .collect();
     assert_eq!(pods.len(), 2);
-    let ep = until("Endpoints of web list both pods", async || {
+    let ep = until("Endpoints of web list both pods", || {
         let ep = c.object("endpoints", "prod-1", "web")?;
         (ep["subsets"][0]["addresses"].as_array()?.len() == 2).then_some(ep)
     })
@@ -239,7 +229,7 @@ async fn services_get_a_cluster_ip_endpoints_and_endpoint_slices() {
     // Deleting the service deletes what the controllers wrote for it.
     let (code, _) = send(&c, "DELETE", "/api/v1/namespaces/prod-1/services/web", None).await;
     assert_eq!(code, 200);
-    until("web's endpoints and slices are gone", async || {
+    until("web's endpoints and slices are gone", || {
         (c.object("endpoints", "prod-1", "web").is_none()
             && c.objects("endpointslices", Some("prod-1")).is_empty())
         .then_some(())

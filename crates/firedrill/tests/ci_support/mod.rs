@@ -1,19 +1,19 @@
-//! Shared by the tests/ci_*.rs tests: the built binary, `firedrill sim up` as a child process,
-//! the env file it writes, and the external lint tools.
+//! Shared by the tests/ci_*.rs tests: the built binary and `firedrill sim up` (from
+//! firedrill-testkit), what the CI scripts run, and the external lint tools.
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+
+pub use firedrill_testkit::{SimUp, root};
 
 /// The firedrill binary cargo built for these tests.
-pub const BIN: &str = env!("CARGO_BIN_EXE_firedrill");
+pub const BIN: firedrill_testkit::Binary = firedrill_testkit::firedrill!();
 
-/// The repository root.
-pub fn root() -> PathBuf {
-    let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
-    root.canonicalize().unwrap_or(root)
+/// `firedrill sim up ARGS --env-file DIR/sim.env` in `dir`, once its env file is written.
+pub fn sim_up(dir: &Path, args: &[&str]) -> SimUp {
+    SimUp::start_in_blocking(BIN, dir, args)
 }
 
 /// An external program on PATH, or a failure naming the command that installs it.
@@ -41,94 +41,6 @@ pub fn text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
-}
-
-/// `firedrill sim up` running as a child process; killed when dropped.
-pub struct SimUp {
-    child: Child,
-    /// The env file it wrote.
-    pub env_file: PathBuf,
-    /// Its assignments, in file order.
-    pub env: Vec<(String, String)>,
-    log: PathBuf,
-}
-
-impl SimUp {
-    /// Starts `firedrill sim up ARGS --env-file DIR/sim.env` and waits (at most 60 s) until
-    /// the env file is written, which the sim does once every component answers.
-    pub fn start(dir: &Path, args: &[&str]) -> SimUp {
-        let env_file = dir.join("sim.env");
-        let log = dir.join("sim.log");
-        let log_file = std::fs::File::create(&log).expect("create the sim log");
-        let child = Command::new(BIN)
-            .args(["sim", "up"])
-            .args(args)
-            .arg("--env-file")
-            .arg(&env_file)
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone().expect("clone the sim log"))
-            .stderr(log_file)
-            .spawn()
-            .expect("start firedrill sim up");
-        let mut sim = SimUp {
-            child,
-            env_file: env_file.clone(),
-            env: Vec::new(),
-            log,
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !env_file.exists() {
-            if let Ok(Some(status)) = sim.child.try_wait() {
-                panic!("sim up exited with {status}:\n{}", sim.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "sim up wrote no env file within 60 s:\n{}",
-                sim.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let text = std::fs::read_to_string(&env_file).expect("read the env file");
-        sim.env = parse_env(&text);
-        sim
-    }
-
-    /// What the sim printed so far.
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// The value of `name` in the env file.
-    pub fn var(&self, name: &str) -> String {
-        self.env
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_else(|| panic!("{name} is not in the env file {:?}", self.env))
-    }
-}
-
-impl Drop for SimUp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Parses `NAME='value'` lines as `sim up --env-file` writes them (single quotes, `'\''` for a
-/// quote inside).
-pub fn parse_env(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .filter_map(|line| line.split_once('='))
-        .map(|(k, v)| {
-            let v = v
-                .strip_prefix('\'')
-                .and_then(|v| v.strip_suffix('\''))
-                .unwrap_or(v);
-            (k.to_owned(), v.replace(r"'\''", "'"))
-        })
-        .collect()
 }
 
 /// The tag expression the CI scripts run (`CI_TAGS` in ci/scripts/lib.sh), so the tests run

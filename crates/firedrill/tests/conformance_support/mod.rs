@@ -3,71 +3,27 @@
 //! the client's own output.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::process::{Child, Command};
+pub use firedrill_testkit::root;
+use firedrill_testkit::{SimUp, firedrill};
+use tokio::process::Command;
 
-/// A running `firedrill sim up`; killed when dropped.
-pub struct SimUp {
-    _child: Child,
-    _dir: tempfile::TempDir,
+/// A running `firedrill sim up` and the variables of its env file.
+pub struct Sim {
+    _sim: SimUp,
     /// The variables of its env file.
     pub env: BTreeMap<String, String>,
 }
 
-/// The repository root (scripts live under `conformance/`).
-pub fn root() -> PathBuf {
-    let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
-    root.canonicalize().unwrap_or(root)
-}
-
-fn parse_env(text: &str) -> BTreeMap<String, String> {
-    text.lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| {
-            let v = v.trim();
-            let v = v
-                .strip_prefix('\'')
-                .and_then(|v| v.strip_suffix('\''))
-                .unwrap_or(v)
-                .replace(r"'\''", "'");
-            (k.to_owned(), v)
-        })
-        .collect()
-}
-
-/// Starts `firedrill sim up` with `args` and waits (at most 60 s) for its env file.
-pub async fn sim_up(args: &[&str]) -> SimUp {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let env_file = dir.path().join("sim.env");
-    let child = Command::new(env!("CARGO_BIN_EXE_firedrill"))
-        .args(["sim", "up"])
-        .args(args)
-        .arg("--env-file")
-        .arg(&env_file)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("firedrill sim up starts");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    let text = loop {
-        if let Ok(text) = std::fs::read_to_string(&env_file) {
-            break text;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "sim up {args:?} wrote no env file within 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    SimUp {
-        _child: child,
-        _dir: dir,
-        env: parse_env(&text),
+/// Starts `firedrill sim up` with `args` and waits for its env file.
+pub async fn sim_up(args: &[&str]) -> Sim {
+    let sim = SimUp::start_async(firedrill!(), args).await;
+    Sim {
+        env: sim.env().iter().cloned().collect(),
+        _sim: sim,
     }
 }
 

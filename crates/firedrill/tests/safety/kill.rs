@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use rand::{Rng as _, SeedableRng as _};
 
-use crate::support::{ALONE, DEADLINE, Sim, Started, drill, run_to_end};
+use crate::support::{ALONE, DEADLINE, Sim, Started, drill, ended, run_to_end};
 
 /// Kills per `cargo test`: enough to cover early, mid-fault and mid-undo instants over a few
 /// commits, short enough for CI.
@@ -89,7 +89,7 @@ async fn sigkill_at_a_random_instant_then_recover_leaves_nothing_behind() {
             }
         }
         run.signal(libc::SIGKILL);
-        let (status, output) = run.exit().await;
+        let (status, output) = ended(run).await;
         let written = ledger_lines(&sim, "ledger.jsonl") - first;
         println!("  killed after {written} ledger line(s) ({status})");
 

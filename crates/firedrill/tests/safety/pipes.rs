@@ -7,7 +7,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use crate::support::{
-    ALONE, FAULTS_IN, Sim, Started, closed_pipe, drill, firedrill, run_to_end, wait_exit,
+    ALONE, DEADLINE, FAULTS_IN, Sim, Started, closed_pipe, drill, ended, firedrill, run_to_end,
+    wait_exit,
 };
 
 /// Runs `cmd` with stdout piped, reads its first line and closes the pipe, as `| head -1`
@@ -40,10 +41,10 @@ async fn head_1(cmd: &mut Command) -> (std::process::ExitStatus, String, String)
 async fn four_faults_left_behind(sim: &Sim, ledger: &str) {
     let drill = sim.drill_file("faults.feature", &drill("2h"));
     let mut run = Started::spawn(&mut sim.run(&drill, ledger, "killed.json"));
-    run.wait_for(FAULTS_IN).await;
+    run.wait_for(FAULTS_IN, DEADLINE).await;
     sim.assert_faults_in().await;
     run.signal(libc::SIGKILL);
-    let (status, _) = run.exit().await;
+    let (status, _) = ended(run).await;
     assert_eq!(status.code(), None, "SIGKILL ends it: {status}");
     assert_eq!(sim.outstanding(ledger), 4);
 }
@@ -176,7 +177,7 @@ async fn a_run_whose_output_is_closed_still_undoes_and_exits_with_its_code() {
     let run = Started::spawn(cmd.stdout(closed_pipe()).stderr(closed_pipe()));
     sim.wait_faults_in().await;
     run.signal(libc::SIGTERM);
-    let (status, _) = run.exit().await;
+    let (status, _) = ended(run).await;
     assert_eq!(
         status.code(),
         Some(3),

@@ -5,7 +5,9 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::{ALONE, FAULTS_IN, Sim, Started, Terminal, drill, firedrill, send, wait_exit};
+use crate::support::{
+    ALONE, DEADLINE, FAULTS_IN, Sim, Started, Terminal, drill, ended, firedrill, send, wait_exit,
+};
 
 /// Sends `signal` once every fault of the drill is in, from another process, and checks the
 /// platform through its own APIs afterwards.
@@ -15,12 +17,12 @@ async fn mid_drill(signal: i32, name: &str) {
     let before = sim.settled().await;
     let drill = sim.drill_file("faults.feature", &drill("2h"));
     let mut run = Started::spawn(&mut sim.run(&drill, "ledger.jsonl", "report.json"));
-    run.wait_for(FAULTS_IN).await;
+    run.wait_for(FAULTS_IN, DEADLINE).await;
     sim.assert_faults_in().await;
     assert_eq!(sim.outstanding("ledger.jsonl"), 4, "{}", run.output());
 
     run.signal(signal);
-    let (status, output) = run.exit().await;
+    let (status, output) = ended(run).await;
 
     assert_eq!(status.code(), Some(3), "{name}: {status}\n{output}");
     assert!(
@@ -153,15 +155,10 @@ fn outstanding(dir: &Path) -> usize {
 }
 
 async fn until_file(path: &Path) {
-    let deadline = std::time::Instant::now() + crate::support::DEADLINE;
-    while !path.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{} never appeared",
-            path.display()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    firedrill_testkit::until(format!("{} written", path.display()), DEADLINE, || {
+        path.exists()
+    })
+    .await;
 }
 
 /// Ctrl-C, then an impatient second Ctrl-C on the terminal and SIGTERM, SIGHUP and SIGQUIT
@@ -215,9 +212,9 @@ async fn every_other_signal_that_would_end_the_process_aborts_with_the_undo() {
     for (signal, name) in signals {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut run = Started::spawn(&mut marker_drill(dir.path(), "quick", "wait-long"));
-        run.wait_for("$ sh -c touch faulted").await;
+        run.wait_for("$ sh -c touch faulted", DEADLINE).await;
         run.signal(signal);
-        let (status, output) = run.exit().await;
+        let (status, output) = ended(run).await;
         assert_eq!(status.code(), Some(3), "{name}: {status}\n{output}");
         assert!(
             output.contains(&format!("aborted by {name};")),
@@ -234,11 +231,11 @@ async fn every_other_signal_that_would_end_the_process_aborts_with_the_undo() {
 async fn sigxfsz_is_noted_and_the_drill_goes_on() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut run = Started::spawn(&mut marker_drill(dir.path(), "quick", "wait-for-go"));
-    run.wait_for("$ sh -c touch faulted").await;
+    run.wait_for("$ sh -c touch faulted", DEADLINE).await;
     run.signal(libc::SIGXFSZ);
-    run.wait_for("SIGXFSZ received and ignored").await;
+    run.wait_for("SIGXFSZ received and ignored", DEADLINE).await;
     std::fs::write(dir.path().join("go-on"), "").expect("go on");
-    let (status, output) = run.exit().await;
+    let (status, output) = ended(run).await;
     assert_eq!(status.code(), Some(0), "{status}\n{output}");
     assert!(!dir.path().join("faulted").exists(), "{output}");
     assert_eq!(outstanding(dir.path()), 0, "{output}");
@@ -298,9 +295,9 @@ async fn ctrl_c_at_a_gameday_prompt_undoes_the_approved_change_and_exits() {
 async fn recover_finishes_its_undo_when_its_terminal_hangs_up() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut run = Started::spawn(&mut marker_drill(dir.path(), "slow", "wait-long"));
-    run.wait_for("$ sh -c touch faulted").await;
+    run.wait_for("$ sh -c touch faulted", DEADLINE).await;
     run.signal(libc::SIGKILL);
-    let (status, _) = run.exit().await;
+    let (status, _) = ended(run).await;
     assert_eq!(status.code(), None, "SIGKILL ends it: {status}");
     assert_eq!(outstanding(dir.path()), 1);
 

@@ -6,13 +6,15 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use firedrill_testkit::{SimUp, Wait};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, ListParams};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_firedrill");
+pub const BIN: firedrill_testkit::Binary = firedrill_testkit::firedrill!();
 
 /// How long any wait of these tests may take before it fails with what it saw.
 pub const DEADLINE: Duration = Duration::from_secs(60);
@@ -34,74 +36,32 @@ pub const FAULTS_IN: &str = "✔ And region \"us-west1\" goes dark";
 
 /// `firedrill sim up --time-scale 200` in its own process, stopped when dropped.
 pub struct Sim {
-    dir: tempfile::TempDir,
-    child: Child,
+    sim: SimUp,
     toxiproxy: String,
     kubeconfig: PathBuf,
     platform: PathBuf,
     http: reqwest::Client,
 }
 
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 impl Sim {
     /// Starts it and waits for its env file.
     pub async fn up() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let env_file = dir.path().join("fd.env");
-        let log = std::fs::File::create(dir.path().join("sim.log")).expect("sim log");
-        let mut child = Command::new(BIN)
-            .args(["sim", "up", "--time-scale", "200", "--env-file"])
-            .arg(&env_file)
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("start firedrill sim up");
-        let deadline = Instant::now() + DEADLINE;
-        while !env_file.exists() {
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!(
-                    "sim up exited {status}: {}",
-                    std::fs::read_to_string(dir.path().join("sim.log")).unwrap_or_default()
-                );
-            }
-            assert!(Instant::now() < deadline, "sim up never wrote its env file");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let env: BTreeMap<String, String> = std::fs::read_to_string(&env_file)
-            .expect("env file")
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
-            .collect();
-        let get = |k: &str| {
-            env.get(k)
-                .cloned()
-                .unwrap_or_else(|| panic!("{k} not in env file"))
-        };
+        let sim = SimUp::start_async(BIN, &["--time-scale", "200"]).await;
         Self {
-            toxiproxy: get("FIREDRILL_TOXIPROXY_URL"),
-            kubeconfig: PathBuf::from(get("FIREDRILL_KUBECONFIG")),
-            platform: PathBuf::from(get("FIREDRILL_PLATFORM")),
+            toxiproxy: sim.var("FIREDRILL_TOXIPROXY_URL").to_owned(),
+            kubeconfig: PathBuf::from(sim.var("FIREDRILL_KUBECONFIG")),
+            platform: PathBuf::from(sim.var("FIREDRILL_PLATFORM")),
             http: reqwest::Client::builder()
                 .no_proxy()
                 .build()
                 .expect("client"),
-            child,
-            dir,
+            sim,
         }
     }
 
     /// The folder runs work in (drills, ledger, reports).
     pub fn dir(&self) -> &Path {
-        self.dir.path()
+        self.sim.dir()
     }
 
     /// Writes `drills/<name>` and returns its path.
@@ -235,18 +195,17 @@ impl Sim {
 
     /// The platform before a drill: no toxic, every proxy enabled, every deployment Ready.
     pub async fn settled(&self) -> State {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            let state = self.state().await;
-            if state.is_untouched() && state.is_ready() {
-                return state;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the platform never settled: {state:#?}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        Wait::new("the platform settles", DEADLINE)
+            .every(Duration::from_millis(50))
+            .until_async(|| async {
+                let state = self.state().await;
+                if state.is_untouched() && state.is_ready() {
+                    Ok(state)
+                } else {
+                    Err(state)
+                }
+            })
+            .await
     }
 
     /// Asserts the platform is as it was (no toxics, proxies enabled, replica counts and
@@ -274,26 +233,14 @@ impl Sim {
 
     /// Waits until every fault of [`drill`] is in (for a run whose output is closed).
     pub async fn wait_faults_in(&self) {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            match faults_in(&self.state().await) {
-                Ok(()) => return,
-                Err(missing) => assert!(Instant::now() < deadline, "{missing}"),
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        Wait::new("every fault of the drill in", DEADLINE)
+            .every(Duration::from_millis(20))
+            .until_async(|| async { faults_in(&self.state().await) })
+            .await;
     }
 
     async fn kube(&self, context: &str) -> kube::Client {
-        let kubeconfig = kube::config::Kubeconfig::read_from(&self.kubeconfig).expect("kubeconfig");
-        let options = kube::config::KubeConfigOptions {
-            context: Some(context.to_owned()),
-            ..Default::default()
-        };
-        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
-            .await
-            .expect("kube config");
-        kube::Client::try_from(config).expect("kube client")
+        firedrill_testkit::kube::client_from_kubeconfig(&self.kubeconfig, context).await
     }
 }
 
@@ -377,17 +324,9 @@ impl State {
 }
 
 /// A firedrill command in `dir`, its output piped to the test, with nothing inherited that
-/// would pick its platform, ledger or log level.
+/// would pick its platform, ledger, kubeconfig or log level.
 pub fn firedrill(dir: &Path) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .env_remove("FIREDRILL_PLATFORM")
-        .env_remove("FIREDRILL_LEDGER")
-        .env_remove("FIREDRILL_LOG");
-    cmd
+    BIN.command(dir, &[])
 }
 
 /// A stream whose reading end is already closed: every write to it fails with EPIPE.
@@ -397,140 +336,25 @@ pub fn closed_pipe() -> Stdio {
     Stdio::from(writer)
 }
 
-/// A started firedrill whose output is collected as it comes.
-pub struct Started {
-    pub child: Child,
-    stdout: Arc<Mutex<String>>,
-    stderr: Arc<Mutex<String>>,
-    readers: Vec<std::thread::JoinHandle<()>>,
-}
+pub use firedrill_testkit::Started;
+pub use firedrill_testkit::process::send;
 
-impl Started {
-    /// Spawns `cmd`, collecting whichever of stdout and stderr it pipes.
-    pub fn spawn(cmd: &mut Command) -> Self {
-        let mut child = cmd.spawn().expect("start firedrill");
-        let stdout = Arc::new(Mutex::new(String::new()));
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut readers = Vec::new();
-        if let Some(pipe) = child.stdout.take() {
-            readers.push(collect(pipe, Arc::clone(&stdout)));
-        }
-        if let Some(pipe) = child.stderr.take() {
-            readers.push(collect(pipe, Arc::clone(&stderr)));
-        }
-        Self {
-            child,
-            stdout,
-            stderr,
-            readers,
-        }
-    }
-
-    /// Everything it printed so far.
-    pub fn output(&self) -> String {
-        format!(
-            "{}{}",
-            self.stdout.lock().map(|s| s.clone()).unwrap_or_default(),
-            self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
-        )
-    }
-
-    /// Waits until its output shows `text`.
-    pub async fn wait_for(&mut self, text: &str) {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            let seen = self.output();
-            if seen.contains(text) {
-                return;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                // It may have printed the text just before exiting: read the pipes out.
-                self.join_readers();
-                let seen = self.output();
-                assert!(
-                    seen.contains(text),
-                    "firedrill exited {status} before \"{text}\" appeared:\n{seen}"
-                );
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "\"{text}\" never appeared; output so far:\n{seen}"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-
-    /// Sends it `signal`.
-    pub fn signal(&self, signal: i32) {
-        send(self.child.id(), signal);
-    }
-
-    /// Waits for it to exit; its status and everything it printed.
-    pub async fn exit(mut self) -> (ExitStatus, String) {
-        let status = wait_exit(&mut self.child).await;
-        self.join_readers();
-        (status, self.output())
-    }
-
-    fn join_readers(&mut self) {
-        for reader in self.readers.drain(..) {
-            let _ = reader.join();
-        }
-    }
-}
-
-impl Drop for Started {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn collect(
-    mut pipe: impl std::io::Read + Send + 'static,
-    sink: Arc<Mutex<String>>,
-) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = pipe.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            if let Ok(mut s) = sink.lock() {
-                s.push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        }
-    })
+/// Waits (with the deadline) for `run` to exit; its status and everything it printed.
+pub async fn ended(run: Started) -> (ExitStatus, String) {
+    let out = run.exit(DEADLINE).await;
+    (out.status, out.text())
 }
 
 /// Waits for `child` to exit, with the deadline.
 pub async fn wait_exit(child: &mut Child) -> ExitStatus {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "firedrill did not exit");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-/// Sends `signal` to process `pid` (or to process group `-pid`).
-pub fn send(pid: impl TryInto<i32>, signal: i32) {
-    let pid: i32 = pid
-        .try_into()
-        .unwrap_or_else(|_| panic!("pid out of range"));
-    // SAFETY: kill(2) has no memory effects.
-    let sent = unsafe { libc::kill(pid, signal) };
-    assert_eq!(sent, 0, "kill({pid}, {signal}) failed");
+    firedrill_testkit::Wait::new("firedrill to exit", DEADLINE)
+        .until(|| child.try_wait().expect("wait"))
+        .await
 }
 
 /// Runs `cmd` to the end with the deadline; its status and whatever output it pipes here.
 pub async fn run_to_end(cmd: &mut Command) -> (ExitStatus, String) {
-    Started::spawn(cmd).exit().await
+    ended(Started::spawn(cmd)).await
 }
 
 /// A firedrill on a pseudo-terminal of its own, as in an SSH session: it is the session
@@ -615,21 +439,18 @@ impl Terminal {
 
     /// Waits until the terminal shows `text`.
     pub async fn wait_for(&mut self, text: &str) {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            let seen = self.output();
-            if seen.contains(text) {
-                return;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("firedrill exited {status} before \"{text}\" appeared:\n{seen}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "\"{text}\" never appeared on the terminal:\n{seen}"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        Wait::new(format!("\"{text}\" on the terminal"), DEADLINE)
+            .until(|| {
+                let seen = self.output();
+                if seen.contains(text) {
+                    return Ok(());
+                }
+                if let Ok(Some(status)) = self.child.try_wait() {
+                    panic!("firedrill exited {status} before \"{text}\" appeared:\n{seen}");
+                }
+                Err(seen)
+            })
+            .await;
     }
 
     /// Types `text` (`\u{3}` is Ctrl-C).

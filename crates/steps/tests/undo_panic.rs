@@ -5,7 +5,7 @@
 //! rest of the process.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cucumber::gherkin::{self, GherkinEnv};
 use firedrill_core::clock::Clock;
@@ -68,11 +68,10 @@ async fn a_panic_in_one_undo_after_a_signal_does_not_stop_the_others() {
         false,
     );
     let signal_once_both_are_in = async {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !(a.exists() && b.exists()) {
-            assert!(Instant::now() < deadline, "the faults never went in");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        firedrill_testkit::until("both faults in", Duration::from_secs(30), || {
+            a.exists() && b.exists()
+        })
+        .await;
         // SAFETY: kill(2) on this process; the runner catches SIGUSR1 from its start.
         assert_eq!(unsafe { libc::kill(libc::getpid(), libc::SIGUSR1) }, 0);
     };

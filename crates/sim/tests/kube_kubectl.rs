@@ -85,14 +85,7 @@ impl Harness {
 
     /// Waits (at most 20 s) until `check` holds on the server's ground truth.
     async fn wait_until(&self, what: &str, check: impl Fn(&Cluster) -> bool) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        while !check(&self.cluster) {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{what}: not reached within 20 s"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        firedrill_testkit::until(what, Duration::from_secs(20), || check(&self.cluster)).await;
     }
 }
 

@@ -42,8 +42,9 @@ async fn client_from_kubeconfig(cluster: &Cluster, dir: &tempfile::TempDir) -> k
 }
 
 async fn wait_ready_pods(pods: &Api<Pod>, selector: &str, want: usize) -> Vec<Pod> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
+    let wait = firedrill_testkit::Wait::new(format!("{want} pods Ready"), Duration::from_secs(20))
+        .every(Duration::from_millis(20));
+    wait.until_async(|| async {
         let list = pods
             .list(&ListParams::default().labels(selector))
             .await
@@ -59,15 +60,12 @@ async fn wait_ready_pods(pods: &Api<Pod>, selector: &str, want: usize) -> Vec<Po
             })
             .collect();
         if ready.len() == want {
-            return ready;
+            Ok(ready)
+        } else {
+            Err(format!("{} Ready", ready.len()))
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "only {} of {want} pods Ready within 20 s",
-            ready.len()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await
 }
 
 #[tokio::test]
@@ -511,16 +509,15 @@ async fn dry_runs_change_nothing_and_deleting_a_deployment_collects_its_pods() {
         .delete("web", &kube::api::DeleteParams::default())
         .await
         .expect("delete deployment");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !(cluster.objects("pods", Some("prod-1")).is_empty()
-        && cluster.objects("replicasets", Some("prod-1")).is_empty())
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "replica set and pods not collected within 20 s"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    firedrill_testkit::until(
+        "the replica set and pods collected",
+        Duration::from_secs(20),
+        || {
+            cluster.objects("pods", Some("prod-1")).is_empty()
+                && cluster.objects("replicasets", Some("prod-1")).is_empty()
+        },
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -3,21 +3,17 @@
 //! undo by reference, and the preflight checks that refuse bad input before any fault.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use firedrill_core::clock::Clock;
-use firedrill_platform::Platform;
 use firedrill_providers::kube::{self as provider, KubeError, KubeUndo, Replicas, Requirement};
-use firedrill_sim::kube::{Cluster, ClusterSpec, write_kubeconfig};
+use firedrill_sim::kube::Cluster;
+use firedrill_testkit::kube::{nodes_of, storefronts};
+use firedrill_testkit::platform::Folder;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
-
-/// The provider reads the kubeconfig from `FIREDRILL_KUBECONFIG`, a process-wide setting:
-/// tests that point it at their own clusters run one at a time.
-static ENV: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const PLATFORM: &str = r"
 name: test
@@ -43,46 +39,9 @@ safety:
     namespaces: [prod-1, prod-2]
 ";
 
-fn load(text: &str) -> Platform {
-    firedrill_platform::load_str(Path::new("test.yaml"), text, &|_| None)
-        .unwrap_or_else(|p| panic!("test platform invalid:\n{p}"))
-}
-
-fn spec(region: &str, clock: Clock, replicas: u32) -> ClusterSpec {
-    let mut spec = ClusterSpec::new(region, clock).seed(7);
-    for z in ["a", "b", "c"] {
-        spec = spec.zone(format!("{region}-{z}"), &[("prod-1", 1), ("prod-2", 1)]);
-    }
-    spec.namespace("prod-1")
-        .namespace("prod-2")
-        .deployment("prod-1", "storefront", replicas, Some("prod-1"))
-        .deployment("prod-2", "storefront", replicas, Some("prod-2"))
-}
-
-/// Points `FIREDRILL_KUBECONFIG` at a kubeconfig for these clusters (caller holds [`ENV`]).
-fn point_at(dir: &tempfile::TempDir, clusters: &[(&str, &Cluster)]) -> std::path::PathBuf {
-    let path = dir.path().join("kubeconfig");
-    let urls: Vec<(String, String)> = clusters
-        .iter()
-        .map(|(c, cl)| ((*c).to_owned(), cl.url()))
-        .collect();
-    let pairs: Vec<(&str, &str)> = urls.iter().map(|(c, u)| (c.as_str(), u.as_str())).collect();
-    write_kubeconfig(&path, &pairs).expect("kubeconfig written");
-    // SAFETY: every test that reads or writes the environment holds ENV.
-    unsafe { std::env::set_var("FIREDRILL_KUBECONFIG", &path) };
-    path
-}
-
 /// Waits (bounded) until `cond` holds on the server's ground truth.
-async fn until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !cond() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: not within 20 s"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+async fn until(what: &str, cond: impl FnMut() -> bool) {
+    firedrill_testkit::until(what, Duration::from_secs(20), cond).await;
 }
 
 fn live_pods_in_zone(cluster: &Cluster, zone: &str) -> usize {
@@ -109,25 +68,15 @@ fn taints(cluster: &Cluster, node: &str) -> Vec<String> {
         .collect()
 }
 
-fn nodes_of(cluster: &Cluster, zone: &str) -> Vec<String> {
-    cluster
-        .objects("nodes", None)
-        .iter()
-        .filter(|n| n["metadata"]["labels"]["topology.kubernetes.io/zone"] == zone)
-        .filter_map(|n| n["metadata"]["name"].as_str().map(str::to_owned))
-        .collect()
-}
-
 #[tokio::test]
 async fn a_zone_outage_taints_exactly_that_zone_evicts_its_pods_and_undo_restores_every_node() {
-    let _env = ENV.lock().await;
     let clock = Clock::scaled(1_000.0).expect("scale");
-    let cluster = Cluster::start(spec("us-west1", clock, 6))
+    let cluster = Cluster::start(storefronts("us-west1", clock, 7, 6))
         .await
         .expect("cluster");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = point_at(&dir, &[("us-west1", &cluster)]);
-    let platform = load(PLATFORM);
+    let folder = Folder::with_kubeconfig(&[("us-west1", &cluster)]);
+    let kubeconfig = folder.kubeconfig();
+    let platform = folder.platform("p.yaml", PLATFORM);
     until("12 pods Ready", || {
         cluster
             .pod_records()
@@ -250,14 +199,12 @@ async fn a_zone_outage_taints_exactly_that_zone_evicts_its_pods_and_undo_restore
 
 #[tokio::test]
 async fn a_drain_uncordons_only_the_nodes_it_cordoned_and_reports_a_budget_that_blocks() {
-    let _env = ENV.lock().await;
     let clock = Clock::scaled(1_000.0).expect("scale");
-    let cluster = Cluster::start(spec("us-west1", clock, 3))
+    let cluster = Cluster::start(storefronts("us-west1", clock, 7, 3))
         .await
         .expect("cluster");
-    let dir = tempfile::tempdir().expect("tempdir");
-    point_at(&dir, &[("us-west1", &cluster)]);
-    let platform = load(PLATFORM);
+    let folder = Folder::with_kubeconfig(&[("us-west1", &cluster)]);
+    let platform = folder.platform("p.yaml", PLATFORM);
     until("6 pods Ready", || {
         cluster
             .pod_records()
@@ -329,17 +276,15 @@ async fn a_drain_uncordons_only_the_nodes_it_cordoned_and_reports_a_budget_that_
 
 #[tokio::test]
 async fn region_dark_scales_to_zero_and_failover_milestones_match_the_servers_ground_truth() {
-    let _env = ENV.lock().await;
     let clock = Clock::scaled(100.0).expect("scale");
-    let west1 = Cluster::start(spec("us-west1", clock, 2))
+    let west1 = Cluster::start(storefronts("us-west1", clock, 7, 2))
         .await
         .expect("west1");
-    let west2 = Cluster::start(spec("us-west2", clock, 0))
+    let west2 = Cluster::start(storefronts("us-west2", clock, 7, 0))
         .await
         .expect("west2");
-    let dir = tempfile::tempdir().expect("tempdir");
-    point_at(&dir, &[("us-west1", &west1), ("us-west2", &west2)]);
-    let platform = load(PLATFORM);
+    let folder = Folder::with_kubeconfig(&[("us-west1", &west1), ("us-west2", &west2)]);
+    let platform = folder.platform("p.yaml", PLATFORM);
     let services = provider::services(&platform);
 
     let c1 = provider::Conn::connect(&platform, "us-west1")
@@ -411,14 +356,12 @@ async fn region_dark_scales_to_zero_and_failover_milestones_match_the_servers_gr
 #[tokio::test]
 async fn preflight_names_a_forbidden_verb_an_empty_zone_a_missing_namespace_and_a_refused_context()
 {
-    let _env = ENV.lock().await;
     let clock = Clock::scaled(1_000.0).expect("scale");
-    let cluster = Cluster::start(spec("us-west1", clock, 0))
+    let cluster = Cluster::start(storefronts("us-west1", clock, 7, 0))
         .await
         .expect("cluster");
-    let dir = tempfile::tempdir().expect("tempdir");
-    point_at(&dir, &[("us-west1", &cluster)]);
-    let platform = load(PLATFORM);
+    let folder = Folder::with_kubeconfig(&[("us-west1", &cluster)]);
+    let platform = folder.platform("p.yaml", PLATFORM);
     let good = Requirement {
         namespaces: ["prod-1".to_owned()].into(),
         zones: ["us-west1-a".to_owned()].into(),
@@ -483,278 +426,4 @@ async fn preflight_names_a_forbidden_verb_an_empty_zone_a_missing_namespace_and_
                 .contains("kube context \"us-west2\" cannot be used"),
         "{missing:?}"
     );
-}
-
-/// `firedrill` against an in-test cluster: the child is awaited (not blocked on), because the
-/// cluster answers on this test's runtime.
-async fn firedrill(dir: &Path, kubeconfig: &Path, args: &[&str]) -> (i32, String) {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_firedrill"))
-        .args(args)
-        .current_dir(dir)
-        .env("FIREDRILL_KUBECONFIG", kubeconfig)
-        .env_remove("FIREDRILL_PLATFORM")
-        .env_remove("FIREDRILL_LEDGER")
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(60), out)
-        .await
-        .expect("firedrill finishes within 60 s")
-        .expect("firedrill runs");
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
-const CLI_PLATFORM: &str = r"
-name: kube-test
-regions:
-  us-west1:
-    role: primary
-    kube-context: us-west1
-    zones: [us-west1-a, us-west1-b, us-west1-c, us-west1-z]
-  us-west2:
-    role: failover
-    kube-context: us-west2
-    zones: [us-west2-a]
-namespaces:
-  prod-1:
-    services:
-      storefront: { failover-replicas: 3 }
-commands:
-  wait-long: { run: [sleep, '30'] }
-  fail: { run: [sh, -c, 'exit 7'] }
-safety:
-  allow:
-    kube-contexts: [us-west1, us-west2]
-    namespaces: [prod-1]
-";
-
-fn firedrill_taints(cluster: &Cluster) -> usize {
-    cluster
-        .objects("nodes", None)
-        .iter()
-        .filter(|n| {
-            n["spec"]["taints"]
-                .as_array()
-                .is_some_and(|t| t.iter().any(|t| t["key"] == "firedrill.dev/zone-outage"))
-        })
-        .count()
-}
-
-#[tokio::test]
-async fn bad_input_exits_2_at_preflight_with_nothing_injected() {
-    let clock = Clock::scaled(1_000.0).expect("scale");
-    let cluster = Cluster::start(spec("us-west1", clock, 3))
-        .await
-        .expect("cluster");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    // us-west2 is named by the platform but absent from the kubeconfig.
-    write_kubeconfig(&kubeconfig, &[("us-west1", &cluster.url())]).expect("kubeconfig");
-    std::fs::write(dir.path().join("p.yaml"), CLI_PLATFORM).expect("platform");
-    cluster.forbid("patch", "nodes");
-    let cases = [
-        (
-            "zone \"us-west1-a\" goes down",
-            "forbidden: cannot patch nodes",
-        ),
-        (
-            "zone \"us-west1-z\" goes down",
-            "zone \"us-west1-z\" has no nodes",
-        ),
-        (
-            "the failover cluster in \"us-west2\" is scaled up",
-            "kube context \"us-west2\" cannot be used",
-        ),
-    ];
-    for (i, (step, expected)) in cases.iter().enumerate() {
-        let drill = format!("d{i}.feature");
-        std::fs::write(
-            dir.path().join(&drill),
-            format!("Feature: f\n  Scenario: s\n    When {step}\n"),
-        )
-        .expect("drill");
-        let (code, out) = firedrill(
-            dir.path(),
-            &kubeconfig,
-            &[
-                "run",
-                &drill,
-                "--platform",
-                "p.yaml",
-                "--yes",
-                "--ledger",
-                "l.jsonl",
-            ],
-        )
-        .await;
-        assert_eq!(code, 2, "{step}: {out}");
-        assert!(
-            out.contains(expected),
-            "{step}: expected {expected:?} in {out}"
-        );
-        assert!(!out.contains("injected:"), "{step}: {out}");
-    }
-    assert_eq!(firedrill_taints(&cluster), 0);
-    // A namespace the cluster lacks.
-    std::fs::write(
-        dir.path().join("p2.yaml"),
-        CLI_PLATFORM.replace("prod-1", "prod-9"),
-    )
-    .expect("platform");
-    std::fs::write(
-        dir.path().join("d.feature"),
-        "Feature: f\n  Scenario: s\n    When region \"us-west1\" goes dark\n",
-    )
-    .expect("drill");
-    let (code, out) = firedrill(
-        dir.path(),
-        &kubeconfig,
-        &[
-            "run",
-            "d.feature",
-            "--platform",
-            "p2.yaml",
-            "--yes",
-            "--ledger",
-            "l.jsonl",
-        ],
-    )
-    .await;
-    assert_eq!(code, 2, "{out}");
-    assert!(out.contains("namespaces \"prod-9\""), "{out}");
-    let replicas = cluster
-        .object("deployments", "prod-1", "storefront")
-        .expect("deployment");
-    assert_eq!(replicas["spec"]["replicas"], 3);
-}
-
-#[tokio::test]
-async fn after_sigkill_recover_removes_the_zone_taint_and_a_second_recover_is_a_no_op() {
-    let clock = Clock::scaled(1_000.0).expect("scale");
-    let cluster = Cluster::start(spec("us-west1", clock, 3))
-        .await
-        .expect("cluster");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    write_kubeconfig(&kubeconfig, &[("us-west1", &cluster.url())]).expect("kubeconfig");
-    std::fs::write(
-        dir.path().join("p.yaml"),
-        CLI_PLATFORM.replace(
-            "  us-west2:\n    role: failover\n    kube-context: us-west2\n",
-            "  us-west2:\n    role: failover\n",
-        ),
-    )
-    .expect("platform");
-    std::fs::write(
-        dir.path().join("d.feature"),
-        "Feature: f\n  Scenario: s\n    When zone \"us-west1-a\" goes down\n    And the command \"wait-long\" is run\n",
-    )
-    .expect("drill");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_firedrill"))
-        .args([
-            "run",
-            "d.feature",
-            "--platform",
-            "p.yaml",
-            "--yes",
-            "--ledger",
-            "l.jsonl",
-        ])
-        .current_dir(dir.path())
-        .env("FIREDRILL_KUBECONFIG", &kubeconfig)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::fs::File::create(dir.path().join("run.log")).expect("log"))
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("firedrill starts");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let zone_a = nodes_of(&cluster, "us-west1-a").len();
-    assert_eq!(zone_a, 2);
-    while firedrill_taints(&cluster) < zone_a {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "zone a was not tainted within 30 s"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    child.start_kill().expect("SIGKILL");
-    child.wait().await.expect("exits");
-    assert_eq!(
-        firedrill_taints(&cluster),
-        zone_a,
-        "a killed run leaves its fault"
-    );
-    let (code, out) = firedrill(dir.path(), &kubeconfig, &["recover", "--ledger", "l.jsonl"]).await;
-    assert_eq!(code, 0, "{out}");
-    assert_eq!(firedrill_taints(&cluster), 0, "recover left a taint: {out}");
-    let (code, out) = firedrill(dir.path(), &kubeconfig, &["recover", "--ledger", "l.jsonl"]).await;
-    assert_eq!(code, 0, "{out}");
-}
-
-#[tokio::test]
-async fn a_failed_drill_restores_every_node_and_deployment_it_faulted() {
-    let clock = Clock::scaled(1_000.0).expect("scale");
-    let cluster = Cluster::start(spec("us-west1", clock, 3))
-        .await
-        .expect("cluster");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    write_kubeconfig(&kubeconfig, &[("us-west1", &cluster.url())]).expect("kubeconfig");
-    std::fs::write(
-        dir.path().join("p.yaml"),
-        CLI_PLATFORM.replace(
-            "  us-west2:\n    role: failover\n    kube-context: us-west2\n",
-            "  us-west2:\n    role: failover\n",
-        ),
-    )
-    .expect("platform");
-    std::fs::write(
-        dir.path().join("d.feature"),
-        "Feature: f\n  Scenario: s\n    When zone \"us-west1-a\" is drained\n    And zone \"us-west1-b\" goes down\n    And region \"us-west1\" goes dark\n    And the command \"fail\" is run\n",
-    )
-    .expect("drill");
-    let (code, out) = firedrill(
-        dir.path(),
-        &kubeconfig,
-        &[
-            "run",
-            "d.feature",
-            "--platform",
-            "p.yaml",
-            "--yes",
-            "--ledger",
-            "l.jsonl",
-        ],
-    )
-    .await;
-    assert_eq!(code, 1, "{out}");
-    for fault in [
-        "undone: zone-drained us-west1-a",
-        "undone: zone-outage us-west1-b",
-        "undone: region-dark us-west1",
-    ] {
-        assert!(out.contains(fault), "{fault} missing from: {out}");
-    }
-    assert_eq!(firedrill_taints(&cluster), 0);
-    let cordoned = cluster
-        .objects("nodes", None)
-        .iter()
-        .filter(|n| n["spec"]["unschedulable"] == true)
-        .count();
-    assert_eq!(cordoned, 0);
-    for ns in ["prod-1", "prod-2"] {
-        let d = cluster
-            .object("deployments", ns, "storefront")
-            .expect("deployment");
-        // Only prod-1 is a platform service; prod-2 was never scaled.
-        assert_eq!(d["spec"]["replicas"], 3, "{ns}");
-    }
 }

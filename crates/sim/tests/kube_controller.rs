@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use firedrill_core::clock::Clock;
 use firedrill_sim::kube::{Cluster, ClusterSpec, TimingModel};
+use firedrill_testkit::kube::{client, is_ready};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, DeleteParams, EvictParams, ListParams, Patch, PatchParams, PostParams};
@@ -19,20 +20,6 @@ fn spec(seed: u64) -> ClusterSpec {
         .namespace("prod-1")
         .deployment("prod-1", "web", 6, Some("prod-1"))
         .seed(seed)
-}
-
-fn client(cluster: &Cluster) -> kube::Client {
-    kube::Client::try_from(kube::Config::new(
-        cluster.url().parse().expect("cluster URL"),
-    ))
-    .expect("client")
-}
-
-fn is_ready(p: &Value) -> bool {
-    p["status"]["conditions"].as_array().is_some_and(|cs| {
-        cs.iter()
-            .any(|c| c["type"] == "Ready" && c["status"] == "True")
-    })
 }
 
 fn zone_of(cluster: &Cluster, node: &str) -> String {
@@ -58,15 +45,8 @@ fn ready_by_zone(cluster: &Cluster, app: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-async fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !check() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: not reached within 20 s"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+async fn wait_until(what: &str, check: impl FnMut() -> bool) {
+    firedrill_testkit::until(what, Duration::from_secs(20), check).await;
 }
 
 async fn taint_zone(nodes: &Api<Node>, cluster: &Cluster, zone: &str, taints: Value) {

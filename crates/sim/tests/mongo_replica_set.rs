@@ -77,6 +77,21 @@ async fn wait_for_primary(set: &ReplicaSet, host: &str) {
     .unwrap_or_else(|_| panic!("{host} never became primary; status {:?}", set.status()));
 }
 
+/// When the driver's topology watch ([`primary_watch`]) first saw `host` as primary.
+async fn driver_saw_primary(seen: &Mutex<Vec<(String, Instant)>>, host: &str) -> Instant {
+    let wait =
+        firedrill_testkit::Wait::new(format!("the driver sees {host} as primary"), WALL_DEADLINE)
+            .every(Duration::from_millis(5));
+    wait.until(|| {
+        let seen = seen.lock().expect("watch");
+        seen.iter()
+            .find(|(h, _)| h == host)
+            .map(|(_, at)| *at)
+            .ok_or_else(|| format!("{seen:?}"))
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn driver_runs_crud_and_admin_commands() {
     let set = start(
@@ -368,21 +383,7 @@ async fn step_down_hands_off_to_the_next_priority_and_loses_no_majority_write() 
         "{elections:?}"
     );
 
-    let driver_saw = tokio::time::timeout(WALL_DEADLINE, async {
-        loop {
-            if let Some((_, at)) = seen
-                .lock()
-                .expect("watch")
-                .iter()
-                .find(|(h, _)| h == &hosts[2])
-            {
-                return *at;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await
-    .expect("the driver sees the new primary");
+    let driver_saw = driver_saw_primary(&seen, &hosts[2]).await;
     let elected_at = set.clock().instant_of(election.at);
     let lag = driver_saw.saturating_duration_since(elected_at);
     println!(
@@ -1055,21 +1056,7 @@ async fn killing_the_primary_elects_a_new_one_after_the_election_timeout() {
         took >= Duration::from_secs(10) && took <= Duration::from_millis(11_900),
         "election took {took:?} of platform time"
     );
-    let driver_saw = tokio::time::timeout(WALL_DEADLINE, async {
-        loop {
-            if let Some((_, at)) = seen
-                .lock()
-                .expect("watch")
-                .iter()
-                .find(|(h, _)| h == &hosts[1])
-            {
-                return *at;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await
-    .expect("the driver sees the new primary");
+    let driver_saw = driver_saw_primary(&seen, &hosts[1]).await;
     let lag = driver_saw.saturating_duration_since(set.clock().instant_of(election.at));
     println!(
         "timeout election: the driver saw the new primary {lag:?} (wall) after it was elected"

@@ -1,12 +1,14 @@
-//! A quick measurement of the embedded Toxiproxy's data path, not a timed test: it prints
-//! figures and only asserts that the data arrived. Run it in release:
+//! The embedded Toxiproxy's data path: throughput of one connection and the latency it adds to
+//! a 1-byte round trip. It prints figures and asserts only that the data arrived:
 //!
-//! `nice -n 15 cargo test --release --test toxiproxy_perf -- --ignored --nocapture`
+//! `nice -n 15 cargo bench -p firedrill-sim --bench toxiproxy` (2 GiB, 20,000 rounds); under
+//! `cargo test --benches` it runs once with 16 MiB and 200 rounds.
 
-#![allow(clippy::disallowed_macros)] // measurements and diagnostics printed for `--nocapture`
+#![allow(clippy::disallowed_macros)] // the figures are printed for the terminal that ran it
 
 use firedrill_core::clock::Clock;
 use firedrill_sim::toxiproxy::ToxiproxyServer;
+use firedrill_testkit::bench::Size;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -100,9 +102,7 @@ async fn p50_round_trip(target: SocketAddr, rounds: usize) -> Duration {
     samples[rounds / 2]
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a measurement, run in release with --ignored --nocapture"]
-async fn data_path_throughput_and_added_latency() {
+async fn data_path_throughput_and_added_latency(size: Size) {
     let server = ToxiproxyServer::start(
         "127.0.0.1:0".parse().expect("valid address"),
         Clock::real(),
@@ -110,11 +110,12 @@ async fn data_path_throughput_and_added_latency() {
     )
     .await
     .expect("embedded Toxiproxy starts");
-    let bytes = 2u64 << 30;
+    let bytes = size.pick(2u64 << 30, 16 << 20);
     let direct = measure_throughput(None, "direct", bytes).await;
     let proxied = measure_throughput(Some(&server), "bulk", bytes).await;
     println!(
-        "throughput, one connection, 2 GiB: direct {:.2} GB/s, through the proxy {:.2} GB/s",
+        "throughput, one connection, {} MiB: direct {:.2} GB/s, through the proxy {:.2} GB/s",
+        bytes >> 20,
         direct / 1e9,
         proxied / 1e9
     );
@@ -124,7 +125,7 @@ async fn data_path_throughput_and_added_latency() {
         .create_proxy("echo", "127.0.0.1:0", &echo_addr.to_string())
         .await
         .expect("proxy");
-    let rounds = 20_000;
+    let rounds = size.pick(20_000, 200);
     let direct_rtt = p50_round_trip(echo_addr, rounds).await;
     let proxied_rtt = p50_round_trip(proxy, rounds).await;
     println!(
@@ -133,3 +134,5 @@ async fn data_path_throughput_and_added_latency() {
     );
     server.shutdown().await.expect("clean shutdown");
 }
+
+firedrill_testkit::bench_main!(data_path_throughput_and_added_latency);

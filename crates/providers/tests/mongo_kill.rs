@@ -6,105 +6,35 @@
 
 #![allow(clippy::disallowed_macros)] // measurements and diagnostics printed for `--nocapture`
 
+mod support;
+
+use support::until;
+
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use firedrill_core::clock::{Clock, PlatformTime};
+use firedrill_core::clock::Clock;
 use firedrill_providers::mongo::checker::{Checker, Concern};
 use firedrill_providers::mongo::kill::{self, Way};
-use firedrill_providers::mongo::observer::{NEW_PRIMARY, Observer, OnMilestone, PRIMARY_LOST};
+use firedrill_providers::mongo::observer::{NEW_PRIMARY, Observer, PRIMARY_LOST};
 use firedrill_providers::mongo::{MongoError, Target};
 use firedrill_providers::toxiproxy::{Action, ToxiproxyClient, ToxiproxyUndo};
-use firedrill_sim::mongo::{MemberSpec, MemberState, ReplicaSet, ReplicaSetSpec, Timing};
+use firedrill_sim::mongo::{MemberState, ReplicaSet};
 use firedrill_sim::toxiproxy::ToxiproxyServer;
+use firedrill_testkit::mongo::{behind_proxies, linked_platform, three_members};
+use support::{collect, wait_seen};
 
 const WALL_DEADLINE: Duration = Duration::from_secs(30);
 const SCALE: f64 = 20.0;
-
-type Seen = Arc<Mutex<Vec<(String, PlatformTime)>>>;
-
-fn collect() -> (Seen, OnMilestone) {
-    let seen: Seen = Arc::default();
-    let sink = Arc::clone(&seen);
-    let on: OnMilestone = Arc::new(move |name: &str, at: PlatformTime, _: &str| {
-        sink.lock().expect("lock").push((name.to_owned(), at));
-    });
-    (seen, on)
-}
-
-fn spec(name: &str) -> ReplicaSetSpec {
-    ReplicaSetSpec {
-        name: name.to_owned(),
-        members: vec![
-            MemberSpec::new("us-west1", 2.0),
-            MemberSpec::new("us-west1", 1.0),
-            MemberSpec::new("us-west2", 0.5),
-        ],
-        seed: 21,
-        timing: Timing::default(),
-    }
-}
-
-/// A replica set whose members are each behind a proxy `mongo-<i>` of `toxiproxy`.
-async fn behind_proxies(toxiproxy: &ToxiproxyServer, clock: Clock) -> ReplicaSet {
-    let mut bound = ReplicaSet::bind(spec("rs-linked")).await.expect("ports");
-    for (i, upstream) in bound.listen_addrs().iter().enumerate() {
-        let listen = toxiproxy
-            .create_proxy(&format!("mongo-{i}"), "127.0.0.1:0", upstream)
-            .await
-            .expect("proxy");
-        bound.advertise(i, listen.to_string()).expect("advertise");
-    }
-    bound.start(clock).await.expect("set starts")
-}
 
 fn platform(
     dir: &std::path::Path,
     set: &ReplicaSet,
     toxiproxy_url: &str,
 ) -> firedrill_platform::Platform {
-    write_platform(dir, set, toxiproxy_url, "");
-    firedrill_platform::load(&dir.join("platform.yaml")).unwrap_or_else(|p| panic!("platform: {p}"))
-}
-
-/// Writes `platform.yaml` (and the URI file): every member killed through its own link.
-/// `extra` is added at the top level.
-fn write_platform(dir: &std::path::Path, set: &ReplicaSet, toxiproxy_url: &str, extra: &str) {
-    std::fs::write(dir.join("uri"), set.connection_string()).expect("uri file");
-    let links: String = (0..3)
-        .map(|i| format!("    mongo-{i}: {{ proxy: mongo-{i} }}\n"))
-        .collect();
-    let kill: String = set
-        .hosts()
-        .iter()
-        .enumerate()
-        .map(|(i, h)| format!("        \"{h}\": mongo-{i}\n"))
-        .collect();
-    let yaml = format!(
-        "name: linked\n{extra}regions:\n  us-west1: {{ role: primary }}\n  us-west2: {{ role: failover }}\nnamespaces:\n  prod-1: {{ database: prod-1 }}\ntoxiproxy:\n  url: {toxiproxy_url}\n  links:\n{links}databases:\n  prod-1:\n    replica-set: {}\n    uri: {{ file: uri }}\n    kill:\n      links:\n{kill}safety:\n  allow:\n    replica-sets: [{}]\n",
-        set.name(),
-        set.name()
-    );
-    std::fs::write(dir.join("platform.yaml"), yaml).expect("platform");
-}
-
-async fn wait_seen(seen: &Seen, name: &str, after: PlatformTime) -> PlatformTime {
-    let found = tokio::time::timeout(WALL_DEADLINE, async {
-        loop {
-            if let Some((_, at)) = seen
-                .lock()
-                .expect("lock")
-                .iter()
-                .find(|(n, at)| n.starts_with(name) && *at >= after)
-            {
-                return *at;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
-    found.unwrap_or_else(|_| panic!("{name} never observed: {:?}", seen.lock().expect("lock")))
+    let path = linked_platform(dir, set, toxiproxy_url, "");
+    firedrill_platform::load(&path).unwrap_or_else(|p| panic!("platform: {p}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -114,7 +44,7 @@ async fn cutting_the_primarys_toxiproxy_link_elects_another_and_removing_the_tox
     let toxiproxy = ToxiproxyServer::start(SocketAddr::from(([127, 0, 0, 1], 0)), clock, 3)
         .await
         .expect("toxiproxy");
-    let set = behind_proxies(&toxiproxy, clock).await;
+    let set = behind_proxies(&toxiproxy, three_members("rs-linked", 21), clock).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let platform = platform(dir.path(), &set, &toxiproxy.url());
     let t = Target::resolve(&platform, "prod-1").expect("target");
@@ -132,13 +62,7 @@ async fn cutting_the_primarys_toxiproxy_link_elects_another_and_removing_the_tox
     let checker = Checker::start(&t, "writecheck_kill", 100.0, Concern::Majority, clock, on)
         .await
         .expect("checker");
-    tokio::time::timeout(WALL_DEADLINE, async {
-        while checker.acknowledged() < 10 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await
-    .expect("writes before the kill");
+    until("writes before the kill", || checker.acknowledged() >= 10).await;
 
     let old = t.primary().await.expect("primary");
     assert_eq!(old, set.hosts()[0]);
@@ -166,8 +90,8 @@ async fn cutting_the_primarys_toxiproxy_link_elects_another_and_removing_the_tox
     kill::cut_link("prod-1", &old, &url, &proxy, "firedrill-test-kill-upstream")
         .await
         .expect("cut");
-    let lost = wait_seen(&seen, PRIMARY_LOST, cut_at).await;
-    let elected = wait_seen(&seen, NEW_PRIMARY, cut_at).await;
+    let lost = wait_seen(&seen, PRIMARY_LOST, cut_at, WALL_DEADLINE).await;
+    let elected = wait_seen(&seen, NEW_PRIMARY, cut_at, WALL_DEADLINE).await;
     let truth = set.elections().last().cloned().expect("an election");
     assert_ne!(truth.host, old, "another member was elected");
     assert!(truth.at >= cut_at, "the election followed the cut");
@@ -175,9 +99,13 @@ async fn cutting_the_primarys_toxiproxy_link_elects_another_and_removing_the_tox
         observer.elections().last().map(|o| o.host.clone()),
         Some(truth.host.clone())
     );
-    let status = set.status();
-    assert!(status.members[0].link_down, "{status:?}");
-    assert_ne!(status.members[0].state, MemberState::Primary, "{status:?}");
+    assert!(set.status().members[0].link_down, "{:?}", set.status());
+    // Cut off from the majority, the old primary steps down once it notices (its own
+    // heartbeats), which may come just after the others' election.
+    until("the cut-off member steps down", || {
+        set.status().members[0].state != MemberState::Primary
+    })
+    .await;
     println!(
         "cut at {cut_at}, primary lost seen at {lost}, election at {} (truth), seen at {elected}",
         truth.at
@@ -210,27 +138,22 @@ async fn cutting_the_primarys_toxiproxy_link_elects_another_and_removing_the_tox
         .expect("the member's link is back");
     // Back for clients too: it answers through its proxy and knows the new primary. Having
     // the highest priority, it takes the primary back (priority takeover).
-    tokio::time::timeout(WALL_DEADLINE, async {
-        loop {
-            if let Ok(h) = t.hello(&old).await
-                && h.set_name.as_deref() == Some(set.name())
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .expect("the member answers through its proxy again");
+    firedrill_testkit::until_async(
+        "the member answers through its proxy again",
+        WALL_DEADLINE,
+        || async {
+            t.hello(&old)
+                .await
+                .is_ok_and(|h| h.set_name.as_deref() == Some(set.name()))
+        },
+    )
+    .await;
 
     let after = checker.acknowledged();
-    tokio::time::timeout(WALL_DEADLINE, async {
-        while checker.acknowledged() < after + 10 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+    until("writes after the kill", || {
+        checker.acknowledged() >= after + 10
     })
-    .await
-    .expect("writes after the kill");
+    .await;
     let report = checker.finish().await.expect("read back");
     println!(
         "{} sent, {} acknowledged, {} failed, longest unavailable {:?}",
@@ -245,7 +168,7 @@ async fn cutting_the_primarys_toxiproxy_link_elects_another_and_removing_the_tox
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kill_with_no_way_back_is_refused_naming_the_database() {
     let clock = Clock::scaled(SCALE).expect("scale");
-    let set = ReplicaSet::start(spec("rs-no-way-back"), clock)
+    let set = ReplicaSet::start(three_members("rs-no-way-back", 21), clock)
         .await
         .expect("set");
     let dir = tempfile::tempdir().expect("tempdir");
@@ -278,79 +201,6 @@ async fn a_kill_with_no_way_back_is_refused_naming_the_database() {
             .count(),
         0
     );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_kill_step_cuts_the_link_from_another_process_and_the_scenario_end_removes_the_toxic() {
-    let clock = Clock::scaled(SCALE).expect("scale");
-    let toxiproxy = ToxiproxyServer::start(SocketAddr::from(([127, 0, 0, 1], 0)), clock, 5)
-        .await
-        .expect("toxiproxy");
-    let set = behind_proxies(&toxiproxy, clock).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    // The set runs in this test, on the same time scale as the drill's clock.
-    write_platform(
-        dir.path(),
-        &set,
-        &toxiproxy.url(),
-        &format!("time-scale: {SCALE}\n"),
-    );
-    std::fs::write(
-        dir.path().join("kill.feature"),
-        "Feature: kill\n  Scenario: the primary is killed through its link\n    Given a write checker runs against the \"prod-1\" database at 20 writes per second\n    When the Mongo primary of \"prod-1\" is killed\n    Then a new primary is elected within 40s\n    And no acknowledged write was lost\n",
-    )
-    .expect("drill");
-    let old = set.primary().expect("primary");
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_firedrill"))
-        .args([
-            "run",
-            "kill.feature",
-            "--platform",
-            "platform.yaml",
-            "--yes",
-        ])
-        .current_dir(dir.path())
-        .env_remove("FIREDRILL_PLATFORM")
-        .env_remove("FIREDRILL_LEDGER")
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    // Awaited, not blocked on: the replica set and Toxiproxy answer on this test's runtime.
-    let out = tokio::time::timeout(Duration::from_secs(60), out)
-        .await
-        .expect("firedrill finishes within 60 s")
-        .expect("firedrill runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.status.code(), Some(0), "{text}");
-    assert!(
-        text.contains(&format!(
-            "kill of the primary {old} of prod-1: cut Toxiproxy link \"mongo-0\""
-        )),
-        "{text}"
-    );
-    assert!(text.contains("undone: kill of the primary"), "{text}");
-    assert!(text.contains("0 lost"), "{text}");
-    // Another member was elected while the link was cut (after the undo, the old primary,
-    // with the highest priority, may take it back).
-    let elections = set.elections();
-    assert!(elections.iter().any(|e| e.host != old), "{elections:?}");
-    // Exactly the kill's toxic is gone and the member is back with the others.
-    let client = ToxiproxyClient::new(&toxiproxy.url()).expect("client");
-    for i in 0..3 {
-        let state = client.proxy(&format!("mongo-{i}")).await.expect("proxy");
-        assert_eq!(state.toxics.len(), 0, "mongo-{i}: {:?}", state.toxics);
-    }
-    clock
-        .timeout(
-            Duration::from_secs(120),
-            set.wait_until(|s| (!s.members[0].link_down).then_some(())),
-        )
-        .await
-        .expect("the member's link is back");
 }
 
 /// Creates a pod as the StatefulSet controller would (re-)create it; the cluster's scheduler
@@ -431,12 +281,17 @@ async fn a_pod_kill_deletes_the_pod_and_its_undo_waits_for_the_re_created_one_to
         pod: "mongo-0".into(),
         deleted_uid: uid.clone(),
     };
+    let asked = cluster.request_log().len();
     let waiting = {
         let platform = platform.clone();
         let undo = undo.clone();
         tokio::spawn(async move { undo.apply(&platform, &clock).await })
     };
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The undo is waiting once it has asked the server about the pod.
+    until("the undo asks for the pod", || {
+        cluster.request_log().len() > asked
+    })
+    .await;
     assert!(
         !waiting.is_finished(),
         "the undo waits while there is no pod"
@@ -467,7 +322,7 @@ async fn a_pod_kill_deletes_the_pod_and_its_undo_waits_for_the_re_created_one_to
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shutdown_kill_is_undone_by_the_platforms_restart_command_naming_the_member() {
     let clock = Clock::scaled(SCALE).expect("scale");
-    let set = ReplicaSet::start(spec("rs-restart"), clock)
+    let set = ReplicaSet::start(three_members("rs-restart", 21), clock)
         .await
         .expect("set");
     let dir = tempfile::tempdir().expect("tempdir");
@@ -495,13 +350,10 @@ async fn a_shutdown_kill_is_undone_by_the_platforms_restart_command_naming_the_m
 
     let note = dir.path().join(format!("restart-{old}"));
     let operator = async {
-        tokio::time::timeout(WALL_DEADLINE, async {
-            while !note.exists() {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
+        until("the restart command ran for the killed member", || {
+            note.exists()
         })
-        .await
-        .expect("the restart command ran for the killed member");
+        .await;
         set.restart(&old).await.expect("restart");
     };
     let undo = firedrill_providers::mongo::MongoUndo::RestartByCommand {

@@ -4,44 +4,30 @@
 
 #![allow(clippy::disallowed_macros)] // measurements and diagnostics printed for `--nocapture`
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use firedrill_core::clock::{Clock, PlatformTime};
 use firedrill_providers::mongo::checker::{Checker, Concern};
-use firedrill_providers::mongo::observer::{NEW_PRIMARY, Observer, OnMilestone, PRIMARY_LOST};
+use firedrill_providers::mongo::observer::{NEW_PRIMARY, Observer, PRIMARY_LOST};
 use firedrill_providers::mongo::{MongoError, Target};
-use firedrill_sim::mongo::{MemberSpec, ReplicaSet, ReplicaSetSpec, Timing};
+use firedrill_sim::mongo::ReplicaSet;
+use firedrill_testkit::mongo::three_members;
+use support::{collect, wait_seen};
 
 const WALL_DEADLINE: Duration = Duration::from_secs(20);
 const PROBE: Duration = Duration::from_secs(1);
 
-type Seen = Arc<Mutex<Vec<(String, PlatformTime)>>>;
-
-fn collect() -> (Seen, OnMilestone) {
-    let seen: Seen = Arc::default();
-    let sink = Arc::clone(&seen);
-    let on: OnMilestone = Arc::new(move |name: &str, at: PlatformTime, _: &str| {
-        sink.lock().expect("lock").push((name.to_owned(), at));
-    });
-    (seen, on)
-}
-
 async fn start(name: &str, scale: f64, seed: u64) -> ReplicaSet {
-    let spec = ReplicaSetSpec {
-        name: name.to_owned(),
-        members: vec![
-            MemberSpec::new("us-west1", 2.0),
-            MemberSpec::new("us-west1", 1.0),
-            MemberSpec::new("us-west2", 0.5),
-        ],
-        seed,
-        timing: Timing::default(),
-    };
-    ReplicaSet::start(spec, Clock::scaled(scale).expect("scale"))
-        .await
-        .expect("replica set starts")
+    ReplicaSet::start(
+        three_members(name, seed),
+        Clock::scaled(scale).expect("scale"),
+    )
+    .await
+    .expect("replica set starts")
 }
 
 fn target(set: &ReplicaSet) -> Target {
@@ -51,24 +37,6 @@ fn target(set: &ReplicaSet) -> Target {
         &set.connection_string(),
         BTreeMap::new(),
     )
-}
-
-async fn wait_seen(seen: &Seen, name: &str) -> PlatformTime {
-    let found = tokio::time::timeout(WALL_DEADLINE, async {
-        loop {
-            if let Some((_, at)) = seen
-                .lock()
-                .expect("lock")
-                .iter()
-                .find(|(n, _)| n.starts_with(name))
-            {
-                return *at;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
-    found.unwrap_or_else(|_| panic!("{name} never observed: {:?}", seen.lock().expect("lock")))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -103,8 +71,8 @@ async fn a_step_down_is_observed_within_one_probe_interval_of_the_election() {
     let old = t.primary().await.expect("primary");
     assert_eq!(old, set.hosts()[0]);
     t.step_down(&old, 60, 10).await.expect("step down");
-    let lost = wait_seen(&seen, PRIMARY_LOST).await;
-    let elected = wait_seen(&seen, NEW_PRIMARY).await;
+    let lost = wait_seen(&seen, PRIMARY_LOST, PlatformTime::ZERO, WALL_DEADLINE).await;
+    let elected = wait_seen(&seen, NEW_PRIMARY, PlatformTime::ZERO, WALL_DEADLINE).await;
     let truth = set.elections().last().cloned().expect("an election");
     assert_ne!(truth.host, old);
     let observed = observer.elections();
@@ -151,14 +119,11 @@ async fn a_step_down_is_observed_within_one_probe_interval_of_the_election() {
     );
 }
 
-async fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
-    tokio::time::timeout(WALL_DEADLINE, async {
-        while !check() {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("{what} never happened"));
+async fn wait_until(what: &str, check: impl FnMut() -> bool) {
+    firedrill_testkit::Wait::new(what, WALL_DEADLINE)
+        .every(Duration::from_millis(5))
+        .until(check)
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
