@@ -123,7 +123,10 @@ async fn run(args: &InitArgs) -> Result<(), InitError> {
     {
         return Err(InitError::Exists(path.clone()));
     }
-    let kubeconfig = args.kubeconfig.clone().unwrap_or_else(default_kubeconfig);
+    let kubeconfig = args
+        .kubeconfig
+        .clone()
+        .unwrap_or_else(firedrill_providers::kube::default_kubeconfig);
     let mut clusters = Vec::new();
     for context in &args.contexts {
         if clusters.iter().any(|c: &Cluster| &c.context == context) {
@@ -170,23 +173,6 @@ async fn run(args: &InitArgs) -> Result<(), InitError> {
         None => out!("{text}"),
     }
     Ok(())
-}
-
-/// The kubeconfig kube tools use: FIREDRILL_KUBECONFIG, KUBECONFIG (its first file), then
-/// ~/.kube/config.
-fn default_kubeconfig() -> PathBuf {
-    std::env::var_os("FIREDRILL_KUBECONFIG")
-        .or_else(|| {
-            std::env::var_os("KUBECONFIG").and_then(|v| {
-                std::env::split_paths(&v)
-                    .next()
-                    .map(PathBuf::into_os_string)
-            })
-        })
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".kube/config")
-        })
 }
 
 /// Namespaces Kubernetes itself runs; a drill has no business there.

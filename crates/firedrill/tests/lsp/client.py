@@ -158,34 +158,19 @@ async def main():
         assert d.severity == types.DiagnosticSeverity.Error, d
 
     async def diagnostics_clear_as_the_author_fixes_the_step():
-        nonlocal version
-        version += 1
-        good = bad.replace("us-west1", "eu-north1")
-        client.lsp.text_document_did_change(
-            types.DidChangeTextDocumentParams(
-                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
-                content_changes=[types.TextDocumentContentChangeWholeDocument(text=good)],
-            )
-        )
+        change(bad.replace("us-west1", "eu-north1"))
         await client.diagnostics(uri, lambda d: len(d) == 0, "fixed step has no problem")
 
     async def an_undefined_step_is_flagged_with_suggestions():
-        nonlocal version
-        version += 1
-        typo = bad.replace('region "us-west1" goes dark', 'region "eu-north1" goes drak')
-        client.lsp.text_document_did_change(
-            types.DidChangeTextDocumentParams(
-                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
-                content_changes=[types.TextDocumentContentChangeWholeDocument(text=typo)],
-            )
-        )
+        change(bad.replace('region "us-west1" goes dark', 'region "eu-north1" goes drak'))
         found = await client.diagnostics(
             uri, lambda d: any("undefined step" in x.message for x in d), "undefined step"
         )
         assert 'region "{region}" goes dark' in found[0].message, found[0].message
         assert found[0].range.start.line == 2, found[0].range
 
-    async def complete(text, line, after):
+    def change(text):
+        """Sends the whole new text of the buffer (the server syncs in full)."""
         nonlocal version
         version += 1
         client.lsp.text_document_did_change(
@@ -194,6 +179,9 @@ async def main():
                 content_changes=[types.TextDocumentContentChangeWholeDocument(text=text)],
             )
         )
+
+    async def complete(text, line, after):
+        change(text)
         result = await asyncio.wait_for(
             client.lsp.text_document_completion_async(
                 types.CompletionParams(
