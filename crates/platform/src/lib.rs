@@ -6,6 +6,7 @@
 //! every problem names `file:line:column`. Nothing here connects to anything.
 
 mod load;
+mod placeholder;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -18,6 +19,7 @@ use serde::Deserialize;
 use firedrill_core::target::Target;
 
 pub use load::{Locator, load, load_str};
+pub use placeholder::{PLACEHOLDER, placeholder, placeholders};
 
 /// One estate.
 #[derive(Clone, Debug, Deserialize)]

@@ -36,6 +36,10 @@ pub fn load_str(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Platform, Problems> {
     let interpolated = interpolate(path, text, env)?;
+    let unfilled = super::placeholders(path, &interpolated);
+    if !unfilled.is_empty() {
+        return Err(unfilled);
+    }
     let locator = Locator::index(&interpolated);
     let mut platform: Platform = serde_yaml::from_str(&interpolated).map_err(|e| {
         let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));

@@ -4,7 +4,9 @@
 mod out;
 
 mod embedded;
+mod init;
 mod load;
+mod lsp;
 mod outputs;
 mod recover;
 mod render;
@@ -78,6 +80,11 @@ pub enum Command {
     /// The embedded platform.
     #[command(subcommand)]
     Sim(sim::SimCommand),
+    /// Write a commented platform file from what the kube contexts show (reads only).
+    #[command(after_help = EXIT_CODES)]
+    Init(init::InitArgs),
+    /// A language server for .feature files (diagnostics, completion, hover) on stdin/stdout.
+    Lsp(lsp::LspArgs),
 }
 
 /// Paths and platform, shared by run, validate and plan.
@@ -106,5 +113,7 @@ pub async fn main(cli: Cli) -> Exit {
         Command::Recover(args) => recover::recover(args).await,
         Command::Report(args) => report::report(&args),
         Command::Sim(command) => sim::sim(command).await,
+        Command::Init(args) => init::init(args).await,
+        Command::Lsp(args) => lsp::lsp(args).await,
     }
 }

@@ -15,6 +15,13 @@ pub fn kubeconfig_path(platform: &Platform) -> PathBuf {
     if let Some(path) = &platform.kubeconfig {
         return platform.base_dir().join(path);
     }
+    default_kubeconfig()
+}
+
+/// The kubeconfig without a platform file naming one: `FIREDRILL_KUBECONFIG`, else
+/// `KUBECONFIG`, else `~/.kube/config`.
+#[must_use]
+pub fn default_kubeconfig() -> PathBuf {
     std::env::var_os("FIREDRILL_KUBECONFIG")
         .or_else(|| std::env::var_os("KUBECONFIG"))
         .map(PathBuf::from)

@@ -37,7 +37,19 @@ impl Conn {
     /// [`KubeError::NotAllowed`], [`KubeError::Kubeconfig`] or [`KubeError::Context`].
     pub async fn connect(platform: &Platform, context: &str) -> Result<Self, KubeError> {
         check_allowed(platform, context)?;
-        let path = kubeconfig_path(platform);
+        let clock = Clock::scaled(platform.time_scale).unwrap_or_else(|_| Clock::real());
+        Self::open(&kubeconfig_path(platform), context, clock).await
+    }
+
+    /// Connects to `context` of the kubeconfig at `path`, unchecked against any allow-list:
+    /// for [`Conn::connect`], and for reading an estate before it has a platform file
+    /// ([`super::discover`]).
+    pub(super) async fn open(
+        path: &std::path::Path,
+        context: &str,
+        clock: Clock,
+    ) -> Result<Self, KubeError> {
+        let path = path.to_path_buf();
         let kubeconfig = Kubeconfig::read_from(&path).map_err(|e| KubeError::Kubeconfig {
             path: path.clone(),
             message: e.to_string(),
@@ -66,7 +78,7 @@ impl Conn {
         Ok(Self {
             client,
             context: context.to_owned(),
-            clock: Clock::scaled(platform.time_scale).unwrap_or_else(|_| Clock::real()),
+            clock,
             backoff: Backoff::default(),
         })
     }

@@ -21,9 +21,11 @@
 //! | `undo.rs` | [`KubeUndo`] and its `apply` |
 //! | `preflight.rs` | [`preflight`]: the context answers, allows the verbs, has the namespaces and zones |
 //! | `error.rs` | [`KubeError`] |
+//! | `discover.rs` | [`discover::discover`]: what a context runs, read before there is a platform file |
 
 mod config;
 mod conn;
+pub mod discover;
 mod error;
 mod faults;
 mod preflight;
@@ -35,7 +37,7 @@ mod watch;
 
 use std::time::Duration;
 
-pub use config::{check_allowed, kubeconfig_path, region_context, zone_region};
+pub use config::{check_allowed, default_kubeconfig, kubeconfig_path, region_context, zone_region};
 pub use conn::Conn;
 pub use error::{Call, KubeError, ObjectCall};
 pub use faults::{Kill, services};
