@@ -168,25 +168,85 @@ fn chars_at(line: &str, utf16: u32) -> usize {
 /// matches `typed` (its other arguments as any text, optional brackets optional) names the
 /// kind; failing that, the pattern whose words since its previous argument end `typed` does,
 /// the longest words winning (`every zone of region "` is a region, not a zone).
-fn argument_kind(docs: &[StepDoc], keyword: &str, typed: &str) -> Option<&'static str> {
-    let mut best: Option<(usize, &'static str)> = None;
+fn argument_kind(docs: &[StepDoc], keyword: &str, typed: &str) -> Option<String> {
+    let mut best: Option<(usize, String)> = None;
     for doc in docs.iter().filter(|d| d.keyword == keyword) {
-        for (open, close, previous_end) in quoted_arguments(doc.pattern) {
-            let kind = &doc.pattern[open + 1..close];
-            if prefix_regex(&doc.pattern[..open]).is_some_and(|re| re.is_match(typed)) {
-                return Some(kind);
+        if let Some(kind) = expression_kind(doc.pattern, typed) {
+            return Some(kind.to_owned());
+        }
+        let pattern = doc.shown();
+        for (open, close, previous_end) in quoted_arguments(&pattern) {
+            let kind = &pattern[open + 1..close];
+            if prefix_regex(&pattern[..open]).is_some_and(|re| re.is_match(typed)) {
+                return Some(kind.to_owned());
             }
-            let words: String = doc.pattern[previous_end..open]
+            let words: String = pattern[previous_end..open]
                 .chars()
                 .filter(|c| !matches!(c, '[' | ']'))
                 .collect();
             let words = words.rsplit('|').next().unwrap_or_default();
-            if typed.ends_with(words) && best.is_none_or(|(len, _)| words.len() > len) {
-                best = Some((words.len(), kind));
+            if typed.ends_with(words) && best.as_ref().is_none_or(|(len, _)| words.len() > *len) {
+                best = Some((words.len(), kind.to_owned()));
             }
         }
     }
     best.map(|(_, kind)| kind)
+}
+
+/// The quoted parameter of a step's cucumber expression whose opening quote `typed` ends at:
+/// the expression before it, each earlier parameter read with the regex the runner uses, must
+/// match the whole of `typed` (up to and including the quote).
+fn expression_kind(expression: &str, typed: &str) -> Option<&'static str> {
+    let mut re = String::from("^");
+    let mut rest = expression;
+    while let Some(open) = rest.find('{') {
+        re.push_str(&expression_literal(&rest[..open]));
+        let close = rest[open..].find('}')? + open;
+        let param = firedrill_steps::param::doc(&rest[open + 1..close])?;
+        if param.shown == format!("\"{{{}}}\"", param.name) {
+            let quoted = regex::Regex::new(&format!("{re}\"$")).ok()?;
+            if quoted.is_match(typed) {
+                return Some(param.name);
+            }
+        }
+        re.push_str(&format!("(?:{})", param.regex));
+        rest = &rest[close + 1..];
+    }
+    None
+}
+
+/// The regex of a literal run of a cucumber expression: `\x` escapes, `(optional)` text and
+/// `a/b` alternatives between words.
+fn expression_literal(text: &str) -> String {
+    let mut re = String::new();
+    for (i, word) in text.split(' ').enumerate() {
+        if i > 0 {
+            re.push(' ');
+        }
+        let mut alternatives = Vec::new();
+        let mut current = String::new();
+        let mut chars = word.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => {
+                    if let Some(next) = chars.next() {
+                        current.push_str(&regex::escape(&next.to_string()));
+                    }
+                }
+                '(' => current.push_str("(?:"),
+                ')' => current.push_str(")?"),
+                '/' => alternatives.push(std::mem::take(&mut current)),
+                c => current.push_str(&regex::escape(&c.to_string())),
+            }
+        }
+        if alternatives.is_empty() {
+            re.push_str(&current);
+        } else {
+            alternatives.push(current);
+            re.push_str(&format!("(?:{})", alternatives.join("|")));
+        }
+    }
+    re
 }
 
 /// Each `"{kind}"` of `pattern`: the offsets of its braces, and where the argument before it
@@ -321,7 +381,7 @@ pub fn completion(text: &str, position: Position, platform: &Platform) -> Vec<Co
             Position::new(position.line, utf16(line, start)),
             Position::new(position.line, utf16(line, cursor)),
         );
-        return values(kind, platform)
+        return values(&kind, platform)
             .into_iter()
             .map(|(value, detail)| CompletionItem {
                 label: value.clone(),
@@ -339,14 +399,14 @@ pub fn completion(text: &str, position: Position, platform: &Platform) -> Vec<Co
     docs.iter()
         .filter(|d| d.keyword == keyword)
         .map(|d| CompletionItem {
-            label: d.pattern.to_owned(),
+            label: d.shown(),
             kind: Some(CompletionItemKind::SNIPPET),
             detail: Some(format!("{} {}", d.keyword, d.example)),
             documentation: Some(Documentation::MarkupContent(MarkupContent {
                 kind: MarkupKind::Markdown,
                 value: d.doc.to_owned(),
             })),
-            filter_text: Some(d.pattern.to_owned()),
+            filter_text: Some(d.shown()),
             insert_text_format: Some(InsertTextFormat::SNIPPET),
             text_edit: Some(CompletionTextEdit::Edit(TextEdit::new(
                 range,
@@ -413,7 +473,11 @@ pub fn hover(text: &str, position: Position, catalog: &Catalog) -> Option<Hover>
             kind: MarkupKind::Markdown,
             value: format!(
                 "**{} {}**\n\n{}\n\n```gherkin\n{} {}\n```",
-                doc.keyword, doc.pattern, doc.doc, doc.keyword, doc.example
+                doc.keyword,
+                doc.shown(),
+                doc.doc,
+                doc.keyword,
+                doc.example
             ),
         }),
         range: Some(Range::new(
@@ -479,10 +543,10 @@ mod tests {
         let platform = platform();
         let text = "Feature: f\n  Scenario: s\n    When region \"us-west1\" goes dark\n    And \n";
         let items = completion(text, Position::new(3, 8), &platform);
-        let whens: Vec<&str> = firedrill_steps::docs()
+        let whens: Vec<String> = firedrill_steps::docs()
             .iter()
             .filter(|d| d.keyword == "When")
-            .map(|d| d.pattern)
+            .map(|d| d.shown())
             .collect();
         assert_eq!(labels(&items), whens);
         let dark = items
@@ -508,7 +572,7 @@ mod tests {
         };
         let doc = firedrill_steps::docs()
             .into_iter()
-            .find(|d| d.pattern == "region \"{region}\" goes dark")
+            .find(|d| d.shown() == "region \"{region}\" goes dark")
             .unwrap_or_else(|| panic!("the step exists"));
         assert!(markup.value.contains(doc.doc), "{}", markup.value);
         assert!(markup.value.contains(&format!("When {}", doc.example)));
