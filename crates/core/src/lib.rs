@@ -4,6 +4,7 @@
 
 pub mod clock;
 pub mod diagnostic;
+pub mod halt;
 pub mod observed;
 pub mod target;
 pub mod timeline;
