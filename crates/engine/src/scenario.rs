@@ -69,6 +69,8 @@ pub struct RunContext<U> {
     pub approval: Approval,
     /// What the embedded platform adds; `None` on a real estate.
     pub hooks: Option<Arc<dyn Hooks>>,
+    /// The estate's halt marker, read at its interval: a halt aborts the run and undoes it.
+    pub halt: Option<crate::halt::Watch>,
     next_fault: AtomicU64,
 }
 
@@ -109,6 +111,7 @@ impl<U: Undo> RunContext<U> {
             undo_failed: AtomicBool::new(false),
             approval: Approval::Prompt,
             hooks: None,
+            halt: None,
             next_fault: AtomicU64::new(1),
         }
     }

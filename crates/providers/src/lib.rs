@@ -8,6 +8,7 @@ pub mod command;
 mod error_chain;
 #[cfg(test)]
 mod hints;
+pub mod halt;
 pub mod http;
 pub mod kube;
 pub mod mongo;

@@ -26,6 +26,7 @@ mod config;
 mod conn;
 mod error;
 mod faults;
+mod halt;
 mod preflight;
 mod retry;
 mod snapshot;
