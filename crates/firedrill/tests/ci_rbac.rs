@@ -492,10 +492,10 @@ fn halt_and_resume_need_exactly_the_operators_role() {
         .into_iter()
         .chain(of(after_refusal..after_resume))
         .collect();
-    let grants = grants_of(Subject::Operators);
+    let operator_grants = grants_of(Subject::Operators);
     let refused_calls: Vec<String> = operators
         .iter()
-        .filter(|c| !grants.iter().any(|g| g.allows(c)))
+        .filter(|c| !operator_grants.iter().any(|g| g.allows(c)))
         .map(ToString::to_string)
         .collect();
     assert!(
@@ -503,7 +503,7 @@ fn halt_and_resume_need_exactly_the_operators_role() {
         "the Role firedrill-halt does not allow calls halt or resume make:\n  {}",
         refused_calls.join("\n  ")
     );
-    let unused = unused(&grants, &operators);
+    let unused = unused(&operator_grants, &operators);
     assert!(
         unused.is_empty(),
         "the Role firedrill-halt grants what halt and resume never call:\n  {}",
