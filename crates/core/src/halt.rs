@@ -130,7 +130,10 @@ mod tests {
 
     #[test]
     fn only_a_resumed_marker_lets_drills_run() {
-        assert_eq!(Marker::default().halt().map(|h| h.reason), Some("no reason given".into()));
+        assert_eq!(
+            Marker::default().halt().map(|h| h.reason),
+            Some("no reason given".into())
+        );
         let halted = Marker::default().then(record(HALTED, "alice"));
         assert_eq!(
             halted.halt(),

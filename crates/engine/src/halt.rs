@@ -100,7 +100,11 @@ mod tests {
     #[tokio::test]
     async fn a_halt_is_seen_past_an_unreadable_marker_at_the_next_read() {
         let marker = Arc::new(Scripted(
-            Mutex::new(vec![Ok(None), Err("connection refused".into()), Ok(Some(halt()))]),
+            Mutex::new(vec![
+                Ok(None),
+                Err("connection refused".into()),
+                Ok(Some(halt())),
+            ]),
             Mutex::new(0),
         ));
         let watch = Watch {
@@ -112,14 +116,17 @@ mod tests {
             .await
             .expect("the halt is seen");
         assert_eq!(seen, halt());
-        assert_eq!(*marker.1.lock().expect("reads"), 3, "one read per interval, no more");
+        assert_eq!(
+            *marker.1.lock().expect("reads"),
+            3,
+            "one read per interval, no more"
+        );
     }
 
     #[tokio::test]
     async fn without_a_marker_nothing_halts() {
         let clock = Clock::scaled(1000.0).expect("clock");
-        let waited =
-            tokio::time::timeout(Duration::from_millis(50), halted(None, clock)).await;
+        let waited = tokio::time::timeout(Duration::from_millis(50), halted(None, clock)).await;
         assert!(waited.is_err());
     }
 }

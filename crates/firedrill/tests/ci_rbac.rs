@@ -321,7 +321,9 @@ fn every_kubernetes_call_is_allowed_and_every_grant_is_used() {
     let calls: BTreeSet<Call> = audit_of_the_kube_drills().iter().map(Call::from).collect();
     assert!(
         calls.iter().any(|c| c.resource == "pods/eviction")
-            && calls.iter().any(|c| c.resource == "configmaps" && c.name == "firedrill-halt")
+            && calls
+                .iter()
+                .any(|c| c.resource == "configmaps" && c.name == "firedrill-halt")
             && calls.iter().any(|c| c.resource == "deployments/scale")
             && calls
                 .iter()
@@ -469,7 +471,12 @@ fn halt_and_resume_need_exactly_the_operators_role() {
     assert_eq!(halted.status.code(), Some(0), "halt:\n{}", text(&halted));
     let after_halt = seen();
     let refused = firedrill(&["run", feature, "--yes"]);
-    assert_eq!(refused.status.code(), Some(2), "a halted estate refuses:\n{}", text(&refused));
+    assert_eq!(
+        refused.status.code(),
+        Some(2),
+        "a halted estate refuses:\n{}",
+        text(&refused)
+    );
     assert!(
         text(&refused).contains("halted: emergency halt by alice")
             && text(&refused).contains("incident 4711"),
@@ -478,10 +485,21 @@ fn halt_and_resume_need_exactly_the_operators_role() {
     );
     let after_refusal = seen();
     let resumed = firedrill(&["resume", "--reason", "incident closed"]);
-    assert_eq!(resumed.status.code(), Some(0), "resume:\n{}", text(&resumed));
+    assert_eq!(
+        resumed.status.code(),
+        Some(0),
+        "resume:\n{}",
+        text(&resumed)
+    );
     let after_resume = seen();
     let ran = firedrill(&["run", feature, "--yes"]);
-    assert_eq!(ran.status.code(), Some(0), "resumed, it runs:\n{}\nsim:\n{}", text(&ran), sim.log());
+    assert_eq!(
+        ran.status.code(),
+        Some(0),
+        "resumed, it runs:\n{}\nsim:\n{}",
+        text(&ran),
+        sim.log()
+    );
     drop(sim);
 
     let entries = firedrill_sim::kube::audit::read(&audit).expect("read the audit log");
@@ -512,7 +530,9 @@ fn halt_and_resume_need_exactly_the_operators_role() {
     let cronjob = grants();
     let run_calls = of(after_halt..after_refusal);
     assert!(
-        run_calls.iter().any(|c| c.resource == "configmaps" && c.verb == "get"),
+        run_calls
+            .iter()
+            .any(|c| c.resource == "configmaps" && c.verb == "get"),
         "the refused run read the marker: {run_calls:#?}"
     );
     let not_allowed: Vec<String> = run_calls

@@ -76,8 +76,15 @@ async fn halt_and_resume_record_who_and_why_in_the_config_map() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (_cluster, platform) = estate(dir.path(), "5s").await;
     let marker = Location::of(&platform).await.expect("the marker's cluster");
-    assert_eq!(marker.describe(), "ConfigMap firedrill/firedrill-halt in us-west1");
-    assert_eq!(marker.halt().await.expect("read"), None, "no ConfigMap: not halted");
+    assert_eq!(
+        marker.describe(),
+        "ConfigMap firedrill/firedrill-halt in us-west1"
+    );
+    assert_eq!(
+        marker.halt().await.expect("read"),
+        None,
+        "no ConfigMap: not halted"
+    );
 
     marker
         .record(&record(HALTED, "alice", "incident 4711"))
@@ -88,15 +95,23 @@ async fn halt_and_resume_record_who_and_why_in_the_config_map() {
     assert_eq!(data["by"], "alice");
     assert_eq!(data["reason"], "incident 4711");
     let halt = marker.halt().await.expect("read").expect("halted");
-    assert_eq!((halt.by.as_str(), halt.reason.as_str()), ("alice", "incident 4711"));
+    assert_eq!(
+        (halt.by.as_str(), halt.reason.as_str()),
+        ("alice", "incident 4711")
+    );
 
     marker
         .record(&record(RESUMED, "bob", "incident closed"))
         .await
         .expect("resume updates it");
     assert_eq!(marker.halt().await.expect("read"), None);
-    let data = config_map(&platform).await.expect("the ConfigMap stays, with its history");
-    assert_eq!((data["state"].as_str(), data["by"].as_str()), ("resumed", "bob"));
+    let data = config_map(&platform)
+        .await
+        .expect("the ConfigMap stays, with its history");
+    assert_eq!(
+        (data["state"].as_str(), data["by"].as_str()),
+        ("resumed", "bob")
+    );
     let history: Vec<Record> = serde_json::from_str(&data["history"]).expect("JSON history");
     assert_eq!(history, vec![record(HALTED, "alice", "incident 4711")]);
 }
@@ -114,7 +129,9 @@ async fn a_config_map_created_by_hand_halts() {
         },
         ..ConfigMap::default()
     };
-    api.create(&PostParams::default(), &cm).await.expect("create");
+    api.create(&PostParams::default(), &cm)
+        .await
+        .expect("create");
     let marker = Location::of(&platform).await.expect("the marker's cluster");
     let halt = marker.halt().await.expect("read").expect("halted");
     assert_eq!(halt.reason, "no reason given");

@@ -209,7 +209,9 @@ impl Days {
         let mut days = Vec::new();
         for item in items {
             let bad = || {
-                format!("\"{item}\" is not a day or a range of days (hint: mon, tue, … sun, or a range like mon-fri)")
+                format!(
+                    "\"{item}\" is not a day or a range of days (hint: mon, tue, … sun, or a range like mon-fri)"
+                )
             };
             match item.split_once('-') {
                 Some((first, last)) => {
@@ -277,7 +279,9 @@ impl Bound {
             text.replace(' ', "T")
                 .parse::<DateTime>()
                 .map(Self::At)
-                .map_err(|e| format!("\"{text}\" is not a local date and time: {e} (hint: 2026-12-18T17:00)"))
+                .map_err(|e| {
+                    format!("\"{text}\" is not a local date and time: {e} (hint: 2026-12-18T17:00)")
+                })
         } else {
             text.parse::<Date>()
                 .map(Self::Date)
@@ -294,10 +298,7 @@ impl Bound {
 
     fn end(self) -> DateTime {
         match self {
-            Self::Date(d) => d
-                .tomorrow()
-                .unwrap_or(d)
-                .to_datetime(Time::midnight()),
+            Self::Date(d) => d.tomorrow().unwrap_or(d).to_datetime(Time::midnight()),
             Self::At(t) => t,
         }
     }
@@ -427,10 +428,15 @@ mod tests {
             "time-zone: Europe/Berlin\nweekly:\n  - { days: [mon-fri], from: \"09:00\", to: \"17:00\", reason: business hours }\n",
         );
         // Thursday 2026-12-03, 09:30 in Berlin is 08:30 UTC (CET, +01:00).
-        let inside = b.in_effect(at("2026-12-03T08:30:00Z")).expect("in the window");
+        let inside = b
+            .in_effect(at("2026-12-03T08:30:00Z"))
+            .expect("in the window");
         assert_eq!(inside.reason.as_deref(), Some("business hours"));
         assert_eq!(inside.until, "2026-12-03T17:00:00+01:00[Europe/Berlin]");
-        assert_eq!(inside.window, "weekly window mon-fri 09:00–17:00 Europe/Berlin");
+        assert_eq!(
+            inside.window,
+            "weekly window mon-fri 09:00–17:00 Europe/Berlin"
+        );
         // 08:30 in Berlin (07:30 UTC): before it; 17:00 sharp: its end is excluded.
         assert_eq!(b.in_effect(at("2026-12-03T07:30:00Z")), None);
         assert_eq!(b.in_effect(at("2026-12-03T16:00:00Z")), None);
@@ -443,7 +449,9 @@ mod tests {
         let b = blackout("weekly:\n  - { days: fri, from: \"22:00\", to: \"06:00\" }\n");
         // UTC by default. Friday 23:00 and Saturday 05:59 are inside, Saturday 22:00 is not.
         assert!(b.in_effect(at("2026-12-04T23:00:00Z")).is_some());
-        let early = b.in_effect(at("2026-12-05T05:59:00Z")).expect("still friday's window");
+        let early = b
+            .in_effect(at("2026-12-05T05:59:00Z"))
+            .expect("still friday's window");
         assert_eq!(early.until, "2026-12-05T06:00:00+00:00[UTC]");
         assert_eq!(b.in_effect(at("2026-12-05T22:00:00Z")), None);
         // Friday 05:00 belongs to Thursday's night, which is not a window.
@@ -473,7 +481,9 @@ mod tests {
         );
         // 2026-12-24 00:00 in Tokyo is 2026-12-23T15:00Z; the 26th ends at 2026-12-26T15:00Z.
         assert_eq!(b.in_effect(at("2026-12-23T14:59:00Z")), None);
-        let first = b.in_effect(at("2026-12-23T15:00:00Z")).expect("the freeze began");
+        let first = b
+            .in_effect(at("2026-12-23T15:00:00Z"))
+            .expect("the freeze began");
         assert_eq!(first.window, "freeze 2026-12-24 to 2026-12-26 Asia/Tokyo");
         assert_eq!(first.until, "2026-12-27T00:00:00+09:00[Asia/Tokyo]");
         assert!(b.in_effect(at("2026-12-26T14:59:00Z")).is_some());
@@ -491,7 +501,10 @@ mod tests {
         let e = serde_yaml::from_str::<Blackout>("time-zone: Mars/Olympus\n")
             .expect_err("not a zone")
             .to_string();
-        assert!(e.contains("unknown time zone \"Mars/Olympus\"") && e.contains("hint"), "{e}");
+        assert!(
+            e.contains("unknown time zone \"Mars/Olympus\"") && e.contains("hint"),
+            "{e}"
+        );
         let e = serde_yaml::from_str::<Blackout>(
             "weekly:\n  - { days: [mon-fryday], from: \"09:00\", to: \"17:00\" }\n",
         )
@@ -501,7 +514,10 @@ mod tests {
         for bad in ["9", "25:00", "24:30", "12:60", "noon"] {
             assert!(TimeOfDay::parse(bad).is_err(), "{bad}");
         }
-        assert_eq!(TimeOfDay::parse("24:00").map(|t| t.to_string()), Ok("24:00".into()));
+        assert_eq!(
+            TimeOfDay::parse("24:00").map(|t| t.to_string()),
+            Ok("24:00".into())
+        );
         assert!(Bound::parse("2026-13-01").is_err());
     }
 

@@ -45,7 +45,7 @@ pub enum Location {
     /// A ConfigMap, through a connection to its cluster.
     ConfigMap {
         /// The connection (an allowed context).
-        conn: Conn,
+        conn: Box<Conn>,
         /// Its namespace.
         namespace: String,
         /// Its name.
@@ -69,7 +69,7 @@ impl Location {
         };
         match (&halt.config_map, &halt.file) {
             (Some(cm), _) => Ok(Self::ConfigMap {
-                conn: Conn::connect(platform, &cm.kube_context).await?,
+                conn: Box::new(Conn::connect(platform, &cm.kube_context).await?),
                 namespace: cm.namespace.clone(),
                 name: cm.name.clone(),
             }),
@@ -142,9 +142,11 @@ impl Location {
 /// A marker file that cannot be parsed is a halt someone wrote by hand (fail closed).
 fn read_file(path: &Path) -> Result<Option<Marker>, HaltError> {
     match std::fs::read_to_string(path) {
-        Ok(text) => Ok(Some(serde_json::from_str(&text).unwrap_or_else(|_| Marker {
-            reason: text.trim().chars().take(500).collect(),
-            ..Marker::default()
+        Ok(text) => Ok(Some(serde_json::from_str(&text).unwrap_or_else(|_| {
+            Marker {
+                reason: text.trim().chars().take(500).collect(),
+                ..Marker::default()
+            }
         }))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(HaltError::File {
@@ -165,7 +167,9 @@ fn write_file(path: &Path, marker: &Marker) -> Result<(), HaltError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(error)?;
     }
-    let text = serde_json::to_string_pretty(marker).map_err(std::io::Error::other).map_err(error)?;
+    let text = serde_json::to_string_pretty(marker)
+        .map_err(std::io::Error::other)
+        .map_err(error)?;
     let mut temp = path.as_os_str().to_owned();
     temp.push(".tmp");
     std::fs::write(&temp, text + "\n").map_err(error)?;
@@ -213,13 +217,20 @@ mod tests {
     async fn a_file_marker_halts_until_resumed_and_keeps_who_and_why() {
         let dir = tempfile::tempdir().expect("temp dir");
         let marker = Location::File(dir.path().join("state/halt.json"));
-        assert_eq!(marker.halt().await.expect("read"), None, "no file: not halted");
+        assert_eq!(
+            marker.halt().await.expect("read"),
+            None,
+            "no file: not halted"
+        );
         marker
             .record(&record(HALTED, "alice", "incident 4711"))
             .await
             .expect("halt");
         let halt = marker.halt().await.expect("read").expect("halted");
-        assert_eq!((halt.by.as_str(), halt.reason.as_str()), ("alice", "incident 4711"));
+        assert_eq!(
+            (halt.by.as_str(), halt.reason.as_str()),
+            ("alice", "incident 4711")
+        );
         let resumed = marker
             .record(&record(RESUMED, "bob", "incident closed"))
             .await
@@ -235,7 +246,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("halt");
         std::fs::write(&path, "STOP: payments incident\n").expect("write");
-        let halt = Location::File(path).halt().await.expect("read").expect("halted");
+        let halt = Location::File(path)
+            .halt()
+            .await
+            .expect("read")
+            .expect("halted");
         assert_eq!(halt.reason, "STOP: payments incident");
     }
 }

@@ -147,8 +147,7 @@ pub async fn run(args: RunArgs, log_format: LogFormat) -> Exit {
     }
     // A halted estate and a blackout window refuse the run before anything is touched.
     let cleared =
-        match super::stop::clear_for_run(&loaded.platform, args.override_blackout.as_deref())
-            .await
+        match super::stop::clear_for_run(&loaded.platform, args.override_blackout.as_deref()).await
         {
             Ok(cleared) => cleared,
             Err(exit) => return exit,

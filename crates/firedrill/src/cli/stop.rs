@@ -172,7 +172,10 @@ pub async fn clear_for_run(
     if platform.safety.halt.is_some() {
         let location = Location::of(platform).await.map_err(|e| {
             refuse(
-                format!("cannot tell whether estate \"{}\" is halted: {e}", platform.name),
+                format!(
+                    "cannot tell whether estate \"{}\" is halted: {e}",
+                    platform.name
+                ),
                 "the run starts only when the halt marker can be read",
             )
         })?;
@@ -190,7 +193,10 @@ pub async fn clear_for_run(
             }
             Err(e) => {
                 return Err(refuse(
-                    format!("cannot tell whether estate \"{}\" is halted: {e}", platform.name),
+                    format!(
+                        "cannot tell whether estate \"{}\" is halted: {e}",
+                        platform.name
+                    ),
                     "the run starts only when the halt marker can be read",
                 ));
             }
