@@ -6,9 +6,9 @@
 
 pub mod command;
 mod error_chain;
+pub mod halt;
 #[cfg(test)]
 mod hints;
-pub mod halt;
 pub mod http;
 pub mod kube;
 pub mod mongo;
