@@ -132,6 +132,21 @@ impl std::fmt::Display for Call {
     }
 }
 
+impl std::fmt::Display for Grant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let group = if self.group.is_empty() {
+            "core"
+        } else {
+            &self.group
+        };
+        let scope = self
+            .namespace
+            .as_ref()
+            .map_or("cluster-wide".to_owned(), |ns| format!("in {ns}"));
+        write!(f, "{} {} ({group}) {scope}", self.verb, self.resource)
+    }
+}
+
 impl Grant {
     fn allows(&self, call: &Call) -> bool {
         let scope = match &self.namespace {
@@ -331,11 +346,7 @@ fn every_kubernetes_call_is_allowed_and_every_grant_is_used() {
         "the drills made none of the fault calls: {calls:#?}"
     );
 
-    let refused: Vec<String> = calls
-        .iter()
-        .filter(|c| !built_in(c) && !grants.iter().any(|g| g.allows(c)))
-        .map(ToString::to_string)
-        .collect();
+    let refused = not_allowed(&calls, &grants);
     assert!(
         refused.is_empty(),
         "deploy/k8s/rbac.yaml does not allow calls firedrill makes:\n  {}",
@@ -353,17 +364,7 @@ fn every_kubernetes_call_is_allowed_and_every_grant_is_used() {
                         || !grants.iter().any(|r| r.namespace.is_some() && r.allows(c)))
             })
         })
-        .map(|g| {
-            format!(
-                "{} {} ({}) {}",
-                g.verb,
-                g.resource,
-                if g.group.is_empty() { "core" } else { &g.group },
-                g.namespace
-                    .as_ref()
-                    .map_or("cluster-wide".to_owned(), |ns| format!("in {ns}"))
-            )
-        })
+        .map(ToString::to_string)
         .collect();
     assert!(
         unused.is_empty(),
@@ -407,22 +408,21 @@ fn every_preflight_question_is_answered_yes_by_the_role() {
     );
 }
 
+/// Names the calls of `calls` no grant of `grants` (nor Kubernetes' built-in role) allows.
+fn not_allowed(calls: &BTreeSet<Call>, grants: &[Grant]) -> Vec<String> {
+    calls
+        .iter()
+        .filter(|c| !built_in(c) && !grants.iter().any(|g| g.allows(c)))
+        .map(ToString::to_string)
+        .collect()
+}
+
 /// Names the grants of `grants` no call of `calls` needed.
 fn unused(grants: &[Grant], calls: &BTreeSet<Call>) -> Vec<String> {
     grants
         .iter()
         .filter(|g| !calls.iter().any(|c| g.allows(c)))
-        .map(|g| {
-            format!(
-                "{} {} ({}) {}",
-                g.verb,
-                g.resource,
-                if g.group.is_empty() { "core" } else { &g.group },
-                g.namespace
-                    .as_ref()
-                    .map_or("cluster-wide".to_owned(), |ns| format!("in {ns}"))
-            )
-        })
+        .map(ToString::to_string)
         .collect()
 }
 
@@ -511,11 +511,7 @@ fn halt_and_resume_need_exactly_the_operators_role() {
         .chain(of(after_refusal..after_resume))
         .collect();
     let operator_grants = grants_of(Subject::Operators);
-    let refused_calls: Vec<String> = operators
-        .iter()
-        .filter(|c| !operator_grants.iter().any(|g| g.allows(c)))
-        .map(ToString::to_string)
-        .collect();
+    let refused_calls = not_allowed(&operators, &operator_grants);
     assert!(
         refused_calls.is_empty(),
         "the Role firedrill-halt does not allow calls halt or resume make:\n  {}",
@@ -535,14 +531,10 @@ fn halt_and_resume_need_exactly_the_operators_role() {
             .any(|c| c.resource == "configmaps" && c.verb == "get"),
         "the refused run read the marker: {run_calls:#?}"
     );
-    let not_allowed: Vec<String> = run_calls
-        .iter()
-        .filter(|c| !built_in(c) && !cronjob.iter().any(|g| g.allows(c)))
-        .map(ToString::to_string)
-        .collect();
+    let refused_run = not_allowed(&run_calls, &cronjob);
     assert!(
-        not_allowed.is_empty(),
+        refused_run.is_empty(),
         "the CronJob's grants do not allow what a refused run calls:\n  {}",
-        not_allowed.join("\n  ")
+        refused_run.join("\n  ")
     );
 }

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use firedrill_core::diagnostic::{Problem, Problems};
-use firedrill_core::halt::{HALTED, RESUMED, Record};
+use firedrill_core::halt::{HALTED, Halt, RESUMED, Record};
 use firedrill_engine::events::BlackoutOverride;
 use firedrill_platform::Platform;
 use firedrill_providers::halt::{self, Location};
@@ -74,27 +74,14 @@ async fn marker_of(path: &std::path::Path) -> Result<(Platform, Location), Exit>
 /// `firedrill halt`: every drill against the estate stops within one halt interval and
 /// undoes; new runs refuse to start until `firedrill resume`.
 pub async fn halt(args: HaltArgs) -> Exit {
-    let (platform, location) = match marker_of(&args.platform).await {
+    let (platform, location, before) = match read_marker(&args).await {
         Ok(found) => found,
         Err(exit) => return exit,
     };
-    let before = match location.halt().await {
-        Ok(before) => before,
-        Err(e) => {
-            errln!("error: {e}");
-            return Exit::Usage;
-        }
+    let record = match write_record(&location, HALTED, args).await {
+        Ok(record) => record,
+        Err(exit) => return exit,
     };
-    let record = Record {
-        state: HALTED.to_owned(),
-        reason: args.reason,
-        by: operator(args.by.as_deref()),
-        at: wall_now(),
-    };
-    if let Err(e) = location.record(&record).await {
-        errln!("error: {e}");
-        return Exit::Usage;
-    }
     if let Some(before) = before {
         outln!("(it was already halted: {before})");
     }
@@ -109,37 +96,49 @@ pub async fn halt(args: HaltArgs) -> Exit {
     Exit::Passed
 }
 
-/// `firedrill resume`: drills may run again; who and why are recorded beside the halt.
-pub async fn resume(args: HaltArgs) -> Exit {
-    let (platform, location) = match marker_of(&args.platform).await {
-        Ok(found) => found,
-        Err(exit) => return exit,
-    };
-    let halt = match location.halt().await {
-        Ok(Some(halt)) => halt,
-        Ok(None) => {
-            outln!(
-                "estate \"{}\" is not halted ({}); nothing to resume",
-                platform.name,
-                location.describe()
-            );
-            return Exit::Passed;
-        }
-        Err(e) => {
-            errln!("error: {e}");
-            return Exit::Usage;
-        }
-    };
+/// The platform, its marker, and the halt in force.
+async fn read_marker(args: &HaltArgs) -> Result<(Platform, Location, Option<Halt>), Exit> {
+    let (platform, location) = marker_of(&args.platform).await?;
+    let halt = location.halt().await.map_err(|e| {
+        errln!("error: {e}");
+        Exit::Usage
+    })?;
+    Ok((platform, location, halt))
+}
+
+/// Records `state` with the arguments' reason and operator, now.
+async fn write_record(location: &Location, state: &str, args: HaltArgs) -> Result<Record, Exit> {
     let record = Record {
-        state: RESUMED.to_owned(),
+        state: state.to_owned(),
         reason: args.reason,
         by: operator(args.by.as_deref()),
         at: wall_now(),
     };
-    if let Err(e) = location.record(&record).await {
+    location.record(&record).await.map_err(|e| {
         errln!("error: {e}");
-        return Exit::Usage;
-    }
+        Exit::Usage
+    })?;
+    Ok(record)
+}
+
+/// `firedrill resume`: drills may run again; who and why are recorded beside the halt.
+pub async fn resume(args: HaltArgs) -> Exit {
+    let (platform, location, halt) = match read_marker(&args).await {
+        Ok(found) => found,
+        Err(exit) => return exit,
+    };
+    let Some(halt) = halt else {
+        outln!(
+            "estate \"{}\" is not halted ({}); nothing to resume",
+            platform.name,
+            location.describe()
+        );
+        return Exit::Passed;
+    };
+    let record = match write_record(&location, RESUMED, args).await {
+        Ok(record) => record,
+        Err(exit) => return exit,
+    };
     outln!(
         "estate \"{}\" RESUMED by {}: \"{}\" (it was halted: {halt}). Drills may run again.",
         platform.name,
