@@ -5,6 +5,7 @@
 pub mod clock;
 pub mod diagnostic;
 pub mod names;
+pub mod halt;
 pub mod observed;
 pub mod target;
 pub mod timeline;

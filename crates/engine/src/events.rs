@@ -113,6 +113,8 @@ pub enum Event {
         /// When (platform time).
         at: PlatformTime,
     },
+    /// The run started inside a blackout window: `--override-blackout` said why.
+    BlackoutOverridden(BlackoutOverride),
     /// A scenario ended.
     ScenarioFinished {
         /// Its feature's name.
@@ -124,6 +126,22 @@ pub enum Event {
         /// When (platform time).
         at: PlatformTime,
     },
+}
+
+/// A blackout window a run was let into, and who said why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct BlackoutOverride {
+    /// The window or freeze, as the platform writes it.
+    pub window: String,
+    /// The window's own reason, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_reason: Option<String>,
+    /// When it ends (RFC 3339 with its time zone).
+    pub until: String,
+    /// Why the run could not wait (`--override-blackout`).
+    pub reason: String,
+    /// Who ran it.
+    pub by: String,
 }
 
 /// How a step ended.

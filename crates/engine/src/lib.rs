@@ -8,6 +8,7 @@
 
 pub mod drills;
 pub mod events;
+pub mod halt;
 pub mod ledger;
 pub mod runner;
 pub mod scenario;

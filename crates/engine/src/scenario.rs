@@ -73,6 +73,8 @@ pub struct RunContext<U> {
     pub prompt: Prompt,
     /// What the embedded platform adds; `None` on a real estate.
     pub hooks: Option<Arc<dyn Hooks>>,
+    /// The estate's halt marker, read at its interval: a halt aborts the run and undoes it.
+    pub halt: Option<crate::halt::Watch>,
     next_fault: AtomicU64,
 }
 
@@ -117,6 +119,7 @@ impl<U: Undo> RunContext<U> {
             approval: Approval::Prompt,
             prompt: Arc::new(ask),
             hooks: None,
+            halt: None,
             next_fault: AtomicU64::new(1),
         }
     }

@@ -2,7 +2,9 @@
 //! drills run against the embedded platform with its request audit on
 //! (`sim up --audit-log`), then every recorded call must be allowed by the Roles and the
 //! ClusterRole bound to firedrill's service account, and every granted verb on every resource
-//! must have been used (least privilege: nothing more is granted).
+//! must have been used (least privilege: nothing more is granted). The same holds for the
+//! people who halt and resume every drill (`firedrill halt`, `firedrill resume`): the Role
+//! bound to the operators' group allows exactly the calls those two make.
 
 mod ci_support;
 
@@ -49,6 +51,31 @@ const BUILT_IN: [(&str, &str, &str); 1] =
 
 /// The service account the CronJob runs as.
 const SUBJECT: (&str, &str) = ("firedrill", "firedrill");
+
+/// The group deploy/k8s lets halt and resume every drill.
+const OPERATORS: &str = "firedrill-operators";
+
+/// Who a binding binds.
+#[derive(Clone, Copy, Debug)]
+enum Subject {
+    /// The CronJob's service account ([`SUBJECT`]).
+    CronJob,
+    /// The people who halt and resume ([`OPERATORS`]).
+    Operators,
+}
+
+impl Subject {
+    fn is(self, s: &serde_yaml::Value) -> bool {
+        match self {
+            Self::CronJob => {
+                s["kind"] == "ServiceAccount"
+                    && s["name"].as_str() == Some(SUBJECT.1)
+                    && s["namespace"].as_str() == Some(SUBJECT.0)
+            }
+            Self::Operators => s["kind"] == "Group" && s["name"].as_str() == Some(OPERATORS),
+        }
+    }
+}
 
 /// One RBAC rule, flattened.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -105,6 +132,21 @@ impl std::fmt::Display for Call {
     }
 }
 
+impl std::fmt::Display for Grant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let group = if self.group.is_empty() {
+            "core"
+        } else {
+            &self.group
+        };
+        let scope = self
+            .namespace
+            .as_ref()
+            .map_or("cluster-wide".to_owned(), |ns| format!("in {ns}"));
+        write!(f, "{} {} ({group}) {scope}", self.verb, self.resource)
+    }
+}
+
 impl Grant {
     fn allows(&self, call: &Call) -> bool {
         let scope = match &self.namespace {
@@ -129,19 +171,21 @@ fn strings(v: &serde_yaml::Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The grants of deploy/k8s bound to [`SUBJECT`]. Wildcards are refused: least privilege
-/// names every verb and resource.
+/// The grants of deploy/k8s bound to the CronJob's service account.
 fn grants() -> Vec<Grant> {
+    grants_of(Subject::CronJob)
+}
+
+/// The grants of deploy/k8s bound to `subject`. Every Role is bound to one of the two
+/// subjects, and wildcards are refused: least privilege names every verb and resource.
+fn grants_of(subject: Subject) -> Vec<Grant> {
     let docs = documents(&kustomize(&root().join("deploy/k8s")));
-    let binds_subject = |d: &serde_yaml::Value| {
-        d["subjects"].as_sequence().is_some_and(|subjects| {
-            subjects.iter().any(|s| {
-                s["kind"] == "ServiceAccount"
-                    && s["name"].as_str() == Some(SUBJECT.1)
-                    && s["namespace"].as_str() == Some(SUBJECT.0)
-            })
-        })
+    let binds = |d: &serde_yaml::Value, who: Subject| {
+        d["subjects"]
+            .as_sequence()
+            .is_some_and(|subjects| subjects.iter().any(|s| who.is(s)))
     };
+    let binds_subject = |d: &serde_yaml::Value| binds(d, subject);
     // (binding namespace or None, role kind, role name)
     let bound: BTreeSet<(Option<String>, String, String)> = docs
         .iter()
@@ -176,16 +220,28 @@ fn grants() -> Vec<Grant> {
         // ClusterRoleBinding binds it (RoleBindings of ClusterRoles are not used here).
         let scope = if kind == "Role" {
             let bound_here = bound.contains(&(role_ns.clone(), "Role".to_owned(), name.clone()));
+            let bound_elsewhere = docs.iter().any(|b| {
+                b["kind"] == "RoleBinding"
+                    && b["metadata"]["namespace"].as_str() == role_ns.as_deref()
+                    && b["roleRef"]["name"].as_str() == Some(name.as_str())
+                    && (binds(b, Subject::CronJob) || binds(b, Subject::Operators))
+            });
             assert!(
-                bound_here,
-                "Role {name} in {role_ns:?} is not bound to {SUBJECT:?}"
+                bound_here || bound_elsewhere,
+                "Role {name} in {role_ns:?} is bound to neither {SUBJECT:?} nor the group {OPERATORS}"
             );
+            if !bound_here {
+                continue;
+            }
             Some(role_ns.expect("a Role has a namespace"))
         } else {
-            assert!(
-                bound.contains(&(None, "ClusterRole".to_owned(), name.clone())),
-                "ClusterRole {name} is not bound to {SUBJECT:?}"
-            );
+            if !bound.contains(&(None, "ClusterRole".to_owned(), name.clone())) {
+                assert!(
+                    matches!(subject, Subject::Operators),
+                    "ClusterRole {name} is not bound to {SUBJECT:?}"
+                );
+                continue;
+            }
             None
         };
         for rule in d["rules"].as_sequence().expect("rules") {
@@ -280,6 +336,9 @@ fn every_kubernetes_call_is_allowed_and_every_grant_is_used() {
     let calls: BTreeSet<Call> = audit_of_the_kube_drills().iter().map(Call::from).collect();
     assert!(
         calls.iter().any(|c| c.resource == "pods/eviction")
+            && calls
+                .iter()
+                .any(|c| c.resource == "configmaps" && c.name == "firedrill-halt")
             && calls.iter().any(|c| c.resource == "deployments/scale")
             && calls
                 .iter()
@@ -287,11 +346,7 @@ fn every_kubernetes_call_is_allowed_and_every_grant_is_used() {
         "the drills made none of the fault calls: {calls:#?}"
     );
 
-    let refused: Vec<String> = calls
-        .iter()
-        .filter(|c| !built_in(c) && !grants.iter().any(|g| g.allows(c)))
-        .map(ToString::to_string)
-        .collect();
+    let refused = not_allowed(&calls, &grants);
     assert!(
         refused.is_empty(),
         "deploy/k8s/rbac.yaml does not allow calls firedrill makes:\n  {}",
@@ -309,17 +364,7 @@ fn every_kubernetes_call_is_allowed_and_every_grant_is_used() {
                         || !grants.iter().any(|r| r.namespace.is_some() && r.allows(c)))
             })
         })
-        .map(|g| {
-            format!(
-                "{} {} ({}) {}",
-                g.verb,
-                g.resource,
-                if g.group.is_empty() { "core" } else { &g.group },
-                g.namespace
-                    .as_ref()
-                    .map_or("cluster-wide".to_owned(), |ns| format!("in {ns}"))
-            )
-        })
+        .map(ToString::to_string)
         .collect();
     assert!(
         unused.is_empty(),
@@ -360,5 +405,136 @@ fn every_preflight_question_is_answered_yes_by_the_role() {
         denied.is_empty(),
         "the Role would answer no to these preflight questions:\n  {}",
         denied.into_iter().collect::<Vec<_>>().join("\n  ")
+    );
+}
+
+/// Names the calls of `calls` no grant of `grants` (nor Kubernetes' built-in role) allows.
+fn not_allowed(calls: &BTreeSet<Call>, grants: &[Grant]) -> Vec<String> {
+    calls
+        .iter()
+        .filter(|c| !built_in(c) && !grants.iter().any(|g| g.allows(c)))
+        .map(ToString::to_string)
+        .collect()
+}
+
+/// Names the grants of `grants` no call of `calls` needed.
+fn unused(grants: &[Grant], calls: &BTreeSet<Call>) -> Vec<String> {
+    grants
+        .iter()
+        .filter(|g| !calls.iter().any(|c| g.allows(c)))
+        .map(ToString::to_string)
+        .collect()
+}
+
+/// `firedrill halt` and `resume` against the embedded platform (whose platform file names the
+/// ConfigMap firedrill/firedrill-halt, as deploy/k8s/platform.yaml does): their calls are
+/// allowed by the operators' Role and use all of it, and the run they refuse in between reads
+/// the marker with the CronJob's grants only.
+#[test]
+fn halt_and_resume_need_exactly_the_operators_role() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let audit = dir.path().join("audit.jsonl");
+    let sim = sim_up(
+        dir.path(),
+        &[
+            "--time-scale",
+            "200",
+            "--audit-log",
+            audit.to_str().expect("UTF-8 path"),
+        ],
+    );
+    let feature = dir.path().join("calm.feature");
+    std::fs::write(
+        &feature,
+        "Feature: calm\n  Scenario: nothing is injected\n    Then namespaces \"prod-1\", \"prod-2\" and \"prod-3\" were never touched\n",
+    )
+    .expect("write the feature");
+    let firedrill = |args: &[&str]| {
+        let mut command = Command::new(BIN.path());
+        command
+            .args(args)
+            .arg("--platform")
+            .arg(sim.var("FIREDRILL_PLATFORM"))
+            .current_dir(dir.path())
+            .env("FIREDRILL_LEDGER", dir.path().join("ledger.jsonl"))
+            .env("FIREDRILL_OPERATOR", "alice");
+        for (name, value) in sim.env() {
+            command.env(name, value);
+        }
+        run(&mut command)
+    };
+    let seen = || firedrill_sim::kube::audit::read(&audit).map_or(0, |e| e.len());
+    let feature = feature.to_str().expect("UTF-8 path");
+
+    let before_halt = seen();
+    let halted = firedrill(&["halt", "--reason", "incident 4711"]);
+    assert_eq!(halted.status.code(), Some(0), "halt:\n{}", text(&halted));
+    let after_halt = seen();
+    let refused = firedrill(&["run", feature, "--yes"]);
+    assert_eq!(
+        refused.status.code(),
+        Some(2),
+        "a halted estate refuses:\n{}",
+        text(&refused)
+    );
+    assert!(
+        text(&refused).contains("halted: emergency halt by alice")
+            && text(&refused).contains("incident 4711"),
+        "the refusal says who halted and why:\n{}",
+        text(&refused)
+    );
+    let after_refusal = seen();
+    let resumed = firedrill(&["resume", "--reason", "incident closed"]);
+    assert_eq!(
+        resumed.status.code(),
+        Some(0),
+        "resume:\n{}",
+        text(&resumed)
+    );
+    let after_resume = seen();
+    let ran = firedrill(&["run", feature, "--yes"]);
+    assert_eq!(
+        ran.status.code(),
+        Some(0),
+        "resumed, it runs:\n{}\nsim:\n{}",
+        text(&ran),
+        sim.log()
+    );
+    drop(sim);
+
+    let entries = firedrill_sim::kube::audit::read(&audit).expect("read the audit log");
+    let of = |range: std::ops::Range<usize>| -> BTreeSet<Call> {
+        entries[range].iter().map(Call::from).collect()
+    };
+    let operators: BTreeSet<Call> = of(before_halt..after_halt)
+        .into_iter()
+        .chain(of(after_refusal..after_resume))
+        .collect();
+    let operator_grants = grants_of(Subject::Operators);
+    let refused_calls = not_allowed(&operators, &operator_grants);
+    assert!(
+        refused_calls.is_empty(),
+        "the Role firedrill-halt does not allow calls halt or resume make:\n  {}",
+        refused_calls.join("\n  ")
+    );
+    let unused = unused(&operator_grants, &operators);
+    assert!(
+        unused.is_empty(),
+        "the Role firedrill-halt grants what halt and resume never call:\n  {}",
+        unused.join("\n  ")
+    );
+    let cronjob = grants();
+    let run_calls = of(after_halt..after_refusal);
+    assert!(
+        run_calls
+            .iter()
+            .any(|c| c.resource == "configmaps" && c.verb == "get"),
+        "the refused run read the marker: {run_calls:#?}"
+    );
+    let refused_run = not_allowed(&run_calls, &cronjob);
+    assert!(
+        refused_run.is_empty(),
+        "the CronJob's grants do not allow what a refused run calls:\n  {}",
+        refused_run.join("\n  ")
     );
 }

@@ -279,6 +279,18 @@ fn report_verdict(world: &mut Harness, name: String, verdict: String) {
     }
 }
 
+#[then(regex = r#"^the report "([^"]+)" records the blackout override "([^"]+)" of "([^"]+)"$"#)]
+fn report_blackout_override(world: &mut Harness, name: String, reason: String, window: String) {
+    let report = report(world, &name);
+    let o = &report["blackout_override"];
+    assert_eq!(o["reason"], reason.as_str(), "{report:#}");
+    assert_eq!(o["window"], window.as_str(), "{report:#}");
+    assert!(
+        o["by"].as_str().is_some_and(|by| !by.is_empty()) && o["until"].is_string(),
+        "{o:#}"
+    );
+}
+
 /// What the background firedrill is doing, for failure messages.
 fn background_status(world: &mut Harness) -> String {
     match &mut world.background {

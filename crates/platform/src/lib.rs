@@ -7,6 +7,7 @@
 
 mod load;
 mod placeholder;
+mod stop;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -20,6 +21,10 @@ use firedrill_core::target::Target;
 
 pub use load::{Locator, load, load_str};
 pub use placeholder::{PLACEHOLDER, placeholder, placeholders};
+pub use stop::{
+    Blackout, Bound, DEFAULT_HALT_NAME, Days, Freeze, HaltConfigMap, HaltMarker, InEffect,
+    TimeOfDay, Weekly, Zone,
+};
 
 /// One estate.
 #[derive(Clone, Debug, Deserialize)]
@@ -394,13 +399,19 @@ fn default_stable_after() -> u32 {
     3
 }
 
-/// What drills may touch (safety rule 6).
+/// What drills may touch (safety rule 6), and when they may not run at all (rule 9).
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Safety {
     /// Allow-lists.
     #[serde(default)]
     pub allow: Allow,
+    /// Where the emergency halt's marker lives (`firedrill halt` / `firedrill resume`).
+    #[serde(default)]
+    pub halt: Option<HaltMarker>,
+    /// When no drill may start (weekly windows, dated freezes).
+    #[serde(default)]
+    pub blackout: Option<Blackout>,
 }
 
 /// Allow-lists; anything not listed is refused.
@@ -419,6 +430,18 @@ pub struct Allow {
 }
 
 impl Platform {
+    /// How often a running drill looks at the halt marker (platform time): `safety.halt.interval`,
+    /// else the shortest probe interval, else 5s.
+    #[must_use]
+    pub fn halt_interval(&self) -> Duration {
+        self.safety
+            .halt
+            .as_ref()
+            .and_then(|h| h.interval)
+            .or_else(|| self.probes.values().map(|p| p.interval).min())
+            .unwrap_or_else(default_probe_interval)
+    }
+
     /// The folder relative paths in the file are resolved against.
     #[must_use]
     pub fn base_dir(&self) -> PathBuf {

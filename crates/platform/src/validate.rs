@@ -333,6 +333,43 @@ impl Platform {
             );
         }
 
+        if let Some(halt) = &self.safety.halt {
+            match (&halt.config_map, &halt.file) {
+                (Some(_), Some(_)) | (None, None) => problem(
+                    "safety.halt",
+                    "safety.halt needs exactly one of `config-map:` or `file:`".into(),
+                    "on Kubernetes name a ConfigMap every runner can read (config-map: { kube-context: in-cluster, namespace: firedrill }), else a file path".into(),
+                ),
+                (Some(cm), None) if !self.safety.allow.kube_contexts.contains(&cm.kube_context) => {
+                    problem(
+                        "safety.halt.config-map.kube-context",
+                        format!(
+                            "kube context \"{}\" of the halt marker is not in safety.allow.kube-contexts",
+                            cm.kube_context
+                        ),
+                        "firedrill only talks to allowed contexts: add it there, or put the marker in a cluster that is".into(),
+                    );
+                }
+                _ => {}
+            }
+            if halt.interval.is_some_and(|i| i.is_zero()) {
+                problem(
+                    "safety.halt.interval",
+                    "the halt marker's interval is zero".into(),
+                    "use e.g. 5s, or leave it out to look as often as the fastest probe".into(),
+                );
+            }
+        }
+        if let Some(blackout) = &self.safety.blackout {
+            for i in blackout.empty_freezes() {
+                problem(
+                    &format!("safety.blackout.freezes.{i}"),
+                    "this freeze ends before it begins".into(),
+                    "dates are inclusive (from: 2026-12-24, to: 2026-12-26 freezes three days); a local time ends it exactly".into(),
+                );
+            }
+        }
+
         if problems.is_empty() {
             Ok(())
         } else {

@@ -6,6 +6,7 @@
 
 pub mod command;
 mod error_chain;
+pub mod halt;
 #[cfg(test)]
 mod hints;
 pub mod http;

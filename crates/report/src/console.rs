@@ -178,6 +178,10 @@ impl Sink for Console {
                     "  ABORTED by {signal} at {at}: undoing every fault of this run (another signal does not stop the undo)"
                 )
             }
+            Event::BlackoutOverridden(o) => format!(
+                "  ⚠ blackout overridden by {}: {} (until {}); reason: \"{}\"",
+                o.by, o.window, o.until, o.reason
+            ),
             Event::ScenarioFinished { passed, .. } => {
                 if let Ok(mut w) = self.wait.lock() {
                     *w = None;

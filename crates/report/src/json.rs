@@ -12,7 +12,7 @@ use firedrill_core::clock::PlatformTime;
 use firedrill_core::observed::Finished;
 use firedrill_core::observed::Observation;
 use firedrill_core::timeline::{Milestone, Phase};
-use firedrill_engine::events::{Event, Sink, StepOutcome};
+use firedrill_engine::events::{BlackoutOverride, Event, Sink, StepOutcome};
 
 /// The version of this format; bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -35,6 +35,9 @@ pub struct Report {
     /// The signal that stopped the run (`SIGHUP`), when one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aborted_by: Option<String>,
+    /// The blackout window this run was let into by `--override-blackout`, and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blackout_override: Option<BlackoutOverride>,
     /// Scenarios in the order they ran.
     pub scenarios: Vec<ScenarioReport>,
 }
@@ -261,6 +264,10 @@ impl Sink for Builder {
         }
         if let Event::Aborted { signal, .. } = event {
             report.aborted_by = Some(signal.clone());
+            return;
+        }
+        if let Event::BlackoutOverridden(o) = event {
+            report.blackout_override = Some(o.clone());
             return;
         }
         if let Event::ScenarioStarted {

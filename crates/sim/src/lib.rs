@@ -33,6 +33,10 @@ pub const PLATFORM_PATH: &str = "fixtures/platforms/embedded.yaml";
 /// Regions of the embedded estate, primary first.
 pub const REGIONS: [&str; 2] = ["us-west1", "us-west2"];
 
+/// The namespace firedrill itself runs in (in us-west1), where the platform file's halt
+/// marker lives; no drill touches it.
+pub const FIREDRILL_NAMESPACE: &str = "firedrill";
+
 /// Namespaces of the embedded estate; each has its own replica set.
 pub const NAMESPACES: [&str; 3] = ["prod-1", "prod-2", "prod-3"];
 
@@ -109,7 +113,11 @@ impl KubeEstate {
                     .namespace(ns)
                     .deployment(ns, "storefront", replicas, Some(ns));
             }
-            if !primary {
+            if primary {
+                // firedrill's own namespace, as deploy/k8s creates it: the emergency halt's
+                // ConfigMap lives there.
+                spec = spec.namespace(FIREDRILL_NAMESPACE);
+            } else {
                 spec = spec.progress_deadline(FAILOVER_PROGRESS_DEADLINE_SECS);
             }
             clusters.push(Arc::new(kube::Cluster::start(spec).await?));

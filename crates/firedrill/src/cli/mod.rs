@@ -14,6 +14,7 @@ mod report;
 mod run;
 mod sim;
 mod steps;
+mod stop;
 mod validate;
 
 use std::path::PathBuf;
@@ -36,6 +37,8 @@ pub enum Exit {
     Aborted = 3,
     /// An undo did not complete: faults may remain; run `firedrill recover`.
     UndoIncomplete = 4,
+    /// Aborted by a stop condition (an emergency halt); everything was undone.
+    Stopped = 5,
 }
 
 const EXIT_CODES: &str = "Exit codes:
@@ -45,7 +48,10 @@ const EXIT_CODES: &str = "Exit codes:
   3  aborted by a signal (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, or any other
      catchable signal that would end the process), everything undone; a second
      signal does not stop the undo (only SIGKILL does: then run `firedrill recover`)
-  4  undo incomplete: faults may remain, run `firedrill recover`";
+  4  undo incomplete: faults may remain, run `firedrill recover`
+  5  aborted by a stop condition (an emergency halt: `firedrill halt`), everything
+     undone; the report names who halted it and why
+A halted estate or a blackout window refuses a run with 2 before anything is touched.";
 
 /// Chaos and disaster-recovery drills as Gherkin scenarios.
 #[derive(Debug, Parser)]
@@ -77,6 +83,11 @@ pub enum Command {
     /// Apply every undo a crashed run left in the ledger.
     #[command(after_help = EXIT_CODES)]
     Recover(recover::RecoverArgs),
+    /// Emergency halt: every drill against the estate stops and undoes within one probe
+    /// interval, and new runs refuse to start (exit 2) until `firedrill resume`.
+    Halt(stop::HaltArgs),
+    /// Lift an emergency halt: drills may run again.
+    Resume(stop::HaltArgs),
     /// The embedded platform.
     #[command(subcommand)]
     Sim(sim::SimCommand),
@@ -111,6 +122,8 @@ pub async fn main(cli: Cli) -> Exit {
         Command::Plan(args) => validate::plan(args),
         Command::Steps(args) => steps::steps(&args),
         Command::Recover(args) => recover::recover(args).await,
+        Command::Halt(args) => stop::halt(args).await,
+        Command::Resume(args) => stop::resume(args).await,
         Command::Report(args) => report::report(&args),
         Command::Sim(command) => sim::sim(command).await,
         Command::Init(args) => init::init(args).await,

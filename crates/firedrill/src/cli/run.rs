@@ -74,6 +74,10 @@ pub struct RunArgs {
     /// Fail the run (exit 1) when a push to the Pushgateway fails; otherwise it is a warning.
     #[arg(long, requires = "pushgateway")]
     pub require_push: bool,
+    /// Run inside a blackout window of the platform (`safety.blackout`); the reason, who and
+    /// the window are recorded in the report.
+    #[arg(long, value_name = "REASON")]
+    pub override_blackout: Option<String>,
 }
 
 /// Runs drills; see [`Exit`] for the outcome.
@@ -141,6 +145,13 @@ pub async fn run(args: RunArgs, log_format: LogFormat) -> Exit {
             "no drills to run: there is no drills/ folder here (hint: give .feature files or folders)",
         );
     }
+    // A halted estate and a blackout window refuse the run before anything is touched.
+    let cleared =
+        match super::stop::clear_for_run(&loaded.platform, args.override_blackout.as_deref()).await
+        {
+            Ok(cleared) => cleared,
+            Err(exit) => return exit,
+        };
     let http = match firedrill_providers::http::client() {
         Ok(c) => c,
         Err(e) => return usage(&format!("cannot build the HTTP client: {e}")),
@@ -241,6 +252,7 @@ pub async fn run(args: RunArgs, log_format: LogFormat) -> Exit {
         bus.clone(),
     );
     context.hooks = embedded.as_ref().map(super::embedded::Started::hooks);
+    context.halt = cleared.watch;
     context.approval = if args.auto_approve {
         Approval::Automatic
     } else {
@@ -253,6 +265,9 @@ pub async fn run(args: RunArgs, log_format: LogFormat) -> Exit {
         time_scale: clock.scale(),
         wall_start: humantime::format_rfc3339_millis(clock.wall_origin()).to_string(),
     });
+    if let Some(overridden) = cleared.overridden {
+        bus.emit(&Event::BlackoutOverridden(overridden));
+    }
     let outcome = match runner::execute::<firedrill_steps::Drill>(
         Arc::clone(&context),
         loaded.features,
@@ -271,6 +286,12 @@ pub async fn run(args: RunArgs, log_format: LogFormat) -> Exit {
 
     let (exit, verdict) = if !outcome.undo_complete {
         (Exit::UndoIncomplete, "undo-incomplete")
+    } else if outcome
+        .aborted
+        .as_ref()
+        .is_some_and(runner::Abort::is_stop_condition)
+    {
+        (Exit::Stopped, "aborted")
     } else if outcome.aborted.is_some() {
         (Exit::Aborted, "aborted")
     } else if outcome.failed > 0
@@ -291,15 +312,16 @@ pub async fn run(args: RunArgs, log_format: LogFormat) -> Exit {
         exit
     };
     // Best-effort like every line: after SIGHUP the terminal is gone and these fail with EIO.
-    match (exit, outcome.aborted) {
+    match (exit, &outcome.aborted) {
         (Exit::UndoIncomplete, aborted) => errln!(
             "\n{}UNDO INCOMPLETE: faults may remain. Fix the cause shown above, then run `firedrill recover --ledger {}`.",
             aborted
+                .as_ref()
                 .map(|a| format!("aborted by {a}; "))
                 .unwrap_or_default(),
             args.ledger.display()
         ),
-        (Exit::Aborted, Some(abort)) => {
+        (Exit::Aborted | Exit::Stopped, Some(abort)) => {
             errln!("\naborted by {abort}; every fault of this run was undone")
         }
         _ => outln!("\n{} passed, {} failed", outcome.passed, outcome.failed),

@@ -28,6 +28,7 @@ mod conn;
 pub mod discover;
 mod error;
 mod faults;
+mod halt;
 mod preflight;
 mod retry;
 mod snapshot;
