@@ -1,11 +1,13 @@
 //! The platform file: one estate described in YAML (regions, clusters, namespaces, databases,
-//! Toxiproxy links, the traffic switch, probes, targets and safety limits).
+//! Toxiproxy links, the traffic switch, probes, targets, safety limits, the Prometheus drills
+//! query and the guards that stop them).
 //!
 //! Loading is pure apart from reading the file and the environment: [`load`] interpolates
 //! `${ENV}`, parses with unknown keys rejected, then [`Platform::validate`] checks the model;
 //! every problem names `file:line:column`. Nothing here connects to anything.
 
 mod load;
+mod stop;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -18,6 +20,9 @@ use serde::Deserialize;
 use firedrill_core::target::Target;
 
 pub use load::{Locator, load, load_str};
+pub use stop::{
+    Armed, BasicAuth, GUARD_TAG_PREFIX, Guard, GuardSource, NoData, Prometheus, PrometheusAuth,
+};
 
 /// One estate.
 #[derive(Clone, Debug, Deserialize)]
@@ -54,6 +59,12 @@ pub struct Platform {
     /// What drills may touch.
     #[serde(default)]
     pub safety: Safety,
+    /// The Prometheus guards and SLO assertions query.
+    #[serde(default)]
+    pub prometheus: Option<Prometheus>,
+    /// Stop conditions by name: a guard that trips aborts the run and undoes everything.
+    #[serde(default)]
+    pub guards: BTreeMap<String, Guard>,
     /// The kubeconfig holding the regions' contexts (relative to this file); without it,
     /// `FIREDRILL_KUBECONFIG`, `KUBECONFIG`, then `~/.kube/config`.
     #[serde(default)]

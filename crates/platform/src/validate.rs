@@ -333,6 +333,8 @@ impl Platform {
             );
         }
 
+        self.validate_stop_conditions(&mut problems);
+
         if problems.is_empty() {
             Ok(())
         } else {
