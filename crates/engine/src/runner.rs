@@ -1,7 +1,8 @@
 //! Running selected scenarios through cucumber, with undo on every way out.
 //!
-//! One `tokio::select!` owns the run: the cucumber future and every signal that would end the
-//! process (see [`crate::signal`]). When a signal wins, the cucumber future is dropped
+//! One `tokio::select!` owns the run: the cucumber future, every signal that would end the
+//! process (see [`crate::signal`]), and the run's stop line (see [`crate::stop`]: a guard that
+//! tripped). When a signal or a stop condition wins, the cucumber future is dropped
 //! (its probes stop, a running command is killed) and every fault of this run still outstanding
 //! in the ledger is undone, newest first. A signal during that undo is answered on stderr and
 //! never obeyed; a panic in one undo does not stop the others.
@@ -23,6 +24,7 @@ use crate::ledger::{Entry, Ledger, outstanding_in, undo_order, wall_now};
 use crate::scenario::{InjectedFault, RunContext, Scenario};
 use crate::signal::{self, Action, Signal};
 use crate::undo::Undo;
+use firedrill_core::guard::GuardTrip;
 
 /// What the run loop asks of the steps' cucumber world: its engine state, and what its domains
 /// do when a scenario starts and ends.
@@ -43,28 +45,48 @@ pub trait DrillWorld: cucumber::World + WorldInventory + std::fmt::Debug + 'stat
 }
 
 /// Why a run ended early.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Abort {
     /// A signal asked it to stop (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, …).
     Signal(Signal),
+    /// An armed guard tripped: production breached while the drill ran.
+    Guard(GuardTrip),
+}
+
+impl Abort {
+    /// Whether a stop condition (not a signal) ended the run: its own exit code.
+    #[must_use]
+    pub fn is_stop_condition(&self) -> bool {
+        !matches!(self, Self::Signal(_))
+    }
+
+    /// Its kind, as metrics label it: `signal`, `guard`.
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Signal(_) => "signal",
+            Self::Guard(_) => "guard",
+        }
+    }
 }
 
 impl std::fmt::Display for Abort {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Signal(signal) => write!(f, "{signal}"),
+            Self::Guard(trip) => write!(f, "guard \"{}\"", trip.guard),
         }
     }
 }
 
 /// How a run ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Outcome {
     /// Scenarios that passed.
     pub passed: usize,
     /// Scenarios that failed.
     pub failed: usize,
-    /// Set when a signal stopped the run.
+    /// Set when a signal or a stop condition stopped the run.
     pub aborted: Option<Abort>,
     /// Whether every fault was undone by the end of the run.
     pub undo_complete: bool,
@@ -250,6 +272,7 @@ pub async fn execute<W: DrillWorld>(
                     }
                     engine.started = engine.clock().now();
                     engine.gameday = tags.iter().any(|t| t == GAMEDAY_TAG);
+                    engine.tags.clone_from(&tags);
                     engine.run.events.emit(&Event::ScenarioStarted {
                         feature: feature.name.clone(),
                         scenario: scenario.name.clone(),
@@ -324,6 +347,7 @@ pub async fn execute<W: DrillWorld>(
                 Action::Abort => break Some(Abort::Signal(signal)),
                 Action::Note => note(signal),
             },
+            reason = run.stop.pulled() => break Some(reason),
         }
     };
     // Dropping the cucumber future stops its probes and kills a running command; a panic in
@@ -331,9 +355,10 @@ pub async fn execute<W: DrillWorld>(
     if std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(drills))).is_err() {
         tracing::error!("stopping the drill engine panicked; undoing every fault of this run");
     }
-    if let Some(abort) = aborted {
+    if let Some(abort) = &aborted {
         run.events.emit(&Event::Aborted {
-            signal: abort.to_string(),
+            reason: abort.to_string(),
+            kind: abort.kind().to_owned(),
             at: run.clock.now(),
         });
     }

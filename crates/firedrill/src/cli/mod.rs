@@ -34,6 +34,8 @@ pub enum Exit {
     Aborted = 3,
     /// An undo did not complete: faults may remain; run `firedrill recover`.
     UndoIncomplete = 4,
+    /// Aborted by a stop condition (a guard tripped); everything was undone.
+    Stopped = 5,
 }
 
 const EXIT_CODES: &str = "Exit codes:
@@ -43,7 +45,9 @@ const EXIT_CODES: &str = "Exit codes:
   3  aborted by a signal (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, or any other
      catchable signal that would end the process), everything undone; a second
      signal does not stop the undo (only SIGKILL does: then run `firedrill recover`)
-  4  undo incomplete: faults may remain, run `firedrill recover`";
+  4  undo incomplete: faults may remain, run `firedrill recover`
+  5  aborted by a stop condition (a guard tripped: production breached while the
+     drill ran), everything undone; the report and metrics name the reason";
 
 /// Chaos and disaster-recovery drills as Gherkin scenarios.
 #[derive(Debug, Parser)]
