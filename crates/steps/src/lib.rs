@@ -10,10 +10,12 @@
 
 pub mod check;
 pub mod faults;
+pub mod guards;
 pub mod kube;
 pub mod mongo;
 pub mod network;
 pub mod probes;
+pub mod queries;
 pub mod timing;
 pub mod traffic;
 pub mod world;
@@ -199,6 +201,8 @@ pub fn docs() -> Vec<StepDoc> {
         timing::DOCS,
         mongo::DOCS,
         kube::DOCS,
+        guards::DOCS,
+        queries::DOCS,
     ]
     .concat()
 }
