@@ -308,7 +308,7 @@ async fn stayed_below(
     let step = clock.to_wall(interval(world));
     let what = describe(name.as_deref(), &query);
     let series = client
-        .query_range(&query, clock.wall(from), clock.wall(to), step)
+        .query_range(&query, clock.happened_at(from), clock.happened_at(to), step)
         .await?;
     let series = judged_range(&clock, series);
     let failure = judge(&series, limit, &what);
