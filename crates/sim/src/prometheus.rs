@@ -82,7 +82,7 @@ pub fn checkout_p99(scale: f64) -> String {
 
 /// The platform file's `prometheus:` and `guards:` sections for the Prometheus at `url`
 /// scraping this platform at `scale`. The `bystanders` guard keeps its name and meaning (the
-/// bystanders' error rate above 5 %, twice in a row) but is measured by Prometheus.
+/// bystanders' error rate above 20 %, twice in a row) but is measured by Prometheus.
 #[must_use]
 pub fn platform_sections(url: &str, scale: f64) -> String {
     let errors = bystander_errors(scale);
@@ -91,7 +91,7 @@ pub fn platform_sections(url: &str, scale: f64) -> String {
          # ranges are {RANGE_SECS} s of platform time at time scale {scale}; `interval` is platform time.\n\
          prometheus:\n  url: {url}\n  interval: 15s\n  queries:\n    bystander-errors: '{errors}'\n    checkout-p99: '{}'\n\
          \n\
-         guards:\n  bystanders:\n    description: prod-2's and prod-3's users keep checking out while a drill runs elsewhere\n    query: '{errors}'\n    abort-if: \"> 5\"\n    for: 2\n    interval: 15s\n",
+         guards:\n  bystanders:\n    description: prod-2's and prod-3's users keep checking out while a drill runs elsewhere\n    query: '{errors}'\n    abort-if: \"> 20\"\n    for: 2\n    interval: 15s\n",
         checkout_p99(scale)
     )
 }
