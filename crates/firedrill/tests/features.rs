@@ -523,7 +523,12 @@ impl Drop for KillOnDrop {
 
 #[given(regex = r#"^the embedded platform runs in the background with --env-file "([^"]+)"$"#)]
 async fn sim_in_background(world: &mut Harness, env_file: String) {
-    sim_up(world, &format!("--time-scale 50 --env-file {env_file}"), &env_file).await;
+    sim_up(
+        world,
+        &format!("--time-scale 50 --env-file {env_file}"),
+        &env_file,
+    )
+    .await;
 }
 
 /// Starts `firedrill sim up ARGS` for the scenario and waits until it wrote `env_file`.
@@ -802,7 +807,10 @@ async fn wait_for_series(
             .await
             && let Ok(value) = answer.json::<serde_json::Value>().await
         {
-            series = value["data"]["result"].as_array().cloned().unwrap_or_default();
+            series = value["data"]["result"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
         }
         if done(&series) {
             return series;

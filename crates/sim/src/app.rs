@@ -51,7 +51,9 @@ pub enum AppError {
         source: Box<mongodb::error::Error>,
     },
     /// The traffic metrics could not be registered.
-    #[error("cannot register the {service} traffic metrics: {source} (hint: a firedrill bug; report it)")]
+    #[error(
+        "cannot register the {service} traffic metrics: {source} (hint: a firedrill bug; report it)"
+    )]
     Metrics {
         /// The service (`front-door`, `storefront`).
         service: &'static str,
@@ -399,18 +401,19 @@ impl FrontDoor {
                 .timeout(BACKEND_TIMEOUT, shared.client.get(base.as_str()).send())
                 .await;
         }
-        let front = Router::new()
-            .route("/_firedrill/state", get(state))
-            .route("/_firedrill/switch", post(switch))
-            .route("/_firedrill/region", post(region_health))
-            .route(
-                "/metrics",
-                get(|State(shared): State<Shared>| async move {
-                    metrics::exposition(&shared.traffic)
-                }),
-            )
-            .fallback(forward)
-            .with_state(shared);
+        let front =
+            Router::new()
+                .route("/_firedrill/state", get(state))
+                .route("/_firedrill/switch", post(switch))
+                .route("/_firedrill/region", post(region_health))
+                .route(
+                    "/metrics",
+                    get(|State(shared): State<Shared>| async move {
+                        metrics::exposition(&shared.traffic)
+                    }),
+                )
+                .fallback(forward)
+                .with_state(shared);
         let (listener, bound) = bind(listen).await?;
         tasks.push(tokio::spawn(async move {
             let _ = axum::serve(listener, front).await;

@@ -39,8 +39,11 @@ impl Traffic {
     pub fn new(service: &str) -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
         let requests = IntCounterVec::new(
-            Opts::new(REQUESTS, "HTTP requests answered, by namespace, region and status code.")
-                .const_label("service", service),
+            Opts::new(
+                REQUESTS,
+                "HTTP requests answered, by namespace, region and status code.",
+            )
+            .const_label("service", service),
             &["namespace", "region", "code"],
         )?;
         let latency = HistogramVec::new(

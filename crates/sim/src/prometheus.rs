@@ -124,13 +124,23 @@ mod tests {
 
     #[test]
     fn the_prometheus_sections_replace_the_probe_guards() {
-        let platform = "name: embedded\nprobes:\n  p: {}\n\nguards:\n  bystanders:\n    probes: [p]\n";
+        let platform =
+            "name: embedded\nprobes:\n  p: {}\n\nguards:\n  bystanders:\n    probes: [p]\n";
         let text = with_prometheus(platform, "http://127.0.0.1:9090", 20.0);
-        assert!(text.starts_with("name: embedded\nprobes:\n  p: {}\n"), "{text}");
+        assert!(
+            text.starts_with("name: embedded\nprobes:\n  p: {}\n"),
+            "{text}"
+        );
         assert_eq!(text.matches("\nguards:").count(), 1, "{text}");
         assert!(!text.contains("probes: [p]"), "{text}");
-        assert!(text.contains("prometheus:\n  url: http://127.0.0.1:9090\n"), "{text}");
-        assert!(text.contains("    query: '100 * (sum by (namespace)"), "{text}");
+        assert!(
+            text.contains("prometheus:\n  url: http://127.0.0.1:9090\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("    query: '100 * (sum by (namespace)"),
+            "{text}"
+        );
     }
 
     #[test]
