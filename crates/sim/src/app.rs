@@ -724,14 +724,17 @@ mod tests {
                 .await
                 .expect("answer");
         }
-        let text = client
-            .get(format!("{}/metrics", front.url))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("body");
+        let metrics = async |base: &str| {
+            client
+                .get(format!("{base}/metrics"))
+                .send()
+                .await
+                .expect("metrics")
+                .text()
+                .await
+                .expect("body")
+        };
+        let text = metrics(&front.url).await;
         for line in [
             r#"http_requests_total{code="200",namespace="prod-1",region="us-west1",service="front-door"} 1"#,
             r#"http_requests_total{code="502",namespace="prod-2",region="us-west1",service="front-door"} 2"#,
@@ -742,15 +745,7 @@ mod tests {
         }
         // The application behind it counted its own answers: 503 for the namespace it cannot
         // serve, which the front door relayed as 502.
-        let app = front.applications()["us-west1"].clone();
-        let text = client
-            .get(format!("{app}/metrics"))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("body");
+        let text = metrics(&front.applications()["us-west1"]).await;
         let line = r#"http_requests_total{code="503",namespace="prod-2",region="us-west1",service="storefront"} 2"#;
         assert!(text.contains(line), "no {line} in\n{text}");
     }

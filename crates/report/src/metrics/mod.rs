@@ -451,15 +451,21 @@ mod tests {
         PlatformTime::from_offset(Duration::from_secs(s))
     }
 
-    #[test]
-    fn a_drill_run_sets_recovery_target_faults_and_result() {
-        let mut m = Metrics::new("embedded").expect("metrics");
+    /// Metrics for `platform` with scenario `scenario` of drill `feature` started.
+    fn started(platform: &str, feature: &str, scenario: &str) -> Metrics {
+        let mut m = Metrics::new(platform).expect("metrics");
         m.handle(&Event::ScenarioStarted {
-            feature: "region".into(),
-            scenario: "us-west1 lost".into(),
+            feature: feature.into(),
+            scenario: scenario.into(),
             tags: vec![],
             at: at(0),
         });
+        m
+    }
+
+    #[test]
+    fn a_drill_run_sets_recovery_target_faults_and_result() {
+        let mut m = started("embedded", "region", "us-west1 lost");
         m.handle(&Event::FaultInjected {
             id: "r/1".into(),
             fault: "dark".into(),
@@ -505,13 +511,7 @@ mod tests {
 
     #[test]
     fn a_guard_that_trips_counts_the_scenario_aborted_by_it() {
-        let mut m = Metrics::new("p").expect("metrics");
-        m.handle(&Event::ScenarioStarted {
-            feature: "f".into(),
-            scenario: "s".into(),
-            tags: vec![],
-            at: at(0),
-        });
+        let mut m = started("p", "f", "s");
         m.handle(&Event::GuardTripped(firedrill_core::guard::GuardTrip {
             guard: "bystanders".into(),
             value: Some(40.0),
@@ -541,13 +541,7 @@ mod tests {
 
     #[test]
     fn a_failed_undo_leaves_the_fault_counted_as_active() {
-        let mut m = Metrics::new("p").expect("metrics");
-        m.handle(&Event::ScenarioStarted {
-            feature: "f".into(),
-            scenario: "s".into(),
-            tags: vec![],
-            at: at(0),
-        });
+        let mut m = started("p", "f", "s");
         m.handle(&Event::FaultInjected {
             id: "r/1".into(),
             fault: "x".into(),
