@@ -11,8 +11,12 @@ pub enum Error {
     )]
     NotConfigured,
     /// The credentials cannot be read.
-    #[error("cannot read the Prometheus credentials: {0}")]
-    Secret(#[from] SecretError),
+    #[error("cannot read the Prometheus credentials: {source}")]
+    Secret {
+        /// Why (its message ends with a hint).
+        #[from]
+        source: SecretError,
+    },
     /// The HTTP client cannot be built.
     #[error("cannot build the Prometheus client: {0} (hint: a firedrill bug; report it)")]
     Client(String),

@@ -6,12 +6,12 @@
 //! and are only ever in the request's `Authorization` header: every error scrubs them (and
 //! anything that looks like one) from what Prometheus or a proxy answered before showing it.
 
-mod client;
 mod config;
 mod error;
 mod preflight;
+mod provider;
 
-pub use client::{Client, Sample, Series};
 pub use config::Config;
 pub use error::Error;
 pub use preflight::{preflight, preflight_query};
+pub use provider::{Client, Sample, Series};
