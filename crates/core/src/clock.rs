@@ -137,6 +137,14 @@ impl Clock {
         self.wall_origin + t.0
     }
 
+    /// The wall-clock time a platform instant really happened at: in compressed time, the
+    /// origin plus its wall duration. What systems outside the platform's clock stamp their
+    /// samples with (Prometheus), unlike [`Clock::wall`], which is for reports.
+    #[must_use]
+    pub fn happened_at(&self, t: PlatformTime) -> SystemTime {
+        self.wall_origin + self.to_wall(t.0)
+    }
+
     /// The wall-clock time the clock started.
     #[must_use]
     pub fn wall_origin(&self) -> SystemTime {
@@ -244,6 +252,17 @@ mod tests {
             assert!(Clock::scaled(bad).is_err(), "{bad} accepted");
         }
         assert!(Clock::scaled(120.0).is_ok());
+    }
+
+    #[test]
+    fn a_platform_instant_happened_at_its_wall_duration_after_the_origin() {
+        let clock = Clock::scaled(20.0).expect("scale");
+        let t = PlatformTime::from_offset(Duration::from_secs(60));
+        let origin = clock.wall_origin();
+        // Prometheus stamps what it scraped 3 s of wall time after the start...
+        assert_eq!(clock.happened_at(t), origin + Duration::from_secs(3));
+        // ...while reports show the instant as a real platform would have lived it.
+        assert_eq!(clock.wall(t), origin + Duration::from_secs(60));
     }
 
     #[test]

@@ -106,3 +106,38 @@ impl Finished {
         self.exit_code == Some(0)
     }
 }
+
+/// An SLO assertion judged over Prometheus: the query, what was asserted, and every series
+/// it judged, with their points on the platform timeline.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QueryJudged {
+    /// The query's name in the platform file, when the step named one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The PromQL.
+    pub query: String,
+    /// What was asserted: `stayed below 0.05 throughout`, `below 0.05 within 5m`.
+    pub assertion: String,
+    /// The number every point had to stay below.
+    pub limit: f64,
+    /// Whether it held.
+    pub passed: bool,
+    /// The start of the range judged (platform time).
+    pub from: PlatformTime,
+    /// Its end.
+    pub to: PlatformTime,
+    /// The series judged.
+    pub series: Vec<JudgedSeries>,
+    /// Why it failed, in words, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+}
+
+/// One series of a [`QueryJudged`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JudgedSeries {
+    /// Its labels as a PromQL selector (`{namespace="prod-2"}`).
+    pub labels: String,
+    /// `(platform time, value)`, oldest first; NaN values are left out.
+    pub points: Vec<(PlatformTime, f64)>,
+}

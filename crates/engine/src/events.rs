@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 
 use firedrill_core::clock::PlatformTime;
-use firedrill_core::observed::{Finished, ProbeState};
+use firedrill_core::guard::GuardTrip;
+use firedrill_core::observed::{Finished, ProbeState, QueryJudged};
 use firedrill_core::timeline::{Milestone, Phase};
 
 /// Something that happened during a run.
@@ -106,10 +107,16 @@ pub enum Event {
         /// Acknowledged writes that could not be read back.
         lost: u64,
     },
-    /// A signal stopped the run; what it injected is undone next.
+    /// An SLO assertion over Prometheus was judged, with the series it judged.
+    QueryJudged(Box<QueryJudged>),
+    /// An armed guard tripped; the run stops next.
+    GuardTripped(GuardTrip),
+    /// A signal or a stop condition stopped the run; what it injected is undone next.
     Aborted {
-        /// The signal, as `kill -l` names it (`SIGHUP`).
-        signal: String,
+        /// What stopped it: the signal as `kill -l` names it (`SIGHUP`), or `guard "{name}"`.
+        reason: String,
+        /// Its kind, a bounded set for metrics: `signal`, `guard`.
+        kind: String,
         /// When (platform time).
         at: PlatformTime,
     },

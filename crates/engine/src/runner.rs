@@ -1,8 +1,9 @@
 //! Running selected scenarios through cucumber, with undo on every way out.
 //!
 //! One `tokio::select!` owns the run: the cucumber future, every signal that would end the
-//! process (see [`crate::signal`]), and the estate's halt marker (see [`crate::halt`]). When a
-//! signal or a stop condition wins, the cucumber future is dropped
+//! process (see [`crate::signal`]), the estate's halt marker (see [`crate::halt`]) and the run's
+//! stop line (see [`crate::stop`]: a guard that tripped). When a signal or a stop condition
+//! wins, the cucumber future is dropped
 //! (its probes stop, a running command is killed) and every fault of this run still outstanding
 //! in the ledger is undone, newest first. A signal during that undo is answered on stderr and
 //! never obeyed; a panic in one undo does not stop the others.
@@ -25,6 +26,7 @@ use crate::ledger::{Entry, Ledger, outstanding_in, undo_order, wall_now};
 use crate::scenario::{InjectedFault, RunContext, Scenario};
 use crate::signal::{self, Action, Signal};
 use crate::undo::Undo;
+use firedrill_core::guard::GuardTrip;
 use firedrill_core::halt::Halt;
 
 /// What the run loop asks of the steps' cucumber world: its engine state, and what its domains
@@ -52,6 +54,8 @@ pub enum Abort {
     Signal(Signal),
     /// The estate was halted (`firedrill halt`): every drill against it stops.
     Halt(Halt),
+    /// An armed guard tripped: production breached while the drill ran.
+    Guard(GuardTrip),
 }
 
 impl Abort {
@@ -61,12 +65,13 @@ impl Abort {
         !matches!(self, Self::Signal(_))
     }
 
-    /// Its kind, as metrics label it: `signal`, `halt`.
+    /// Its kind, as metrics label it: `signal`, `halt`, `guard`.
     #[must_use]
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Signal(_) => "signal",
             Self::Halt(_) => "halt",
+            Self::Guard(_) => "guard",
         }
     }
 }
@@ -76,6 +81,7 @@ impl std::fmt::Display for Abort {
         match self {
             Self::Signal(signal) => write!(f, "{signal}"),
             Self::Halt(halt) => write!(f, "{halt}"),
+            Self::Guard(trip) => write!(f, "guard \"{}\"", trip.guard),
         }
     }
 }
@@ -273,6 +279,7 @@ pub async fn execute<W: DrillWorld>(
                     }
                     engine.started = engine.clock().now();
                     engine.gameday = tags.iter().any(|t| t == GAMEDAY_TAG);
+                    engine.tags.clone_from(&tags);
                     engine.run.events.emit(&Event::ScenarioStarted {
                         feature: feature.name.clone(),
                         scenario: scenario.name.clone(),
@@ -348,6 +355,7 @@ pub async fn execute<W: DrillWorld>(
                 Action::Note => note(signal),
             },
             halt = crate::halt::halted(run.halt.as_ref(), run.clock) => break Some(Abort::Halt(halt)),
+            reason = run.stop.pulled() => break Some(reason),
         }
     };
     // Dropping the cucumber future stops its probes and kills a running command; a panic in
@@ -357,7 +365,8 @@ pub async fn execute<W: DrillWorld>(
     }
     if let Some(abort) = &aborted {
         run.events.emit(&Event::Aborted {
-            signal: abort.to_string(),
+            reason: abort.to_string(),
+            kind: abort.kind().to_owned(),
             at: run.clock.now(),
         });
     }

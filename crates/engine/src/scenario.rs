@@ -16,6 +16,8 @@ use tokio::sync::watch;
 
 use crate::events::{Bus, Event};
 use crate::ledger::{Entry, Ledger, LedgerError, wall_now};
+use crate::runner::Abort;
+use crate::stop::{Guard, StopLine};
 use crate::undo::Undo;
 
 tokio::task_local! {
@@ -75,6 +77,8 @@ pub struct RunContext<U> {
     pub hooks: Option<Arc<dyn Hooks>>,
     /// The estate's halt marker, read at its interval: a halt aborts the run and undoes it.
     pub halt: Option<crate::halt::Watch>,
+    /// Pulled by a stop condition (a tripped guard): the run loop stops and undoes everything.
+    pub stop: StopLine,
     next_fault: AtomicU64,
 }
 
@@ -120,6 +124,7 @@ impl<U: Undo> RunContext<U> {
             prompt: Arc::new(ask),
             hooks: None,
             halt: None,
+            stop: StopLine::default(),
             next_fault: AtomicU64::new(1),
         }
     }
@@ -213,6 +218,18 @@ pub enum DrillError {
     /// A step ran outside a run.
     #[error("no run context: steps only run under `firedrill run`")]
     NoRun,
+    /// An armed guard breached at its check before the scenario's first change.
+    #[error(
+        "\"{fault}\" was NOT injected: guard \"{guard}\" is breached before the first change ({seen}); production is already hurting, so the drill stops here with nothing injected (hint: find out why, or run the drill when the guard holds)"
+    )]
+    GuardBreached {
+        /// The change.
+        fault: String,
+        /// The guard.
+        guard: String,
+        /// What it saw.
+        seen: String,
+    },
     /// The person at the GameDay prompt did not approve the change.
     #[error("\"{fault}\" was NOT injected: not approved at the GameDay prompt (answer: {}); the drill stops here and undoes what it did (hint: answer y to let a change act; unattended, a @gameday drill needs --auto-approve)", answer.as_deref().map_or("none, stdin closed".to_owned(), |a| format!("\"{a}\"")))]
     NotApproved {
@@ -266,6 +283,21 @@ pub struct Scenario<U> {
     pub gameday: bool,
     /// When the scenario started.
     pub started: PlatformTime,
+    /// Its tags with its feature's and rule's, without `@`.
+    pub tags: Vec<String>,
+    /// Guards armed in this scenario, in the order they were armed.
+    guards: Vec<Arc<dyn Guard>>,
+    /// The tasks watching the armed guards (from the first change on), stopped with the
+    /// scenario.
+    watching: Vec<tokio::task::AbortHandle>,
+}
+
+impl<U> Drop for Scenario<U> {
+    fn drop(&mut self) {
+        for task in &self.watching {
+            task.abort();
+        }
+    }
 }
 
 impl<U> fmt::Debug for Scenario<U> {
@@ -339,7 +371,67 @@ impl<U: Undo> Scenario<U> {
             undone: Vec::new(),
             gameday: false,
             started: PlatformTime::ZERO,
+            tags: Vec::new(),
+            guards: Vec::new(),
+            watching: Vec::new(),
         }
+    }
+
+    /// Arms `guard` for the rest of the scenario (once per name). Before the scenario's first
+    /// change it is only remembered: that change checks it first; after it, it is watched at
+    /// once. Returns whether it was newly armed.
+    pub fn arm(&mut self, guard: Arc<dyn Guard>) -> bool {
+        if self.guards.iter().any(|g| g.name() == guard.name()) {
+            return false;
+        }
+        if !self.faults.is_empty() {
+            self.watch(Arc::clone(&guard));
+        }
+        self.guards.push(guard);
+        true
+    }
+
+    /// The names of the armed guards.
+    #[must_use]
+    pub fn armed(&self) -> Vec<String> {
+        self.guards.iter().map(|g| g.name().to_owned()).collect()
+    }
+
+    /// Watches `guard` until the scenario ends: when it trips, the trip is recorded (a
+    /// `guard tripped: {name}` milestone, an event) and the run's stop line is pulled.
+    fn watch(&mut self, guard: Arc<dyn Guard>) {
+        let recorder = self.recorder();
+        let run = Arc::clone(&self.run);
+        let tripped = guard.watch();
+        let task = tokio::spawn(async move {
+            let trip = tripped.await;
+            recorder.mark(
+                trip.milestone(),
+                trip.at,
+                &format!("{}, abort-if {}", trip.observed(), trip.abort_if),
+            );
+            run.events.emit(&Event::GuardTripped(trip.clone()));
+            run.stop.pull(Abort::Guard(trip));
+        });
+        self.watching.push(task.abort_handle());
+    }
+
+    /// Before the scenario's first change: every armed guard is evaluated once, and watched
+    /// from then on when all hold.
+    async fn check_guards(&mut self, fault: &str) -> Result<(), DrillError> {
+        for guard in self.guards.clone() {
+            if let Err(seen) = guard.check().await {
+                return Err(DrillError::GuardBreached {
+                    fault: fault.to_owned(),
+                    guard: guard.name().to_owned(),
+                    seen,
+                });
+            }
+        }
+        for guard in self.guards.clone() {
+            self.watch(guard);
+        }
+        Ok(())
     }
 
     /// The scenario's milestone recorder, for tasks that observe.
@@ -400,6 +492,9 @@ impl<U: Undo> Scenario<U> {
     where
         F: std::future::Future<Output = Result<T, E>>,
     {
+        if self.faults.is_empty() {
+            self.check_guards(fault).await?;
+        }
         if self.gameday {
             self.approve(fault, &undo).await?;
         }

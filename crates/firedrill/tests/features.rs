@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cucumber::{World, gherkin::Step, given, then, when};
 use firedrill_testkit::{Binary, Started, Wait};
@@ -30,6 +30,8 @@ struct Harness {
     env: Vec<(String, String)>,
     /// A Toxiproxy running inside the test process (it outlives a SIGKILLed firedrill).
     toxiproxy: Option<EmbeddedToxiproxy>,
+    /// The real Prometheus scraping the background embedded platform.
+    prometheus: Option<KillOnDrop>,
 }
 
 struct EmbeddedToxiproxy(firedrill_sim::toxiproxy::ToxiproxyServer);
@@ -51,6 +53,7 @@ impl Harness {
             sim: None,
             env: Vec::new(),
             toxiproxy: None,
+            prometheus: None,
         })
     }
 
@@ -450,14 +453,24 @@ impl Drop for KillOnDrop {
 
 #[given(regex = r#"^the embedded platform runs in the background with --env-file "([^"]+)"$"#)]
 async fn sim_in_background(world: &mut Harness, env_file: String) {
+    sim_up(
+        world,
+        &format!("--time-scale 50 --env-file {env_file}"),
+        &env_file,
+    )
+    .await;
+}
+
+/// Starts `firedrill sim up ARGS` for the scenario and waits until it wrote `env_file`.
+async fn sim_up(world: &mut Harness, args: &str, env_file: &str) {
     let child = world
-        .command(&format!("sim up --time-scale 50 --env-file {env_file}"))
+        .command(&format!("sim up {args}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("start firedrill sim up");
     world.sim = Some(KillOnDrop(child));
-    let written = world.path(&env_file);
+    let written = world.path(env_file);
     firedrill_testkit::until(
         format!("sim up writes {env_file}"),
         Duration::from_secs(30),
@@ -660,4 +673,188 @@ fn run_pushing(world: &mut Harness, args: String, userinfo: String) {
         world,
         format!("{args} --pushgateway http://{userinfo}@{addr}/"),
     );
+}
+
+// --- stop conditions (s16) ---
+
+/// The embedded platform in the background with the real Prometheus (Debian package
+/// `prometheus`, installed by scripts/test) scraping it: `sim up --prometheus` writes the
+/// platform file naming it and the scrape configuration; the step waits until Prometheus has
+/// the bystanders' traffic to judge.
+#[given(
+    regex = r#"^the embedded platform runs in the background at time scale (\d+), scraped by Prometheus, with --env-file "([^"]+)"$"#
+)]
+async fn sim_with_prometheus(world: &mut Harness, scale: u32, env_file: String) {
+    let found = Command::new("sh")
+        .args(["-c", "command -v prometheus"])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        found,
+        "prometheus is not installed: run scripts/test (it installs the Debian package)"
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let url = format!("http://127.0.0.1:{port}");
+    sim_up(
+        world,
+        &format!("--time-scale {scale} --env-file {env_file} --prometheus {url}"),
+        &env_file,
+    )
+    .await;
+    let config = world.path(&format!("{env_file}.prometheus.yaml"));
+    let prometheus = Command::new("prometheus")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            world.path("prometheus-data").display()
+        ))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start prometheus");
+    world.prometheus = Some(KillOnDrop(prometheus));
+    // Ready, and both bystanders' checkouts scraped often enough to rate.
+    let query = r#"sum by (namespace) (rate(http_requests_total{service="front-door",namespace=~"prod-2|prod-3",code="200"}[1m])) > 0"#;
+    wait_for_series(&url, query, |series| series.len() == 2).await;
+}
+
+/// Asks the Prometheus at `url` for `query` until its series satisfy `done`, for at most a
+/// minute; returns the last answer's series.
+async fn wait_for_series(
+    url: &str,
+    query: &str,
+    done: impl Fn(&[serde_json::Value]) -> bool,
+) -> Vec<serde_json::Value> {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut series = Vec::new();
+    loop {
+        if let Ok(answer) = client
+            .get(format!("{url}/api/v1/query"))
+            .query(&[("query", query)])
+            .send()
+            .await
+            && let Ok(value) = answer.json::<serde_json::Value>().await
+        {
+            series = value["data"]["result"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+        }
+        if done(&series) {
+            return series;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus at {url} never answered `{query}` as expected; last: {series:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[then(
+    regex = r#"^the report "([^"]+)" shows the guard "([^"]+)" tripped and every fault undone within (\S+) of it$"#
+)]
+fn report_guard_tripped(world: &mut Harness, name: String, guard: String, within: String) {
+    let within = humantime::parse_duration(&within).expect("a duration");
+    let report = report(world, &name);
+    assert_eq!(report["verdict"], "aborted", "{report:#}");
+    let reason = format!("guard \"{guard}\"");
+    assert_eq!(report["aborted_by"], reason.as_str(), "{report:#}");
+    let scenario = report["scenarios"]
+        .as_array()
+        .expect("scenarios")
+        .iter()
+        .find(|s| !s["guard_trips"].is_null())
+        .unwrap_or_else(|| panic!("no scenario with a guard trip in {report:#}"));
+    assert_eq!(scenario["aborted"], reason.as_str(), "{scenario:#}");
+    let trip = &scenario["guard_trips"][0];
+    assert_eq!(trip["guard"], guard.as_str(), "{trip:#}");
+    assert!(
+        trip["value"].is_number() && trip["evaluations"].as_u64() >= Some(1),
+        "the trip names no value seen: {trip:#}"
+    );
+    let tripped = trip["at"].as_f64().expect("the trip's time");
+    let faults = scenario["faults"].as_array().expect("faults");
+    assert!(!faults.is_empty(), "nothing was injected: {scenario:#}");
+    for f in faults {
+        let undone = f["undone_at"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("fault not undone: {f:#}"));
+        assert!(f["undo_error"].is_null(), "undo failed: {f:#}");
+        assert!(
+            undone >= tripped && undone - tripped <= within.as_secs_f64(),
+            "undone at {undone}s, the guard tripped at {tripped}s: not within {within:?}\n{f:#}"
+        );
+    }
+}
+
+#[when(regex = r#"^the proxy "([^"]+)" is disabled by someone else$"#)]
+async fn proxy_disabled_by_someone_else(world: &mut Harness, proxy: String) {
+    let state = toxiproxy(world)
+        .set_enabled(&proxy, false)
+        .await
+        .expect("disable the proxy");
+    assert!(!state.enabled, "{state:#?}");
+}
+
+/// Runs firedrill once the platform file's named query, on its Prometheus, is above `limit`
+/// for some series (so a guard over it sees the breach), waiting at most a minute.
+#[when(
+    regex = r#"^I run `firedrill ([^`]*)` once the "([^"]+)" query of "([^"]+)" is above (\d+)$"#
+)]
+async fn run_once_query_above(
+    world: &mut Harness,
+    args: String,
+    name: String,
+    platform: String,
+    limit: f64,
+) {
+    let text = std::fs::read_to_string(world.path(&platform)).expect("platform file");
+    let yaml: serde_yaml::Value = serde_yaml::from_str(&text).expect("platform YAML");
+    let url = yaml["prometheus"]["url"].as_str().expect("prometheus.url");
+    let query = yaml["prometheus"]["queries"][name.as_str()]
+        .as_str()
+        .unwrap_or_else(|| panic!("no query {name} in {platform}"));
+    wait_for_series(url, query, |series| {
+        series.iter().any(|s| {
+            s["value"][1]
+                .as_str()
+                .and_then(|v| v.parse::<f64>().ok())
+                .is_some_and(|v| v > limit)
+        })
+    })
+    .await;
+    run(world, args);
+}
+
+#[then(
+    regex = r#"^the report "([^"]+)" has the "([^"]+)" query passed, judged over at least (\d+) points?$"#
+)]
+fn report_query_passed(world: &mut Harness, name: String, query: String, points: usize) {
+    let report = report(world, &name);
+    let judged: Vec<&serde_json::Value> = report["scenarios"]
+        .as_array()
+        .expect("scenarios")
+        .iter()
+        .filter_map(|s| s["queries"].as_array())
+        .flatten()
+        .filter(|q| q["name"] == query.as_str())
+        .collect();
+    assert!(!judged.is_empty(), "no query {query} judged in {report:#}");
+    for q in judged {
+        assert_eq!(q["passed"], true, "{q:#}");
+        let seen: usize = q["series"]
+            .as_array()
+            .expect("series")
+            .iter()
+            .filter_map(|s| s["points"].as_array().map(Vec::len))
+            .sum();
+        assert!(seen >= points, "{seen} points judged, not {points}: {q:#}");
+    }
 }

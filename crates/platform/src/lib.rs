@@ -1,5 +1,6 @@
 //! The platform file: one estate described in YAML (regions, clusters, namespaces, databases,
-//! Toxiproxy links, the traffic switch, probes, targets and safety limits).
+//! Toxiproxy links, the traffic switch, probes, targets, safety limits, the Prometheus drills
+//! query and the guards that stop them).
 //!
 //! Loading is pure apart from reading the file and the environment: [`load`] interpolates
 //! `${ENV}`, parses with unknown keys rejected, then [`Platform::validate`] checks the model;
@@ -7,6 +8,7 @@
 
 mod load;
 mod placeholder;
+mod safety;
 mod stop;
 mod validate;
 
@@ -21,9 +23,12 @@ use firedrill_core::target::Target;
 
 pub use load::{Locator, load, load_str};
 pub use placeholder::{PLACEHOLDER, placeholder, placeholders};
-pub use stop::{
+pub use safety::{
     Blackout, Bound, DEFAULT_HALT_NAME, Days, Freeze, HaltConfigMap, HaltMarker, InEffect,
     TimeOfDay, Weekly, Zone,
+};
+pub use stop::{
+    Armed, BasicAuth, GUARD_TAG_PREFIX, Guard, GuardSource, NoData, Prometheus, PrometheusAuth,
 };
 
 /// One estate.
@@ -61,6 +66,12 @@ pub struct Platform {
     /// What drills may touch.
     #[serde(default)]
     pub safety: Safety,
+    /// The Prometheus guards and SLO assertions query.
+    #[serde(default)]
+    pub prometheus: Option<Prometheus>,
+    /// Stop conditions by name: a guard that trips aborts the run and undoes everything.
+    #[serde(default)]
+    pub guards: BTreeMap<String, Guard>,
     /// The kubeconfig holding the regions' contexts (relative to this file); without it,
     /// `FIREDRILL_KUBECONFIG`, `KUBECONFIG`, then `~/.kube/config`.
     #[serde(default)]

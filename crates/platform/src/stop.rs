@@ -1,530 +1,473 @@
-//! The safety section's stop conditions that are not about what a drill touches but whether it
-//! may run at all: the emergency halt's marker (`safety.halt`) and blackout windows
-//! (`safety.blackout`). Pure: a window is judged at an instant the caller gives.
+//! The platform's stop conditions: the Prometheus guards and SLO assertions query, and the
+//! guards that abort a drill (and undo it) when production breaches. Their checks need no I/O.
 
-use std::fmt;
-use std::path::PathBuf;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use jiff::civil::{Date, DateTime, Time, Weekday};
-use jiff::tz::TimeZone;
-use jiff::{Timestamp, Zoned};
 use serde::Deserialize;
 
-/// Where the emergency halt's marker lives: exactly one of a ConfigMap or a file.
+use super::{Platform, SecretRef};
+use firedrill_core::diagnostic::{Problem, Problems, echo, one_of};
+use firedrill_core::threshold::Threshold;
+
+/// The Prometheus drills read: guards and SLO assertions query it over its HTTP API.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct HaltMarker {
-    /// A ConfigMap every runner against the estate can read (the scheduled CronJob's way).
+pub struct Prometheus {
+    /// Its base URL, e.g. `https://prometheus.example.com` (the API is under `/api/v1`).
+    /// Credentials never go here: see `auth`.
+    pub url: String,
+    /// How firedrill authenticates: a bearer token or basic auth, from the environment or a file.
     #[serde(default)]
-    pub config_map: Option<HaltConfigMap>,
-    /// A file (relative to the platform file) every runner on this host can read.
+    pub auth: Option<PrometheusAuth>,
+    /// The step of range queries and the pace of polling assertions (platform time).
+    #[serde(default = "default_interval", with = "humantime_serde")]
+    pub interval: Duration,
+    /// Per-request deadline, in wall-clock time: Prometheus is outside the platform's clock.
+    #[serde(default = "default_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Named PromQL queries for the SLO steps (`Then the "{name}" query stayed below …`).
     #[serde(default)]
-    pub file: Option<PathBuf>,
-    /// How often a running drill looks at the marker (platform time). Default: the shortest
-    /// probe interval of the platform, else 5s.
+    pub queries: BTreeMap<String, String>,
+}
+
+fn default_interval() -> Duration {
+    Duration::from_secs(15)
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+
+/// Exactly one way to authenticate.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PrometheusAuth {
+    /// `Authorization: Bearer …` with this token.
+    #[serde(default)]
+    pub bearer: Option<SecretRef>,
+    /// Basic auth.
+    #[serde(default)]
+    pub basic: Option<BasicAuth>,
+}
+
+/// Basic auth: a user name (not a secret) and a password (one).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BasicAuth {
+    /// The user name.
+    pub user: String,
+    /// Where the password comes from.
+    pub password: SecretRef,
+}
+
+/// A stop condition: evaluated before a scenario's first fault and then every `interval`;
+/// `for` consecutive breaches abort the run and undo everything.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Guard {
+    /// What it protects, for plans and reports.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// A PromQL query (needs `prometheus`): every series it returns is compared with `abort-if`.
+    #[serde(default)]
+    pub query: Option<String>,
+    /// Probes (keys of `probes`) whose answers' error rate, in percent of the answers within
+    /// `window`, is compared with `abort-if`. A guard for estates without Prometheus.
+    #[serde(default)]
+    pub probes: Vec<String>,
+    /// How far back a probe guard looks (platform time).
     #[serde(default, with = "humantime_serde::option")]
-    pub interval: Option<Duration>,
-}
-
-/// The ConfigMap holding the halt marker.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct HaltConfigMap {
-    /// The kube context of the cluster it lives in (must be in `safety.allow.kube-contexts`).
-    pub kube_context: String,
-    /// Its namespace: firedrill's own (the CronJob's), not one a drill touches.
-    pub namespace: String,
-    /// Its name.
-    #[serde(default = "default_halt_name")]
-    pub name: String,
-}
-
-/// The halt ConfigMap's name unless the platform names another.
-pub const DEFAULT_HALT_NAME: &str = "firedrill-halt";
-
-fn default_halt_name() -> String {
-    DEFAULT_HALT_NAME.to_owned()
-}
-
-/// When drills may not start: weekly windows and dated freezes, in a time zone.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct Blackout {
-    /// The IANA time zone the windows and freezes are written in (`Europe/Berlin`).
-    #[serde(default = "default_time_zone")]
-    pub time_zone: Zone,
-    /// Windows that come back every week.
+    pub window: Option<Duration>,
+    /// When the value breaches: `> 14.4`, `>= 5`, `< 0.99`.
+    pub abort_if: String,
+    /// Consecutive breached evaluations that trip it.
+    #[serde(default = "default_for", rename = "for")]
+    pub consecutive: u32,
+    /// Time between evaluations (platform time).
+    #[serde(default = "default_interval", with = "humantime_serde")]
+    pub interval: Duration,
+    /// What an evaluation without a value counts as (no series, no probe answer in the window,
+    /// Prometheus unreachable): `fail` counts as a breach, `ignore` as holding.
     #[serde(default)]
-    pub weekly: Vec<Weekly>,
-    /// Dated freezes (a holiday change freeze).
+    pub no_data: NoData,
+    /// `always`: armed in every scenario run against this platform; `on-request` (default):
+    /// armed by the step `Given the guard "{guard}" is armed` or the tag `@guard:{guard}`.
     #[serde(default)]
-    pub freezes: Vec<Freeze>,
+    pub armed: Armed,
 }
 
-fn default_time_zone() -> Zone {
-    Zone {
-        name: "UTC".to_owned(),
-        tz: TimeZone::UTC,
+fn default_for() -> u32 {
+    1
+}
+
+/// What an evaluation without a value counts as.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum NoData {
+    /// A breach: a guard that cannot see must stop the drill.
+    #[default]
+    Fail,
+    /// Holding.
+    Ignore,
+}
+
+/// When a guard is armed.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Armed {
+    /// By a step or a tag.
+    #[default]
+    OnRequest,
+    /// In every scenario.
+    Always,
+}
+
+/// What a guard measures.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum GuardSource<'a> {
+    /// A PromQL query.
+    Query(&'a str),
+    /// The error rate of probes' answers within a window.
+    Probes {
+        /// The probes.
+        probes: &'a [String],
+        /// The window.
+        window: Duration,
+    },
+}
+
+impl Guard {
+    /// `abort-if` parsed (validation refuses a platform where it does not parse).
+    #[must_use]
+    pub fn threshold(&self) -> Option<Threshold> {
+        self.abort_if.parse().ok()
     }
-}
 
-/// A window every week: on `days`, from `from` to `to` (local time; a `to` at or before `from`
-/// ends the next day, `24:00` is midnight at the day's end).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct Weekly {
-    /// The days it starts on: `mon`…`sun` (or full names), ranges like `mon-fri`.
-    pub days: Days,
-    /// Its start, `HH:MM`.
-    pub from: TimeOfDay,
-    /// Its end, `HH:MM` (`24:00` allowed).
-    pub to: TimeOfDay,
-    /// Why (shown when a run is refused).
-    #[serde(default)]
-    pub reason: Option<String>,
-    /// Its own time zone, when not the section's.
-    #[serde(default)]
-    pub time_zone: Option<Zone>,
-}
-
-/// A dated freeze: from `from` to `to`, both included when they are dates.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct Freeze {
-    /// Its start: a date (`2026-12-18`, from midnight) or a local time (`2026-12-18T17:00`).
-    pub from: Bound,
-    /// Its end: a date (the whole day included) or a local time (excluded).
-    pub to: Bound,
-    /// Why (shown when a run is refused).
-    #[serde(default)]
-    pub reason: Option<String>,
-    /// Its own time zone, when not the section's.
-    #[serde(default)]
-    pub time_zone: Option<Zone>,
-}
-
-/// An IANA time zone, checked when the platform is read.
-#[derive(Clone, Debug)]
-pub struct Zone {
-    /// Its name as written.
-    pub name: String,
-    tz: TimeZone,
-}
-
-impl<'de> Deserialize<'de> for Zone {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let name = String::deserialize(d)?;
-        let tz = TimeZone::get(&name).map_err(|e| {
-            serde::de::Error::custom(format!(
-                "unknown time zone \"{name}\": {e} (hint: an IANA name like \"Europe/Berlin\", \"America/Los_Angeles\" or \"UTC\")"
-            ))
-        })?;
-        Ok(Self { name, tz })
-    }
-}
-
-/// A time of day in minutes after midnight, `00:00` to `24:00`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct TimeOfDay(u16);
-
-impl TimeOfDay {
-    /// From `HH:MM`.
-    ///
-    /// # Errors
-    ///
-    /// What is wrong with the text, with a hint.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let bad = || format!("\"{text}\" is not a time of day (hint: HH:MM, 00:00 to 24:00)");
-        let (h, m) = text.trim().split_once(':').ok_or_else(bad)?;
-        let (h, m): (u16, u16) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
-        if m >= 60 || h > 24 || (h == 24 && m != 0) {
-            return Err(bad());
+    /// What it measures, when it is well formed (validation refuses it otherwise).
+    #[must_use]
+    pub fn source(&self) -> Option<GuardSource<'_>> {
+        match (&self.query, self.probes.is_empty(), self.window) {
+            (Some(query), true, None) => Some(GuardSource::Query(query)),
+            (None, false, Some(window)) => Some(GuardSource::Probes {
+                probes: &self.probes,
+                window,
+            }),
+            _ => None,
         }
-        Ok(Self(h * 60 + m))
-    }
-
-    /// `days` days after `date`, at this time (24:00 is the next day's midnight).
-    fn on(self, date: Date, days: i64) -> DateTime {
-        let minutes = i64::from(self.0);
-        let date = date
-            .checked_add(jiff::Span::new().days(days + minutes / (24 * 60)))
-            .unwrap_or(date);
-        let rest = minutes % (24 * 60);
-        date.to_datetime(Time::constant(
-            i8::try_from(rest / 60).unwrap_or(0),
-            i8::try_from(rest % 60).unwrap_or(0),
-            0,
-            0,
-        ))
-    }
-
-    fn minutes(self) -> u16 {
-        self.0
     }
 }
 
-impl fmt::Display for TimeOfDay {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:02}:{:02}", self.0 / 60, self.0 % 60)
+/// The tag that arms guard `name` for the scenarios it covers: `@guard:{name}`.
+pub const GUARD_TAG_PREFIX: &str = "guard:";
+
+/// Whether `name` can be written in a tag (`@guard:{name}`) and a step.
+fn tag_safe(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+impl Platform {
+    /// The guards armed in every scenario (`armed: always`), by name.
+    pub fn always_armed(&self) -> impl Iterator<Item = &str> {
+        self.guards
+            .iter()
+            .filter(|(_, g)| g.armed == Armed::Always)
+            .map(|(name, _)| name.as_str())
     }
-}
 
-impl<'de> Deserialize<'de> for TimeOfDay {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Self::parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
-    }
-}
-
-/// Days of the week a window starts on, as written and as a set.
-#[derive(Clone, Debug)]
-pub struct Days {
-    written: String,
-    days: Vec<Weekday>,
-}
-
-fn weekday(name: &str) -> Option<Weekday> {
-    let name = name.trim().to_ascii_lowercase();
-    let days = [
-        ("mon", Weekday::Monday),
-        ("tue", Weekday::Tuesday),
-        ("wed", Weekday::Wednesday),
-        ("thu", Weekday::Thursday),
-        ("fri", Weekday::Friday),
-        ("sat", Weekday::Saturday),
-        ("sun", Weekday::Sunday),
-    ];
-    days.iter()
-        .find(|(short, day)| name == *short || name == format!("{day:?}").to_ascii_lowercase())
-        .map(|(_, day)| *day)
-}
-
-impl Days {
-    /// From day names and ranges (`mon-fri`, `sat`, `sunday`).
-    ///
-    /// # Errors
-    ///
-    /// The name that is not a day, with a hint.
-    pub fn parse(items: &[String]) -> Result<Self, String> {
-        let mut days = Vec::new();
-        for item in items {
-            let bad = || {
-                format!(
-                    "\"{item}\" is not a day or a range of days (hint: mon, tue, … sun, or a range like mon-fri)"
-                )
-            };
-            match item.split_once('-') {
-                Some((first, last)) => {
-                    let (mut day, last) = (
-                        weekday(first).ok_or_else(bad)?,
-                        weekday(last).ok_or_else(bad)?,
-                    );
-                    days.push(day);
-                    while day != last {
-                        day = day.next();
-                        days.push(day);
+    /// Checks of `prometheus` and `guards`.
+    pub(crate) fn validate_stop_conditions(&self, problems: &mut Problems) {
+        let mut problem = |path: &str, message: String, hint: &str| {
+            problems.push(Problem::at(self.locate(path), message).hint(hint));
+        };
+        if let Some(prometheus) = &self.prometheus {
+            match url::Url::parse(&prometheus.url) {
+                Err(_) => problem(
+                    "prometheus.url",
+                    format!(
+                        "prometheus url \"{}\" is not a URL",
+                        echo(&firedrill_core::diagnostic::redact_userinfo(&prometheus.url))
+                    ),
+                    "write it like https://prometheus.example.com",
+                ),
+                Ok(url) if !matches!(url.scheme(), "http" | "https") => problem(
+                    "prometheus.url",
+                    format!("prometheus url scheme \"{}\" is not http or https", url.scheme()),
+                    "write it like https://prometheus.example.com",
+                ),
+                Ok(url) if !url.username().is_empty() || url.password().is_some() => problem(
+                    "prometheus.url",
+                    "prometheus url carries credentials, which would be printed wherever the URL is".into(),
+                    "remove user:password@ and give them under prometheus.auth.basic, from the environment or a file",
+                ),
+                Ok(_) => {}
+            }
+            if let Some(auth) = &prometheus.auth {
+                let secrets: Vec<(&str, &SecretRef)> = match (&auth.bearer, &auth.basic) {
+                    (Some(token), None) => vec![("prometheus.auth.bearer", token)],
+                    (None, Some(basic)) => {
+                        vec![("prometheus.auth.basic.password", &basic.password)]
+                    }
+                    _ => {
+                        problem(
+                            "prometheus.auth",
+                            "prometheus.auth needs exactly one of `bearer:` or `basic:`".into(),
+                            "bearer: { env: PROMETHEUS_TOKEN }, or basic: { user: firedrill, password: { file: /run/secrets/prometheus } }",
+                        );
+                        Vec::new()
+                    }
+                };
+                for (path, secret) in secrets {
+                    if secret.env.is_some() == secret.file.is_some() {
+                        problem(
+                            path,
+                            format!("`{path}` needs exactly one of `env:` or `file:`"),
+                            "secrets come from the environment or a file, never inline: { env: PROMETHEUS_TOKEN }",
+                        );
                     }
                 }
-                None => days.push(weekday(item).ok_or_else(bad)?),
+            }
+            if prometheus.interval.is_zero() {
+                problem(
+                    "prometheus.interval",
+                    "prometheus interval is zero".into(),
+                    "use e.g. 15s",
+                );
+            }
+            if prometheus.timeout.is_zero() {
+                problem(
+                    "prometheus.timeout",
+                    "prometheus timeout is zero".into(),
+                    "use e.g. 5s",
+                );
+            }
+            for (name, query) in &prometheus.queries {
+                if query.trim().is_empty() {
+                    problem(
+                        &format!("prometheus.queries.{name}"),
+                        format!("query \"{name}\" is empty"),
+                        "write the PromQL, e.g. sum(rate(http_requests_total{code=~\"5..\"}[5m]))",
+                    );
+                }
             }
         }
-        if days.is_empty() {
-            return Err("a weekly window needs at least one day (hint: days: [mon-fri])".into());
-        }
-        Ok(Self {
-            written: items.join(", "),
-            days,
-        })
-    }
 
-    fn contains(&self, day: Weekday) -> bool {
-        self.days.contains(&day)
-    }
-}
-
-impl<'de> Deserialize<'de> for Days {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum OneOrMany {
-            One(String),
-            Many(Vec<String>),
-        }
-        let items = match OneOrMany::deserialize(d)? {
-            OneOrMany::One(s) => vec![s],
-            OneOrMany::Many(v) => v,
-        };
-        Self::parse(&items).map_err(serde::de::Error::custom)
-    }
-}
-
-/// A freeze's start or end: a whole date or a local time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Bound {
-    /// A date: from its midnight, or through its end.
-    Date(Date),
-    /// A local date and time.
-    At(DateTime),
-}
-
-impl Bound {
-    /// From `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM[:SS]`.
-    ///
-    /// # Errors
-    ///
-    /// What is wrong with the text, with a hint.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let text = text.trim();
-        if text.contains('T') || text.contains(' ') {
-            text.replace(' ', "T")
-                .parse::<DateTime>()
-                .map(Self::At)
-                .map_err(|e| {
-                    format!("\"{text}\" is not a local date and time: {e} (hint: 2026-12-18T17:00)")
-                })
-        } else {
-            text.parse::<Date>()
-                .map(Self::Date)
-                .map_err(|e| format!("\"{text}\" is not a date: {e} (hint: 2026-12-18)"))
-        }
-    }
-
-    fn start(self) -> DateTime {
-        match self {
-            Self::Date(d) => d.to_datetime(Time::midnight()),
-            Self::At(t) => t,
-        }
-    }
-
-    fn end(self) -> DateTime {
-        match self {
-            Self::Date(d) => d.tomorrow().unwrap_or(d).to_datetime(Time::midnight()),
-            Self::At(t) => t,
-        }
-    }
-}
-
-impl fmt::Display for Bound {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Date(d) => write!(f, "{d}"),
-            Self::At(t) => write!(f, "{}", t.strftime("%Y-%m-%dT%H:%M")),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Bound {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Self::parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
-    }
-}
-
-/// A blackout in effect at an instant: which one, why, and until when.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct InEffect {
-    /// The window as the platform writes it (`weekly window mon-fri 09:00–17:00 Europe/Berlin`).
-    pub window: String,
-    /// Its reason, when it has one.
-    pub reason: Option<String>,
-    /// When it ends, in its time zone, RFC 3339 with the zone (`2026-12-04T17:00:00+01:00[Europe/Berlin]`).
-    pub until: String,
-}
-
-impl fmt::Display for InEffect {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.window)?;
-        if let Some(reason) = &self.reason {
-            write!(f, " (\"{reason}\")")?;
-        }
-        write!(f, ", until {}", self.until)
-    }
-}
-
-fn zoned(at: DateTime, tz: &TimeZone) -> Option<Zoned> {
-    at.to_zoned(tz.clone()).ok()
-}
-
-impl Blackout {
-    /// The first window or freeze in effect at `now`, if any. Local times are read in the
-    /// window's time zone, across daylight-saving changes (a time skipped by the clock change
-    /// counts as the instant after the gap).
-    #[must_use]
-    pub fn in_effect(&self, now: Timestamp) -> Option<InEffect> {
-        for window in &self.weekly {
-            let zone = window.time_zone.as_ref().unwrap_or(&self.time_zone);
-            let local = now.to_zoned(zone.tz.clone());
-            let today = local.date();
-            let wrapped = window.to.minutes() <= window.from.minutes();
-            // A window starting today, or (when it wraps midnight) one that started yesterday.
-            let starts: &[i64] = if wrapped { &[0, -1] } else { &[0] };
-            for &day in starts {
-                let Some(start_date) = today.checked_add(jiff::Span::new().days(day)).ok() else {
-                    continue;
-                };
-                if !window.days.contains(start_date.weekday()) {
-                    continue;
+        let probes: Vec<&String> = self.probes.keys().collect();
+        for (name, guard) in &self.guards {
+            let at = format!("guards.{name}");
+            if !tag_safe(name) {
+                problem(
+                    &at,
+                    format!("guard name \"{}\" cannot be written in a tag", echo(name)),
+                    "use letters, digits, `-`, `_` and `.` only: it is armed by the tag @guard:<name>",
+                );
+            }
+            if let Err(e) = guard.abort_if.parse::<Threshold>() {
+                let (message, hint) = e.parts();
+                problem(
+                    &format!("{at}.abort-if"),
+                    format!("guard \"{name}\": {message}"),
+                    hint,
+                );
+            }
+            if guard.consecutive == 0 {
+                problem(
+                    &format!("{at}.for"),
+                    format!("guard \"{name}\": `for` must be at least 1"),
+                    "give the consecutive breached evaluations that trip it, e.g. for: 2",
+                );
+            }
+            if guard.interval.is_zero() {
+                problem(
+                    &format!("{at}.interval"),
+                    format!("guard \"{name}\" has a zero interval"),
+                    "use e.g. 15s",
+                );
+            }
+            match (&guard.query, guard.probes.is_empty()) {
+                (Some(_), false) | (None, true) => problem(
+                    &at,
+                    format!("guard \"{name}\" needs exactly one of `query:` or `probes:`"),
+                    "query: a PromQL expression over the platform's Prometheus; probes: [names] with a window, for an error rate of the platform's own probes",
+                ),
+                (Some(query), true) => {
+                    if query.trim().is_empty() {
+                        problem(
+                            &format!("{at}.query"),
+                            format!("guard \"{name}\": the query is empty"),
+                            "write the PromQL whose value is compared with abort-if",
+                        );
+                    }
+                    if self.prometheus.is_none() {
+                        problem(
+                            &format!("{at}.query"),
+                            format!(
+                                "guard \"{name}\" queries Prometheus, but the platform has no `prometheus` section"
+                            ),
+                            "add prometheus: { url: … }, or guard with probes: and a window",
+                        );
+                    }
+                    if guard.window.is_some() {
+                        problem(
+                            &format!("{at}.window"),
+                            format!("guard \"{name}\": `window` is for probe guards"),
+                            "a query carries its own range, e.g. rate(…[5m])",
+                        );
+                    }
                 }
-                let start = zoned(window.from.on(start_date, 0), &zone.tz);
-                let end = zoned(window.to.on(start_date, i64::from(wrapped)), &zone.tz);
-                if let (Some(start), Some(end)) = (start, end)
-                    && start.timestamp() <= now
-                    && now < end.timestamp()
-                {
-                    return Some(InEffect {
-                        window: format!(
-                            "weekly window {} {}–{} {}",
-                            window.days.written, window.from, window.to, zone.name
+                (None, false) => {
+                    for (i, probe) in guard.probes.iter().enumerate() {
+                        if !self.probes.contains_key(probe) {
+                            problem(
+                                &format!("{at}.probes.{i}"),
+                                format!(
+                                    "guard \"{name}\" watches probe \"{}\", which is not defined",
+                                    echo(probe)
+                                ),
+                                &format!("known probes: {}", one_of(&probes)),
+                            );
+                        }
+                    }
+                    match guard.window {
+                        None => problem(
+                            &at,
+                            format!("guard \"{name}\" watches probes but has no `window`"),
+                            "give how far back the error rate is counted, e.g. window: 2m",
                         ),
-                        reason: window.reason.clone(),
-                        until: end.to_string(),
-                    });
+                        Some(w) if w.is_zero() => problem(
+                            &format!("{at}.window"),
+                            format!("guard \"{name}\" has a zero window"),
+                            "use e.g. 2m",
+                        ),
+                        Some(_) => {}
+                    }
                 }
             }
         }
-        for freeze in &self.freezes {
-            let zone = freeze.time_zone.as_ref().unwrap_or(&self.time_zone);
-            let start = zoned(freeze.from.start(), &zone.tz);
-            let end = zoned(freeze.to.end(), &zone.tz);
-            if let (Some(start), Some(end)) = (start, end)
-                && start.timestamp() <= now
-                && now < end.timestamp()
-            {
-                return Some(InEffect {
-                    window: format!("freeze {} to {} {}", freeze.from, freeze.to, zone.name),
-                    reason: freeze.reason.clone(),
-                    until: end.to_string(),
-                });
-            }
-        }
-        None
-    }
-
-    /// Freezes whose end is not after their start, by index (for validation).
-    pub(crate) fn empty_freezes(&self) -> Vec<usize> {
-        self.freezes
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| f.to.end() <= f.from.start())
-            .map(|(i, _)| i)
-            .collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::path::Path;
 
-    fn blackout(yaml: &str) -> Blackout {
-        serde_yaml::from_str(yaml).expect("a blackout section")
+    use firedrill_core::diagnostic::Problems;
+
+    const HEAD: &str = "name: t\nregions:\n  us-west1: { role: primary }\n  us-west2: { role: failover }\nprobes:\n  prod-2: { url: http://127.0.0.1:9/prod-2 }\n";
+
+    fn load(yaml: &str) -> Result<super::Platform, Problems> {
+        crate::load_str(Path::new("p.yaml"), yaml, &|_| None)
     }
 
-    fn at(text: &str) -> Timestamp {
-        text.parse().expect("an instant")
+    fn messages(yaml: &str) -> Vec<(usize, String)> {
+        let problems = load(yaml).expect_err("invalid").0;
+        problems
+            .iter()
+            .map(|p| (p.location.as_ref().map_or(0, |l| l.line), p.message.clone()))
+            .collect()
     }
 
     #[test]
-    fn a_weekly_window_holds_on_its_days_between_its_times_in_its_zone() {
-        let b = blackout(
-            "time-zone: Europe/Berlin\nweekly:\n  - { days: [mon-fri], from: \"09:00\", to: \"17:00\", reason: business hours }\n",
+    fn a_prometheus_with_auth_and_guards_of_both_kinds_loads() {
+        let yaml = format!(
+            "{HEAD}prometheus:\n  url: https://prom.example.com\n  auth:\n    basic: {{ user: bot, password: {{ env: PROM_PW }} }}\n  queries:\n    errors: sum(rate(x[5m]))\nguards:\n  burn:\n    query: sum(rate(x[5m]))\n    abort-if: \"> 14.4\"\n    for: 2\n    interval: 30s\n    armed: always\n  bystanders:\n    probes: [prod-2]\n    window: 2m\n    abort-if: \">= 5\"\n    no-data: ignore\n"
         );
-        // Thursday 2026-12-03, 09:30 in Berlin is 08:30 UTC (CET, +01:00).
-        let inside = b
-            .in_effect(at("2026-12-03T08:30:00Z"))
-            .expect("in the window");
-        assert_eq!(inside.reason.as_deref(), Some("business hours"));
-        assert_eq!(inside.until, "2026-12-03T17:00:00+01:00[Europe/Berlin]");
+        let platform = load(&yaml).unwrap_or_else(|p| panic!("{p}"));
+        let prometheus = platform.prometheus.as_ref().expect("prometheus");
+        assert_eq!(prometheus.interval.as_secs(), 15);
         assert_eq!(
-            inside.window,
-            "weekly window mon-fri 09:00–17:00 Europe/Berlin"
+            prometheus
+                .auth
+                .as_ref()
+                .and_then(|a| a.basic.as_ref())
+                .map(|b| b.user.as_str()),
+            Some("bot")
         );
-        // 08:30 in Berlin (07:30 UTC): before it; 17:00 sharp: its end is excluded.
-        assert_eq!(b.in_effect(at("2026-12-03T07:30:00Z")), None);
-        assert_eq!(b.in_effect(at("2026-12-03T16:00:00Z")), None);
-        // Saturday: not one of its days.
-        assert_eq!(b.in_effect(at("2026-12-05T10:00:00Z")), None);
+        let burn = &platform.guards["burn"];
+        assert_eq!(burn.consecutive, 2);
+        assert_eq!(
+            burn.source(),
+            Some(super::GuardSource::Query("sum(rate(x[5m]))"))
+        );
+        assert_eq!(
+            burn.threshold().map(|t| t.to_string()).as_deref(),
+            Some("> 14.4")
+        );
+        let bystanders = &platform.guards["bystanders"];
+        assert_eq!(bystanders.no_data, super::NoData::Ignore);
+        assert_eq!(bystanders.consecutive, 1);
+        assert!(matches!(
+            bystanders.source(),
+            Some(super::GuardSource::Probes { .. })
+        ));
+        assert_eq!(platform.always_armed().collect::<Vec<_>>(), ["burn"]);
     }
 
     #[test]
-    fn a_window_that_wraps_midnight_holds_into_the_next_day_only_from_its_start_day() {
-        let b = blackout("weekly:\n  - { days: fri, from: \"22:00\", to: \"06:00\" }\n");
-        // UTC by default. Friday 23:00 and Saturday 05:59 are inside, Saturday 22:00 is not.
-        assert!(b.in_effect(at("2026-12-04T23:00:00Z")).is_some());
-        let early = b
-            .in_effect(at("2026-12-05T05:59:00Z"))
-            .expect("still friday's window");
-        assert_eq!(early.until, "2026-12-05T06:00:00+00:00[UTC]");
-        assert_eq!(b.in_effect(at("2026-12-05T22:00:00Z")), None);
-        // Friday 05:00 belongs to Thursday's night, which is not a window.
-        assert_eq!(b.in_effect(at("2026-12-04T05:00:00Z")), None);
-    }
-
-    #[test]
-    fn local_times_follow_daylight_saving_time() {
-        let b = blackout(
-            "time-zone: America/Los_Angeles\nweekly:\n  - { days: [sun], from: \"01:00\", to: \"04:00\" }\n",
+    fn a_malformed_guard_is_located_and_explained() {
+        let yaml = format!(
+            "{HEAD}guards:\n  burn:\n    query: up\n    abort-if: \"14.4\"\n    for: 0\n  probe-less:\n    probes: [nowhere]\n    abort-if: \"> 1\"\n  both:\n    query: up\n    probes: [prod-2]\n    abort-if: \"> 1\"\n  \"bad name\":\n    probes: [prod-2]\n    window: 1m\n    abort-if: \"> 1\"\n"
         );
-        // 2026-03-08 (Sunday) the clocks jump 02:00 → 03:00 PST→PDT: 01:30 PST is 09:30 UTC,
-        // 03:30 PDT is 10:30 UTC: both inside; 04:00 PDT is 11:00 UTC: outside.
-        assert!(b.in_effect(at("2026-03-08T09:30:00Z")).is_some());
-        assert!(b.in_effect(at("2026-03-08T10:30:00Z")).is_some());
-        assert_eq!(b.in_effect(at("2026-03-08T11:00:00Z")), None);
-        // A week later, 01:30 PDT is 08:30 UTC: inside; 09:30 UTC is 02:30 PDT: inside.
-        assert!(b.in_effect(at("2026-03-15T08:30:00Z")).is_some());
-        // In winter 01:30 PST is 09:30 UTC and 08:30 UTC is 00:30 PST: outside.
-        assert_eq!(b.in_effect(at("2026-12-06T08:30:00Z")), None);
-    }
-
-    #[test]
-    fn a_freeze_of_dates_includes_both_days_in_its_zone() {
-        let b = blackout(
-            "time-zone: Asia/Tokyo\nfreezes:\n  - { from: 2026-12-24, to: 2026-12-26, reason: holiday freeze }\n",
-        );
-        // 2026-12-24 00:00 in Tokyo is 2026-12-23T15:00Z; the 26th ends at 2026-12-26T15:00Z.
-        assert_eq!(b.in_effect(at("2026-12-23T14:59:00Z")), None);
-        let first = b
-            .in_effect(at("2026-12-23T15:00:00Z"))
-            .expect("the freeze began");
-        assert_eq!(first.window, "freeze 2026-12-24 to 2026-12-26 Asia/Tokyo");
-        assert_eq!(first.until, "2026-12-27T00:00:00+09:00[Asia/Tokyo]");
-        assert!(b.in_effect(at("2026-12-26T14:59:00Z")).is_some());
-        assert_eq!(b.in_effect(at("2026-12-26T15:00:00Z")), None);
-        let timed = blackout(
-            "freezes:\n  - { from: \"2026-12-18T17:00\", to: \"2026-12-19T09:00\", time-zone: Europe/London }\n",
-        );
-        assert_eq!(timed.in_effect(at("2026-12-18T16:59:00Z")), None);
-        assert!(timed.in_effect(at("2026-12-18T17:00:00Z")).is_some());
-        assert_eq!(timed.in_effect(at("2026-12-19T09:00:00Z")), None);
-    }
-
-    #[test]
-    fn what_is_not_a_zone_a_day_or_a_time_is_refused_with_a_hint() {
-        let e = serde_yaml::from_str::<Blackout>("time-zone: Mars/Olympus\n")
-            .expect_err("not a zone")
-            .to_string();
-        assert!(
-            e.contains("unknown time zone \"Mars/Olympus\"") && e.contains("hint"),
-            "{e}"
-        );
-        let e = serde_yaml::from_str::<Blackout>(
-            "weekly:\n  - { days: [mon-fryday], from: \"09:00\", to: \"17:00\" }\n",
-        )
-        .expect_err("not a day")
-        .to_string();
-        assert!(e.contains("\"mon-fryday\" is not a day"), "{e}");
-        for bad in ["9", "25:00", "24:30", "12:60", "noon"] {
-            assert!(TimeOfDay::parse(bad).is_err(), "{bad}");
+        let found = messages(&yaml);
+        let expect = [
+            (
+                9,
+                "guard \"burn\" queries Prometheus, but the platform has no `prometheus` section",
+            ),
+            (
+                10,
+                "guard \"burn\": \"14.4\" is not a comparison with a number",
+            ),
+            (11, "guard \"burn\": `for` must be at least 1"),
+            (
+                12,
+                "guard \"probe-less\" watches probes but has no `window`",
+            ),
+            (
+                13,
+                "guard \"probe-less\" watches probe \"nowhere\", which is not defined",
+            ),
+            (
+                15,
+                "guard \"both\" needs exactly one of `query:` or `probes:`",
+            ),
+            (19, "guard name \"bad name\" cannot be written in a tag"),
+        ];
+        for (line, message) in expect {
+            assert!(
+                found.iter().any(|(l, m)| *l == line && m == message),
+                "missing {line}: {message} in {found:#?}"
+            );
         }
-        assert_eq!(
-            TimeOfDay::parse("24:00").map(|t| t.to_string()),
-            Ok("24:00".into())
-        );
-        assert!(Bound::parse("2026-13-01").is_err());
+        assert_eq!(found.len(), expect.len(), "{found:#?}");
     }
 
     #[test]
-    fn a_range_of_days_may_wrap_the_week() {
-        let days = Days::parse(&["fri-mon".into()]).expect("days");
-        assert!(days.contains(Weekday::Sunday) && days.contains(Weekday::Monday));
-        assert!(!days.contains(Weekday::Wednesday));
+    fn credentials_in_the_url_or_inline_secrets_are_refused() {
+        let found = messages(&format!(
+            "{HEAD}prometheus:\n  url: https://bot:hunter2@prom.example.com\n  auth:\n    bearer: {{ env: A, file: b }}\n"
+        ));
+        let text = format!("{found:?}");
+        assert!(
+            text.contains("prometheus url carries credentials"),
+            "{text}"
+        );
+        assert!(
+            text.contains("`prometheus.auth.bearer` needs exactly one of"),
+            "{text}"
+        );
+        assert!(!text.contains("hunter2"), "{text}");
+        let found = messages(&format!(
+            "{HEAD}prometheus:\n  url: https://prom.example.com\n  auth: {{}}\n"
+        ));
+        assert!(format!("{found:?}").contains("needs exactly one of `bearer:` or `basic:`"));
+        let problems = load(&format!(
+            "{HEAD}prometheus:\n  url: https://prom.example.com\n  auth:\n    bearer: s3cret\n"
+        ))
+        .expect_err("an inline token is refused");
+        assert!(!problems.to_string().contains("s3cret"), "{problems}");
     }
 }

@@ -369,6 +369,7 @@ impl Platform {
                 );
             }
         }
+        self.validate_stop_conditions(&mut problems);
 
         if problems.is_empty() {
             Ok(())

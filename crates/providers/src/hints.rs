@@ -31,6 +31,7 @@ mod tests {
             ("http/error.rs", include_str!("http/error.rs")),
             ("kube/error.rs", include_str!("kube/error.rs")),
             ("mongo/error.rs", include_str!("mongo/error.rs")),
+            ("prometheus/error.rs", include_str!("prometheus/error.rs")),
             ("toxiproxy/error.rs", include_str!("toxiproxy/error.rs")),
         ] {
             let missing = messages_without_hint(source);

@@ -1,4 +1,5 @@
-//! One folder per real system firedrill drives or observes — its configuration as the platform
+//! One folder per real system firedrill drives or observes (command, http, toxiproxy, mongo,
+//! kube, prometheus) — its configuration as the platform
 //! file gives it, what it does, how each of its faults is undone, and what preflight asks of it —
 //! plus the [`Undo`] of every provider as the ledger stores it, and [`preflight`] over all of
 //! them. No provider knows the embedded platform: against it they run the code a real estate
@@ -14,6 +15,7 @@ pub mod kube;
 pub mod mongo;
 mod poll;
 pub mod preflight;
+pub mod prometheus;
 pub mod toxiproxy;
 pub mod undo;
 

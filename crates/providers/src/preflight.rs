@@ -27,6 +27,13 @@ pub enum Need {
     ToxiproxyLink(String),
     /// The kube context answers, allows the verbs, and has the namespaces and zones.
     Kube(String, crate::kube::Requirement),
+    /// The platform's Prometheus answers `/-/ready` and a test query (sorted before the
+    /// queries, which are only asked once it does).
+    Prometheus,
+    /// Prometheus accepts this query (an SLO step's).
+    PrometheusQuery(String),
+    /// The query of this guard (a key of `guards`) is accepted, when it has one.
+    Guard(String),
 }
 
 /// Checks every need; all problems at once.
@@ -43,6 +50,7 @@ pub async fn check(
     let mut problems = Problems::default();
     // The links are only asked about once the server answers (one problem, not one per link).
     let mut toxiproxy_ok = false;
+    let mut prometheus_ok = false;
     for need in needs {
         match need {
             Need::Program(program) => command::preflight(program, platform, &mut problems),
@@ -56,6 +64,20 @@ pub async fn check(
             Need::Probe(name) => {
                 http::preflight(name, platform, http, clock, &mut problems).await;
             }
+            Need::Prometheus => {
+                prometheus_ok = crate::prometheus::preflight(platform, &mut problems).await;
+            }
+            Need::PrometheusQuery(query) if prometheus_ok => {
+                crate::prometheus::preflight_query(platform, query, "prometheus", &mut problems)
+                    .await;
+            }
+            Need::Guard(name) if prometheus_ok => {
+                if let Some(query) = platform.guards.get(name).and_then(|g| g.query.as_deref()) {
+                    let at = format!("guards.{name}.query");
+                    crate::prometheus::preflight_query(platform, query, &at, &mut problems).await;
+                }
+            }
+            Need::PrometheusQuery(_) | Need::Guard(_) => {}
             Need::Toxiproxy => {
                 toxiproxy_ok = toxiproxy::preflight_server(platform, &mut problems).await;
             }

@@ -170,12 +170,25 @@ impl Sink for Console {
                     "      ✎ writes to \"{namespace}\": {acknowledged} acknowledged, {lost} lost"
                 )
             }
-            Event::Aborted { signal, at } => {
+            Event::QueryJudged(judged) => format!(
+                "      ≈ {} {}: {}",
+                judged.name.as_ref().map_or_else(
+                    || format!("query `{}`", judged.query),
+                    |n| format!("query \"{n}\"")
+                ),
+                judged.assertion,
+                judged
+                    .failure
+                    .as_deref()
+                    .unwrap_or(if judged.passed { "held" } else { "failed" })
+            ),
+            Event::GuardTripped(trip) => format!("      ⛔ {} {trip}", trip.at),
+            Event::Aborted { reason, at, .. } => {
                 if let Ok(mut w) = self.wait.lock() {
                     *w = None;
                 }
                 format!(
-                    "  ABORTED by {signal} at {at}: undoing every fault of this run (another signal does not stop the undo)"
+                    "  ABORTED by {reason} at {at}: undoing every fault of this run (a signal does not stop the undo)"
                 )
             }
             Event::BlackoutOverridden(o) => format!(

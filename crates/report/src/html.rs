@@ -60,6 +60,18 @@ struct ScenarioView {
     writes: Vec<(String, u64, u64)>,
     steps: Vec<(String, String, String)>,
     probe_counts: Vec<(String, u64, u64)>,
+    aborted: Option<String>,
+    guard_trips: Vec<String>,
+    queries: Vec<QueryRow>,
+}
+
+#[derive(Serialize)]
+struct QueryRow {
+    what: String,
+    assertion: String,
+    passed: bool,
+    failure: Option<String>,
+    chart: String,
 }
 
 #[derive(Serialize)]
@@ -175,7 +187,90 @@ fn scenario_view(s: &ScenarioReport) -> ScenarioView {
             .iter()
             .map(|p| (p.name.clone(), p.good, p.bad))
             .collect(),
+        // The template does not escape (its other fields are firedrill's own words); these
+        // carry PromQL and series labels, so they are escaped here.
+        aborted: s.aborted.as_deref().map(esc),
+        guard_trips: s
+            .guard_trips
+            .iter()
+            .map(|t| esc(&format!("{}: {t}", rel(t.at, start))))
+            .collect(),
+        queries: s
+            .queries
+            .iter()
+            .map(|q| QueryRow {
+                what: esc(&q
+                    .name
+                    .as_ref()
+                    .map_or_else(|| q.query.clone(), |n| format!("{n}: {}", q.query))),
+                assertion: esc(&q.assertion),
+                passed: q.passed,
+                failure: q.failure.as_deref().map(esc),
+                chart: query_svg(q),
+            })
+            .collect(),
     }
+}
+
+/// The series an SLO assertion judged, over its range, with the limit as a dashed line.
+fn query_svg(q: &firedrill_core::observed::QueryJudged) -> String {
+    let points: Vec<(f64, f64)> = q
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter())
+        .map(|(at, v)| (at.saturating_since(q.from).as_secs_f64(), *v))
+        .filter(|(_, v)| v.is_finite())
+        .collect();
+    if points.is_empty() {
+        return String::new();
+    }
+    let span = q.to.saturating_since(q.from).as_secs_f64().max(1.0);
+    let high = points
+        .iter()
+        .map(|(_, v)| *v)
+        .fold(q.limit, f64::max)
+        .max(f64::MIN_POSITIVE);
+    let low = points.iter().map(|(_, v)| *v).fold(0.0, f64::min);
+    let (top, h) = (10.0, 80.0);
+    let x = |t: f64| LEFT + PLOT * (t / span).clamp(0.0, 1.0);
+    let y = |v: f64| top + h - h * (v - low) / (high - low).max(f64::MIN_POSITIVE);
+    let mut out = format!(
+        r#"<svg class="query" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} 120" role="img" aria-label="query series">"#
+    );
+    let _ = write!(
+        out,
+        r#"<line class="limit" x1="{LEFT}" x2="{:.1}" y1="{:.1}" y2="{:.1}"/><text class="label" x="{:.1}" y="{:.1}" text-anchor="end">limit {}</text>"#,
+        LEFT + PLOT,
+        y(q.limit),
+        y(q.limit),
+        LEFT - 6.0,
+        y(q.limit) + 4.0,
+        esc(&firedrill_core::guard::format_value(q.limit))
+    );
+    for (i, series) in q.series.iter().enumerate() {
+        let line: Vec<String> = series
+            .points
+            .iter()
+            .filter(|(_, v)| v.is_finite())
+            .map(|(at, v)| {
+                format!(
+                    "{:.1},{:.1}",
+                    x(at.saturating_since(q.from).as_secs_f64()),
+                    y(*v)
+                )
+            })
+            .collect();
+        let _ = write!(
+            out,
+            r#"<polyline class="series s{}" points="{}"><title>{}</title></polyline>"#,
+            i % 4,
+            line.join(" "),
+            esc(&series.labels)
+        );
+    }
+    axis(&mut out, span, top + h + 4.0, x);
+    out.push_str("</svg>");
+    out
 }
 
 const WIDTH: f64 = 960.0;
@@ -510,4 +605,26 @@ fn phase_breakdown(reports: &[Report]) -> Vec<Breakdown> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_aborted_scenario_shows_its_guard_trip_and_the_series_its_queries_judged() {
+        let html = super::render(&[crate::json::tests::guarded_run()]).expect("render");
+        assert!(
+            html.contains("Aborted by guard &quot;bystanders&quot;"),
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                "guard &quot;bystanders&quot; tripped: 40 (prod-2-orders), abort-if &gt; 5"
+            ),
+            "{html}"
+        );
+        assert!(html.contains(r#"<svg class="query""#), "{html}");
+        assert!(html.contains(r#"<polyline class="series s0""#), "{html}");
+        assert!(html.contains("limit 0.05"), "{html}");
+        assert!(html.contains("stayed below 0.05 throughout"), "{html}");
+    }
 }

@@ -9,8 +9,9 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 
 use firedrill_core::clock::PlatformTime;
+use firedrill_core::guard::GuardTrip;
 use firedrill_core::observed::Finished;
-use firedrill_core::observed::Observation;
+use firedrill_core::observed::{Observation, QueryJudged};
 use firedrill_core::timeline::{Milestone, Phase};
 use firedrill_engine::events::{BlackoutOverride, Event, Sink, StepOutcome};
 
@@ -32,7 +33,8 @@ pub struct Report {
     pub started_at: String,
     /// `passed`, `failed`, `aborted` or `undo-incomplete`.
     pub verdict: String,
-    /// The signal that stopped the run (`SIGHUP`), when one did.
+    /// What stopped the run, when something did: a signal (`SIGHUP`) or a stop condition
+    /// (`guard "bystanders"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aborted_by: Option<String>,
     /// The blackout window this run was let into by `--override-blackout`, and why.
@@ -72,6 +74,15 @@ pub struct ScenarioReport {
     /// Write checkers' results.
     #[serde(default)]
     pub writes: Vec<WritesReport>,
+    /// What stopped the run while this scenario ran (`guard "bystanders"`, `SIGTERM`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aborted: Option<String>,
+    /// Guards that tripped, with the value seen.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub guard_trips: Vec<GuardTrip>,
+    /// SLO assertions over Prometheus, with the series they judged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub queries: Vec<QueryJudged>,
 }
 
 /// One write checker's result.
@@ -262,8 +273,14 @@ impl Sink for Builder {
             report.started_at.clone_from(wall_start);
             return;
         }
-        if let Event::Aborted { signal, .. } = event {
-            report.aborted_by = Some(signal.clone());
+        if let Event::Aborted { reason, .. } = event {
+            report.aborted_by = Some(reason.clone());
+            // The scenario that was running when the run stopped never finishes.
+            if let Some(current) = report.scenarios.last_mut()
+                && current.finished.is_none()
+            {
+                current.aborted = Some(reason.clone());
+            }
             return;
         }
         if let Event::BlackoutOverridden(o) = event {
@@ -321,6 +338,8 @@ impl Sink for Builder {
                 }
             }
             Event::CommandFinished(finished) => current.commands.push(finished.clone()),
+            Event::GuardTripped(trip) => current.guard_trips.push(trip.clone()),
+            Event::QueryJudged(judged) => current.queries.push((**judged).clone()),
             Event::WritesChecked {
                 namespace,
                 acknowledged,
@@ -342,5 +361,110 @@ impl Sink for Builder {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use firedrill_core::observed::JudgedSeries;
+
+    fn at(s: u64) -> PlatformTime {
+        PlatformTime::from_offset(Duration::from_secs(s))
+    }
+
+    /// A scenario a guard stopped, with an SLO assertion before it, as events deliver it.
+    pub(crate) fn guarded_run() -> Report {
+        let mut builder = Builder::new();
+        let events = [
+            Event::ScenarioStarted {
+                feature: "guarded".into(),
+                scenario: "a bystander breaks".into(),
+                tags: vec!["guard:bystanders".into()],
+                at: at(0),
+            },
+            Event::QueryJudged(Box::new(QueryJudged {
+                name: Some("errors".into()),
+                query: "sum(rate(x[1m]))".into(),
+                assertion: "stayed below 0.05 throughout".into(),
+                limit: 0.05,
+                passed: true,
+                from: at(10),
+                to: at(70),
+                series: vec![JudgedSeries {
+                    labels: "{namespace=\"prod-2\"}".into(),
+                    points: vec![(at(10), 0.0), (at(40), 0.01), (at(70), 0.02)],
+                }],
+                failure: None,
+            })),
+            Event::GuardTripped(GuardTrip {
+                guard: "bystanders".into(),
+                value: Some(40.0),
+                seen: "prod-2-orders".into(),
+                abort_if: "> 5".into(),
+                evaluations: 2,
+                at: at(80),
+            }),
+            Event::Aborted {
+                reason: "guard \"bystanders\"".into(),
+                kind: "guard".into(),
+                at: at(80),
+            },
+        ];
+        for event in &events {
+            builder.handle(event);
+        }
+        builder.finish("aborted")
+    }
+
+    #[test]
+    fn a_guard_trip_marks_the_running_scenario_and_the_run_aborted_by_it() {
+        let report = guarded_run();
+        assert_eq!(report.aborted_by.as_deref(), Some("guard \"bystanders\""));
+        let scenario = &report.scenarios[0];
+        assert_eq!(scenario.aborted.as_deref(), Some("guard \"bystanders\""));
+        assert_eq!(scenario.guard_trips[0].value, Some(40.0));
+        assert_eq!(scenario.queries[0].series[0].points.len(), 3);
+        let json = serde_json::to_value(&report).expect("json");
+        assert_eq!(
+            json["scenarios"][0]["guard_trips"][0]["guard"],
+            "bystanders"
+        );
+        assert_eq!(
+            json["scenarios"][0]["queries"][0]["series"][0]["points"][1][1],
+            0.01
+        );
+        // A report written by this version reads back.
+        let back: Report = serde_json::from_value(json).expect("reads back");
+        assert_eq!(back.scenarios[0].guard_trips, scenario.guard_trips);
+    }
+
+    #[test]
+    fn a_signal_after_the_last_scenario_finished_marks_only_the_run() {
+        let mut builder = Builder::new();
+        builder.handle(&Event::ScenarioStarted {
+            feature: "f".into(),
+            scenario: "s".into(),
+            tags: vec![],
+            at: at(0),
+        });
+        builder.handle(&Event::ScenarioFinished {
+            feature: "f".into(),
+            scenario: "s".into(),
+            passed: true,
+            at: at(5),
+        });
+        builder.handle(&Event::Aborted {
+            reason: "SIGTERM".into(),
+            kind: "signal".into(),
+            at: at(6),
+        });
+        let report = builder.finish("aborted");
+        assert_eq!(report.aborted_by.as_deref(), Some("SIGTERM"));
+        assert_eq!(report.scenarios[0].aborted, None);
+        let json = serde_json::to_value(&report).expect("json");
+        assert!(json["scenarios"][0].get("guard_trips").is_none(), "{json}");
     }
 }

@@ -4,7 +4,8 @@
 //! `x-served-by`). The front door is a real reverse proxy: it forwards each request over HTTP to
 //! the active region's application and relays the answer, or answers 502 when that region is
 //! dark. Its admin API (`/_firedrill/…`) is what the Terraform stand-in and the fault commands
-//! call; a switch takes effect after a modelled load-balancer propagation delay.
+//! call; a switch takes effect after a modelled load-balancer propagation delay. Both serve
+//! `/metrics` (see [`crate::metrics`]): every answer by namespace, region and status code.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -17,6 +18,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
+use crate::metrics::{self, Traffic};
 use crate::model::Model;
 use firedrill_core::clock::{Clock, PlatformTime};
 
@@ -47,6 +49,16 @@ pub enum AppError {
     Database {
         /// Why.
         source: Box<mongodb::error::Error>,
+    },
+    /// The traffic metrics could not be registered.
+    #[error(
+        "cannot register the {service} traffic metrics: {source} (hint: a firedrill bug; report it)"
+    )]
+    Metrics {
+        /// The service (`front-door`, `storefront`).
+        service: &'static str,
+        /// Why.
+        source: prometheus::Error,
     },
     /// The active region has no backend.
     #[error("region {region} has no backend (known: {known:?}) (hint: add --backend {region}=URL)")]
@@ -98,6 +110,9 @@ struct Shared {
     client: reqwest::Client,
     clock: Clock,
     model: Arc<Mutex<Model>>,
+    /// The namespaces a request's first path segment may name, for the metrics' labels.
+    namespaces: Arc<Vec<String>>,
+    traffic: Traffic,
 }
 
 /// The databases a region's application reads and writes, by namespace.
@@ -137,12 +152,22 @@ struct App {
     namespaces: Arc<Vec<String>>,
     health: Health,
     routing: Option<Arc<Mutex<Routing>>>,
+    traffic: Traffic,
+}
+
+/// The namespace of `namespaces` a request for `path` belongs to: its first path segment.
+fn namespace_of<'a>(namespaces: &[String], path: &'a str) -> Option<&'a str> {
+    let first = path.trim_start_matches('/').split('/').next()?;
+    namespaces.iter().any(|n| n == first).then_some(first)
+}
+
+fn traffic(service: &'static str) -> Result<Traffic, AppError> {
+    Traffic::new(service).map_err(|source| AppError::Metrics { service, source })
 }
 
 impl App {
     fn namespace_of<'a>(&self, path: &'a str) -> Option<&'a str> {
-        let first = path.trim_start_matches('/').split('/').next()?;
-        self.namespaces.iter().any(|n| n == first).then_some(first)
+        namespace_of(&self.namespaces, path)
     }
 
     fn dark(&self) -> bool {
@@ -158,6 +183,10 @@ impl App {
 fn spawn_app(listener: tokio::net::TcpListener, app: App) -> tokio::task::JoinHandle<()> {
     let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/metrics",
+            get(|State(app): State<App>| async move { metrics::exposition(&app.traffic) }),
+        )
         .fallback(get(app_answer))
         .with_state(app);
     tokio::spawn(async move {
@@ -214,6 +243,7 @@ impl RegionApp {
                 namespaces: Arc::new(namespaces.to_vec()),
                 health,
                 routing: None,
+                traffic: traffic("storefront")?,
             },
         );
         Ok(Self {
@@ -229,6 +259,9 @@ pub struct FrontDoor {
     /// The front door's base URL (`http://127.0.0.1:PORT`).
     pub url: String,
     routing: Arc<Mutex<Routing>>,
+    /// The base URLs of the applications started with it, by region, reached directly (not
+    /// through their links): where their `/metrics` is scraped.
+    applications: BTreeMap<String, String>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -274,6 +307,7 @@ impl FrontDoor {
         );
         let namespaces = Arc::new(spec.namespaces);
         let mut apps = BTreeMap::new();
+        let mut applications = BTreeMap::new();
         let mut tasks = Vec::new();
         for (region, health, databases) in spec.regions {
             let (listener, bound) = bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
@@ -286,6 +320,7 @@ impl FrontDoor {
                 None => bound,
             };
             apps.insert(region.clone(), format!("http://{backend}"));
+            applications.insert(region.clone(), format!("http://{bound}"));
             tasks.push(spawn_app(
                 listener,
                 App {
@@ -295,10 +330,20 @@ impl FrontDoor {
                     namespaces: Arc::clone(&namespaces),
                     health,
                     routing: Some(Arc::clone(&routing)),
+                    traffic: traffic("storefront")?,
                 },
             ));
         }
-        Self::front(apps, routing, spec.listen, spec.clock, spec.model, tasks).await
+        let mut front = Self::front(
+            apps,
+            routing,
+            namespaces,
+            (spec.listen, spec.clock, spec.model),
+            tasks,
+        )
+        .await?;
+        front.applications = applications;
+        Ok(front)
     }
 
     /// A front door alone, forwarding to applications served elsewhere (`firedrill sim
@@ -321,15 +366,22 @@ impl FrontDoor {
             });
         }
         let routing = new_routing(backends.keys().map(String::as_str), active, clock);
-        Self::front(backends, routing, listen, clock, model, Vec::new()).await
+        let namespaces = Arc::new(crate::NAMESPACES.map(str::to_owned).to_vec());
+        Self::front(
+            backends,
+            routing,
+            namespaces,
+            (listen, clock, model),
+            Vec::new(),
+        )
+        .await
     }
 
     async fn front(
         apps: BTreeMap<String, String>,
         routing: Arc<Mutex<Routing>>,
-        listen: SocketAddr,
-        clock: Clock,
-        model: Model,
+        namespaces: Arc<Vec<String>>,
+        (listen, clock, model): (SocketAddr, Clock, Model),
         mut tasks: Vec<tokio::task::JoinHandle<()>>,
     ) -> Result<Self, AppError> {
         let shared = Shared {
@@ -338,6 +390,8 @@ impl FrontDoor {
             client: reqwest::Client::builder().no_proxy().build()?,
             clock,
             model: Arc::new(Mutex::new(model)),
+            namespaces,
+            traffic: traffic("front-door")?,
         };
         // Open the front door's pooled connection to every region now (through its proxy when
         // there is one), so the first probe does not pay for connection setup: in compressed
@@ -347,12 +401,19 @@ impl FrontDoor {
                 .timeout(BACKEND_TIMEOUT, shared.client.get(base.as_str()).send())
                 .await;
         }
-        let front = Router::new()
-            .route("/_firedrill/state", get(state))
-            .route("/_firedrill/switch", post(switch))
-            .route("/_firedrill/region", post(region_health))
-            .fallback(forward)
-            .with_state(shared);
+        let front =
+            Router::new()
+                .route("/_firedrill/state", get(state))
+                .route("/_firedrill/switch", post(switch))
+                .route("/_firedrill/region", post(region_health))
+                .route(
+                    "/metrics",
+                    get(|State(shared): State<Shared>| async move {
+                        metrics::exposition(&shared.traffic)
+                    }),
+                )
+                .fallback(forward)
+                .with_state(shared);
         let (listener, bound) = bind(listen).await?;
         tasks.push(tokio::spawn(async move {
             let _ = axum::serve(listener, front).await;
@@ -360,8 +421,16 @@ impl FrontDoor {
         Ok(Self {
             url: format!("http://{bound}"),
             routing,
+            applications: BTreeMap::new(),
             tasks,
         })
+    }
+
+    /// The applications started with it (none for [`FrontDoor::forward_to`]): each region's
+    /// base URL, reached directly, where Prometheus scrapes its `/metrics`.
+    #[must_use]
+    pub fn applications(&self) -> &BTreeMap<String, String> {
+        &self.applications
     }
 
     /// Ground truth: when traffic started flowing to each region (platform time).
@@ -395,6 +464,18 @@ fn new_routing<'a>(
 }
 
 async fn app_answer(State(app): State<App>, uri: axum::http::Uri) -> Response {
+    let started = app.clock.now();
+    let answer = app_answer_to(&app, &uri).await;
+    app.traffic.observe(
+        app.namespace_of(uri.path()),
+        &app.region,
+        answer.status().as_u16(),
+        app.clock.now().saturating_since(started),
+    );
+    answer
+}
+
+async fn app_answer_to(app: &App, uri: &axum::http::Uri) -> Response {
     let namespace = app.namespace_of(uri.path());
     if app.dark() || !(app.health)(namespace) {
         let what = namespace.unwrap_or("the storefront");
@@ -406,7 +487,7 @@ async fn app_answer(State(app): State<App>, uri: axum::http::Uri) -> Response {
     }
     let order = match namespace {
         Some(ns) if uri.path().trim_end_matches('/').ends_with("/orders") => {
-            match order(&app, ns).await {
+            match order(app, ns).await {
                 Ok(order) => Some(order),
                 Err(why) => {
                     return (
@@ -465,12 +546,24 @@ async fn order(app: &App, ns: &str) -> Result<String, String> {
 }
 
 async fn forward(State(shared): State<Shared>, uri: axum::http::Uri) -> Response {
+    let started = shared.clock.now();
     let active = shared
         .routing
         .lock()
         .map(|r| r.active.clone())
         .unwrap_or_default();
-    let Some(base) = shared.apps.get(&active) else {
+    let answer = forward_to(&shared, &active, &uri).await;
+    shared.traffic.observe(
+        namespace_of(&shared.namespaces, uri.path()),
+        &active,
+        answer.status().as_u16(),
+        shared.clock.now().saturating_since(started),
+    );
+    answer
+}
+
+async fn forward_to(shared: &Shared, active: &str, uri: &axum::http::Uri) -> Response {
+    let Some(base) = shared.apps.get(active) else {
         return (StatusCode::BAD_GATEWAY, "no backend").into_response();
     };
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
@@ -595,5 +688,65 @@ async fn region_health(
             format!("unknown region {}", request.region),
         )
             .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_front_door_and_the_applications_count_every_answer_on_metrics() {
+        let clock = Clock::real();
+        let prod_2_down: Health = Arc::new(|ns| ns != Some("prod-2"));
+        let front = FrontDoor::start(FrontDoorSpec {
+            regions: vec![
+                ("us-west1".into(), prod_2_down, Databases::new()),
+                ("us-west2".into(), always_healthy(), Databases::new()),
+            ],
+            namespaces: vec!["prod-1".into(), "prod-2".into()],
+            active: "us-west1".into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            clock,
+            model: Model::new(1, crate::model::Ranges::default()),
+            toxiproxy: None,
+        })
+        .await
+        .expect("front door");
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("client");
+        for path in ["/prod-1/", "/prod-2/", "/prod-2/", "/"] {
+            client
+                .get(format!("{}{path}", front.url))
+                .send()
+                .await
+                .expect("answer");
+        }
+        let metrics = async |base: &str| {
+            client
+                .get(format!("{base}/metrics"))
+                .send()
+                .await
+                .expect("metrics")
+                .text()
+                .await
+                .expect("body")
+        };
+        let text = metrics(&front.url).await;
+        for line in [
+            r#"http_requests_total{code="200",namespace="prod-1",region="us-west1",service="front-door"} 1"#,
+            r#"http_requests_total{code="502",namespace="prod-2",region="us-west1",service="front-door"} 2"#,
+            r#"http_requests_total{code="200",namespace="none",region="us-west1",service="front-door"} 1"#,
+            r#"http_request_duration_seconds_count{namespace="prod-2",region="us-west1",service="front-door"} 2"#,
+        ] {
+            assert!(text.contains(line), "no {line} in\n{text}");
+        }
+        // The application behind it counted its own answers: 503 for the namespace it cannot
+        // serve, which the front door relayed as 502.
+        let text = metrics(&front.applications()["us-west1"]).await;
+        let line = r#"http_requests_total{code="503",namespace="prod-2",region="us-west1",service="storefront"} 2"#;
+        assert!(text.contains(line), "no {line} in\n{text}");
     }
 }

@@ -12,11 +12,14 @@
 pub mod app;
 pub mod control;
 pub mod kube;
+pub mod metrics;
 pub mod model;
 pub mod mongo;
+pub mod prometheus;
 pub mod router;
 pub mod toxiproxy;
 pub mod truth;
+pub mod users;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -609,6 +612,16 @@ impl Embedded {
         env
     }
 
+    /// Where this estate's `/metrics` are served (`host:port`): the front door, then each
+    /// region's application.
+    #[must_use]
+    pub fn metrics_targets(&self) -> Vec<String> {
+        std::iter::once(&self.front_door.url)
+            .chain(self.front_door.applications().values())
+            .map(|url| url.trim_start_matches("http://").to_owned())
+            .collect()
+    }
+
     /// The platform file's text with every endpoint filled in.
     #[must_use]
     pub fn platform_text(&self) -> String {
@@ -624,8 +637,31 @@ impl Embedded {
     ///
     /// When a file cannot be written.
     pub fn write_platform(&self, prefix: &Path) -> std::io::Result<PathBuf> {
+        self.write_platform_with(prefix, None)
+    }
+
+    /// As [`Embedded::write_platform`]; with `prometheus` (its base URL), the platform file
+    /// names that Prometheus, and its guards are measured by it (see [`prometheus`]), and
+    /// `{prefix}.prometheus.yaml` is written beside it: a Prometheus configuration scraping
+    /// this estate's [`Embedded::metrics_targets`].
+    ///
+    /// # Errors
+    ///
+    /// When a file cannot be written.
+    pub fn write_platform_with(
+        &self,
+        prefix: &Path,
+        prometheus: Option<&str>,
+    ) -> std::io::Result<PathBuf> {
         let platform_file = PathBuf::from(format!("{}.platform.yaml", prefix.display()));
         let mut text = self.platform_text();
+        if let Some(url) = prometheus {
+            text = prometheus::with_prometheus(&text, url, self.clock.scale());
+            std::fs::write(
+                format!("{}.prometheus.yaml", prefix.display()),
+                prometheus::scrape_config(&self.metrics_targets(), self.clock.scale()),
+            )?;
+        }
         for m in &self.mongo {
             let uri_file = PathBuf::from(format!("{}.{}.uri", prefix.display(), m.namespace));
             write_private(&uri_file, &m.set.connection_string())?;

@@ -64,6 +64,12 @@ pub fn check(
                 effects: Vec::new(),
                 tags: effective_tags(feature, rule, scenario),
             };
+            // Guards armed from the start (the platform's `armed: always`, `@guard:` tags).
+            let (needs, tag_problems) = crate::guards::analyze_start(&entry.tags, platform);
+            entry.needs.extend(needs);
+            for (message, hint) in tag_problems {
+                problems.push(Problem::at(entry.location.clone(), message).hint(hint));
+            }
             for step in background.chain(scenario.steps.iter()) {
                 let at = |offset: usize| {
                     Location::new(

@@ -10,11 +10,13 @@
 
 pub mod check;
 pub mod faults;
+pub mod guards;
 pub mod kube;
 pub mod mongo;
 pub mod network;
 pub mod param;
 pub mod probes;
+pub mod queries;
 #[cfg(test)]
 mod testing;
 pub mod timing;
@@ -337,6 +339,8 @@ pub fn docs() -> Vec<StepDoc> {
         timing::DOCS,
         mongo::DOCS,
         kube::DOCS,
+        guards::DOCS,
+        queries::DOCS,
     ]
     .concat()
 }

@@ -111,6 +111,10 @@ pub const PARAMETERS: &[ParamDoc] = &[
     ParamDoc::of::<Pods>(),
     ParamDoc::of::<WriteConcern>(),
     ParamDoc::of::<Force>(),
+    ParamDoc::of::<Query>(),
+    ParamDoc::of::<QueryName>(),
+    ParamDoc::of::<Guard>(),
+    ParamDoc::of::<Number>(),
 ];
 
 /// The doc of the parameter called `name`.
@@ -147,6 +151,8 @@ pub enum ArgError {
     Pods(String),
     /// A label that is not `key=value`.
     Label(String),
+    /// Not a finite number.
+    Number(String),
 }
 
 impl ArgError {
@@ -187,6 +193,10 @@ impl ArgError {
                 format!("\"{pair}\" is not a label `key=value`"),
                 "write labels as `key=value,key2=value2`".to_owned(),
             ),
+            Self::Number(text) => (
+                format!("\"{text}\" is not a number"),
+                "write e.g. 0.01 or 250".to_owned(),
+            ),
         }
     }
 }
@@ -210,12 +220,15 @@ impl std::error::Error for ArgError {}
 /// A parameter whose value is a quoted name, read as written.
 macro_rules! quoted_name {
     ($(#[$doc:meta])* $ty:ident, $name:literal, $about:literal) => {
+        quoted_name!($(#[$doc])* $ty, $name, $about, QUOTED);
+    };
+    ($(#[$doc:meta])* $ty:ident, $name:literal, $about:literal, $regex:expr) => {
         $(#[$doc])*
         #[derive(Clone, Debug, PartialEq, Eq)]
         pub struct $ty(pub String);
 
         impl cucumber::Parameter for $ty {
-            const REGEX: &'static str = QUOTED;
+            const REGEX: &'static str = $regex;
             const NAME: &'static str = $name;
         }
 
@@ -246,6 +259,51 @@ macro_rules! quoted_name {
             }
         }
     };
+}
+
+quoted_name!(
+    /// A PromQL query, quoted: `"sum(rate(http_requests_total{code=~'5..'}[5m]))"`.
+    Query,
+    "query",
+    "a PromQL query, quoted (write its strings in single quotes): `\"sum(rate(http_requests_total{code=~'5..'}[5m]))\"`",
+    r#""(.+)""#
+);
+quoted_name!(
+    /// A query named under the platform's `prometheus.queries`: `"checkout-error-ratio"`.
+    QueryName,
+    "query-name",
+    "a query named under the platform's prometheus.queries, quoted: `\"checkout-error-ratio\"`"
+);
+quoted_name!(
+    /// A guard of the platform: `"bystanders"`.
+    Guard,
+    "guard",
+    "a guard of the platform (its `guards:` section), quoted: `\"bystanders\"`"
+);
+
+/// A number an SLO query is compared with: `0.01`, `250`, `-1e3`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Number(pub f64);
+
+impl cucumber::Parameter for Number {
+    const REGEX: &'static str = r"-?[0-9.eE+-]+";
+    const NAME: &'static str = "number";
+}
+
+impl Param for Number {
+    const SHOWN: &'static str = "{number}";
+    const ABOUT: &'static str = "a finite number: `0.01`, `250`";
+}
+
+impl FromStr for Number {
+    type Err = ArgError;
+
+    fn from_str(s: &str) -> Result<Self, ArgError> {
+        match s.parse::<f64>() {
+            Ok(n) if n.is_finite() => Ok(Self(n)),
+            _ => Err(ArgError::Number(s.to_owned())),
+        }
+    }
 }
 
 quoted_name!(

@@ -1,6 +1,6 @@
 //! The cucumber world of one scenario: the engine's [`Scenario`] (timeline, faults, undo) with
 //! what the steps' domains keep beside it — continuous probes, the MongoDB observers and write
-//! checkers, the Kubernetes snapshots.
+//! checkers, the Kubernetes snapshots, the Prometheus client of guards and SLO steps.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -39,6 +39,8 @@ pub struct Drill {
     pub mongo: crate::mongo::Scenario,
     /// The Kubernetes steps' snapshots from the scenario's start.
     pub kube: crate::kube::Scenario,
+    /// The platform's Prometheus, once a guard or an SLO step asked for it.
+    prometheus: Option<firedrill_providers::prometheus::Client>,
 }
 
 impl fmt::Debug for Drill {
@@ -82,7 +84,24 @@ impl Drill {
             probes: BTreeMap::new(),
             mongo: crate::mongo::Scenario::default(),
             kube: crate::kube::Scenario::default(),
+            prometheus: None,
         })
+    }
+
+    /// The platform's Prometheus client (built once per scenario).
+    ///
+    /// # Errors
+    ///
+    /// When the platform names none or its credentials cannot be read.
+    pub fn prometheus(
+        &mut self,
+    ) -> Result<firedrill_providers::prometheus::Client, crate::Failure> {
+        if let Some(client) = &self.prometheus {
+            return Ok(client.clone());
+        }
+        let client = firedrill_providers::prometheus::Client::from_platform(self.platform())?;
+        self.prometheus = Some(client.clone());
+        Ok(client)
     }
 
     /// Starts (or returns) the continuous probe `name` from the platform.
@@ -144,6 +163,8 @@ impl DrillWorld for Drill {
             if let Some(probe) = self.platform().traffic.as_ref().map(|t| t.probe.clone()) {
                 let _ = self.start_probe(&probe);
             }
+            // Guards of the platform (`armed: always`) and of the scenario's tags.
+            crate::guards::arm_at_start(self);
         })
     }
 

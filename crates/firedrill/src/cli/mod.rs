@@ -37,7 +37,7 @@ pub enum Exit {
     Aborted = 3,
     /// An undo did not complete: faults may remain; run `firedrill recover`.
     UndoIncomplete = 4,
-    /// Aborted by a stop condition (an emergency halt); everything was undone.
+    /// Aborted by a stop condition (a guard tripped, an emergency halt); everything was undone.
     Stopped = 5,
 }
 
@@ -49,8 +49,9 @@ const EXIT_CODES: &str = "Exit codes:
      catchable signal that would end the process), everything undone; a second
      signal does not stop the undo (only SIGKILL does: then run `firedrill recover`)
   4  undo incomplete: faults may remain, run `firedrill recover`
-  5  aborted by a stop condition (an emergency halt: `firedrill halt`), everything
-     undone; the report names who halted it and why
+  5  aborted by a stop condition (a guard tripped: production breached while the
+     drill ran; or an emergency halt: `firedrill halt`), everything undone; the
+     report and metrics name the reason (for a halt: who and why)
 A halted estate or a blackout window refuses a run with 2 before anything is touched.";
 
 /// Chaos and disaster-recovery drills as Gherkin scenarios.

@@ -408,16 +408,35 @@ struct Telemetry {
         tokio::sync::mpsc::UnboundedSender<Option<String>>,
         tokio::task::JoinHandle<bool>,
     )>,
+    /// The drill whose scenario the run stopped, pushed at the end.
+    stopped: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 /// Asks for a push of a drill's group when its scenario ends (`None` ends the pusher: the bus
-/// keeps its sinks alive, so the channel never closes by itself).
-struct PushOnFinish(tokio::sync::mpsc::UnboundedSender<Option<String>>);
+/// keeps its sinks alive, so the channel never closes by itself). A scenario the run stopped
+/// never ends: its drill is pushed once the run's undo is done (see [`Telemetry::finish`]),
+/// so the push shows what the undo left.
+struct PushOnFinish {
+    pushes: tokio::sync::mpsc::UnboundedSender<Option<String>>,
+    running: Option<String>,
+    stopped: Arc<std::sync::Mutex<Option<String>>>,
+}
 
 impl firedrill_engine::events::Sink for PushOnFinish {
     fn handle(&mut self, event: &Event) {
-        if let Event::ScenarioFinished { feature, .. } = event {
-            let _ = self.0.send(Some(feature.clone()));
+        match event {
+            Event::ScenarioStarted { feature, .. } => self.running = Some(feature.clone()),
+            Event::ScenarioFinished { feature, .. } => {
+                self.running = None;
+                let _ = self.pushes.send(Some(feature.clone()));
+            }
+            Event::Aborted { .. } => {
+                if let (Some(feature), Ok(mut stopped)) = (self.running.take(), self.stopped.lock())
+                {
+                    *stopped = Some(feature);
+                }
+            }
+            _ => {}
         }
     }
 }
@@ -428,6 +447,7 @@ impl Telemetry {
             return Ok(Self {
                 server: None,
                 pushes: None,
+                stopped: Arc::default(),
             });
         }
         let metrics = firedrill_report::metrics::Metrics::new(platform)
@@ -443,6 +463,7 @@ impl Telemetry {
             }
             None => None,
         };
+        let stopped = Arc::default();
         let pushes = match &args.pushgateway {
             Some(url) => {
                 let config = firedrill_report::metrics::PushConfig::from_env(url)
@@ -455,7 +476,11 @@ impl Telemetry {
                 let pusher =
                     firedrill_report::metrics::Pusher::new(config).map_err(|e| e.to_string())?;
                 let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Option<String>>();
-                bus.subscribe(Box::new(PushOnFinish(tx.clone())));
+                bus.subscribe(Box::new(PushOnFinish {
+                    pushes: tx.clone(),
+                    running: None,
+                    stopped: Arc::clone(&stopped),
+                }));
                 let platform = platform.to_owned();
                 let task = tokio::spawn(async move {
                     let mut failed = false;
@@ -471,7 +496,11 @@ impl Telemetry {
             }
             None => None,
         };
-        Ok(Self { server, pushes })
+        Ok(Self {
+            server,
+            pushes,
+            stopped,
+        })
     }
 
     /// Waits for the last pushes; returns whether any push failed.
@@ -481,6 +510,9 @@ impl Telemetry {
         }
         match self.pushes {
             Some((tx, task)) => {
+                if let Some(drill) = self.stopped.lock().ok().and_then(|mut s| s.take()) {
+                    let _ = tx.send(Some(drill));
+                }
                 let _ = tx.send(None);
                 task.await.unwrap_or(true)
             }

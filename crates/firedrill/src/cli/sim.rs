@@ -103,6 +103,13 @@ pub struct UpArgs {
     /// it (`FILE.platform.yaml`, also named by FIREDRILL_PLATFORM in FILE).
     #[arg(long, value_name = "FILE")]
     pub env_file: Option<PathBuf>,
+    /// A Prometheus that scrapes this platform (its base URL): the platform file written with
+    /// --env-file names it and measures its guards with it, `FILE.prometheus.yaml` beside it
+    /// is a scrape configuration for it (`prometheus --config.file FILE.prometheus.yaml`), and
+    /// synthetic users check out in every namespace every 5 s of platform time, so the metrics
+    /// have traffic to judge.
+    #[arg(long, value_name = "URL", conflicts_with = "only")]
+    pub prometheus: Option<String>,
     /// Prefix of the kube context names (`<prefix>us-west1`), with --only kube.
     #[arg(long, default_value = "", requires = "only")]
     pub context_prefix: String,
@@ -332,10 +339,26 @@ async fn up(args: UpArgs) -> Exit {
     for m in &sim.mongo {
         outln!("  mongo {}: {}", m.namespace, m.set.connection_string());
     }
+    outln!("  metrics: {}", sim.metrics_targets().join(", "));
+    let _users = match &args.prometheus {
+        Some(url) => {
+            outln!("  prometheus: {url}");
+            match firedrill_sim::users::Users::start(
+                &sim.front_door.url,
+                &firedrill_sim::NAMESPACES,
+                firedrill_sim::users::EVERY,
+                clock,
+            ) {
+                Ok(users) => Some(users),
+                Err(e) => return fail(&format!("cannot start the synthetic users: {e}")),
+            }
+        }
+        None => None,
+    };
     if let Some(env_file) = &args.env_file {
         // The platform file (with the connection-string files it reads) first, so a script
         // that waits for the env file finds both.
-        let platform_file = match sim.write_platform(env_file) {
+        let platform_file = match sim.write_platform_with(env_file, args.prometheus.as_deref()) {
             Ok(path) => path,
             Err(e) => {
                 return fail(&format!(

@@ -38,7 +38,11 @@ pub struct Metrics {
     writes_lost: IntCounterVec,
     last_success: GaugeVec,
     in_progress: IntGaugeVec,
+    aborts: IntCounterVec,
+    guard_trips: IntCounterVec,
     current: Option<(String, String)>,
+    /// Whether the current scenario started and has not finished.
+    running: bool,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -65,6 +69,8 @@ pub const NAMES: &[&str] = &[
     "firedrill_writes_lost_total",
     "firedrill_last_success_timestamp_seconds",
     "firedrill_drill_in_progress",
+    "firedrill_drill_aborts_total",
+    "firedrill_guard_trips_total",
 ];
 
 /// Registers a freshly built family; the registry refuses a duplicate name.
@@ -92,7 +98,7 @@ impl Metrics {
                 IntCounterVec::new(
                     Opts::new(
                         "firedrill_drill_runs_total",
-                        "Drill scenarios run, by result (passed, failed).",
+                        "Drill scenarios run, by result (passed, failed, aborted).",
                     ),
                     &["drill", "scenario", "platform", "result"],
                 ),
@@ -224,9 +230,30 @@ impl Metrics {
                     &ds,
                 ),
             )?,
+            aborts: register(
+                &r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "firedrill_drill_aborts_total",
+                        "Drill scenarios stopped before their end, by what stopped them (signal, guard); everything they injected is undone unless firedrill_faults_active says otherwise.",
+                    ),
+                    &["drill", "scenario", "platform", "reason"],
+                ),
+            )?,
+            guard_trips: register(
+                &r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "firedrill_guard_trips_total",
+                        "Guards that tripped and stopped a drill, by guard (a name from the platform file).",
+                    ),
+                    &["drill", "scenario", "platform", "guard"],
+                ),
+            )?,
             registry: r,
             platform: platform.to_owned(),
             current: None,
+            running: false,
         })
     }
 
@@ -250,7 +277,7 @@ impl Metrics {
     /// so a scrape collects directly (families in name order, as `gather` gives them).
     #[must_use]
     pub fn families(&self) -> Vec<prometheus::proto::MetricFamily> {
-        let collectors: [&dyn prometheus::core::Collector; 14] = [
+        let collectors: [&dyn prometheus::core::Collector; 16] = [
             &self.runs,
             &self.recovery,
             &self.recovery_target_lower,
@@ -265,6 +292,8 @@ impl Metrics {
             &self.writes_lost,
             &self.last_success,
             &self.in_progress,
+            &self.aborts,
+            &self.guard_trips,
         ];
         let mut families: Vec<_> = collectors
             .iter()
@@ -299,6 +328,7 @@ impl Sink for Metrics {
                 feature, scenario, ..
             } => {
                 self.current = Some((feature.clone(), scenario.clone()));
+                self.running = true;
                 if let Some(l) = self.labels(&[]) {
                     self.in_progress.with_label_values(&l).set(1);
                     self.faults_active.with_label_values(&l).set(0);
@@ -369,7 +399,27 @@ impl Sink for Metrics {
                     self.writes_lost.with_label_values(&l).inc_by(*lost);
                 }
             }
+            Event::GuardTripped(trip) => {
+                if let Some(l) = self.labels(&[trip.guard.as_str()]) {
+                    self.guard_trips.with_label_values(&l).inc();
+                }
+            }
+            // The scenario running when the run stopped never finishes: it counts as a run
+            // with the result `aborted`, and is no longer in progress.
+            Event::Aborted { kind, .. } if self.running => {
+                self.running = false;
+                if let Some(l) = self.labels(&[kind.as_str()]) {
+                    self.aborts.with_label_values(&l).inc();
+                }
+                if let Some(l) = self.labels(&["aborted"]) {
+                    self.runs.with_label_values(&l).inc();
+                }
+                if let Some(l) = self.labels(&[]) {
+                    self.in_progress.with_label_values(&l).set(0);
+                }
+            }
             Event::ScenarioFinished { passed, .. } => {
+                self.running = false;
                 if let Some(l) = self.labels(&[if *passed { "passed" } else { "failed" }]) {
                     self.runs.with_label_values(&l).inc();
                 }
@@ -401,15 +451,21 @@ mod tests {
         PlatformTime::from_offset(Duration::from_secs(s))
     }
 
-    #[test]
-    fn a_drill_run_sets_recovery_target_faults_and_result() {
-        let mut m = Metrics::new("embedded").expect("metrics");
+    /// Metrics for `platform` with scenario `scenario` of drill `feature` started.
+    fn started(platform: &str, feature: &str, scenario: &str) -> Metrics {
+        let mut m = Metrics::new(platform).expect("metrics");
         m.handle(&Event::ScenarioStarted {
-            feature: "region".into(),
-            scenario: "us-west1 lost".into(),
+            feature: feature.into(),
+            scenario: scenario.into(),
             tags: vec![],
             at: at(0),
         });
+        m
+    }
+
+    #[test]
+    fn a_drill_run_sets_recovery_target_faults_and_result() {
+        let mut m = started("embedded", "region", "us-west1 lost");
         m.handle(&Event::FaultInjected {
             id: "r/1".into(),
             fault: "dark".into(),
@@ -454,14 +510,38 @@ mod tests {
     }
 
     #[test]
+    fn a_guard_that_trips_counts_the_scenario_aborted_by_it() {
+        let mut m = started("p", "f", "s");
+        m.handle(&Event::GuardTripped(firedrill_core::guard::GuardTrip {
+            guard: "bystanders".into(),
+            value: Some(40.0),
+            seen: "prod-2-orders".into(),
+            abort_if: "> 5".into(),
+            evaluations: 2,
+            at: at(30),
+        }));
+        let aborted = Event::Aborted {
+            reason: "guard \"bystanders\"".into(),
+            kind: "guard".into(),
+            at: at(30),
+        };
+        m.handle(&aborted);
+        // A second stop after the scenario stopped counts nothing more.
+        m.handle(&aborted);
+        let text = m.encode();
+        for line in [
+            r#"firedrill_guard_trips_total{drill="f",guard="bystanders",platform="p",scenario="s"} 1"#,
+            r#"firedrill_drill_aborts_total{drill="f",platform="p",reason="guard",scenario="s"} 1"#,
+            r#"firedrill_drill_runs_total{drill="f",platform="p",result="aborted",scenario="s"} 1"#,
+            r#"firedrill_drill_in_progress{drill="f",platform="p",scenario="s"} 0"#,
+        ] {
+            assert!(text.contains(line), "{line} not in\n{text}");
+        }
+    }
+
+    #[test]
     fn a_failed_undo_leaves_the_fault_counted_as_active() {
-        let mut m = Metrics::new("p").expect("metrics");
-        m.handle(&Event::ScenarioStarted {
-            feature: "f".into(),
-            scenario: "s".into(),
-            tags: vec![],
-            at: at(0),
-        });
+        let mut m = started("p", "f", "s");
         m.handle(&Event::FaultInjected {
             id: "r/1".into(),
             fault: "x".into(),
@@ -500,6 +580,8 @@ mod tests {
         m.phase_met.with_label_values(&four).set(1);
         m.faults_active.with_label_values(&four[..3]).set(1);
         m.in_progress.with_label_values(&four[..3]).set(1);
+        m.aborts.with_label_values(&four).inc();
+        m.guard_trips.with_label_values(&four).inc();
         m.probe_requests.with_label_values(&five).inc();
         m.writes_acknowledged.with_label_values(&four).inc();
         m.writes_lost.with_label_values(&four).inc();

@@ -3,13 +3,13 @@
 //! Grouping key: job `firedrill`, `drill` (the feature), `platform`. A `PUT` replaces the
 //! group, so the Pushgateway always holds the latest run of each drill.
 
-use std::sync::LazyLock;
 use std::time::Duration;
 
 use base64::Engine as _;
 
 use super::{Metrics, encode};
-use firedrill_core::diagnostic::{clip, echo, redact_userinfo};
+use firedrill_core::diagnostic::{echo, redact_userinfo};
+use firedrill_core::redact::{credential_forms, scrub};
 
 /// The most characters of a refusing Pushgateway's answer an error quotes.
 const BODY_LIMIT: usize = 300;
@@ -98,51 +98,14 @@ impl PushConfig {
 
     /// `text` (an answer from the Pushgateway, or a proxy in front of it) with every credential
     /// this config holds, `Authorization`-like header values, bearer and basic tokens and URL
-    /// userinfo hidden, on one line, [`clip`]ped: safe to print in a warning.
+    /// userinfo hidden, on one line, cut short: safe to print in a warning.
     #[must_use]
     pub fn scrub(&self, text: &str) -> String {
-        let mut secrets: Vec<String> = Vec::new();
-        if let Some((user, password)) = &self.basic {
-            secrets.push(b64_standard(&format!("{user}:{password}")));
-            secrets.push(format!("{user}:{password}"));
-            secrets.push(password.clone());
-        }
-        secrets.extend(self.bearer.iter().cloned());
-        secrets.retain(|s| !s.is_empty());
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        let mut out = secrets
-            .iter()
-            .fold(text.to_owned(), |t, s| t.replace(s.as_str(), "<redacted>"));
-        match (&*HEADER_VALUE, &*AUTH_SCHEME) {
-            (Some(header), Some(scheme)) => {
-                out = header.replace_all(&out, "${1}${2}<redacted>").into_owned();
-                out = scheme.replace_all(&out, "${1} <redacted>").into_owned();
-            }
-            // Cannot happen (the patterns are constant); if it did, print nothing of the body.
-            _ => return "<answer not shown>".to_owned(),
-        }
-        let out = redact_userinfo(&out);
-        let one_line: String = out
-            .split(char::is_control)
-            .filter(|part| !part.trim().is_empty())
-            .map(str::trim)
-            .collect::<Vec<_>>()
-            .join(" ");
-        clip(&one_line, BODY_LIMIT).into_owned()
+        let basic = self.basic.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
+        let secrets = credential_forms(basic, self.bearer.as_deref());
+        scrub(text, &secrets, BODY_LIMIT)
     }
 }
-
-/// `Authorization: …`, `Cookie: …`, `"x-api-key": "…"`: the name and separator kept, the value hidden.
-static HEADER_VALUE: LazyLock<Option<regex::Regex>> = LazyLock::new(|| {
-    regex::Regex::new(
-        r#"(?i)((?:proxy-)?authorization|cookie|set-cookie|x-api-key|api-key|x-auth-token|token|password)(["']?\s*[:=]\s*["']?)[^\r\n"',;}]+"#,
-    )
-    .ok()
-});
-
-/// `Bearer …` and `Basic …` wherever they appear.
-static AUTH_SCHEME: LazyLock<Option<regex::Regex>> =
-    LazyLock::new(|| regex::Regex::new(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+").ok());
 
 fn percent_decoded(text: &str) -> String {
     let bytes = text.as_bytes();
@@ -166,10 +129,6 @@ fn percent_decoded(text: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-fn b64_standard(value: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(value)
 }
 
 /// A push that did not land.
@@ -335,6 +294,10 @@ mod tests {
 
     const PASSWORD: &str = "hunter2-pw";
     const TOKEN: &str = "s3cret-token";
+
+    fn b64_standard(value: &str) -> String {
+        base64::engine::general_purpose::STANDARD.encode(value)
+    }
 
     fn no_env(_: &str) -> Option<String> {
         None
