@@ -3,6 +3,9 @@ Feature: A MongoDB primary is lost
   A primary that steps down (maintenance, a failed node) must be replaced by an election within
   the driver's patience, and no write the database acknowledged with w:majority may be lost.
 
+  # On an Atlas-managed database (prod-1 on the embedded platform and in the reference estate)
+  # the step-down is Atlas's test failover (restartPrimaries); on a self-managed one (prod-1 on
+  # kind) it is replSetStepDown.
   Scenario: the primary steps down; a new one is elected and no majority write is lost
     Given a write checker runs against the "prod-1" database at 50 writes per second
     When the Mongo primary of "prod-1" is stepped down

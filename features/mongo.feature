@@ -13,6 +13,8 @@ Feature: MongoDB drills against the embedded replica sets
           Then the primary of "prod-1" is in "us-west1"
       """
 
+  # prod-1 is an Atlas cluster on the embedded platform: its flip is a PATCH of the region
+  # priorities through the embedded Atlas Administration API.
   Scenario: the flip puts the primary in the target region, and flipping back restores it
     Given the file "drills/flip.feature":
       """
@@ -25,6 +27,8 @@ Feature: MongoDB drills against the embedded replica sets
       """
     When I run `firedrill run drills/flip.feature --platform fd.env.platform.yaml --yes`
     Then the exit code is 0
+    And the output contains "atlas cluster UPDATING: prod-1"
+    And the output contains "atlas cluster IDLE: prod-1"
     And the output contains "new primary elected in us-west2"
     And the ledger ".firedrill/ledger.jsonl" has 0 outstanding faults
 
@@ -151,14 +155,20 @@ Feature: MongoDB drills against the embedded replica sets
       """
       Feature: kill
         Scenario: kill
-          When the Mongo primary of "prod-1" is killed
+          When the Mongo primary of "prod-2" is killed
           Then a new primary is elected within 1m
+      """
+    And the file "drills/check-prod-2.feature":
+      """
+      Feature: check
+        Scenario: where is the primary
+          Then the primary of "prod-2" is in "us-west1"
       """
     When I run `firedrill run drills/kill.feature --platform fd.env.platform.yaml --yes`
     Then the exit code is 0
     And the output contains "undone: kill of the primary 127.0.0.1:"
     And the ledger ".firedrill/ledger.jsonl" has 0 outstanding faults
-    When I run `firedrill run drills/check.feature --platform fd.env.platform.yaml --yes`
+    When I run `firedrill run drills/check-prod-2.feature --platform fd.env.platform.yaml --yes`
     Then the exit code is 0
 
   Scenario: killing a primary with no way to bring it back is refused at preflight

@@ -62,6 +62,58 @@ pub fn redact_userinfo(text: &str) -> String {
     out
 }
 
+/// Keys of a platform file whose values are credentials: they must be `{ env: … }` or
+/// `{ file: … }` references, and a value written inline is masked wherever text shows it.
+pub const SECRET_KEYS: [&str; 5] = [
+    "uri",
+    "public-key",
+    "private-key",
+    "client-id",
+    "client-secret",
+];
+
+/// Masks, behind as many `*`, every value written inline after a [`SECRET_KEYS`] key
+/// (`private-key: "abc"`), in block or flow style; references (`{ env: … }`) and columns stay
+/// as they were. A platform file that wrongly holds an Atlas key must not leak it through the
+/// snippet of its own error (safety rule 7), as [`redact_userinfo`] does for URIs.
+#[must_use]
+pub fn redact_secret_values(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let mut masked = line.to_owned();
+        for key in SECRET_KEYS {
+            let mut from = 0;
+            while let Some(found) = masked[from..].find(key) {
+                let start = from + found;
+                let key_end = start + key.len();
+                from = key_end;
+                let starts_word = masked[..start]
+                    .chars()
+                    .next_back()
+                    .is_none_or(|c| c.is_whitespace() || matches!(c, '{' | ',' | '-'));
+                let Some(after) = masked[key_end..].strip_prefix(':') else {
+                    continue;
+                };
+                if !starts_word || (masked[..start].ends_with('-') && !key.contains('-')) {
+                    continue;
+                }
+                let value_start = key_end + 1 + (after.len() - after.trim_start().len());
+                let rest = &masked[value_start..];
+                if rest.starts_with('{') || rest.trim().is_empty() {
+                    continue;
+                }
+                let value_len = rest.find([',', '}', '\n', '#']).unwrap_or(rest.len());
+                let value = rest[..value_len].trim_end();
+                let stars = "*".repeat(value.chars().count());
+                masked.replace_range(value_start..value_start + value.len(), &stars);
+                from = value_start + stars.len();
+            }
+        }
+        out.push_str(&masked);
+    }
+    out
+}
+
 /// A position in a source file; line and column start at 1.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 pub struct Location {
@@ -256,6 +308,20 @@ mod tests {
             &line[..40]
         );
         assert!(line.contains("more characters)"));
+    }
+
+    #[test]
+    fn inline_credentials_are_masked_and_references_and_columns_kept() {
+        let text = "      private-key: \"c0ffee-s3cret\"\n      public-key: { env: ATLAS_PUBLIC }\n      service-account: { client-id: abc123, client-secret: def456 }\n  uri: mongodb://h/x # note\n  my-uri: plain\n";
+        let masked = redact_secret_values(text);
+        for secret in ["c0ffee", "abc123", "def456", "mongodb://h/x"] {
+            assert!(!masked.contains(secret), "{secret} in {masked}");
+        }
+        assert!(masked.contains("{ env: ATLAS_PUBLIC }"), "{masked}");
+        assert!(masked.contains("my-uri: plain"), "{masked}");
+        assert!(masked.contains("# note"), "{masked}");
+        assert_eq!(masked.len(), text.len());
+        assert_eq!(masked.lines().count(), text.lines().count());
     }
 
     #[test]

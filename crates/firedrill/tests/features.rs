@@ -6,7 +6,7 @@
 
 #![allow(clippy::disallowed_macros)] // measurements and diagnostics printed for `--nocapture`
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -211,7 +211,13 @@ fn ledger_outstanding(world: &mut Harness, name: String, n: usize) {
         &world.path(&name),
     )
     .expect("read ledger");
-    assert_eq!(outstanding.len(), n, "{outstanding:#?}");
+    assert_eq!(
+        outstanding.len(),
+        n,
+        "{outstanding:#?}\nledger:\n{}\noutput:\n{}",
+        std::fs::read_to_string(world.path(&name)).unwrap_or_default(),
+        world.output()
+    );
 }
 
 #[then(regex = r#"^the file "([^"]+)" holds (\d+) test cases?$"#)]
@@ -375,6 +381,38 @@ fn environment_in(world: &mut Harness, name: String) {
     }
 }
 
+/// The value of `name` in the environment a step loaded (a secret to look for).
+fn loaded_value(world: &Harness, name: &str) -> String {
+    let value = world
+        .env
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| panic!("{name} is not in the loaded environment"));
+    assert!(value.len() >= 8, "{name} is too short to look for");
+    value
+}
+
+#[then(regex = r#"^the output does not contain the value of "([^"]+)"$"#)]
+fn output_lacks_value(world: &mut Harness, name: String) {
+    let value = loaded_value(world, &name);
+    assert!(
+        !world.output().contains(&value),
+        "the output shows the value of {name}"
+    );
+}
+
+#[then(regex = r#"^the file "([^"]+)" does not contain the value of "([^"]+)"$"#)]
+fn file_lacks_value(world: &mut Harness, file: String, name: String) {
+    let value = loaded_value(world, &name);
+    let content = std::fs::read_to_string(world.path(&file)).expect("read the file");
+    assert!(!content.is_empty(), "{file} is empty");
+    assert!(
+        !content.contains(&value),
+        "{file} holds the value of {name}"
+    );
+}
+
 #[then(regex = r#"^the proxy "([^"]+)" has (\d+) toxics?$"#)]
 async fn proxy_toxic_count(world: &mut Harness, proxy: String, n: usize) {
     let state = read_proxy(world, &proxy).await;
@@ -498,6 +536,13 @@ async fn file_contains(world: &mut Harness, name: String, text: String) {
     .await;
 }
 
+/// The specs to run: `features/`, or the one file or folder `FIREDRILL_FEATURES` names (relative
+/// to the repository), so a change can run only the specs it touches.
+fn features() -> PathBuf {
+    let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+    std::env::var_os("FIREDRILL_FEATURES").map_or_else(|| root.join("features"), |f| root.join(f))
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -508,7 +553,7 @@ fn main() {
             .max_concurrent_scenarios(2)
             .fail_on_skipped()
             .with_default_cli()
-            .run(firedrill_testkit::root().join("features")),
+            .run(features()),
     );
     use cucumber::writer::Stats as _;
     let failed = writer.failed_steps() + writer.parsing_errors() + writer.hook_errors();

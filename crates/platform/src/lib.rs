@@ -157,6 +157,100 @@ pub struct Database {
     /// embedded platform running in the drill's own process can kill (and restart) a member.
     #[serde(default)]
     pub kill: Option<MemberKill>,
+    /// The Atlas cluster this replica set is, when MongoDB Atlas manages it. An Atlas-managed
+    /// database is driven through the Atlas Administration API (outage simulation, test
+    /// failover, region priorities); Atlas refuses `replSetStepDown`, `replSetFreeze` and
+    /// `replSetReconfig`, so the steps that use them are refused for it.
+    #[serde(default)]
+    pub atlas: Option<Atlas>,
+}
+
+/// Which way a database is managed, and so which steps can act on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Management {
+    /// A replica set firedrill may reconfigure, step down, freeze and kill.
+    SelfManaged,
+    /// An Atlas cluster: faults go through the Atlas Administration API.
+    Atlas,
+}
+
+impl Database {
+    /// How the database is managed.
+    #[must_use]
+    pub fn management(&self) -> Management {
+        if self.atlas.is_some() {
+            Management::Atlas
+        } else {
+            Management::SelfManaged
+        }
+    }
+}
+
+/// A MongoDB Atlas cluster and how to reach its Administration API.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Atlas {
+    /// The Administration API's base URL (`https://cloud.mongodb.com`; the embedded platform
+    /// serves its own).
+    #[serde(default = "default_atlas_url")]
+    pub url: String,
+    /// The project (group) id: 24 hexadecimal digits.
+    pub project_id: String,
+    /// The cluster's name in the project.
+    pub cluster: String,
+    /// A programmatic API key (HTTP digest): both halves from the environment or a file.
+    #[serde(default)]
+    pub api_key: Option<AtlasApiKey>,
+    /// A service account (OAuth 2.0 client credentials): both halves from the environment or
+    /// a file.
+    #[serde(default)]
+    pub service_account: Option<AtlasServiceAccount>,
+    /// The cloud provider of the cluster's regions (`GCP`, `AWS` or `AZURE`).
+    #[serde(default = "default_atlas_provider")]
+    pub provider: String,
+    /// Platform region → its Atlas name (`us-west1: WESTERN_US`); Atlas names regions its own
+    /// way.
+    #[serde(default)]
+    pub regions: BTreeMap<String, String>,
+    /// How long a change of region priorities may keep the cluster `UPDATING` (platform time).
+    #[serde(default = "default_atlas_update_within", with = "humantime_serde")]
+    pub update_within: Duration,
+    /// How long an outage simulation may take to start or to end (platform time).
+    #[serde(default = "default_atlas_simulation_within", with = "humantime_serde")]
+    pub simulation_within: Duration,
+}
+
+fn default_atlas_url() -> String {
+    "https://cloud.mongodb.com".to_owned()
+}
+fn default_atlas_provider() -> String {
+    "GCP".to_owned()
+}
+fn default_atlas_update_within() -> Duration {
+    Duration::from_secs(30 * 60)
+}
+fn default_atlas_simulation_within() -> Duration {
+    Duration::from_secs(20 * 60)
+}
+
+/// A programmatic API key.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AtlasApiKey {
+    /// The public key (the digest user name).
+    pub public_key: SecretRef,
+    /// The private key (the digest password).
+    pub private_key: SecretRef,
+}
+
+/// A service account's client credentials.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AtlasServiceAccount {
+    /// The client id.
+    pub client_id: SecretRef,
+    /// The client secret.
+    pub client_secret: SecretRef,
 }
 
 /// How members of a replica set are killed, each way with its way back. For a member, the

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use super::{Platform, Role};
-use firedrill_core::diagnostic::{Problem, Problems, closest, echo, one_of};
+use super::{Atlas, Platform, Role, SecretRef};
+use firedrill_core::diagnostic::{Problem, Problems, closest, echo, one_of, redact_userinfo};
 use firedrill_core::timeline::phase_names;
 
 impl Platform {
@@ -100,6 +100,9 @@ impl Platform {
                         format!("known regions: {}", one_of(&self.region_names())),
                     );
                 }
+            }
+            if let Some(atlas) = &db.atlas {
+                self.validate_atlas(db_name, atlas, db.kill.is_some(), &mut problem);
             }
             if let Some(kill) = &db.kill {
                 let at = format!("databases.{db_name}.kill");
@@ -378,6 +381,151 @@ impl Platform {
             Err(problems)
         }
     }
+
+    /// The `atlas:` block of database `db_name`: an API it can reach, credentials it can read
+    /// (never inline), and every region named in the platform's and Atlas's terms.
+    fn validate_atlas(
+        &self,
+        db_name: &str,
+        atlas: &Atlas,
+        has_kill: bool,
+        problem: &mut dyn FnMut(&str, String, String),
+    ) {
+        let at = format!("databases.{db_name}.atlas");
+        match url::Url::parse(&atlas.url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.password().is_none() => {}
+            _ => problem(
+                &format!("{at}.url"),
+                format!(
+                    "database \"{db_name}\": Atlas url \"{}\" is not an http(s) URL without credentials",
+                    echo(&redact_userinfo(&atlas.url))
+                ),
+                "write it like https://cloud.mongodb.com; credentials go under api-key or service-account".into(),
+            ),
+        }
+        if atlas.project_id.len() != 24 || !atlas.project_id.chars().all(|c| c.is_ascii_hexdigit())
+        {
+            problem(
+                &format!("{at}.project-id"),
+                format!(
+                    "database \"{db_name}\": Atlas project id \"{}\" is not 24 hexadecimal digits",
+                    echo(&atlas.project_id)
+                ),
+                "copy it from the project's settings in Atlas (or `atlas projects list`)".into(),
+            );
+        }
+        let name_ok = atlas
+            .cluster
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+            && atlas
+                .cluster
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-');
+        if !name_ok {
+            problem(
+                &format!("{at}.cluster"),
+                format!(
+                    "database \"{db_name}\": \"{}\" is not an Atlas cluster name",
+                    echo(&atlas.cluster)
+                ),
+                "Atlas cluster names are letters, digits and hyphens, starting with a letter or digit".into(),
+            );
+        }
+        let secrets: Vec<(&str, &SecretRef)> = match (&atlas.api_key, &atlas.service_account) {
+            (Some(key), None) => vec![
+                ("api-key.public-key", &key.public_key),
+                ("api-key.private-key", &key.private_key),
+            ],
+            (None, Some(account)) => vec![
+                ("service-account.client-id", &account.client_id),
+                ("service-account.client-secret", &account.client_secret),
+            ],
+            _ => {
+                problem(
+                    &at,
+                    format!(
+                        "database \"{db_name}\": the Atlas block needs exactly one of `api-key` or `service-account`"
+                    ),
+                    "api-key: { public-key: { env: ATLAS_PUBLIC_KEY }, private-key: { env: ATLAS_PRIVATE_KEY } }, or service-account: { client-id: …, client-secret: … }".into(),
+                );
+                Vec::new()
+            }
+        };
+        for (key, secret) in secrets {
+            if secret.env.is_some() == secret.file.is_some() {
+                problem(
+                    &format!("{at}.{key}"),
+                    format!("database \"{db_name}\": Atlas `{key}` needs exactly one of `env:` or `file:`"),
+                    "Atlas credentials come from the environment or a file, never from the platform file".into(),
+                );
+            }
+        }
+        if !matches!(atlas.provider.as_str(), "GCP" | "AWS" | "AZURE") {
+            problem(
+                &format!("{at}.provider"),
+                format!(
+                    "database \"{db_name}\": Atlas provider \"{}\" is none of GCP, AWS, AZURE",
+                    echo(&atlas.provider)
+                ),
+                "the estate runs on GCP: provider: GCP".into(),
+            );
+        }
+        if atlas.regions.is_empty() {
+            problem(
+                &format!("{at}.regions"),
+                format!("database \"{db_name}\": the Atlas block names no region"),
+                "map each platform region to its Atlas name, e.g. us-west1: WESTERN_US".into(),
+            );
+        }
+        for (region, name) in &atlas.regions {
+            if !self.regions.contains_key(region) {
+                problem(
+                    &format!("{at}.regions.{region}"),
+                    format!(
+                        "database \"{db_name}\": Atlas region map names region \"{region}\", which is not defined"
+                    ),
+                    format!("known regions: {}", one_of(&self.region_names())),
+                );
+            }
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            {
+                problem(
+                    &format!("{at}.regions.{region}"),
+                    format!(
+                        "database \"{db_name}\": \"{}\" is not an Atlas region name",
+                        echo(name)
+                    ),
+                    "Atlas names regions in capitals, e.g. WESTERN_US (GCP us-west1) or US_WEST_2 (GCP us-west2)".into(),
+                );
+            }
+        }
+        for (key, value) in [
+            ("update-within", atlas.update_within),
+            ("simulation-within", atlas.simulation_within),
+        ] {
+            if value.is_zero() {
+                problem(
+                    &format!("{at}.{key}"),
+                    format!("database \"{db_name}\": Atlas `{key}` is zero"),
+                    "give the longest the change may take, e.g. 30m".into(),
+                );
+            }
+        }
+        if has_kill {
+            problem(
+                &format!("databases.{db_name}.kill"),
+                format!(
+                    "database \"{db_name}\" is managed by Atlas, which has no way to kill one of its members"
+                ),
+                "remove `kill`; on Atlas, lose the primary with `When Atlas fails over the primary of …` or a region with `When Atlas simulates an outage of region …`".into(),
+            );
+        }
+    }
 }
 
 #[cfg(test)]
@@ -485,5 +633,58 @@ mod tests {
                 .contains("`kill` names no way to kill a member"),
             "{problems:?}"
         );
+    }
+
+    const ATLAS: &str = "databases:\n  prod-1:\n    replica-set: rs\n    uri: { env: U }\n    atlas:\n      project-id: 5f1d7a3c2b4e6f8091a2b3c4\n      cluster: prod-1\n";
+
+    #[test]
+    fn an_atlas_block_loads_with_its_defaults_and_says_the_database_is_atlas_managed() {
+        let yaml = format!(
+            "{HEAD}{ATLAS}      api-key:\n        public-key: {{ env: ATLAS_PUBLIC }}\n        private-key: {{ file: atlas.key }}\n      regions: {{ us-west1: WESTERN_US, us-west2: US_WEST_2 }}\n"
+        );
+        let platform = load(&yaml).unwrap_or_else(|p| panic!("{p}"));
+        let db = &platform.databases["prod-1"];
+        assert_eq!(db.management(), crate::Management::Atlas);
+        let atlas = db.atlas.as_ref().expect("atlas");
+        assert_eq!(atlas.url, "https://cloud.mongodb.com");
+        assert_eq!(atlas.provider, "GCP");
+        assert_eq!(atlas.regions["us-west2"], "US_WEST_2");
+        assert_eq!(atlas.update_within, std::time::Duration::from_secs(1800));
+    }
+
+    #[test]
+    fn an_inline_atlas_key_is_refused_and_never_echoed() {
+        let yaml = format!(
+            "{HEAD}{ATLAS}      api-key:\n        public-key: {{ env: ATLAS_PUBLIC }}\n        private-key: \"c0ffee-private-s3cret\"\n      regions: {{ us-west1: WESTERN_US }}\n"
+        );
+        let problems = load(&yaml).expect_err("inline key").0;
+        let text = Problems(problems.clone()).to_string();
+        assert!(!text.contains("c0ffee-private-s3cret"), "{text}");
+        assert!(text.contains("p.yaml:20"), "{text}");
+        assert!(text.contains("expected struct SecretRef"), "{text}");
+    }
+
+    #[test]
+    fn an_atlas_block_with_bad_values_gets_each_problem_located() {
+        let yaml = format!(
+            "{HEAD}databases:\n  prod-1:\n    replica-set: rs\n    uri: {{ env: U }}\n    kill: {{ restart: start-mongod }}\n    atlas:\n      url: http://u:pw@atlas.example\n      project-id: not-hex\n      cluster: -bad\n      provider: IBM\n      regions: {{ us-east9: EASTERN_US, us-west1: western-us }}\n      update-within: 0s\n"
+        );
+        let problems = load(&yaml).expect_err("bad atlas").0;
+        let text = Problems(problems.clone()).to_string();
+        for expected in [
+            "p.yaml:15:5: database \"prod-1\" is managed by Atlas, which has no way to kill one of its members",
+            "p.yaml:16:5: database \"prod-1\": the Atlas block needs exactly one of `api-key` or `service-account`",
+            "p.yaml:17:7: database \"prod-1\": Atlas url \"http://****@atlas.example\" is not an http(s) URL without credentials",
+            "p.yaml:18:7: database \"prod-1\": Atlas project id \"not-hex\" is not 24 hexadecimal digits",
+            "p.yaml:19:7: database \"prod-1\": \"-bad\" is not an Atlas cluster name",
+            "p.yaml:20:7: database \"prod-1\": Atlas provider \"IBM\" is none of GCP, AWS, AZURE",
+            "p.yaml:21:18: database \"prod-1\": Atlas region map names region \"us-east9\", which is not defined",
+            "database \"prod-1\": \"western-us\" is not an Atlas region name",
+            "p.yaml:22:7: database \"prod-1\": Atlas `update-within` is zero",
+        ] {
+            assert!(text.contains(expected), "missing {expected} in\n{text}");
+        }
+        assert!(!text.contains(":pw@"), "{text}");
+        assert_eq!(problems.len(), 9, "{text}");
     }
 }

@@ -27,6 +27,7 @@ mod tests {
     #[test]
     fn every_provider_error_message_ends_with_a_hint() {
         for (file, source) in [
+            ("atlas/error.rs", include_str!("atlas/error.rs")),
             ("command/error.rs", include_str!("command/error.rs")),
             ("http/error.rs", include_str!("http/error.rs")),
             ("kube/error.rs", include_str!("kube/error.rs")),

@@ -5,6 +5,7 @@
 //! them. No provider knows the embedded platform: against it they run the code a real estate
 //! runs.
 
+pub mod atlas;
 pub mod command;
 mod error_chain;
 pub mod halt;

@@ -34,6 +34,9 @@ pub enum Need {
     PrometheusQuery(String),
     /// The query of this guard (a key of `guards`) is accepted, when it has one.
     Guard(String),
+    /// The database's Atlas cluster answers, the credentials carry the role, and the cluster
+    /// has the regions and is IDLE.
+    Atlas(String, crate::atlas::Requirement),
 }
 
 /// Checks every need; all problems at once.
@@ -55,6 +58,16 @@ pub async fn check(
         match need {
             Need::Program(program) => command::preflight(program, platform, &mut problems),
             Need::Mongo(database) => mongo::preflight(database, platform, &mut problems).await,
+            Need::Atlas(database, requirement) => {
+                crate::atlas::preflight::preflight(
+                    database,
+                    requirement,
+                    platform,
+                    clock,
+                    &mut problems,
+                )
+                .await;
+            }
             Need::MongoKill(database) => {
                 mongo::preflight_kill(database, platform, &mut problems).await;
             }

@@ -22,6 +22,9 @@ pub enum Undo {
     Toxiproxy(ToxiproxyUndo),
     /// Take a Kubernetes fault back (untaint, uncordon, scale back), by object reference.
     Kube(crate::kube::KubeUndo),
+    /// End an Atlas outage simulation, restore Atlas region priorities, or wait out a test
+    /// failover.
+    Atlas(crate::atlas::AtlasUndo),
 }
 
 impl Undo {
@@ -33,6 +36,7 @@ impl Undo {
             Undo::Mongo(undo) => undo.describe(),
             Undo::Toxiproxy(undo) => undo.describe(),
             Undo::Kube(undo) => undo.describe(),
+            Undo::Atlas(undo) => undo.describe(),
         }
     }
 }
@@ -63,6 +67,9 @@ pub enum UndoError {
     /// The Kubernetes undo failed.
     #[error(transparent)]
     Kube(#[from] crate::kube::KubeError),
+    /// The Atlas undo failed or did not settle.
+    #[error(transparent)]
+    Atlas(#[from] crate::atlas::undo::UndoFailure),
     /// A MongoDB undo failed.
     #[error(transparent)]
     Mongo(#[from] crate::mongo::MongoError),
@@ -85,7 +92,7 @@ impl UndoError {
                         | KubeError::NotRolledOut { .. }
                 )
                 | UndoError::Mongo(MongoError::NotMoved { .. } | MongoError::NotBack { .. })
-        )
+        ) || matches!(self, UndoError::Atlas(e) if e.is_settling())
     }
 }
 
@@ -102,6 +109,7 @@ pub async fn apply(undo: &Undo, platform: &Platform, clock: &Clock) -> Result<()
         Undo::Mongo(undo) => Ok(undo.apply(platform, clock).await?),
         Undo::Toxiproxy(undo) => Ok(undo.apply(platform).await?),
         Undo::Kube(undo) => Ok(undo.apply(platform).await?),
+        Undo::Atlas(undo) => Ok(undo.apply(platform, clock).await?),
         Undo::Command(undo) => Ok(undo.apply(platform, clock).await?),
     }
 }

@@ -10,6 +10,7 @@
 //! path against it that they take against a real estate.
 
 pub mod app;
+pub mod atlas;
 pub mod control;
 pub mod kube;
 pub mod metrics;
@@ -250,8 +251,24 @@ pub fn mongo_env_var(namespace: &str) -> String {
     )
 }
 
-/// Starts one replica set per namespace: two us-west1 members (priorities 2 and 1) and one
-/// us-west2 member (0.5), so a step-down stays in us-west1 and a flip can raise us-west2.
+/// The namespace whose database is an Atlas cluster, served by the embedded Atlas API.
+pub const ATLAS_NAMESPACE: &str = "prod-1";
+
+/// The Atlas cluster's regions: (Atlas name, priority, electable members). The third one
+/// (Google Cloud's us-central1) holds the tie-breaking member, so that losing either us-west1
+/// or us-west2 leaves a majority (Atlas's 2-2-1 layout across three regions). As on Atlas,
+/// each member's `region` tag is the Atlas name of its region (the platform file maps them).
+pub const ATLAS_REGIONS: [(&str, i64, usize); 3] = [
+    ("WESTERN_US", 7, 2),
+    ("US_WEST_2", 6, 2),
+    ("CENTRAL_US", 5, 1),
+];
+
+/// Starts one replica set per namespace. The self-managed ones (prod-2, prod-3) have two
+/// us-west1 members (priorities 2 and 1) and one us-west2 member (0.5), so a step-down stays in
+/// us-west1 and a flip can raise us-west2; prod-1's is the Atlas cluster's ([`ATLAS_REGIONS`]:
+/// two members in WESTERN_US (us-west1) at priority 7, two in US_WEST_2 at 6, one in
+/// CENTRAL_US at 5).
 ///
 /// # Errors
 ///
@@ -259,13 +276,23 @@ pub fn mongo_env_var(namespace: &str) -> String {
 pub async fn start_mongo(clock: Clock, seed: u64) -> Result<Vec<MongoSet>, mongo::Error> {
     let mut sets = Vec::new();
     for (i, ns) in NAMESPACES.iter().enumerate() {
-        let spec = mongo::ReplicaSetSpec {
-            name: format!("rs-{ns}"),
-            members: vec![
+        let members = if *ns == ATLAS_NAMESPACE {
+            ATLAS_REGIONS
+                .iter()
+                .flat_map(|(name, priority, n)| {
+                    (0..*n).map(move |_| mongo::MemberSpec::new(*name, *priority as f64))
+                })
+                .collect()
+        } else {
+            vec![
                 mongo::MemberSpec::new(REGIONS[0], 2.0),
                 mongo::MemberSpec::new(REGIONS[0], 1.0),
                 mongo::MemberSpec::new(REGIONS[1], 0.5),
-            ],
+            ]
+        };
+        let spec = mongo::ReplicaSetSpec {
+            name: format!("rs-{ns}"),
+            members,
             seed: seed.wrapping_add(i as u64),
             timing: mongo::Timing::default(),
         };
@@ -429,6 +456,9 @@ pub enum EmbeddedError {
     /// The control API could not listen.
     #[error("cannot start the embedded estate's control API: {0}")]
     Control(std::io::Error),
+    /// The Atlas API could not listen.
+    #[error("cannot start the embedded Atlas Administration API: {0}")]
+    Atlas(std::io::Error),
     /// A region's applications never became Ready.
     #[error(
         "the embedded {region} cluster did not serve every namespace within {} of platform time (hint: a firedrill bug; rerun with --log-format json and report it)",
@@ -456,6 +486,10 @@ pub struct Embedded {
     pub kube: KubeEstate,
     /// The control API the platform file's ways back go through.
     pub control: control::Control,
+    /// The Atlas Administration API over prod-1's replica set.
+    pub atlas: atlas::AtlasApi,
+    /// Its credentials: an owner API key, a read-only API key, an owner service account.
+    pub atlas_credentials: AtlasCredentials,
     /// The clock it runs on.
     pub clock: Clock,
     /// The seed of its timing model.
@@ -518,6 +552,8 @@ impl Embedded {
         let control = control::Control::start(mongo.iter().map(|m| Arc::clone(&m.set)).collect())
             .await
             .map_err(EmbeddedError::Control)?;
+        let atlas_credentials = AtlasCredentials::new();
+        let atlas = start_atlas(&mongo, &atlas_credentials, clock, seed).await?;
         Ok(Self {
             front_door,
             routers,
@@ -525,6 +561,8 @@ impl Embedded {
             toxiproxy,
             kube,
             control,
+            atlas,
+            atlas_credentials,
             clock,
             seed,
         })
@@ -609,6 +647,12 @@ impl Embedded {
                 .iter()
                 .map(|m| (m.env_var(), m.set.connection_string())),
         );
+        env.push(("FIREDRILL_ATLAS_URL".to_owned(), self.atlas.url.clone()));
+        env.push((
+            "FIREDRILL_ATLAS_PROJECT_ID".to_owned(),
+            self.atlas.project.clone(),
+        ));
+        env.extend(self.atlas_credentials.env());
         env
     }
 
@@ -670,6 +714,20 @@ impl Embedded {
                 &format!("uri: {{ file: \"{}\" }}", uri_file.display()),
             );
         }
+        for (var, value) in self.atlas_credentials.env() {
+            let file = PathBuf::from(format!(
+                "{}.{}",
+                prefix.display(),
+                var.trim_start_matches("FIREDRILL_")
+                    .to_lowercase()
+                    .replace('_', "-")
+            ));
+            write_private(&file, &value)?;
+            text = text.replace(
+                &format!("{{ env: {var} }}"),
+                &format!("{{ file: \"{}\" }}", file.display()),
+            );
+        }
         text = text.replacen(
             "\nregions:",
             &format!(
@@ -681,6 +739,113 @@ impl Embedded {
         std::fs::write(&platform_file, text)?;
         Ok(platform_file)
     }
+}
+
+/// The embedded Atlas API's credentials, made up at start (never the same twice).
+#[derive(Clone)]
+pub struct AtlasCredentials {
+    /// An API key with the Project Owner role: (public, private).
+    pub owner: (String, String),
+    /// An API key with the Project Read Only role: (public, private).
+    pub read_only: (String, String),
+    /// A service account with the Project Owner role: (client id, secret).
+    pub service_account: (String, String),
+}
+
+impl std::fmt::Debug for AtlasCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AtlasCredentials(<redacted>)")
+    }
+}
+
+impl AtlasCredentials {
+    fn new() -> Self {
+        fn hex(n: usize) -> String {
+            use rand::Rng as _;
+            let mut rng = rand::rng();
+            (0..n)
+                .map(|_| char::from_digit(rng.random_range(0..16), 16).unwrap_or('0'))
+                .collect()
+        }
+        let private = || format!("{}-{}-{}-{}-{}", hex(8), hex(4), hex(4), hex(4), hex(12));
+        let owner = (hex(8), private());
+        let read_only = (hex(8), private());
+        let service_account = (
+            format!("mdb_sa_id_{}", hex(24)),
+            format!("mdb_sa_sk_{}", hex(32)),
+        );
+        Self {
+            owner,
+            read_only,
+            service_account,
+        }
+    }
+
+    /// The environment variables the platform file reads them from.
+    #[must_use]
+    pub fn env(&self) -> Vec<(String, String)> {
+        [
+            ("FIREDRILL_ATLAS_PUBLIC_KEY", &self.owner.0),
+            ("FIREDRILL_ATLAS_PRIVATE_KEY", &self.owner.1),
+            ("FIREDRILL_ATLAS_READONLY_PUBLIC_KEY", &self.read_only.0),
+            ("FIREDRILL_ATLAS_READONLY_PRIVATE_KEY", &self.read_only.1),
+            ("FIREDRILL_ATLAS_CLIENT_ID", &self.service_account.0),
+            ("FIREDRILL_ATLAS_CLIENT_SECRET", &self.service_account.1),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.clone()))
+        .collect()
+    }
+}
+
+/// Serves [`ATLAS_NAMESPACE`]'s replica set as an Atlas cluster of the same name.
+async fn start_atlas(
+    mongo: &[MongoSet],
+    credentials: &AtlasCredentials,
+    clock: Clock,
+    seed: u64,
+) -> Result<atlas::AtlasApi, EmbeddedError> {
+    let clusters = mongo
+        .iter()
+        .filter(|m| m.namespace == ATLAS_NAMESPACE)
+        .map(|m| atlas::ClusterSpec {
+            name: m.namespace.clone(),
+            set: Arc::clone(&m.set),
+            provider: "GCP".to_owned(),
+            regions: ATLAS_REGIONS
+                .iter()
+                .map(|(name, priority, _)| atlas::RegionSpec {
+                    atlas: (*name).to_owned(),
+                    tag: (*name).to_owned(),
+                    priority: *priority,
+                })
+                .collect(),
+        })
+        .collect();
+    let key = |(public, private): &(String, String), role: &str| atlas::ApiKey {
+        public: public.clone(),
+        private: private.clone(),
+        roles: vec![role.to_owned()],
+    };
+    let spec = atlas::AtlasSpec {
+        project: atlas::object_id(seed, 0),
+        clusters,
+        keys: vec![
+            key(&credentials.owner, "GROUP_OWNER"),
+            key(&credentials.read_only, "GROUP_READ_ONLY"),
+        ],
+        accounts: vec![atlas::ServiceAccount {
+            client_id: credentials.service_account.0.clone(),
+            secret: credentials.service_account.1.clone(),
+            roles: vec!["GROUP_OWNER".to_owned()],
+        }],
+        timing: atlas::Timing::default(),
+        limits: atlas::Limits::default(),
+        seed,
+    };
+    atlas::AtlasApi::start(spec, clock, SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .map_err(EmbeddedError::Atlas)
 }
 
 /// `template` with every `${NAME}` (and `${NAME:-default}` written as the embedded platform

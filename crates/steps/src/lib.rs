@@ -8,6 +8,7 @@
 //! definition by matching the doc's example, and a test fails if a definition has no doc or a
 //! doc's example matches anything but exactly one definition.
 
+pub mod atlas;
 pub mod check;
 pub mod faults;
 pub mod guards;
@@ -338,6 +339,7 @@ pub fn docs() -> Vec<StepDoc> {
         probes::DOCS,
         timing::DOCS,
         mongo::DOCS,
+        atlas::DOCS,
         kube::DOCS,
         guards::DOCS,
         queries::DOCS,

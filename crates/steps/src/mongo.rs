@@ -13,7 +13,7 @@ use firedrill_core::clock::{PlatformTime, format_duration};
 use firedrill_core::names::MilestoneName;
 use firedrill_engine::events::Event;
 use firedrill_engine::scenario::{Change, InjectError};
-use firedrill_platform::Platform;
+use firedrill_platform::{Management, Platform};
 use firedrill_providers::Undo;
 use firedrill_providers::mongo::checker::{Checker, WriteReport, collection_for};
 use firedrill_providers::mongo::kill::{self, Way};
@@ -37,14 +37,14 @@ pub const DOCS: &[StepDoc] = &[
         keyword: "When",
         pattern: "the Mongo primary of {namespace} is stepped down",
         example: "the Mongo primary of \"prod-1\" is stepped down",
-        doc: "Runs `replSetStepDown` (stepDownSecs 60, secondaryCatchUpPeriodSecs 10) on the primary of the namespace's database, after writing its undo (`replSetFreeze 0` on the old primary, which ends its ineligibility) to the ledger. Starts the topology observer: milestones `primary lost` and `new primary elected in {region}`; this step is `mongo fault: {namespace}`.",
+        doc: "Self-managed: runs `replSetStepDown` (stepDownSecs 60, secondaryCatchUpPeriodSecs 10) on the primary of the namespace's database, after writing its undo (`replSetFreeze 0` on the old primary, which ends its ineligibility) to the ledger. Atlas-managed (`databases.<db>.atlas`, where Atlas refuses `replSetStepDown`): Atlas's test failover instead, exactly as `When Atlas fails over the primary of \"{namespace}\"`, so one drill runs on either kind of database. Starts the topology observer: milestones `primary lost` and `new primary elected in {region}`; this step is `mongo fault: {namespace}`.",
         domain: "mongo",
         analyze: analyze_step_down,
     },
     StepDoc {
         keyword: "When",
         pattern: "the Mongo primary of {namespace} is killed",
-        example: "the Mongo primary of \"prod-1\" is killed",
+        example: "the Mongo primary of \"prod-2\" is killed",
         doc: "Kills the primary the way the platform's `databases.<db>.kill` says for that member: cuts its Toxiproxy link (`links`, a `timeout` toxic; undo removes exactly that toxic), deletes its pod (`pods`; undo waits until the StatefulSet has it Ready again), or sends `shutdown` (force) with `restart` as the undo (a platform command, `{host}` = the member). The embedded platform run in this process restarts its own members. Refused at preflight when a member would have no way back. Milestones as for a step-down.",
         domain: "mongo",
         analyze: analyze_kill,
@@ -52,7 +52,7 @@ pub const DOCS: &[StepDoc] = &[
     StepDoc {
         keyword: "When",
         pattern: "a Mongo member of {namespace} in {region} is frozen for {duration}",
-        example: "a Mongo member of \"prod-1\" in \"us-west2\" is frozen for 30s",
+        example: "a Mongo member of \"prod-3\" in \"us-west2\" is frozen for 30s",
         doc: "Runs `replSetFreeze` for {duration} on a secondary in {region}, so it cannot be elected; undo `replSetFreeze 0`.",
         domain: "mongo",
         analyze: analyze_freeze,
@@ -61,7 +61,7 @@ pub const DOCS: &[StepDoc] = &[
         keyword: "When",
         pattern: "the database of {namespace} flips to {region}",
         example: "the database of \"prod-1\" flips to \"us-west2\"",
-        doc: "Reconfigures the replica set (`replSetReconfig`) raising the priorities of {region}'s members above the others' and lowering the rest, then waits (2m) until the primary is in {region}. The ledger keeps the original priorities and version, so the undo (or `firedrill recover`) restores them at a new version. Milestones `database flip started: {namespace}` and `new primary elected in {region}`.",
+        doc: "Self-managed: reconfigures the replica set (`replSetReconfig`) raising the priorities of {region}'s members above the others' and lowering the rest; the ledger keeps the original priorities and version, so the undo (or `firedrill recover`) restores them at a new version. Atlas-managed (`databases.<db>.atlas`): PATCHes the cluster, swapping {region}'s priority with the highest region's in `replicationSpecs[].regionConfigs[]`, after saving the original replication specs in the ledger (the undo PATCHes those priorities back); waits (the database's `update-within`) for `stateName` IDLE, milestones `atlas cluster {state}: {database}`. Then waits (2m) until the observer sees the primary in {region}. Milestones `database flip started: {namespace}` and `new primary elected in {region}`.",
         domain: "mongo",
         analyze: analyze_flip,
     },
@@ -69,7 +69,7 @@ pub const DOCS: &[StepDoc] = &[
         keyword: "When",
         pattern: "the database of {namespace} flips back",
         example: "the database of \"prod-1\" flips back",
-        doc: "Undoes this scenario's last flip of the database now (restores the original priorities) and waits (2m) until the primary is back in the region it was in before the flip.",
+        doc: "Undoes this scenario's last flip of the database now (restores the original priorities: a `replSetReconfig`, or on Atlas a PATCH of the saved region priorities and a wait for IDLE) and waits (2m) until the primary is back in the region it was in before the flip.",
         domain: "mongo",
         analyze: analyze_flip_back,
     },
@@ -116,6 +116,9 @@ pub const DOCS: &[StepDoc] = &[
 ];
 
 fn analyze_step_down(args: &Args, platform: &Platform) -> Analysis {
+    if atlas_database(args.get("namespace"), platform).is_some() {
+        return crate::atlas::analyze_failover(args, platform);
+    }
     let mut a = Analysis::default();
     database_checks(&mut a, args.get("namespace"), platform);
     a.effects.push(Effect {
@@ -128,9 +131,22 @@ fn analyze_step_down(args: &Args, platform: &Platform) -> Analysis {
     a
 }
 
+/// The database of `namespace`, when Atlas manages it.
+fn atlas_database<'p>(namespace: &str, platform: &'p Platform) -> Option<&'p str> {
+    database_of(platform, namespace).filter(|db| {
+        platform
+            .databases
+            .get(*db)
+            .is_some_and(|d| d.management() == Management::Atlas)
+    })
+}
+
 fn analyze_flip_back(args: &Args, platform: &Platform) -> Analysis {
     let mut a = Analysis::default();
     database_checks(&mut a, args.get("namespace"), platform);
+    if let Some(db) = atlas_database(args.get("namespace"), platform) {
+        crate::atlas::analyze_flip(&mut a, db, None, platform);
+    }
     a.effects.push(Effect {
         what: format!(
             "restore the priorities of \"{}\" saved before its flip (the flip's undo, run now)",
@@ -141,7 +157,33 @@ fn analyze_flip_back(args: &Args, platform: &Platform) -> Analysis {
     a
 }
 
-fn database_checks(a: &mut Analysis, namespace: &str, platform: &Platform) {
+/// A replica-set step (freeze, kill) on an Atlas database: Atlas refuses the commands it
+/// needs, and offers no way to do the same.
+fn self_managed_only(
+    a: &mut Analysis,
+    namespace: &str,
+    platform: &Platform,
+    what: &str,
+    instead: &str,
+) {
+    let atlas = database_of(platform, namespace)
+        .and_then(|db| platform.databases.get_key_value(db))
+        .filter(|(_, d)| d.management() == Management::Atlas);
+    if let Some((db, _)) = atlas {
+        a.problem(
+            "namespace",
+            format!("database \"{db}\" is an Atlas cluster: Atlas refuses {what}"),
+            format!("on Atlas, use `{instead}`"),
+        );
+    }
+}
+
+/// The database of `namespace`, checked: it exists and its replica set is allowed.
+pub(crate) fn database_checks(
+    a: &mut Analysis,
+    namespace: &str,
+    platform: &Platform,
+) -> Option<String> {
     let Some(db) = database_of(platform, namespace) else {
         a.problem(
             "namespace",
@@ -151,7 +193,7 @@ fn database_checks(a: &mut Analysis, namespace: &str, platform: &Platform) {
                 firedrill_core::diagnostic::one_of(&platform.databases.keys().collect::<Vec<_>>())
             ),
         );
-        return;
+        return None;
     };
     if let Some(d) = platform.databases.get(db)
         && !platform.safety.allow.replica_sets.contains(&d.replica_set)
@@ -166,6 +208,7 @@ fn database_checks(a: &mut Analysis, namespace: &str, platform: &Platform) {
         );
     }
     a.needs.push(Need::Mongo(db.to_owned()));
+    Some(db.to_owned())
 }
 
 fn analyze_kill(args: &Args, platform: &Platform) -> Analysis {
@@ -175,6 +218,22 @@ fn analyze_kill(args: &Args, platform: &Platform) -> Analysis {
     let Some(db) = database_of(platform, namespace) else {
         return a;
     };
+    if platform
+        .databases
+        .get(db)
+        .is_some_and(|d| d.management() == Management::Atlas)
+    {
+        self_managed_only(
+            &mut a,
+            namespace,
+            platform,
+            "shutdown and offers no way to kill a member",
+            &format!(
+                "When Atlas fails over the primary of \"{namespace}\"` or `When Atlas simulates an outage of region \"…\" for \"{namespace}\""
+            ),
+        );
+        return a;
+    }
     let kill = platform.databases.get(db).and_then(|d| d.kill.as_ref());
     let mut ways = Vec::new();
     if let Some(kill) = kill {
@@ -236,6 +295,13 @@ fn analyze_kill(args: &Args, platform: &Platform) -> Analysis {
 fn analyze_freeze(args: &Args, platform: &Platform) -> Analysis {
     let mut a = Analysis::default();
     database_checks(&mut a, args.get("namespace"), platform);
+    self_managed_only(
+        &mut a,
+        args.get("namespace"),
+        platform,
+        "replSetFreeze",
+        "When the database of \"…\" flips to \"…\"",
+    );
     a.region("region", args.get("region"), platform);
     a.effects.push(Effect {
         what: format!(
@@ -252,6 +318,19 @@ fn analyze_freeze(args: &Args, platform: &Platform) -> Analysis {
 fn analyze_flip(args: &Args, platform: &Platform) -> Analysis {
     let mut a = Analysis::default();
     database_checks(&mut a, args.get("namespace"), platform);
+    if let Some(db) = atlas_database(args.get("namespace"), platform) {
+        crate::atlas::analyze_flip(&mut a, db, Some(args.get("region")), platform);
+        a.effects.push(Effect {
+            what: format!(
+                "Atlas PATCH of the cluster of \"{}\": swap the region priorities so {} is highest",
+                args.get("namespace"),
+                args.get("region")
+            ),
+            undo: "PATCH the saved region priorities back, wait for IDLE and the primary home"
+                .into(),
+        });
+        return a;
+    }
     a.region("region", args.get("region"), platform);
     a.effects.push(Effect {
         what: format!(
@@ -290,6 +369,13 @@ pub struct Scenario {
     last_fault: Option<PlatformTime>,
 }
 
+impl Scenario {
+    /// Sets the instant elections are timed from (`a new primary is elected within …`).
+    pub(crate) fn set_last_fault(&mut self, at: PlatformTime) {
+        self.last_fault = Some(at);
+    }
+}
+
 fn recorder(world: &Drill) -> OnMilestone {
     let recorder = world.recorder();
     Arc::new(move |name: &str, at: PlatformTime, source: &str| {
@@ -297,12 +383,13 @@ fn recorder(world: &Drill) -> OnMilestone {
     })
 }
 
-fn target(world: &Drill, namespace: &str) -> Result<Target, Failure> {
+/// The replica set of `namespace` (a namespace with a database, or a database).
+pub(crate) fn target(world: &Drill, namespace: &str) -> Result<Target, Failure> {
     Target::resolve(world.platform(), namespace).map_err(Failure::from)
 }
 
 /// Starts the observer of `target` unless one runs.
-async fn observe(world: &mut Drill, target: &Target) -> Result<(), Failure> {
+pub(crate) async fn observe(world: &mut Drill, target: &Target) -> Result<(), Failure> {
     if world
         .mongo
         .observers
@@ -329,13 +416,16 @@ async fn observe(world: &mut Drill, target: &Target) -> Result<(), Failure> {
 
 /// The milestone of a step-down or kill of `namespace`'s primary, stamped by the engine once
 /// the undo is on disk.
-fn mongo_fault(namespace: &str) -> [MilestoneName; 1] {
+pub(crate) fn mongo_fault(namespace: &str) -> [MilestoneName; 1] {
     [MilestoneName::MongoFault(namespace.to_owned())]
 }
 
 #[when(expr = "the Mongo primary of {namespace} is stepped down")]
 async fn stepped_down(world: &mut Drill, namespace: param::Namespace) -> Result<(), Failure> {
     let namespace = namespace.0;
+    if atlas_database(&namespace, world.platform()).is_some() {
+        return crate::atlas::fails_over(world, namespace).await;
+    }
     let t = target(world, &namespace)?;
     observe(world, &t).await?;
     let primary = t.primary().await?;
@@ -496,6 +586,9 @@ async fn flips(
     region: param::Region,
 ) -> Result<(), Failure> {
     let (namespace, region) = (namespace.0, region.0);
+    if atlas_database(&namespace, world.platform()).is_some() {
+        return flips_on_atlas(world, namespace, region).await;
+    }
     let t = target(world, &namespace)?;
     observe(world, &t).await?;
     let members = t.members().await?;
@@ -505,13 +598,43 @@ async fn flips(
         database: t.database.clone(),
         saved,
     });
+    inject_flip(
+        world,
+        &namespace,
+        &t.database,
+        &region,
+        undo,
+        t.set_priorities(&wanted),
+    )
+    .await
+    .map_err(|e| Failure(t.clean(&e)))?;
+    let clock = world.clock();
+    t.wait_primary_in(&members, &region, FLIP_WITHIN, &clock)
+        .await?;
+    Ok(())
+}
+
+/// Injects `change` as a remediation whose undo is in the ledger first; the engine stamps the
+/// flip's start (elections are timed from it) once the undo is on disk. The error is its
+/// message, to be cleaned of secrets by the caller.
+async fn inject_flip<T, E>(
+    world: &mut Drill,
+    namespace: &str,
+    database: &str,
+    region: &str,
+    undo: Undo,
+    change: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, String>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
     let flipped = world
         .inject(
             Change::Remediation,
-            &format!("flip of {} to {region}", t.database),
+            &format!("flip of {database} to {region}"),
             undo,
-            &[MilestoneName::DatabaseFlipStarted(namespace)],
-            t.set_priorities(&wanted),
+            &[MilestoneName::DatabaseFlipStarted(namespace.to_owned())],
+            change,
         )
         .await;
     // The flip's election is timed from its reconfiguration, once its undo is on disk (also
@@ -519,7 +642,52 @@ async fn flips(
     if !matches!(flipped, Err(InjectError::NotInjected(_))) {
         world.mongo.last_fault = world.last_injected_at();
     }
-    flipped.map_err(|e| Failure(t.clean(&e.to_string())))?;
+    flipped.map_err(|e| e.to_string())
+}
+
+/// The flip of an Atlas database: a PATCH swapping the region priorities (the specs as they
+/// were saved in the ledger first), then IDLE, then the primary in `region` as the driver sees.
+async fn flips_on_atlas(
+    world: &mut Drill,
+    namespace: String,
+    region: String,
+) -> Result<(), Failure> {
+    use firedrill_providers::atlas::actions::flip_specs;
+    use firedrill_providers::atlas::{AtlasUndo, Client, Settings, cluster_milestone};
+    let settings = Settings::resolve(world.platform(), &namespace)?;
+    let atlas_region = settings.atlas_region(&region)?.to_owned();
+    let t = target(world, &namespace)?;
+    observe(world, &t).await?;
+    let members = t.members().await?;
+    let client = Client::new(settings.clone(), world.clock())?;
+    let cluster = client.cluster().await?;
+    let wanted = flip_specs(&cluster.replication_specs, &atlas_region).map_err(|problem| {
+        Failure(format!(
+            "cannot flip Atlas cluster \"{}\" to {region}: {problem}",
+            settings.cluster
+        ))
+    })?;
+    let undo = Undo::Atlas(AtlasUndo::RestorePriorities {
+        database: t.database.clone(),
+        replication_specs: cluster.replication_specs.clone(),
+    });
+    inject_flip(
+        world,
+        &namespace,
+        &t.database,
+        &region,
+        undo,
+        client.set_replication_specs(&wanted),
+    )
+    .await
+    .map_err(|e| Failure(client.clean(&e)))?;
+    let recorder = world.recorder();
+    let (database, source) = (t.database.clone(), format!("atlas {}", settings.cluster));
+    client
+        .wait_idle(settings.update_within, |state, at| {
+            recorder.mark(cluster_milestone(state, &database), at, &source);
+        })
+        .await?;
     let clock = world.clock();
     t.wait_primary_in(&members, &region, FLIP_WITHIN, &clock)
         .await?;
@@ -541,17 +709,27 @@ async fn flips_back(world: &mut Drill, namespace: param::Namespace) -> Result<()
         .faults
         .iter()
         .find(|f| f.id == id)
-        .and_then(|f| match &f.undo {
-            Undo::Mongo(MongoUndo::RestoreConfig { saved, .. }) => Some(saved.clone()),
-            _ => None,
-        });
-    // The region that held the primary before: the highest saved priority's member.
-    let home = saved.and_then(|s| {
-        s.priorities
+        .map(|f| f.undo.clone());
+    // The region that held the primary before: the highest saved priority's member, or the
+    // highest-priority Atlas region.
+    let home = match saved {
+        Some(Undo::Mongo(MongoUndo::RestoreConfig { saved, .. })) => saved
+            .priorities
             .iter()
             .max_by(|a, b| a.1.total_cmp(&b.1))
-            .and_then(|(h, _)| t.region_in(&members, h))
-    });
+            .and_then(|(h, _)| t.region_in(&members, h)),
+        Some(Undo::Atlas(firedrill_providers::atlas::AtlasUndo::RestorePriorities {
+            replication_specs,
+            ..
+        })) => {
+            firedrill_providers::atlas::actions::top_region(&replication_specs).and_then(|atlas| {
+                firedrill_providers::atlas::Settings::resolve(world.platform(), &namespace)
+                    .ok()
+                    .and_then(|s| s.platform_region(&atlas).map(str::to_owned))
+            })
+        }
+        _ => None,
+    };
     let now = world.clock().now();
     world.mongo.last_fault = Some(now);
     world.undo_now(&id).await?;
@@ -745,16 +923,22 @@ mod tests {
     #[test]
     fn a_kill_needs_what_its_way_back_needs() {
         let platform = reference();
-        let links = analyze("the Mongo primary of \"prod-1\" is killed", &platform);
+        let links = analyze("the Mongo primary of \"prod-3\" is killed", &platform);
         assert!(links.problems.is_empty(), "{:?}", links.problems);
-        for link in ["prod-1-member-0", "prod-1-member-1", "prod-1-member-2"] {
+        for link in ["prod-3-member-a", "prod-3-member-b"] {
             assert!(
                 links.needs.contains(&Need::ToxiproxyLink(link.into())),
                 "{link}: {:?}",
                 links.needs
             );
         }
-        assert!(links.needs.contains(&Need::MongoKill("prod-1".into())));
+        assert!(links.needs.contains(&Need::MongoKill("prod-3".into())));
+        // prod-3's third member has no link: it is shut down and restarted by a command.
+        assert!(
+            links.effects[0].undo.contains("restart command"),
+            "{:?}",
+            links.effects
+        );
 
         let pods = analyze("the Mongo primary of \"prod-2\" is killed", &platform);
         let kube = pods.needs.iter().find_map(|n| match n {
@@ -775,11 +959,21 @@ mod tests {
             pods.effects
         );
 
-        let restart = analyze("the Mongo primary of \"prod-3\" is killed", &platform);
+        // Atlas offers no way to kill a member: the Atlas steps instead.
+        let atlas = analyze("the Mongo primary of \"prod-1\" is killed", &platform);
         assert!(
-            restart.effects[0].undo.contains("restart command"),
+            atlas.problems[0]
+                .message
+                .contains("database \"prod-1\" is an Atlas cluster"),
             "{:?}",
-            restart.effects
+            atlas.problems
+        );
+        assert!(
+            atlas.problems[0]
+                .hint
+                .contains("When Atlas fails over the primary of"),
+            "{:?}",
+            atlas.problems
         );
     }
 

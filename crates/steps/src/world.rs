@@ -41,6 +41,8 @@ pub struct Drill {
     pub kube: crate::kube::Scenario,
     /// The platform's Prometheus, once a guard or an SLO step asked for it.
     prometheus: Option<firedrill_providers::prometheus::Client>,
+    /// The Atlas steps' watchers.
+    pub atlas: crate::atlas::Scenario,
 }
 
 impl fmt::Debug for Drill {
@@ -85,6 +87,7 @@ impl Drill {
             mongo: crate::mongo::Scenario::default(),
             kube: crate::kube::Scenario::default(),
             prometheus: None,
+            atlas: crate::atlas::Scenario::default(),
         })
     }
 
@@ -171,6 +174,7 @@ impl DrillWorld for Drill {
     fn finished(&mut self) -> LocalBoxFuture<'_, ()> {
         Box::pin(async move {
             crate::mongo::scenario_finished(self).await;
+            crate::atlas::scenario_finished(self);
             self.stop_probes();
         })
     }

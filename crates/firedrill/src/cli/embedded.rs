@@ -27,7 +27,9 @@ pub fn platform_for_checks() -> Result<Platform, Problems> {
             "FIREDRILL_BIN" => Some("firedrill".to_owned()),
             "FIREDRILL_FRONT_DOOR_URL"
             | "FIREDRILL_TOXIPROXY_URL"
-            | "FIREDRILL_SIM_CONTROL_URL" => Some("http://127.0.0.1:9".to_owned()),
+            | "FIREDRILL_SIM_CONTROL_URL"
+            | "FIREDRILL_ATLAS_URL" => Some("http://127.0.0.1:9".to_owned()),
+            "FIREDRILL_ATLAS_PROJECT_ID" => Some("000000000000000000000000".to_owned()),
             _ => std::env::var(name).ok(),
         },
     )

@@ -5,7 +5,7 @@ use std::io::IsTerminal as _;
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteDiagnostic, NamedSource};
 
 use firedrill_core::diagnostic::{
-    ECHO_LIMIT, MESSAGE_LIMIT, Problem, Problems, clip, redact_userinfo,
+    ECHO_LIMIT, MESSAGE_LIMIT, Problem, Problems, clip, redact_secret_values, redact_userinfo,
 };
 
 /// The most characters of one source line a snippet shows.
@@ -80,7 +80,7 @@ fn offset_of(source: &str, line: usize, column: usize) -> Option<usize> {
 /// platform file that wrongly holds a connection string must not leak it into CI logs through
 /// its error), and every line [`clip`]ped, so a 10 MB line is not printed whole.
 fn printable(source: &str) -> String {
-    redact_userinfo(source)
+    redact_secret_values(&redact_userinfo(source))
         .split_inclusive('\n')
         .map(|line| match line.strip_suffix('\n') {
             Some(text) => format!("{}\n", clip(text, SNIPPET_LINE_LIMIT)),
@@ -96,11 +96,18 @@ mod tests {
     #[test]
     fn snippets_hide_credentials_and_clip_long_lines_keeping_line_numbers() {
         let long = "z".repeat(1_000_000);
-        let source = format!("uri: \"mongodb://admin:hunter2@db\"\nWhen {long}\nlast\n");
+        let source = format!(
+            "uri: \"mongodb://admin:hunter2@db\"\nWhen {long}\nlast\n    private-key: c0ffee-s3cret\n"
+        );
         let shown = printable(&source);
         assert!(!shown.contains("hunter2"), "{}", &shown[..80]);
+        assert!(
+            !shown.contains("c0ffee-s3cret"),
+            "{}",
+            &shown[shown.len() - 80..]
+        );
         assert!(shown.len() < 2 * SNIPPET_LINE_LIMIT, "{}", shown.len());
-        assert_eq!(shown.lines().count(), 3);
+        assert_eq!(shown.lines().count(), 4);
         assert_eq!(shown.lines().nth(2), Some("last"));
         // A column past the cut points into the clipped line, not past it.
         let offset = offset_of(&shown, 2, 900_000).expect("offset");

@@ -18,7 +18,8 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Member {
     /// `host:port` as the replica set config names it.
     pub host: String,
-    /// Its region (platform `members:` map first, then the member's `tags.region`).
+    /// Its region (platform `members:` map first, then the member's `tags.region`; on Atlas,
+    /// which tags members with its own region names, translated by `databases.<db>.atlas.regions`).
     pub region: Option<String>,
 }
 
@@ -194,7 +195,11 @@ impl Target {
         Ok(config_members(&self.config().await?)
             .into_iter()
             .map(|(host, _, tag)| Member {
-                region: self.regions.get(&host).cloned().or(tag),
+                region: self
+                    .regions
+                    .get(&host)
+                    .cloned()
+                    .or_else(|| tag.map(|t| self.tag_regions.get(&t).cloned().unwrap_or(t))),
                 host,
             })
             .collect())

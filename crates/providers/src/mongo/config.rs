@@ -17,6 +17,9 @@ pub struct Target {
     pub replica_set: String,
     /// Member `host:port` → region from the platform.
     pub regions: BTreeMap<String, String>,
+    /// A `tags.region` value → platform region: Atlas's region names (`WESTERN_US`) of an
+    /// Atlas-managed database.
+    pub tag_regions: BTreeMap<String, String>,
     /// The connection string: never printed, never stored in the ledger.
     pub(super) uri: String,
     pub(super) redactor: Redactor,
@@ -72,12 +75,15 @@ impl Target {
                 });
             }
         };
-        Ok(Self::new(
-            database,
-            &db.replica_set,
-            &uri,
-            db.members.clone(),
-        ))
+        let mut target = Self::new(database, &db.replica_set, &uri, db.members.clone());
+        if let Some(atlas) = &db.atlas {
+            target.tag_regions = atlas
+                .regions
+                .iter()
+                .map(|(region, name)| (name.clone(), region.clone()))
+                .collect();
+        }
+        Ok(target)
     }
 
     /// A target from its parts (tests, and callers that hold the URI already).
@@ -92,6 +98,7 @@ impl Target {
             database: database.to_owned(),
             replica_set: replica_set.to_owned(),
             regions,
+            tag_regions: BTreeMap::new(),
             redactor: Redactor::new(uri),
             uri: uri.to_owned(),
         }

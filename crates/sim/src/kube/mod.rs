@@ -50,6 +50,9 @@ use tokio::task::JoinHandle;
 pub use controller::{NodeRecord, PodRecord, TimingModel};
 pub use error::{ApiError, SimError};
 pub use resources::{RESOURCES, ResourceType};
+/// Wall-clock timestamps on the platform clock, for the other embedded APIs (Atlas) to stamp
+/// their answers by the same rule.
+pub(crate) use store::{rfc3339, wall_now};
 
 use controller::Controller;
 use firedrill_core::clock::{Clock, PlatformTime};

@@ -80,6 +80,16 @@ pub enum Error {
         /// "up" or "down".
         state: &'static str,
     },
+    /// The set refused a change asked through the control API (a step-down with no primary).
+    #[error("replica set {set}: {action} was refused: {message}")]
+    Refused {
+        /// The replica set's name.
+        set: String,
+        /// What was asked.
+        action: &'static str,
+        /// The server's answer.
+        message: String,
+    },
     /// No primary was elected in time after start.
     #[error(
         "replica set {set} elected no primary within {waited:?} of platform time (hint: check that a majority of members is up and not partitioned)"

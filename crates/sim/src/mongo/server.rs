@@ -528,6 +528,16 @@ impl ReplicaSet {
                 state: "up",
             });
         }
+        self.listen_again(m).await?;
+        let now = self.shared.clock.now();
+        self.shared.lock().restart(m, now);
+        tracing::info!(set = %self.shared.name, member = %host, "member restarted");
+        self.shared.notify();
+        Ok(())
+    }
+
+    /// Opens member `m`'s port again and serves it.
+    async fn listen_again(&self, m: usize) -> Result<(), Error> {
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.shared.ports[m]));
         let listener = TcpListener::bind(addr)
             .await
@@ -541,11 +551,136 @@ impl ReplicaSet {
         if let Some(slot) = relock(&self.shared.listeners).get_mut(m) {
             *slot = Some(task);
         }
-        let now = self.shared.clock.now();
-        self.shared.lock().restart(m, now);
-        tracing::info!(set = %self.shared.name, member = %host, "member restarted");
+        Ok(())
+    }
+
+    /// Cuts `host` off the network, as a cloud's network cut (Atlas's outage simulation) does:
+    /// its port closes, every connection to it drops and the other members lose it; the process
+    /// keeps running with its data and its own view (an isolated primary steps down once it
+    /// finds it has lost the majority). When this returns the port is closed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownMember`], or [`Error::MemberState`] when it is down.
+    pub async fn isolate(&self, host: &str) -> Result<(), Error> {
+        let m = self.index_of(host)?;
+        {
+            let mut st = self.shared.lock();
+            if !st.members[m].up {
+                return Err(Error::MemberState {
+                    set: self.shared.name.clone(),
+                    host: host.to_owned(),
+                    state: "down",
+                });
+            }
+            st.members[m].partitioned = true;
+            st.bump_all();
+        }
+        relock(&self.shared.cursors).retain(|_, c| c.member != m);
+        let task = relock(&self.shared.listeners)
+            .get_mut(m)
+            .and_then(Option::take);
+        if let Some(task) = task {
+            task.abort();
+            let _ = task.await;
+        }
+        tracing::info!(set = %self.shared.name, member = %host, "member cut off the network");
         self.shared.notify();
         Ok(())
+    }
+
+    /// Undoes [`ReplicaSet::isolate`]: the port opens again and the member rejoins the set
+    /// (catching up, or rolling back what it alone had). A member that is not cut off is left
+    /// as it is.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownMember`], and [`Error::Bind`] when the port was taken meanwhile.
+    pub async fn reconnect(&self, host: &str) -> Result<(), Error> {
+        let m = self.index_of(host)?;
+        let listening = relock(&self.shared.listeners)
+            .get(m)
+            .is_some_and(Option::is_some);
+        let up = self.shared.lock().members[m].up;
+        if up && !listening {
+            self.listen_again(m).await?;
+        }
+        {
+            let mut st = self.shared.lock();
+            st.members[m].partitioned = false;
+            st.members[m].last_contact = self.shared.clock.now();
+            st.bump_all();
+        }
+        tracing::info!(set = %self.shared.name, member = %host, "member back on the network");
+        self.shared.notify();
+        Ok(())
+    }
+
+    /// Steps the current primary down as `replSetStepDown` would (writes held until an
+    /// electable secondary caught up, at most `catch_up`, then forced), keeping it ineligible
+    /// for `freeze`. Returns the old primary.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Refused`] when there is no primary.
+    pub async fn step_down_primary(
+        &self,
+        catch_up: Duration,
+        freeze: Duration,
+    ) -> Result<String, Error> {
+        let refused = |message: String| Error::Refused {
+            set: self.shared.name.clone(),
+            action: "a step-down",
+            message,
+        };
+        let primary = self
+            .shared
+            .lock()
+            .true_primary()
+            .ok_or_else(|| refused("there is no primary".into()))?;
+        super::commands::step_down(&self.shared, primary, catch_up, freeze, true)
+            .await
+            .map_err(|e| refused(e.to_string()))?;
+        Ok(self.shared.lock().host(primary).to_owned())
+    }
+
+    /// Reconfigures the members' priorities (`host` → priority; others unchanged) at the next
+    /// config version, as a managed service's automation does. Returns the new version.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownMember`], [`Error::InvalidPriority`], and [`Error::NoElectableMember`]
+    /// when no member could be elected afterwards.
+    pub fn set_priorities(&self, priorities: &[(String, f64)]) -> Result<i32, Error> {
+        let indexes = priorities
+            .iter()
+            .map(|(host, p)| self.index_of(host).map(|m| (m, *p)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let version = {
+            let mut st = self.shared.lock();
+            let mut members = st.config.members.clone();
+            for (m, priority) in indexes {
+                if !(0.0..=1000.0).contains(&priority) {
+                    return Err(Error::InvalidPriority {
+                        set: self.shared.name.clone(),
+                        index: m,
+                        priority,
+                    });
+                }
+                members[m].priority = priority;
+            }
+            if members.iter().all(|c| c.priority <= 0.0 || c.votes == 0) {
+                return Err(Error::NoElectableMember {
+                    set: self.shared.name.clone(),
+                });
+            }
+            let version = st.config.version.saturating_add(1);
+            st.reconfigure(version, members);
+            version
+        };
+        tracing::info!(set = %self.shared.name, version, "priorities reconfigured");
+        self.shared.notify();
+        Ok(version)
     }
 }
 

@@ -132,7 +132,7 @@ pub(super) fn config_document(st: &SetState) -> Document {
 }
 
 /// Holds writes, waits for a caught-up electable secondary, then steps down and hands off.
-async fn step_down_and_hand_off(
+pub(super) async fn step_down_and_hand_off(
     shared: &Shared,
     m: usize,
     catch_up: Duration,

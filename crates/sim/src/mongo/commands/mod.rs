@@ -11,6 +11,19 @@ mod read;
 mod txn;
 mod write;
 
+/// Steps the primary `m` down as `replSetStepDown` does: writes held until an electable
+/// secondary has caught up (at most `catch_up`, then `force` decides), the old primary
+/// ineligible for `freeze`. The control API's way to a step-down, for the embedded Atlas API.
+pub(crate) async fn step_down(
+    shared: &Shared,
+    m: usize,
+    catch_up: std::time::Duration,
+    freeze: std::time::Duration,
+    force: bool,
+) -> Result<(), CommandError> {
+    admin::step_down_and_hand_off(shared, m, catch_up, freeze, force).await
+}
+
 use std::collections::VecDeque;
 use std::time::Duration;
 
