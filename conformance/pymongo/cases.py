@@ -12,6 +12,7 @@ FIREDRILL_MONGO_URI_PROD_1 (and _PROD_2) from the env file `sim up --env-file` w
 import datetime
 import os
 import re
+import time
 import unittest
 
 import bson
@@ -63,6 +64,11 @@ class Discovery(Case):
         status = self.client.admin.command("replSetGetStatus")
         members = [m["name"] for m in status["members"]]
         self.assertEqual("%s:%d" % self.client.primary, members[0])
+        # The driver's monitors find the secondaries one by one after the first command; wait
+        # for discovery to settle as pymongo's own tests do, and fail if it never does.
+        deadline = time.monotonic() + 10
+        while len(self.client.secondaries) < len(members) - 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
         self.assertEqual(sorted("%s:%d" % s for s in self.client.secondaries), sorted(members[1:]))
         self.assertEqual(status["set"], "rs-prod-1")
         c = self.coll("discovery").with_options(write_concern=WriteConcern(w="majority"))
