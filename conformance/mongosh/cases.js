@@ -1,6 +1,6 @@
 // mongosh against the embedded MongoDB replica set (`firedrill sim up --only mongo`): the shell
 // helpers an operator types, each asserting the real server's answer.
-// Run by tests/conformance_mongodb.rs as `mongosh <FIREDRILL_MONGO_URI_PROD_1> --quiet --file cases.js`.
+// Run by tests/conformance_mongodb.rs as `mongosh <FIREDRILL_MONGO_URI_PROD_2> --quiet --file cases.js`.
 
 const assert = require('assert');
 
@@ -46,7 +46,7 @@ const t = db.getSiblingDB('conformance_mongosh');
 
 check('rs.status names the set and its three members', () => {
   const s = rs.status();
-  assert.strictEqual(s.set, 'rs-prod-1');
+  assert.strictEqual(s.set, 'rs-prod-2');
   same(s.members.map((m) => m.stateStr), ['PRIMARY', 'SECONDARY', 'SECONDARY']);
 });
 

@@ -2,7 +2,7 @@
 
 The cases an asyncio application leans on: sessions and transactions, unique indexes,
 aggregation and regex queries through async cursors. Each asserts the real server's answer.
-Run by tests/conformance_mongodb.rs with FIREDRILL_MONGO_URI_PROD_1 from the env file.
+Run by tests/conformance_mongodb.rs with FIREDRILL_MONGO_URI_PROD_2 from the env file.
 """
 
 import os
@@ -13,7 +13,7 @@ from motor.motor_asyncio import AsyncIOMotorClient
 from pymongo import WriteConcern
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
-URI = os.environ["FIREDRILL_MONGO_URI_PROD_1"]
+URI = os.environ["FIREDRILL_MONGO_URI_PROD_2"]
 DB = "conformance_motor"
 
 

@@ -1,13 +1,13 @@
 // The Node.js `mongodb` driver against the embedded MongoDB replica set (`firedrill sim up
 // --only mongo`): what a Node service does with it, each case asserting the real server's answer.
-// Run by tests/conformance_mongodb.rs as `node --test` with FIREDRILL_MONGO_URI_PROD_1 set.
+// Run by tests/conformance_mongodb.rs as `node --test` with FIREDRILL_MONGO_URI_PROD_2 set.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
 import { MongoClient, MongoServerError, MongoWriteConcernError, ReadPreference } from 'mongodb';
 
-const uri = process.env.FIREDRILL_MONGO_URI_PROD_1;
+const uri = process.env.FIREDRILL_MONGO_URI_PROD_2;
 let client;
 let db;
 

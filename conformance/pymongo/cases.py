@@ -2,7 +2,7 @@
 
 Every case asserts the exact answer a real MongoDB 6.0 replica set gives: the documents, or the
 error code and codeName of a refusal. Run by tests/conformance_mongodb.rs with
-FIREDRILL_MONGO_URI_PROD_1 (and _PROD_2) from the env file `sim up --env-file` writes; by hand:
+FIREDRILL_MONGO_URI_PROD_2 (prod-2: a self-managed three-member set; prod-1 is the Atlas-shaped cluster) from the env file `sim up --env-file` writes; by hand:
 
     firedrill sim up --only mongo --env-file /tmp/sim.env &
     set -a; . /tmp/sim.env; set +a
@@ -27,7 +27,7 @@ from pymongo.errors import (
 )
 from pymongo.read_concern import ReadConcern
 
-URI = os.environ["FIREDRILL_MONGO_URI_PROD_1"]
+URI = os.environ["FIREDRILL_MONGO_URI_PROD_2"]
 DB = "conformance_pymongo"
 
 
@@ -70,7 +70,7 @@ class Discovery(Case):
         while len(self.client.secondaries) < len(members) - 1 and time.monotonic() < deadline:
             time.sleep(0.05)
         self.assertEqual(sorted("%s:%d" % s for s in self.client.secondaries), sorted(members[1:]))
-        self.assertEqual(status["set"], "rs-prod-1")
+        self.assertEqual(status["set"], "rs-prod-2")
         c = self.coll("discovery").with_options(write_concern=WriteConcern(w="majority"))
         c.insert_one({"_id": 1, "seq": 1})
         c.insert_many([{"_id": i, "seq": i} for i in range(2, 6)])
@@ -523,7 +523,7 @@ class ReplicaSetSemantics(Case):
         self.assertEqual(after, before + 1)
         self.assertEqual(status["mem"]["bits"], 64)
         config = self.client.local["system.replset"].find_one()
-        self.assertEqual(config["_id"], "rs-prod-1")
+        self.assertEqual(config["_id"], "rs-prod-2")
         self.assertEqual(len(config["members"]), 3)
 
 

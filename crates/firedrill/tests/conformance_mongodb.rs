@@ -102,7 +102,7 @@ async fn mongosh() {
         "mongosh",
         &mongosh,
         &[
-            "$FIREDRILL_MONGO_URI_PROD_1",
+            "$FIREDRILL_MONGO_URI_PROD_2",
             "--quiet",
             "--norc",
             "--file",
