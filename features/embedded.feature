@@ -43,7 +43,7 @@ Feature: The shipped drills run on the embedded platform
     Given the shipped drills and platform
     When I run `firedrill validate`
     Then the exit code is 0
-    And the output contains "ok: 12 scenario(s)"
+    And the output contains "ok: 13 scenario(s)"
 
   Scenario: drills run from another process against `firedrill sim up`
     Given the shipped drills and platform
