@@ -665,6 +665,21 @@ mod tests {
             "the service answers from \"us-west2\" within 25m of the fault",
             &minimal,
         );
+        let pods = match catalog.matched(&step(
+            "When",
+            "2 pods of \"app=storefront\" in \"prod-1\" are killed",
+        )) {
+            Matched::One { doc, args } => doc.analysis(&args, &minimal),
+            other => panic!("{other:?}"),
+        };
+        assert!(
+            pods.problems.iter().any(|p| p.arg.is_empty()
+                && p.message
+                    == "needs a primary region, and platform file minimal.yaml has no `regions:`"
+                && p.hint == "add to the platform file: regions: { us-west1: { role: primary } }"),
+            "pods are killed in the primary region when none is named: {:?}",
+            pods.problems
+        );
         assert!(
             named.problems.iter().any(|p| p.message
                 == "region \"us-west2\" is not in the platform: platform file minimal.yaml has no `regions:`"
