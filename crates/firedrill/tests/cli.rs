@@ -141,3 +141,181 @@ fn preflight_without_a_platform_file_is_a_usage_error_with_a_hint() {
         "{stderr}"
     );
 }
+
+/// A loopback HTTP server answering every request `200 ok`, for as long as the test runs;
+/// its base URL.
+fn serve_ok() -> String {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let url = format!(
+        "http://{}",
+        listener.local_addr().expect("the bound address")
+    );
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+            );
+        }
+    });
+    url
+}
+
+/// A "worker" the minimal platform's fault pauses: a shell appending a timestamp to `beats`
+/// five times a second, its pid in `worker.pid`. Killed when dropped.
+struct Worker {
+    child: std::process::Child,
+    beats: std::path::PathBuf,
+}
+
+impl Worker {
+    fn start(dir: &Path) -> Self {
+        let beats = dir.join("beats");
+        let child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("while :; do date +%s.%N >> \"$1\"; sleep 0.2; done")
+            .arg("worker")
+            .arg(&beats)
+            .spawn()
+            .expect("start the worker");
+        std::fs::write(dir.join("worker.pid"), child.id().to_string()).expect("pid file");
+        Self { child, beats }
+    }
+
+    /// Whether the kernel has it stopped (SIGSTOP), from /proc/PID/stat.
+    fn is_stopped(&self) -> bool {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
+            .expect("the worker's /proc stat");
+        // pid (comm) STATE …: the state follows the closing parenthesis.
+        let state = stat.rsplit_once(") ").map(|(_, rest)| rest.chars().next());
+        state == Some(Some('T'))
+    }
+
+    /// The longest pause between two beats, in seconds.
+    fn longest_pause(&self) -> f64 {
+        let text = std::fs::read_to_string(&self.beats).unwrap_or_default();
+        let beats: Vec<f64> = text.lines().filter_map(|l| l.parse().ok()).collect();
+        beats.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max)
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `firedrill ARGS` in `dir` against fixtures/platforms/minimal.yaml, its probe at `site` and
+/// its fault on the worker of `dir`.
+fn against_minimal(dir: &Path, site: &str, args: &[&str]) -> firedrill_testkit::Output {
+    let platform = root().join("fixtures/platforms/minimal.yaml");
+    let platform = platform.to_str().expect("a UTF-8 path");
+    let mut all = args.to_vec();
+    all.extend(["--platform", platform]);
+    let mut command = BIN.command(dir, &all);
+    command
+        .env("SITE_URL", format!("{site}/health"))
+        .env("WORKER_PIDFILE", dir.join("worker.pid"));
+    firedrill_testkit::Started::spawn(&mut command)
+        .exit_blocking(firedrill_testkit::process::RUN_DEADLINE)
+}
+
+#[test]
+fn a_minimal_platform_of_one_probe_and_one_command_fault_validates_plans_and_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let site = serve_ok();
+    let worker = Worker::start(dir.path());
+    let drill = root().join("fixtures/drills/minimal.feature");
+    let drill = drill.to_str().expect("a UTF-8 path");
+
+    let validate = against_minimal(dir.path(), &site, &["validate", drill]);
+    assert_eq!(validate.code(), Some(0), "{}", validate.text());
+    assert!(
+        validate.stdout.contains(
+            "ok: 1 scenario(s) in 1 file(s), 8 step(s), valid against platform \"minimal\""
+        ),
+        "{}",
+        validate.text()
+    );
+    let preflight = against_minimal(dir.path(), &site, &["validate", "--preflight", drill]);
+    assert_eq!(preflight.code(), Some(0), "{}", preflight.text());
+    let plan = against_minimal(dir.path(), &site, &["plan", drill]);
+    assert_eq!(plan.code(), Some(0), "{}", plan.text());
+    assert!(plan.stdout.contains("undo: "), "{}", plan.text());
+
+    let run = against_minimal(
+        dir.path(),
+        &site,
+        &["run", drill, "--yes", "--json", "report.json"],
+    );
+    assert_eq!(run.code(), Some(0), "{}", run.text());
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("report.json")).expect("report.json"),
+    )
+    .expect("a JSON report");
+    assert_eq!(report["verdict"], "passed", "{report:#}");
+    let faults = report["scenarios"][0]["faults"].as_array().expect("faults");
+    assert_eq!(faults.len(), 1, "{report:#}");
+    assert!(
+        faults[0]["undone_at"].is_number() && faults[0]["undo_error"].is_null(),
+        "{report:#}"
+    );
+    // The fault really paused the worker (for the 3s the drill holds it), and its undo
+    // resumed it.
+    assert!(
+        worker.longest_pause() >= 2.5,
+        "the worker never paused: {}s",
+        worker.longest_pause()
+    );
+    assert!(!worker.is_stopped(), "the worker is still paused");
+}
+
+#[test]
+fn a_drill_needing_a_failover_region_is_refused_against_the_minimal_platform_and_nothing_is_injected()
+ {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let site = serve_ok();
+    let worker = Worker::start(dir.path());
+    let drill = dir.path().join("failover.feature");
+    std::fs::write(
+        &drill,
+        "Feature: failover against a platform without regions\n\n  Scenario: a fault, then the failover time\n    When the fault \"worker-down\" is injected\n    Then the failover time is within the 20m..25m target\n",
+    )
+    .expect("write the drill");
+    let drill = drill.to_str().expect("a UTF-8 path");
+    let platform = root().join("fixtures/platforms/minimal.yaml");
+    let expected = format!(
+        "error: {drill}:5:10: Then the failover time is within the 20m..25m target: needs a failover region, and platform file {} has no `regions:` (hint: add to the platform file: regions: {{ us-west2: {{ role: failover }} }})",
+        platform.display()
+    );
+
+    for command in [&["validate"][..], &["plan"], &["run", "--yes"]] {
+        let mut args = command.to_vec();
+        args.push(drill);
+        let out = against_minimal(dir.path(), &site, &args);
+        assert_eq!(out.code(), Some(2), "{command:?}: {}", out.text());
+        assert!(
+            out.stderr.contains(&expected),
+            "{command:?}: no\n{expected}\nin\n{}",
+            out.text()
+        );
+        assert!(
+            out.stderr.contains("1 problem found; nothing was injected"),
+            "{command:?}: {}",
+            out.text()
+        );
+    }
+    // Nothing was injected: the worker never paused, and no undo was ever written.
+    assert!(!worker.is_stopped(), "the worker was paused");
+    assert!(
+        worker.longest_pause() < 1.5,
+        "the worker paused for {}s",
+        worker.longest_pause()
+    );
+    let ledger =
+        std::fs::read_to_string(dir.path().join(".firedrill/ledger.jsonl")).unwrap_or_default();
+    assert!(!ledger.contains("worker-down"), "{ledger}");
+}

@@ -8,6 +8,7 @@
 
 mod load;
 mod placeholder;
+mod require;
 mod safety;
 mod stop;
 mod validate;
@@ -23,6 +24,7 @@ use firedrill_core::target::Target;
 
 pub use load::{Locator, load, load_str};
 pub use placeholder::{PLACEHOLDER, placeholder, placeholders};
+pub use require::Unmet;
 pub use safety::{
     Blackout, Bound, DEFAULT_HALT_NAME, Days, Freeze, HaltConfigMap, HaltMarker, InEffect,
     TimeOfDay, Weekly, Zone,
@@ -37,7 +39,10 @@ pub use stop::{
 pub struct Platform {
     /// A short name used in reports and metrics labels (e.g. `production`, `embedded`).
     pub name: String,
-    /// Regions by name.
+    /// Regions by name. Optional: a platform of probes and command faults alone (a ported
+    /// Chaos Toolkit experiment) has none; a drill whose steps need a primary or a failover
+    /// region is refused against it ([`Platform::unmet`]).
+    #[serde(default)]
     pub regions: BTreeMap<String, Region>,
     /// Namespaces by name.
     #[serde(default)]
@@ -99,7 +104,9 @@ pub struct Source {
 }
 
 /// The role of a region in a failover.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
     /// Serves traffic normally.
@@ -572,9 +579,15 @@ impl Platform {
     /// The region that normally serves traffic (the first primary).
     #[must_use]
     pub fn primary_region(&self) -> Option<&str> {
+        self.region_with(Role::Primary)
+    }
+
+    /// The first region with `role`.
+    #[must_use]
+    pub fn region_with(&self, role: Role) -> Option<&str> {
         self.regions
             .iter()
-            .find(|(_, r)| r.role == Role::Primary)
+            .find(|(_, r)| r.role == role)
             .map(|(n, _)| n.as_str())
     }
 

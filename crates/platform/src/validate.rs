@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Atlas, Platform, Role, SecretRef};
+use super::{Atlas, Platform, SecretRef};
 use firedrill_core::diagnostic::{Problem, Problems, closest, echo, one_of, redact_userinfo};
 use firedrill_core::timeline::phase_names;
 
@@ -18,20 +18,9 @@ impl Platform {
             problems.push(Problem::at(self.locate(path), message).hint(hint));
         };
 
-        if self.regions.is_empty() {
-            problem(
-                "regions",
-                "the platform has no regions".into(),
-                "add at least a primary and a failover region".into(),
-            );
-        }
-        if !self.regions.is_empty() && self.primary_region().is_none() {
-            problem(
-                "regions",
-                "no region has `role: primary`".into(),
-                "mark the region that normally serves traffic with `role: primary`".into(),
-            );
-        }
+        // Regions, and a primary and a failover among them, are not required here: a platform
+        // of probes and command faults is complete. A step that needs a region with a role
+        // declares it (`Need::Region`), and the drill is refused then (`Platform::unmet`).
         if !self.time_scale.is_finite() || self.time_scale <= 0.0 {
             problem(
                 "time-scale",
@@ -321,21 +310,6 @@ impl Platform {
             }
         }
 
-        if self
-            .regions
-            .values()
-            .filter(|r| r.role == Role::Failover)
-            .count()
-            == 0
-            && !self.regions.is_empty()
-        {
-            problem(
-                "regions",
-                "no region has `role: failover`".into(),
-                "mark the passive region with `role: failover`".into(),
-            );
-        }
-
         if let Some(halt) = &self.safety.halt {
             match (&halt.config_map, &halt.file) {
                 (Some(_), Some(_)) | (None, None) => problem(
@@ -577,6 +551,22 @@ mod tests {
             );
         }
         assert_eq!(found.len(), expect.len(), "{found:#?}");
+    }
+
+    #[test]
+    fn a_platform_of_one_probe_and_one_command_fault_is_valid_without_regions() {
+        let yaml = "name: minimal\nprobes:\n  site: { url: \"http://127.0.0.1:8080/health\" }\nfaults:\n  stop-worker:\n    description: stop the worker\n    inject: { run: [systemctl, stop, worker] }\n    undo: { run: [systemctl, start, worker] }\n";
+        let platform = load(yaml).unwrap_or_else(|p| panic!("{p}"));
+        assert!(platform.regions.is_empty());
+        assert_eq!(platform.primary_region(), None);
+        assert_eq!(platform.probes["site"].url, "http://127.0.0.1:8080/health");
+        assert_eq!(platform.faults["stop-worker"].undo.run[0], "systemctl");
+
+        // Regions without a failover one are valid too: only a drill can need one.
+        let one = load("name: one\nregions:\n  here: { role: primary }\n")
+            .unwrap_or_else(|p| panic!("{p}"));
+        assert_eq!(one.primary_region(), Some("here"));
+        assert_eq!(one.region_with(crate::Role::Failover), None);
     }
 
     #[test]

@@ -9,9 +9,12 @@ use firedrill_core::clock::Clock;
 use firedrill_core::diagnostic::Problems;
 use firedrill_platform::Platform;
 
-/// What a provider must offer for a step to run; checked at preflight.
+/// What a provider (or the platform file) must offer for a step to run; checked at preflight.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Need {
+    /// The platform file names a region with this role. Static: validation refuses the drill
+    /// before preflight when it does not ([`Platform::unmet`]), so preflight has nothing to ask.
+    Region(firedrill_platform::Role),
     /// The probe answers HTTP at all.
     Probe(String),
     /// The program can be found.
@@ -97,7 +100,7 @@ pub async fn check(
             Need::ToxiproxyLink(name) if toxiproxy_ok => {
                 toxiproxy::preflight_link(name, platform, &mut problems).await;
             }
-            Need::ToxiproxyLink(_) => {}
+            Need::ToxiproxyLink(_) | Need::Region(_) => {}
         }
     }
     if problems.is_empty() {

@@ -12,7 +12,7 @@ use firedrill_core::clock::{PlatformTime, format_duration};
 use firedrill_core::names::{FAILOVER_PODS_READY, MilestoneName};
 use firedrill_engine::events::Event;
 use firedrill_engine::scenario::Change;
-use firedrill_platform::Platform;
+use firedrill_platform::{Platform, Role};
 use firedrill_providers::Undo;
 use firedrill_providers::kube::{
     self as provider, Conn, Kill, KubeUndo, NamespaceSnapshot, ReadyPods, Requirement, Switch,
@@ -379,12 +379,11 @@ fn analyze_pod_kill(args: &Args, platform: &Platform) -> Analysis {
     let mut a = Analysis::default();
     let ns = args.get("namespace");
     allowed_namespace(&mut a, ns, platform);
+    if args.get("of-region").is_empty() {
+        // Without `of region "…"` the pods are killed in the primary region.
+        a.needs.push(Need::Region(Role::Primary));
+    }
     let Some(region) = region_or_primary(args, platform) else {
-        a.problem(
-            "namespace",
-            "the platform has no primary region to kill pods in",
-            "name the region: `… in \"prod-1\" of region \"us-west1\" are killed`",
-        );
         return a;
     };
     a.region("of-region", region, platform);

@@ -159,6 +159,19 @@ impl StepDoc {
         if a.problems.is_empty() {
             a = (self.analyze)(args, platform);
         }
+        // A region role the step needs and the platform file lacks: the drill is refused here,
+        // at the step, while a platform without regions stays valid for drills that need none.
+        for need in &a.needs {
+            if let Need::Region(role) = need
+                && let Some(unmet) = platform.unmet(*role)
+            {
+                a.problems.push(ArgProblem {
+                    arg: "",
+                    message: unmet.message(),
+                    hint: unmet.hint(),
+                });
+            }
+        }
         a
     }
 }
@@ -304,7 +317,18 @@ impl Analysis {
 
     /// Checks that `region` exists.
     pub fn region(&mut self, arg: &'static str, region: &str, platform: &Platform) {
-        if !platform.regions.contains_key(region) {
+        if platform.regions.is_empty() {
+            self.problem(
+                arg,
+                format!(
+                    "region \"{region}\" is not in the platform: platform file {} has no `regions:`",
+                    platform.source.path.display()
+                ),
+                format!(
+                    "add it to the platform file: regions: {{ {region}: {{ role: primary or failover, kube-context: <its cluster's context> }} }}"
+                ),
+            );
+        } else if !platform.regions.contains_key(region) {
             self.problem(
                 arg,
                 format!("region \"{region}\" is not in the platform"),
@@ -593,6 +617,76 @@ mod tests {
                 other => panic!("{}: {other:?}", doc.example),
             }
         }
+    }
+
+    #[test]
+    fn a_step_needing_a_failover_region_is_refused_only_where_the_platform_has_none() {
+        let load = |yaml: &str| {
+            firedrill_platform::load_str(std::path::Path::new("minimal.yaml"), yaml, &|_| None)
+                .unwrap_or_else(|p| panic!("{p}"))
+        };
+        let minimal = load("name: minimal\nprobes:\n  site: { url: \"http://127.0.0.1:9/\" }\n");
+        let two = load("name: two\nregions:\n  a: { role: primary }\n  b: { role: failover }\n");
+        let catalog = Catalog::build().expect("catalog");
+        let analysis = |text: &str, platform: &Platform| match catalog.matched(&step("Then", text))
+        {
+            Matched::One { doc, args } => doc.analysis(&args, platform),
+            other => panic!("{text}: {other:?}"),
+        };
+
+        let failover = analysis("the failover time is within the 20m..25m target", &minimal);
+        assert_eq!(
+            failover.needs,
+            [Need::Region(firedrill_platform::Role::Failover)]
+        );
+        let [problem] = failover.problems.as_slice() else {
+            panic!("one problem expected: {:?}", failover.problems);
+        };
+        assert_eq!(problem.arg, "", "located at the step itself");
+        assert_eq!(
+            problem.message,
+            "needs a failover region, and platform file minimal.yaml has no `regions:`"
+        );
+        assert_eq!(
+            problem.hint,
+            "add to the platform file: regions: { us-west2: { role: failover } }"
+        );
+
+        let met = analysis("the failover time is within the 20m..25m target", &two);
+        assert!(met.problems.is_empty(), "{:?}", met.problems);
+        // Recovery ends at an answer from any region: no region needed.
+        let recovery = analysis("the recovery time is within the 5m target", &minimal);
+        assert!(
+            recovery.problems.is_empty() && recovery.needs.is_empty(),
+            "{recovery:?}"
+        );
+
+        let named = analysis(
+            "the service answers from \"us-west2\" within 25m of the fault",
+            &minimal,
+        );
+        let pods = match catalog.matched(&step(
+            "When",
+            "2 pods of \"app=storefront\" in \"prod-1\" are killed",
+        )) {
+            Matched::One { doc, args } => doc.analysis(&args, &minimal),
+            other => panic!("{other:?}"),
+        };
+        assert!(
+            pods.problems.iter().any(|p| p.arg.is_empty()
+                && p.message
+                    == "needs a primary region, and platform file minimal.yaml has no `regions:`"
+                && p.hint == "add to the platform file: regions: { us-west1: { role: primary } }"),
+            "pods are killed in the primary region when none is named: {:?}",
+            pods.problems
+        );
+        assert!(
+            named.problems.iter().any(|p| p.message
+                == "region \"us-west2\" is not in the platform: platform file minimal.yaml has no `regions:`"
+                && p.hint.starts_with("add it to the platform file: regions: { us-west2: {")),
+            "{:?}",
+            named.problems
+        );
     }
 
     fn noop(_: &mut Drill, _: cucumber::step::Context) -> futures::future::LocalBoxFuture<'_, ()> {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use cucumber::{then, when};
 
-use super::{Analysis, Args, Failure, StepDoc, param};
+use super::{Analysis, Args, Failure, Need, StepDoc, param};
 use crate::world::Drill;
 use firedrill_core::clock::{PlatformTime, format_duration};
 use firedrill_core::names::{Bounds, FIRST_BAD_ANSWER, MilestoneName, OUTAGE_DETECTED, PhaseName};
@@ -49,7 +49,7 @@ pub const DOCS: &[StepDoc] = &[
         example: "the failover time is within the 20m..25m target",
         doc: "Measures a named phase (failover, recovery, detection, switch) and judges it against a target: `25m` or a band `20m..25m`. The verdict shows measured, target and margin.",
         domain: "timing",
-        analyze: analyze_nothing_more,
+        analyze: analyze_phase,
     },
     StepDoc {
         keyword: "Then",
@@ -80,8 +80,20 @@ fn analyze_answers(args: &Args, platform: &Platform) -> Analysis {
     a
 }
 
-fn analyze_phase_platform_target(args: &Args, platform: &Platform) -> Analysis {
+/// The failover phase ends at an answer from a failover region: it needs one in the platform.
+fn analyze_phase(args: &Args, _: &Platform) -> Analysis {
     let mut a = Analysis::default();
+    if args
+        .value::<param::Phase>()
+        .is_some_and(|p| p.0 == PhaseName::Failover)
+    {
+        a.needs.push(Need::Region(Role::Failover));
+    }
+    a
+}
+
+fn analyze_phase_platform_target(args: &Args, platform: &Platform) -> Analysis {
+    let mut a = analyze_phase(args, platform);
     let phase = args.get("phase");
     if !platform.targets.contains_key(phase) {
         a.problem(
