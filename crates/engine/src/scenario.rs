@@ -154,6 +154,10 @@ impl<U: Undo> RunContext<U> {
     /// Returns whether the fault is gone.
     pub async fn undo(&self, fault: &InjectedFault<U>) -> bool {
         let outcome = fault.undo.apply(&self.platform, &self.clock).await;
+        // Undone when the undo has acted, not after the ledger's fsync: in compressed time a
+        // slow flush is seconds of platform time, and the timeline must show the fault gone
+        // before the answers that came back because of it.
+        let at = self.clock.now();
         let error = match outcome {
             Ok(()) => match self.append(&Entry::Undone {
                 id: fault.id.clone(),
@@ -172,7 +176,7 @@ impl<U: Undo> RunContext<U> {
         self.events.emit(&Event::FaultUndone {
             id: fault.id.clone(),
             fault: fault.fault.clone(),
-            at: self.clock.now(),
+            at,
             error,
         });
         ok
