@@ -787,7 +787,7 @@ mod tests {
         assert_eq!(lines.len(), 2, "{lines:?}");
         for line in &lines {
             assert!(
-                html.contains(&format!(r#"<text class="label row" x="8""#))
+                html.contains(r#"<text class="label row" x="8""#)
                     && html.contains(&format!(">{line}</text>")),
                 "{line}"
             );
