@@ -84,13 +84,13 @@ pub fn spawn(
             if *stopped {
                 break;
             }
-            let milestones = tracker.observe(obs.clone());
-            // The state first: whoever sees a milestone finds its answer counted.
+            // The milestones before the state: a step waiting on the state records what it
+            // concludes (`outage detected`) after the milestone that caused it.
+            for milestone in tracker.observe(obs.clone()) {
+                on_milestone(&probe_name, milestone, &obs);
+            }
             if tx.send(tracker.state().clone()).is_err() {
                 break;
-            }
-            for milestone in milestones {
-                on_milestone(&probe_name, milestone, &obs);
             }
             drop(stopped);
         }
