@@ -36,16 +36,78 @@ pub enum LogFormat {
 /// The current platform instant, as the console reads it (the run's clock; a test's own).
 pub type Now = Box<dyn Fn() -> PlatformTime + Send>;
 
+/// How long, at least, a held line waits for lines dated before it (two probes' answers
+/// recorded out of order, a streak dated from its first answer) before it is printed while its
+/// step still runs: platform time. A line dated further back than the window prints after
+/// later ones.
+pub const SETTLE: Duration = Duration::from_secs(5);
+
+/// The window's floor in wall time: what firedrill's own work takes (a restored link is
+/// stamped when asked for, and recorded once its undo is read back) is wall time, which
+/// compressed time multiplies.
+pub const SETTLE_WALL: Duration = Duration::from_secs(1);
+
 /// Writes events to standard output (or, for tests, any writer).
 pub struct Console {
     format: LogFormat,
-    out: Box<dyn Write + Send>,
+    output: Arc<Mutex<Output>>,
     live: Option<Live>,
     now: Now,
     /// Where `T+` counts from: the start of the scenario running (or that ran last).
     origin: PlatformTime,
+    /// Stops the thread that prints settled lines while a long step runs.
+    ticking: Option<Arc<std::sync::atomic::AtomicBool>>,
+}
+
+/// Where lines go, and the lines held for their place: shared with the thread that prints
+/// settled lines during a long step.
+struct Output {
+    out: Box<dyn Write + Send>,
+    /// How long a line is held for earlier ones while its step runs (platform time).
+    settle: Duration,
+    live: Option<Arc<Mutex<LiveState>>>,
     /// The running scenario's lines not printed yet.
     held: Option<Held>,
+}
+
+impl Output {
+    fn print(&mut self, text: &str) {
+        let bar = self
+            .live
+            .as_ref()
+            .and_then(|l| l.lock().unwrap_or_else(PoisonError::into_inner).bar.clone());
+        match bar {
+            Some(bar) => bar.println(text),
+            None => {
+                let _ = writeln!(self.out, "{text}");
+                let _ = self.out.flush();
+            }
+        }
+    }
+
+    /// Prints the held lines emitted up to a step's end `until` (all without it).
+    fn flush(&mut self, until: Option<PlatformTime>) {
+        let lines = self
+            .held
+            .as_mut()
+            .map(|h| h.take(until))
+            .unwrap_or_default();
+        for line in lines {
+            self.print(&line);
+        }
+    }
+
+    /// Prints the lines of the running step that have settled by `now`.
+    fn release(&mut self, now: PlatformTime) {
+        let lines = self
+            .held
+            .as_mut()
+            .map(|h| h.settled(now, self.settle))
+            .unwrap_or_default();
+        for line in lines {
+            self.print(&line);
+        }
+    }
 }
 
 /// A scenario's lines waiting for their place in time, and what it printed already.
@@ -53,6 +115,9 @@ pub struct Console {
 struct Held {
     lines: Vec<Line>,
     next: u64,
+    /// The start of the step running now, once cucumber delivered it (so the step before has
+    /// printed its line): its lines may print before it ends, once settled.
+    step: Option<PlatformTime>,
     /// Phases printed: name, start, end and the targets they were judged against.
     phases: Vec<(String, PlatformTime, Option<PlatformTime>, Vec<String>)>,
 }
@@ -83,6 +148,20 @@ impl Held {
         let (mut due, kept): (Vec<Line>, Vec<Line>) = std::mem::take(&mut self.lines)
             .into_iter()
             .partition(|l| until.is_none_or(|u| l.emitted <= u));
+        self.lines = kept;
+        due.sort_by_key(|l| (l.at, l.seq));
+        due.into_iter().map(|l| l.text).collect()
+    }
+
+    /// The held lines the running step emitted that are dated `settle` or more before
+    /// `now`, in time order.
+    fn settled(&mut self, now: PlatformTime, settle: Duration) -> Vec<String> {
+        let Some(step) = self.step else {
+            return Vec::new();
+        };
+        let (mut due, kept): (Vec<Line>, Vec<Line>) = std::mem::take(&mut self.lines)
+            .into_iter()
+            .partition(|l| l.emitted >= step && l.at.plus(settle) <= now);
         self.lines = kept;
         due.sort_by_key(|l| (l.at, l.seq));
         due.into_iter().map(|l| l.text).collect()
@@ -236,23 +315,52 @@ impl Console {
         );
         // On stdout, where the lines go: indicatif's default (stderr) hides every line when
         // only stderr is redirected.
-        console.live = (live && format == LogFormat::Text)
-            .then(|| Live::start(clock, ProgressDrawTarget::stdout));
+        console.lock().settle = SETTLE.max(clock.to_platform(SETTLE_WALL));
+        if live && format == LogFormat::Text {
+            let live = Live::start(clock, ProgressDrawTarget::stdout);
+            console.lock().live = Some(Arc::clone(&live.state));
+            console.live = Some(live);
+        }
+        if format == LogFormat::Text {
+            // A step can wait 25 minutes: what it sees meanwhile prints once settled.
+            let ticking = Arc::new(std::sync::atomic::AtomicBool::new(true));
+            let (running, output) = (Arc::clone(&ticking), Arc::clone(&console.output));
+            std::thread::spawn(move || {
+                while running.load(std::sync::atomic::Ordering::SeqCst) {
+                    output
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .release(clock.now());
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            });
+            console.ticking = Some(ticking);
+        }
         console
     }
 
     /// A console writing to `out`, without a live line; `now` dates the events that carry no
-    /// time of their own (a phase's verdict, a probe's final counts).
+    /// time of their own (a phase's verdict, a probe's final counts), and settles the held
+    /// lines of a running step after [`SETTLE`] (at each event: no thread).
     #[must_use]
     pub fn with_output(format: LogFormat, out: Box<dyn Write + Send>, now: Now) -> Self {
         Self {
             format,
-            out,
+            output: Arc::new(Mutex::new(Output {
+                out,
+                settle: SETTLE,
+                live: None,
+                held: None,
+            })),
             live: None,
             now,
             origin: PlatformTime::ZERO,
-            held: None,
+            ticking: None,
         }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Output> {
+        self.output.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn rel(&self, t: PlatformTime) -> String {
@@ -260,35 +368,22 @@ impl Console {
     }
 
     fn print(&mut self, text: &str) {
-        let bar = self.live.as_ref().and_then(|l| l.lock().bar.clone());
-        match bar {
-            Some(bar) => bar.println(text),
-            None => {
-                let _ = writeln!(self.out, "{text}");
-                let _ = self.out.flush();
-            }
-        }
+        self.lock().print(text);
     }
 
     /// Prints the held lines up to `until` (all without it).
     fn flush(&mut self, until: Option<PlatformTime>) {
-        let lines = self
-            .held
-            .as_mut()
-            .map(|h| h.take(until))
-            .unwrap_or_default();
-        for line in lines {
-            self.print(&line);
-        }
+        self.lock().flush(until);
     }
 
     /// Holds `text`, emitted now and dated `at`, in the running scenario, or prints it when
     /// none runs.
     fn at(&mut self, at: PlatformTime, text: String) {
         let now = (self.now)();
-        match self.held.as_mut() {
+        let mut output = self.lock();
+        match output.held.as_mut() {
             Some(held) => held.push(now, at, text),
-            None => self.print(&text),
+            None => output.print(&text),
         }
     }
 
@@ -331,12 +426,16 @@ impl Console {
             } => {
                 self.flush(None);
                 self.origin = *at;
-                self.held = Some(Held::default());
+                self.lock().held = Some(Held::default());
                 self.print(&format!(
                     "\n{feature}\n  Scenario: {scenario}  (T+ is platform time since the scenario started)"
                 ));
             }
-            Event::StepStarted { .. } => {}
+            Event::StepStarted { at, .. } => {
+                if let Some(held) = self.lock().held.as_mut() {
+                    held.step = Some(*at);
+                }
+            }
             Event::StepFinished {
                 keyword,
                 text,
@@ -345,6 +444,9 @@ impl Console {
             } => {
                 self.clear_wait(Some(*at));
                 self.flush(Some(*at));
+                if let Some(held) = self.lock().held.as_mut() {
+                    held.step = None;
+                }
                 let line = match outcome {
                     StepOutcome::Passed => format!("    ✔ {keyword} {text}"),
                     StepOutcome::Skipped => format!("    - {keyword} {text} (skipped)"),
@@ -404,7 +506,7 @@ impl Console {
             }
             Event::PhaseMeasured(p) => {
                 let origin = self.origin;
-                let line = match self.held.as_mut() {
+                let line = match self.lock().held.as_mut() {
                     Some(held) => held.phase_line(p, |t| rel(t, origin)),
                     None => Held::default().phase_line(p, |t| rel(t, origin)),
                 };
@@ -461,7 +563,7 @@ impl Console {
             Event::Aborted { reason, at, .. } => {
                 self.clear_wait(None);
                 self.flush(None);
-                self.held = None;
+                self.lock().held = None;
                 let line = format!(
                     "  ABORTED by {reason} at {}: undoing every fault of this run (a signal does not stop the undo)",
                     self.rel(*at)
@@ -475,7 +577,7 @@ impl Console {
             Event::ScenarioFinished { passed, .. } => {
                 self.clear_wait(None);
                 self.flush(None);
-                self.held = None;
+                self.lock().held = None;
                 self.print(&format!("  {}", if *passed { "PASSED" } else { "FAILED" }));
             }
         }
@@ -488,6 +590,9 @@ fn rel(t: PlatformTime, origin: PlatformTime) -> String {
 
 impl Drop for Console {
     fn drop(&mut self) {
+        if let Some(ticking) = &self.ticking {
+            ticking.store(false, std::sync::atomic::Ordering::SeqCst);
+        }
         self.flush(None);
         if let Some(live) = &self.live {
             let mut state = live.lock();
@@ -506,6 +611,8 @@ impl Sink for Console {
             return;
         }
         self.text(event);
+        let now = (self.now)();
+        self.lock().release(now);
     }
 }
 

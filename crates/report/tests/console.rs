@@ -443,3 +443,87 @@ fn each_step_prints_after_what_it_caused_and_before_the_verdict_in_time_order() 
     assert_eq!(text.matches("⏱ detection (the same").count(), 1, "{text}");
     assert!(!text.contains("0 good, 0 bad"), "{text}");
 }
+
+#[test]
+fn a_long_step_prints_what_it_sees_once_settled_in_time_order_before_it_ends() {
+    let buffer = Buffer::default();
+    let clock = Arc::new(AtomicU64::new(0));
+    let now = Arc::clone(&clock);
+    let mut console = Console::with_output(
+        LogFormat::Text,
+        Box::new(buffer.clone()),
+        Box::new(move || t(now.load(Ordering::SeqCst))),
+    );
+    let printed = || {
+        let bytes = buffer.0.lock().map(|b| b.clone()).unwrap_or_default();
+        String::from_utf8(bytes).expect("utf-8")
+    };
+    let wait = "the failover pods in \"us-west2\" are ready within 15m";
+    let events = [
+        (
+            0,
+            Event::ScenarioStarted {
+                feature: "f".into(),
+                scenario: "s".into(),
+                tags: vec![],
+                at: t(0),
+            },
+        ),
+        (10, started("Then", wait, 10)),
+        (
+            10_100,
+            milestone("first failover pod ready", 10_000, "kube-watch"),
+        ),
+        (
+            10_200,
+            milestone(
+                "first failover pod ready (API transition time)",
+                9_500,
+                "kube-api",
+            ),
+        ),
+        (
+            16_000,
+            milestone("writes available again", 16_000, "write checker prod-1"),
+        ),
+    ];
+    for (ms, event) in events {
+        clock.store(ms, Ordering::SeqCst);
+        console.handle(&event);
+    }
+    let during = printed();
+    assert!(!during.contains("✔"), "{during}");
+    let api = during
+        .find("T+9.5s first failover pod ready (API")
+        .expect(&during);
+    let watch = during
+        .find("T+10s first failover pod ready — kube")
+        .expect(&during);
+    assert!(api < watch, "settled lines print sorted:\n{during}");
+    assert!(
+        !during.contains("writes available"),
+        "not settled yet:\n{during}"
+    );
+    for (ms, event) in [
+        (
+            16_100,
+            milestone("failover pods ready", 12_000, "kube-watch"),
+        ),
+        (20_000, step("Then", wait, 20_000)),
+    ] {
+        clock.store(ms, Ordering::SeqCst);
+        console.handle(&event);
+    }
+    let after = printed();
+    let lines: Vec<&str> = after.lines().collect();
+    let tail: Vec<&str> = lines[lines.len() - 3..].to_vec();
+    assert_eq!(
+        tail,
+        [
+            "      ◆ T+12s failover pods ready — kube-watch",
+            "      ◆ T+16s writes available again — write checker prod-1",
+            &format!("    ✔ Then {wait}"),
+        ],
+        "{after}"
+    );
+}
