@@ -9,8 +9,8 @@
 //! step's code emitted meanwhile, and a milestone is dated when a probe observed it, which may
 //! be before it is recorded (a streak of good answers is dated from its first). So the console
 //! holds a scenario's lines; when a step's end arrives (dated by cucumber), it prints the held
-//! lines emitted before that end, sorted by their own time, then the step's line. What the
-//! scenario's end emitted (its undo, its probes' final counts, the platform's ground truth) is
+//! lines emitted before that end, sorted by their own time, then the step's line. While a long
+//! step runs, its lines print once settled (see [`SETTLE`]). What the scenario's end emitted (its undo, its probes' final counts, the platform's ground truth) is
 //! printed the same way before the verdict. Times are `T+` since the scenario started, as in
 //! the HTML report.
 
