@@ -42,6 +42,9 @@ pub enum Event {
         keyword: String,
         /// The step text.
         text: String,
+        /// When (platform time). Step events reach the bus through cucumber's writer, after
+        /// what the step's own code emitted; this instant places them on the timeline.
+        at: PlatformTime,
     },
     /// A step ended.
     StepFinished {
@@ -51,6 +54,8 @@ pub enum Event {
         text: String,
         /// Passed, failed (with why) or skipped.
         outcome: StepOutcome,
+        /// When (platform time); see [`Event::StepStarted`].
+        at: PlatformTime,
     },
     /// A milestone was observed.
     Milestone(Milestone),
@@ -122,7 +127,8 @@ pub enum Event {
     },
     /// The run started inside a blackout window: `--override-blackout` said why.
     BlackoutOverridden(BlackoutOverride),
-    /// A scenario ended.
+    /// A scenario ended: the last event of the scenario, after every step event and every
+    /// undo of its end.
     ScenarioFinished {
         /// Its feature's name.
         feature: String,

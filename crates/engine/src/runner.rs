@@ -155,9 +155,30 @@ impl cucumber::Parser<Vec<gherkin::Feature>> for Preparsed {
     }
 }
 
-/// Forwards cucumber's step events to the event bus.
+/// Forwards cucumber's step events to the event bus, and ends each scenario there.
+///
+/// Cucumber hands its events to the writer through a queue, so they reach the bus after what
+/// the steps' own code emitted meanwhile (a step's milestones, the undos of the scenario's end).
+/// Each step event therefore carries the platform instant cucumber stamped it with, and the
+/// scenario's end ([`Event::ScenarioFinished`], prepared by the after hook) goes out when
+/// cucumber's own `Finished` comes through the queue: after every step event of the scenario.
 struct BusWriter {
     events: crate::events::Bus,
+    clock: firedrill_core::clock::Clock,
+    finished: FinishedSlot,
+}
+
+/// The end of the scenario running now, filled by the after hook, emitted by [`BusWriter`].
+type FinishedSlot = Arc<std::sync::Mutex<Option<Event>>>;
+
+impl BusWriter {
+    /// The platform instant of a cucumber event's timestamp.
+    fn platform_time(&self, at: std::time::SystemTime) -> firedrill_core::clock::PlatformTime {
+        let since_origin = at
+            .duration_since(self.clock.wall_origin())
+            .unwrap_or_default();
+        firedrill_core::clock::PlatformTime::from_offset(self.clock.to_platform(since_origin))
+    }
 }
 
 impl<W: DrillWorld> cucumber::Writer<W> for BusWriter {
@@ -169,32 +190,46 @@ impl<W: DrillWorld> cucumber::Writer<W> for BusWriter {
         _: &Self::Cli,
     ) {
         let Ok(ev) = ev else { return };
+        let at = self.platform_time(ev.at);
         let event::Cucumber::Feature(_, event::Feature::Scenario(_, scenario)) = ev.value else {
             return;
         };
-        let (event::Scenario::Step(step, ev) | event::Scenario::Background(step, ev)) =
-            scenario.event
-        else {
-            return;
+        let (step, ev) = match scenario.event {
+            event::Scenario::Step(step, ev) | event::Scenario::Background(step, ev) => (step, ev),
+            event::Scenario::Finished => {
+                let finished = self
+                    .finished
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .take();
+                if let Some(finished) = finished {
+                    self.events.emit(&finished);
+                }
+                return;
+            }
+            _ => return,
         };
         let keyword = step.keyword.trim().to_owned();
         let text = step.value.clone();
         let event = match ev {
-            event::Step::Started => Event::StepStarted { keyword, text },
+            event::Step::Started => Event::StepStarted { keyword, text, at },
             event::Step::Passed(..) => Event::StepFinished {
                 keyword,
                 text,
                 outcome: StepOutcome::Passed,
+                at,
             },
             event::Step::Skipped => Event::StepFinished {
                 keyword,
                 text,
                 outcome: StepOutcome::Skipped,
+                at,
             },
             event::Step::Failed(_, _, _, error) => Event::StepFinished {
                 keyword,
                 text,
                 outcome: StepOutcome::Failed(failure_text(&error)),
+                at,
             },
         };
         self.events.emit(&event);
@@ -257,8 +292,12 @@ pub async fn execute<W: DrillWorld>(
 
     let scenario_results = Arc::new(std::sync::Mutex::new((0usize, 0usize)));
     let results = Arc::clone(&scenario_results);
+    let finished_slot = FinishedSlot::default();
+    let scenario_end = Arc::clone(&finished_slot);
     let writer = BusWriter {
         events: run.events.clone(),
+        clock: run.clock,
+        finished: finished_slot,
     }
     .tee::<W, _>(writer::JUnit::for_tee(junit, 0))
     .tee::<W, _>(writer::Json::for_tee(json))
@@ -303,6 +342,7 @@ pub async fn execute<W: DrillWorld>(
         })
         .after(move |feature, _, scenario, finished, world| {
             let results = Arc::clone(&results);
+            let scenario_end = Arc::clone(&scenario_end);
             Box::pin(async move {
                 let passed = matches!(finished, event::ScenarioFinished::StepPassed);
                 if let Some(world) = world {
@@ -318,12 +358,16 @@ pub async fn execute<W: DrillWorld>(
                             );
                         }
                     }
-                    engine.run.events.emit(&Event::ScenarioFinished {
-                        feature: feature.name.clone(),
-                        scenario: scenario.name.clone(),
-                        passed,
-                        at: engine.clock().now(),
-                    });
+                    // Emitted by the writer once cucumber's queue delivered every step event.
+                    *scenario_end
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                        Some(Event::ScenarioFinished {
+                            feature: feature.name.clone(),
+                            scenario: scenario.name.clone(),
+                            passed,
+                            at: engine.clock().now(),
+                        });
                 }
                 if let Ok(mut r) = results.lock() {
                     if passed { r.0 += 1 } else { r.1 += 1 }
@@ -453,4 +497,175 @@ async fn undo_outstanding<U: Undo>(run: &RunContext<U>) -> bool {
         });
     }
     ok
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use cucumber::{given, when};
+    use futures::future::LocalBoxFuture;
+
+    use super::*;
+    use crate::events::FnSink;
+    use crate::scenario::Change;
+    use crate::undo::Marker;
+    use firedrill_core::clock::{Clock, PlatformTime};
+
+    /// A world whose steps stamp a milestone and inject a fault, nothing else.
+    #[derive(Debug, cucumber::World)]
+    #[world(init = Self::new)]
+    struct Ordered {
+        engine: Scenario<Marker>,
+    }
+
+    impl Ordered {
+        async fn new() -> Result<Self, std::io::Error> {
+            crate::scenario::current::<Marker>()
+                .map(|run| Self {
+                    engine: Scenario::new(run),
+                })
+                .ok_or_else(|| std::io::Error::other("no run"))
+        }
+    }
+
+    impl DrillWorld for Ordered {
+        type Undo = Marker;
+
+        fn scenario(&mut self) -> &mut Scenario<Marker> {
+            &mut self.engine
+        }
+
+        fn started<'a>(&'a mut self, _: &'a [String]) -> LocalBoxFuture<'a, ()> {
+            Box::pin(async {})
+        }
+
+        fn finished(&mut self) -> LocalBoxFuture<'_, ()> {
+            Box::pin(async {})
+        }
+    }
+
+    #[given(expr = "milestone {word} is stamped")]
+    async fn stamped(world: &mut Ordered, name: String) {
+        world.engine.clock().sleep(Duration::from_millis(20)).await;
+        let now = world.engine.clock().now();
+        world.engine.milestone(name, now, "engine");
+        world.engine.clock().sleep(Duration::from_millis(20)).await;
+    }
+
+    #[when(expr = "fault {word} is injected")]
+    async fn injected(world: &mut Ordered, fault: String) {
+        let marker = Marker {
+            fault: fault.clone(),
+        };
+        let acted = std::future::ready(Ok::<(), std::io::Error>(()));
+        world
+            .engine
+            .inject(Change::Fault, &fault, marker, &[], acted)
+            .await
+            .expect("injected");
+    }
+
+    #[tokio::test]
+    async fn a_scenario_ends_after_its_step_events_and_each_step_is_stamped_after_what_it_caused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ledger = Ledger::open(&dir.path().join("ledger.jsonl")).expect("ledger");
+        let platform = firedrill_platform::load_str(
+            Path::new("t.yaml"),
+            "name: t\nregions:\n  a: { role: primary }\n  b: { role: failover }\n",
+            &|_| None,
+        )
+        .unwrap_or_else(|p| panic!("platform: {p}"));
+        let events = crate::events::Bus::default();
+        let seen: Arc<Mutex<Vec<Event>>> = Arc::default();
+        let sink = Arc::clone(&seen);
+        events.subscribe(Box::new(FnSink(move |e: &Event| {
+            if let Ok(mut seen) = sink.lock() {
+                seen.push(e.clone());
+            }
+        })));
+        let run = Arc::new(RunContext::new(
+            "r".into(),
+            Arc::new(platform),
+            Clock::real(),
+            ledger,
+            events,
+        ));
+        let feature = gherkin::Feature::parse(
+            "Feature: f\n  Scenario: s\n    Given milestone one is stamped\n    When fault f1 is injected\n    Given milestone two is stamped\n",
+            gherkin::GherkinEnv::default(),
+        )
+        .expect("feature");
+        let selection = Selection {
+            tags: None,
+            name: None,
+            skip_gameday: false,
+        };
+        let outcome = execute::<Ordered>(
+            run,
+            vec![feature],
+            selection,
+            &CucumberReports::default(),
+            dir.path().join("t.yaml"),
+            true,
+        )
+        .await
+        .expect("run");
+        assert_eq!((outcome.passed, outcome.failed), (1, 0));
+        let seen = seen.lock().map(|s| s.clone()).unwrap_or_default();
+        let kinds: Vec<&str> = seen
+            .iter()
+            .map(|e| match e {
+                Event::ScenarioStarted { .. } => "scenario-started",
+                Event::StepStarted { .. } => "step-started",
+                Event::StepFinished { .. } => "step-finished",
+                Event::Milestone(_) => "milestone",
+                Event::FaultInjected { .. } => "fault-injected",
+                Event::FaultUndone { .. } => "fault-undone",
+                Event::ScenarioFinished { .. } => "scenario-finished",
+                _ => "other",
+            })
+            .collect();
+        assert_eq!(kinds.last(), Some(&"scenario-finished"), "{kinds:?}");
+        assert_eq!(
+            kinds.iter().filter(|k| **k == "step-finished").count(),
+            3,
+            "{kinds:?}"
+        );
+        // Each step's stamps bracket what it caused, whatever order the bus delivered them in.
+        let steps: Vec<(PlatformTime, PlatformTime)> = seen
+            .iter()
+            .filter_map(|e| match e {
+                Event::StepStarted { at, .. } => Some(*at),
+                _ => None,
+            })
+            .zip(seen.iter().filter_map(|e| match e {
+                Event::StepFinished { at, .. } => Some(*at),
+                _ => None,
+            }))
+            .collect();
+        let milestone = |name: &str| {
+            seen.iter().find_map(|e| match e {
+                Event::Milestone(m) if m.name == name => Some(m.at),
+                _ => None,
+            })
+        };
+        let one = milestone("one").expect("one");
+        let two = milestone("two").expect("two");
+        assert!(steps[0].0 <= one && one <= steps[0].1, "{steps:?} {one:?}");
+        assert!(steps[2].0 <= two && two <= steps[2].1, "{steps:?} {two:?}");
+        assert!(
+            steps[0].1 <= steps[1].0 && steps[1].1 <= steps[2].0,
+            "{steps:?}"
+        );
+        let undone = seen
+            .iter()
+            .find_map(|e| match e {
+                Event::FaultUndone { at, .. } => Some(*at),
+                _ => None,
+            })
+            .expect("undone at the scenario's end");
+        assert!(steps[2].1 <= undone, "{steps:?} {undone:?}");
+    }
 }

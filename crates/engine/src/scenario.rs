@@ -154,6 +154,10 @@ impl<U: Undo> RunContext<U> {
     /// Returns whether the fault is gone.
     pub async fn undo(&self, fault: &InjectedFault<U>) -> bool {
         let outcome = fault.undo.apply(&self.platform, &self.clock).await;
+        // Undone when the undo has acted, not after the ledger's fsync: in compressed time a
+        // slow flush is seconds of platform time, and the timeline must show the fault gone
+        // before the answers that came back because of it.
+        let at = self.clock.now();
         let error = match outcome {
             Ok(()) => match self.append(&Entry::Undone {
                 id: fault.id.clone(),
@@ -172,7 +176,7 @@ impl<U: Undo> RunContext<U> {
         self.events.emit(&Event::FaultUndone {
             id: fault.id.clone(),
             fault: fault.fault.clone(),
-            at: self.clock.now(),
+            at,
             error,
         });
         ok
@@ -331,8 +335,10 @@ impl Recorder {
             Ok(mut t) => t.record(milestone.clone()),
             Err(poisoned) => poisoned.into_inner().record(milestone.clone()),
         }
-        self.changed.send_modify(|v| *v += 1);
+        // Out before the waiters wake: a step waiting for it records what it concludes (`outage
+        // detected` from a `first bad answer`), and ends, after the milestone that caused it.
         self.events.emit(&Event::Milestone(milestone));
+        self.changed.send_modify(|v| *v += 1);
     }
 
     /// Records the milestone `name`, observed at `at` by `source`.
@@ -747,6 +753,38 @@ mod tests {
             timeline.first(FAULT_INJECTED).map(|m| m.at),
             timeline.first(&own.to_string()).map(|m| m.at),
             "stamped at one instant"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_milestone_goes_out_before_the_steps_waiting_for_it_wake() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ledger.jsonl");
+        let ledger = Ledger::open(&path).expect("ledger");
+        let context = run(ledger, path, &Seen::default());
+        let scenario = Scenario::new(Arc::new(context));
+        let woken = Arc::new(Mutex::new(scenario.recorder.changed.subscribe()));
+        let seen_woken = Arc::new(Mutex::new(Vec::new()));
+        let (w, s) = (Arc::clone(&woken), Arc::clone(&seen_woken));
+        scenario
+            .run
+            .events
+            .subscribe(Box::new(FnSink(move |event: &Event| {
+                if let (Event::Milestone(_), Ok(rx), Ok(mut seen)) = (event, w.lock(), s.lock()) {
+                    seen.push(rx.has_changed().unwrap_or(true));
+                }
+            })));
+        let now = scenario.clock().now();
+        scenario.milestone("first bad answer", now, "probe");
+        assert_eq!(
+            seen_woken.lock().map(|s| s.clone()).unwrap_or_default(),
+            [false],
+            "a waiter was woken before the milestone went out"
+        );
+        assert!(
+            woken
+                .lock()
+                .is_ok_and(|rx| rx.has_changed().unwrap_or(false))
         );
     }
 

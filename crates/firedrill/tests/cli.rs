@@ -112,6 +112,74 @@ fn json_log_format_prints_one_event_per_line() {
     ] {
         assert!(kinds.contains(&kind), "no {kind} event in {kinds:?}");
     }
+    // A scenario's end is its last event: no step of it after it.
+    let mut open = false;
+    for kind in &kinds {
+        match *kind {
+            "scenario-started" => open = true,
+            "scenario-finished" => open = false,
+            "step-started" | "step-finished" => {
+                assert!(open, "a step outside its scenario: {kinds:?}")
+            }
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn the_console_prints_each_scenario_from_its_own_start_with_nothing_after_its_verdict() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("drills")).expect("mkdir");
+    std::fs::copy(
+        root().join("drills/network.feature"),
+        dir.path().join("drills/n.feature"),
+    )
+    .expect("copy");
+    let (_, stdout, stderr) = firedrill_in(dir.path(), &["run"]);
+    let lines: Vec<&str> = stdout.lines().collect();
+    let scenarios: Vec<usize> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.starts_with("  Scenario: "))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(scenarios.len(), 2, "{stdout}{stderr}");
+    for (n, &start) in scenarios.iter().enumerate() {
+        assert!(
+            lines[start].ends_with("(T+ is platform time since the scenario started)"),
+            "{}",
+            lines[start]
+        );
+        let end = scenarios.get(n + 1).map_or(lines.len(), |next| next - 2);
+        let body = &lines[start + 1..end];
+        let verdict = body
+            .iter()
+            .position(|l| *l == "  PASSED" || *l == "  FAILED")
+            .unwrap_or_else(|| panic!("no verdict:\n{stdout}"));
+        let after: Vec<&&str> = body[verdict + 1..]
+            .iter()
+            .filter(|l| !l.is_empty())
+            .collect();
+        let summary = n + 1 == scenarios.len();
+        assert!(
+            after.is_empty() || (summary && after.len() == 1 && after[0].ends_with(" failed")),
+            "lines after the verdict: {after:?}\n{stdout}"
+        );
+        // Counted from this scenario's start, not the run's: its first fault is within a minute.
+        let fault = body
+            .iter()
+            .find(|l| l.contains("⚡ T+"))
+            .unwrap_or_else(|| panic!("no fault:\n{stdout}"));
+        let stamp = fault
+            .split("⚡ T+")
+            .nth(1)
+            .and_then(|rest| rest.split(" injected").next())
+            .unwrap_or_default();
+        assert!(
+            !stamp.is_empty() && (!stamp.contains('m') || stamp.ends_with("ms")),
+            "{fault}"
+        );
+    }
 }
 
 #[test]

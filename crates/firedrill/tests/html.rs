@@ -115,6 +115,15 @@ fn chromium_renders_the_timeline_with_one_mark_per_milestone_and_no_network() {
         "one mark per milestone in the rendered DOM"
     );
     assert_eq!(
+        dom.matches("<text class=\"mark\"").count(),
+        milestones,
+        "one number per milestone mark, named in the legend under the timeline"
+    );
+    assert_eq!(
+        dom.matches("<table class=\"marks\">").count(),
+        report.scenarios.len()
+    );
+    assert_eq!(
         dom.matches("<svg class=\"timeline\"").count(),
         report.scenarios.len()
     );

@@ -115,3 +115,59 @@ async fn milestones_land_within_one_probe_interval_of_the_change() {
     let state = running.stop();
     assert!(state.bad >= 1 && state.good >= 6, "{state:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_waits_for_the_answer_being_recorded_and_nothing_is_recorded_after_it() {
+    let up = Arc::new(AtomicBool::new(true));
+    let app = Router::new().route("/", get(answer)).with_state(up);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let probe = Probe {
+        url: format!("http://{addr}/"),
+        interval: Duration::from_millis(20),
+        timeout: Duration::from_secs(1),
+        expect_status: vec![200],
+        body_contains: None,
+        region_header: Some("x-served-by".into()),
+        stable_after: 3,
+        slo: None,
+    };
+    let recorded = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (entered, inside) = std::sync::mpsc::channel::<()>();
+    let count = Arc::clone(&recorded);
+    let running = http::spawn(
+        "svc",
+        probe,
+        http::client().expect("client"),
+        Clock::real(),
+        Arc::new(move |_, _, _| {
+            let _ = entered.send(());
+            // A slow sink: the stop below comes while this milestone is going out.
+            std::thread::sleep(Duration::from_millis(300));
+            count.fetch_add(1, Ordering::SeqCst);
+        }),
+    );
+    tokio::task::spawn_blocking(move || inside.recv_timeout(Duration::from_secs(10)))
+        .await
+        .expect("join")
+        .expect("a first milestone");
+    let state = running.stop();
+    assert!(
+        state.good >= 1,
+        "the answer whose milestone was going out is counted: {state:?}"
+    );
+    let after_stop = recorded.load(Ordering::SeqCst);
+    assert!(
+        after_stop >= 1,
+        "the stop waited for the milestone in flight"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        recorded.load(Ordering::SeqCst),
+        after_stop,
+        "nothing is recorded after the stop"
+    );
+}

@@ -53,6 +53,9 @@ struct ScenarioView {
     name: String,
     passed: bool,
     timeline: String,
+    /// The timeline's marks by number: at, name, who observed it (escaped: a guard's source
+    /// carries its `abort-if`).
+    milestones: Vec<(usize, String, String, String)>,
     probes: String,
     verdicts: Vec<VerdictRow>,
     faults: Vec<FaultRow>,
@@ -122,6 +125,12 @@ fn scenario_view(s: &ScenarioReport) -> ScenarioView {
         name: s.scenario.clone(),
         passed: s.passed,
         timeline: timeline_svg(s),
+        milestones: s
+            .milestones
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (i + 1, rel(m.at, start), esc(&m.name), esc(&m.source)))
+            .collect(),
         probes: probe_svg(s),
         verdicts: s
             .phases
@@ -309,6 +318,73 @@ fn axis(out: &mut String, span: f64, y: f64, x: impl Fn(f64) -> f64) {
     }
 }
 
+/// How many characters of a label fit in the left column; longer ones get a full-width row.
+const LEFT_LABEL: usize = 30;
+/// Characters per line of a full-width label row (11px text over the SVG's width).
+const ROW_LABEL: usize = 150;
+/// The height of one line of label text.
+const LINE: f64 = 14.0;
+
+/// A bar's label: in the left column when it fits, else (whole, never cut) in lines of
+/// its own above the bar, wrapped at spaces.
+fn bar_label(out: &mut String, y: &mut f64, label: &str) {
+    if label.chars().count() <= LEFT_LABEL {
+        let _ = write!(
+            out,
+            r#"<text class="label" x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
+            LEFT - 6.0,
+            *y + 14.0,
+            esc(label)
+        );
+        return;
+    }
+    for line in wrap(label, ROW_LABEL) {
+        let _ = write!(
+            out,
+            r#"<text class="label row" x="8" y="{:.1}">{}</text>"#,
+            *y + 11.0,
+            esc(&line)
+        );
+        *y += LINE;
+    }
+}
+
+/// `text` in lines of at most `width` characters, broken at spaces (a longer word stays whole).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    lines.push(line);
+    lines
+}
+
+/// The lane of each label (numbers at `xs`, in the order given) so that labels in one lane do
+/// not overlap: a label takes the first lane whose last label ends left of it.
+fn lanes(xs: &[(f64, f64)]) -> Vec<usize> {
+    let mut ends: Vec<f64> = Vec::new();
+    xs.iter()
+        .map(|&(x, width)| {
+            let lane = ends
+                .iter()
+                .position(|&end| end + 2.0 <= x - width / 2.0)
+                .unwrap_or(ends.len());
+            if lane == ends.len() {
+                ends.push(f64::MIN);
+            }
+            ends[lane] = x + width / 2.0;
+            lane
+        })
+        .collect()
+}
+
 fn timeline_svg(s: &ScenarioReport) -> String {
     let start = s.started;
     let secs = |t: PlatformTime| t.saturating_since(start).as_secs_f64();
@@ -327,26 +403,17 @@ fn timeline_svg(s: &ScenarioReport) -> String {
     let span = end.max(1.0);
     let x = |t: f64| LEFT + PLOT * (t / span).clamp(0.0, 1.0);
     let row = 22.0;
-    let rows = s.faults.len() + s.phases.len() + 1;
-    let height = 30.0 + row * rows as f64 + 40.0;
-    let mut out = String::new();
-    let _ = write!(
-        out,
-        r#"<svg class="timeline" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height:.0}" role="img" aria-label="timeline of {}">"#,
-        esc(&s.scenario)
-    );
+    let mut body = String::new();
     let mut y = 30.0;
     for f in &s.faults {
+        bar_label(&mut body, &mut y, &format!("fault: {}", f.fault));
         let (a, b) = (
             x(secs(f.injected_at)),
             f.undone_at.map_or(x(span), |t| x(secs(t))),
         );
         let _ = write!(
-            out,
-            r#"<text class="label" x="{:.1}" y="{:.1}" text-anchor="end">fault: {}</text><rect class="fault" x="{a:.1}" y="{:.1}" width="{:.1}" height="{:.1}"><title>{} ({} → {})</title></rect>"#,
-            LEFT - 6.0,
-            y + 14.0,
-            esc(&truncate(&f.fault, 28)),
+            body,
+            r#"<rect class="fault" x="{a:.1}" y="{:.1}" width="{:.1}" height="{:.1}"><title>{} ({} → {})</title></rect>"#,
             y + 3.0,
             (b - a).max(1.0),
             row - 6.0,
@@ -358,6 +425,7 @@ fn timeline_svg(s: &ScenarioReport) -> String {
         y += row;
     }
     for p in &s.phases {
+        bar_label(&mut body, &mut y, &p.name);
         let a = x(secs(p.start));
         if let Some(v) = p.verdict {
             let (lo, hi) = (
@@ -365,7 +433,7 @@ fn timeline_svg(s: &ScenarioReport) -> String {
                 x(secs(p.start) + v.target.upper().as_secs_f64()),
             );
             let _ = write!(
-                out,
+                body,
                 r#"<rect class="target" x="{lo:.1}" y="{:.1}" width="{:.1}" height="{:.1}"><title>target {}</title></rect>"#,
                 y + 1.0,
                 (hi - lo).max(2.0),
@@ -379,11 +447,8 @@ fn timeline_svg(s: &ScenarioReport) -> String {
             _ => "phase fail",
         };
         let _ = write!(
-            out,
-            r#"<text class="label" x="{:.1}" y="{:.1}" text-anchor="end">{}</text><rect class="{class}" x="{a:.1}" y="{:.1}" width="{:.1}" height="{:.1}"><title>{}: {}</title></rect>"#,
-            LEFT - 6.0,
-            y + 14.0,
-            esc(&truncate(&p.name, 30)),
+            body,
+            r#"<rect class="{class}" x="{a:.1}" y="{:.1}" width="{:.1}" height="{:.1}"><title>{}: {}</title></rect>"#,
             y + 6.0,
             (b - a).max(1.0),
             row - 12.0,
@@ -394,26 +459,63 @@ fn timeline_svg(s: &ScenarioReport) -> String {
         y += row;
     }
     let _ = write!(
-        out,
+        body,
         r#"<text class="label" x="{:.1}" y="{:.1}" text-anchor="end">milestones</text>"#,
         LEFT - 6.0,
         y + 14.0
     );
-    for m in &s.milestones {
+    // Each mark carries its number from the legend under the chart; numbers that would
+    // overlap go to the next lane down.
+    let marks: Vec<(f64, f64)> = s
+        .milestones
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (x(secs(m.at)), 7.0 * (i + 1).to_string().len() as f64 + 2.0))
+        .collect();
+    let lane = lanes(&marks);
+    for (i, m) in s.milestones.iter().enumerate() {
+        let cx = marks[i].0;
         let _ = write!(
-            out,
-            r#"<circle class="milestone" cx="{:.1}" cy="{:.1}" r="5"><title>{} at {}</title></circle>"#,
-            x(secs(m.at)),
+            body,
+            r#"<circle class="milestone" cx="{cx:.1}" cy="{:.1}" r="5"><title>{}: {} at {}</title></circle><text class="mark" x="{cx:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
             y + 10.0,
+            i + 1,
             esc(&m.name),
-            rel(m.at, start)
+            rel(m.at, start),
+            y + 27.0 + LINE * lane[i] as f64,
+            i + 1
         );
     }
-    y += row;
-    axis(&mut out, span, y, x);
+    y += row + LINE * lane.iter().max().map_or(0.0, |l| (l + 1) as f64);
+    axis(&mut body, span, y, x);
+    let height = y + 40.0;
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        r#"<svg class="timeline" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height:.0}" role="img" aria-label="timeline of {}">"#,
+        esc(&s.scenario)
+    );
+    out.push_str(&body);
     out.push_str("</svg>");
     out
 }
+
+/// The regions that served a scenario's answers, in order of first answer: the colour of
+/// each (`r0`, `r1`, … in the stylesheet) is its position here.
+fn serving_regions(s: &ScenarioReport) -> Vec<String> {
+    let mut observations: Vec<_> = s.probes.iter().flat_map(|p| &p.observations).collect();
+    observations.sort_by_key(|o| o.at);
+    let mut regions: Vec<String> = Vec::new();
+    for region in observations.iter().filter_map(|o| o.region.as_ref()) {
+        if !regions.contains(region) {
+            regions.push(region.clone());
+        }
+    }
+    regions
+}
+
+/// How many region colours the stylesheet has; more regions reuse them.
+const REGION_COLOURS: usize = 4;
 
 fn probe_svg(s: &ScenarioReport) -> String {
     let observations: Vec<_> = s
@@ -424,6 +526,7 @@ fn probe_svg(s: &ScenarioReport) -> String {
     if observations.is_empty() {
         return String::new();
     }
+    let regions = serving_regions(s);
     let start = s.started;
     let secs = |t: PlatformTime| t.saturating_since(start).as_secs_f64();
     let span = observations.iter().map(|o| secs(o.at)).fold(1.0, f64::max);
@@ -433,8 +536,16 @@ fn probe_svg(s: &ScenarioReport) -> String {
         .fold(0.001, f64::max);
     let x = |t: f64| LEFT + PLOT * (t / span);
     let (top, h) = (20.0, 80.0);
+    let strip = 16.0;
+    let strips = s
+        .probes
+        .iter()
+        .filter(|p| !p.observations.is_empty())
+        .count();
+    let legend = top + h + 4.0 + strip * strips as f64 + 30.0;
     let mut out = format!(
-        r#"<svg class="probes" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} 140" role="img" aria-label="probe answers">"#
+        r#"<svg class="probes" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {:.0}" role="img" aria-label="probe answers">"#,
+        legend + 12.0
     );
     let _ = write!(
         out,
@@ -458,32 +569,70 @@ fn probe_svg(s: &ScenarioReport) -> String {
         r#"<polyline class="latency" points="{}"/>"#,
         points.join(" ")
     );
-    let _ = write!(
-        out,
-        r#"<text class="label" x="{:.1}" y="{:.1}" text-anchor="end">answers</text>"#,
-        LEFT - 6.0,
-        top + h + 12.0
-    );
-    for o in &observations {
+    // One strip per probe: a good answer in the colour of the region that served it, a bad
+    // one in red (with the region in its tooltip when one answered).
+    let mut y = top + h + 4.0;
+    for probe in s.probes.iter().filter(|p| !p.observations.is_empty()) {
         let _ = write!(
             out,
-            r#"<rect class="{}" x="{:.1}" y="{:.1}" width="2" height="8"/>"#,
-            if o.good { "good" } else { "bad" },
-            x(secs(o.at)),
-            top + h + 4.0
+            r#"<text class="label" x="{:.1}" y="{:.1}" text-anchor="end">answers: {}</text>"#,
+            LEFT - 6.0,
+            y + 8.0,
+            esc(&probe.name)
         );
+        for o in &probe.observations {
+            let region = o
+                .region
+                .as_ref()
+                .and_then(|r| regions.iter().position(|known| known == r));
+            let class = match (o.good, region) {
+                (false, _) => "bad".to_owned(),
+                (true, Some(i)) => format!("good r{}", i % REGION_COLOURS),
+                (true, None) => "good".to_owned(),
+            };
+            let title = match (&o.region, o.good) {
+                (Some(r), true) => format!("{} good from {}", rel(o.at, start), r),
+                (Some(r), false) => format!("{} bad from {}", rel(o.at, start), r),
+                (None, good) => format!(
+                    "{} {}",
+                    rel(o.at, start),
+                    if good {
+                        "good"
+                    } else {
+                        "bad, no region answered"
+                    }
+                ),
+            };
+            let _ = write!(
+                out,
+                r#"<rect class="{class}" x="{:.1}" y="{y:.1}" width="2" height="10"><title>{}</title></rect>"#,
+                x(secs(o.at)),
+                esc(&title)
+            );
+        }
+        y += strip;
     }
-    axis(&mut out, span, top + h + 14.0, x);
+    axis(&mut out, span, y, x);
+    let mut lx = LEFT;
+    for (i, region) in regions.iter().enumerate() {
+        let _ = write!(
+            out,
+            r#"<rect class="good r{}" x="{lx:.1}" y="{:.1}" width="10" height="10"/><text class="legend" x="{:.1}" y="{legend:.1}">good answer from {}</text>"#,
+            i % REGION_COLOURS,
+            legend - 9.0,
+            lx + 14.0,
+            esc(region)
+        );
+        lx += 14.0 + 7.0 * (17 + region.chars().count()) as f64;
+    }
+    let _ = write!(
+        out,
+        r#"<rect class="bad" x="{lx:.1}" y="{:.1}" width="10" height="10"/><text class="legend" x="{:.1}" y="{legend:.1}">bad answer</text>"#,
+        legend - 9.0,
+        lx + 14.0
+    );
     out.push_str("</svg>");
     out
-}
-
-fn truncate(text: &str, n: usize) -> String {
-    if text.chars().count() <= n {
-        text.to_owned()
-    } else {
-        format!("{}…", text.chars().take(n - 1).collect::<String>())
-    }
 }
 
 /// Recovery time per drill across runs, against its target band.
@@ -609,6 +758,110 @@ fn phase_breakdown(reports: &[Report]) -> Vec<Breakdown> {
 
 #[cfg(test)]
 mod tests {
+    fn embedded_run() -> crate::json::Report {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fixtures/reports/embedded-run.json");
+        crate::json::load(&path).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn long_labels_are_shown_whole_wrapped_in_a_row_of_their_own() {
+        let mut report = embedded_run();
+        let fault = "a very long fault description"
+            .repeat(8)
+            .replace("descriptiona", "description a");
+        report.scenarios[0].faults[0].fault.clone_from(&fault);
+        let long = format!("fault: {fault}");
+        let html = super::render(&[report]).expect("render");
+        let timelines: Vec<&str> = html
+            .split(r#"<svg class="timeline""#)
+            .skip(1)
+            .filter_map(|rest| rest.split("</svg>").next())
+            .collect();
+        assert_eq!(timelines.len(), 2);
+        assert!(
+            timelines.iter().all(|t| !t.contains('…')),
+            "a label was cut"
+        );
+        let lines = super::wrap(&long, super::ROW_LABEL);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        for line in &lines {
+            assert!(
+                html.contains(r#"<text class="label row" x="8""#)
+                    && html.contains(&format!(">{line}</text>")),
+                "{line}"
+            );
+        }
+        assert!(
+            html.contains(
+                ">fault: traffic switched from &quot;us-west1&quot; to &quot;us-west2&quot;</text>"
+            ),
+            "the fixture's own long fault label is whole"
+        );
+    }
+
+    #[test]
+    fn every_milestone_mark_is_numbered_without_overlap_and_listed_with_its_name() {
+        let report = embedded_run();
+        let html = super::render(std::slice::from_ref(&report)).expect("render");
+        let s = &report.scenarios[0];
+        for (i, m) in s.milestones.iter().enumerate() {
+            assert!(
+                html.contains(&format!(
+                    "<tr><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td>",
+                    i + 1,
+                    super::rel(m.at, s.started),
+                    m.name
+                )),
+                "legend row {} ({})",
+                i + 1,
+                m.name
+            );
+        }
+        // Marks at one instant (`fault injected` and its own) share an x: not a lane.
+        let lanes = super::lanes(&[(100.0, 9.0), (100.0, 9.0), (104.0, 9.0), (300.0, 9.0)]);
+        assert_eq!(lanes, [0, 1, 2, 0]);
+    }
+
+    #[test]
+    fn the_answers_strip_colours_each_answer_by_the_region_that_served_it() {
+        let report = embedded_run();
+        let html = super::render(std::slice::from_ref(&report)).expect("render");
+        let s = &report.scenarios[0];
+        assert_eq!(super::serving_regions(s), ["us-west1", "us-west2"]);
+        let from = |region: &str| {
+            s.probes[0]
+                .observations
+                .iter()
+                .filter(|o| o.good && o.region.as_deref() == Some(region))
+                .count()
+        };
+        let probes = html
+            .split(r#"<svg class="probes""#)
+            .nth(1)
+            .and_then(|rest| rest.split("</svg>").next())
+            .expect("a probe chart");
+        // One mark per answer, plus one legend key per region.
+        assert_eq!(
+            probes.matches(r#"class="good r0""#).count(),
+            from("us-west1") + 1
+        );
+        assert_eq!(
+            probes.matches(r#"class="good r1""#).count(),
+            from("us-west2") + 1
+        );
+        assert!(
+            probes.contains("good answer from us-west1</text>"),
+            "{probes}"
+        );
+        assert!(
+            probes.contains("good answer from us-west2</text>"),
+            "{probes}"
+        );
+        assert!(probes.contains(">bad answer</text>"), "{probes}");
+        assert!(probes.contains("answers: front-door</text>"), "{probes}");
+    }
+
     #[test]
     fn an_aborted_scenario_shows_its_guard_trip_and_the_series_its_queries_judged() {
         let html = super::render(&[crate::json::tests::guarded_run()]).expect("render");

@@ -311,6 +311,7 @@ impl Sink for Builder {
                 keyword,
                 text,
                 outcome,
+                ..
             } => current.steps.push(StepReport {
                 keyword: keyword.clone(),
                 text: text.clone(),
