@@ -329,6 +329,22 @@ impl Analysis {
     }
 }
 
+/// The state assertions: `Then` steps that check a state now. Each has a `within {duration}`
+/// form (its pattern with ` within {duration}` added) that waits until the state holds, at most
+/// that long after the end of the step before it; a test holds the grammar to it.
+pub const STATES: &[&str] = &[
+    "the platform is healthy",
+    "traffic is served from region {region}",
+    "traffic is still served from region {region}",
+    "the service answers from {region}",
+    "the primary of {namespace} is in {region}",
+    "the query {query} is below {number}",
+    "the {query-name} query is below {number}",
+];
+
+/// What every `within {duration}` form of a state assertion times from, as its doc says it.
+pub const WITHIN_ANCHOR: &str = "after the end of the step before it";
+
 /// Every domain's step docs.
 #[must_use]
 pub fn docs() -> Vec<StepDoc> {
@@ -619,6 +635,26 @@ mod tests {
             catalog.matched(&step("When", "nothing like it")),
             Matched::Undefined { .. }
         ));
+    }
+
+    #[test]
+    fn every_state_assertion_has_an_instant_and_a_within_form_anchored_at_the_step_before() {
+        let docs = docs();
+        let then = |pattern: &str| {
+            docs.iter()
+                .find(|d| d.keyword == "Then" && d.pattern == pattern)
+                .copied()
+        };
+        for state in STATES {
+            assert!(then(state).is_some(), "no instant form `Then {state}`");
+            let within = format!("{state} within {{duration}}");
+            let doc = then(&within).unwrap_or_else(|| panic!("no `Then {within}`"));
+            assert!(
+                doc.doc.contains(WITHIN_ANCHOR),
+                "`Then {within}` does not say it times from the end of the step before: {}",
+                doc.doc
+            );
+        }
     }
 
     #[test]

@@ -90,6 +90,14 @@ pub const DOCS: &[StepDoc] = &[
         analyze: analyze_region,
     },
     StepDoc {
+        keyword: "Then",
+        pattern: "the primary of {namespace} is in {region} within {duration}",
+        example: "the primary of \"prod-1\" is in \"us-west1\" within 2m",
+        doc: "Asks the members (`hello`) every 500ms which is primary until it is a member of {region}, at most {duration} after the end of the step before it (e.g. after an Atlas command or Terraform apply that moves the primary on its own time); fails naming the last primary and its region.",
+        domain: "mongo",
+        analyze: analyze_region,
+    },
+    StepDoc {
         keyword: "Given",
         pattern: "a write checker runs against the {namespace} database at {rate} writes per second{concern}",
         example: "a write checker runs against the \"prod-1\" database at 50 writes per second",
@@ -696,8 +704,17 @@ async fn flips_on_atlas(
 
 #[when(expr = "the database of {namespace} flips back")]
 async fn flips_back(world: &mut Drill, namespace: param::Namespace) -> Result<(), Failure> {
-    let namespace = namespace.0;
-    let t = target(world, &namespace)?;
+    flip_back(world, &namespace, None).await
+}
+
+/// Undoes this scenario's last flip of `namespace`'s database and waits until the primary is
+/// home again; with `expected`, first checks that home is that region (before undoing).
+async fn flip_back(
+    world: &mut Drill,
+    namespace: &str,
+    expected: Option<&str>,
+) -> Result<(), Failure> {
+    let t = target(world, namespace)?;
     let prefix = format!("flip of {} to ", t.database);
     let id = world.outstanding(&prefix).ok_or_else(|| {
             Failure(format!(
@@ -723,13 +740,24 @@ async fn flips_back(world: &mut Drill, namespace: param::Namespace) -> Result<()
             ..
         })) => {
             firedrill_providers::atlas::actions::top_region(&replication_specs).and_then(|atlas| {
-                firedrill_providers::atlas::Settings::resolve(world.platform(), &namespace)
+                firedrill_providers::atlas::Settings::resolve(world.platform(), namespace)
                     .ok()
                     .and_then(|s| s.platform_region(&atlas).map(str::to_owned))
             })
         }
         _ => None,
     };
+    if let Some(expected) = expected
+        && home.as_deref() != Some(expected)
+    {
+        return Err(Failure(format!(
+            "the database of \"{namespace}\" cannot flip back to \"{expected}\": before this scenario's flip its primary was in {}, and flipping back restores the priorities saved then (hint: write `flips back to {}`, or move the primary with `When the database of \"{namespace}\" flips to \"{expected}\"`)",
+            home.as_deref()
+                .map_or_else(|| "an unknown region".to_owned(), |h| format!("\"{h}\"")),
+            home.as_deref()
+                .map_or_else(|| "\"…\"".to_owned(), |h| format!("\"{h}\""))
+        )));
+    }
     let now = world.clock().now();
     world.mongo.last_fault = Some(now);
     world.undo_now(&id).await?;
@@ -780,17 +808,58 @@ async fn primary_in(
     namespace: param::Namespace,
     region: param::Region,
 ) -> Result<(), Failure> {
-    let (namespace, region) = (namespace.0, region.0);
-    let t = target(world, &namespace)?;
+    primary_in_within(world, &namespace, &region, Duration::ZERO).await
+}
+
+#[then(expr = "the primary of {namespace} is in {region} within {duration}")]
+async fn primary_in_region_within(
+    world: &mut Drill,
+    namespace: param::Namespace,
+    region: param::Region,
+    within: param::Duration,
+) -> Result<(), Failure> {
+    primary_in_within(world, &namespace, &region, within.value)
+        .await
+        .map_err(|e| {
+            Failure(format!(
+                "within {within} of the end of the step before, {e}"
+            ))
+        })
+}
+
+/// How often `the primary of … is in … within …` asks the members (platform time).
+const PRIMARY_EVERY: Duration = Duration::from_millis(500);
+
+/// Asks the members which is primary until it is in `region`, by `within` after now (the
+/// end of the step before); at least once, so `within` zero is one look.
+async fn primary_in_within(
+    world: &Drill,
+    namespace: &str,
+    region: &str,
+    within: Duration,
+) -> Result<(), Failure> {
+    let t = target(world, namespace)?;
     let members = t.members().await?;
-    let primary = t.primary().await?;
-    match t.region_in(&members, &primary) {
-        Some(r) if r == region => Ok(()),
-        other => Err(Failure(format!(
-            "the primary of \"{namespace}\" is {primary} in {}, not in \"{region}\"",
-            other.as_deref().unwrap_or("an unknown region")
-        ))),
-    }
+    let clock = world.clock();
+    let found = firedrill_providers::poll::until(&clock, PRIMARY_EVERY, within, || async {
+        match t.primary().await {
+            Ok(primary) => match t.region_in(&members, &primary) {
+                Some(r) if r == region => Ok(()),
+                other => Err(Some(format!(
+                    "{primary} in {}",
+                    other.map_or_else(|| "an unknown region".to_owned(), |r| format!("\"{r}\""))
+                ))),
+            },
+            Err(e) => Err(Some(format!("no primary ({})", t.clean(&e.to_string())))),
+        }
+    })
+    .await;
+    found.map_err(|last| {
+        Failure(format!(
+            "the primary of \"{namespace}\" is {}, not in \"{region}\"",
+            last.unwrap_or_else(|| "unknown".to_owned())
+        ))
+    })
 }
 
 #[given(

@@ -1,0 +1,45 @@
+Feature: One grammar for waiting: a state assertion checks now, its `within` form waits
+  Every state assertion has a plain form that checks once and a `within {duration}` form that
+  waits until the state holds, at most that long after the end of the step before it. The
+  steady-state check after an undo is `Then the platform is healthy within …`: a plain check
+  right after a restore races the platform settling.
+
+  Scenario: after a cut link is restored, the steady-state checks wait for the platform to settle
+    Given the file "drills/steady.feature":
+      """
+      Feature: steady state
+        Scenario: the front door's link is cut and restored, and the platform is healthy again
+          Given the platform is healthy
+          When the link "front-door-to-us-west1" is cut
+          Then the outage is detected within 1m
+          When the link "front-door-to-us-west1" is restored
+          Then the platform is healthy within 2m
+          And the service answers from "us-west1" within 2m
+          And the service answers from "us-west1"
+          And traffic is served from region "us-west1"
+          And traffic is still served from region "us-west1" within 1m
+          And the platform is healthy
+      """
+    When I run `firedrill run drills/steady.feature --json report.json`
+    Then the exit code is 0
+    And the output contains "1 passed, 0 failed"
+    And the report "report.json" has verdict "passed" and every fault undone
+
+  Scenario: a state that does not come within its time fails, naming what was seen last
+    Given the file "drills/never.feature":
+      """
+      Feature: never
+        Scenario: healthy while the link is still cut
+          Given the platform is healthy
+          When the link "front-door-to-us-west1" is cut
+          Then the platform is healthy within 30s
+
+        Scenario: served from a region that was never switched to
+          Then traffic is served from region "us-west2" within 20s
+      """
+    When I run `firedrill run drills/never.feature`
+    Then the exit code is 1
+    And the output contains "0 passed, 2 failed"
+    And the output contains "the platform was not healthy within 30s of the end of the step before: probe \"front-door\""
+    And the output contains "within 20s of the end of the step before, expected traffic to be served from \"us-west2\", but probe \"front-door\" got a good answer from \"us-west1\""
+    And the output contains "undone: link \"front-door-to-us-west1\""
