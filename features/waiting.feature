@@ -43,3 +43,31 @@ Feature: One grammar for waiting: a state assertion checks now, its `within` for
     And the output contains "the platform was not healthy within 30s of the end of the step before: probe \"front-door\""
     And the output contains "within 20s of the end of the step before, expected traffic to be served from \"us-west2\", but probe \"front-door\" got a good answer from \"us-west1\""
     And the output contains "undone: link \"front-door-to-us-west1\""
+
+  Scenario: a latency percentile over a window is judged, counting bad answers as slow
+    Given the file "drills/percentiles.feature":
+      """
+      Feature: percentiles
+        Scenario: answers within the probe's timeout
+          Given the platform is healthy
+          When 1m pass
+          Then the p95 latency of the "front-door" probe stayed below 1m over the last 1m
+
+        Scenario: no answer is that fast
+          Given the platform is healthy
+          When 1m pass
+          Then the p50 latency of the "front-door" probe stayed below 1ms over the last 1m
+
+        Scenario: a cut link's bad answers are slower than any bound
+          Given the platform is healthy
+          When the link "front-door-to-us-west1" is cut
+          Then the outage is detected within 1m
+          And the p99 latency of the "front-door" probe stayed below 1m since the fault
+      """
+    When I run `firedrill run drills/percentiles.feature`
+    Then the exit code is 1
+    And the output contains "1 passed, 2 failed"
+    And the output contains "p95 latency over the last 1m was "
+    And the output contains "p50 latency over the last 1m was "
+    And the output contains ", NOT below 1ms"
+    And the output contains "p99 latency since \"fault injected\" was a bad answer (slower than any bound)"

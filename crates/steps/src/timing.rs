@@ -109,7 +109,7 @@ fn analyze_phase_platform_target(args: &Args, platform: &Platform) -> Analysis {
     a
 }
 
-fn reference(timeline: &Timeline, name: &MilestoneName) -> Result<Milestone, Failure> {
+pub(crate) fn reference(timeline: &Timeline, name: &MilestoneName) -> Result<Milestone, Failure> {
     timeline.first(&name.to_string()).cloned().ok_or_else(|| {
         Failure(format!("milestone \"{name}\" was never reached, so nothing can be timed from it (reached so far: {})", firedrill_core::diagnostic::one_of(&timeline.names())))
     })
