@@ -71,3 +71,39 @@ Feature: One grammar for waiting: a state assertion checks now, its `within` for
     And the output contains "p50 latency over the last 1m was "
     And the output contains ", NOT below 1ms"
     And the output contains "p99 latency since \"fault injected\" was a bad answer (slower than any bound)"
+
+  Scenario: the database flips back to the region it named, and refuses another before undoing
+    Given the file "drills/flip-back.feature":
+      """
+      Feature: flip back
+        Scenario: there and back
+          When the database of "prod-1" flips to "us-west2"
+          Then the primary of "prod-1" is in "us-west2" within 1m
+          When the database of "prod-1" flips back to "us-west1"
+          Then the primary of "prod-1" is in "us-west1"
+
+        Scenario: back to where it never was
+          When the database of "prod-1" flips to "us-west2"
+          And the database of "prod-1" flips back to "us-west2"
+      """
+    When I run `firedrill run drills/flip-back.feature --json report.json`
+    Then the exit code is 1
+    And the output contains "1 passed, 1 failed"
+    And the output contains "the database of \"prod-1\" cannot flip back to \"us-west2\": before this scenario's flip its primary was in \"us-west1\""
+    And the report "report.json" has verdict "failed" and every fault undone
+
+  Scenario: a percentile firedrill does not compute and a negative wait are named at their column
+    Given the file "drills/bad.feature":
+      """
+      Feature: bad
+        Scenario: bad
+          Then the p90 latency of the "front-door" probe stayed below 2s since the fault
+          And the platform is healthy within -5s
+          When the database of "prod-1" flips back to "mars"
+      """
+    When I run `firedrill validate drills/bad.feature`
+    Then the exit code is 2
+    And the output contains "drills/bad.feature:3:14: Then the p90 latency of the \"front-door\" probe stayed below 2s since the fault: \"p90\" is not a percentile firedrill computes (hint: write p50, p95 or p99)"
+    And the output contains "drills/bad.feature:4:40: And the platform is healthy within -5s: duration -5s is negative"
+    And the output contains "drills/bad.feature:5:50: When the database of \"prod-1\" flips back to \"mars\": region \"mars\" is not in the platform (hint: known regions:"
+    And the output contains "3 problems found; nothing was injected"

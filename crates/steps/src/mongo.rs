@@ -74,6 +74,14 @@ pub const DOCS: &[StepDoc] = &[
         analyze: analyze_flip_back,
     },
     StepDoc {
+        keyword: "When",
+        pattern: "the database of {namespace} flips back to {region}",
+        example: "the database of \"prod-1\" flips back to \"us-west1\"",
+        doc: "As `flips back`, naming where the primary returns: fails before undoing anything when the primary was not in {region} before this scenario's flip (a flip back restores the saved priorities, it cannot choose a region; to move the primary elsewhere, `flips to` it), then waits (2m) until the primary is in {region}.",
+        domain: "mongo",
+        analyze: analyze_flip_back_to,
+    },
+    StepDoc {
         keyword: "Then",
         pattern: "a new primary is elected within {duration}",
         example: "a new primary is elected within 12s",
@@ -162,6 +170,12 @@ fn analyze_flip_back(args: &Args, platform: &Platform) -> Analysis {
         ),
         undo: "none (it is the undo)".into(),
     });
+    a
+}
+
+fn analyze_flip_back_to(args: &Args, platform: &Platform) -> Analysis {
+    let mut a = analyze_flip_back(args, platform);
+    a.region("region", args.get("region"), platform);
     a
 }
 
@@ -705,6 +719,15 @@ async fn flips_on_atlas(
 #[when(expr = "the database of {namespace} flips back")]
 async fn flips_back(world: &mut Drill, namespace: param::Namespace) -> Result<(), Failure> {
     flip_back(world, &namespace, None).await
+}
+
+#[when(expr = "the database of {namespace} flips back to {region}")]
+async fn flips_back_to(
+    world: &mut Drill,
+    namespace: param::Namespace,
+    region: param::Region,
+) -> Result<(), Failure> {
+    flip_back(world, &namespace, Some(&region)).await
 }
 
 /// Undoes this scenario's last flip of `namespace`'s database and waits until the primary is
