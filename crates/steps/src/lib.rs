@@ -611,6 +611,42 @@ mod tests {
         }
     }
 
+    #[test]
+    fn an_earlier_wording_is_the_same_step_as_its_canonical_one() {
+        let platform = firedrill_platform::load(std::path::Path::new(concat!(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../.."),
+            "/fixtures/platforms/production.example.yaml"
+        )))
+        .unwrap_or_else(|p| panic!("example platform invalid:\n{p}"));
+        let catalog = Catalog::build().expect("catalog");
+        let analysis = |text: &str| match catalog.matched(&step("When", text)) {
+            Matched::One { doc, args } => (doc.pattern, doc.analysis(&args, &platform)),
+            other => panic!("{text}: {other:?}"),
+        };
+        for (earlier, canonical) in [
+            (
+                "the Mongo primary of \"prod-3\" is stepped down",
+                "the primary of \"prod-3\" is stepped down",
+            ),
+            (
+                "the Mongo primary of \"prod-2\" is killed",
+                "the primary of \"prod-2\" is killed",
+            ),
+            (
+                "traffic is switched to \"us-west2\"",
+                "traffic is switched to region \"us-west2\"",
+            ),
+        ] {
+            let (earlier_pattern, earlier) = analysis(earlier);
+            let (canonical_pattern, canonical) = analysis(canonical);
+            assert_ne!(earlier_pattern, canonical_pattern);
+            assert!(!canonical.effects.is_empty(), "{canonical_pattern}");
+            assert_eq!(earlier.effects, canonical.effects, "{canonical_pattern}");
+            assert_eq!(earlier.needs, canonical.needs, "{canonical_pattern}");
+            assert_eq!(earlier.problems, canonical.problems, "{canonical_pattern}");
+        }
+    }
+
     fn noop(_: &mut Drill, _: cucumber::step::Context) -> futures::future::LocalBoxFuture<'_, ()> {
         Box::pin(async {})
     }

@@ -35,9 +35,25 @@ const FLIP_WITHIN: Duration = Duration::from_secs(120);
 pub const DOCS: &[StepDoc] = &[
     StepDoc {
         keyword: "When",
+        pattern: "the primary of {namespace} is stepped down",
+        example: "the primary of \"prod-1\" is stepped down",
+        doc: "Self-managed: runs `replSetStepDown` (stepDownSecs 60, secondaryCatchUpPeriodSecs 10) on the primary of the namespace's database, after writing its undo (`replSetFreeze 0` on the old primary, which ends its ineligibility) to the ledger. Atlas-managed (`databases.<db>.atlas`, where Atlas refuses `replSetStepDown`): Atlas's test failover instead, exactly as `When Atlas fails over the primary of \"{namespace}\"`, so one drill runs on either kind of database. Starts the topology observer: milestones `primary lost` and `new primary elected in {region}`; this step is `mongo fault: {namespace}`.",
+        domain: "mongo",
+        analyze: analyze_step_down,
+    },
+    StepDoc {
+        keyword: "When",
+        pattern: "the primary of {namespace} is killed",
+        example: "the primary of \"prod-2\" is killed",
+        doc: "Kills the primary the way the platform's `databases.<db>.kill` says for that member: cuts its Toxiproxy link (`links`, a `timeout` toxic; undo removes exactly that toxic), deletes its pod (`pods`; undo waits until the StatefulSet has it Ready again), or sends `shutdown` (force) with `restart` as the undo (a platform command, `{host}` = the member). The embedded platform run in this process restarts its own members. Refused at preflight when a member would have no way back. Milestones as for a step-down.",
+        domain: "mongo",
+        analyze: analyze_kill,
+    },
+    StepDoc {
+        keyword: "When",
         pattern: "the Mongo primary of {namespace} is stepped down",
         example: "the Mongo primary of \"prod-1\" is stepped down",
-        doc: "Self-managed: runs `replSetStepDown` (stepDownSecs 60, secondaryCatchUpPeriodSecs 10) on the primary of the namespace's database, after writing its undo (`replSetFreeze 0` on the old primary, which ends its ineligibility) to the ledger. Atlas-managed (`databases.<db>.atlas`, where Atlas refuses `replSetStepDown`): Atlas's test failover instead, exactly as `When Atlas fails over the primary of \"{namespace}\"`, so one drill runs on either kind of database. Starts the topology observer: milestones `primary lost` and `new primary elected in {region}`; this step is `mongo fault: {namespace}`.",
+        doc: "The earlier wording of `When the primary of \"{namespace}\" is stepped down`, the same step; kept so drills written with it run unchanged.",
         domain: "mongo",
         analyze: analyze_step_down,
     },
@@ -45,7 +61,7 @@ pub const DOCS: &[StepDoc] = &[
         keyword: "When",
         pattern: "the Mongo primary of {namespace} is killed",
         example: "the Mongo primary of \"prod-2\" is killed",
-        doc: "Kills the primary the way the platform's `databases.<db>.kill` says for that member: cuts its Toxiproxy link (`links`, a `timeout` toxic; undo removes exactly that toxic), deletes its pod (`pods`; undo waits until the StatefulSet has it Ready again), or sends `shutdown` (force) with `restart` as the undo (a platform command, `{host}` = the member). The embedded platform run in this process restarts its own members. Refused at preflight when a member would have no way back. Milestones as for a step-down.",
+        doc: "The earlier wording of `When the primary of \"{namespace}\" is killed`, the same step; kept so drills written with it run unchanged.",
         domain: "mongo",
         analyze: analyze_kill,
     },
@@ -443,6 +459,14 @@ pub(crate) fn mongo_fault(namespace: &str) -> [MilestoneName; 1] {
 }
 
 #[when(expr = "the Mongo primary of {namespace} is stepped down")]
+async fn mongo_primary_stepped_down(
+    world: &mut Drill,
+    namespace: param::Namespace,
+) -> Result<(), Failure> {
+    stepped_down(world, namespace).await
+}
+
+#[when(expr = "the primary of {namespace} is stepped down")]
 async fn stepped_down(world: &mut Drill, namespace: param::Namespace) -> Result<(), Failure> {
     let namespace = namespace.0;
     if atlas_database(&namespace, world.platform()).is_some() {
@@ -475,6 +499,14 @@ async fn stepped_down(world: &mut Drill, namespace: param::Namespace) -> Result<
 static NEXT_KILL: AtomicU64 = AtomicU64::new(1);
 
 #[when(expr = "the Mongo primary of {namespace} is killed")]
+async fn mongo_primary_killed(
+    world: &mut Drill,
+    namespace: param::Namespace,
+) -> Result<(), Failure> {
+    killed(world, namespace).await
+}
+
+#[when(expr = "the primary of {namespace} is killed")]
 async fn killed(world: &mut Drill, namespace: param::Namespace) -> Result<(), Failure> {
     let namespace = namespace.0;
     let t = target(world, &namespace)?;
@@ -1015,7 +1047,7 @@ mod tests {
     #[test]
     fn a_kill_needs_what_its_way_back_needs() {
         let platform = reference();
-        let links = analyze("the Mongo primary of \"prod-3\" is killed", &platform);
+        let links = analyze("the primary of \"prod-3\" is killed", &platform);
         assert!(links.problems.is_empty(), "{:?}", links.problems);
         for link in ["prod-3-member-a", "prod-3-member-b"] {
             assert!(
@@ -1032,7 +1064,7 @@ mod tests {
             links.effects
         );
 
-        let pods = analyze("the Mongo primary of \"prod-2\" is killed", &platform);
+        let pods = analyze("the primary of \"prod-2\" is killed", &platform);
         let kube = pods.needs.iter().find_map(|n| match n {
             Need::Kube(context, r) => Some((context.clone(), r.clone())),
             _ => None,
@@ -1077,7 +1109,7 @@ mod tests {
             &|_| None,
         )
         .unwrap_or_else(|p| panic!("platform: {p}"));
-        let a = analyze("the Mongo primary of \"prod-1\" is killed", &platform);
+        let a = analyze("the primary of \"prod-1\" is killed", &platform);
         assert_eq!(a.problems.len(), 1, "{:?}", a.problems);
         assert!(
             a.problems[0]

@@ -80,9 +80,17 @@ pub const DOCS: &[StepDoc] = &[
     },
     StepDoc {
         keyword: "When",
+        pattern: "traffic is switched to region {region}",
+        example: "traffic is switched to region \"us-west2\"",
+        doc: "Runs the platform's traffic switch (e.g. a Terraform apply) with {region}; milestones `traffic switch started` and `traffic switched to {region}` (command exit). Undo: the switch back to the region that served before.",
+        domain: "traffic",
+        analyze: analyze_switch,
+    },
+    StepDoc {
+        keyword: "When",
         pattern: "traffic is switched to {region}",
         example: "traffic is switched to \"us-west2\"",
-        doc: "Runs the platform's traffic switch (e.g. a Terraform apply) with {region}; milestones `traffic switch started` and `traffic switched to {region}` (command exit). Undo: the switch back to the region that served before.",
+        doc: "The earlier wording of `When traffic is switched to region \"{region}\"`, the same step; kept so drills written with it run unchanged.",
         domain: "traffic",
         analyze: analyze_switch,
     },
@@ -315,6 +323,11 @@ async fn still_served_from(world: &Drill, region: &str, within: Duration) -> Res
 }
 
 #[when(expr = "traffic is switched to {region}")]
+async fn traffic_is_switched_to(world: &mut Drill, region: param::Region) -> Result<(), Failure> {
+    traffic_is_switched(world, region).await
+}
+
+#[when(expr = "traffic is switched to region {region}")]
 async fn traffic_is_switched(world: &mut Drill, region: param::Region) -> Result<(), Failure> {
     let region = region.0;
     let (_, probe) = traffic_probe(world)?;
