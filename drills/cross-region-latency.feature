@@ -11,7 +11,7 @@ Feature: The us-west2 application on Mongo in us-west1 stays within its latency 
     And the "prod-1-orders" probe is running
     When the failover cluster in "us-west2" is scaled up
     Then the failover pods in "us-west2" are ready within 15m
-    When traffic is switched to "us-west2"
+    When traffic is switched to region "us-west2"
     Then the service answers from "us-west2" within 10m of the switch
     When the link "us-west2-to-prod-1-db" has 200ms latency (±50ms)
     And 5m pass

@@ -7,6 +7,6 @@ Feature: The prod-1 database flips to us-west2 and back
     Given a write checker runs against the "prod-1" database at 50 writes per second
     When the database of "prod-1" flips to "us-west2"
     Then the primary of "prod-1" is in "us-west2"
-    When the database of "prod-1" flips back
+    When the database of "prod-1" flips back to "us-west1"
     Then the primary of "prod-1" is in "us-west1"
     And no acknowledged write was lost

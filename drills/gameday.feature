@@ -12,6 +12,6 @@ Feature: GameDay — the regional failover, one approved step at a time
     Then the outage is detected within 2m
     When the failover cluster in "us-west2" is scaled up
     Then the failover pods in "us-west2" are ready within 15m
-    When traffic is switched to "us-west2"
+    When traffic is switched to region "us-west2"
     Then the service answers from "us-west2" within 25m of the fault
     And the failover time is within its target

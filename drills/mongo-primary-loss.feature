@@ -8,7 +8,7 @@ Feature: A MongoDB primary is lost
   # kind) it is replSetStepDown.
   Scenario: the primary steps down; a new one is elected and no majority write is lost
     Given a write checker runs against the "prod-1" database at 50 writes per second
-    When the Mongo primary of "prod-1" is stepped down
+    When the primary of "prod-1" is stepped down
     Then a new primary is elected within 12s
     And writes were unavailable for at most 15s
     And no acknowledged write was lost
@@ -18,6 +18,6 @@ Feature: A MongoDB primary is lost
   @member-kill
   Scenario: the primary is killed; a new one is elected and no majority write is lost
     Given a write checker runs against the "prod-2" database at 50 writes per second
-    When the Mongo primary of "prod-2" is killed
+    When the primary of "prod-2" is killed
     Then a new primary is elected within 20s
     And no acknowledged write was lost

@@ -8,7 +8,7 @@ Feature: A fault in prod-2 leaves prod-1 and prod-3 untouched
     Given the platform is healthy
     And the "prod-1-orders" probe is running
     When 50% of the pods of "app=storefront" in "prod-2" are killed
-    And the Mongo primary of "prod-2" is stepped down
+    And the primary of "prod-2" is stepped down
     Then a new primary is elected within 12s
     When 5m pass
     Then namespaces "prod-1" and "prod-3" were never touched

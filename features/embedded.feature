@@ -9,8 +9,8 @@ Feature: The shipped drills run on the embedded platform
     And the report "report.json" has verdict "passed" and every fault undone
     And the report "report.json" has phase "failover" passed in scenario "us-west1 goes dark and the application fails over to us-west2"
     And the report "report.json" has phase "switch" passed in scenario "traffic moves to a ready us-west2 within the switch target, without errors"
-    And the file "junit.xml" holds 11 test cases
-    And the file "cucumber.json" holds 11 Cucumber scenarios
+    And the file "junit.xml" holds 12 test cases
+    And the file "cucumber.json" holds 12 Cucumber scenarios
 
   Scenario: a target tighter than the failover takes flips the verdict to failed
     Given the file "drills/tight.feature":

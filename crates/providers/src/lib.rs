@@ -14,7 +14,7 @@ mod hints;
 pub mod http;
 pub mod kube;
 pub mod mongo;
-mod poll;
+pub mod poll;
 pub mod preflight;
 pub mod prometheus;
 pub mod toxiproxy;

@@ -15,7 +15,7 @@ use firedrill_core::clock::Clock;
 /// # Errors
 ///
 /// The last state described (`None` if no look described one) once the deadline passed.
-pub(crate) async fn until<T, F, Fut>(
+pub async fn until<T, F, Fut>(
     clock: &Clock,
     every: Duration,
     within: Duration,

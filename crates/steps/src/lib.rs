@@ -353,6 +353,22 @@ impl Analysis {
     }
 }
 
+/// The state assertions: `Then` steps that check a state now. Each has a `within {duration}`
+/// form (its pattern with ` within {duration}` added) that waits until the state holds, at most
+/// that long after the end of the step before it; a test holds the grammar to it.
+pub const STATES: &[&str] = &[
+    "the platform is healthy",
+    "traffic is served from region {region}",
+    "traffic is still served from region {region}",
+    "the service answers from {region}",
+    "the primary of {namespace} is in {region}",
+    "the query {query} is below {number}",
+    "the {query-name} query is below {number}",
+];
+
+/// What every `within {duration}` form of a state assertion times from, as its doc says it.
+pub const WITHIN_ANCHOR: &str = "after the end of the step before it";
+
 /// Every domain's step docs.
 #[must_use]
 pub fn docs() -> Vec<StepDoc> {
@@ -689,6 +705,42 @@ mod tests {
         );
     }
 
+    #[test]
+    fn an_earlier_wording_is_the_same_step_as_its_canonical_one() {
+        let platform = firedrill_platform::load(std::path::Path::new(concat!(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../.."),
+            "/fixtures/platforms/production.example.yaml"
+        )))
+        .unwrap_or_else(|p| panic!("example platform invalid:\n{p}"));
+        let catalog = Catalog::build().expect("catalog");
+        let analysis = |text: &str| match catalog.matched(&step("When", text)) {
+            Matched::One { doc, args } => (doc.pattern, doc.analysis(&args, &platform)),
+            other => panic!("{text}: {other:?}"),
+        };
+        for (earlier, canonical) in [
+            (
+                "the Mongo primary of \"prod-3\" is stepped down",
+                "the primary of \"prod-3\" is stepped down",
+            ),
+            (
+                "the Mongo primary of \"prod-2\" is killed",
+                "the primary of \"prod-2\" is killed",
+            ),
+            (
+                "traffic is switched to \"us-west2\"",
+                "traffic is switched to region \"us-west2\"",
+            ),
+        ] {
+            let (earlier_pattern, earlier) = analysis(earlier);
+            let (canonical_pattern, canonical) = analysis(canonical);
+            assert_ne!(earlier_pattern, canonical_pattern);
+            assert!(!canonical.effects.is_empty(), "{canonical_pattern}");
+            assert_eq!(earlier.effects, canonical.effects, "{canonical_pattern}");
+            assert_eq!(earlier.needs, canonical.needs, "{canonical_pattern}");
+            assert_eq!(earlier.problems, canonical.problems, "{canonical_pattern}");
+        }
+    }
+
     fn noop(_: &mut Drill, _: cucumber::step::Context) -> futures::future::LocalBoxFuture<'_, ()> {
         Box::pin(async {})
     }
@@ -713,6 +765,26 @@ mod tests {
             catalog.matched(&step("When", "nothing like it")),
             Matched::Undefined { .. }
         ));
+    }
+
+    #[test]
+    fn every_state_assertion_has_an_instant_and_a_within_form_anchored_at_the_step_before() {
+        let docs = docs();
+        let then = |pattern: &str| {
+            docs.iter()
+                .find(|d| d.keyword == "Then" && d.pattern == pattern)
+                .copied()
+        };
+        for state in STATES {
+            assert!(then(state).is_some(), "no instant form `Then {state}`");
+            let within = format!("{state} within {{duration}}");
+            let doc = then(&within).unwrap_or_else(|| panic!("no `Then {within}`"));
+            assert!(
+                doc.doc.contains(WITHIN_ANCHOR),
+                "`Then {within}` does not say it times from the end of the step before: {}",
+                doc.doc
+            );
+        }
     }
 
     #[test]

@@ -35,9 +35,25 @@ const FLIP_WITHIN: Duration = Duration::from_secs(120);
 pub const DOCS: &[StepDoc] = &[
     StepDoc {
         keyword: "When",
+        pattern: "the primary of {namespace} is stepped down",
+        example: "the primary of \"prod-1\" is stepped down",
+        doc: "Self-managed: runs `replSetStepDown` (stepDownSecs 60, secondaryCatchUpPeriodSecs 10) on the primary of the namespace's database, after writing its undo (`replSetFreeze 0` on the old primary, which ends its ineligibility) to the ledger. Atlas-managed (`databases.<db>.atlas`, where Atlas refuses `replSetStepDown`): Atlas's test failover instead, exactly as `When Atlas fails over the primary of \"{namespace}\"`, so one drill runs on either kind of database. Starts the topology observer: milestones `primary lost` and `new primary elected in {region}`; this step is `mongo fault: {namespace}`.",
+        domain: "mongo",
+        analyze: analyze_step_down,
+    },
+    StepDoc {
+        keyword: "When",
+        pattern: "the primary of {namespace} is killed",
+        example: "the primary of \"prod-2\" is killed",
+        doc: "Kills the primary the way the platform's `databases.<db>.kill` says for that member: cuts its Toxiproxy link (`links`, a `timeout` toxic; undo removes exactly that toxic), deletes its pod (`pods`; undo waits until the StatefulSet has it Ready again), or sends `shutdown` (force) with `restart` as the undo (a platform command, `{host}` = the member). The embedded platform run in this process restarts its own members. Refused at preflight when a member would have no way back. Milestones as for a step-down.",
+        domain: "mongo",
+        analyze: analyze_kill,
+    },
+    StepDoc {
+        keyword: "When",
         pattern: "the Mongo primary of {namespace} is stepped down",
         example: "the Mongo primary of \"prod-1\" is stepped down",
-        doc: "Self-managed: runs `replSetStepDown` (stepDownSecs 60, secondaryCatchUpPeriodSecs 10) on the primary of the namespace's database, after writing its undo (`replSetFreeze 0` on the old primary, which ends its ineligibility) to the ledger. Atlas-managed (`databases.<db>.atlas`, where Atlas refuses `replSetStepDown`): Atlas's test failover instead, exactly as `When Atlas fails over the primary of \"{namespace}\"`, so one drill runs on either kind of database. Starts the topology observer: milestones `primary lost` and `new primary elected in {region}`; this step is `mongo fault: {namespace}`.",
+        doc: "The earlier wording of `When the primary of \"{namespace}\" is stepped down`, the same step; kept so drills written with it run unchanged.",
         domain: "mongo",
         analyze: analyze_step_down,
     },
@@ -45,7 +61,7 @@ pub const DOCS: &[StepDoc] = &[
         keyword: "When",
         pattern: "the Mongo primary of {namespace} is killed",
         example: "the Mongo primary of \"prod-2\" is killed",
-        doc: "Kills the primary the way the platform's `databases.<db>.kill` says for that member: cuts its Toxiproxy link (`links`, a `timeout` toxic; undo removes exactly that toxic), deletes its pod (`pods`; undo waits until the StatefulSet has it Ready again), or sends `shutdown` (force) with `restart` as the undo (a platform command, `{host}` = the member). The embedded platform run in this process restarts its own members. Refused at preflight when a member would have no way back. Milestones as for a step-down.",
+        doc: "The earlier wording of `When the primary of \"{namespace}\" is killed`, the same step; kept so drills written with it run unchanged.",
         domain: "mongo",
         analyze: analyze_kill,
     },
@@ -74,6 +90,14 @@ pub const DOCS: &[StepDoc] = &[
         analyze: analyze_flip_back,
     },
     StepDoc {
+        keyword: "When",
+        pattern: "the database of {namespace} flips back to {region}",
+        example: "the database of \"prod-1\" flips back to \"us-west1\"",
+        doc: "As `flips back`, naming where the primary returns: fails before undoing anything when the primary was not in {region} before this scenario's flip (a flip back restores the saved priorities, it cannot choose a region; to move the primary elsewhere, `flips to` it), then waits (2m) until the primary is in {region}.",
+        domain: "mongo",
+        analyze: analyze_flip_back_to,
+    },
+    StepDoc {
         keyword: "Then",
         pattern: "a new primary is elected within {duration}",
         example: "a new primary is elected within 12s",
@@ -86,6 +110,14 @@ pub const DOCS: &[StepDoc] = &[
         pattern: "the primary of {namespace} is in {region}",
         example: "the primary of \"prod-1\" is in \"us-west2\"",
         doc: "Asks the members (`hello`) which is primary and checks its region (platform `members:` map, else the member's `tags.region`).",
+        domain: "mongo",
+        analyze: analyze_region,
+    },
+    StepDoc {
+        keyword: "Then",
+        pattern: "the primary of {namespace} is in {region} within {duration}",
+        example: "the primary of \"prod-1\" is in \"us-west1\" within 2m",
+        doc: "Asks the members (`hello`) every 500ms which is primary until it is a member of {region}, at most {duration} after the end of the step before it (e.g. after an Atlas command or Terraform apply that moves the primary on its own time); fails naming the last primary and its region.",
         domain: "mongo",
         analyze: analyze_region,
     },
@@ -154,6 +186,12 @@ fn analyze_flip_back(args: &Args, platform: &Platform) -> Analysis {
         ),
         undo: "none (it is the undo)".into(),
     });
+    a
+}
+
+fn analyze_flip_back_to(args: &Args, platform: &Platform) -> Analysis {
+    let mut a = analyze_flip_back(args, platform);
+    a.region("region", args.get("region"), platform);
     a
 }
 
@@ -421,6 +459,14 @@ pub(crate) fn mongo_fault(namespace: &str) -> [MilestoneName; 1] {
 }
 
 #[when(expr = "the Mongo primary of {namespace} is stepped down")]
+async fn mongo_primary_stepped_down(
+    world: &mut Drill,
+    namespace: param::Namespace,
+) -> Result<(), Failure> {
+    stepped_down(world, namespace).await
+}
+
+#[when(expr = "the primary of {namespace} is stepped down")]
 async fn stepped_down(world: &mut Drill, namespace: param::Namespace) -> Result<(), Failure> {
     let namespace = namespace.0;
     if atlas_database(&namespace, world.platform()).is_some() {
@@ -453,6 +499,14 @@ async fn stepped_down(world: &mut Drill, namespace: param::Namespace) -> Result<
 static NEXT_KILL: AtomicU64 = AtomicU64::new(1);
 
 #[when(expr = "the Mongo primary of {namespace} is killed")]
+async fn mongo_primary_killed(
+    world: &mut Drill,
+    namespace: param::Namespace,
+) -> Result<(), Failure> {
+    killed(world, namespace).await
+}
+
+#[when(expr = "the primary of {namespace} is killed")]
 async fn killed(world: &mut Drill, namespace: param::Namespace) -> Result<(), Failure> {
     let namespace = namespace.0;
     let t = target(world, &namespace)?;
@@ -696,8 +750,26 @@ async fn flips_on_atlas(
 
 #[when(expr = "the database of {namespace} flips back")]
 async fn flips_back(world: &mut Drill, namespace: param::Namespace) -> Result<(), Failure> {
-    let namespace = namespace.0;
-    let t = target(world, &namespace)?;
+    flip_back(world, &namespace, None).await
+}
+
+#[when(expr = "the database of {namespace} flips back to {region}")]
+async fn flips_back_to(
+    world: &mut Drill,
+    namespace: param::Namespace,
+    region: param::Region,
+) -> Result<(), Failure> {
+    flip_back(world, &namespace, Some(&region)).await
+}
+
+/// Undoes this scenario's last flip of `namespace`'s database and waits until the primary is
+/// home again; with `expected`, first checks that home is that region (before undoing).
+async fn flip_back(
+    world: &mut Drill,
+    namespace: &str,
+    expected: Option<&str>,
+) -> Result<(), Failure> {
+    let t = target(world, namespace)?;
     let prefix = format!("flip of {} to ", t.database);
     let id = world.outstanding(&prefix).ok_or_else(|| {
             Failure(format!(
@@ -723,13 +795,24 @@ async fn flips_back(world: &mut Drill, namespace: param::Namespace) -> Result<()
             ..
         })) => {
             firedrill_providers::atlas::actions::top_region(&replication_specs).and_then(|atlas| {
-                firedrill_providers::atlas::Settings::resolve(world.platform(), &namespace)
+                firedrill_providers::atlas::Settings::resolve(world.platform(), namespace)
                     .ok()
                     .and_then(|s| s.platform_region(&atlas).map(str::to_owned))
             })
         }
         _ => None,
     };
+    if let Some(expected) = expected
+        && home.as_deref() != Some(expected)
+    {
+        return Err(Failure(format!(
+            "the database of \"{namespace}\" cannot flip back to \"{expected}\": before this scenario's flip its primary was in {}, and flipping back restores the priorities saved then (hint: write `flips back to {}`, or move the primary with `When the database of \"{namespace}\" flips to \"{expected}\"`)",
+            home.as_deref()
+                .map_or_else(|| "an unknown region".to_owned(), |h| format!("\"{h}\"")),
+            home.as_deref()
+                .map_or_else(|| "\"…\"".to_owned(), |h| format!("\"{h}\""))
+        )));
+    }
     let now = world.clock().now();
     world.mongo.last_fault = Some(now);
     world.undo_now(&id).await?;
@@ -780,17 +863,58 @@ async fn primary_in(
     namespace: param::Namespace,
     region: param::Region,
 ) -> Result<(), Failure> {
-    let (namespace, region) = (namespace.0, region.0);
-    let t = target(world, &namespace)?;
+    primary_in_within(world, &namespace, &region, Duration::ZERO).await
+}
+
+#[then(expr = "the primary of {namespace} is in {region} within {duration}")]
+async fn primary_in_region_within(
+    world: &mut Drill,
+    namespace: param::Namespace,
+    region: param::Region,
+    within: param::Duration,
+) -> Result<(), Failure> {
+    primary_in_within(world, &namespace, &region, within.value)
+        .await
+        .map_err(|e| {
+            Failure(format!(
+                "within {within} of the end of the step before, {e}"
+            ))
+        })
+}
+
+/// How often `the primary of … is in … within …` asks the members (platform time).
+const PRIMARY_EVERY: Duration = Duration::from_millis(500);
+
+/// Asks the members which is primary until it is in `region`, by `within` after now (the
+/// end of the step before); at least once, so `within` zero is one look.
+async fn primary_in_within(
+    world: &Drill,
+    namespace: &str,
+    region: &str,
+    within: Duration,
+) -> Result<(), Failure> {
+    let t = target(world, namespace)?;
     let members = t.members().await?;
-    let primary = t.primary().await?;
-    match t.region_in(&members, &primary) {
-        Some(r) if r == region => Ok(()),
-        other => Err(Failure(format!(
-            "the primary of \"{namespace}\" is {primary} in {}, not in \"{region}\"",
-            other.as_deref().unwrap_or("an unknown region")
-        ))),
-    }
+    let clock = world.clock();
+    let found = firedrill_providers::poll::until(&clock, PRIMARY_EVERY, within, || async {
+        match t.primary().await {
+            Ok(primary) => match t.region_in(&members, &primary) {
+                Some(r) if r == region => Ok(()),
+                other => Err(Some(format!(
+                    "{primary} in {}",
+                    other.map_or_else(|| "an unknown region".to_owned(), |r| format!("\"{r}\""))
+                ))),
+            },
+            Err(e) => Err(Some(format!("no primary ({})", t.clean(&e.to_string())))),
+        }
+    })
+    .await;
+    found.map_err(|last| {
+        Failure(format!(
+            "the primary of \"{namespace}\" is {}, not in \"{region}\"",
+            last.unwrap_or_else(|| "unknown".to_owned())
+        ))
+    })
 }
 
 #[given(
@@ -923,7 +1047,7 @@ mod tests {
     #[test]
     fn a_kill_needs_what_its_way_back_needs() {
         let platform = reference();
-        let links = analyze("the Mongo primary of \"prod-3\" is killed", &platform);
+        let links = analyze("the primary of \"prod-3\" is killed", &platform);
         assert!(links.problems.is_empty(), "{:?}", links.problems);
         for link in ["prod-3-member-a", "prod-3-member-b"] {
             assert!(
@@ -940,7 +1064,7 @@ mod tests {
             links.effects
         );
 
-        let pods = analyze("the Mongo primary of \"prod-2\" is killed", &platform);
+        let pods = analyze("the primary of \"prod-2\" is killed", &platform);
         let kube = pods.needs.iter().find_map(|n| match n {
             Need::Kube(context, r) => Some((context.clone(), r.clone())),
             _ => None,
@@ -985,7 +1109,7 @@ mod tests {
             &|_| None,
         )
         .unwrap_or_else(|p| panic!("platform: {p}"));
-        let a = analyze("the Mongo primary of \"prod-1\" is killed", &platform);
+        let a = analyze("the primary of \"prod-1\" is killed", &platform);
         assert_eq!(a.problems.len(), 1, "{:?}", a.problems);
         assert!(
             a.problems[0]

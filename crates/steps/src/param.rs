@@ -105,6 +105,7 @@ pub const PARAMETERS: &[ParamDoc] = &[
     ParamDoc::of::<Milestone>(),
     ParamDoc::of::<Reference>(),
     ParamDoc::of::<Percent>(),
+    ParamDoc::of::<Percentile>(),
     ParamDoc::of::<Rate>(),
     ParamDoc::of::<Bandwidth>(),
     ParamDoc::of::<Count>(),
@@ -141,6 +142,8 @@ pub enum ArgError {
     Phase(UnknownPhase),
     /// Not a percentage between 0 and 100.
     Percent(String),
+    /// Not a percentile firedrill computes.
+    Percentile(String),
     /// Not a positive rate.
     Rate(String),
     /// Not a whole number.
@@ -172,6 +175,10 @@ impl ArgError {
             Self::Percent(text) => (
                 format!("\"{text}\" is not a percentage between 0 and 100"),
                 "write e.g. 1 or 0.5".to_owned(),
+            ),
+            Self::Percentile(text) => (
+                format!("\"{text}\" is not a percentile firedrill computes"),
+                "write p50, p95 or p99".to_owned(),
             ),
             Self::Rate(text) => (
                 format!("\"{text}\" is not a positive rate"),
@@ -717,6 +724,49 @@ impl FromStr for Percent {
     }
 }
 
+/// A latency percentile: `p50`, `p95` or `p99`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Percentile(pub u8);
+
+impl Percentile {
+    /// As a quantile between 0 and 1: `p95` is 0.95.
+    #[must_use]
+    pub fn quantile(self) -> f64 {
+        f64::from(self.0) / 100.0
+    }
+}
+
+impl cucumber::Parameter for Percentile {
+    // Any `p` and digits matches, so that `p90` is named as unsupported instead of leaving
+    // the step undefined.
+    const REGEX: &'static str = r"p\d+";
+    const NAME: &'static str = "percentile";
+}
+
+impl Param for Percentile {
+    const SHOWN: &'static str = "p50|p95|p99";
+    const ABOUT: &'static str = "a latency percentile: `p50` (the median), `p95` or `p99`";
+}
+
+impl FromStr for Percentile {
+    type Err = ArgError;
+
+    fn from_str(s: &str) -> Result<Self, ArgError> {
+        match s {
+            "p50" => Ok(Self(50)),
+            "p95" => Ok(Self(95)),
+            "p99" => Ok(Self(99)),
+            _ => Err(ArgError::Percentile(s.to_owned())),
+        }
+    }
+}
+
+impl fmt::Display for Percentile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "p{}", self.0)
+    }
+}
+
 /// A positive rate: `50` (writes per second).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Rate(pub f64);
@@ -973,6 +1023,20 @@ mod tests {
         assert_eq!(
             "\"a\", \"b\" and \"c\"".parse::<Namespaces>().ok(),
             Some(Namespaces(vec!["a".into(), "b".into(), "c".into()]))
+        );
+    }
+
+    #[test]
+    fn percentiles_read_p50_p95_p99_and_name_any_other() {
+        assert_eq!("p95".parse::<Percentile>().ok(), Some(Percentile(95)));
+        assert_eq!(
+            "p99".parse::<Percentile>().map(Percentile::quantile),
+            Ok(0.99)
+        );
+        assert_eq!(Percentile(50).to_string(), "p50");
+        assert_eq!(
+            "p90".parse::<Percentile>().expect_err("p90").to_string(),
+            "\"p90\" is not a percentile firedrill computes (hint: write p50, p95 or p99)"
         );
     }
 

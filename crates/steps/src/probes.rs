@@ -4,8 +4,11 @@ use cucumber::{given, then};
 
 use super::{Analysis, Args, Failure, Need, StepDoc, param};
 use crate::world::Drill;
-use firedrill_core::clock::format_duration;
+use std::time::Duration;
+
+use firedrill_core::clock::{PlatformTime, format_duration};
 use firedrill_core::names::FAULT_INJECTED;
+use firedrill_core::observed::Observation;
 use firedrill_platform::Platform;
 
 /// The probe steps.
@@ -47,6 +50,22 @@ pub const DOCS: &[StepDoc] = &[
         pattern: "the {probe} probe's median latency rose by at most {latency}",
         example: "the \"prod-1-orders\" probe's median latency rose by at most 2s",
         doc: "A degradation budget: the median latency of the running probe's good answers after `fault injected` exceeds its median before the fault by at most {latency}. Relative to the same platform's own baseline, so it holds in compressed time too, where every answer also carries the embedded platform's wall-clock cost.",
+        domain: "probes",
+        analyze: analyze_probe,
+    },
+    StepDoc {
+        keyword: "Then",
+        pattern: "the {percentile} latency of the {probe} probe stayed below {latency} since {reference}",
+        example: "the p95 latency of the \"prod-1-orders\" probe stayed below 2s since the fault",
+        doc: "A latency percentile over a window: of the running probe's answers since the reference milestone, the {percentile} (nearest rank) took less than {latency}. A bad answer counts as slower than any bound, so more than 5% bad answers fail a p95. The verdict names the percentile, the answers and the bad ones.",
+        domain: "probes",
+        analyze: analyze_probe,
+    },
+    StepDoc {
+        keyword: "Then",
+        pattern: "the {percentile} latency of the {probe} probe stayed below {latency} over the last {duration}",
+        example: "the p99 latency of the \"storefront\" probe stayed below 1s over the last 5m",
+        doc: "As `… since the fault`, over the running probe's answers of the last {duration} (up to the end of the step before it).",
         domain: "probes",
         analyze: analyze_probe,
     },
@@ -230,5 +249,166 @@ async fn latency_rise_within(
         Ok(())
     } else {
         Err(Failure(verdict))
+    }
+}
+
+#[then(
+    expr = "the {percentile} latency of the {probe} probe stayed below {latency} since {reference}"
+)]
+async fn percentile_since(
+    world: &mut Drill,
+    percentile: param::Percentile,
+    probe: param::Probe,
+    latency: param::Latency,
+    since: param::Reference,
+) -> Result<(), Failure> {
+    let from = crate::timing::reference(&world.timeline(), &since.0)?;
+    let window = format!("since \"{}\"", from.name);
+    percentile_below(world, percentile, &probe, latency.0, from.at, &window)
+}
+
+#[then(
+    expr = "the {percentile} latency of the {probe} probe stayed below {latency} over the last {duration}"
+)]
+async fn percentile_over_the_last(
+    world: &mut Drill,
+    percentile: param::Percentile,
+    probe: param::Probe,
+    latency: param::Latency,
+    last: param::Duration,
+) -> Result<(), Failure> {
+    let now = world.clock().now();
+    let from = PlatformTime::from_offset(now.offset().saturating_sub(last.value));
+    let window = format!("over the last {last}");
+    percentile_below(world, percentile, &probe, latency.0, from, &window)
+}
+
+/// Judges the `percentile` latency of the running probe's answers since `from` against `limit`.
+fn percentile_below(
+    world: &Drill,
+    percentile: param::Percentile,
+    probe: &str,
+    limit: Duration,
+    from: PlatformTime,
+    window: &str,
+) -> Result<(), Failure> {
+    let running = running_probe(world, probe)?;
+    let state = running.state();
+    let Some(seen) = Window::of(&state.history, from, percentile.quantile()) else {
+        return Err(Failure(format!(
+            "probe \"{probe}\" gave no answer {window}, so its {percentile} latency is unknown"
+        )));
+    };
+    let (passed, took) = match seen.value {
+        Some(took) => (took < limit, format_duration(took)),
+        None => (false, "a bad answer (slower than any bound)".to_owned()),
+    };
+    let verdict = format!(
+        "probe \"{probe}\": {percentile} latency {window} was {took} over {} answers ({} bad), {} {}",
+        seen.answers,
+        seen.bad,
+        if passed { "below" } else { "NOT below" },
+        format_duration(limit)
+    );
+    world
+        .run
+        .events
+        .emit(&firedrill_engine::events::Event::Measured(verdict.clone()));
+    if passed {
+        Ok(())
+    } else {
+        Err(Failure(verdict))
+    }
+}
+
+/// A probe's answers in a window, and one percentile of their latency.
+#[derive(Debug, PartialEq, Eq)]
+struct Window {
+    /// Answers in the window.
+    answers: usize,
+    /// Bad ones among them.
+    bad: usize,
+    /// The percentile (nearest rank), counting a bad answer as slower than any good one:
+    /// `None` when the rank falls on a bad answer.
+    value: Option<Duration>,
+}
+
+impl Window {
+    /// The answers of `history` sent at or after `from`, and their `q` quantile (0–1); `None`
+    /// when there are none.
+    fn of(history: &[Observation], from: PlatformTime, q: f64) -> Option<Self> {
+        let mut latencies: Vec<Option<Duration>> = history
+            .iter()
+            .filter(|o| o.at >= from)
+            .map(|o| o.good.then_some(o.latency))
+            .collect();
+        if latencies.is_empty() {
+            return None;
+        }
+        // Good answers by latency, then the bad ones.
+        latencies.sort_unstable_by_key(|l| (l.is_none(), *l));
+        let rank = ((q.clamp(0.0, 1.0) * latencies.len() as f64).ceil() as usize).max(1);
+        Some(Self {
+            answers: latencies.len(),
+            bad: latencies.iter().filter(|l| l.is_none()).count(),
+            value: latencies.get(rank - 1).copied().flatten(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(at_s: u64, latency_ms: u64, good: bool) -> Observation {
+        Observation {
+            at: PlatformTime::from_offset(Duration::from_secs(at_s)),
+            good,
+            status: Some(if good { 200 } else { 503 }),
+            region: Some("us-west1".into()),
+            latency: Duration::from_millis(latency_ms),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn a_percentile_is_the_nearest_rank_of_the_answers_in_the_window() {
+        // 100 answers from 1s: latencies 1ms..=100ms; one before the window at 10s of latency.
+        let mut history = vec![answer(0, 10_000, true)];
+        history.extend((1..=100).map(|i| answer(i, i, true)));
+        let from = PlatformTime::from_offset(Duration::from_secs(1));
+        let p95 = Window::of(&history, from, 0.95).expect("answers");
+        assert_eq!(
+            p95,
+            Window {
+                answers: 100,
+                bad: 0,
+                value: Some(Duration::from_millis(95))
+            }
+        );
+        assert_eq!(
+            Window::of(&history, from, 0.5).and_then(|w| w.value),
+            Some(Duration::from_millis(50))
+        );
+        assert_eq!(
+            Window::of(
+                &history,
+                PlatformTime::from_offset(Duration::from_secs(101)),
+                0.5
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn a_bad_answer_is_slower_than_any_bound() {
+        // 94 good, 6 bad: the p95 falls on a bad answer, the p50 on a good one.
+        let history: Vec<Observation> = (0..100).map(|i| answer(i, 5, i >= 6)).collect();
+        let p95 = Window::of(&history, PlatformTime::ZERO, 0.95).expect("answers");
+        assert_eq!((p95.bad, p95.value), (6, None));
+        assert_eq!(
+            Window::of(&history, PlatformTime::ZERO, 0.5).and_then(|w| w.value),
+            Some(Duration::from_millis(5))
+        );
     }
 }

@@ -30,7 +30,15 @@ pub const DOCS: &[StepDoc] = &[
         keyword: "Then",
         pattern: "the query {query} is below {number} within {duration}",
         example: "the query \"max(kube_deployment_status_replicas_unavailable{namespace='prod-1'})\" is below 1 within 10m",
-        doc: "Asks the instant query every `prometheus.interval` until every series it returns is below {number}, for at most {duration} (platform time). The last answer, with its series, is in the reports.",
+        doc: "Asks the instant query every `prometheus.interval` until every series it returns is below {number}, at most {duration} (platform time) after the end of the step before it. The last answer, with its series, is in the reports.",
+        domain: "queries",
+        analyze: analyze_query_within,
+    },
+    StepDoc {
+        keyword: "Then",
+        pattern: "the query {query} is below {number}",
+        example: "the query \"max(kube_deployment_status_replicas_unavailable{namespace='prod-1'})\" is below 1",
+        doc: "Asks the instant query once: every series it returns is below {number} now. The answer, with its series, is in the reports.",
         domain: "queries",
         analyze: analyze_query_within,
     },
@@ -46,7 +54,15 @@ pub const DOCS: &[StepDoc] = &[
         keyword: "Then",
         pattern: "the {query-name} query is below {number} within {duration}",
         example: "the \"checkout-error-ratio\" query is below 0.01 within 5m",
-        doc: "As `the query \"{query}\" is below {number} within {duration}`, for the query named `{query-name}` under `prometheus.queries`.",
+        doc: "As `the query \"{query}\" is below {number} within {duration}`, for the query named `{query-name}` under `prometheus.queries`: at most {duration} after the end of the step before it.",
+        domain: "queries",
+        analyze: analyze_named_within,
+    },
+    StepDoc {
+        keyword: "Then",
+        pattern: "the {query-name} query is below {number}",
+        example: "the \"checkout-error-ratio\" query is below 0.01",
+        doc: "As `the query \"{query}\" is below {number}`, for the query named `{query-name}` under `prometheus.queries`.",
         domain: "queries",
         analyze: analyze_named_within,
     },
@@ -165,6 +181,25 @@ async fn named_below_within(
 ) -> Result<(), Failure> {
     let query = named(world, &name)?;
     below_within(world, Some(name.0), query, number.0, duration.value).await
+}
+
+#[then(expr = "the query {query} is below {number}")]
+async fn query_below(
+    world: &mut Drill,
+    query: param::Query,
+    number: param::Number,
+) -> Result<(), Failure> {
+    below_within(world, None, query.0, number.0, Duration::ZERO).await
+}
+
+#[then(expr = "the {query-name} query is below {number}")]
+async fn named_below(
+    world: &mut Drill,
+    name: param::QueryName,
+    number: param::Number,
+) -> Result<(), Failure> {
+    let query = named(world, &name)?;
+    below_within(world, Some(name.0), query, number.0, Duration::ZERO).await
 }
 
 /// A Unix time (Prometheus's) on the platform timeline.
@@ -330,22 +365,31 @@ async fn below_within(
         }
     };
     let failure = failure.map(|f| {
+        if within.is_zero() {
+            f
+        } else {
+            format!(
+                "{f}; still not below {} {} after the end of the step before",
+                format_value(limit),
+                format_duration(within)
+            )
+        }
+    });
+    let assertion = if within.is_zero() {
+        format!("below {}", format_value(limit))
+    } else {
         format!(
-            "{f}; still not below {} after {}",
+            "below {} within {}",
             format_value(limit),
             format_duration(within)
         )
-    });
+    };
     report(
         world,
         QueryJudged {
             name,
             query,
-            assertion: format!(
-                "below {} within {}",
-                format_value(limit),
-                format_duration(within)
-            ),
+            assertion,
             limit,
             passed: failure.is_none(),
             from,

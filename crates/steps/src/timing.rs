@@ -37,6 +37,22 @@ pub const DOCS: &[StepDoc] = &[
     },
     StepDoc {
         keyword: "Then",
+        pattern: "the service answers from {region}",
+        example: "the service answers from \"us-west2\"",
+        doc: "The traffic probe's latest answers are stable-after consecutive good ones from {region} (its milestone `service answers from {region}` holds now). No waiting: the `within` forms wait.",
+        domain: "timing",
+        analyze: analyze_answers,
+    },
+    StepDoc {
+        keyword: "Then",
+        pattern: "the service answers from {region} within {duration}",
+        example: "the service answers from \"us-west1\" within 2m",
+        doc: "Waits until the traffic probe's latest answers are stable-after consecutive good ones from {region}, the first of them at most {duration} after the end of the step before it (an answer streak that began earlier and still holds passes at once). `… within {duration} of the fault` and the other anchors time from a milestone instead.",
+        domain: "timing",
+        analyze: analyze_answers,
+    },
+    StepDoc {
+        keyword: "Then",
         pattern: "the service answers from {region} within {duration} of {reference}",
         example: "the service answers from \"us-west2\" within 25m of the fault",
         doc: "Waits until the traffic probe's answers come from {region} for stable-after consecutive probes, and checks the first of them came within {duration} of the reference milestone. The milestone is `service answers from {region}`.",
@@ -105,7 +121,7 @@ fn analyze_phase_platform_target(args: &Args, platform: &Platform) -> Analysis {
     a
 }
 
-fn reference(timeline: &Timeline, name: &MilestoneName) -> Result<Milestone, Failure> {
+pub(crate) fn reference(timeline: &Timeline, name: &MilestoneName) -> Result<Milestone, Failure> {
     timeline.first(&name.to_string()).cloned().ok_or_else(|| {
         Failure(format!("milestone \"{name}\" was never reached, so nothing can be timed from it (reached so far: {})", firedrill_core::diagnostic::one_of(&timeline.names())))
     })
@@ -241,6 +257,96 @@ async fn service_answers_from(
         found.as_ref(),
         Target::Within { limit: within },
     )
+}
+
+#[then(expr = "the service answers from {region}")]
+async fn service_answers_from_now(world: &mut Drill, region: param::Region) -> Result<(), Failure> {
+    let (name, probe, stable_after) = traffic_probe(world)?;
+    match stable_streak(world, &name, &region, stable_after) {
+        Some(_) => Ok(()),
+        None => Err(Failure(format!(
+            "the service does not answer from \"{region}\": the \"{name}\" probe's latest answers are not {stable_after} good ones from it in a row ({}) (hint: to wait for it, write `within` and how long it may take, e.g. `Then the service answers from \"{region}\" within {}`)",
+            last_seen(world),
+            format_duration(probe.interval * stable_after * 4)
+        ))),
+    }
+}
+
+#[then(expr = "the service answers from {region} within {duration}")]
+async fn service_answers_from_within(
+    world: &mut Drill,
+    region: param::Region,
+    within: param::Duration,
+) -> Result<(), Failure> {
+    let (name, _, stable_after) = traffic_probe(world)?;
+    // The end of the step before: steps run one after another.
+    let anchor = world.clock().now();
+    let deadline = anchor.plus(within.value);
+    let what = MilestoneName::ServiceAnswersFrom(region.0.clone()).to_string();
+    world.run.events.emit(&Event::Waiting {
+        what: what.clone(),
+        since: anchor,
+        deadline,
+    });
+    let mut changed = world
+        .probes
+        .get(&name)
+        .map(firedrill_providers::http::Running::subscribe)
+        .ok_or_else(|| Failure(format!("the traffic probe \"{name}\" is not running")))?;
+    // A streak that starts by the deadline is confirmed only stable-after answers later.
+    let clock = world.clock();
+    let wait_until = deadline.plus(grace(world));
+    let found = loop {
+        changed.borrow_and_update();
+        if let Some(since) = stable_streak(world, &name, &region, stable_after) {
+            break Some(since);
+        }
+        match clock.timeout_at(wait_until, changed.changed()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) | Err(_) => break stable_streak(world, &name, &region, stable_after),
+        }
+    };
+    match found {
+        Some(since) if since <= deadline => Ok(()),
+        Some(since) => Err(Failure(format!(
+            "the service answered from \"{region}\" {} after the end of the step before, over {within}",
+            format_duration(since.saturating_since(anchor))
+        ))),
+        None => Err(Failure(format!(
+            "the service did not answer from \"{region}\" within {within} of the end of the step before ({})",
+            last_seen(world)
+        ))),
+    }
+}
+
+/// The traffic probe's name, definition and stable-after count.
+fn traffic_probe(world: &Drill) -> Result<(String, firedrill_platform::Probe, u32), Failure> {
+    let platform = world.platform();
+    let name = platform.traffic.as_ref().map(|t| t.probe.clone()).ok_or_else(|| {
+        Failure("the platform has no traffic section (hint: define traffic.switch and traffic.probe)".into())
+    })?;
+    let probe = platform
+        .probes
+        .get(&name)
+        .cloned()
+        .ok_or_else(|| Failure(format!("probe \"{name}\" is not defined")))?;
+    let stable_after = probe.stable_after.max(1);
+    Ok((name, probe, stable_after))
+}
+
+/// When the running probe `name`'s current streak of good answers from `region` began, if it
+/// is at least `stable_after` long.
+fn stable_streak(
+    world: &Drill,
+    name: &str,
+    region: &str,
+    stable_after: u32,
+) -> Option<PlatformTime> {
+    let state = world.probes.get(name)?.state();
+    state
+        .streak
+        .filter(|s| s.region == region && s.length >= stable_after)
+        .map(|s| s.since)
 }
 
 /// A phase's bounds on the timeline: its start, and its end if reached.

@@ -9,7 +9,8 @@ use firedrill_engine::scenario::Change;
 use firedrill_platform::Platform;
 use firedrill_providers::Undo;
 use firedrill_providers::command::{self, CommandRef, CommandUndo, Settle};
-use firedrill_providers::http;
+use firedrill_providers::{http, poll};
+use std::time::Duration;
 
 /// The traffic steps.
 pub const DOCS: &[StepDoc] = &[
@@ -18,6 +19,22 @@ pub const DOCS: &[StepDoc] = &[
         pattern: "the platform is healthy",
         example: "the platform is healthy",
         doc: "Every probe of the platform gives a good answer, retrying at its interval for up to 2m (a platform may still be settling from the previous drill). Fails the scenario before any fault otherwise.",
+        domain: "traffic",
+        analyze: analyze_healthy,
+    },
+    StepDoc {
+        keyword: "Then",
+        pattern: "the platform is healthy",
+        example: "the platform is healthy",
+        doc: "The steady-state check after an action: every probe of the platform gives a good answer now (one request each, no retry). After an undo or a restore the platform usually needs a moment; say how long it may take with the `within` form.",
+        domain: "traffic",
+        analyze: analyze_healthy,
+    },
+    StepDoc {
+        keyword: "Then",
+        pattern: "the platform is healthy within {duration}",
+        example: "the platform is healthy within 2m",
+        doc: "Waits, asking every probe at its interval, until each has given a good answer, at most {duration} after the end of the step before it; fails naming each probe still bad and its last error.",
         domain: "traffic",
         analyze: analyze_healthy,
     },
@@ -31,6 +48,22 @@ pub const DOCS: &[StepDoc] = &[
     },
     StepDoc {
         keyword: "Then",
+        pattern: "traffic is served from region {region}",
+        example: "traffic is served from region \"us-west2\"",
+        doc: "The traffic probe's answer now (one request) is a good one from {region}.",
+        domain: "traffic",
+        analyze: analyze_served_from,
+    },
+    StepDoc {
+        keyword: "Then",
+        pattern: "traffic is served from region {region} within {duration}",
+        example: "traffic is served from region \"us-west2\" within 5m",
+        doc: "Waits, asking at the traffic probe's interval, until its answer is a good one from {region}, at most {duration} after the end of the step before it; fails with the last answer seen.",
+        domain: "traffic",
+        analyze: analyze_served_from,
+    },
+    StepDoc {
+        keyword: "Then",
         pattern: "traffic is still served from region {region}",
         example: "traffic is still served from region \"us-west1\"",
         doc: "No failover happened: since the scenario started the traffic probe got no good answer from another region, and its answer now is a good one from {region}.",
@@ -38,10 +71,26 @@ pub const DOCS: &[StepDoc] = &[
         analyze: analyze_served_from,
     },
     StepDoc {
+        keyword: "Then",
+        pattern: "traffic is still served from region {region} within {duration}",
+        example: "traffic is still served from region \"us-west1\" within 1m",
+        doc: "As `traffic is still served from region`, waiting (at the probe's interval) for the good answer from {region}, at most {duration} after the end of the step before it, e.g. after a restored link; a good answer from another region during the scenario fails it at once.",
+        domain: "traffic",
+        analyze: analyze_served_from,
+    },
+    StepDoc {
+        keyword: "When",
+        pattern: "traffic is switched to region {region}",
+        example: "traffic is switched to region \"us-west2\"",
+        doc: "Runs the platform's traffic switch (e.g. a Terraform apply) with {region}; milestones `traffic switch started` and `traffic switched to {region}` (command exit). Undo: the switch back to the region that served before.",
+        domain: "traffic",
+        analyze: analyze_switch,
+    },
+    StepDoc {
         keyword: "When",
         pattern: "traffic is switched to {region}",
         example: "traffic is switched to \"us-west2\"",
-        doc: "Runs the platform's traffic switch (e.g. a Terraform apply) with {region}; milestones `traffic switch started` and `traffic switched to {region}` (command exit). Undo: the switch back to the region that served before.",
+        doc: "The earlier wording of `When traffic is switched to region \"{region}\"`, the same step; kept so drills written with it run unchanged.",
         domain: "traffic",
         analyze: analyze_switch,
     },
@@ -94,63 +143,139 @@ fn analyze_switch(args: &Args, platform: &Platform) -> Analysis {
 /// How long "the platform is healthy" waits for every probe's good answer (platform time): a
 /// platform may still be settling from the previous drill's undo (a driver reconnecting to a
 /// primary that moved back, a load balancer that just followed a failback).
-pub const HEALTHY_WITHIN: std::time::Duration = std::time::Duration::from_secs(120);
+pub const HEALTHY_WITHIN: Duration = Duration::from_secs(120);
 
 #[given("the platform is healthy")]
 async fn platform_is_healthy(world: &mut Drill) -> Result<(), Failure> {
+    probes_good_within(world, HEALTHY_WITHIN)
+        .await
+        .map_err(|bad| {
+            Failure(format!(
+                "the platform is not healthy, so no fault was injected: {}",
+                bad.join("; ")
+            ))
+        })
+}
+
+#[then("the platform is healthy")]
+async fn platform_is_healthy_now(world: &mut Drill) -> Result<(), Failure> {
+    probes_good_within(world, Duration::ZERO)
+        .await
+        .map_err(|bad| {
+            Failure(format!(
+                "the platform is not healthy: {} (hint: right after an undo or a restore the platform may still be settling; give it time with `Then the platform is healthy within 2m`)",
+                bad.join("; ")
+            ))
+        })
+}
+
+#[then(expr = "the platform is healthy within {duration}")]
+async fn platform_is_healthy_within(
+    world: &mut Drill,
+    within: param::Duration,
+) -> Result<(), Failure> {
+    probes_good_within(world, within.value)
+        .await
+        .map_err(|bad| {
+            Failure(format!(
+                "the platform was not healthy within {within} of the end of the step before: {}",
+                bad.join("; ")
+            ))
+        })
+}
+
+/// Asks every probe of the platform at its interval until it gives a good answer, all of them
+/// by `within` after now (the end of the step before: steps run one after another); at least
+/// once each, so `within` zero is one look.
+///
+/// # Errors
+///
+/// One line per probe still bad at the deadline: its name, URL and last error.
+async fn probes_good_within(world: &Drill, within: Duration) -> Result<(), Vec<String>> {
     let clock = world.clock();
-    let deadline = clock.now().plus(HEALTHY_WITHIN);
+    let deadline = clock.now().plus(within);
     let mut bad = Vec::new();
     for (name, probe) in &world.platform().probes {
-        loop {
+        let left = deadline.saturating_since(clock.now());
+        let answered = poll::until(&clock, probe.interval, left, || async {
             let obs = http::observe(&world.http, probe, &clock).await;
             if obs.good {
-                break;
+                Ok(())
+            } else {
+                Err(Some(obs.error.unwrap_or_else(|| "a bad answer".to_owned())))
             }
-            if clock.now() >= deadline {
-                bad.push(format!(
-                    "probe \"{name}\" ({}): {}",
-                    probe.url,
-                    obs.error.unwrap_or_default()
-                ));
-                break;
-            }
-            clock.sleep(probe.interval).await;
+        })
+        .await;
+        if let Err(last) = answered {
+            bad.push(format!(
+                "probe \"{name}\" ({}): {}",
+                probe.url,
+                last.unwrap_or_default()
+            ));
         }
     }
-    if bad.is_empty() {
-        Ok(())
-    } else {
-        Err(Failure(format!(
-            "the platform is not healthy, so no fault was injected: {}",
-            bad.join("; ")
-        )))
-    }
+    if bad.is_empty() { Ok(()) } else { Err(bad) }
 }
 
 #[given(expr = "traffic is served from region {region}")]
 async fn traffic_is_served_from(world: &mut Drill, region: param::Region) -> Result<(), Failure> {
-    served_from(world, region.0).await
+    served_from_within(world, &region, Duration::ZERO).await
 }
 
-async fn served_from(world: &mut Drill, region: String) -> Result<(), Failure> {
+#[then(expr = "traffic is served from region {region}")]
+async fn traffic_is_served_from_now(
+    world: &mut Drill,
+    region: param::Region,
+) -> Result<(), Failure> {
+    served_from_within(world, &region, Duration::ZERO).await
+}
+
+#[then(expr = "traffic is served from region {region} within {duration}")]
+async fn traffic_is_served_from_within(
+    world: &mut Drill,
+    region: param::Region,
+    within: param::Duration,
+) -> Result<(), Failure> {
+    served_from_within(world, &region, within.value)
+        .await
+        .map_err(|e| {
+            Failure(format!(
+                "within {within} of the end of the step before, {e}"
+            ))
+        })
+}
+
+/// Asks the traffic probe at its interval until a good answer comes from `region`, by
+/// `within` after now (the end of the step before); at least once, so `within` zero is one
+/// look.
+async fn served_from_within(world: &Drill, region: &str, within: Duration) -> Result<(), Failure> {
     let (name, probe) = traffic_probe(world)?;
-    let obs = http::observe(&world.http, &probe, &world.clock()).await;
-    match (&obs.region, obs.good) {
-        (Some(served), true) if *served == region => Ok(()),
-        (served, good) => Err(Failure(format!(
-            "expected traffic to be served from \"{region}\", but probe \"{name}\" got {} from {}",
-            if good {
-                "a good answer"
-            } else {
-                "a bad answer"
-            },
-            served.as_deref().map_or(
-                "an unnamed region (no region header)".to_owned(),
-                |s| format!("\"{s}\"")
-            )
-        ))),
-    }
+    let clock = world.clock();
+    poll::until(&clock, probe.interval, within, || async {
+        let obs = http::observe(&world.http, &probe, &clock).await;
+        match (&obs.region, obs.good) {
+            (Some(served), true) if served == region => Ok(()),
+            (served, good) => Err(Some(format!(
+                "{} from {}",
+                if good {
+                    "a good answer"
+                } else {
+                    "a bad answer"
+                },
+                served.as_deref().map_or(
+                    "an unnamed region (no region header)".to_owned(),
+                    |s| format!("\"{s}\"")
+                )
+            ))),
+        }
+    })
+    .await
+    .map_err(|last| {
+        Failure(format!(
+            "expected traffic to be served from \"{region}\", but probe \"{name}\" got {}",
+            last.unwrap_or_else(|| "no answer".to_owned())
+        ))
+    })
 }
 
 #[then(expr = "traffic is still served from region {region}")]
@@ -158,7 +283,27 @@ async fn traffic_is_still_served_from(
     world: &mut Drill,
     region: param::Region,
 ) -> Result<(), Failure> {
-    let region = region.0;
+    still_served_from(world, &region, Duration::ZERO).await
+}
+
+#[then(expr = "traffic is still served from region {region} within {duration}")]
+async fn traffic_is_still_served_from_within(
+    world: &mut Drill,
+    region: param::Region,
+    within: param::Duration,
+) -> Result<(), Failure> {
+    still_served_from(world, &region, within.value)
+        .await
+        .map_err(|e| {
+            Failure(format!(
+                "within {within} of the end of the step before, {e}"
+            ))
+        })
+}
+
+/// No good answer from another region on the timeline, and a good answer from `region` by
+/// `within` after now.
+async fn still_served_from(world: &Drill, region: &str, within: Duration) -> Result<(), Failure> {
     let elsewhere: Vec<String> = world
         .timeline()
         .milestones()
@@ -174,10 +319,15 @@ async fn traffic_is_still_served_from(
             traffic_probe(world)?.0
         )));
     }
-    served_from(world, region).await
+    served_from_within(world, region, within).await
 }
 
 #[when(expr = "traffic is switched to {region}")]
+async fn traffic_is_switched_to(world: &mut Drill, region: param::Region) -> Result<(), Failure> {
+    traffic_is_switched(world, region).await
+}
+
+#[when(expr = "traffic is switched to region {region}")]
 async fn traffic_is_switched(world: &mut Drill, region: param::Region) -> Result<(), Failure> {
     let region = region.0;
     let (_, probe) = traffic_probe(world)?;
