@@ -44,6 +44,10 @@ struct RunView {
     started_at: String,
     verdict: String,
     time_scale: f64,
+    /// What stopped the run (a signal, a guard, `firedrill halt`), as the JSON report says.
+    aborted_by: Option<String>,
+    /// The blackout window `--override-blackout` let this run into: window, until, why, who.
+    blackout_override: Option<(String, String, String, String)>,
     scenarios: Vec<ScenarioView>,
 }
 
@@ -114,6 +118,14 @@ fn run_view(report: &Report) -> RunView {
         started_at: report.started_at.clone(),
         verdict: report.verdict.clone(),
         time_scale: report.time_scale,
+        aborted_by: report.aborted_by.as_deref().map(esc),
+        blackout_override: report.blackout_override.as_ref().map(|o| {
+            let window = match &o.window_reason {
+                Some(why) => format!("{} ({why})", o.window),
+                None => o.window.clone(),
+            };
+            (esc(&window), esc(&o.until), esc(&o.reason), esc(&o.by))
+        }),
         scenarios: report.scenarios.iter().map(scenario_view).collect(),
     }
 }
@@ -879,5 +891,35 @@ mod tests {
         assert!(html.contains(r#"<polyline class="series s0""#), "{html}");
         assert!(html.contains("limit 0.05"), "{html}");
         assert!(html.contains("stayed below 0.05 throughout"), "{html}");
+    }
+
+    #[test]
+    fn a_halted_run_and_a_blackout_override_are_stated_for_the_run() {
+        let mut report = crate::json::tests::guarded_run();
+        report.aborted_by = Some("halt by alice: <bad deploy>".into());
+        report.blackout_override = Some(firedrill_engine::events::BlackoutOverride {
+            window: "fri 16:00-23:59 America/Los_Angeles".into(),
+            window_reason: Some("weekend freeze".into()),
+            until: "2026-12-04T23:59:00-08:00[America/Los_Angeles]".into(),
+            reason: "sev-1 drill".into(),
+            by: "bob".into(),
+        });
+        let html = super::render(&[report.clone()]).expect("render");
+        assert!(
+            html.contains("The run was stopped by halt by alice: &lt;bad deploy&gt;"),
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                "Run inside the blackout window fri 16:00-23:59 America/Los_Angeles (weekend freeze), \
+                 until 2026-12-04T23:59:00-08:00[America/Los_Angeles], by bob: sev-1 drill"
+            ),
+            "{html}"
+        );
+        report.aborted_by = None;
+        report.blackout_override = None;
+        let plain = super::render(&[report]).expect("render");
+        assert!(!plain.contains("The run was stopped by"), "{plain}");
+        assert!(!plain.contains("blackout window"), "{plain}");
     }
 }
