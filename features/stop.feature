@@ -3,6 +3,7 @@ Feature: Stop conditions: the emergency halt and blackout windows
   ConfigMap): a running drill stops within one halt interval and undoes everything (exit 5), a
   new run is refused before anything is touched (exit 2) until `firedrill resume`. A blackout
   window refuses a run the same way, unless `--override-blackout` says why, in the report.
+  `validate --preflight` says whether a run would start now.
   A marker file stands for a fault: the inject command creates it, the undo removes it.
 
   Background:
@@ -60,11 +61,16 @@ Feature: Stop conditions: the emergency halt and blackout windows
     And the output contains "nothing was injected"
     And the file "faulted" does not exist
     And the file ".firedrill/ledger.jsonl" does not exist
+    When I run `firedrill validate --preflight short --platform platform.yaml`
+    Then the exit code is 2
+    And the output contains "estate \"local\" is halted: emergency halt by alice"
     When I run `firedrill resume --platform platform.yaml --reason 'incident closed' --by bob`
     Then the exit code is 0
     And the output contains "RESUMED by bob: \"incident closed\""
     And the file "state/halt.json" contains "incident closed"
     And the file "state/halt.json" contains "payments incident"
+    When I run `firedrill validate --preflight short --platform platform.yaml`
+    Then the exit code is 0
     When I run `firedrill run short --platform platform.yaml --yes`
     Then the exit code is 0
 
@@ -101,6 +107,11 @@ Feature: Stop conditions: the emergency halt and blackout windows
     And the output contains "--override-blackout"
     And the file "faulted" does not exist
     And the file ".firedrill/ledger.jsonl" does not exist
+    When I run `firedrill validate short --platform frozen.yaml`
+    Then the exit code is 0
+    When I run `firedrill validate --preflight short --platform frozen.yaml`
+    Then the exit code is 2
+    And the output contains "platform \"frozen\" is in a blackout"
 
   Scenario: --override-blackout lets the run in, and the report records the window, who and why
     Given the file "weekly.yaml":

@@ -23,7 +23,8 @@ pub struct PlanArgs {
     pub drills: Drills,
 }
 
-/// Checks drills and platform; with `--preflight`, also reachability.
+/// Checks drills and platform; with `--preflight`, also reachability and whether a run may
+/// start now (not halted, not in a blackout).
 pub async fn validate(args: ValidateArgs) -> Exit {
     if args.preflight && args.drills.platform.is_none() {
         // The embedded platform only exists inside `firedrill run`; its endpoints here are
@@ -56,6 +57,10 @@ pub async fn validate(args: ValidateArgs) -> Exit {
         {
             render::problems(&problems);
             return Exit::Usage;
+        }
+        // Whether a run would start now: a halted estate or a blackout refuses it the same way.
+        if let Err(exit) = super::stop::clear_for_run(&loaded.platform, None).await {
+            return exit;
         }
     }
     let steps: usize = loaded
