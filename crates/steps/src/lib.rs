@@ -10,6 +10,7 @@
 
 pub mod atlas;
 pub mod check;
+mod error;
 pub mod faults;
 pub mod guards;
 pub mod kube;
@@ -25,6 +26,7 @@ pub mod traffic;
 pub mod world;
 
 pub use check::{Checked, check};
+pub use error::{Redacted, ResultExt, StepError};
 pub use world::Drill;
 
 use std::collections::HashMap;
