@@ -62,6 +62,9 @@ pub enum StepError {
     },
 }
 
+/// Old name of [`StepError`], kept so step signatures read `Result<(), Failure>`.
+pub type Failure = StepError;
+
 impl StepError {
     /// An expectation not met.
     pub fn unmet(
