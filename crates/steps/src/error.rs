@@ -270,4 +270,45 @@ mod tests {
         let error = StepError::platform("no traffic section", "add one").within("5s");
         assert_eq!(error.to_string(), "no traffic section (hint: add one)");
     }
+
+    /// The step files, for the scan below.
+    const STEP_FILES: &[(&str, &str)] = &[
+        ("atlas.rs", include_str!("atlas.rs")),
+        ("check.rs", include_str!("check.rs")),
+        ("faults.rs", include_str!("faults.rs")),
+        ("guards.rs", include_str!("guards.rs")),
+        ("kube.rs", include_str!("kube.rs")),
+        ("mongo.rs", include_str!("mongo.rs")),
+        ("network.rs", include_str!("network.rs")),
+        ("probes.rs", include_str!("probes.rs")),
+        ("queries.rs", include_str!("queries.rs")),
+        ("timing.rs", include_str!("timing.rs")),
+        ("traffic.rs", include_str!("traffic.rs")),
+        ("world.rs", include_str!("world.rs")),
+    ];
+
+    #[test]
+    fn no_step_file_builds_a_failure_without_a_hint() {
+        // By construction every constructor takes a hint, and an action's comes from its
+        // provider; what is left to catch is a hint left empty, or a message flattened into a
+        // string as before.
+        for (file, source) in STEP_FILES {
+            let found: Vec<&str> = source
+                .lines()
+                .filter(|l| {
+                    let l = l.trim();
+                    // The old flattened type, an empty hint field, or an empty hint given
+                    // to a constructor on the same line.
+                    l.contains("Failure(")
+                        || l.contains("hint: \"\"")
+                        || l.contains("hint: String::new()")
+                        || (l.contains("StepError::") && l.contains(", \"\")"))
+                })
+                .collect();
+            assert!(
+                found.is_empty(),
+                "{file}: a step error without a hint: {found:#?}"
+            );
+        }
+    }
 }
