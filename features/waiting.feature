@@ -40,7 +40,7 @@ Feature: One grammar for waiting: a state assertion checks now, its `within` for
     When I run `firedrill run drills/never.feature`
     Then the exit code is 1
     And the output contains "0 passed, 2 failed"
-    And the output contains "the platform was not healthy within 30s of the end of the step before: probe \"front-door\""
+    And the output contains "within 30s of the end of the step before, expected the platform to be healthy, but probe \"front-door\""
     And the output contains "within 20s of the end of the step before, expected traffic to be served from \"us-west2\", but probe \"front-door\" got a good answer from \"us-west1\""
     And the output contains "undone: link \"front-door-to-us-west1\""
 

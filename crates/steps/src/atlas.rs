@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use cucumber::when;
 
-use super::{Analysis, Args, Effect, Failure, Need, StepDoc, param};
+use super::{Analysis, Args, Effect, Failure, Need, ResultExt, StepDoc, StepError, param};
 use crate::world::Drill;
 use firedrill_core::clock::PlatformTime;
 use firedrill_engine::scenario::{Change, Recorder};
@@ -210,7 +210,8 @@ fn watch_simulation(
 }
 
 fn settings(world: &Drill, namespace: &str) -> Result<Settings, Failure> {
-    Settings::resolve(world.platform(), namespace).map_err(Failure::from)
+    Settings::resolve(world.platform(), namespace)
+        .acting(|| format!("resolve the Atlas settings of \"{namespace}\""))
 }
 
 #[when(expr = "Atlas simulates an outage of region {region} for {namespace}")]
@@ -221,10 +222,16 @@ async fn simulates_outage(
 ) -> Result<(), Failure> {
     let (region, namespace) = (region.0, namespace.0);
     let settings = settings(world, &namespace)?;
-    let atlas_region = settings.atlas_region(&region)?.to_owned();
+    let atlas_region = settings
+        .atlas_region(&region)
+        .acting(|| format!("find the Atlas region of \"{region}\""))?
+        .to_owned();
     let target = crate::mongo::target(world, &namespace)?;
     crate::mongo::observe(world, &target).await?;
-    let client = Arc::new(Client::new(settings.clone(), world.clock())?);
+    let client = Arc::new(
+        Client::new(settings.clone(), world.clock())
+            .acting(|| format!("connect to the Atlas API for \"{namespace}\""))?,
+    );
     let database = settings.database.clone();
     let undo = Undo::Atlas(AtlasUndo::EndOutageSimulation {
         database: database.clone(),
@@ -240,7 +247,10 @@ async fn simulates_outage(
             client.start_outage(std::slice::from_ref(&atlas_region)),
         )
         .await
-        .map_err(|e| Failure(client.clean(&e.to_string())))?;
+        .acting_redacted(
+            || format!("start an Atlas outage simulation of {region} for {database}"),
+            |e| client.clean(e),
+        )?;
     let watcher = watch_simulation(Arc::clone(&client), world.recorder(), database.clone());
     world.atlas.watchers.push(watcher);
     let simulating = simulation_milestone(SIMULATING, &database);
@@ -251,12 +261,21 @@ async fn simulates_outage(
         })
         .await;
     let Some(simulating_at) = found else {
-        return Err(Failure(format!(
-            "Atlas did not say SIMULATING for the outage simulation of {region} on cluster \"{}\" within {} (reached: {}) (hint: look at the cluster's Test Resilience page in Atlas)",
-            settings.cluster,
-            firedrill_core::clock::format_duration(settings.simulation_within),
-            firedrill_core::diagnostic::one_of(&world.timeline().names())
-        )));
+        return Err(StepError::Timeout {
+            awaited: format!(
+                "Atlas to say SIMULATING for the outage simulation of {region} on cluster \"{}\"",
+                settings.cluster
+            ),
+            within: format!(
+                "{} of the request",
+                firedrill_core::clock::format_duration(settings.simulation_within)
+            ),
+            seen: format!(
+                "it did not (reached: {})",
+                firedrill_core::diagnostic::one_of(&world.timeline().names())
+            ),
+            hint: "look at the cluster's Test Resilience page in Atlas".into(),
+        });
     };
     // Elections are timed from the cut as first seen: Atlas's word, or the driver losing the
     // primary if it noticed between two of Atlas's answers.
@@ -287,13 +306,21 @@ async fn simulation_ends(world: &mut Drill, namespace: param::Namespace) -> Resu
         })
         .map(|f| f.id.clone())
         .ok_or_else(|| {
-            Failure(format!(
-                "no Atlas outage simulation of \"{namespace}\" is running in this scenario, so none can end"
-            ))
+            StepError::precondition(
+                format!(
+                    "no Atlas outage simulation of \"{namespace}\" is running in this scenario, so none can end"
+                ),
+                format!(
+                    "add `When Atlas simulates an outage of region \"<region>\" for \"{namespace}\"` before this step"
+                ),
+            )
         })?;
     let now = world.clock().now();
     world.mongo.set_last_fault(now);
-    world.undo_now(&id).await.map_err(Failure::from)
+    world
+        .undo_now(&id)
+        .await
+        .acting(|| format!("end the Atlas outage simulation of \"{namespace}\""))
 }
 
 #[when(expr = "Atlas fails over the primary of {namespace}")]
@@ -306,8 +333,12 @@ pub(crate) async fn fails_over(world: &mut Drill, namespace: String) -> Result<(
     let settings = settings(world, &namespace)?;
     let target = crate::mongo::target(world, &namespace)?;
     crate::mongo::observe(world, &target).await?;
-    let primary = target.primary().await?;
-    let client = Client::new(settings.clone(), world.clock())?;
+    let primary = target.primary().await.acting_redacted(
+        || format!("find the primary of {}", target.database),
+        |e| target.clean(e),
+    )?;
+    let client = Client::new(settings.clone(), world.clock())
+        .acting(|| format!("connect to the Atlas API for \"{namespace}\""))?;
     let undo = Undo::Atlas(AtlasUndo::AwaitRecovered {
         database: settings.database.clone(),
     });
@@ -323,7 +354,10 @@ pub(crate) async fn fails_over(world: &mut Drill, namespace: String) -> Result<(
             client.restart_primaries(),
         )
         .await
-        .map_err(|e| Failure(client.clean(&e.to_string())))?;
+        .acting_redacted(
+            || format!("run an Atlas test failover of {}", settings.database),
+            |e| client.clean(e),
+        )?;
     let at = world.last_injected_at();
     if let Some(at) = at {
         world.mongo.set_last_fault(at);

@@ -3,7 +3,7 @@
 
 use cucumber::when;
 
-use super::{Analysis, Args, Effect, Failure, Need, StepDoc, param};
+use super::{Analysis, Args, Effect, Failure, Need, ResultExt, StepDoc, StepError, param};
 use crate::world::Drill;
 use firedrill_core::names::MilestoneName;
 use firedrill_engine::events::Event;
@@ -104,7 +104,14 @@ async fn fault_is_injected(world: &mut Drill, fault: param::Fault) -> Result<(),
         .faults
         .get(&fault)
         .cloned()
-        .ok_or_else(|| Failure(format!("fault \"{fault}\" is not defined in the platform")))?;
+        .ok_or_else(|| {
+            StepError::platform(
+                format!("fault \"{fault}\" is not defined in the platform"),
+                format!(
+                    "define faults.{fault} with its inject and undo commands in the platform file"
+                ),
+            )
+        })?;
     let undo = Undo::Command(CommandUndo {
         command: CommandRef::FaultUndo {
             fault: fault.clone(),
@@ -126,7 +133,7 @@ async fn fault_is_injected(world: &mut Drill, fault: param::Fault) -> Result<(),
             command::run(&inject_ref.describe(), &spec.inject, &[], &base, &clock),
         )
         .await
-        .map_err(|e| Failure(e.to_string()))?;
+        .acting(|| format!("inject the fault \"{fault}\""))?;
     world.run.events.emit(&Event::CommandFinished(finished));
     Ok(())
 }
@@ -135,11 +142,17 @@ async fn fault_is_injected(world: &mut Drill, fault: param::Fault) -> Result<(),
 async fn fault_is_removed(world: &mut Drill, fault: param::Fault) -> Result<(), Failure> {
     let prefix = format!("{fault}: ");
     let id = world.outstanding(&prefix).ok_or_else(|| {
-        Failure(format!(
-            "fault \"{fault}\" was not injected in this scenario, so there is nothing to remove"
-        ))
+        StepError::precondition(
+            format!(
+                "fault \"{fault}\" was not injected in this scenario, so there is nothing to remove"
+            ),
+            format!("add `When the fault \"{fault}\" is injected` before this step"),
+        )
     })?;
-    world.undo_now(&id).await?;
+    world
+        .undo_now(&id)
+        .await
+        .acting(|| format!("remove the fault \"{fault}\""))?;
     let now = world.clock().now();
     world.milestone(MilestoneName::FaultRemoved(fault.0), now, "engine");
     Ok(())
@@ -153,7 +166,12 @@ async fn command_is_run(world: &mut Drill, name: param::Command) -> Result<(), F
         .commands
         .get(&name)
         .cloned()
-        .ok_or_else(|| Failure(format!("command \"{name}\" is not defined in the platform")))?;
+        .ok_or_else(|| {
+            StepError::platform(
+                format!("command \"{name}\" is not defined in the platform"),
+                format!("define commands.{name} in the platform file"),
+            )
+        })?;
     let what = CommandRef::Named { name: name.clone() }.describe();
     let result = command::run(
         &what,
@@ -181,11 +199,13 @@ async fn command_is_run(world: &mut Drill, name: param::Command) -> Result<(), F
             stderr_tail,
         }) => {
             world.run.events.emit(&Event::CommandFinished(*finished));
-            Err(Failure(format!(
-                "{what} (`{argv}`) exited with {code}: {stderr_tail}"
-            )))
+            Err(StepError::unmet(
+                format!("{what} to succeed"),
+                format!("`{argv}` exited with {code}: {stderr_tail}"),
+                "the report holds its whole output",
+            ))
         }
-        Err(e) => Err(e.into()),
+        Err(e) => Err(StepError::action(format!("run the command \"{name}\""), e)),
     }
 }
 

@@ -10,7 +10,7 @@ use cucumber::given;
 use futures::future::BoxFuture;
 use tokio::sync::watch;
 
-use super::{Analysis, Args, Failure, Need, StepDoc};
+use super::{Analysis, Args, Failure, Need, StepDoc, StepError};
 use crate::world::Drill;
 use firedrill_core::clock::{Clock, PlatformTime};
 use firedrill_core::diagnostic::one_of;
@@ -102,15 +102,18 @@ async fn guard_is_armed(world: &mut Drill, guard: crate::param::Guard) -> Result
 ///
 /// When the platform has no such guard, or what it reads cannot be reached.
 pub fn arm(world: &mut Drill, name: &str) -> Result<bool, Failure> {
-    let definition = world
-        .platform()
-        .guards
-        .get(name)
-        .cloned()
-        .ok_or_else(|| Failure(format!("guard \"{name}\" is not defined in the platform")))?;
-    let threshold = definition
-        .threshold()
-        .ok_or_else(|| Failure(format!("guard \"{name}\": abort-if does not parse")))?;
+    let definition = world.platform().guards.get(name).cloned().ok_or_else(|| {
+        StepError::platform(
+            format!("guard \"{name}\" is not defined in the platform"),
+            format!("define guards.{name} with its abort-if in the platform file"),
+        )
+    })?;
+    let threshold = definition.threshold().ok_or_else(|| {
+        StepError::platform(
+            format!("guard \"{name}\": abort-if does not parse"),
+            "`firedrill validate` names what is wrong with it",
+        )
+    })?;
     let source = match definition.source() {
         Some(GuardSource::Query(query)) => Source::Query {
             client: world.prometheus()?,
@@ -119,12 +122,21 @@ pub fn arm(world: &mut Drill, name: &str) -> Result<bool, Failure> {
         Some(GuardSource::Probes { probes, window }) => {
             let mut states = Vec::new();
             for probe in probes {
-                let running = world.start_probe(probe).map_err(Failure)?;
+                let running = world.start_probe(probe)?;
                 states.push((probe.clone(), running.subscribe()));
             }
             Source::Probes { states, window }
         }
-        None => return Err(Failure(format!("guard \"{name}\" is malformed"))),
+        None => {
+            return Err(StepError::platform(
+                format!(
+                    "guard \"{name}\" is malformed: it reads neither one query nor probes over a window"
+                ),
+                format!(
+                    "give guards.{name} either a query or probes with a window in the platform file"
+                ),
+            ));
+        }
     };
     let guard = PlatformGuard {
         name: name.to_owned(),
@@ -143,7 +155,8 @@ pub fn arm(world: &mut Drill, name: &str) -> Result<bool, Failure> {
 pub fn arm_at_start(world: &mut Drill) {
     let names = armed_at_start(&world.tags, world.platform());
     for name in names {
-        if let Err(Failure(why)) = arm(world, &name) {
+        if let Err(e) = arm(world, &name) {
+            let why = e.to_string();
             tracing::error!("guard \"{name}\" cannot be armed: {why}");
             world.arm(Arc::new(Unarmable { name, why }));
         }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use cucumber::{then, when};
 
-use super::{Analysis, Args, Effect, Failure, Need, StepDoc, param};
+use super::{Analysis, Args, Effect, Failure, Need, ResultExt, StepDoc, StepError, param};
 use crate::world::Drill;
 use firedrill_core::clock::{PlatformTime, format_duration};
 use firedrill_core::names::{FAILOVER_PODS_READY, MilestoneName};
@@ -549,10 +549,6 @@ fn analyze_switch_configmap(args: &Args, platform: &Platform) -> Analysis {
     )
 }
 
-fn failure(e: impl std::fmt::Display) -> Failure {
-    Failure(e.to_string())
-}
-
 /// The fault's own milestone, which the engine stamps once its undo is on disk.
 fn fault_milestone(name: &str) -> [MilestoneName; 1] {
     [MilestoneName::FaultInjectedAs(name.to_owned())]
@@ -562,7 +558,7 @@ fn fault_milestone(name: &str) -> [MilestoneName; 1] {
 async fn connect(world: &Drill, ctx: &str) -> Result<Conn, Failure> {
     Ok(Conn::connect(world.platform(), ctx)
         .await
-        .map_err(failure)?
+        .acting(|| format!("connect to kube context \"{ctx}\""))?
         .with_clock(world.clock()))
 }
 
@@ -572,19 +568,27 @@ const REPLACED_WITHIN: Duration = Duration::from_secs(10 * 60);
 async fn zone_fault(world: &mut Drill, zone: String, mode: ZoneMode) -> Result<(), Failure> {
     let platform = world.run.platform.clone();
     let region = provider::zone_region(&platform, &zone).ok_or_else(|| {
-        Failure(format!(
-            "zone \"{zone}\" is not in any region of the platform"
-        ))
+        StepError::platform(
+            format!("zone \"{zone}\" is not in any region of the platform"),
+            format!("add it to the zones of its region in the platform file: regions.<region>.zones: [{zone}]"),
+        )
     })?;
-    let ctx = provider::region_context(&platform, region).map_err(failure)?;
+    let ctx = provider::region_context(&platform, region)
+        .acting(|| format!("find the kube context of region \"{region}\""))?;
     let conn = connect(world, ctx).await?;
-    let nodes = conn.zone_nodes(&zone).await.map_err(failure)?;
+    let nodes = conn
+        .zone_nodes(&zone)
+        .await
+        .acting(|| format!("list the nodes of zone \"{zone}\""))?;
     let namespaces = fault_namespaces(&platform);
     match mode {
         ZoneMode::Drain { force } => {
             let name = format!("zone-drained {zone}");
             // Only the nodes not already cordoned are ours to uncordon.
-            let ours = conn.uncordoned(&nodes).await.map_err(failure)?;
+            let ours = conn
+                .uncordoned(&nodes)
+                .await
+                .acting(|| format!("read which nodes of zone \"{zone}\" are cordoned"))?;
             let undo = Undo::Kube(KubeUndo::Uncordon {
                 context: ctx.to_owned(),
                 zone: zone.clone(),
@@ -603,7 +607,7 @@ async fn zone_fault(world: &mut Drill, zone: String, mode: ZoneMode) -> Result<(
                     },
                 )
                 .await
-                .map_err(failure)?;
+                .acting(|| format!("drain zone \"{zone}\""))?;
             if !drained.forced.is_empty() {
                 tracing::warn!(
                     context = ctx,
@@ -627,13 +631,20 @@ async fn zone_fault(world: &mut Drill, zone: String, mode: ZoneMode) -> Result<(
         }
         ZoneMode::DeletePods => {
             let name = format!("zone-pods-deleted {zone}");
-            let pods = conn.pods_on(&namespaces, &nodes).await.map_err(failure)?;
+            let pods = conn
+                .pods_on(&namespaces, &nodes)
+                .await
+                .acting(|| format!("list the pods on the nodes of zone \"{zone}\""))?;
             let mut before = Vec::new();
             for ns in &namespaces {
                 before.push(ReadyPods {
                     namespace: ns.clone(),
                     selector: String::new(),
-                    ready: conn.ready_pods(ns, "").await.map_err(failure)?.len(),
+                    ready: conn
+                        .ready_pods(ns, "")
+                        .await
+                        .acting(|| format!("count the Ready pods in namespace \"{ns}\""))?
+                        .len(),
                 });
             }
             let undo = Undo::Kube(KubeUndo::Replaced {
@@ -650,7 +661,7 @@ async fn zone_fault(world: &mut Drill, zone: String, mode: ZoneMode) -> Result<(
                     conn.delete_pods(&pods, false),
                 )
                 .await
-                .map_err(failure)?;
+                .acting(|| format!("delete the pods of zone \"{zone}\""))?;
         }
         ZoneMode::Taint => {
             let name = format!("zone-outage {zone}");
@@ -671,7 +682,7 @@ async fn zone_fault(world: &mut Drill, zone: String, mode: ZoneMode) -> Result<(
                     conn.set_taint(&nodes, true),
                 )
                 .await
-                .map_err(failure)?;
+                .acting(|| format!("taint the nodes of zone \"{zone}\""))?;
             watch_drained(world, &conn, &zone, namespaces, nodes);
         }
     }
@@ -729,7 +740,12 @@ async fn region_zones_down(world: &mut Drill, region: param::Region) -> Result<(
         .regions
         .get(&region)
         .map(|r| r.zones.clone())
-        .ok_or_else(|| Failure(format!("region \"{region}\" is not in the platform")))?;
+        .ok_or_else(|| {
+            StepError::platform(
+                format!("region \"{region}\" is not in the platform"),
+                format!("add regions.{region} with its zones to the platform file"),
+            )
+        })?;
     for zone in zones {
         zone_fault(world, zone, ZoneMode::Taint).await?;
     }
@@ -739,10 +755,14 @@ async fn region_zones_down(world: &mut Drill, region: param::Region) -> Result<(
 #[when(expr = "region {region} goes dark")]
 async fn region_goes_dark(world: &mut Drill, region: param::Region) -> Result<(), Failure> {
     let platform = world.run.platform.clone();
-    let ctx = provider::region_context(&platform, &region).map_err(failure)?;
+    let ctx = provider::region_context(&platform, &region)
+        .acting(|| format!("find the kube context of region \"{region}\""))?;
     let conn = connect(world, ctx).await?;
     let services = provider::services(&platform);
-    let before = conn.current_replicas(&services).await.map_err(failure)?;
+    let before = conn
+        .current_replicas(&services)
+        .await
+        .acting(|| format!("read the replicas of the services in region \"{region}\""))?;
     let zero: Vec<provider::Replicas> = before
         .iter()
         .map(|r| provider::Replicas {
@@ -764,7 +784,7 @@ async fn region_goes_dark(world: &mut Drill, region: param::Region) -> Result<()
             conn.scale(&zero),
         )
         .await
-        .map_err(failure)?;
+        .acting(|| format!("scale the services of region \"{region}\" to 0"))?;
     Ok(())
 }
 
@@ -792,21 +812,27 @@ async fn pods_are_killed(
         Some(region) => region,
         None => platform
             .primary_region()
-            .ok_or_else(|| Failure("the platform has no primary region".into()))?
+            .ok_or_else(|| {
+                StepError::platform(
+                    "the platform has no primary region",
+                    "give one region `role: primary` in the platform file, or name the region: `… in \"<namespace>\" of region \"<region>\"`",
+                )
+            })?
             .to_owned(),
     };
-    let ctx = provider::region_context(&platform, &region).map_err(failure)?;
+    let ctx = provider::region_context(&platform, &region)
+        .acting(|| format!("find the kube context of region \"{region}\""))?;
     let conn = connect(world, ctx).await?;
     let ready = conn
         .ready_pods(&namespace, &selector)
         .await
-        .map_err(failure)?
+        .acting(|| format!("count the Ready pods \"{selector}\" in namespace \"{namespace}\""))?
         .len();
     let seed = seed_of(&[&world.run.run_id, &world.name, &selector, &namespace]);
     let victims = conn
         .pick_victims(&namespace, &selector, kill, seed)
         .await
-        .map_err(failure)?;
+        .acting(|| format!("pick the pods \"{selector}\" to kill in namespace \"{namespace}\""))?;
     let name = format!(
         "pod-kill {} of \"{selector}\" in {namespace}",
         victims.len()
@@ -833,7 +859,7 @@ async fn pods_are_killed(
             conn.delete_pods(&pods, false),
         )
         .await
-        .map_err(failure)?;
+        .acting(|| format!("kill pods \"{selector}\" in namespace \"{namespace}\""))?;
     Ok(())
 }
 
@@ -845,11 +871,14 @@ async fn failover_scaled_up(world: &mut Drill, region: param::Region) -> Result<
     let region = region.0;
     let platform = world.run.platform.clone();
     let ctx = provider::region_context(&platform, &region)
-        .map_err(failure)?
+        .acting(|| format!("find the kube context of region \"{region}\""))?
         .to_owned();
     let conn = connect(world, &ctx).await?;
     let want = provider::services(&platform);
-    let before = conn.current_replicas(&want).await.map_err(failure)?;
+    let before = conn
+        .current_replicas(&want)
+        .await
+        .acting(|| format!("read the replicas of the services in region \"{region}\""))?;
     let clock = world.clock();
     let started = clock.now();
     // The watch starts before the scale, so no Ready event can slip past it.
@@ -898,7 +927,7 @@ async fn failover_scaled_up(world: &mut Drill, region: param::Region) -> Result<
             conn.scale(&want),
         )
         .await
-        .map_err(failure)?;
+        .acting(|| format!("scale the failover cluster in \"{region}\" up"))?;
     Ok(())
 }
 
@@ -910,11 +939,18 @@ async fn failover_ready_within(
 ) -> Result<(), Failure> {
     let (region, within) = (region.0, within.value);
     let started_name = MilestoneName::FailoverScaleUpStarted(region.clone()).to_string();
-    let started = world.timeline().first(&started_name).cloned().ok_or_else(|| {
-        Failure(format!(
-            "the failover cluster in \"{region}\" was not scaled up in this scenario (hint: add `When the failover cluster in \"{region}\" is scaled up` before this step)"
-        ))
-    })?;
+    let started = world
+        .timeline()
+        .first(&started_name)
+        .cloned()
+        .ok_or_else(|| {
+            StepError::precondition(
+                format!("the failover cluster in \"{region}\" was not scaled up in this scenario"),
+                format!(
+                    "add `When the failover cluster in \"{region}\" is scaled up` before this step"
+                ),
+            )
+        })?;
     let deadline = started.at.plus(within);
     world.run.events.emit(&Event::Waiting {
         what: MilestoneName::FailoverPodsReady.to_string(),
@@ -928,10 +964,15 @@ async fn failover_ready_within(
         .await;
     match ready {
         Some(m) if m.at <= deadline => Ok(()),
-        _ => Err(Failure(format!(
-            "the failover pods in \"{region}\" were not all Ready within {} of the scale-up",
-            format_duration(within)
-        ))),
+        _ => Err(StepError::Timeout {
+            awaited: format!("the failover pods in \"{region}\" to be all Ready"),
+            within: format!("{} of the scale-up", format_duration(within)),
+            seen: format!(
+                "they were not (reached: {})",
+                firedrill_core::diagnostic::one_of(&world.timeline().names())
+            ),
+            hint: "`kubectl describe pods` in the failover cluster says why; raise the deadline if they are only slow".into(),
+        }),
     }
 }
 
@@ -997,10 +1038,13 @@ async fn never_touched(world: &mut Drill, wanted: param::Namespaces) -> Result<(
         _ => quoted.join(""),
     };
     if !world.kube.problems.is_empty() {
-        return Err(Failure(format!(
-            "namespaces {namespaces} cannot be checked: the snapshot at scenario start failed: {}",
-            world.kube.problems.join("; ")
-        )));
+        return Err(StepError::precondition(
+            format!(
+                "namespaces {namespaces} cannot be checked: the snapshot at scenario start failed: {}",
+                world.kube.problems.join("; ")
+            ),
+            "make the clusters reachable from the scenario's start; the untouched step compares with that snapshot",
+        ));
     }
     let mut touched = Vec::new();
     for (ctx, region) in untouched_contexts(&platform) {
@@ -1012,11 +1056,17 @@ async fn never_touched(world: &mut Drill, wanted: param::Namespaces) -> Result<(
                 .iter()
                 .find(|s| s.context == ctx && s.namespace == *ns)
             else {
-                return Err(Failure(format!(
-                    "[{region}] namespace \"{ns}\" has no snapshot from the scenario's start (hint: the untouched step must be part of the scenario that runs the faults)"
-                )));
+                return Err(StepError::precondition(
+                    format!(
+                        "[{region}] namespace \"{ns}\" has no snapshot from the scenario's start"
+                    ),
+                    "the untouched step must be part of the scenario that runs the faults",
+                ));
             };
-            let now = conn.snapshot(ns).await.map_err(failure)?;
+            let now = conn
+                .snapshot(ns)
+                .await
+                .acting(|| format!("snapshot namespace \"{ns}\" in region \"{region}\""))?;
             touched.extend(
                 before
                     .changes(&now)
@@ -1028,10 +1078,14 @@ async fn never_touched(world: &mut Drill, wanted: param::Namespaces) -> Result<(
     if touched.is_empty() {
         Ok(())
     } else {
-        Err(Failure(format!(
-            "namespaces {namespaces} were touched since the scenario started: {}",
-            touched.join("; ")
-        )))
+        Err(StepError::unmet(
+            format!("namespaces {namespaces} never touched"),
+            format!(
+                "namespaces {namespaces} were touched since the scenario started: {}",
+                touched.join("; ")
+            ),
+            "the changes above name each object; a fault reached further than it should have",
+        ))
     }
 }
 
@@ -1039,9 +1093,13 @@ async fn never_touched(world: &mut Drill, wanted: param::Namespaces) -> Result<(
 /// it is undone after the faults.
 async fn switch(world: &mut Drill, region: &str, switch: Switch) -> Result<(), Failure> {
     let platform = world.run.platform.clone();
-    let ctx = provider::region_context(&platform, region).map_err(failure)?;
+    let ctx = provider::region_context(&platform, region)
+        .acting(|| format!("find the kube context of region \"{region}\""))?;
     let conn = connect(world, ctx).await?;
-    let (forward, restore) = conn.prepare_switch(&switch).await.map_err(failure)?;
+    let (forward, restore) = conn
+        .prepare_switch(&switch)
+        .await
+        .acting(|| format!("read what the traffic switch {} changes", switch.describe()))?;
     let what = switch.describe();
     let undo = Undo::Kube(KubeUndo::Restore {
         context: ctx.to_owned(),
@@ -1057,7 +1115,7 @@ async fn switch(world: &mut Drill, region: &str, switch: Switch) -> Result<(), F
             conn.restore(&switch, &forward),
         )
         .await
-        .map_err(failure)?;
+        .acting(|| format!("switch traffic in region \"{region}\": {what}"))?;
     let at = world.clock().now();
     world.milestone(MilestoneName::TrafficSwitched(what), at, "kube");
     Ok(())

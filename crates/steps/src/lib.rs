@@ -10,6 +10,7 @@
 
 pub mod atlas;
 pub mod check;
+mod error;
 pub mod faults;
 pub mod guards;
 pub mod kube;
@@ -25,6 +26,7 @@ pub mod traffic;
 pub mod world;
 
 pub use check::{Checked, check};
+pub use error::{Failure, Redacted, ResultExt, StepError};
 pub use world::Drill;
 
 use std::collections::HashMap;
@@ -35,22 +37,6 @@ use cucumber::gherkin::{self, StepType};
 use cucumber::step::{Collection, Location};
 
 use firedrill_platform::Platform;
-
-/// A step failed: the message tells the operator what was expected and what was seen.
-#[derive(Debug)]
-pub struct Failure(pub String);
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl<E: std::error::Error> From<E> for Failure {
-    fn from(e: E) -> Self {
-        Failure(e.to_string())
-    }
-}
 
 /// Documentation and static checks of one step definition.
 #[derive(Clone, Copy)]

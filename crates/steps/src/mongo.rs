@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use cucumber::{given, then, when};
 
-use super::{Analysis, Args, Effect, Failure, Need, StepDoc, param};
+use super::{
+    Analysis, Args, Effect, Failure, Need, Redacted, ResultExt, StepDoc, StepError, param,
+};
 use crate::world::Drill;
 use firedrill_core::clock::{PlatformTime, format_duration};
 use firedrill_core::names::MilestoneName;
@@ -423,7 +425,8 @@ fn recorder(world: &Drill) -> OnMilestone {
 
 /// The replica set of `namespace` (a namespace with a database, or a database).
 pub(crate) fn target(world: &Drill, namespace: &str) -> Result<Target, Failure> {
-    Target::resolve(world.platform(), namespace).map_err(Failure::from)
+    Target::resolve(world.platform(), namespace)
+        .acting(|| format!("find the database of \"{namespace}\""))
 }
 
 /// Starts the observer of `target` unless one runs.
@@ -436,7 +439,10 @@ pub(crate) async fn observe(world: &mut Drill, target: &Target) -> Result<(), Fa
     {
         return Ok(());
     }
-    let members = target.members().await?;
+    let members = target
+        .members()
+        .await
+        .acting(|| format!("read the members of {}", target.database))?;
     let observer = Observer::spawn(
         target,
         &members,
@@ -444,7 +450,8 @@ pub(crate) async fn observe(world: &mut Drill, target: &Target) -> Result<(), Fa
         world.clock(),
         recorder(world),
     )
-    .await?;
+    .await
+    .acting(|| format!("observe the replica set of {}", target.database))?;
     world
         .mongo
         .observers
@@ -474,7 +481,10 @@ async fn stepped_down(world: &mut Drill, namespace: param::Namespace) -> Result<
     }
     let t = target(world, &namespace)?;
     observe(world, &t).await?;
-    let primary = t.primary().await?;
+    let primary = t
+        .primary()
+        .await
+        .acting(|| format!("find the primary of {}", t.database))?;
     let undo = Undo::Mongo(MongoUndo::Unfreeze {
         database: t.database.clone(),
         host: primary.clone(),
@@ -488,7 +498,10 @@ async fn stepped_down(world: &mut Drill, namespace: param::Namespace) -> Result<
             t.step_down(&primary, STEP_DOWN_SECS, CATCH_UP_SECS),
         )
         .await
-        .map_err(|e| Failure(t.clean(&e.to_string())))?;
+        .acting_redacted(
+            || format!("step down the primary {primary} of {}", t.database),
+            |e| t.clean(e),
+        )?;
     // Elections are timed from the moment the fault acted (its undo on disk), not from
     // before the ledger's flush.
     world.mongo.last_fault = world.last_injected_at();
@@ -511,8 +524,12 @@ async fn killed(world: &mut Drill, namespace: param::Namespace) -> Result<(), Fa
     let namespace = namespace.0;
     let t = target(world, &namespace)?;
     observe(world, &t).await?;
-    let primary = t.primary().await?;
-    let way = kill::way(world.platform(), &t.database, &primary)?;
+    let primary = t
+        .primary()
+        .await
+        .acting(|| format!("find the primary of {}", t.database))?;
+    let way = kill::way(world.platform(), &t.database, &primary)
+        .acting(|| format!("find how to kill the primary {primary} of {}", t.database))?;
     let fault = format!(
         "kill of the primary {primary} of {}: {}",
         t.database,
@@ -545,8 +562,9 @@ async fn killed(world: &mut Drill, namespace: param::Namespace) -> Result<(), Fa
             pod,
         } => {
             let platform = world.platform().clone();
-            let deleted_uid =
-                kill::pod_uid(&platform, &t.database, &context, &pod_namespace, &pod).await?;
+            let deleted_uid = kill::pod_uid(&platform, &t.database, &context, &pod_namespace, &pod)
+                .await
+                .acting(|| format!("find the pod {pod_namespace}/{pod} of {primary}"))?;
             let undo = Undo::Mongo(MongoUndo::PodBack {
                 database: t.database.clone(),
                 host: primary.clone(),
@@ -582,7 +600,10 @@ async fn killed(world: &mut Drill, namespace: param::Namespace) -> Result<(), Fa
                 .await
         }
     };
-    injected.map_err(|e| Failure(t.clean(&e.to_string())))?;
+    injected.acting_redacted(
+        || format!("kill the primary {primary} of {}", t.database),
+        |e| t.clean(e),
+    )?;
     // Elections are timed from the moment the fault acted (its undo on disk), not from
     // before the ledger's flush.
     world.mongo.last_fault = world.last_injected_at();
@@ -599,22 +620,34 @@ async fn frozen(
     let (namespace, region) = (namespace.0, region.0);
     let secs = duration.value.as_secs().max(1);
     let t = target(world, &namespace)?;
-    let members = t.members().await?;
-    let primary = t.primary().await?;
+    let members = t
+        .members()
+        .await
+        .acting(|| format!("read the members of {}", t.database))?;
+    let primary = t
+        .primary()
+        .await
+        .acting(|| format!("find the primary of {}", t.database))?;
     let host = members
         .iter()
         .find(|m| m.region.as_deref() == Some(region.as_str()) && m.host != primary)
         .map(|m| m.host.clone())
         .ok_or_else(|| {
-            Failure(format!(
-                "database \"{}\" has no secondary in \"{region}\" to freeze (members: {})",
-                t.database,
-                members
-                    .iter()
-                    .map(|m| format!("{} in {}", m.host, m.region.as_deref().unwrap_or("?")))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
+            StepError::unmet(
+                format!(
+                    "a secondary of database \"{}\" in \"{region}\" to freeze",
+                    t.database
+                ),
+                format!(
+                    "it has none there (members: {})",
+                    members
+                        .iter()
+                        .map(|m| format!("{} in {}", m.host, m.region.as_deref().unwrap_or("?")))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                "check the region tags of its members, or freeze a member of another region",
+            )
         })?;
     let undo = Undo::Mongo(MongoUndo::Unfreeze {
         database: t.database.clone(),
@@ -629,7 +662,10 @@ async fn frozen(
             t.freeze(&host, secs),
         )
         .await
-        .map_err(|e| Failure(t.clean(&e.to_string())))?;
+        .acting_redacted(
+            || format!("freeze {host} of {} for {secs}s", t.database),
+            |e| t.clean(e),
+        )?;
     Ok(())
 }
 
@@ -645,9 +681,17 @@ async fn flips(
     }
     let t = target(world, &namespace)?;
     observe(world, &t).await?;
-    let members = t.members().await?;
-    let saved = t.priorities().await?;
-    let wanted = t.flip_priorities(&members, &saved, &region)?;
+    let members = t
+        .members()
+        .await
+        .acting(|| format!("read the members of {}", t.database))?;
+    let saved = t
+        .priorities()
+        .await
+        .acting(|| format!("read the member priorities of {}", t.database))?;
+    let wanted = t
+        .flip_priorities(&members, &saved, &region)
+        .acting(|| format!("plan the flip of {} to \"{region}\"", t.database))?;
     let undo = Undo::Mongo(MongoUndo::RestoreConfig {
         database: t.database.clone(),
         saved,
@@ -661,10 +705,16 @@ async fn flips(
         t.set_priorities(&wanted),
     )
     .await
-    .map_err(|e| Failure(t.clean(&e)))?;
+    .map_err(|e| {
+        StepError::action(
+            format!("flip {} to \"{region}\"", t.database),
+            Redacted(t.clean(&e)),
+        )
+    })?;
     let clock = world.clock();
     t.wait_primary_in(&members, &region, FLIP_WITHIN, &clock)
-        .await?;
+        .await
+        .acting(|| format!("wait for the primary of {} in \"{region}\"", t.database))?;
     Ok(())
 }
 
@@ -708,18 +758,33 @@ async fn flips_on_atlas(
 ) -> Result<(), Failure> {
     use firedrill_providers::atlas::actions::flip_specs;
     use firedrill_providers::atlas::{AtlasUndo, Client, Settings, cluster_milestone};
-    let settings = Settings::resolve(world.platform(), &namespace)?;
-    let atlas_region = settings.atlas_region(&region)?.to_owned();
+    let settings = Settings::resolve(world.platform(), &namespace)
+        .acting(|| format!("resolve the Atlas settings of \"{namespace}\""))?;
+    let atlas_region = settings
+        .atlas_region(&region)
+        .acting(|| format!("find the Atlas region of \"{region}\""))?
+        .to_owned();
     let t = target(world, &namespace)?;
     observe(world, &t).await?;
-    let members = t.members().await?;
-    let client = Client::new(settings.clone(), world.clock())?;
-    let cluster = client.cluster().await?;
+    let members = t
+        .members()
+        .await
+        .acting(|| format!("read the members of {}", t.database))?;
+    let client = Client::new(settings.clone(), world.clock())
+        .acting(|| format!("connect to the Atlas API for \"{namespace}\""))?;
+    let cluster = client.cluster().await.acting_redacted(
+        || format!("read Atlas cluster \"{}\"", settings.cluster),
+        |e| client.clean(e),
+    )?;
     let wanted = flip_specs(&cluster.replication_specs, &atlas_region).map_err(|problem| {
-        Failure(format!(
-            "cannot flip Atlas cluster \"{}\" to {region}: {problem}",
-            settings.cluster
-        ))
+        StepError::unmet(
+            format!(
+                "Atlas cluster \"{}\" to be able to flip to {region}",
+                settings.cluster
+            ),
+            format!("it cannot: {problem}"),
+            "look at the cluster's regions in Atlas; the flip moves priorities between them",
+        )
     })?;
     let undo = Undo::Atlas(AtlasUndo::RestorePriorities {
         database: t.database.clone(),
@@ -734,17 +799,30 @@ async fn flips_on_atlas(
         client.set_replication_specs(&wanted),
     )
     .await
-    .map_err(|e| Failure(client.clean(&e)))?;
+    .map_err(|e| {
+        StepError::action(
+            format!(
+                "flip Atlas cluster \"{}\" to \"{region}\"",
+                settings.cluster
+            ),
+            Redacted(client.clean(&e)),
+        )
+    })?;
     let recorder = world.recorder();
     let (database, source) = (t.database.clone(), format!("atlas {}", settings.cluster));
     client
         .wait_idle(settings.update_within, |state, at| {
             recorder.mark(cluster_milestone(state, &database), at, &source);
         })
-        .await?;
+        .await
+        .acting_redacted(
+            || format!("wait for Atlas cluster \"{}\" to be IDLE", settings.cluster),
+            |e| client.clean(e),
+        )?;
     let clock = world.clock();
     t.wait_primary_in(&members, &region, FLIP_WITHIN, &clock)
-        .await?;
+        .await
+        .acting(|| format!("wait for the primary of {} in \"{region}\"", t.database))?;
     Ok(())
 }
 
@@ -772,11 +850,17 @@ async fn flip_back(
     let t = target(world, namespace)?;
     let prefix = format!("flip of {} to ", t.database);
     let id = world.outstanding(&prefix).ok_or_else(|| {
-            Failure(format!(
-                "the database of \"{namespace}\" was not flipped in this scenario, so there is nothing to flip back"
-            ))
+            StepError::precondition(
+                format!(
+                    "the database of \"{namespace}\" was not flipped in this scenario, so there is nothing to flip back"
+                ),
+                format!("add `When the database of \"{namespace}\" flips to \"<region>\"` before this step"),
+            )
         })?;
-    let members = t.members().await?;
+    let members = t
+        .members()
+        .await
+        .acting(|| format!("read the members of {}", t.database))?;
     let saved = world
         .faults
         .iter()
@@ -805,21 +889,30 @@ async fn flip_back(
     if let Some(expected) = expected
         && home.as_deref() != Some(expected)
     {
-        return Err(Failure(format!(
-            "the database of \"{namespace}\" cannot flip back to \"{expected}\": before this scenario's flip its primary was in {}, and flipping back restores the priorities saved then (hint: write `flips back to {}`, or move the primary with `When the database of \"{namespace}\" flips to \"{expected}\"`)",
-            home.as_deref()
-                .map_or_else(|| "an unknown region".to_owned(), |h| format!("\"{h}\"")),
-            home.as_deref()
-                .map_or_else(|| "\"…\"".to_owned(), |h| format!("\"{h}\""))
-        )));
+        return Err(StepError::Precondition {
+            what: format!(
+                "the database of \"{namespace}\" cannot flip back to \"{expected}\": before this scenario's flip its primary was in {}, and flipping back restores the priorities saved then",
+                home.as_deref()
+                    .map_or_else(|| "an unknown region".to_owned(), |h| format!("\"{h}\""))
+            ),
+            hint: format!(
+                "write `flips back to {}`, or move the primary with `When the database of \"{namespace}\" flips to \"{expected}\"`",
+                home.as_deref()
+                    .map_or_else(|| "\"…\"".to_owned(), |h| format!("\"{h}\""))
+            ),
+        });
     }
     let now = world.clock().now();
     world.mongo.last_fault = Some(now);
-    world.undo_now(&id).await?;
+    world
+        .undo_now(&id)
+        .await
+        .acting(|| format!("flip {} back", t.database))?;
     if let Some(home) = home {
         let clock = world.clock();
         t.wait_primary_in(&members, &home, FLIP_WITHIN, &clock)
-            .await?;
+            .await
+            .acting(|| format!("wait for the primary of {} in \"{home}\"", t.database))?;
     }
     Ok(())
 }
@@ -828,7 +921,10 @@ async fn flip_back(
 async fn elected_within(world: &mut Drill, duration: param::Duration) -> Result<(), Failure> {
     let within = duration.value;
     let from = world.mongo.last_fault.ok_or_else(|| {
-        Failure("no Mongo fault was injected in this scenario, so no election is expected".into())
+        StepError::precondition(
+            "no Mongo fault was injected in this scenario, so no election is expected",
+            "add a Mongo fault before this step, e.g. `When the primary of \"<namespace>\" is stepped down`",
+        )
     })?;
     let found = world
         .wait_for(from.plus(within), |t| {
@@ -845,15 +941,26 @@ async fn elected_within(world: &mut Drill, duration: param::Duration) -> Result<
         .await;
     match found {
         Some(m) if m.at.saturating_since(from) <= within => Ok(()),
-        Some(m) => Err(Failure(format!(
-            "\"{}\" came {} after the fault, over {duration}",
-            m.name,
-            format_duration(m.at.saturating_since(from))
-        ))),
-        None => Err(Failure(format!(
-            "no new primary was observed within {duration} of the fault (reached: {})",
-            firedrill_core::diagnostic::one_of(&world.timeline().names())
-        ))),
+        Some(m) => Err(StepError::Timeout {
+            awaited: "a new primary to be elected".into(),
+            within: format!("{duration} of the fault"),
+            seen: format!(
+                "\"{}\" came {} after the fault",
+                m.name,
+                format_duration(m.at.saturating_since(from))
+            ),
+            hint: "the report's timeline shows the election; raise the deadline if it is only slow"
+                .into(),
+        }),
+        None => Err(StepError::Timeout {
+            awaited: "a new primary to be elected".into(),
+            within: format!("{duration} of the fault"),
+            seen: format!(
+                "none was observed (reached: {})",
+                firedrill_core::diagnostic::one_of(&world.timeline().names())
+            ),
+            hint: "`rs.status()` on a member says whether the replica set can elect one".into(),
+        }),
     }
 }
 
@@ -875,11 +982,7 @@ async fn primary_in_region_within(
 ) -> Result<(), Failure> {
     primary_in_within(world, &namespace, &region, within.value)
         .await
-        .map_err(|e| {
-            Failure(format!(
-                "within {within} of the end of the step before, {e}"
-            ))
-        })
+        .map_err(|e| e.within(format!("{within} of the end of the step before")))
 }
 
 /// How often `the primary of … is in … within …` asks the members (platform time).
@@ -894,7 +997,10 @@ async fn primary_in_within(
     within: Duration,
 ) -> Result<(), Failure> {
     let t = target(world, namespace)?;
-    let members = t.members().await?;
+    let members = t
+        .members()
+        .await
+        .acting(|| format!("read the members of {}", t.database))?;
     let clock = world.clock();
     let found = firedrill_providers::poll::until(&clock, PRIMARY_EVERY, within, || async {
         match t.primary().await {
@@ -910,10 +1016,11 @@ async fn primary_in_within(
     })
     .await;
     found.map_err(|last| {
-        Failure(format!(
-            "the primary of \"{namespace}\" is {}, not in \"{region}\"",
-            last.unwrap_or_else(|| "unknown".to_owned())
-        ))
+        StepError::unmet(
+            format!("the primary of \"{namespace}\" in \"{region}\""),
+            format!("it is {}", last.unwrap_or_else(|| "unknown".to_owned())),
+            "to wait for it, write `within` and how long it may take",
+        )
     })
 }
 
@@ -938,7 +1045,8 @@ async fn checker_runs(
         world.clock(),
         recorder(world),
     )
-    .await?;
+    .await
+    .acting(|| format!("start a write checker against {}", t.database))?;
     world.mongo.checkers.push((namespace, checker));
     Ok(())
 }
@@ -947,12 +1055,16 @@ async fn checker_runs(
 async fn finish_checkers(world: &mut Drill) -> Result<(), Failure> {
     let checkers = std::mem::take(&mut world.mongo.checkers);
     if checkers.is_empty() && world.mongo.reports.is_empty() {
-        return Err(Failure(
-            "no write checker ran in this scenario (hint: add `Given a write checker runs against the \"<namespace>\" database at 50 writes per second`)".into(),
+        return Err(StepError::precondition(
+            "no write checker ran in this scenario",
+            "add `Given a write checker runs against the \"<namespace>\" database at 50 writes per second`",
         ));
     }
     for (namespace, checker) in checkers {
-        let report = checker.finish().await?;
+        let report = checker
+            .finish()
+            .await
+            .acting(|| format!("read back the writes of the checker of \"{namespace}\""))?;
         world.run.events.emit(&Event::WritesChecked {
             namespace: namespace.clone(),
             acknowledged: report.acknowledged,
@@ -1000,7 +1112,11 @@ async fn none_lost(world: &mut Drill) -> Result<(), Failure> {
     if lost.is_empty() {
         Ok(())
     } else {
-        Err(Failure(lost.join("; ")))
+        Err(StepError::unmet(
+            "no acknowledged write lost",
+            lost.join("; "),
+            "a write acknowledged and then lost was rolled back after an election; write with concern majority",
+        ))
     }
 }
 
@@ -1015,10 +1131,14 @@ async fn unavailable_at_most(world: &mut Drill, duration: param::Duration) -> Re
         .map(|(ns, r)| (ns.clone(), r.longest_unavailable(), r.errors))
         .max_by_key(|(_, d, _)| *d);
     match worst {
-        Some((ns, d, errors)) if d > limit => Err(Failure(format!(
-            "writes to {ns} were unavailable for {} ({errors} failed writes), over {duration}",
-            format_duration(d)
-        ))),
+        Some((ns, d, errors)) if d > limit => Err(StepError::unmet(
+            format!("writes to be unavailable for at most {duration}"),
+            format!(
+                "writes to {ns} were unavailable for {} ({errors} failed writes)",
+                format_duration(d)
+            ),
+            "the report's timeline shows the election the writes waited for",
+        )),
         _ => Ok(()),
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use cucumber::{then, when};
 
-use super::{Analysis, Args, Effect, Failure, Need, StepDoc, param};
+use super::{Analysis, Args, Effect, Failure, Need, ResultExt, StepDoc, StepError, param};
 use crate::world::Drill;
 use firedrill_core::clock::format_duration;
 use firedrill_core::names::FAULT_INJECTED;
@@ -294,15 +294,30 @@ fn analyze_slow_answers(args: &Args, platform: &Platform) -> Analysis {
 /// The Toxiproxy URL and the proxy of `link`, from the platform.
 fn resolve(world: &Drill, link: &str) -> Result<(String, String), Failure> {
     let toxiproxy = world.platform().toxiproxy.as_ref().ok_or_else(|| {
-        Failure(format!(
-            "link \"{link}\" needs a Toxiproxy, but the platform has no `toxiproxy` section"
-        ))
+        StepError::platform(
+            format!(
+                "link \"{link}\" needs a Toxiproxy, but the platform has no `toxiproxy` section"
+            ),
+            format!(
+                "add toxiproxy: {{ url: <its API>, links: {{ {link}: {{ proxy: <proxy name> }} }} }} to the platform file"
+            ),
+        )
     })?;
     let proxy = toxiproxy
         .links
         .get(link)
         .map(|l| l.proxy.clone())
-        .ok_or_else(|| Failure(format!("link \"{link}\" is not in the platform")))?;
+        .ok_or_else(|| {
+            StepError::platform(
+                format!("link \"{link}\" is not in the platform"),
+                format!(
+                    "known links: {}",
+                    firedrill_core::diagnostic::one_of(
+                        &toxiproxy.links.keys().cloned().collect::<Vec<_>>()
+                    )
+                ),
+            )
+        })?;
     Ok((toxiproxy.url.clone(), proxy))
 }
 
@@ -323,7 +338,7 @@ async fn add_toxics(
     what: &str,
 ) -> Result<(), Failure> {
     let (url, proxy) = resolve(world, link)?;
-    let client = ToxiproxyClient::new(&url)?;
+    let client = ToxiproxyClient::new(&url).acting(|| format!("connect to Toxiproxy at {url}"))?;
     let specs: Vec<ToxicSpec> = streams
         .into_iter()
         .map(|stream| {
@@ -338,7 +353,8 @@ async fn add_toxics(
         .collect();
     // Every spec is checked before the first is applied: all or nothing.
     for spec in &specs {
-        spec.validate()?;
+        spec.validate()
+            .acting(|| format!("add the toxic {} to link \"{link}\"", spec.name))?;
     }
     let mut milestones = vec![faulted(link, what)];
     for spec in specs {
@@ -359,7 +375,7 @@ async fn add_toxics(
                 client.add_toxic(&proxy, &spec),
             )
             .await
-            .map_err(|e| Failure(e.to_string()))?;
+            .acting(|| format!("add {what} to link \"{link}\""))?;
     }
     Ok(())
 }
@@ -388,12 +404,18 @@ async fn link_has_latency(
 async fn link_is_cut(world: &mut Drill, link: param::Link) -> Result<(), Failure> {
     let link = link.0;
     let (url, proxy) = resolve(world, &link)?;
-    let client = ToxiproxyClient::new(&url)?;
+    let client = ToxiproxyClient::new(&url).acting(|| format!("connect to Toxiproxy at {url}"))?;
     // Enabling a proxy someone else disabled would be undoing their change, not ours.
-    if !client.proxy(&proxy).await?.enabled {
-        return Err(Failure(format!(
-            "link \"{link}\": proxy \"{proxy}\" is already disabled by someone else, so this drill leaves it alone (hint: enable it, or find out who cut it)"
-        )));
+    let current = client
+        .proxy(&proxy)
+        .await
+        .acting(|| format!("read proxy \"{proxy}\" of link \"{link}\""))?;
+    if !current.enabled {
+        return Err(StepError::unmet(
+            format!("proxy \"{proxy}\" of link \"{link}\" to be enabled before the cut"),
+            "it is already disabled by someone else, so this drill leaves it alone",
+            "enable it, or find out who cut it",
+        ));
     }
     let undo = Undo::Toxiproxy(ToxiproxyUndo {
         link: link.clone(),
@@ -409,7 +431,7 @@ async fn link_is_cut(world: &mut Drill, link: param::Link) -> Result<(), Failure
             client.set_enabled(&proxy, false),
         )
         .await
-        .map_err(|e| Failure(e.to_string()))?;
+        .acting(|| format!("cut link \"{link}\""))?;
     Ok(())
 }
 
@@ -474,15 +496,23 @@ async fn link_is_restored(world: &mut Drill, link: param::Link) -> Result<(), Fa
         .map(|f| f.id.clone())
         .collect();
     if ids.is_empty() {
-        return Err(Failure(format!(
-            "link \"{link}\" has no fault from this scenario, so there is nothing to restore"
-        )));
+        return Err(StepError::precondition(
+            format!(
+                "link \"{link}\" has no fault from this scenario, so there is nothing to restore"
+            ),
+            format!(
+                "add a fault of the link before this step, e.g. `When the link \"{link}\" is cut`"
+            ),
+        ));
     }
     // Stamped when the removal is asked for: the server applies it at once, the read-back
     // that confirms it comes after, and probes may see the link whole before that.
     let at = world.clock().now();
     for id in ids {
-        world.undo_now(&id).await?;
+        world
+            .undo_now(&id)
+            .await
+            .acting(|| format!("restore link \"{link}\""))?;
     }
     world.milestone(MilestoneName::LinkRestored(link), at, "toxiproxy");
     Ok(())
@@ -500,7 +530,7 @@ async fn slow_answers_within(
 ) -> Result<(), Failure> {
     let (probe, count, slower, within) = (probe.0, count.0, latency.0, within.value);
     let since = world.timeline().first(FAULT_INJECTED).map(|m| m.at);
-    let mut answers = world.start_probe(&probe).map_err(Failure)?.subscribe();
+    let mut answers = world.start_probe(&probe)?.subscribe();
     let clock = world.clock();
     let deadline = clock.now().plus(within);
     loop {
@@ -519,20 +549,26 @@ async fn slow_answers_within(
         match clock.timeout_at(deadline, answers.changed()).await {
             Ok(Ok(())) => {}
             Ok(Err(_)) | Err(_) => {
-                return Err(Failure(format!(
-                    "probe \"{probe}\" got {seen} good answer(s) slower than {} within {}, expected {count}; last: {}",
-                    format_duration(slower),
-                    format_duration(within),
-                    last.map_or_else(
-                        || "no answer".to_owned(),
-                        |o| format!(
-                            "{} after {}",
-                            o.status
-                                .map_or_else(|| o.error.unwrap_or_default(), |s| s.to_string()),
-                            format_duration(o.latency)
+                return Err(StepError::Timeout {
+                    awaited: format!(
+                        "probe \"{probe}\" to get {count} good answer(s) slower than {}",
+                        format_duration(slower)
+                    ),
+                    within: format_duration(within),
+                    seen: format!(
+                        "it got {seen}; last: {}",
+                        last.map_or_else(
+                            || "no answer".to_owned(),
+                            |o| format!(
+                                "{} after {}",
+                                o.status
+                                    .map_or_else(|| o.error.unwrap_or_default(), |s| s.to_string()),
+                                format_duration(o.latency)
+                            )
                         )
-                    )
-                )));
+                    ),
+                    hint: "is the fault on the link this probe goes through?".into(),
+                });
             }
         }
     }

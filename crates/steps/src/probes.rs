@@ -2,7 +2,7 @@
 
 use cucumber::{given, then};
 
-use super::{Analysis, Args, Failure, Need, StepDoc, param};
+use super::{Analysis, Args, Failure, Need, StepDoc, StepError, param};
 use crate::world::Drill;
 use std::time::Duration;
 
@@ -106,7 +106,7 @@ fn analyze_slo(args: &Args, platform: &Platform) -> Analysis {
 
 #[given(expr = "the {probe} probe is running")]
 async fn probe_is_running(world: &mut Drill, probe: param::Probe) -> Result<(), Failure> {
-    world.start_probe(&probe).map(|_| ()).map_err(Failure)
+    world.start_probe(&probe).map(|_| ())
 }
 
 #[then(expr = "the {probe} probe's error rate is within its SLO")]
@@ -117,7 +117,12 @@ async fn error_rate_within_slo(world: &mut Drill, probe: param::Probe) -> Result
         .probes
         .get(&probe)
         .and_then(firedrill_platform::Probe::slo_percent)
-        .ok_or_else(|| Failure(format!("probe \"{probe}\" has no slo in the platform")))?;
+        .ok_or_else(|| {
+            StepError::platform(
+                format!("probe \"{probe}\" has no slo in the platform"),
+                format!("add e.g. `slo: 99%` under probes.{probe}"),
+            )
+        })?;
     error_rate_at_most(world, 100.0 - slo, &probe)
 }
 
@@ -135,7 +140,12 @@ fn running_probe<'a>(
     world: &'a Drill,
     probe: &str,
 ) -> Result<&'a firedrill_providers::http::Running, Failure> {
-    world.probes.get(probe).ok_or_else(|| Failure(format!("probe \"{probe}\" is not running (hint: add `Given the \"{probe}\" probe is running` before the fault)")))
+    world.probes.get(probe).ok_or_else(|| {
+        StepError::precondition(
+            format!("probe \"{probe}\" is not running"),
+            format!("add `Given the \"{probe}\" probe is running` before the fault"),
+        )
+    })
 }
 
 fn error_rate_at_most(world: &Drill, budget: f64, probe: &str) -> Result<(), Failure> {
@@ -145,18 +155,24 @@ fn error_rate_at_most(world: &Drill, budget: f64, probe: &str) -> Result<(), Fai
     let state = running.state();
     let total = state.good + state.bad;
     if total == 0 {
-        return Err(Failure(format!(
-            "probe \"{probe}\" has not answered yet, so its error rate is unknown"
-        )));
+        return Err(StepError::unmet(
+            format!("answers of probe \"{probe}\" to judge its error rate"),
+            "it has not answered yet",
+            "start the probe in the Given steps, before the fault",
+        ));
     }
     let rate = 100.0 * state.bad as f64 / total as f64;
     if rate <= budget {
         Ok(())
     } else {
-        Err(Failure(format!(
-            "probe \"{probe}\": {:.2}% of {total} answers were bad ({} bad), budget {budget}%",
-            rate, state.bad
-        )))
+        Err(StepError::unmet(
+            format!("at most {budget}% of the answers of probe \"{probe}\" bad"),
+            format!(
+                "probe \"{probe}\": {:.2}% of {total} answers were bad ({} bad), budget {budget}%",
+                rate, state.bad
+            ),
+            "the report's timeline shows when the bad answers came",
+        ))
     }
 }
 
@@ -177,9 +193,11 @@ async fn latency_within(
         .filter(|o| since.is_none_or(|s| o.at >= s))
         .collect();
     if seen.is_empty() {
-        return Err(Failure(format!(
-            "probe \"{probe}\" has not answered yet, so its latency is unknown"
-        )));
+        return Err(StepError::unmet(
+            format!("answers of probe \"{probe}\" to judge its latency"),
+            "it has not answered yet",
+            "start the probe in the Given steps, before the fault",
+        ));
     }
     let over = seen.iter().filter(|o| !o.good || o.latency > limit).count();
     let rate = 100.0 * over as f64 / seen.len() as f64;
@@ -198,7 +216,14 @@ async fn latency_within(
     if rate <= budget {
         Ok(())
     } else {
-        Err(Failure(verdict))
+        Err(StepError::unmet(
+            format!(
+                "at most {budget}% of the answers of probe \"{probe}\" bad or slower than {}",
+                format_duration(limit)
+            ),
+            verdict,
+            "the report's timeline shows when the slow answers came",
+        ))
     }
 }
 
@@ -214,7 +239,10 @@ async fn latency_rise_within(
         .first(FAULT_INJECTED)
         .map(|m| m.at)
         .ok_or_else(|| {
-            Failure("no fault was injected, so there is no before and after to compare".into())
+            StepError::precondition(
+                "no fault was injected, so there is no before and after to compare",
+                "inject a fault before this step",
+            )
         })?;
     let running = running_probe(world, &probe)?;
     let state = running.state();
@@ -229,9 +257,23 @@ async fn latency_rise_within(
         good.get(good.len().saturating_sub(1) / 2).copied()
     };
     let (Some(before), Some(after)) = (median(false), median(true)) else {
-        return Err(Failure(format!(
-            "probe \"{probe}\" needs good answers both before and after `fault injected` (hint: start it in the Given steps)"
-        )));
+        return Err(StepError::unmet(
+            format!("good answers of probe \"{probe}\" both before and after `fault injected`"),
+            format!(
+                "it has {} before and {} after",
+                if median(false).is_some() {
+                    "some"
+                } else {
+                    "none"
+                },
+                if median(true).is_some() {
+                    "some"
+                } else {
+                    "none"
+                }
+            ),
+            "start it in the Given steps",
+        ));
     };
     let rise = after.saturating_sub(before);
     let verdict = format!(
@@ -248,7 +290,14 @@ async fn latency_rise_within(
     if rise <= limit {
         Ok(())
     } else {
-        Err(Failure(verdict))
+        Err(StepError::unmet(
+            format!(
+                "the median latency of probe \"{probe}\" to rise by at most {}",
+                format_duration(limit)
+            ),
+            verdict,
+            "the report's timeline shows when the answers slowed",
+        ))
     }
 }
 
@@ -295,9 +344,11 @@ fn percentile_below(
     let running = running_probe(world, probe)?;
     let state = running.state();
     let Some(seen) = Window::of(&state.history, from, percentile.quantile()) else {
-        return Err(Failure(format!(
-            "probe \"{probe}\" gave no answer {window}, so its {percentile} latency is unknown"
-        )));
+        return Err(StepError::unmet(
+            format!("answers of probe \"{probe}\" {window} to judge its {percentile} latency"),
+            format!("it gave no answer {window}"),
+            "start the probe in the Given steps, before the window",
+        ));
     };
     let (passed, took) = match seen.value {
         Some(took) => (took < limit, format_duration(took)),
@@ -317,7 +368,14 @@ fn percentile_below(
     if passed {
         Ok(())
     } else {
-        Err(Failure(verdict))
+        Err(StepError::unmet(
+            format!(
+                "the {percentile} latency of probe \"{probe}\" {window} below {}",
+                format_duration(limit)
+            ),
+            verdict,
+            "the report's timeline shows when the answers slowed",
+        ))
     }
 }
 

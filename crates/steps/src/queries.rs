@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use cucumber::then;
 
-use super::{Analysis, Args, Failure, Need, StepDoc, param};
+use super::{Analysis, Args, Failure, Need, ResultExt, StepDoc, StepError, param};
 use crate::world::Drill;
 use firedrill_core::clock::{Clock, PlatformTime, format_duration};
 use firedrill_core::diagnostic::{echo, one_of};
@@ -137,9 +137,10 @@ fn named(world: &Drill, name: &str) -> Result<String, Failure> {
         .and_then(|p| p.queries.get(name))
         .cloned()
         .ok_or_else(|| {
-            Failure(format!(
-                "query \"{name}\" is not defined under prometheus.queries"
-            ))
+            StepError::platform(
+                format!("query \"{name}\" is not defined under prometheus.queries"),
+                format!("add prometheus.queries.{name}: <PromQL> to the platform file"),
+            )
         })
 }
 
@@ -291,9 +292,19 @@ fn judged_instant(clock: &Clock, samples: &[Sample]) -> Vec<JudgedSeries> {
 }
 
 fn report(world: &Drill, judged: QueryJudged) -> Result<(), Failure> {
-    let failure = judged.failure.clone();
+    let failure = judged.failure.clone().map(|seen| {
+        StepError::unmet(
+            format!(
+                "{} {}",
+                describe(judged.name.as_deref(), &judged.query),
+                judged.assertion
+            ),
+            seen,
+            "the report plots every series of the query over the drill",
+        )
+    });
     world.run.events.emit(&Event::QueryJudged(Box::new(judged)));
-    failure.map_or(Ok(()), |f| Err(Failure(f)))
+    failure.map_or(Ok(()), Err)
 }
 
 async fn stayed_below(
@@ -313,7 +324,8 @@ async fn stayed_below(
     let what = describe(name.as_deref(), &query);
     let series = client
         .query_range(&query, clock.happened_at(from), clock.happened_at(to), step)
-        .await?;
+        .await
+        .acting(|| format!("query Prometheus for {what}"))?;
     let series = judged_range(&clock, series);
     let failure = judge(&series, limit, &what);
     report(

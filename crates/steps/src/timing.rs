@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use cucumber::{then, when};
 
-use super::{Analysis, Args, Failure, Need, StepDoc, param};
+use super::{Analysis, Args, Failure, Need, StepDoc, StepError, param};
 use crate::world::Drill;
 use firedrill_core::clock::{PlatformTime, format_duration};
 use firedrill_core::names::{Bounds, FIRST_BAD_ANSWER, MilestoneName, OUTAGE_DETECTED, PhaseName};
@@ -123,7 +123,13 @@ fn analyze_phase_platform_target(args: &Args, platform: &Platform) -> Analysis {
 
 pub(crate) fn reference(timeline: &Timeline, name: &MilestoneName) -> Result<Milestone, Failure> {
     timeline.first(&name.to_string()).cloned().ok_or_else(|| {
-        Failure(format!("milestone \"{name}\" was never reached, so nothing can be timed from it (reached so far: {})", firedrill_core::diagnostic::one_of(&timeline.names())))
+        StepError::precondition(
+            format!(
+                "milestone \"{name}\" was never reached, so nothing can be timed from it (reached so far: {})",
+                firedrill_core::diagnostic::one_of(&timeline.names())
+            ),
+            "time from a milestone an earlier step reaches, e.g. \"fault injected\"",
+        )
     })
 }
 
@@ -163,8 +169,16 @@ fn measure(
     }));
     match verdict {
         Some(v) if v.passed => Ok(()),
-        Some(v) => Err(Failure(format!("{name}: {v}"))),
-        None => Err(Failure(format!("{name}: never ended, target {target}"))),
+        Some(v) => Err(StepError::unmet(
+            format!("{name} to meet its target {target}"),
+            format!("{name}: {v}"),
+            "the report's timeline shows each milestone of the phase",
+        )),
+        None => Err(StepError::unmet(
+            format!("{name} to meet its target {target}"),
+            format!("{name}: never ended"),
+            "the report's timeline shows which milestone was never reached",
+        )),
     }
 }
 
@@ -207,11 +221,12 @@ async fn outage_detected(world: &mut Drill, within: param::Duration) -> Result<(
     }
     let detected = world.timeline().first(OUTAGE_DETECTED).cloned();
     if detected.is_none() {
-        return Err(Failure(format!(
-            "the outage was not detected within {} of the fault ({})",
-            format_duration(within),
-            last_seen(world)
-        )));
+        return Err(StepError::Timeout {
+            awaited: "the outage to be detected".into(),
+            within: format!("{} of the fault", format_duration(within)),
+            seen: format!("it was not ({})", last_seen(world)),
+            hint: "is the fault on the path the traffic probe takes?".into(),
+        });
     }
     measure(
         world,
@@ -243,12 +258,12 @@ async fn service_answers_from(
         .wait_for(wait_until, |t| t.first_since(&name, from.at).cloned())
         .await;
     if found.is_none() {
-        return Err(Failure(format!(
-            "the service did not answer from \"{region}\" within {} of \"{}\" ({})",
-            format_duration(within),
-            from.name,
-            last_seen(world)
-        )));
+        return Err(StepError::Timeout {
+            awaited: format!("the service to answer from \"{region}\""),
+            within: format!("{} of \"{}\"", format_duration(within), from.name),
+            seen: format!("it did not ({})", last_seen(world)),
+            hint: "the report's timeline shows where the traffic probe's answers came from".into(),
+        });
     }
     measure(
         world,
@@ -264,11 +279,17 @@ async fn service_answers_from_now(world: &mut Drill, region: param::Region) -> R
     let (name, probe, stable_after) = traffic_probe(world)?;
     match stable_streak(world, &name, &region, stable_after) {
         Some(_) => Ok(()),
-        None => Err(Failure(format!(
-            "the service does not answer from \"{region}\": the \"{name}\" probe's latest answers are not {stable_after} good ones from it in a row ({}) (hint: to wait for it, write `within` and how long it may take, e.g. `Then the service answers from \"{region}\" within {}`)",
-            last_seen(world),
-            format_duration(probe.interval * stable_after * 4)
-        ))),
+        None => Err(StepError::unmet(
+            format!("the service to answer from \"{region}\""),
+            format!(
+                "the \"{name}\" probe's latest answers are not {stable_after} good ones from it in a row ({})",
+                last_seen(world)
+            ),
+            format!(
+                "to wait for it, write `within` and how long it may take, e.g. `Then the service answers from \"{region}\" within {}`",
+                format_duration(probe.interval * stable_after * 4)
+            ),
+        )),
     }
 }
 
@@ -292,7 +313,12 @@ async fn service_answers_from_within(
         .probes
         .get(&name)
         .map(firedrill_providers::http::Running::subscribe)
-        .ok_or_else(|| Failure(format!("the traffic probe \"{name}\" is not running")))?;
+        .ok_or_else(|| {
+            StepError::precondition(
+                format!("the traffic probe \"{name}\" is not running"),
+                format!("add `Given the \"{name}\" probe is running` to the scenario"),
+            )
+        })?;
     // A streak that starts by the deadline is confirmed only stable-after answers later.
     let clock = world.clock();
     let wait_until = deadline.plus(grace(world));
@@ -308,28 +334,43 @@ async fn service_answers_from_within(
     };
     match found {
         Some(since) if since <= deadline => Ok(()),
-        Some(since) => Err(Failure(format!(
-            "the service answered from \"{region}\" {} after the end of the step before, over {within}",
-            format_duration(since.saturating_since(anchor))
-        ))),
-        None => Err(Failure(format!(
-            "the service did not answer from \"{region}\" within {within} of the end of the step before ({})",
-            last_seen(world)
-        ))),
+        Some(since) => Err(StepError::Timeout {
+            awaited: format!("the service to answer from \"{region}\""),
+            within: format!("{within} of the end of the step before"),
+            seen: format!(
+                "it answered from there {} after it",
+                format_duration(since.saturating_since(anchor))
+            ),
+            hint: "raise the deadline if the switch is only slow".into(),
+        }),
+        None => Err(StepError::Timeout {
+            awaited: format!("the service to answer from \"{region}\""),
+            within: format!("{within} of the end of the step before"),
+            seen: format!("it did not ({})", last_seen(world)),
+            hint: "the report's timeline shows where the traffic probe's answers came from".into(),
+        }),
     }
 }
 
 /// The traffic probe's name, definition and stable-after count.
 fn traffic_probe(world: &Drill) -> Result<(String, firedrill_platform::Probe, u32), Failure> {
     let platform = world.platform();
-    let name = platform.traffic.as_ref().map(|t| t.probe.clone()).ok_or_else(|| {
-        Failure("the platform has no traffic section (hint: define traffic.switch and traffic.probe)".into())
+    let name = platform
+        .traffic
+        .as_ref()
+        .map(|t| t.probe.clone())
+        .ok_or_else(|| {
+            StepError::platform(
+                "the platform has no traffic section",
+                "define traffic.switch and traffic.probe",
+            )
+        })?;
+    let probe = platform.probes.get(&name).cloned().ok_or_else(|| {
+        StepError::platform(
+            format!("the traffic probe \"{name}\" is not defined"),
+            format!("define probes.{name} in the platform file"),
+        )
     })?;
-    let probe = platform
-        .probes
-        .get(&name)
-        .cloned()
-        .ok_or_else(|| Failure(format!("probe \"{name}\" is not defined")))?;
     let stable_after = probe.stable_after.max(1);
     Ok((name, probe, stable_after))
 }
@@ -363,7 +404,10 @@ fn phase_bounds(world: &Drill, phase: PhaseName) -> Result<Bounds, Failure> {
         .bounds(&timeline, &failover_regions)
         .map_err(|start| match reference(&timeline, &start) {
             Err(never) => never,
-            Ok(_) => Failure(format!("milestone \"{start}\" was never reached")),
+            Ok(_) => StepError::precondition(
+                format!("milestone \"{start}\" was never reached"),
+                "the report's timeline shows which milestones were",
+            ),
         })
 }
 
@@ -391,7 +435,12 @@ async fn phase_within_platform_target(
         .platform()
         .targets
         .get(phase.as_str())
-        .ok_or_else(|| Failure(format!("the platform has no target for \"{phase}\"")))?;
+        .ok_or_else(|| {
+            StepError::platform(
+                format!("the platform has no target for \"{phase}\""),
+                format!("add it under `targets:`, e.g. {phase}: 20m..25m"),
+            )
+        })?;
     judge_phase(world, phase, target)
 }
 
@@ -414,11 +463,12 @@ async fn milestone_within(
         .wait_for(deadline, |t| t.first_since(&milestone, from.at).cloned())
         .await;
     if found.is_none() {
-        return Err(Failure(format!(
-            "\"{milestone}\" was not reached within {} of \"{since}\" ({})",
-            format_duration(within),
-            last_seen(world)
-        )));
+        return Err(StepError::Timeout {
+            awaited: format!("\"{milestone}\" to be reached"),
+            within: format!("{} of \"{since}\"", format_duration(within)),
+            seen: format!("it was not ({})", last_seen(world)),
+            hint: "the report's timeline shows the milestones that were".into(),
+        });
     }
     measure(
         world,

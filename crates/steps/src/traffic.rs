@@ -2,7 +2,7 @@
 
 use cucumber::{given, then, when};
 
-use super::{Analysis, Args, Effect, Failure, Need, StepDoc, param};
+use super::{Analysis, Args, Effect, Failure, Need, ResultExt, StepDoc, StepError, param};
 use crate::world::Drill;
 use firedrill_core::names::MilestoneName;
 use firedrill_engine::scenario::Change;
@@ -150,10 +150,14 @@ async fn platform_is_healthy(world: &mut Drill) -> Result<(), Failure> {
     probes_good_within(world, HEALTHY_WITHIN)
         .await
         .map_err(|bad| {
-            Failure(format!(
-                "the platform is not healthy, so no fault was injected: {}",
-                bad.join("; ")
-            ))
+            StepError::unmet(
+                "the platform to be healthy before the drill",
+                format!(
+                    "the platform is not healthy, so no fault was injected: {}",
+                    bad.join("; ")
+                ),
+                "find out why the probes fail, or run the drill when they answer well",
+            )
         })
 }
 
@@ -162,10 +166,11 @@ async fn platform_is_healthy_now(world: &mut Drill) -> Result<(), Failure> {
     probes_good_within(world, Duration::ZERO)
         .await
         .map_err(|bad| {
-            Failure(format!(
-                "the platform is not healthy: {} (hint: right after an undo or a restore the platform may still be settling; give it time with `Then the platform is healthy within 2m`)",
-                bad.join("; ")
-            ))
+            StepError::unmet(
+                "the platform to be healthy",
+                bad.join("; "),
+                "right after an undo or a restore the platform may still be settling; give it time with `Then the platform is healthy within 2m`",
+            )
         })
 }
 
@@ -176,11 +181,11 @@ async fn platform_is_healthy_within(
 ) -> Result<(), Failure> {
     probes_good_within(world, within.value)
         .await
-        .map_err(|bad| {
-            Failure(format!(
-                "the platform was not healthy within {within} of the end of the step before: {}",
-                bad.join("; ")
-            ))
+        .map_err(|bad| StepError::Timeout {
+            awaited: "the platform to be healthy".into(),
+            within: format!("{within} of the end of the step before"),
+            seen: bad.join("; "),
+            hint: "each probe's last answer is above; raise the deadline if it is only slow".into(),
         })
 }
 
@@ -238,11 +243,7 @@ async fn traffic_is_served_from_within(
 ) -> Result<(), Failure> {
     served_from_within(world, &region, within.value)
         .await
-        .map_err(|e| {
-            Failure(format!(
-                "within {within} of the end of the step before, {e}"
-            ))
-        })
+        .map_err(|e| e.within(format!("{within} of the end of the step before")))
 }
 
 /// Asks the traffic probe at its interval until a good answer comes from `region`, by
@@ -271,10 +272,14 @@ async fn served_from_within(world: &Drill, region: &str, within: Duration) -> Re
     })
     .await
     .map_err(|last| {
-        Failure(format!(
-            "expected traffic to be served from \"{region}\", but probe \"{name}\" got {}",
-            last.unwrap_or_else(|| "no answer".to_owned())
-        ))
+        StepError::unmet(
+            format!("traffic to be served from \"{region}\""),
+            format!(
+                "probe \"{name}\" got {}",
+                last.unwrap_or_else(|| "no answer".to_owned())
+            ),
+            "was traffic switched? The report's timeline shows where answers came from",
+        )
     })
 }
 
@@ -294,11 +299,7 @@ async fn traffic_is_still_served_from_within(
 ) -> Result<(), Failure> {
     still_served_from(world, &region, within.value)
         .await
-        .map_err(|e| {
-            Failure(format!(
-                "within {within} of the end of the step before, {e}"
-            ))
-        })
+        .map_err(|e| e.within(format!("{within} of the end of the step before")))
 }
 
 /// No good answer from another region on the timeline, and a good answer from `region` by
@@ -314,10 +315,14 @@ async fn still_served_from(world: &Drill, region: &str, within: Duration) -> Res
         })
         .collect();
     if let Some(other) = elsewhere.first() {
-        return Err(Failure(format!(
-            "traffic moved: the \"{}\" probe got good answers from \"{other}\" during the scenario",
-            traffic_probe(world)?.0
-        )));
+        return Err(StepError::unmet(
+            format!("traffic to stay in \"{region}\""),
+            format!(
+                "traffic moved: the \"{}\" probe got good answers from \"{other}\" during the scenario",
+                traffic_probe(world)?.0
+            ),
+            "the report's timeline shows when the answers moved",
+        ));
     }
     served_from_within(world, region, within).await
 }
@@ -338,11 +343,12 @@ async fn traffic_is_switched(world: &mut Drill, region: param::Region) -> Result
     let back = before
         .or_else(|| world.platform().primary_region().map(str::to_owned))
         .unwrap_or_default();
-    let traffic = world
-        .platform()
-        .traffic
-        .clone()
-        .ok_or_else(|| Failure("the platform has no traffic section".into()))?;
+    let traffic = world.platform().traffic.clone().ok_or_else(|| {
+        StepError::platform(
+            "the platform has no traffic section",
+            "define traffic.switch and traffic.probe",
+        )
+    })?;
     let forward = CommandRef::TrafficSwitch {
         region: region.clone(),
     };
@@ -374,7 +380,7 @@ async fn traffic_is_switched(world: &mut Drill, region: param::Region) -> Result
             ),
         )
         .await
-        .map_err(|e| Failure(e.to_string()))?;
+        .acting(|| format!("switch traffic from \"{back}\" to \"{region}\""))?;
     world.milestone(
         MilestoneName::TrafficSwitchedTo(region),
         finished.finished,
@@ -389,12 +395,22 @@ async fn traffic_is_switched(world: &mut Drill, region: param::Region) -> Result
 
 fn traffic_probe(world: &Drill) -> Result<(String, firedrill_platform::Probe), Failure> {
     let platform = world.platform();
-    let name = platform.traffic.as_ref().map(|t| t.probe.clone()).ok_or_else(|| Failure("the platform has no traffic section (hint: define traffic.switch and traffic.probe)".into()))?;
-    let probe = platform
-        .probes
-        .get(&name)
-        .cloned()
-        .ok_or_else(|| Failure(format!("probe \"{name}\" is not defined")))?;
+    let name = platform
+        .traffic
+        .as_ref()
+        .map(|t| t.probe.clone())
+        .ok_or_else(|| {
+            StepError::platform(
+                "the platform has no traffic section",
+                "define traffic.switch and traffic.probe",
+            )
+        })?;
+    let probe = platform.probes.get(&name).cloned().ok_or_else(|| {
+        StepError::platform(
+            format!("the traffic probe \"{name}\" is not defined"),
+            format!("define probes.{name} in the platform file"),
+        )
+    })?;
     Ok((name, probe))
 }
 

@@ -15,6 +15,8 @@ use firedrill_providers::http::{self, Running};
 use futures::future::LocalBoxFuture;
 use std::sync::Arc;
 
+use crate::{ResultExt, StepError};
+
 /// Why a world could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum WorldError {
@@ -96,13 +98,12 @@ impl Drill {
     /// # Errors
     ///
     /// When the platform names none or its credentials cannot be read.
-    pub fn prometheus(
-        &mut self,
-    ) -> Result<firedrill_providers::prometheus::Client, crate::Failure> {
+    pub fn prometheus(&mut self) -> Result<firedrill_providers::prometheus::Client, StepError> {
         if let Some(client) = &self.prometheus {
             return Ok(client.clone());
         }
-        let client = firedrill_providers::prometheus::Client::from_platform(self.platform())?;
+        let client = firedrill_providers::prometheus::Client::from_platform(self.platform())
+            .acting(|| "connect to the platform's Prometheus")?;
         self.prometheus = Some(client.clone());
         Ok(client)
     }
@@ -112,14 +113,14 @@ impl Drill {
     /// # Errors
     ///
     /// When the platform has no such probe.
-    pub fn start_probe(&mut self, name: &str) -> Result<&Running, String> {
+    pub fn start_probe(&mut self, name: &str) -> Result<&Running, StepError> {
         if !self.probes.contains_key(name) {
-            let probe = self
-                .platform()
-                .probes
-                .get(name)
-                .cloned()
-                .ok_or_else(|| format!("probe \"{name}\" is not defined in the platform"))?;
+            let probe = self.platform().probes.get(name).cloned().ok_or_else(|| {
+                StepError::platform(
+                    format!("probe \"{name}\" is not defined in the platform"),
+                    format!("define probes.{name} with its url in the platform file"),
+                )
+            })?;
             let recorder = self.recorder();
             let on_milestone = Arc::new(
                 move |probe: &str, m: http::ProbeMilestone, _: &http::Observation| {
@@ -133,9 +134,13 @@ impl Drill {
             let running = http::spawn(name, probe, self.http.clone(), self.clock(), on_milestone);
             self.probes.insert(name.to_owned(), running);
         }
-        self.probes
-            .get(name)
-            .ok_or_else(|| format!("probe \"{name}\" did not start"))
+        self.probes.get(name).ok_or_else(|| {
+            StepError::unmet(
+                format!("probe \"{name}\" to start"),
+                "it did not",
+                "this is a firedrill bug; please report the drill",
+            )
+        })
     }
 
     /// Stops every probe and reports their final state.
