@@ -576,6 +576,49 @@ pub fn step(keyword: &str, text: &str) -> gherkin::Step {
 mod tests {
     use super::*;
 
+    /// The milestones that start a fault's clock: only the engine stamps them
+    /// (`Scenario::inject`, after approval and once the undo is on disk).
+    const FAULT_MILESTONES: [&str; 7] = [
+        "MilestoneName::FaultInjected",
+        "MilestoneName::LinkFaulted",
+        "MilestoneName::MongoFault",
+        "MilestoneName::MongoMemberFrozen",
+        "MilestoneName::DatabaseFlipStarted",
+        "MilestoneName::TrafficSwitchStarted",
+        "MilestoneName::FailoverScaleUpStarted",
+    ];
+
+    #[test]
+    fn every_domain_injects_through_the_engine_and_stamps_no_fault_milestone_itself() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        for domain in ["kube", "mongo", "network", "atlas", "traffic", "faults"] {
+            let path = dir.join(format!("{domain}.rs"));
+            let source = std::fs::read_to_string(&path).expect("read step file");
+            assert!(
+                source.contains(".inject("),
+                "{}: a domain with faults injects them through `world.inject`",
+                path.display()
+            );
+            let lines: Vec<&str> = source.lines().collect();
+            for (i, line) in lines.iter().enumerate() {
+                if !(line.contains(".mark(") || line.contains(".record(")) {
+                    continue;
+                }
+                // The call and its arguments (rustfmt puts them on the next lines).
+                let call = lines[i..lines.len().min(i + 4)].join(" ");
+                for name in FAULT_MILESTONES {
+                    assert!(
+                        !call.contains(name),
+                        "{}:{}: a step stamps {name} itself; pass it to `world.inject` so the \
+                         engine stamps it after approval and the ledger flush",
+                        path.display(),
+                        i + 1
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn every_doc_example_matches_exactly_one_definition_and_every_definition_has_a_doc() {
         let catalog = Catalog::build().expect("catalog");
