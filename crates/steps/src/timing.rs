@@ -354,23 +354,7 @@ async fn service_answers_from_within(
 
 /// The traffic probe's name, definition and stable-after count.
 fn traffic_probe(world: &Drill) -> Result<(String, firedrill_platform::Probe, u32), Failure> {
-    let platform = world.platform();
-    let name = platform
-        .traffic
-        .as_ref()
-        .map(|t| t.probe.clone())
-        .ok_or_else(|| {
-            StepError::platform(
-                "the platform has no traffic section",
-                "define traffic.switch and traffic.probe",
-            )
-        })?;
-    let probe = platform.probes.get(&name).cloned().ok_or_else(|| {
-        StepError::platform(
-            format!("the traffic probe \"{name}\" is not defined"),
-            format!("define probes.{name} in the platform file"),
-        )
-    })?;
+    let (name, probe) = crate::traffic::traffic_probe(world)?;
     let stable_after = probe.stable_after.max(1);
     Ok((name, probe, stable_after))
 }

@@ -393,7 +393,8 @@ async fn traffic_is_switched(world: &mut Drill, region: param::Region) -> Result
     Ok(())
 }
 
-fn traffic_probe(world: &Drill) -> Result<(String, firedrill_platform::Probe), Failure> {
+/// The traffic probe's name and definition, or what the platform file lacks.
+pub(crate) fn traffic_probe(world: &Drill) -> Result<(String, firedrill_platform::Probe), Failure> {
     let platform = world.platform();
     let name = platform
         .traffic
