@@ -9,10 +9,12 @@
 mod ci_support;
 
 use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use ci_support::{BIN, documents, kustomize, root, run, sim_up, text};
 use firedrill_sim::kube::audit::Entry;
+use firedrill_testkit::SimUp;
 
 /// Every Kubernetes step of the catalog, in scenarios that pass on the embedded platform. Add
 /// a scenario here when a step with new Kubernetes calls is added. The untouched check runs
@@ -268,13 +270,11 @@ fn grants_of(subject: Subject) -> Vec<Grant> {
     out
 }
 
-/// Runs the Kubernetes steps, then every shipped drill (but those killing a Mongo member, as
-/// on kind), against `sim up --audit-log`, and returns the audit.
-fn audit_of_the_kube_drills() -> Vec<Entry> {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let audit = dir.path().join("audit.jsonl");
+/// `sim up` in `dir` writing its Kubernetes audit log, and that log's path.
+fn audited_sim(dir: &Path) -> (SimUp, PathBuf) {
+    let audit = dir.join("audit.jsonl");
     let sim = sim_up(
-        dir.path(),
+        dir,
         &[
             "--time-scale",
             "200",
@@ -282,21 +282,33 @@ fn audit_of_the_kube_drills() -> Vec<Entry> {
             audit.to_str().expect("UTF-8 path"),
         ],
     );
+    (sim, audit)
+}
+
+/// The firedrill binary in `sim`'s environment (which names its platform file as
+/// FIREDRILL_PLATFORM, as `sim up`'s env file does), its ledger in `dir`.
+fn firedrill_against(sim: &SimUp, dir: &Path) -> Command {
+    let mut command = Command::new(BIN.path());
+    command
+        .env("FIREDRILL_LEDGER", dir.join("ledger.jsonl"))
+        .envs(sim.env().iter().map(|(k, v)| (k, v)));
+    command
+}
+
+/// Runs the Kubernetes steps, then every shipped drill (but those killing a Mongo member, as
+/// on kind), against `sim up --audit-log`, and returns the audit.
+fn audit_of_the_kube_drills() -> Vec<Entry> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (sim, audit) = audited_sim(dir.path());
     let feature = dir.path().join("kube.feature");
     std::fs::write(&feature, KUBE_STEPS).expect("write the feature");
     let firedrill = |paths: &[&std::path::Path]| {
-        let mut command = Command::new(BIN.path());
+        let mut command = firedrill_against(&sim, dir.path());
         command
             .arg("run")
-            .arg("--platform")
-            .arg(sim.var("FIREDRILL_PLATFORM"))
             .args(paths)
             .args(["--tags", "not @member-kill", "--yes"])
-            .current_dir(root())
-            .env("FIREDRILL_LEDGER", dir.path().join("ledger.jsonl"));
-        for (name, value) in sim.env() {
-            command.env(name, value);
-        }
+            .current_dir(root());
         run(&mut command)
     };
     let steps = firedrill(&[&feature]);
@@ -433,16 +445,7 @@ fn unused(grants: &[Grant], calls: &BTreeSet<Call>) -> Vec<String> {
 #[test]
 fn halt_and_resume_need_exactly_the_operators_role() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let audit = dir.path().join("audit.jsonl");
-    let sim = sim_up(
-        dir.path(),
-        &[
-            "--time-scale",
-            "200",
-            "--audit-log",
-            audit.to_str().expect("UTF-8 path"),
-        ],
-    );
+    let (sim, audit) = audited_sim(dir.path());
     let feature = dir.path().join("calm.feature");
     std::fs::write(
         &feature,
@@ -450,17 +453,11 @@ fn halt_and_resume_need_exactly_the_operators_role() {
     )
     .expect("write the feature");
     let firedrill = |args: &[&str]| {
-        let mut command = Command::new(BIN.path());
+        let mut command = firedrill_against(&sim, dir.path());
         command
             .args(args)
-            .arg("--platform")
-            .arg(sim.var("FIREDRILL_PLATFORM"))
             .current_dir(dir.path())
-            .env("FIREDRILL_LEDGER", dir.path().join("ledger.jsonl"))
             .env("FIREDRILL_OPERATOR", "alice");
-        for (name, value) in sim.env() {
-            command.env(name, value);
-        }
         run(&mut command)
     };
     let seen = || firedrill_sim::kube::audit::read(&audit).map_or(0, |e| e.len());

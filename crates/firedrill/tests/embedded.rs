@@ -306,10 +306,7 @@ async fn failover_draws(seed: u64) -> (Vec<(String, Duration)>, Vec<(String, Dur
     .await
     .expect("embedded clusters");
     let cluster = estate.cluster("us-west2").expect("us-west2");
-    let client = kube::Client::try_from(kube::Config::new(
-        cluster.url().parse().expect("cluster URL"),
-    ))
-    .expect("client");
+    let client = firedrill_testkit::kube::client(cluster);
     for ns in firedrill_sim::NAMESPACES {
         Api::<Deployment>::namespaced(client.clone(), ns)
             .patch_scale(

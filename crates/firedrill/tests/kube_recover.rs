@@ -10,36 +10,16 @@ type Ledger = firedrill_engine::ledger::Ledger<Undo>;
 use firedrill_providers::kube::{KubeUndo, Replicas};
 use firedrill_sim::kube::Cluster;
 use firedrill_testkit::firedrill;
-use firedrill_testkit::kube::three_zones;
+use firedrill_testkit::kube::{STOREFRONTS_PLATFORM, three_zones};
 use firedrill_testkit::platform::Folder;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
-/// A platform whose clock runs `scale` times real time: the undo's deadline (10 platform
-/// minutes) is `600 / scale` wall seconds.
+/// The storefronts platform with its clock at `scale` times real time: the undo's deadline
+/// (10 platform minutes) is `600 / scale` wall seconds.
 fn platform(scale: u32) -> String {
-    format!(
-        r"
-name: test
-time-scale: {scale}
-regions:
-  us-west1:
-    role: primary
-    kube-context: us-west1
-    zones: [us-west1-a, us-west1-b, us-west1-c]
-  us-west2:
-    role: failover
-namespaces:
-  prod-1:
-    services:
-      storefront: {{ failover-replicas: 3 }}
-safety:
-  allow:
-    kube-contexts: [us-west1]
-    namespaces: [prod-1]
-"
-    )
+    STOREFRONTS_PLATFORM.replace("time-scale: 1000\n", &format!("time-scale: {scale}\n"))
 }
 
 /// A cluster whose storefront is at 0 replicas, as a region-dark fault leaves it.

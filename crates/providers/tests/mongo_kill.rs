@@ -241,13 +241,7 @@ async fn a_pod_kill_deletes_the_pod_and_its_undo_waits_for_the_re_created_one_to
     std::fs::write(dir.path().join("platform.yaml"), yaml).expect("platform");
     let platform = firedrill_platform::load(&dir.path().join("platform.yaml"))
         .unwrap_or_else(|p| panic!("platform: {p}"));
-    let api: Api<Pod> = Api::namespaced(
-        kube::Client::try_from(kube::Config::new(
-            cluster.url().parse().expect("cluster URL"),
-        ))
-        .expect("client"),
-        "mongo-db",
-    );
+    let api: Api<Pod> = Api::namespaced(firedrill_testkit::kube::client(&cluster), "mongo-db");
     create_pod(&api, "mongo-0").await;
 
     let way = kill::way(&platform, "prod-1", "mongo-0.mongo:27017").expect("way");

@@ -41,20 +41,20 @@ async fn next(
     .await
 }
 
-#[tokio::test]
-async fn milestones_land_within_one_probe_interval_of_the_change() {
-    let up = Arc::new(AtomicBool::new(true));
-    let app = Router::new()
-        .route("/", get(answer))
-        .with_state(Arc::clone(&up));
+/// Serves [`answer`] on a loopback port; returns the address.
+async fn serve(up: Arc<AtomicBool>) -> std::net::SocketAddr {
+    let app = Router::new().route("/", get(answer)).with_state(up);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
 
-    let interval = Duration::from_millis(100);
-    let probe = Probe {
+/// A probe of `addr` every `interval`, reading the region from `x-served-by`.
+fn probe(addr: std::net::SocketAddr, interval: Duration) -> Probe {
+    Probe {
         url: format!("http://{addr}/"),
         interval,
         timeout: Duration::from_secs(1),
@@ -63,7 +63,39 @@ async fn milestones_land_within_one_probe_interval_of_the_change() {
         region_header: Some("x-served-by".into()),
         stable_after: 3,
         slo: None,
-    };
+    }
+}
+
+/// Turns the server's answers good (`to`) or bad, and waits for `milestone`: it must be
+/// stamped within `within` of the change.
+async fn flip(
+    up: &AtomicBool,
+    to: bool,
+    clock: &Clock,
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<ProbeMilestone>,
+    milestone: &str,
+    within: Duration,
+) -> ProbeMilestone {
+    let changed: PlatformTime = clock.now();
+    up.store(to, Ordering::SeqCst);
+    let seen = next(rx, milestone)
+        .await
+        .unwrap_or_else(|_| panic!("{milestone:?} is never seen"));
+    let error = seen.at.offset().abs_diff(changed.offset());
+    assert!(
+        error <= within,
+        "{milestone:?} stamped {error:?} from the change"
+    );
+    seen
+}
+
+#[tokio::test]
+async fn milestones_land_within_one_probe_interval_of_the_change() {
+    let up = Arc::new(AtomicBool::new(true));
+    let addr = serve(Arc::clone(&up)).await;
+
+    let interval = Duration::from_millis(100);
+    let probe = probe(addr, interval);
     let clock = Clock::real();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<ProbeMilestone>();
     let running = http::spawn(
@@ -82,28 +114,26 @@ async fn milestones_land_within_one_probe_interval_of_the_change() {
 
     let slack = Duration::from_millis(50);
     // Down.
-    let changed: PlatformTime = clock.now();
-    up.store(false, Ordering::SeqCst);
-    let bad = next(&mut rx, "first bad answer")
-        .await
-        .expect("the outage is seen");
-    let error = bad.at.offset().abs_diff(changed.offset());
-    assert!(
-        error <= interval + slack,
-        "first bad answer stamped {error:?} from the change"
-    );
+    flip(
+        &up,
+        false,
+        &clock,
+        &mut rx,
+        "first bad answer",
+        interval + slack,
+    )
+    .await;
 
     // Back up: the first good answer marks the recovery, the stable milestone is stamped with it.
-    let changed = clock.now();
-    up.store(true, Ordering::SeqCst);
-    let good = next(&mut rx, "first good answer from us-west2")
-        .await
-        .expect("recovery is seen");
-    let error = good.at.offset().abs_diff(changed.offset());
-    assert!(
-        error <= interval + slack,
-        "first good answer stamped {error:?} from the change"
-    );
+    let good = flip(
+        &up,
+        true,
+        &clock,
+        &mut rx,
+        "first good answer from us-west2",
+        interval + slack,
+    )
+    .await;
     let stable = next(&mut rx, "service answers from us-west2")
         .await
         .expect("stable again");
@@ -118,23 +148,8 @@ async fn milestones_land_within_one_probe_interval_of_the_change() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stop_waits_for_the_answer_being_recorded_and_nothing_is_recorded_after_it() {
-    let up = Arc::new(AtomicBool::new(true));
-    let app = Router::new().route("/", get(answer)).with_state(up);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let probe = Probe {
-        url: format!("http://{addr}/"),
-        interval: Duration::from_millis(20),
-        timeout: Duration::from_secs(1),
-        expect_status: vec![200],
-        body_contains: None,
-        region_header: Some("x-served-by".into()),
-        stable_after: 3,
-        slo: None,
-    };
+    let addr = serve(Arc::new(AtomicBool::new(true))).await;
+    let probe = probe(addr, Duration::from_millis(20));
     let recorded = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let (entered, inside) = std::sync::mpsc::channel::<()>();
     let count = Arc::clone(&recorded);

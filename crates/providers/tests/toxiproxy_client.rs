@@ -4,7 +4,9 @@
 use axum::Router;
 use axum::routing::{get, post};
 use firedrill_core::clock::Clock;
-use firedrill_providers::toxiproxy::{Error, Stream, ToxicKind, ToxicSpec, ToxiproxyClient};
+use firedrill_providers::toxiproxy::{
+    Error, ProxyState, Stream, ToxicKind, ToxicSpec, ToxiproxyClient,
+};
 use firedrill_sim::toxiproxy::{ToxiproxyServer, VERSION};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -33,6 +35,45 @@ async fn dead_address() -> SocketAddr {
         .await
         .expect("bind");
     listener.local_addr().expect("address")
+}
+
+/// An embedded Toxiproxy with one proxy `db` in front of a listening upstream, and a client.
+struct Db {
+    server: ToxiproxyServer,
+    client: ToxiproxyClient,
+    created: ProxyState,
+    up: String,
+    _upstream: tokio::net::TcpListener,
+}
+
+async fn db() -> Db {
+    let server = server().await;
+    let client = ToxiproxyClient::new(&server.url()).expect("valid URL");
+    let (upstream, up) = upstream().await;
+    let created = client
+        .create_proxy("db", "127.0.0.1:0", &up)
+        .await
+        .expect("proxy created");
+    Db {
+        server,
+        client,
+        created,
+        up,
+        _upstream: upstream,
+    }
+}
+
+impl Db {
+    /// Adds a toxic to `db` straight through the HTTP API, behind the client's back.
+    async fn add_behind_the_back(&self, toxic: &'static str) {
+        let added = reqwest::Client::new()
+            .post(format!("{}/proxies/db/toxics", self.server.url()))
+            .body(toxic)
+            .send()
+            .await
+            .expect("API answers");
+        assert_eq!(added.status().as_u16(), 200);
+    }
 }
 
 fn latency(name: &str, ms: u64) -> ToxicSpec {
@@ -71,14 +112,9 @@ async fn reads_version_and_proxies() {
 
 #[tokio::test]
 async fn a_duplicate_proxy_or_toxic_is_an_error_not_silently_ok() {
-    let server = server().await;
-    let client = ToxiproxyClient::new(&server.url()).expect("valid URL");
-    let (_keep, up) = upstream().await;
-    client
-        .create_proxy("db", "127.0.0.1:0", &up)
-        .await
-        .expect("proxy created");
-    match client.create_proxy("db", "127.0.0.1:0", &up).await {
+    let db = db().await;
+    let (server, client) = (&db.server, &db.client);
+    match client.create_proxy("db", "127.0.0.1:0", &db.up).await {
         Err(Error::ProxyAlreadyExists { proxy, url }) => {
             assert_eq!(proxy, "db");
             assert_eq!(url, server.url());
@@ -109,13 +145,8 @@ async fn a_duplicate_proxy_or_toxic_is_an_error_not_silently_ok() {
 
 #[tokio::test]
 async fn every_toxic_kind_is_added_and_verified() {
-    let server = server().await;
-    let client = ToxiproxyClient::new(&server.url()).expect("valid URL");
-    let (_keep, up) = upstream().await;
-    client
-        .create_proxy("db", "127.0.0.1:0", &up)
-        .await
-        .expect("proxy created");
+    let db = db().await;
+    let client = &db.client;
     let specs = [
         latency("lat", 300),
         ToxicSpec::new(
@@ -183,21 +214,11 @@ async fn every_toxic_kind_is_added_and_verified() {
 
 #[tokio::test]
 async fn removing_a_toxic_leaves_the_others_and_is_idempotent() {
-    let server = server().await;
-    let client = ToxiproxyClient::new(&server.url()).expect("valid URL");
-    let (_keep, up) = upstream().await;
-    client
-        .create_proxy("db", "127.0.0.1:0", &up)
-        .await
-        .expect("proxy created");
+    let db = db().await;
+    let client = &db.client;
     // Someone else's toxic, added behind the client's back.
-    let theirs = reqwest::Client::new()
-        .post(format!("{}/proxies/db/toxics", server.url()))
-        .body(r#"{"name":"theirs","type":"latency","attributes":{"latency":5}}"#)
-        .send()
-        .await
-        .expect("API answers");
-    assert_eq!(theirs.status().as_u16(), 200);
+    db.add_behind_the_back(r#"{"name":"theirs","type":"latency","attributes":{"latency":5}}"#)
+        .await;
     client
         .add_toxic("db", &latency("ours", 100))
         .await
@@ -231,13 +252,8 @@ async fn removing_a_toxic_leaves_the_others_and_is_idempotent() {
 
 #[tokio::test]
 async fn set_enabled_takes_the_proxy_down_and_up() {
-    let server = server().await;
-    let client = ToxiproxyClient::new(&server.url()).expect("valid URL");
-    let (_keep, up) = upstream().await;
-    let created = client
-        .create_proxy("db", "127.0.0.1:0", &up)
-        .await
-        .expect("proxy created");
+    let db = db().await;
+    let (client, created) = (&db.client, &db.created);
     let down = client.set_enabled("db", false).await.expect("disabled");
     assert!(!down.enabled);
     assert!(
@@ -269,13 +285,8 @@ async fn set_enabled_takes_the_proxy_down_and_up() {
 
 #[tokio::test]
 async fn reset_all_is_explicit_and_verified() {
-    let server = server().await;
-    let client = ToxiproxyClient::new(&server.url()).expect("valid URL");
-    let (_keep, up) = upstream().await;
-    client
-        .create_proxy("db", "127.0.0.1:0", &up)
-        .await
-        .expect("proxy created");
+    let db = db().await;
+    let client = &db.client;
     client
         .add_toxic("db", &latency("lat", 10))
         .await
@@ -375,20 +386,12 @@ async fn a_change_that_did_not_take_effect_is_an_error() {
 async fn toxics_toxiproxy_rust_cannot_read_are_still_read() {
     // toxiproxy_rust reads attributes as u32; a toxic someone else added with a bigger value
     // must not make the proxy unreadable.
-    let server = server().await;
-    let client = ToxiproxyClient::new(&server.url()).expect("valid URL");
-    let (_keep, up) = upstream().await;
-    client
-        .create_proxy("db", "127.0.0.1:0", &up)
-        .await
-        .expect("proxy created");
-    let big = reqwest::Client::new()
-        .post(format!("{}/proxies/db/toxics", server.url()))
-        .body(r#"{"name":"big","type":"limit_data","attributes":{"bytes":5000000000}}"#)
-        .send()
-        .await
-        .expect("API answers");
-    assert_eq!(big.status().as_u16(), 200);
+    let db = db().await;
+    let client = &db.client;
+    db.add_behind_the_back(
+        r#"{"name":"big","type":"limit_data","attributes":{"bytes":5000000000}}"#,
+    )
+    .await;
     let state = client
         .proxy("db")
         .await

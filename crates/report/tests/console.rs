@@ -320,22 +320,58 @@ fn sequence() -> Vec<(u64, Event)> {
     ]
 }
 
-fn render() -> String {
-    let buffer = Buffer::default();
-    let clock = Arc::new(AtomicU64::new(0));
-    let now = Arc::clone(&clock);
-    let mut console = Console::with_output(
-        LogFormat::Text,
-        Box::new(buffer.clone()),
-        Box::new(move || t(now.load(Ordering::SeqCst))),
-    );
-    for (ms, event) in sequence() {
-        clock.store(ms, Ordering::SeqCst);
-        console.handle(&event);
+/// A text console writing to a buffer, its clock set by the events fed to it.
+struct Screen {
+    buffer: Buffer,
+    clock: Arc<AtomicU64>,
+    console: Console,
+}
+
+impl Screen {
+    fn new() -> Self {
+        let buffer = Buffer::default();
+        let clock = Arc::new(AtomicU64::new(0));
+        let now = Arc::clone(&clock);
+        let console = Console::with_output(
+            LogFormat::Text,
+            Box::new(buffer.clone()),
+            Box::new(move || t(now.load(Ordering::SeqCst))),
+        );
+        Self {
+            buffer,
+            clock,
+            console,
+        }
     }
-    drop(console);
-    let bytes = buffer.0.lock().map(|b| b.clone()).unwrap_or_default();
-    String::from_utf8(bytes).expect("utf-8")
+
+    /// Hands each event to the console with the clock at its millisecond.
+    fn feed(&mut self, events: impl IntoIterator<Item = (u64, Event)>) {
+        for (ms, event) in events {
+            self.clock.store(ms, Ordering::SeqCst);
+            self.console.handle(&event);
+        }
+    }
+
+    fn printed(&self) -> String {
+        let bytes = self.buffer.0.lock().map(|b| b.clone()).unwrap_or_default();
+        String::from_utf8(bytes).expect("utf-8")
+    }
+
+    /// What the console printed once dropped (its last lines flushed).
+    fn finish(self) -> String {
+        let Self {
+            buffer, console, ..
+        } = self;
+        drop(console);
+        let bytes = buffer.0.lock().map(|b| b.clone()).unwrap_or_default();
+        String::from_utf8(bytes).expect("utf-8")
+    }
+}
+
+fn render() -> String {
+    let mut screen = Screen::new();
+    screen.feed(sequence());
+    screen.finish()
 }
 
 #[test]
@@ -446,18 +482,7 @@ fn each_step_prints_after_what_it_caused_and_before_the_verdict_in_time_order() 
 
 #[test]
 fn a_long_step_prints_what_it_sees_once_settled_in_time_order_before_it_ends() {
-    let buffer = Buffer::default();
-    let clock = Arc::new(AtomicU64::new(0));
-    let now = Arc::clone(&clock);
-    let mut console = Console::with_output(
-        LogFormat::Text,
-        Box::new(buffer.clone()),
-        Box::new(move || t(now.load(Ordering::SeqCst))),
-    );
-    let printed = || {
-        let bytes = buffer.0.lock().map(|b| b.clone()).unwrap_or_default();
-        String::from_utf8(bytes).expect("utf-8")
-    };
+    let mut screen = Screen::new();
     let wait = "the failover pods in \"us-west2\" are ready within 15m";
     let events = [
         (
@@ -487,11 +512,8 @@ fn a_long_step_prints_what_it_sees_once_settled_in_time_order_before_it_ends() {
             milestone("writes available again", 16_000, "write checker prod-1"),
         ),
     ];
-    for (ms, event) in events {
-        clock.store(ms, Ordering::SeqCst);
-        console.handle(&event);
-    }
-    let during = printed();
+    screen.feed(events);
+    let during = screen.printed();
     assert!(!during.contains("✔"), "{during}");
     let api = during
         .find("T+9.5s first failover pod ready (API")
@@ -504,17 +526,14 @@ fn a_long_step_prints_what_it_sees_once_settled_in_time_order_before_it_ends() {
         !during.contains("writes available"),
         "not settled yet:\n{during}"
     );
-    for (ms, event) in [
+    screen.feed([
         (
             16_100,
             milestone("failover pods ready", 12_000, "kube-watch"),
         ),
         (20_000, step("Then", wait, 20_000)),
-    ] {
-        clock.store(ms, Ordering::SeqCst);
-        console.handle(&event);
-    }
-    let after = printed();
+    ]);
+    let after = screen.printed();
     let lines: Vec<&str> = after.lines().collect();
     let tail: Vec<&str> = lines[lines.len() - 3..].to_vec();
     assert_eq!(

@@ -43,6 +43,18 @@ async fn send(c: &Cluster, method: &str, path: &str, body: Option<Value>) -> (u1
     )
 }
 
+async fn get(c: &Cluster, path: &str) -> (u16, Value) {
+    send(c, "GET", path, None).await
+}
+
+async fn post(c: &Cluster, path: &str, body: Value) -> (u16, Value) {
+    send(c, "POST", path, Some(body)).await
+}
+
+async fn delete(c: &Cluster, path: &str) -> (u16, Value) {
+    send(c, "DELETE", path, None).await
+}
+
 /// Polls `check` (every 10 ms, at most 10 s) until it returns Some.
 async fn until<T>(what: &str, check: impl FnMut() -> Option<T>) -> T {
     firedrill_testkit::until(what, Duration::from_secs(10), check).await
@@ -83,11 +95,10 @@ async fn timestamps_stay_on_the_wall_clock_under_compression() {
         .then_some(())
     })
     .await;
-    let (code, cm) = send(
+    let (code, cm) = post(
         &c,
-        "POST",
         "/api/v1/namespaces/prod-1/configmaps",
-        Some(json!({"metadata": {"name": "stamp"}})),
+        json!({"metadata": {"name": "stamp"}}),
     )
     .await;
     assert_eq!(code, 201, "{cm}");
@@ -125,13 +136,7 @@ async fn the_failover_deployments_carry_a_deadline_for_a_cold_pool() {
 #[tokio::test]
 async fn secret_string_data_is_stored_as_base64_data() {
     let c = cluster(100.0).await;
-    let (code, secret) = send(
-        &c,
-        "POST",
-        "/api/v1/namespaces/prod-1/secrets",
-        Some(json!({"metadata": {"name": "db"}, "stringData": {"password": "s3cr3t"}, "data": {"user": "YWRtaW4="}})),
-    )
-    .await;
+    let (code, secret) = post(&c, "/api/v1/namespaces/prod-1/secrets", json!({"metadata": {"name": "db"}, "stringData": {"password": "s3cr3t"}, "data": {"user": "YWRtaW4="}})).await;
     assert_eq!(code, 201, "{secret}");
     assert_eq!(
         secret["data"],
@@ -139,11 +144,10 @@ async fn secret_string_data_is_stored_as_base64_data() {
     );
     assert_eq!(secret["type"], "Opaque");
     assert!(secret.get("stringData").is_none(), "{secret}");
-    let (code, status) = send(
+    let (code, status) = post(
         &c,
-        "POST",
         "/api/v1/namespaces/prod-1/secrets",
-        Some(json!({"metadata": {"name": "bad"}, "data": {"k": "not base64!"}})),
+        json!({"metadata": {"name": "bad"}, "data": {"k": "not base64!"}}),
     )
     .await;
     assert_eq!((code, status["reason"].as_str()), (400, Some("BadRequest")));
@@ -158,13 +162,7 @@ async fn secret_string_data_is_stored_as_base64_data() {
 #[tokio::test]
 async fn services_get_a_cluster_ip_endpoints_and_endpoint_slices() {
     let c = cluster(1_000.0).await;
-    let (code, svc) = send(
-        &c,
-        "POST",
-        "/api/v1/namespaces/prod-1/services",
-        Some(json!({"metadata": {"name": "web"}, "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}})),
-    )
-    .await;
+    let (code, svc) = post(&c, "/api/v1/namespaces/prod-1/services", json!({"metadata": {"name": "web"}, "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}})).await;
     assert_eq!(code, 201, "{svc}");
     let ip = svc["spec"]["clusterIP"].as_str().expect("a cluster IP");
     assert!(ip.starts_with("10.9"), "{ip}");
@@ -227,7 +225,7 @@ async fn services_get_a_cluster_ip_endpoints_and_endpoint_slices() {
         "{status}"
     );
     // Deleting the service deletes what the controllers wrote for it.
-    let (code, _) = send(&c, "DELETE", "/api/v1/namespaces/prod-1/services/web", None).await;
+    let (code, _) = delete(&c, "/api/v1/namespaces/prod-1/services/web").await;
     assert_eq!(code, 200);
     until("web's endpoints and slices are gone", || {
         (c.object("endpoints", "prod-1", "web").is_none()
@@ -241,23 +239,29 @@ async fn services_get_a_cluster_ip_endpoints_and_endpoint_slices() {
 async fn lists_page_with_limit_and_continue_at_the_first_pages_version() {
     let c = cluster(100.0).await;
     for i in 0..5 {
-        let (code, _) = send(
+        let (code, _) = post(
             &c,
-            "POST",
             "/api/v1/namespaces/prod-1/configmaps",
-            Some(json!({"metadata": {"name": format!("cm-{i}")}})),
+            json!({"metadata": {"name": format!("cm-{i}")}}),
         )
         .await;
         assert_eq!(code, 201);
     }
-    let (code, page) = send(
-        &c,
-        "GET",
-        "/api/v1/namespaces/prod-1/configmaps?limit=2",
-        None,
-    )
-    .await;
+    let (code, page) = get(&c, "/api/v1/namespaces/prod-1/configmaps?limit=2").await;
     assert_eq!(code, 200, "{page}");
+    let continue_token = |p: &Value| -> String {
+        p["metadata"]["continue"]
+            .as_str()
+            .unwrap_or_else(|| panic!("a continue token in {p}"))
+            .to_owned()
+    };
+    let next_page = async |token: &str| {
+        get(
+            &c,
+            &format!("/api/v1/namespaces/prod-1/configmaps?limit=2&continue={token}"),
+        )
+        .await
+    };
     let names = |p: &Value| -> Vec<String> {
         p["items"]
             .as_array()
@@ -268,50 +272,20 @@ async fn lists_page_with_limit_and_continue_at_the_first_pages_version() {
     };
     assert_eq!(names(&page), ["cm-0", "cm-1"]);
     assert_eq!(page["metadata"]["remainingItemCount"], 3);
-    let token = page["metadata"]["continue"]
-        .as_str()
-        .expect("a continue token")
-        .to_owned();
+    let token = continue_token(&page);
     // A change after the first page is not seen by the next ones (they are served at the
     // first page's version), as etcd serves them.
-    let (code, _) = send(
-        &c,
-        "DELETE",
-        "/api/v1/namespaces/prod-1/configmaps/cm-3",
-        None,
-    )
-    .await;
+    let (code, _) = delete(&c, "/api/v1/namespaces/prod-1/configmaps/cm-3").await;
     assert_eq!(code, 200);
-    let (_, page) = send(
-        &c,
-        "GET",
-        &format!("/api/v1/namespaces/prod-1/configmaps?limit=2&continue={token}"),
-        None,
-    )
-    .await;
+    let (_, page) = next_page(&token).await;
     assert_eq!(names(&page), ["cm-2", "cm-3"]);
-    let token = page["metadata"]["continue"]
-        .as_str()
-        .expect("more")
-        .to_owned();
-    let (_, page) = send(
-        &c,
-        "GET",
-        &format!("/api/v1/namespaces/prod-1/configmaps?limit=2&continue={token}"),
-        None,
-    )
-    .await;
+    let token = continue_token(&page);
+    let (_, page) = next_page(&token).await;
     assert_eq!(names(&page), ["cm-4"]);
     assert!(page["metadata"].get("continue").is_none(), "{page}");
     // Once the history is compacted, the token is expired, with one to go on inconsistently.
     c.compact();
-    let (code, status) = send(
-        &c,
-        "GET",
-        &format!("/api/v1/namespaces/prod-1/configmaps?limit=2&continue={token}"),
-        None,
-    )
-    .await;
+    let (code, status) = next_page(&token).await;
     assert_eq!(
         (code, status["reason"].as_str()),
         (410, Some("Expired")),
@@ -323,16 +297,8 @@ async fn lists_page_with_limit_and_continue_at_the_first_pages_version() {
         )),
         "{status}"
     );
-    let next = status["metadata"]["continue"]
-        .as_str()
-        .expect("a token to go on");
-    let (code, page) = send(
-        &c,
-        "GET",
-        &format!("/api/v1/namespaces/prod-1/configmaps?limit=2&continue={next}"),
-        None,
-    )
-    .await;
+    let next = continue_token(&status);
+    let (code, page) = next_page(&next).await;
     assert_eq!(code, 200);
     assert_eq!(names(&page), ["cm-4"]);
 }
@@ -340,24 +306,17 @@ async fn lists_page_with_limit_and_continue_at_the_first_pages_version() {
 #[tokio::test]
 async fn rules_and_self_reviews_answer_from_the_role_hook() {
     let c = cluster(100.0).await;
-    let (code, review) = send(
-        &c,
-        "POST",
-        "/apis/authentication.k8s.io/v1/selfsubjectreviews",
-        Some(json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview", "metadata": {}})),
-    )
-    .await;
+    let (code, review) = post(&c, "/apis/authentication.k8s.io/v1/selfsubjectreviews", json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview", "metadata": {}})).await;
     assert_eq!(code, 201, "{review}");
     assert_eq!(
         review["status"]["userInfo"],
         json!({"username": "firedrill", "groups": ["system:authenticated"]})
     );
     let rules = async || {
-        send(
+        post(
             &c,
-            "POST",
             "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews",
-            Some(json!({"spec": {"namespace": "prod-1"}})),
+            json!({"spec": {"namespace": "prod-1"}}),
         )
         .await
     };
@@ -399,22 +358,16 @@ async fn kinds_not_served_are_refused_as_a_real_server_refuses_them() {
         "/apis/autoscaling/v2/namespaces/prod-1/horizontalpodautoscalers",
         "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
     ] {
-        let (code, body) = send(&c, "GET", path, None).await;
+        let (code, body) = get(&c, path).await;
         assert_eq!(
             (code, body),
             (404, Value::String("404 page not found\n".into())),
             "{path}"
         );
     }
-    let (code, _) = send(
-        &c,
-        "GET",
-        "/apis/apps/v1/namespaces/prod-1/statefulsets",
-        None,
-    )
-    .await;
+    let (code, _) = get(&c, "/apis/apps/v1/namespaces/prod-1/statefulsets").await;
     assert_eq!(code, 404, "no controller would run a StatefulSet");
-    let (code, status) = send(&c, "GET", "/api/v1/namespaces/prod-1/widgets", None).await;
+    let (code, status) = get(&c, "/api/v1/namespaces/prod-1/widgets").await;
     assert_eq!(
         (code, status),
         (
@@ -437,7 +390,7 @@ async fn kinds_not_served_are_refused_as_a_real_server_refuses_them() {
             json!({"metadata": {"name": "reader"}, "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]}),
         ),
     ] {
-        let (code, obj) = send(&c, "POST", path, Some(body)).await;
+        let (code, obj) = post(&c, path, body).await;
         assert_eq!(code, 201, "{path}: {obj}");
     }
     let pvc = c
@@ -449,18 +402,11 @@ async fn kinds_not_served_are_refused_as_a_real_server_refuses_them() {
 #[tokio::test]
 async fn tables_print_the_real_columns_for_services_and_config_maps() {
     let c = cluster(100.0).await;
-    send(
+    post(&c, "/api/v1/namespaces/prod-1/services", json!({"metadata": {"name": "web"}, "spec": {"type": "NodePort", "selector": {"app": "web"}, "ports": [{"port": 80, "nodePort": 30080}]}})).await;
+    post(
         &c,
-        "POST",
-        "/api/v1/namespaces/prod-1/services",
-        Some(json!({"metadata": {"name": "web"}, "spec": {"type": "NodePort", "selector": {"app": "web"}, "ports": [{"port": 80, "nodePort": 30080}]}})),
-    )
-    .await;
-    send(
-        &c,
-        "POST",
         "/api/v1/namespaces/prod-1/configmaps",
-        Some(json!({"metadata": {"name": "conf"}, "data": {"a": "1", "b": "2"}})),
+        json!({"metadata": {"name": "conf"}, "data": {"a": "1", "b": "2"}}),
     )
     .await;
     let url = c.url();
@@ -511,18 +457,18 @@ async fn tables_print_the_real_columns_for_services_and_config_maps() {
 #[tokio::test]
 async fn openapi_is_served_and_unknown_fields_are_dropped_or_refused_when_strict() {
     let c = cluster(100.0).await;
-    let (code, index) = send(&c, "GET", "/openapi/v3", None).await;
+    let (code, index) = get(&c, "/openapi/v3").await;
     assert_eq!(code, 200);
     let url = index["paths"]["api/v1"]["serverRelativeURL"]
         .as_str()
         .expect("api/v1 is listed");
-    let (code, doc) = send(&c, "GET", url, None).await;
+    let (code, doc) = get(&c, url).await;
     assert_eq!(code, 200);
     assert_eq!(
         doc["components"]["schemas"]["io.k8s.api.core.v1.ConfigMap"]["x-kubernetes-group-version-kind"],
         json!([{"group": "", "version": "v1", "kind": "ConfigMap"}])
     );
-    let (code, v2) = send(&c, "GET", "/openapi/v2", None).await;
+    let (code, v2) = get(&c, "/openapi/v2").await;
     assert_eq!((code, v2["swagger"].as_str()), (200, Some("2.0")));
     let resp = client()
         .get(format!("{}/openapi/v2", c.url()))
@@ -535,11 +481,10 @@ async fn openapi_is_served_and_unknown_fields_are_dropped_or_refused_when_strict
         .expect("sent");
     assert_eq!(resp.status().as_u16(), 406, "protobuf OpenAPI is refused");
     let typo = json!({"metadata": {"name": "typo"}, "data": {"a": "1"}, "dta": {"b": "2"}});
-    let (code, status) = send(
+    let (code, status) = post(
         &c,
-        "POST",
         "/api/v1/namespaces/prod-1/configmaps?fieldValidation=Strict",
-        Some(typo.clone()),
+        typo.clone(),
     )
     .await;
     assert_eq!((code, status["reason"].as_str()), (400, Some("BadRequest")));
@@ -547,13 +492,7 @@ async fn openapi_is_served_and_unknown_fields_are_dropped_or_refused_when_strict
         status["message"],
         "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: strict decoding error: unknown field \"dta\""
     );
-    let (code, cm) = send(
-        &c,
-        "POST",
-        "/api/v1/namespaces/prod-1/configmaps",
-        Some(typo),
-    )
-    .await;
+    let (code, cm) = post(&c, "/api/v1/namespaces/prod-1/configmaps", typo).await;
     assert_eq!(code, 201);
     assert!(
         cm.get("dta").is_none(),

@@ -27,18 +27,17 @@ fn spec() -> ClusterSpec {
         .seed(42)
 }
 
+/// The cluster of [`spec`] and a kube-rs client of it.
+async fn start() -> (Cluster, kube::Client) {
+    let cluster = Cluster::start(spec()).await.expect("cluster starts");
+    let client = firedrill_testkit::kube::client(&cluster);
+    (cluster, client)
+}
+
 async fn client_from_kubeconfig(cluster: &Cluster, dir: &tempfile::TempDir) -> kube::Client {
     let path = dir.path().join("kubeconfig");
     write_kubeconfig(&path, &[("us-west1", &cluster.url())]).expect("kubeconfig written");
-    let kubeconfig = kube::config::Kubeconfig::read_from(&path).expect("kubeconfig reads");
-    let options = kube::config::KubeConfigOptions {
-        context: Some("us-west1".to_owned()),
-        ..Default::default()
-    };
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
-        .await
-        .expect("config from kubeconfig");
-    kube::Client::try_from(config).expect("client builds")
+    firedrill_testkit::kube::client_from_kubeconfig(&path, "us-west1").await
 }
 
 async fn wait_ready_pods(pods: &Api<Pod>, selector: &str, want: usize) -> Vec<Pod> {
@@ -198,11 +197,7 @@ async fn lists_gets_and_patches_nodes_and_pods() {
 
 #[tokio::test]
 async fn scale_subresource_and_await_condition_complete_after_scale_up() {
-    let cluster = Cluster::start(spec()).await.expect("cluster starts");
-    let client = kube::Client::try_from(kube::Config::new(
-        cluster.url().parse().expect("cluster URL"),
-    ))
-    .expect("client");
+    let (_cluster, client) = start().await;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "prod-1");
     let done = await_condition(
         deployments.clone(),
@@ -268,11 +263,7 @@ async fn scale_subresource_and_await_condition_complete_after_scale_up() {
 
 #[tokio::test]
 async fn watcher_sees_pods_turn_ready() {
-    let cluster = Cluster::start(spec()).await.expect("cluster starts");
-    let client = kube::Client::try_from(kube::Config::new(
-        cluster.url().parse().expect("cluster URL"),
-    ))
-    .expect("client");
+    let (cluster, client) = start().await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), "prod-1");
     let mut ready_seen = std::collections::BTreeSet::new();
     let mut stream = watcher(pods, watcher::Config::default().labels("app=web"))
@@ -303,11 +294,7 @@ async fn watcher_sees_pods_turn_ready() {
 
 #[tokio::test]
 async fn too_old_resource_version_gives_410_and_the_watcher_relists() {
-    let cluster = Cluster::start(spec()).await.expect("cluster starts");
-    let client = kube::Client::try_from(kube::Config::new(
-        cluster.url().parse().expect("cluster URL"),
-    ))
-    .expect("client");
+    let (cluster, client) = start().await;
     let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client.clone(), "prod-1");
     let cm = |name: &str| {
         serde_json::from_value(json!({"metadata": {"name": name}, "data": {"k": "v"}}))
@@ -389,11 +376,7 @@ async fn too_old_resource_version_gives_410_and_the_watcher_relists() {
 
 #[tokio::test]
 async fn stale_updates_conflict_and_collections_delete_by_selector() {
-    let cluster = Cluster::start(spec()).await.expect("cluster starts");
-    let client = kube::Client::try_from(kube::Config::new(
-        cluster.url().parse().expect("cluster URL"),
-    ))
-    .expect("client");
+    let (cluster, client) = start().await;
     let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client.clone(), "prod-1");
     let cm = |name: &str, tier: &str| {
         serde_json::from_value::<k8s_openapi::api::core::v1::ConfigMap>(
@@ -462,11 +445,7 @@ async fn stale_updates_conflict_and_collections_delete_by_selector() {
 
 #[tokio::test]
 async fn dry_runs_change_nothing_and_deleting_a_deployment_collects_its_pods() {
-    let cluster = Cluster::start(spec()).await.expect("cluster starts");
-    let client = kube::Client::try_from(kube::Config::new(
-        cluster.url().parse().expect("cluster URL"),
-    ))
-    .expect("client");
+    let (cluster, client) = start().await;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "prod-1");
     let pods: Api<Pod> = Api::namespaced(client.clone(), "prod-1");
     wait_ready_pods(&pods, "app=web", 3).await;
@@ -525,10 +504,7 @@ async fn watches_that_allow_bookmarks_get_them() {
     let mut spec = spec();
     spec.bookmark_every = Duration::from_millis(50);
     let cluster = Cluster::start(spec).await.expect("cluster starts");
-    let client = kube::Client::try_from(kube::Config::new(
-        cluster.url().parse().expect("cluster URL"),
-    ))
-    .expect("client");
+    let client = firedrill_testkit::kube::client(&cluster);
     let nodes: Api<Node> = Api::all(client);
     let list = nodes.list(&ListParams::default()).await.expect("list");
     let rv = list.metadata.resource_version.expect("rv");
@@ -553,11 +529,7 @@ async fn watches_that_allow_bookmarks_get_them() {
 
 #[tokio::test]
 async fn a_dark_region_hangs_requests_until_it_is_lit_again() {
-    let cluster = Cluster::start(spec()).await.expect("cluster starts");
-    let client = kube::Client::try_from(kube::Config::new(
-        cluster.url().parse().expect("cluster URL"),
-    ))
-    .expect("client");
+    let (cluster, client) = start().await;
     let nodes: Api<Node> = Api::all(client);
     cluster.set_dark(true);
     let hung = tokio::time::timeout(

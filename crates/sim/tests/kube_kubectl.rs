@@ -83,11 +83,31 @@ impl Harness {
         stdout
     }
 
+    /// `kubectl rollout status` for web, which must report it rolled out.
+    async fn web_rolled_out(&self) {
+        let out = self.run(&ROLLOUT_STATUS_WEB).await;
+        assert!(
+            out.trim_end()
+                .ends_with("deployment \"web\" successfully rolled out"),
+            "{out}"
+        );
+    }
+
     /// Waits (at most 20 s) until `check` holds on the server's ground truth.
     async fn wait_until(&self, what: &str, check: impl Fn(&Cluster) -> bool) {
         firedrill_testkit::until(what, Duration::from_secs(20), || check(&self.cluster)).await;
     }
 }
+
+/// `kubectl rollout status` of the web deployment, given up after 30 s.
+const ROLLOUT_STATUS_WEB: [&str; 6] = [
+    "-n",
+    "prod-1",
+    "rollout",
+    "status",
+    "deployment/web",
+    "--timeout=30s",
+];
 
 fn ready_pods(c: &Cluster, app: &str) -> Vec<serde_json::Value> {
     c.objects("pods", Some("prod-1"))
@@ -226,21 +246,7 @@ async fn scale_rollout_status_and_wait_for_available() {
             .expect("deployment")["spec"]["replicas"],
         7
     );
-    let out = h
-        .run(&[
-            "-n",
-            "prod-1",
-            "rollout",
-            "status",
-            "deployment/web",
-            "--timeout=30s",
-        ])
-        .await;
-    assert!(
-        out.trim_end()
-            .ends_with("deployment \"web\" successfully rolled out"),
-        "{out}"
-    );
+    h.web_rolled_out().await;
     assert_eq!(
         ready_pods(&h.cluster, "web").len(),
         7,
@@ -345,21 +351,7 @@ async fn set_image_rolls_the_deployment_over_to_a_new_replica_set() {
         ])
         .await;
     assert_eq!(out.trim(), "deployment.apps/web image updated");
-    let out = h
-        .run(&[
-            "-n",
-            "prod-1",
-            "rollout",
-            "status",
-            "deployment/web",
-            "--timeout=30s",
-        ])
-        .await;
-    assert!(
-        out.trim_end()
-            .ends_with("deployment \"web\" successfully rolled out"),
-        "{out}"
-    );
+    h.web_rolled_out().await;
     let after = ready_pods(&h.cluster, "web");
     assert_eq!(after.len(), 4);
     for p in &after {
@@ -409,15 +401,7 @@ async fn rollout_status_fails_when_the_progress_deadline_passes() {
         .await;
     let out = tokio::time::timeout(
         Duration::from_secs(60),
-        h.command(&[
-            "-n",
-            "prod-1",
-            "rollout",
-            "status",
-            "deployment/web",
-            "--timeout=30s",
-        ])
-        .output(),
+        h.command(&ROLLOUT_STATUS_WEB).output(),
     )
     .await
     .expect("rollout status returns within 60 s")
