@@ -96,6 +96,11 @@ impl Fixture {
             .expect("proxy created")
     }
 
+    /// An echo server behind a proxy `echo`: the proxy's address.
+    async fn echo(&self) -> SocketAddr {
+        self.proxy("echo", echo_server().await).await
+    }
+
     async fn send(&self, method: reqwest::Method, path: &str, body: serde_json::Value) -> u16 {
         let response = self
             .http
@@ -196,8 +201,7 @@ async fn latency_adds_300ms_to_a_round_trip_in_real_time() {
 #[tokio::test]
 async fn latency_is_platform_time_on_a_scaled_clock() {
     let f = Fixture::start(Clock::scaled(20.0).expect("valid scale")).await;
-    let echo = echo_server().await;
-    let proxy = f.proxy("echo", echo).await;
+    let proxy = f.echo().await;
     // 6 s of platform latency, upstream this time: 300 ms of wall time.
     f.toxic(
         "echo",
@@ -252,8 +256,7 @@ async fn toxics_apply_to_open_connections_and_their_removal_restores_them() {
 #[tokio::test]
 async fn toxicity_zero_never_applies() {
     let f = Fixture::start(Clock::real()).await;
-    let echo = echo_server().await;
-    let proxy = f.proxy("echo", echo).await;
+    let proxy = f.echo().await;
     f.toxic(
         "echo",
         json!({"type": "latency", "toxicity": 0.0, "attributes": {"latency": 1000}}),
@@ -272,8 +275,7 @@ async fn toxicity_zero_never_applies() {
 #[tokio::test]
 async fn a_disabled_proxy_refuses_connections_and_closes_open_ones() {
     let f = Fixture::start(Clock::real()).await;
-    let echo = echo_server().await;
-    let proxy = f.proxy("echo", echo).await;
+    let proxy = f.echo().await;
     let mut open = connect(proxy).await;
     round_trip(&mut open, b"before").await;
     assert_eq!(
@@ -307,8 +309,7 @@ async fn a_disabled_proxy_refuses_connections_and_closes_open_ones() {
 #[tokio::test]
 async fn timeout_drops_data_and_closes_after_its_time() {
     let f = Fixture::start(Clock::scaled(10.0).expect("valid scale")).await;
-    let echo = echo_server().await;
-    let proxy = f.proxy("echo", echo).await;
+    let proxy = f.echo().await;
     f.toxic(
         "echo",
         json!({"type": "timeout", "attributes": {"timeout": 3000}}),
@@ -333,8 +334,7 @@ async fn timeout_drops_data_and_closes_after_its_time() {
 #[tokio::test]
 async fn reset_peer_resets_the_client_connection() {
     let f = Fixture::start(Clock::scaled(10.0).expect("valid scale")).await;
-    let echo = echo_server().await;
-    let proxy = f.proxy("echo", echo).await;
+    let proxy = f.echo().await;
     f.toxic(
         "echo",
         json!({"type": "reset_peer", "attributes": {"timeout": 3000}}),
@@ -436,8 +436,7 @@ async fn slow_close_delays_the_close() {
 #[tokio::test]
 async fn shutdown_stops_the_api_and_every_proxy() {
     let f = Fixture::start(Clock::real()).await;
-    let echo = echo_server().await;
-    let proxy = f.proxy("echo", echo).await;
+    let proxy = f.echo().await;
     let mut open = connect(proxy).await;
     round_trip(&mut open, b"hello").await;
     let api = f.server.addr();
