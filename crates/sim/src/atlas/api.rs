@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State as Extract};
+use axum::extract::{FromRequest, FromRequestParts, Path, State as Extract};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -262,15 +263,18 @@ impl State {
         }
     }
 
-    fn cluster_or_404(&self, name: &str) -> Result<&Mutex<Cluster>, Refused> {
-        self.cluster(name).ok_or_else(|| {
-            Box::new(error(
-                StatusCode::NOT_FOUND,
-                "CLUSTER_NOT_FOUND",
-                format!("No cluster named {name} exists in group {}.", self.project),
-                json!([name, self.project]),
-            ))
-        })
+    fn cluster_index(&self, name: &str) -> Result<usize, Refused> {
+        self.clusters
+            .iter()
+            .position(|c| lock(c).spec.name == name)
+            .ok_or_else(|| {
+                Box::new(error(
+                    StatusCode::NOT_FOUND,
+                    "CLUSTER_NOT_FOUND",
+                    format!("No cluster named {name} exists in group {}.", self.project),
+                    json!([name, self.project]),
+                ))
+            })
     }
 }
 
@@ -310,27 +314,129 @@ pub(super) fn router(state: Shared) -> Router {
         .with_state(state)
 }
 
-const CLUSTER_VERSIONS: &[&str] = &["2024-08-05", "2024-10-23"];
-const OUTAGE_VERSIONS: &[&str] = &["2023-01-01"];
-const FAILOVER_VERSIONS: &[&str] = &["2023-02-01"];
-const ACCESS_VERSIONS: &[&str] = &["2023-01-01"];
-
-macro_rules! admit {
-    ($state:expr, $method:expr, $uri:expr, $headers:expr, $versions:expr, $needs:expr) => {
-        match $state.admit(&$method, &$uri, &$headers, $versions, $needs, $uri.path()) {
-            Ok(identity) => identity,
-            Err(response) => return *response,
-        }
-    };
+/// What a route asks of a call before its handler runs: the media-type versions it serves
+/// and the role it needs.
+trait Rule {
+    const VERSIONS: &'static [&'static str];
+    const NEEDS: Needs;
 }
 
-macro_rules! or_return {
-    ($e:expr) => {
-        match $e {
-            Ok(v) => v,
-            Err(response) => return *response,
+macro_rules! rules {
+    ($($(#[$doc:meta])* $name:ident: $versions:expr, $needs:expr;)*) => {$(
+        $(#[$doc])*
+        struct $name;
+        impl Rule for $name {
+            const VERSIONS: &'static [&'static str] = $versions;
+            const NEEDS: Needs = $needs;
         }
-    };
+    )*};
+}
+
+rules! {
+    /// Reading clusters.
+    ReadClusters: &["2024-08-05", "2024-10-23"], Needs::AnyRole;
+    /// Changing a cluster's configuration.
+    ManageClusters: &["2024-08-05", "2024-10-23"], Needs::ClusterManager;
+    /// Reading an outage simulation.
+    ReadOutage: &["2023-01-01"], Needs::AnyRole;
+    /// Starting or ending an outage simulation.
+    RunOutage: &["2023-01-01"], Needs::Owner;
+    /// A test failover.
+    TestFailover: &["2023-02-01"], Needs::ClusterManager;
+    /// Reading the project's API keys and service accounts.
+    ReadAccess: &["2023-01-01"], Needs::Owner;
+}
+
+/// A call admitted to the project under rule `R`: authenticated, within the request budget,
+/// asking for a version the route serves, with the role it needs, and addressed to this
+/// project. The path's other parameters, by name.
+struct Admitted<R> {
+    params: std::collections::HashMap<String, String>,
+    rule: std::marker::PhantomData<R>,
+}
+
+impl<R: Rule> FromRequestParts<Shared> for Admitted<R> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, Response> {
+        let (method, uri) = (&parts.method, &parts.uri);
+        state
+            .admit(
+                method,
+                uri,
+                &parts.headers,
+                R::VERSIONS,
+                R::NEEDS,
+                uri.path(),
+            )
+            .map_err(|refused| *refused)?;
+        let Path(params) =
+            Path::<std::collections::HashMap<String, String>>::from_request_parts(parts, state)
+                .await
+                .map_err(IntoResponse::into_response)?;
+        state
+            .project_ok(params.get("group").map_or("", String::as_str))
+            .map_err(|refused| *refused)?;
+        Ok(Self {
+            params,
+            rule: std::marker::PhantomData,
+        })
+    }
+}
+
+impl<R> Admitted<R> {
+    fn param(&self, name: &str) -> &str {
+        self.params.get(name).map_or("", String::as_str)
+    }
+}
+
+/// An [`Admitted`] call whose path names a cluster of the project.
+struct OnCluster<R> {
+    name: String,
+    index: usize,
+    rule: std::marker::PhantomData<R>,
+}
+
+impl<R: Rule> FromRequestParts<Shared> for OnCluster<R> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, Response> {
+        let admitted = Admitted::<R>::from_request_parts(parts, state).await?;
+        let name = admitted.param("cluster").to_owned();
+        let index = state.cluster_index(&name).map_err(|refused| *refused)?;
+        Ok(Self {
+            name,
+            index,
+            rule: std::marker::PhantomData,
+        })
+    }
+}
+
+/// A JSON request body, refused as Atlas refuses one that is not.
+struct JsonBody(Value);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = Response;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Response> {
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        serde_json::from_slice(&body).map(JsonBody).map_err(|_| {
+            error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_JSON",
+                "The request body is not JSON.",
+                json!([]),
+            )
+        })
+    }
+}
+
+impl<R> OnCluster<R> {
+    fn cluster<'s>(&self, state: &'s State) -> &'s Mutex<Cluster> {
+        &state.clusters[self.index]
+    }
 }
 
 async fn token(Extract(state): Extract<Shared>, headers: HeaderMap, body: Bytes) -> Response {
@@ -356,22 +462,7 @@ async fn token(Extract(state): Extract<Shared>, headers: HeaderMap, body: Bytes)
     }
 }
 
-async fn list_clusters(
-    Extract(state): Extract<Shared>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    Path(group): Path<String>,
-) -> Response {
-    admit!(
-        state,
-        method,
-        uri,
-        headers,
-        CLUSTER_VERSIONS,
-        Needs::AnyRole
-    );
-    or_return!(state.project_ok(&group));
+async fn list_clusters(Extract(state): Extract<Shared>, _call: Admitted<ReadClusters>) -> Response {
     let results: Vec<Value> = state
         .clusters
         .iter()
@@ -384,23 +475,8 @@ async fn list_clusters(
     )
 }
 
-async fn get_cluster(
-    Extract(state): Extract<Shared>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    Path((group, name)): Path<(String, String)>,
-) -> Response {
-    admit!(
-        state,
-        method,
-        uri,
-        headers,
-        CLUSTER_VERSIONS,
-        Needs::AnyRole
-    );
-    or_return!(state.project_ok(&group));
-    let cluster = or_return!(state.cluster_or_404(&name));
+async fn get_cluster(Extract(state): Extract<Shared>, call: OnCluster<ReadClusters>) -> Response {
+    let cluster = call.cluster(&state);
     let body = lock(cluster).to_json(&state.project);
     ok(body, "2024-08-05")
 }
@@ -470,30 +546,10 @@ fn requested_priorities(cluster: &Cluster, body: &Value) -> Result<Option<Vec<i6
 
 async fn patch_cluster(
     Extract(state): Extract<Shared>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    Path((group, name)): Path<(String, String)>,
-    body: Bytes,
+    call: OnCluster<ManageClusters>,
+    JsonBody(request): JsonBody,
 ) -> Response {
-    admit!(
-        state,
-        method,
-        uri,
-        headers,
-        CLUSTER_VERSIONS,
-        Needs::ClusterManager
-    );
-    or_return!(state.project_ok(&group));
-    let cluster = or_return!(state.cluster_or_404(&name));
-    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "INVALID_JSON",
-            "The request body is not JSON.",
-            json!([]),
-        );
-    };
+    let (name, cluster) = (call.name.clone(), call.cluster(&state));
     let priorities = {
         let mut c = lock(cluster);
         if c.state != "IDLE" {
@@ -537,16 +593,8 @@ async fn patch_cluster(
     ok(body, "2024-08-05")
 }
 
-async fn get_simulation(
-    Extract(state): Extract<Shared>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    Path((group, name)): Path<(String, String)>,
-) -> Response {
-    admit!(state, method, uri, headers, OUTAGE_VERSIONS, Needs::AnyRole);
-    or_return!(state.project_ok(&group));
-    let cluster = or_return!(state.cluster_or_404(&name));
+async fn get_simulation(Extract(state): Extract<Shared>, call: OnCluster<ReadOutage>) -> Response {
+    let (name, cluster) = (call.name.clone(), call.cluster(&state));
     let shown = lock(cluster).simulation_json(&state.project);
     match shown {
         Some(body) => ok(body, "2023-01-01"),
@@ -561,23 +609,10 @@ async fn get_simulation(
 
 async fn start_simulation(
     Extract(state): Extract<Shared>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    Path((group, name)): Path<(String, String)>,
-    body: Bytes,
+    call: OnCluster<RunOutage>,
+    JsonBody(request): JsonBody,
 ) -> Response {
-    admit!(state, method, uri, headers, OUTAGE_VERSIONS, Needs::Owner);
-    or_return!(state.project_ok(&group));
-    let cluster = or_return!(state.cluster_or_404(&name));
-    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "INVALID_JSON",
-            "The request body is not JSON.",
-            json!([]),
-        );
-    };
+    let (name, cluster) = (call.name.clone(), call.cluster(&state));
     let bad = |detail: String| {
         error(
             StatusCode::BAD_REQUEST,
@@ -694,16 +729,8 @@ async fn start_simulation(
     ok(body, "2023-01-01")
 }
 
-async fn end_simulation(
-    Extract(state): Extract<Shared>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    Path((group, name)): Path<(String, String)>,
-) -> Response {
-    admit!(state, method, uri, headers, OUTAGE_VERSIONS, Needs::Owner);
-    or_return!(state.project_ok(&group));
-    let cluster = or_return!(state.cluster_or_404(&name));
+async fn end_simulation(Extract(state): Extract<Shared>, call: OnCluster<RunOutage>) -> Response {
+    let (name, cluster) = (call.name.clone(), call.cluster(&state));
     let (id, back) = {
         let mut c = lock(cluster);
         let regions = match c.simulation.as_mut() {
@@ -779,21 +806,9 @@ async fn end_simulation(
 
 async fn restart_primaries(
     Extract(state): Extract<Shared>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    Path((group, name)): Path<(String, String)>,
+    call: OnCluster<TestFailover>,
 ) -> Response {
-    admit!(
-        state,
-        method,
-        uri,
-        headers,
-        FAILOVER_VERSIONS,
-        Needs::ClusterManager
-    );
-    or_return!(state.project_ok(&group));
-    let cluster = or_return!(state.cluster_or_404(&name));
+    let (name, cluster) = (call.name.clone(), call.cluster(&state));
     let set = {
         let mut c = lock(cluster);
         let refuse = |detail: String| {
@@ -843,15 +858,7 @@ async fn restart_primaries(
     ok(json!({}), "2023-02-01")
 }
 
-async fn api_keys(
-    Extract(state): Extract<Shared>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    Path(group): Path<String>,
-) -> Response {
-    admit!(state, method, uri, headers, ACCESS_VERSIONS, Needs::Owner);
-    or_return!(state.project_ok(&group));
+async fn api_keys(Extract(state): Extract<Shared>, _call: Admitted<ReadAccess>) -> Response {
     let results: Vec<Value> = state
         .auth
         .keys()
@@ -875,15 +882,8 @@ async fn api_keys(
     )
 }
 
-async fn service_account(
-    Extract(state): Extract<Shared>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    Path((group, client)): Path<(String, String)>,
-) -> Response {
-    admit!(state, method, uri, headers, ACCESS_VERSIONS, Needs::Owner);
-    or_return!(state.project_ok(&group));
+async fn service_account(Extract(state): Extract<Shared>, call: Admitted<ReadAccess>) -> Response {
+    let client = call.param("client");
     match state.auth.accounts().iter().find(|a| a.client_id == client) {
         Some(a) => ok(
             json!({"clientId": a.client_id, "name": "firedrill", "roles": a.roles}),
