@@ -20,7 +20,7 @@ use firedrill_providers::Undo;
 use firedrill_providers::mongo::checker::{Checker, WriteReport, collection_for};
 use firedrill_providers::mongo::kill::{self, Way};
 use firedrill_providers::mongo::observer::{Observer, OnMilestone};
-use firedrill_providers::mongo::{MongoUndo, Target, database_of};
+use firedrill_providers::mongo::{Member, MongoUndo, Target, database_of};
 use firedrill_providers::toxiproxy::{Action, ToxiproxyUndo};
 
 /// How often the observer asks every member `hello`, in platform time.
@@ -429,6 +429,27 @@ pub(crate) fn target(world: &Drill, namespace: &str) -> Result<Target, Failure> 
         .acting(|| format!("find the database of \"{namespace}\""))
 }
 
+/// The members of `t`'s replica set, as its config names them.
+async fn members_of(t: &Target) -> Result<Vec<Member>, Failure> {
+    t.members()
+        .await
+        .acting(|| format!("read the members of {}", t.database))
+}
+
+/// Waits (at most [`FLIP_WITHIN`]) until the primary of `t` is in `region`, as a flip or its
+/// undo moves it.
+async fn primary_reaches(
+    world: &Drill,
+    t: &Target,
+    members: &[Member],
+    region: &str,
+) -> Result<(), Failure> {
+    t.wait_primary_in(members, region, FLIP_WITHIN, &world.clock())
+        .await
+        .acting(|| format!("wait for the primary of {} in \"{region}\"", t.database))?;
+    Ok(())
+}
+
 /// Starts the observer of `target` unless one runs.
 pub(crate) async fn observe(world: &mut Drill, target: &Target) -> Result<(), Failure> {
     if world
@@ -439,10 +460,7 @@ pub(crate) async fn observe(world: &mut Drill, target: &Target) -> Result<(), Fa
     {
         return Ok(());
     }
-    let members = target
-        .members()
-        .await
-        .acting(|| format!("read the members of {}", target.database))?;
+    let members = members_of(target).await?;
     let observer = Observer::spawn(
         target,
         &members,
@@ -620,10 +638,7 @@ async fn frozen(
     let (namespace, region) = (namespace.0, region.0);
     let secs = duration.value.as_secs().max(1);
     let t = target(world, &namespace)?;
-    let members = t
-        .members()
-        .await
-        .acting(|| format!("read the members of {}", t.database))?;
+    let members = members_of(&t).await?;
     let primary = t
         .primary()
         .await
@@ -681,10 +696,7 @@ async fn flips(
     }
     let t = target(world, &namespace)?;
     observe(world, &t).await?;
-    let members = t
-        .members()
-        .await
-        .acting(|| format!("read the members of {}", t.database))?;
+    let members = members_of(&t).await?;
     let saved = t
         .priorities()
         .await
@@ -711,10 +723,7 @@ async fn flips(
             Redacted(t.clean(&e)),
         )
     })?;
-    let clock = world.clock();
-    t.wait_primary_in(&members, &region, FLIP_WITHIN, &clock)
-        .await
-        .acting(|| format!("wait for the primary of {} in \"{region}\"", t.database))?;
+    primary_reaches(world, &t, &members, &region).await?;
     Ok(())
 }
 
@@ -766,10 +775,7 @@ async fn flips_on_atlas(
         .to_owned();
     let t = target(world, &namespace)?;
     observe(world, &t).await?;
-    let members = t
-        .members()
-        .await
-        .acting(|| format!("read the members of {}", t.database))?;
+    let members = members_of(&t).await?;
     let client = Client::new(settings.clone(), world.clock())
         .acting(|| format!("connect to the Atlas API for \"{namespace}\""))?;
     let cluster = client.cluster().await.acting_redacted(
@@ -819,10 +825,7 @@ async fn flips_on_atlas(
             || format!("wait for Atlas cluster \"{}\" to be IDLE", settings.cluster),
             |e| client.clean(e),
         )?;
-    let clock = world.clock();
-    t.wait_primary_in(&members, &region, FLIP_WITHIN, &clock)
-        .await
-        .acting(|| format!("wait for the primary of {} in \"{region}\"", t.database))?;
+    primary_reaches(world, &t, &members, &region).await?;
     Ok(())
 }
 
@@ -857,10 +860,7 @@ async fn flip_back(
                 format!("add `When the database of \"{namespace}\" flips to \"<region>\"` before this step"),
             )
         })?;
-    let members = t
-        .members()
-        .await
-        .acting(|| format!("read the members of {}", t.database))?;
+    let members = members_of(&t).await?;
     let saved = world
         .faults
         .iter()
@@ -909,10 +909,7 @@ async fn flip_back(
         .await
         .acting(|| format!("flip {} back", t.database))?;
     if let Some(home) = home {
-        let clock = world.clock();
-        t.wait_primary_in(&members, &home, FLIP_WITHIN, &clock)
-            .await
-            .acting(|| format!("wait for the primary of {} in \"{home}\"", t.database))?;
+        primary_reaches(world, &t, &members, &home).await?;
     }
     Ok(())
 }
@@ -997,10 +994,7 @@ async fn primary_in_within(
     within: Duration,
 ) -> Result<(), Failure> {
     let t = target(world, namespace)?;
-    let members = t
-        .members()
-        .await
-        .acting(|| format!("read the members of {}", t.database))?;
+    let members = members_of(&t).await?;
     let clock = world.clock();
     let found = firedrill_providers::poll::until(&clock, PRIMARY_EVERY, within, || async {
         match t.primary().await {
