@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cucumber::{World, gherkin::Step, given, then, when};
 use firedrill_testkit::{Binary, Started, Wait};
@@ -776,30 +776,33 @@ async fn wait_for_series(
     done: impl Fn(&[serde_json::Value]) -> bool,
 ) -> Vec<serde_json::Value> {
     let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut series = Vec::new();
-    loop {
-        if let Ok(answer) = client
+    let wait = firedrill_testkit::Wait::new(
+        format!("Prometheus at {url} to answer `{query}` as expected"),
+        Duration::from_secs(60),
+    )
+    .every(Duration::from_millis(100));
+    wait.until_async(|| async {
+        let answer = client
             .get(format!("{url}/api/v1/query"))
             .query(&[("query", query)])
             .send()
             .await
-            && let Ok(value) = answer.json::<serde_json::Value>().await
-        {
-            series = value["data"]["result"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
-        }
+            .map_err(|e| e.to_string())?;
+        let value = answer
+            .json::<serde_json::Value>()
+            .await
+            .map_err(|e| e.to_string())?;
+        let series = value["data"]["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         if done(&series) {
-            return series;
+            Ok(series)
+        } else {
+            Err(format!("{series:#?}"))
         }
-        assert!(
-            Instant::now() < deadline,
-            "Prometheus at {url} never answered `{query}` as expected; last: {series:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await
 }
 
 #[then(

@@ -787,13 +787,32 @@ async fn hello_streams_only_when_the_topology_changes() {
             (reply, started.elapsed())
         }
     });
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Held: the member counts it, as serverStatus does on a real one.
+    let awaiting = firedrill_testkit::Wait::new("the hello to be held", WALL_DEADLINE);
+    awaiting
+        .until_async(|| async {
+            let status = raw_command(&hosts[1], doc! {"serverStatus": 1, "$db": "admin"}).await;
+            let held = status
+                .get_document("connections")
+                .and_then(|c| c.get_i64("awaitingTopologyChanges"))
+                .expect("connections.awaitingTopologyChanges");
+            (held == 1).then_some(()).ok_or(held)
+        })
+        .await;
     raw_command(&hosts[0], doc! {"replSetStepDown": 60, "$db": "admin"}).await;
     let (reply, waited) = tokio::time::timeout(WALL_DEADLINE, waiting)
         .await
         .expect("answered")
         .expect("task");
     assert!(waited < Duration::from_secs(5), "answered after {waited:?}");
+    let status = raw_command(&hosts[1], doc! {"serverStatus": 1, "$db": "admin"}).await;
+    assert_eq!(
+        status
+            .get_document("connections")
+            .and_then(|c| c.get_i64("awaitingTopologyChanges")),
+        Ok(0),
+        "the answered hello is no longer counted"
+    );
     let counter = reply
         .get_document("topologyVersion")
         .expect("tv")

@@ -38,6 +38,9 @@ pub(crate) struct Counters {
     pub delete: AtomicI64,
     pub getmore: AtomicI64,
     pub command: AtomicI64,
+    /// Streaming hellos held until the topology changes (serverStatus
+    /// `connections.awaitingTopologyChanges`).
+    pub awaiting_topology: AtomicI64,
 }
 
 impl Counters {

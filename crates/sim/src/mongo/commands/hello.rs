@@ -1,6 +1,24 @@
 //! `hello` / `isMaster` (with topologyVersion streaming) and `serverStatus`.
 
 use super::*;
+use std::sync::atomic::AtomicI64;
+
+/// One held hello in a member's count, for as long as it is held (also when its connection
+/// goes away mid-wait and the request is dropped).
+struct Awaiting<'a>(&'a AtomicI64);
+
+impl<'a> Awaiting<'a> {
+    fn count(counter: &'a AtomicI64) -> Self {
+        Counters::add(counter, 1);
+        Self(counter)
+    }
+}
+
+impl Drop for Awaiting<'_> {
+    fn drop(&mut self) {
+        Counters::add(self.0, -1);
+    }
+}
 
 pub(super) async fn hello(
     shared: &Shared,
@@ -22,6 +40,7 @@ pub(super) async fn hello(
             .clock
             .to_platform(Duration::from_millis(max_await.max(0.0) as u64));
         let deadline = shared.clock.now().plus(wait);
+        let _awaiting = Awaiting::count(&shared.counters[m].awaiting_topology);
         shared
             .wait_for(deadline, |st, _| {
                 let mem = &st.members[m];
@@ -135,6 +154,7 @@ pub(super) fn server_status(shared: &Shared, m: usize) -> Document {
             "available": i32::try_from(MAX_CONNECTIONS - current).unwrap_or(0),
             "totalCreated": Counters::get(&c.total_created),
             "active": i32::try_from(current).unwrap_or(i32::MAX),
+            "awaitingTopologyChanges": Counters::get(&c.awaiting_topology),
         },
         "opcounters": {
             "insert": Counters::get(&c.insert),
