@@ -11,15 +11,13 @@ use firedrill_core::diagnostic::Problems;
 use firedrill_platform::Platform;
 use firedrill_providers::atlas::actions::{COMPLETE, SIMULATING, flip_specs, top_region};
 use firedrill_providers::atlas::{AtlasError, AtlasUndo, Client, Requirement, Role, Settings};
-use firedrill_sim::atlas::{
-    ApiKey, AtlasApi, AtlasSpec, ClusterSpec, Limits, RegionSpec, ServiceAccount, Timing,
-};
+use firedrill_sim::atlas::{ApiKey, AtlasApi, AtlasSpec, Limits, ServiceAccount, Timing};
 use firedrill_sim::mongo::{MemberSpec, ReplicaSet, ReplicaSetSpec};
+use firedrill_testkit::atlas::{self, PROJECT};
 
 const OWNER: (&str, &str) = ("ownerkey", "11111111-2222-3333-4444-owner-s3cret");
 const READER: (&str, &str) = ("readkey1", "55555555-6666-7777-8888-reader-s3cret");
 const ACCOUNT: (&str, &str) = ("mdb_sa_id_test", "mdb_sa_sk_account-s3cret");
-const PROJECT: &str = "5f1d7a3c2b4e6f8091a2b3c4";
 /// Wall time any wait of these tests may take.
 const WALL: Duration = Duration::from_secs(60);
 
@@ -62,44 +60,30 @@ async fn estate(limits: Limits) -> Estate {
         timing: firedrill_sim::mongo::Timing::default(),
     };
     let set = Arc::new(ReplicaSet::start(spec, clock).await.expect("set starts"));
-    let region = |atlas: &str, tag: &str, priority| RegionSpec {
-        atlas: atlas.into(),
-        tag: tag.into(),
-        priority,
-    };
     let key = |(public, private): (&str, &str), role: &str| ApiKey {
         public: public.into(),
         private: private.into(),
         roles: vec![role.into()],
     };
-    let api = AtlasApi::start(
-        AtlasSpec {
-            project: PROJECT.into(),
-            clusters: vec![ClusterSpec {
-                name: "prod-1".into(),
-                set: Arc::clone(&set),
-                provider: "GCP".into(),
-                regions: vec![
-                    region("WESTERN_US", "us-west1", 7),
-                    region("US_WEST_2", "us-west2", 6),
-                    region("CENTRAL_US", "us-central1", 5),
-                ],
-            }],
-            keys: vec![key(OWNER, "GROUP_OWNER"), key(READER, "GROUP_READ_ONLY")],
-            accounts: vec![ServiceAccount {
-                client_id: ACCOUNT.0.into(),
-                secret: ACCOUNT.1.into(),
-                roles: vec!["GROUP_CLUSTER_MANAGER".into()],
-            }],
-            timing: quick(),
-            limits,
-            seed: 3,
-        },
-        clock,
-        "127.0.0.1:0".parse().expect("addr"),
-    )
-    .await
-    .expect("api starts");
+    let spec = AtlasSpec {
+        keys: vec![key(OWNER, "GROUP_OWNER"), key(READER, "GROUP_READ_ONLY")],
+        accounts: vec![ServiceAccount {
+            client_id: ACCOUNT.0.into(),
+            secret: ACCOUNT.1.into(),
+            roles: vec!["GROUP_CLUSTER_MANAGER".into()],
+        }],
+        timing: quick(),
+        limits,
+        ..atlas::one_cluster(
+            &set,
+            &[
+                ("WESTERN_US", "us-west1", 7),
+                ("US_WEST_2", "us-west2", 6),
+                ("CENTRAL_US", "us-central1", 5),
+            ],
+        )
+    };
+    let api = atlas::start(spec, clock).await;
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("uri"), set.connection_string()).expect("uri");
     Estate {

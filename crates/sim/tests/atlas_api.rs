@@ -9,13 +9,11 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use firedrill_core::clock::Clock;
-use firedrill_sim::atlas::{
-    AtlasApi, AtlasSpec, ClusterSpec, Limits, RegionSpec, ServiceAccount, Timing,
-};
+use firedrill_sim::atlas::{AtlasApi, AtlasSpec, ServiceAccount};
 use firedrill_sim::mongo::{MemberSpec, ReplicaSet, ReplicaSetSpec};
+use firedrill_testkit::atlas::{self, PROJECT};
 use serde_json::{Value, json};
 
-const PROJECT: &str = "5f1d7a3c2b4e6f8091a2b3c4";
 const CLUSTERS: &str = "2024-08-05";
 const OUTAGE: &str = "2023-01-01";
 
@@ -45,37 +43,17 @@ async fn start() -> Api {
         secret: format!("{id}-s3cret"),
         roles: vec![role.into()],
     };
-    let region = |atlas: &str, tag: &str, priority| RegionSpec {
-        atlas: atlas.into(),
-        tag: tag.into(),
-        priority,
+    let spec = AtlasSpec {
+        accounts: vec![
+            account("owner", "GROUP_OWNER"),
+            account("reader", "GROUP_READ_ONLY"),
+        ],
+        ..atlas::one_cluster(
+            &set,
+            &[("WESTERN_US", "us-west1", 7), ("US_WEST_2", "us-west2", 6)],
+        )
     };
-    let api = AtlasApi::start(
-        AtlasSpec {
-            project: PROJECT.into(),
-            clusters: vec![ClusterSpec {
-                name: "prod-1".into(),
-                set: Arc::clone(&set),
-                provider: "GCP".into(),
-                regions: vec![
-                    region("WESTERN_US", "us-west1", 7),
-                    region("US_WEST_2", "us-west2", 6),
-                ],
-            }],
-            keys: vec![],
-            accounts: vec![
-                account("owner", "GROUP_OWNER"),
-                account("reader", "GROUP_READ_ONLY"),
-            ],
-            timing: Timing::default(),
-            limits: Limits::default(),
-            seed: 5,
-        },
-        clock,
-        "127.0.0.1:0".parse().expect("addr"),
-    )
-    .await
-    .expect("api starts");
+    let api = atlas::start(spec, clock).await;
     let http = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(10))

@@ -2,12 +2,14 @@
 //! root, the `firedrill` binary run with its output captured ([`process`]), waiting for an
 //! observed condition with a deadline ([`wait`]), `firedrill sim up` in another process with
 //! its env file ([`sim_up`]), in-process clusters with their kubeconfig ([`kube`]), replica
-//! sets behind Toxiproxy links ([`mongo`]), and platform files that name their own kubeconfig
-//! ([`platform`]); and the harness of the benches too large for criterion ([`bench`]).
+//! sets behind Toxiproxy links ([`mongo`]), the embedded Atlas API ([`atlas`]), and platform
+//! files that name their own kubeconfig ([`platform`]); and the harness of the benches too
+//! large for criterion ([`bench`]).
 //!
 //! A dev-dependency only: it panics with what it saw instead of returning errors, as a test
 //! wants.
 
+pub mod atlas;
 pub mod bench;
 pub mod kube;
 pub mod mongo;
