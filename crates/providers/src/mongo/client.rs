@@ -140,24 +140,35 @@ impl Target {
     ///
     /// [`MongoError::NoPrimary`] when no reachable member is primary.
     pub async fn primary(&self) -> Result<String, MongoError> {
+        use futures::StreamExt as _;
         let mut hosts = self.seeds().await?;
         hosts.extend(self.regions.keys().cloned());
         let mut seen = Vec::new();
-        for host in hosts {
-            if seen.contains(&host) {
-                continue;
+        hosts.retain(|h| {
+            let new = !seen.contains(h);
+            seen.push(h.clone());
+            new
+        });
+        // Every member at once: a member cut off (an outage simulation, a partition) answers
+        // nothing until the command timeout, and asking one after another would wait that
+        // long for each before reaching one that answers.
+        let mut answers: futures::stream::FuturesUnordered<_> = hosts
+            .into_iter()
+            .map(|host| async move {
+                let hello = self.hello(&host).await;
+                (host, hello)
+            })
+            .collect();
+        while let Some((host, hello)) = answers.next().await {
+            let Ok(hello) = hello else { continue };
+            if hello.is_primary {
+                return Ok(host);
             }
-            seen.push(host.clone());
-            if let Ok(hello) = self.hello(&host).await {
-                if hello.is_primary {
-                    return Ok(host);
-                }
-                if let Some(p) = hello.primary
-                    && let Ok(h) = self.hello(&p).await
-                    && h.is_primary
-                {
-                    return Ok(p);
-                }
+            if let Some(p) = hello.primary
+                && let Ok(h) = self.hello(&p).await
+                && h.is_primary
+            {
+                return Ok(p);
             }
         }
         Err(MongoError::NoPrimary {
