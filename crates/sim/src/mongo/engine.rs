@@ -207,6 +207,8 @@ pub(crate) struct Member {
     pub stepping_down: bool,
     pub lost_majority_since: Option<PlatformTime>,
     pub takeover_since: Option<PlatformTime>,
+    /// When the member came back on the network after a cut (see [`SetState::rejoin_settle`]).
+    pub back_at: Option<PlatformTime>,
     pub process_id: ObjectId,
     pub topology_counter: i64,
     /// The primary this member last reported in hello, to detect changes.
@@ -273,6 +275,14 @@ pub(crate) struct SetState {
     pub regions: Vec<String>,
     /// Unix seconds of the platform origin, for oplog timestamps and dates.
     pub wall_origin_secs: u64,
+    /// How long a member back from a cut waits at least before a priority takeover: the
+    /// drivers see a member come back only at their next check of it, at most every
+    /// minHeartbeatFrequencyMS (500 ms of *wall* time, fixed by the SDAM spec). On a
+    /// compressed clock that is minutes of platform time (100 s at 200×), far more than the
+    /// 10 s a takeover waits, so a member would take over before any client knew it was
+    /// back, and the clients, not the database, would be the outage. The server sets it to
+    /// 600 ms of wall time in platform time; zero here, as on the real clock it is noise.
+    pub rejoin_settle: Duration,
     next_seq: u64,
     rng: ChaCha8Rng,
     pending: Option<PendingElection>,
@@ -318,6 +328,7 @@ impl SetState {
                 stepping_down: false,
                 lost_majority_since: None,
                 takeover_since: None,
+                back_at: None,
                 process_id: ObjectId::new(),
                 topology_counter: 0,
                 seen_primary: None,
@@ -341,6 +352,7 @@ impl SetState {
             deduplicated: 0,
             regions: spec.members.iter().map(|m| m.region.clone()).collect(),
             wall_origin_secs,
+            rejoin_settle: Duration::ZERO,
             next_seq: 1,
             rng,
             pending: None,
@@ -940,7 +952,10 @@ impl SetState {
                 continue;
             }
             let since = *self.members[s].takeover_since.get_or_insert(now);
-            let at = since.plus(self.timing.priority_takeover_delay);
+            let mut at = since.plus(self.timing.priority_takeover_delay);
+            if let Some(back) = self.members[s].back_at {
+                at = at.max(back.plus(self.rejoin_settle));
+            }
             if now >= at {
                 self.members[s].takeover_since = None;
                 self.pending = Some(PendingElection {
@@ -1113,7 +1128,10 @@ mod tests {
         let mut members = s.config.members.clone();
         members[1].priority = 5.0;
         s.reconfigure(2, members);
-        run(&mut s, 1_010, 10_000);
+        // As MongoDB schedules it: one election timeout (10 s) after it sees the lower primary.
+        run(&mut s, 1_010, 10_900);
+        assert_eq!(s.true_primary(), Some(0), "no takeover before its delay");
+        run(&mut s, 10_910, 15_000);
         assert_eq!(s.true_primary(), Some(1));
         assert_eq!(
             s.elections.last().map(|e| e.reason),
@@ -1129,6 +1147,33 @@ mod tests {
             s.true_primary(),
             None,
             "priority-0 members never become primary"
+        );
+    }
+
+    #[test]
+    fn a_member_back_from_a_cut_takes_over_only_once_its_rejoin_settle_has_passed() {
+        let mut s = set(&[3.0, 1.0, 1.0]);
+        s.rejoin_settle = Duration::from_secs(60);
+        run(&mut s, 0, 1_000);
+        assert_eq!(s.true_primary(), Some(0));
+        s.members[0].partitioned = true;
+        run(&mut s, 1_010, 30_000);
+        let other = s.true_primary().expect("the rest elect a primary");
+        assert_ne!(other, 0);
+        s.members[0].partitioned = false;
+        s.members[0].last_contact = at(30_000);
+        s.members[0].back_at = Some(at(30_000));
+        run(&mut s, 30_010, 89_000);
+        assert_eq!(
+            s.true_primary(),
+            Some(other),
+            "no takeover within 60 s of coming back, though its 10 s delay has passed"
+        );
+        run(&mut s, 89_010, 110_000);
+        assert_eq!(s.true_primary(), Some(0));
+        assert_eq!(
+            s.elections.last().map(|e| e.reason),
+            Some(ElectionReason::PriorityTakeover)
         );
     }
 
@@ -1156,11 +1201,11 @@ mod tests {
         // Frozen for 60 s: the priority-3 member cannot take over before that.
         run(&mut s, 5_010, 50_000);
         assert_eq!(s.true_primary(), Some(2));
-        run(&mut s, 50_010, 70_000);
+        run(&mut s, 50_010, 80_000);
         assert_eq!(
             s.true_primary(),
             Some(0),
-            "priority takeover once the freeze ends"
+            "priority takeover once the freeze ends (and its delay has passed)"
         );
     }
 

@@ -70,6 +70,10 @@ pub(crate) struct Shared {
     name: String,
 }
 
+/// Wall time a member back from a cut waits at least before a priority takeover: the drivers'
+/// minHeartbeatFrequencyMS (500 ms) and a margin. See `SetState::rejoin_settle`.
+const REJOIN_SETTLE_WALL: Duration = Duration::from_millis(600);
+
 fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock leaves the model as consistent as the last completed
     // statement; keep serving rather than cascade the panic into every connection.
@@ -220,7 +224,8 @@ impl Bound {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        let state = SetState::new(&spec, &hosts, clock.now(), wall_origin);
+        let mut state = SetState::new(&spec, &hosts, clock.now(), wall_origin);
+        state.rejoin_settle = clock.to_platform(REJOIN_SETTLE_WALL);
         let (changed, _) = watch::channel(0);
         let shared = Arc::new(Shared {
             counters: (0..ports.len()).map(|_| Counters::default()).collect(),
@@ -612,6 +617,7 @@ impl ReplicaSet {
             let mut st = self.shared.lock();
             st.members[m].partitioned = false;
             st.members[m].last_contact = self.shared.clock.now();
+            st.members[m].back_at = Some(self.shared.clock.now());
             st.bump_all();
         }
         tracing::info!(set = %self.shared.name, member = %host, "member back on the network");

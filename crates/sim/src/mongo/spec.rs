@@ -48,7 +48,10 @@ pub struct Timing {
     pub election_jitter: Duration,
     /// How long one election round (vote requests and replies) takes.
     pub election_round: Duration,
-    /// How long a caught-up higher-priority member waits before a priority takeover.
+    /// How long a caught-up higher-priority member waits before a priority takeover. MongoDB
+    /// schedules it (priority rank + 1) × electionTimeoutMillis after it sees the lower
+    /// primary (`ReplSetConfig::getPriorityTakeoverDelay`): 10 s for the highest priority by
+    /// default, which is what every member here waits.
     pub priority_takeover_delay: Duration,
     /// Replication lag of a member in the primary's region, before jitter.
     pub replication_lag: Duration,
@@ -64,7 +67,7 @@ impl Default for Timing {
             election_timeout: Duration::from_secs(10),
             election_jitter: Duration::from_millis(1_500),
             election_round: Duration::from_millis(300),
-            priority_takeover_delay: Duration::from_secs(2),
+            priority_takeover_delay: Duration::from_secs(10),
             replication_lag: Duration::from_millis(5),
             replication_jitter: Duration::from_millis(15),
             cross_region_lag: Duration::from_millis(30),
