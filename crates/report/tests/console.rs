@@ -21,6 +21,14 @@ use firedrill_report::console::{Console, LogFormat};
 #[derive(Clone, Default)]
 struct Buffer(Arc<Mutex<Vec<u8>>>);
 
+impl Buffer {
+    /// What was written so far.
+    fn text(&self) -> String {
+        let bytes = self.0.lock().map(|b| b.clone()).unwrap_or_default();
+        String::from_utf8(bytes).expect("utf-8")
+    }
+}
+
 impl Write for Buffer {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         self.0
@@ -353,8 +361,7 @@ impl Screen {
     }
 
     fn printed(&self) -> String {
-        let bytes = self.buffer.0.lock().map(|b| b.clone()).unwrap_or_default();
-        String::from_utf8(bytes).expect("utf-8")
+        self.buffer.text()
     }
 
     /// What the console printed once dropped (its last lines flushed).
@@ -363,8 +370,7 @@ impl Screen {
             buffer, console, ..
         } = self;
         drop(console);
-        let bytes = buffer.0.lock().map(|b| b.clone()).unwrap_or_default();
-        String::from_utf8(bytes).expect("utf-8")
+        buffer.text()
     }
 }
 

@@ -143,12 +143,8 @@ impl Target {
         use futures::StreamExt as _;
         let mut hosts = self.seeds().await?;
         hosts.extend(self.regions.keys().cloned());
-        let mut seen = Vec::new();
-        hosts.retain(|h| {
-            let new = !seen.contains(h);
-            seen.push(h.clone());
-            new
-        });
+        let mut seen = std::collections::HashSet::new();
+        hosts.retain(|h| seen.insert(h.clone()));
         // Every member at once: a member cut off (an outage simulation, a partition) answers
         // nothing until the command timeout, and asking one after another would wait that
         // long for each before reaching one that answers.

@@ -129,7 +129,11 @@ impl State {
     }
 
     fn cluster(&self, name: &str) -> Option<&Mutex<Cluster>> {
-        self.clusters.iter().find(|c| lock(c).spec.name == name)
+        self.position(name).map(|i| &self.clusters[i])
+    }
+
+    fn position(&self, name: &str) -> Option<usize> {
+        self.clusters.iter().position(|c| lock(c).spec.name == name)
     }
 
     fn draw(&self, (low, high): (Duration, Duration)) -> Duration {
@@ -264,17 +268,14 @@ impl State {
     }
 
     fn cluster_index(&self, name: &str) -> Result<usize, Refused> {
-        self.clusters
-            .iter()
-            .position(|c| lock(c).spec.name == name)
-            .ok_or_else(|| {
-                Box::new(error(
-                    StatusCode::NOT_FOUND,
-                    "CLUSTER_NOT_FOUND",
-                    format!("No cluster named {name} exists in group {}.", self.project),
-                    json!([name, self.project]),
-                ))
-            })
+        self.position(name).ok_or_else(|| {
+            Box::new(error(
+                StatusCode::NOT_FOUND,
+                "CLUSTER_NOT_FOUND",
+                format!("No cluster named {name} exists in group {}.", self.project),
+                json!([name, self.project]),
+            ))
+        })
     }
 }
 
@@ -412,6 +413,12 @@ impl<R: Rule> FromRequestParts<Shared> for OnCluster<R> {
     }
 }
 
+impl<R> OnCluster<R> {
+    fn cluster<'s>(&self, state: &'s State) -> &'s Mutex<Cluster> {
+        &state.clusters[self.index]
+    }
+}
+
 /// A JSON request body, refused as Atlas refuses one that is not.
 struct JsonBody(Value);
 
@@ -430,12 +437,6 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
                 json!([]),
             )
         })
-    }
-}
-
-impl<R> OnCluster<R> {
-    fn cluster<'s>(&self, state: &'s State) -> &'s Mutex<Cluster> {
-        &state.clusters[self.index]
     }
 }
 
